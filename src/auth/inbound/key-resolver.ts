@@ -1,0 +1,37 @@
+/**
+ * Turns a presented gateway key into a Caller. The master key is compared in constant
+ * time on SHA-256 digests. Virtual keys (stored as hashes, issue 3) plug in as another
+ * `KeyResolver` in the chain; resolvers are tried in order, and a key that no resolver
+ * knows is refused (fail closed: never an empty identity, cf. CVE-2026-59822).
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { masterCaller, type Caller } from "./caller.js";
+
+export interface KeyResolver {
+  resolve(key: string): Promise<Caller | undefined> | Caller | undefined;
+}
+
+export function sha256(value: string): Buffer {
+  return createHash("sha256").update(value, "utf8").digest();
+}
+
+export function masterKeyResolver(masterKey: string | undefined): KeyResolver {
+  if (masterKey === undefined) return { resolve: () => undefined };
+  const expected = sha256(masterKey);
+  const caller = masterCaller();
+  return {
+    resolve: (key) => (timingSafeEqual(sha256(key), expected) ? caller : undefined),
+  };
+}
+
+export function chainResolvers(resolvers: readonly KeyResolver[]): KeyResolver {
+  return {
+    async resolve(key) {
+      for (const resolver of resolvers) {
+        const caller = await resolver.resolve(key);
+        if (caller !== undefined) return caller;
+      }
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Picks the upstream credential strategy for a server, once, at load time.
+ */
+import { inferOauth2Flow } from "../../config/load.js";
+import type { ServerConfig } from "../../config/schema.js";
+import { GatewayError } from "../../errors.js";
+import { clientCredentialsAuth } from "./m2m-client-credentials.js";
+import { oauth2Passthrough } from "./oauth2-passthrough.js";
+import { staticAuth } from "./static-auth.js";
+import type { UpstreamAuth } from "./strategy.js";
+
+export function selectUpstreamAuth(serverName: string, server: ServerConfig): UpstreamAuth {
+  switch (server.auth_type) {
+    case "oauth2":
+      if (inferOauth2Flow(server) === "client_credentials") {
+        return clientCredentialsAuth({
+          serverName,
+          tokenUrl: server.token_url!,
+          clientId: server.client_id!,
+          clientSecret: server.client_secret!,
+          scopes: server.scopes,
+          timeoutMs: server.timeout * 1000,
+        });
+      }
+      return oauth2Passthrough(serverName);
+    case "oauth2_token_exchange":
+      return notYetSupported(serverName, "oauth2_token_exchange");
+    default:
+      return staticAuth(server.auth_type, server.auth_value ?? server.authentication_token);
+  }
+}
+
+function notYetSupported(serverName: string, authType: string): UpstreamAuth {
+  return {
+    credentials() {
+      throw new GatewayError({
+        status: 501,
+        code: "auth_type_not_supported",
+        message: `server '${serverName}' uses auth_type ${authType}, which this Gatehouse version does not support yet`,
+        expose: true,
+      });
+    },
+  };
+}

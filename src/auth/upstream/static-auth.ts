@@ -1,0 +1,31 @@
+/**
+ * The static `auth_type`s of CONTRACT §2: one header, computed once at load.
+ */
+import type { StaticAuthType } from "../../config/schema.js";
+import { NO_CREDENTIALS, type UpstreamAuth, type UpstreamCredentials } from "./strategy.js";
+
+export function staticAuthHeader(authType: StaticAuthType, value: string): [name: string, value: string] | undefined {
+  switch (authType) {
+    case "none":
+      return undefined;
+    case "api_key":
+      return ["x-api-key", value];
+    case "bearer_token":
+      return ["authorization", `Bearer ${value}`];
+    case "basic":
+      return ["authorization", `Basic ${Buffer.from(value, "utf8").toString("base64")}`];
+    case "authorization":
+      return ["authorization", value];
+    case "token":
+      return ["authorization", `token ${value}`];
+  }
+}
+
+export function staticAuth(authType: StaticAuthType, value: string | undefined): UpstreamAuth {
+  const header = value === undefined ? undefined : staticAuthHeader(authType, value);
+  const credentials: UpstreamCredentials =
+    header === undefined
+      ? NO_CREDENTIALS
+      : Object.freeze({ headers: Object.freeze({ [header[0]]: header[1] }), resolution: "static-token" });
+  return { credentials: () => credentials };
+}

@@ -1,0 +1,36 @@
+/**
+ * One interface for every way of getting upstream credentials. Each strategy lives in
+ * its own file and never imports another; `select-strategy.ts` picks one per server at
+ * load time, so nothing is decided per request that could be decided once.
+ */
+import type { PresentedKey } from "../inbound/gateway-key.js";
+
+/** What `x-mcp-debug-auth-resolution` reports: the mechanism actually used. */
+export type AuthResolution =
+  | "no-auth"
+  | "static-token"
+  | "per-request-header"
+  | "m2m-client-credentials"
+  | "oauth2-passthrough";
+
+export interface UpstreamAuthContext {
+  /** The inbound request's headers. */
+  headers: Headers;
+  /** The gateway key and the header that carried it (that header never goes upstream). */
+  presentedKey: PresentedKey | undefined;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamCredentials {
+  /** Headers to add to the upstream request (lowercase names). */
+  headers: Readonly<Record<string, string>>;
+  resolution: AuthResolution;
+}
+
+export interface UpstreamAuth {
+  credentials(context: UpstreamAuthContext): UpstreamCredentials | Promise<UpstreamCredentials>;
+  /** The upstream answered 401 to these credentials: forget them if they were cached. */
+  invalidate?(credentials: UpstreamCredentials): void;
+}
+
+export const NO_CREDENTIALS: UpstreamCredentials = Object.freeze({ headers: Object.freeze({}), resolution: "no-auth" });

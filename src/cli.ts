@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+/**
+ * The composition root: the only module that reads process.env, parses argv, opens
+ * sockets and handles signals.
+ */
+import { parseArgs } from "node:util";
+import { loadConfigFile } from "./config/load.js";
+import { ConfigError } from "./config/errors.js";
+import { runtimeSettings } from "./config/settings.js";
+import { isGatewayError } from "./errors.js";
+import { startGateway, VERSION, type RunningGateway } from "./gateway.js";
+import { createLogger, type Logger } from "./log.js";
+import { startMockServer, type MockServer } from "./mock-server/mock-server.js";
+
+const HELP = `gatehouse ${VERSION}: an MCP gateway (LiteLLM-compatible config, headers and routes)
+
+Usage:
+  gatehouse --config FILE [--port 4000] [--host 127.0.0.1] [options]
+  gatehouse mock-server [--port 8765] [--host 127.0.0.1]
+
+Gateway options:
+  -c, --config FILE        config.yaml with mcp_servers and general_settings (required)
+  -p, --port PORT          port to listen on (default 4000)
+      --host HOST          address to bind (default 127.0.0.1; use 0.0.0.0 to accept
+                           connections from other machines, e.g. in a container)
+      --with-mock-server   also start the seed's M2M mock server (see mock-server below)
+                           on --mock-port, for the README's walkthrough
+      --mock-port PORT     port of the mock server started by --with-mock-server (default 8765)
+      --log-level LEVEL    trace, debug, info (default), warn, error, silent
+                           (also env GATEHOUSE_LOG_LEVEL)
+  -h, --help               show this help
+  -v, --version            print the version
+
+mock-server:
+  The seed's machine-to-machine test server: OAuth client test-client / test-secret,
+  POST /oauth/token (client_credentials), MCP at /mcp with a tool "echo".
+  -p, --port PORT          port (default 8765)
+      --host HOST          address to bind (default 127.0.0.1)
+
+Environment:
+  DATABASE_URL             sqlite:PATH | sqlite::memory: | postgres://... (default
+                           general_settings.database_url, else sqlite:./gatehouse.db)
+  GATEHOUSE_MASTER_KEY     the admin gateway key (or LITELLM_MASTER_KEY, else
+                           general_settings.master_key)
+  GATEHOUSE_SALT_KEY       key material for secrets at rest (or LITELLM_SALT_KEY, else
+                           derived from the master key, with a warning)
+  GATEHOUSE_LOG_LEVEL      log level, as --log-level
+  Any string in the config may be os.environ/NAME to read NAME from the environment.
+
+Stop with SIGTERM or SIGINT: the gateway stops accepting, lets in-flight requests finish
+(general_settings.shutdown_timeout_seconds, default 10) and exits 0.
+`;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`gatehouse: ${message}\n`);
+  process.exit(code);
+}
+
+function parsePort(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`${flag} must be a port number (0-65535), got '${value}'`, 2);
+  return port;
+}
+
+function onSignals(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting at once");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, "error during shutdown");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", handler);
+  process.on("SIGINT", handler);
+}
+
+async function runMockServer(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: "string", short: "p" }, host: { type: "string" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const log = createLogger({ level: process.env.GATEHOUSE_LOG_LEVEL });
+  const mock = await startMockServer({
+    port: parsePort(values.port, 8765, "--port"),
+    host: values.host ?? "127.0.0.1",
+    log: (line) => log.info({ component: "mock-server" }, line),
+  });
+  log.info({ url: mock.url, token_url: `${mock.url}/oauth/token`, mcp: `${mock.url}/mcp` }, "mock OAuth2 MCP server is listening");
+  onSignals(log, () => mock.close());
+}
+
+async function runGateway(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: "string", short: "c" },
+      port: { type: "string", short: "p" },
+      host: { type: "string" },
+      "with-mock-server": { type: "boolean" },
+      "mock-port": { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (values.config === undefined) fail("--config FILE is required (try --config examples/config.yaml; --help for all options)", 2);
+  const port = parsePort(values.port, 4000, "--port");
+  const log = createLogger({ level: values["log-level"] ?? process.env.GATEHOUSE_LOG_LEVEL });
+
+  const { config, warnings } = await loadConfigFile(values.config, process.env);
+  const settings = runtimeSettings(config, process.env);
+  for (const warning of [...warnings, ...settings.warnings]) log.warn(warning);
+
+  let mock: MockServer | undefined;
+  if (values["with-mock-server"]) {
+    mock = await startMockServer({
+      port: parsePort(values["mock-port"], 8765, "--mock-port"),
+      host: "127.0.0.1",
+      log: (line) => log.info({ component: "mock-server" }, line),
+    });
+    log.info({ url: mock.url }, "mock OAuth2 MCP server is listening (--with-mock-server)");
+  }
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway({ config, settings, log, port, host: values.host ?? "127.0.0.1" });
+  } catch (error) {
+    await mock?.close();
+    throw error;
+  }
+  onSignals(log, async () => {
+    await gateway.close();
+    await mock?.close();
+  });
+}
+
+async function main(): Promise<void> {
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === "mock-server") return runMockServer(rest);
+  if (first === "serve") return runGateway(rest);
+  return runGateway(process.argv.slice(2));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) fail(`invalid configuration:\n${error.message}`);
+  if (isGatewayError(error)) fail(error.message);
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code === "EADDRINUSE") fail(`the port is already in use: ${(error as Error).message} (choose another with --port)`);
+  if (error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) fail(`${error.message} (see --help)`, 2);
+  fail(error instanceof Error ? (error.stack ?? error.message) : String(error));
+});

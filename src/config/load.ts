@@ -1,0 +1,147 @@
+/**
+ * config.yaml → a validated, deep-frozen Config (CONTRACT §2), or one ConfigError that
+ * lists every problem. Warnings are returned, not logged: the caller owns the logger.
+ */
+import { readFile } from "node:fs/promises";
+import { LineCounter, parseDocument } from "yaml";
+import type { YAMLError } from "yaml";
+import { substituteEnvRefs } from "./env-refs.js";
+import type { Environment } from "./env-refs.js";
+import { ConfigError, describeIssues, formatPath } from "./errors.js";
+import { IGNORED_LITELLM_SECTIONS, configSchema } from "./schema.js";
+import type { Config, ServerConfig } from "./schema.js";
+
+export interface ParseConfigOptions {
+  /** Name used in every problem and warning line, usually the path given to --config. */
+  file: string;
+  env: Environment;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  warnings: string[];
+}
+
+export async function loadConfigFile(path: string, env: Environment): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new ConfigError([`config file not found: ${path} (check the --config path)`], { cause: error });
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError([`${path}: cannot read the config file: ${reason}`], { cause: error });
+  }
+  return parseConfig(text, { file: path, env });
+}
+
+export function parseConfig(text: string, options: ParseConfigOptions): LoadedConfig {
+  const { file, env } = options;
+  const { tree, warnings } = parseYaml(text, file);
+  const substitution = substituteEnvRefs(tree, env, file);
+
+  const result = configSchema.safeParse(substitution.value);
+  // A missing variable is reported already; its literal `os.environ/X` would only add a second, misleading line.
+  const unresolved = new Set(substitution.unresolvedPaths.map((path) => formatPath(path)));
+  const issues = result.success ? [] : result.error.issues.filter((issue) => !unresolved.has(formatPath(issue.path)));
+  const schemaProblems = describeIssues(issues, configSchema, substitution.value, file);
+  const problems = [...substitution.problems, ...schemaProblems];
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+
+  const config = deepFreeze(result.data);
+  return { config, warnings: [...warnings, ...ignoredSectionWarnings(tree, file), ...plainHttpWarnings(config, file)] };
+}
+
+// --- YAML -------------------------------------------------------------------------------
+
+/** `mcp_servers:` or `general_settings:` with every entry commented out means "none", not null. */
+const SECTIONS_THAT_MAY_BE_EMPTY = ["mcp_servers", "general_settings"];
+
+function parseYaml(text: string, file: string): { tree: Record<string, unknown>; warnings: string[] } {
+  const lineCounter = new LineCounter();
+  // merge: LiteLLM reads its config with PyYAML, where `<<: *defaults` merge keys work.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  const where = (error: YAMLError) => {
+    const { line, col } = lineCounter.linePos(error.pos[0]);
+    return `${file}: line ${line}, column ${col}`;
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((error) => `${where(error)}: YAML syntax error: ${error.message}`));
+  }
+  const warnings = doc.warnings.map((warning) => `${where(warning)}: ${warning.message}`);
+
+  const root: unknown = doc.toJS();
+  if (root === null || root === undefined) return { tree: {}, warnings };
+  if (typeof root !== "object" || Array.isArray(root)) {
+    const got = Array.isArray(root) ? "a list" : `${typeof root} ${JSON.stringify(root)}`;
+    throw new ConfigError([`${file}: (top level): expected a mapping with mcp_servers: and general_settings:, got ${got}`]);
+  }
+  const tree = { ...(root as Record<string, unknown>) };
+  for (const section of SECTIONS_THAT_MAY_BE_EMPTY) {
+    if (tree[section] === null) delete tree[section];
+  }
+  return { tree, warnings };
+}
+
+// --- warnings ---------------------------------------------------------------------------
+
+function ignoredSectionWarnings(tree: Record<string, unknown>, file: string): string[] {
+  const present = IGNORED_LITELLM_SECTIONS.filter((section) => Object.hasOwn(tree, section));
+  if (present.length === 0) return [];
+  const names = present.join(", ");
+  const verb = present.length === 1 ? "is" : "are";
+  return [
+    `${file}: ${names} ${verb} ignored: Gatehouse is an MCP gateway, not an LLM proxy (the section is accepted so a LiteLLM config.yaml works unchanged; remove it to silence this warning)`,
+  ];
+}
+
+const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "token_exchange_endpoint"] as const;
+
+/** RFC 6761 `localhost` names, 127.0.0.0/8 and [::1]: traffic that never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, "");
+  return host === "localhost" || host.endsWith(".localhost") || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "[::1]";
+}
+
+/** CONTRACT §6: plain http:// is allowed for OAuth endpoints, with one warning each off loopback. */
+function plainHttpWarnings(config: Config, file: string): string[] {
+  const warnings: string[] = [];
+  for (const [name, server] of Object.entries(config.mcp_servers)) {
+    for (const key of OAUTH_ENDPOINT_KEYS) {
+      const value = server[key];
+      if (value === undefined) continue;
+      const url = new URL(value);
+      if (url.protocol !== "http:" || isLoopbackHost(url.hostname)) continue;
+      warnings.push(
+        `${file}: ${formatPath(["mcp_servers", name, key])}: ${url.origin}${url.pathname} is plain http:// to a non-loopback host, so client secrets and tokens cross the network unencrypted; use https:// unless this is a trusted internal network`,
+      );
+    }
+  }
+  return warnings;
+}
+
+// --- helpers for the rest of the gateway ------------------------------------------------
+
+export type Oauth2Flow = NonNullable<ServerConfig["oauth2_flow"]>;
+
+/**
+ * The seed's inference when `oauth2_flow` is omitted (CONTRACT §2): an authorization_url
+ * means interactive; token_url + client_id + client_secret alone means client_credentials;
+ * anything else is interactive, with the upstream's own discovery.
+ */
+export function inferOauth2Flow(
+  server: Pick<ServerConfig, "oauth2_flow" | "authorization_url" | "token_url" | "client_id" | "client_secret">,
+): Oauth2Flow {
+  if (server.oauth2_flow !== undefined) return server.oauth2_flow;
+  if (server.authorization_url !== undefined) return "authorization_code";
+  if (server.token_url !== undefined && server.client_id !== undefined && server.client_secret !== undefined) return "client_credentials";
+  return "authorization_code";
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

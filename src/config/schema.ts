@@ -1,0 +1,135 @@
+/**
+ * The config.yaml schema (CONTRACT §2). The `Config` type is inferred from it, so the
+ * schema is the single source of truth for option names, types and defaults.
+ *
+ * Every object is strict: an unknown key is a startup error, never silently ignored.
+ * `os.environ/NAME` references are resolved before this schema runs (env-refs.ts).
+ */
+import { z } from "zod";
+
+export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+const stringList = z.array(z.string());
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be a valid HTTP header name");
+
+export const STATIC_AUTH_TYPES = ["none", "api_key", "bearer_token", "basic", "authorization", "token"] as const;
+export const AUTH_TYPES = [...STATIC_AUTH_TYPES, "oauth2", "oauth2_token_exchange"] as const;
+export type AuthType = (typeof AUTH_TYPES)[number];
+export type StaticAuthType = (typeof STATIC_AUTH_TYPES)[number];
+
+export const serverConfigSchema = z
+  .strictObject({
+    url: httpUrl,
+    description: z.string().optional(),
+    transport: z.enum(["http", "sse"]).default("http"),
+    auth_type: z.enum(AUTH_TYPES).default("none"),
+    auth_value: z.string().min(1).optional(),
+    /** LiteLLM's older name for auth_value. */
+    authentication_token: z.string().min(1).optional(),
+    static_headers: z.record(headerName, z.string()).default({}),
+    extra_headers: z.array(headerName).default([]),
+    allowed_tools: stringList.optional(),
+    disallowed_tools: stringList.optional(),
+    /** Seconds the upstream has to start answering. */
+    timeout: z.number().positive().max(3600).default(60),
+
+    // oauth2
+    oauth2_flow: z.enum(["client_credentials", "authorization_code"]).optional(),
+    client_id: z.string().min(1).optional(),
+    client_secret: z.string().min(1).optional(),
+    token_url: httpUrl.optional(),
+    authorization_url: httpUrl.optional(),
+    registration_url: httpUrl.optional(),
+    scopes: stringList.optional(),
+    token_validation: z.record(z.string(), z.unknown()).optional(),
+    token_storage_ttl_seconds: z.number().int().positive().optional(),
+    delegate_auth_to_upstream: z.boolean().default(false),
+    available_on_public_internet: z.boolean().default(true),
+
+    // oauth2_token_exchange (RFC 8693)
+    token_exchange_endpoint: httpUrl.optional(),
+    audience: z.string().min(1).optional(),
+    subject_token_type: z.string().min(1).default("urn:ietf:params:oauth:token-type:access_token"),
+  })
+  .superRefine((server, ctx) => {
+    if (server.auth_value !== undefined && server.authentication_token !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["authentication_token"],
+        message: "set either auth_value or its alias authentication_token, not both",
+      });
+    }
+    const value = server.auth_value ?? server.authentication_token;
+    const isStatic = (STATIC_AUTH_TYPES as readonly string[]).includes(server.auth_type);
+    if (isStatic && server.auth_type !== "none" && value === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth_value"],
+        message: `auth_type ${server.auth_type} needs auth_value (the credential sent upstream)`,
+      });
+    }
+    if (server.auth_type === "none" && value !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth_type"],
+        message: "auth_value is set but auth_type is none; set auth_type to api_key, bearer_token, basic, authorization or token",
+      });
+    }
+    if (server.auth_type === "basic" && value !== undefined && !value.includes(":")) {
+      ctx.addIssue({ code: "custom", path: ["auth_value"], message: "auth_type basic needs auth_value in the form user:password" });
+    }
+    if (server.oauth2_flow === "client_credentials" && server.auth_type === "oauth2") {
+      for (const key of ["client_id", "client_secret", "token_url"] as const) {
+        if (server[key] === undefined) {
+          ctx.addIssue({ code: "custom", path: [key], message: `oauth2_flow client_credentials needs ${key}` });
+        }
+      }
+    }
+    if (server.auth_type === "oauth2_token_exchange" && server.token_exchange_endpoint === undefined && server.token_url === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["token_exchange_endpoint"],
+        message: "auth_type oauth2_token_exchange needs token_exchange_endpoint (or token_url)",
+      });
+    }
+  });
+
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+
+export const generalSettingsSchema = z.strictObject({
+  master_key: z.string().min(1).optional(),
+  database_url: z.string().min(1).optional(),
+  use_x_forwarded_for: z.boolean().default(false),
+  mcp_trusted_proxy_ranges: stringList.default([]),
+  mcp_internal_ip_ranges: stringList.optional(),
+  // Gatehouse extensions (documented in the README).
+  /** Largest request body accepted on MCP and REST routes, in bytes (413 above it). */
+  max_request_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /** Seconds SIGTERM waits for in-flight requests before closing them. */
+  shutdown_timeout_seconds: z.number().positive().default(10),
+});
+
+export type GeneralSettings = z.output<typeof generalSettingsSchema>;
+
+/**
+ * Top-level sections of a LiteLLM config.yaml that concern its LLM proxy, not MCP.
+ * They are accepted (so a LiteLLM config works unchanged) and ignored with one warning.
+ */
+export const IGNORED_LITELLM_SECTIONS = ["model_list", "litellm_settings", "router_settings", "environment_variables"] as const;
+
+export const configSchema = z.strictObject({
+  mcp_servers: z
+    .record(
+      z.string().regex(SERVER_NAME_PATTERN, "server names may contain only letters, digits, '_' and '-'"),
+      serverConfigSchema,
+    )
+    .default({}),
+  general_settings: generalSettingsSchema.default(() => generalSettingsSchema.parse({})),
+  model_list: z.unknown().optional(),
+  litellm_settings: z.unknown().optional(),
+  router_settings: z.unknown().optional(),
+  environment_variables: z.unknown().optional(),
+});
+
+export type Config = Readonly<z.output<typeof configSchema>>;

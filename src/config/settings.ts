@@ -1,0 +1,41 @@
+/**
+ * Settings that come from the environment or the config file, resolved once at startup
+ * with the precedence of CONTRACT §1. The environment is passed in: only the
+ * composition root reads process.env.
+ */
+import { DEFAULT_DATABASE_URL } from "../store/database.js";
+import type { Environment } from "./env-refs.js";
+import { ConfigError } from "./errors.js";
+import type { Config } from "./schema.js";
+
+export interface RuntimeSettings {
+  databaseUrl: string;
+  masterKey: string;
+  /** Key material for secrets at rest (issue 3). */
+  saltKey: string;
+  warnings: string[];
+}
+
+export function runtimeSettings(config: Config, env: Environment): RuntimeSettings {
+  const general = config.general_settings;
+  const warnings: string[] = [];
+  const masterKey = env.GATEHOUSE_MASTER_KEY || env.LITELLM_MASTER_KEY || general.master_key;
+  if (masterKey === undefined || masterKey === "") {
+    throw new ConfigError([
+      "no master key: set GATEHOUSE_MASTER_KEY (or LITELLM_MASTER_KEY) in the environment, or general_settings.master_key in the config file",
+    ]);
+  }
+  let saltKey = env.GATEHOUSE_SALT_KEY || env.LITELLM_SALT_KEY;
+  if (saltKey === undefined || saltKey === "") {
+    saltKey = masterKey;
+    warnings.push(
+      "GATEHOUSE_SALT_KEY is not set: secrets at rest are encrypted with a key derived from the master key; set GATEHOUSE_SALT_KEY so that rotating the master key does not make stored secrets unreadable",
+    );
+  }
+  return {
+    databaseUrl: env.DATABASE_URL || general.database_url || DEFAULT_DATABASE_URL,
+    masterKey,
+    saltKey,
+    warnings,
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The HTTP application: routes and the error mapper, over dependencies built by the
+ * composition root. Tests call `app.request()` in-process or serve it on a loopback port.
+ */
+import { Hono } from "hono";
+import type { KeyResolver } from "../auth/inbound/key-resolver.js";
+import type { Logger } from "../log.js";
+import type { Aggregate } from "../mcp/aggregate.js";
+import type { ProxyHandler } from "../mcp/passthrough.js";
+import type { RestTools } from "../mcp/rest-tools.js";
+import type { ServerRegistry } from "../registry/registry.js";
+import type { AppEnv } from "./env.js";
+import { errorResponse, onError } from "./error-response.js";
+import { healthRoutes, type HealthDeps } from "./routes/health.js";
+import { mcpRestRoutes } from "./routes/mcp-rest.js";
+import { mcpRoutes } from "./routes/mcp.js";
+import { GatewayError } from "../errors.js";
+
+export interface AppDeps {
+  log: Logger;
+  registry: ServerRegistry;
+  keys: KeyResolver;
+  passthrough: ProxyHandler;
+  aggregate: Aggregate;
+  rest: RestTools;
+  health: HealthDeps;
+  maxBodyBytes: number;
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.onError(onError(deps.log));
+  app.notFound(() =>
+    errorResponse(new GatewayError({ status: 404, code: "not_found", message: "no such route (MCP servers are at /{server}/mcp and /mcp)" }), "rest", null),
+  );
+  app.route("/", healthRoutes(deps.health));
+  app.route("/", mcpRestRoutes(deps));
+  app.route("/", mcpRoutes(deps));
+  return app;
+}

@@ -1,0 +1,18 @@
+/** Types shared by the HTTP layer: what middleware puts on the Hono context. */
+import type { HttpBindings } from "@hono/node-server";
+import type { Caller } from "../auth/inbound/caller.js";
+import type { PresentedKey } from "../auth/inbound/gateway-key.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+
+export interface AppEnv {
+  Bindings: HttpBindings;
+  Variables: {
+    caller: Caller;
+    presentedKey: PresentedKey | undefined;
+    /** The registry snapshot this request uses throughout. */
+    snapshot: RegistrySnapshot;
+    /** How errors of this route are answered: JSON-RPC error objects on MCP routes. */
+    errorStyle: "jsonrpc" | "rest";
+    jsonRpcId: string | number | null;
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The one place where errors become HTTP responses (STYLE house rule 1). MCP routes
+ * answer with a JSON-RPC error object, every other route with `{detail, error}`;
+ * internal faults are logged with their detail and leave as a generic message.
+ */
+import type { Context } from "hono";
+import { errorBody, toGatewayError, type GatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { jsonRpcError } from "../mcp/jsonrpc.js";
+import type { AppEnv } from "./env.js";
+
+export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest", id: string | number | null): Response {
+  const body =
+    style === "jsonrpc"
+      ? jsonRpcError(id, error.rpcCode, error.expose ? error.message : "internal error", error.expose ? { code: error.code, ...error.extra } : undefined)
+      : errorBody(error);
+  return new Response(JSON.stringify(body), {
+    status: error.status,
+    headers: { "content-type": "application/json", ...error.headers },
+  });
+}
+
+export function onError(log: Logger) {
+  return (thrown: unknown, c: Context<AppEnv>): Response => {
+    const error = toGatewayError(thrown);
+    const fields = { method: c.req.method, path: c.req.path, status: error.status, code: error.code, detail: error.detail };
+    if (error.status >= 500) log.warn(fields, error.message);
+    else log.debug(fields, error.message);
+    return errorResponse(error, c.get("errorStyle") ?? "rest", c.get("jsonRpcId") ?? null);
+  };
+}

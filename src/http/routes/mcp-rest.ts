@@ -1,0 +1,51 @@
+/** `/mcp-rest/tools/list` and `/mcp-rest/tools/call` (CONTRACT §4). */
+import { Hono } from "hono";
+import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
+import { GatewayError } from "../../errors.js";
+import { callToolBodySchema, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
+import type { ServerRegistry } from "../../registry/registry.js";
+import type { AppEnv } from "../env.js";
+import { authenticate } from "../middleware/authenticate.js";
+import { readBody } from "../read-body.js";
+import type { Context } from "hono";
+
+export interface RestRouteDeps {
+  registry: ServerRegistry;
+  keys: KeyResolver;
+  rest: RestTools;
+  maxBodyBytes: number;
+}
+
+export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("/mcp-rest/*", authenticate(deps.keys));
+
+  const context = (c: Context<AppEnv>): RestContext => ({
+    snapshot: deps.registry.current(),
+    caller: c.get("caller"),
+    inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), signal: c.req.raw.signal },
+  });
+
+  app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));
+
+  app.post("/mcp-rest/tools/call", async (c) => {
+    const text = await readBody(c.req.raw, deps.maxBodyBytes);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw badBody("the body is not valid JSON");
+    }
+    const body = callToolBodySchema.safeParse(json);
+    if (!body.success) {
+      const issue = body.error.issues[0];
+      throw badBody(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"} (expected {name, arguments?, server_name?, server_id?})`);
+    }
+    return c.json(await deps.rest.call(context(c), body.data));
+  });
+  return app;
+}
+
+function badBody(message: string): GatewayError {
+  return new GatewayError({ status: 400, code: "invalid_request", message });
+}

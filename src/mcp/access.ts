@@ -1,0 +1,60 @@
+/**
+ * Which servers and tools a caller may use: the caller's key permissions combined with
+ * each server's allowed_tools/disallowed_tools. Every listing and every call goes
+ * through these functions, so the rules cannot drift between /mcp, /{server}/mcp and REST.
+ */
+import { callerMayUseTool, canUseServer, isServerRestricted, type Caller } from "../auth/inbound/caller.js";
+import { GatewayError, JsonRpcCode, unknownServer } from "../errors.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import { ALLOW_ALL_TOOLS } from "../registry/tool-filter.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import type { ToolVisible } from "./tool-list-filter.js";
+
+/**
+ * The server a caller names, or an error. A caller limited to some servers gets the same
+ * 403 for a server that does not exist and for one it may not use (CONTRACT §3).
+ */
+export function serverForCaller(snapshot: RegistrySnapshot, caller: Caller, name: string): McpServerEntry {
+  const server = snapshot.byIdOrName(name);
+  if (server !== undefined && canUseServer(caller, server.name)) return server;
+  if (isServerRestricted(caller)) {
+    throw new GatewayError({
+      status: 403,
+      code: "server_not_allowed",
+      message: `this key may not use an MCP server named '${name}'`,
+      rpcCode: JsonRpcCode.Forbidden,
+    });
+  }
+  throw unknownServer(name);
+}
+
+/** The servers a caller may use, optionally narrowed by `x-mcp-servers` (unknown names are ignored). */
+export function serversForCaller(snapshot: RegistrySnapshot, caller: Caller, narrowTo?: readonly string[]): McpServerEntry[] {
+  const wanted = narrowTo === undefined ? undefined : new Set(narrowTo);
+  return [...snapshot.servers.values()].filter(
+    (server) => canUseServer(caller, server.name) && (wanted === undefined || wanted.has(server.name) || wanted.has(server.id)),
+  );
+}
+
+export function toolVisibility(caller: Caller, server: McpServerEntry): ToolVisible | undefined {
+  const callerLimited = caller.tools.has(server.name);
+  if (server.allowsTool === ALLOW_ALL_TOOLS && !callerLimited) return undefined;
+  return (tool) => server.allowsTool(tool) && callerMayUseTool(caller, server.name, tool);
+}
+
+export function assertToolAllowed(caller: Caller, server: McpServerEntry, tool: string): void {
+  if (server.allowsTool(tool) && callerMayUseTool(caller, server.name, tool)) return;
+  throw new GatewayError({
+    status: 403,
+    code: "tool_not_allowed",
+    message: `tool '${tool}' of MCP server '${server.name}' is not allowed (server allowed_tools/disallowed_tools or this key's tool permissions)`,
+    rpcCode: JsonRpcCode.Forbidden,
+  });
+}
+
+/** `x-mcp-servers: a,b` as a list, or undefined when absent or empty. */
+export function parseServersHeader(value: string | null): string[] | undefined {
+  if (value === null) return undefined;
+  const names = value.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  return names.length === 0 ? undefined : names;
+}

@@ -1,0 +1,85 @@
+/**
+ * Just enough JSON-RPC 2.0 for routing and permission checks: the proxy parses a request
+ * body once, looks at `method` and `params.name`, and forwards the original bytes.
+ * Error codes follow the MCP SDK: -32700 for unparsable JSON, -32600 for a body that is
+ * not a JSON-RPC message.
+ */
+import { GatewayError, JsonRpcCode } from "../errors.js";
+
+export type JsonRpcId = string | number;
+
+export interface JsonRpcRequest {
+  jsonrpc: "2.0";
+  id?: JsonRpcId;
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+/** A message sent by a client: a request, a notification, or a response to a server request. */
+export type ClientMessage = JsonRpcRequest | { jsonrpc: "2.0"; id: JsonRpcId; result?: unknown; error?: unknown };
+
+export interface ParsedBody {
+  messages: ClientMessage[];
+  isBatch: boolean;
+}
+
+export function isRequest(message: ClientMessage): message is JsonRpcRequest {
+  return "method" in message;
+}
+
+function isId(value: unknown): value is JsonRpcId {
+  return typeof value === "string" || (typeof value === "number" && Number.isFinite(value));
+}
+
+function isMessage(value: unknown): value is ClientMessage {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const message = value as Record<string, unknown>;
+  if (message.jsonrpc !== "2.0") return false;
+  if (typeof message.method === "string") {
+    return (message.id === undefined || isId(message.id)) &&
+      (message.params === undefined || (typeof message.params === "object" && message.params !== null));
+  }
+  return isId(message.id) && ("result" in message || "error" in message);
+}
+
+export function parseJsonRpcBody(body: string): ParsedBody {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new GatewayError({
+      status: 400,
+      code: "parse_error",
+      message: "Parse error: the request body is not valid JSON",
+      rpcCode: JsonRpcCode.ParseError,
+    });
+  }
+  const isBatch = Array.isArray(parsed);
+  const messages: unknown[] = isBatch ? (parsed as unknown[]) : [parsed];
+  if (messages.length === 0 || !messages.every(isMessage)) {
+    throw new GatewayError({
+      status: 400,
+      code: "invalid_request",
+      message: "Invalid Request: the body must be a JSON-RPC 2.0 message (jsonrpc \"2.0\", a method or a result/error, a string or number id)",
+      rpcCode: JsonRpcCode.InvalidRequest,
+    });
+  }
+  return { messages: messages as ClientMessage[], isBatch };
+}
+
+export function jsonRpcError(id: JsonRpcId | null, code: number, message: string, data?: unknown) {
+  return { jsonrpc: "2.0" as const, id, error: data === undefined ? { code, message } : { code, message, data } };
+}
+
+/** The id to answer with when a whole request fails: the single request's id, else null. */
+export function responseId(parsed: ParsedBody | undefined): JsonRpcId | null {
+  const first = parsed?.messages[0];
+  return parsed !== undefined && !parsed.isBatch && first !== undefined && "id" in first && first.id !== undefined ? first.id : null;
+}
+
+/** The tool a `tools/call` request names, or undefined for any other message. */
+export function calledTool(message: ClientMessage): string | undefined {
+  if (!isRequest(message) || message.method !== "tools/call") return undefined;
+  const name = message.params?.name;
+  return typeof name === "string" ? name : "";
+}

@@ -1,0 +1,165 @@
+/**
+ * Legacy HTTP+SSE upstreams (`transport: sse`, MCP 2024-11-05) behind the same
+ * streamable-HTTP route as every other server. The gateway holds, per client session,
+ * one SSE connection to the upstream and one streamable-HTTP server transport toward the
+ * client (both from the official SDK), and relays JSON-RPC messages between them.
+ *
+ * Sessions live in this process: deployments with several instances need sticky
+ * sessions for legacy SSE servers (README). Streamable-HTTP servers do not.
+ */
+import { randomUUID } from "node:crypto";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
+import { GatewayError, JsonRpcCode } from "../errors.js";
+import type { Logger } from "../log.js";
+import { toolVisibility } from "./access.js";
+import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
+import { outboundRequest } from "./outbound-headers.js";
+import type { ProxyRequest } from "./passthrough.js";
+import type { ToolVisible } from "./tool-list-filter.js";
+import { upstreamCallError } from "./upstream-clients.js";
+
+interface BridgeSession {
+  serverId: string;
+  callerKeyId: string;
+  client: WebStandardStreamableHTTPServerTransport;
+  upstream: SSEClientTransport;
+  lastUsed: number;
+}
+
+export interface LegacySseBridge {
+  handle(request: ProxyRequest, parsed: ParsedBody | undefined): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number; idleMs?: number; now?: () => number }): LegacySseBridge {
+  const sessions = new Map<string, BridgeSession>();
+  const maxSessions = deps.maxSessions ?? 1000;
+  const idleMs = deps.idleMs ?? 30 * 60_000;
+  const now = deps.now ?? Date.now;
+
+  function closeSession(id: string): void {
+    const session = sessions.get(id);
+    if (session === undefined) return;
+    sessions.delete(id);
+    void session.upstream.close().catch(() => undefined);
+    void session.client.close().catch(() => undefined);
+  }
+
+  function evictIdle(): void {
+    const cutoff = now() - idleMs;
+    for (const [id, session] of sessions) if (sessions.size >= maxSessions || session.lastUsed < cutoff) closeSession(id);
+  }
+
+  async function open(request: ProxyRequest): Promise<WebStandardStreamableHTTPServerTransport> {
+    const { server } = request;
+    const outbound = await outboundRequest(server, request.snapshot, request, { forwardMcpHeaders: false });
+    const upstream = new SSEClientTransport(server.url, { requestInit: { headers: outbound.headers } });
+    try {
+      await withTimeout(upstream.start(), server.timeoutMs, request.signal);
+    } catch (error) {
+      await upstream.close().catch(() => undefined);
+      throw upstreamCallError(server, error);
+    }
+    evictIdle();
+    const visible = toolVisibility(request.caller, server);
+    const pendingLists = new Set<JsonRpcId>();
+    const progressOwners = new Map<string | number, RequestId>();
+    const client = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: randomUUID,
+      onsessioninitialized: (id) => {
+        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.keyId, client, upstream, lastUsed: now() });
+      },
+      onsessionclosed: (id) => closeSession(id),
+    });
+    client.onmessage = (message) => {
+      trackRequest(message, pendingLists, progressOwners);
+      upstream.send(message).catch((error: unknown) => {
+        deps.log.warn({ server: server.name, err: String(error) }, "could not relay a message to a legacy SSE MCP server");
+        const id = "id" in message && "method" in message ? message.id : undefined;
+        if (id !== undefined) {
+          void client.send({ jsonrpc: "2.0", id, error: { code: JsonRpcCode.UpstreamError, message: `MCP server '${server.name}' is unreachable` } });
+        }
+      });
+    };
+    upstream.onmessage = (message) => {
+      const relatedRequestId = relatedRequest(message, pendingLists, progressOwners, visible);
+      void client.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId }).catch(() => undefined);
+    };
+    upstream.onclose = () => {
+      if (client.sessionId !== undefined) closeSession(client.sessionId);
+    };
+    await client.start();
+    return client;
+  }
+
+  return {
+    async handle(request, parsed) {
+      const sessionId = request.headers.get("mcp-session-id");
+      let transport: WebStandardStreamableHTTPServerTransport;
+      if (sessionId === null) {
+        transport = await open(request);
+      } else {
+        const session = sessions.get(sessionId);
+        // Another caller's session is as unknown as an expired one.
+        if (session === undefined || session.serverId !== request.server.id || session.callerKeyId !== request.caller.keyId) {
+          throw new GatewayError({ status: 404, code: "session_not_found", message: "Session not found", rpcCode: JsonRpcCode.InvalidRequest });
+        }
+        session.lastUsed = now();
+        transport = session.client;
+      }
+      const parsedBody = parsed === undefined ? undefined : parsed.isBatch ? parsed.messages : parsed.messages[0];
+      const response = await transport.handleRequest(new Request(request.server.url, { method: request.method, headers: request.headers, body: request.body ?? null, signal: request.signal }), { parsedBody });
+      // The first request was not an initialize: nothing will reuse this bridge.
+      if (sessionId === null && transport.sessionId === undefined) {
+        void transport.close();
+      }
+      return response;
+    },
+    async close() {
+      for (const id of [...sessions.keys()]) closeSession(id);
+    },
+  };
+}
+
+function trackRequest(message: JSONRPCMessage, pendingLists: Set<JsonRpcId>, progressOwners: Map<string | number, RequestId>): void {
+  if (!("method" in message) || !("id" in message)) return;
+  if (message.method === "tools/list") pendingLists.add(message.id);
+  const token = (message.params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
+  if (token !== undefined) progressOwners.set(token, message.id);
+}
+
+/** Filters tools/list results in place and returns the client request a message belongs to. */
+function relatedRequest(
+  message: JSONRPCMessage,
+  pendingLists: Set<JsonRpcId>,
+  progressOwners: Map<string | number, RequestId>,
+  visible: ToolVisible | undefined,
+): RequestId | undefined {
+  if ("id" in message && !("method" in message)) {
+    if (message.id !== undefined && pendingLists.delete(message.id) && visible !== undefined && "result" in message) {
+      const result = message.result as { tools?: Array<{ name: string }> };
+      if (Array.isArray(result.tools)) result.tools = result.tools.filter((tool) => visible(tool.name));
+    }
+    for (const [token, owner] of progressOwners) if (owner === message.id) progressOwners.delete(token);
+    return undefined;
+  }
+  if ("method" in message && message.method === "notifications/progress") {
+    const token = (message.params as { progressToken?: string | number } | undefined)?.progressToken;
+    return token === undefined ? undefined : progressOwners.get(token);
+  }
+  return undefined;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no endpoint event within ${ms} ms`)), ms);
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abort);
+    });
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * The headers a request carries upstream. Built from an allowlist rather than by copying
+ * the client's headers and deleting some, so that nothing the gateway does not know
+ * about (cookies, the gateway key, other servers' credentials) can leak upstream
+ * (LiteLLM #30559).
+ *
+ * Precedence, lowest first: forwarded MCP headers and `extra_headers`, `static_headers`,
+ * the server's credentials; per-request `x-mcp-{server}-*` headers replace the
+ * configured credentials for that request (CONTRACT §5).
+ */
+import { GATEWAY_KEY_HEADER, type PresentedKey } from "../auth/inbound/gateway-key.js";
+import { perRequestHeaders } from "../auth/upstream/per-request-headers.js";
+import type { UpstreamCredentials } from "../auth/upstream/strategy.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+
+/** Streamable HTTP headers a transparent proxy must carry (MCP transports spec). */
+const MCP_HEADERS = ["content-type", "accept", "mcp-session-id", "mcp-protocol-version", "last-event-id"] as const;
+
+/** Connection-specific headers (RFC 9110 §7.6.1) never forwarded in either direction. */
+export const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+export interface OutboundRequest {
+  headers: Record<string, string>;
+  credentials: UpstreamCredentials;
+}
+
+export interface InboundRequestInfo {
+  headers: Headers;
+  presentedKey: PresentedKey | undefined;
+  signal?: AbortSignal;
+}
+
+export interface OutboundOptions {
+  /** Pass-through forwards the client's streamable-HTTP headers; an SDK client sets its own. */
+  forwardMcpHeaders: boolean;
+}
+
+export async function outboundRequest(
+  server: McpServerEntry,
+  snapshot: RegistrySnapshot,
+  inbound: InboundRequestInfo,
+  options: OutboundOptions = { forwardMcpHeaders: true },
+): Promise<OutboundRequest> {
+  const headers: Record<string, string> = {};
+  if (options.forwardMcpHeaders) {
+    for (const name of MCP_HEADERS) {
+      const value = inbound.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+  }
+  for (const name of server.extraHeaders) {
+    if (name === GATEWAY_KEY_HEADER || (name === "authorization" && inbound.presentedKey?.source === "authorization")) continue;
+    const value = inbound.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  Object.assign(headers, server.staticHeaders);
+
+  const perRequest = perRequestHeaders(inbound.headers, server.name, snapshot.names);
+  const credentials: UpstreamCredentials =
+    perRequest === undefined
+      ? await server.auth.credentials(inbound)
+      : { headers: perRequest, resolution: "per-request-header" };
+  Object.assign(headers, credentials.headers);
+  return { headers, credentials };
+}
+
+/** Response headers from the upstream that the client may see. */
+export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): Headers {
+  const headers = new Headers();
+  // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  const connection = upstream["connection"];
+  const named = typeof connection === "string" ? connection.toLowerCase().split(",").map((token) => token.trim()) : [];
+  for (const [name, value] of Object.entries(upstream)) {
+    // The body may be rewritten (tool filtering), so its length is the adapter's to set;
+    // upstream cookies would land on the gateway's origin, beside the UI's session cookie.
+    if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name) || name === "content-length" || name === "set-cookie") continue;
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else headers.set(name, value);
+  }
+  return headers;
+}

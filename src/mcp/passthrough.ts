@@ -1,0 +1,118 @@
+/**
+ * `/{server}/mcp` and `/mcp/{server}`: a transparent streamable-HTTP proxy to one
+ * upstream. The request body is read whole (small JSON-RPC), checked just enough for
+ * permissions, and forwarded as the original bytes; the response (JSON or SSE) streams
+ * back chunk by chunk, rewritten only where a tools/list answer must be filtered.
+ * The client's disconnect aborts the upstream request (the signal is passed down).
+ */
+import { Readable } from "node:stream";
+import type { Caller } from "../auth/inbound/caller.js";
+import type { PresentedKey } from "../auth/inbound/gateway-key.js";
+import { GatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import type { LegacySseBridge } from "./legacy-sse-bridge.js";
+import { assertToolAllowed, toolVisibility } from "./access.js";
+import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
+import { clientResponseHeaders, outboundRequest } from "./outbound-headers.js";
+import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
+import type { UpstreamHttp } from "./upstream-http.js";
+
+export interface ProxyRequest {
+  snapshot: RegistrySnapshot;
+  server: McpServerEntry;
+  caller: Caller;
+  method: string;
+  headers: Headers;
+  presentedKey: PresentedKey | undefined;
+  signal: AbortSignal;
+  /** The raw request body and its parse (POST only). */
+  body: string | undefined;
+  parsed: ParsedBody | undefined;
+}
+
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+export type ProxyHandler = (request: ProxyRequest) => Promise<Response>;
+
+export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacySseBridge; log: Logger }): ProxyHandler {
+  return async function passthrough(request) {
+    const method = upstreamMethod(request.method);
+    const parsed = request.parsed;
+    if (parsed !== undefined) checkToolCalls(request, parsed);
+    if (request.server.config.transport === "sse") return deps.legacySse.handle(request, parsed);
+
+    const outbound = await outboundRequest(request.server, request.snapshot, {
+      headers: request.headers,
+      presentedKey: request.presentedKey,
+      signal: request.signal,
+    });
+    const upstream = await deps.http.send({
+      serverName: request.server.name,
+      url: request.server.url,
+      method,
+      headers: outbound.headers,
+      body: request.body,
+      signal: request.signal,
+      timeoutMs: request.server.timeoutMs,
+    });
+    if (upstream.statusCode === 401) request.server.auth.invalidate?.(outbound.credentials);
+
+    const headers = clientResponseHeaders(upstream.headers);
+    if (NULL_BODY_STATUS.has(upstream.statusCode)) {
+      upstream.body.resume();
+      return new Response(null, { status: upstream.statusCode, headers });
+    }
+    const visible = toolVisibility(request.caller, request.server);
+    const listIds = visible === undefined || parsed === undefined ? undefined : toolsListIds(parsed);
+    const body = await responseBody(upstream.body, headers, listIds, visible);
+    return new Response(body, { status: upstream.statusCode, headers });
+  };
+}
+
+function upstreamMethod(method: string): "GET" | "POST" | "DELETE" {
+  if (method === "GET" || method === "POST" || method === "DELETE") return method;
+  throw new GatewayError({
+    status: 405,
+    code: "method_not_allowed",
+    message: `${method} is not an MCP streamable HTTP method; use POST, GET or DELETE`,
+    headers: { allow: "GET, POST, DELETE" },
+  });
+}
+
+function checkToolCalls(request: ProxyRequest, parsed: ParsedBody): void {
+  for (const message of parsed.messages) {
+    const tool = calledTool(message);
+    if (tool !== undefined) assertToolAllowed(request.caller, request.server, tool);
+  }
+}
+
+function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
+  let ids: Set<JsonRpcId> | undefined;
+  for (const message of parsed.messages) {
+    if (isRequest(message) && message.method === "tools/list" && message.id !== undefined) (ids ??= new Set()).add(message.id);
+  }
+  return ids;
+}
+
+async function responseBody(
+  body: Readable,
+  headers: Headers,
+  listIds: Set<JsonRpcId> | undefined,
+  visible: ToolVisible | undefined,
+): Promise<ReadableStream<Uint8Array> | string> {
+  const contentType = headers.get("content-type") ?? "";
+  if (listIds === undefined || visible === undefined) return nodeToWeb(body);
+  if (contentType.includes("text/event-stream")) return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, visible));
+  if (contentType.includes("json")) {
+    const text = await new Response(nodeToWeb(body)).text();
+    return filterToolsListJson(text, listIds, visible);
+  }
+  return nodeToWeb(body);
+}
+
+function nodeToWeb(body: Readable): ReadableStream<Uint8Array> {
+  return Readable.toWeb(body) as ReadableStream<Uint8Array>;
+}
+

@@ -1,0 +1,103 @@
+/**
+ * The REST face of the gateway (CONTRACT §4): `/mcp-rest/tools/list` and
+ * `/mcp-rest/tools/call`, so curl and non-MCP clients can use the same servers, with
+ * the same permissions, as `/mcp`.
+ */
+import { z } from "zod";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { Caller } from "../auth/inbound/caller.js";
+import { GatewayError, JsonRpcCode } from "../errors.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import { assertToolAllowed, serverForCaller, serversForCaller } from "./access.js";
+import type { Aggregate } from "./aggregate.js";
+import type { InboundRequestInfo } from "./outbound-headers.js";
+import { routePrefixedTool, unknownTool, type ToolRoute } from "./tool-routing.js";
+
+export interface RestContext {
+  snapshot: RegistrySnapshot;
+  caller: Caller;
+  inbound: InboundRequestInfo & { signal: AbortSignal };
+}
+
+export interface RestTool {
+  name: string;
+  description?: string;
+  inputSchema: unknown;
+  mcp_info: { server_name: string };
+}
+
+export const callToolBodySchema = z.object({
+  name: z.string().min(1),
+  arguments: z.record(z.string(), z.unknown()).optional(),
+  server_name: z.string().min(1).optional(),
+  server_id: z.string().min(1).optional(),
+});
+
+export type CallToolBody = z.output<typeof callToolBodySchema>;
+
+export function createRestTools(aggregate: Aggregate) {
+  async function list(context: RestContext, serverName: string | undefined): Promise<{ tools: RestTool[] }> {
+    const servers =
+      serverName === undefined
+        ? serversForCaller(context.snapshot, context.caller)
+        : [serverForCaller(context.snapshot, context.caller, serverName)];
+    const lists = await aggregate.listTools(context.snapshot, context.caller, servers, context.inbound);
+    if (serverName !== undefined && lists.length === 0) {
+      throw new GatewayError({
+        status: 502,
+        code: "upstream_unreachable",
+        message: `could not list the tools of MCP server '${servers[0]!.name}' (see the gateway log)`,
+        rpcCode: JsonRpcCode.UpstreamError,
+        extra: { server: servers[0]!.name },
+      });
+    }
+    return {
+      tools: lists.flatMap(({ server, tools }) =>
+        tools.map((tool) => ({
+          name: tool.name,
+          ...(tool.description === undefined ? {} : { description: tool.description }),
+          inputSchema: tool.inputSchema,
+          mcp_info: { server_name: server.name },
+        })),
+      ),
+    };
+  }
+
+  async function call(context: RestContext, body: CallToolBody): Promise<CallToolResult> {
+    const route = await resolve(context, body);
+    return aggregate.callTool(route.server, route.tool, body.arguments, context.snapshot, context.inbound);
+  }
+
+  /**
+   * With a server, `name` is the upstream tool. Without one, `name` is `{server}-{tool}`
+   * or a tool name that exactly one of the caller's servers offers (the seed's walkthrough
+   * calls `echo` this way).
+   */
+  async function resolve(context: RestContext, body: CallToolBody): Promise<ToolRoute> {
+    const named = body.server_id ?? body.server_name;
+    if (named !== undefined) {
+      const server = serverForCaller(context.snapshot, context.caller, named);
+      assertToolAllowed(context.caller, server, body.name);
+      return { server, tool: body.name };
+    }
+    const servers = serversForCaller(context.snapshot, context.caller);
+    if (context.snapshot.names.matchPrefix(body.name) !== undefined) {
+      return routePrefixedTool(context.snapshot, servers, context.caller, body.name);
+    }
+    const lists = await aggregate.listTools(context.snapshot, context.caller, servers, context.inbound);
+    const offering: McpServerEntry[] = lists.filter(({ tools }) => tools.some((tool) => tool.name === body.name)).map(({ server }) => server);
+    if (offering.length === 1) return { server: offering[0]!, tool: body.name };
+    if (offering.length === 0) throw unknownTool(context.caller, body.name);
+    throw new GatewayError({
+      status: 400,
+      code: "ambiguous_tool",
+      message: `tool '${body.name}' is offered by several MCP servers: set server_name, or call one of ${offering.map((server) => `'${server.name}-${body.name}'`).join(", ")}`,
+      rpcCode: JsonRpcCode.InvalidParams,
+    });
+  }
+
+  return { list, call };
+}
+
+export type RestTools = ReturnType<typeof createRestTools>;

@@ -1,0 +1,187 @@
+/**
+ * MCP client sessions to upstreams, for the aggregate `/mcp` endpoint and the REST API,
+ * built with the official SDK (initialize, session ids, SSE parsing, progress).
+ *
+ * One session per (server, outbound headers): callers with the same credentials share a
+ * session; a new M2M token or a per-request header makes a new one. Sessions are kept in
+ * a bounded LRU, closed when idle or evicted, and dropped when they fail so the next call
+ * reconnects (an upstream restart loses its sessions: 404 per the MCP transport spec).
+ */
+import { createHash } from "node:crypto";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { McpError, ErrorCode } from "@modelcontextprotocol/sdk/types.js";
+import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import { outboundRequest, type InboundRequestInfo } from "./outbound-headers.js";
+
+export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
+
+export interface UpstreamClients {
+  /** Run `use` with a connected client for this server and caller; reconnects once if the session was lost. */
+  withClient<T>(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, use: (client: Client) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+interface PooledClient {
+  client: Promise<Client>;
+  lastUsed: number;
+}
+
+export interface UpstreamClientsOptions {
+  log: Logger;
+  maxSessions?: number;
+  idleMs?: number;
+  now?: () => number;
+}
+
+export function createUpstreamClients(options: UpstreamClientsOptions): UpstreamClients {
+  const maxSessions = options.maxSessions ?? 512;
+  const idleMs = options.idleMs ?? 5 * 60_000;
+  const now = options.now ?? Date.now;
+  const pool = new Map<string, PooledClient>();
+
+  function drop(key: string, pooled: PooledClient): void {
+    if (pool.get(key) !== pooled) return;
+    pool.delete(key);
+    pooled.client.then((client) => client.close()).catch(() => undefined);
+  }
+
+  function evictIdle(): void {
+    const cutoff = now() - idleMs;
+    for (const [key, pooled] of pool) {
+      if (pool.size > maxSessions || pooled.lastUsed < cutoff) drop(key, pooled);
+    }
+  }
+
+  function acquire(server: McpServerEntry, headers: Record<string, string>): [string, PooledClient] {
+    const key = sessionKey(server, headers);
+    let pooled = pool.get(key);
+    if (pooled === undefined) {
+      evictIdle();
+      pooled = { client: connect(server, headers), lastUsed: now() };
+      pool.set(key, pooled);
+      const created = pooled;
+      created.client.catch(() => drop(key, created));
+    } else {
+      // Map order is LRU order: re-insert on use.
+      pool.delete(key);
+      pool.set(key, pooled);
+      pooled.lastUsed = now();
+    }
+    return [key, pooled];
+  }
+
+  return {
+    async withClient(server, snapshot, inbound, use) {
+      const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
+      for (let attempt = 0; ; attempt++) {
+        const [key, pooled] = acquire(server, outbound.headers);
+        try {
+          return await use(await pooled.client);
+        } catch (error) {
+          if (inbound.signal?.aborted) throw error;
+          const lost = isSessionLost(error);
+          if (lost || isTransportFailure(error)) {
+            options.log.warn({ server: server.name, err: errorSummary(error), retry: lost && attempt === 0 }, "upstream MCP session failed; it will be reconnected");
+            drop(key, pooled);
+          }
+          if (isUnauthorized(error)) server.auth.invalidate?.(outbound.credentials);
+          if (lost && attempt === 0) continue;
+          throw upstreamCallError(server, error);
+        }
+      }
+    },
+    async close() {
+      const all = [...pool.values()];
+      pool.clear();
+      await Promise.allSettled(all.map(async (pooled) => (await pooled.client).close()));
+    },
+  };
+}
+
+function errorSummary(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function sessionKey(server: McpServerEntry, headers: Record<string, string>): string {
+  const hash = createHash("sha256").update(server.id).update("\0").update(server.url.href);
+  for (const name of Object.keys(headers).sort()) hash.update("\0").update(name).update("\0").update(headers[name]!);
+  return hash.digest("base64url");
+}
+
+async function connect(server: McpServerEntry, headers: Record<string, string>): Promise<Client> {
+  const transport: Transport =
+    server.config.transport === "sse"
+      ? new SSEClientTransport(server.url, { requestInit: { headers } })
+      : new StreamableHTTPClientTransport(server.url, { requestInit: { headers } });
+  const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {} });
+  try {
+    await client.connect(transport, { timeout: server.timeoutMs });
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw upstreamCallError(server, error);
+  }
+  return client;
+}
+
+function httpStatus(error: unknown): number | undefined {
+  if (error instanceof StreamableHTTPError) return error.code;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "number" && code >= 400 && code < 600 ? code : undefined;
+}
+
+function isSessionLost(error: unknown): boolean {
+  return httpStatus(error) === 404;
+}
+
+function isUnauthorized(error: unknown): boolean {
+  return httpStatus(error) === 401 || (error instanceof Error && /\b401\b|unauthorized/i.test(error.message));
+}
+
+function isTransportFailure(error: unknown): boolean {
+  return !(error instanceof McpError) || error.code === ErrorCode.ConnectionClosed;
+}
+
+/** Name the server and keep the upstream's own words out of the client's view unless they are JSON-RPC errors. */
+export function upstreamCallError(server: McpServerEntry, error: unknown): GatewayError {
+  if (isGatewayError(error)) return error;
+  if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+    return new GatewayError({
+      status: 504,
+      code: "upstream_timeout",
+      message: `MCP server '${server.name}' did not answer within ${server.timeoutMs / 1000} s (its 'timeout' setting)`,
+      rpcCode: JsonRpcCode.UpstreamTimeout,
+      extra: { server: server.name },
+      cause: error,
+    });
+  }
+  if (error instanceof McpError && error.code !== ErrorCode.ConnectionClosed) {
+    // A JSON-RPC error the upstream chose to send: relay its code and message, named.
+    return new GatewayError({
+      status: 502,
+      code: "upstream_error",
+      message: `MCP server '${server.name}': ${error.message}`,
+      rpcCode: error.code,
+      extra: { server: server.name },
+      cause: error,
+    });
+  }
+  const status = httpStatus(error);
+  return new GatewayError({
+    status: 502,
+    code: status === undefined ? "upstream_unreachable" : "upstream_error",
+    message:
+      status === undefined
+        ? `MCP server '${server.name}' is unreachable`
+        : `MCP server '${server.name}' answered HTTP ${status}`,
+    detail: error instanceof Error ? `${server.url.origin}: ${error.message}` : String(error),
+    rpcCode: JsonRpcCode.UpstreamError,
+    extra: { server: server.name, ...(status === undefined ? {} : { upstream_status: status }) },
+    cause: error,
+  });
+}

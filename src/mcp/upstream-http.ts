@@ -1,0 +1,76 @@
+/**
+ * The pooled keep-alive HTTP client every pass-through request goes through (undici).
+ * `timeoutMs` bounds the wait for the upstream's response headers only: a response that
+ * has started (an SSE stream, a long tool call answered as SSE) is never cut.
+ */
+import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
+import { GatewayError, JsonRpcCode } from "../errors.js";
+
+export interface UpstreamHttp {
+  send(request: UpstreamHttpRequest): Promise<Dispatcher.ResponseData>;
+  close(): Promise<void>;
+}
+
+export interface UpstreamHttpRequest {
+  serverName: string;
+  url: URL;
+  method: "GET" | "POST" | "DELETE";
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  signal?: AbortSignal;
+  timeoutMs: number;
+}
+
+export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = {}): UpstreamHttp {
+  const agent = new Agent({
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+    connections: options.connectionsPerOrigin ?? 256,
+    pipelining: 1,
+  });
+  return {
+    async send(request) {
+      try {
+        return await agent.request({
+          origin: request.url.origin,
+          path: request.url.pathname + request.url.search,
+          method: request.method,
+          headers: request.headers,
+          body: request.body,
+          signal: request.signal,
+          headersTimeout: request.timeoutMs,
+          bodyTimeout: 0,
+        });
+      } catch (error) {
+        throw upstreamFailure(request, error);
+      }
+    },
+    close: () => agent.close(),
+  };
+}
+
+/** Map a transport failure to what the client is told; the log keeps the cause. */
+export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" | "url" | "timeoutMs" | "signal">, error: unknown): unknown {
+  if (request.signal?.aborted) return error; // the client went away: nothing to answer
+  if (error instanceof undiciErrors.HeadersTimeoutError) {
+    return new GatewayError({
+      status: 504,
+      code: "upstream_timeout",
+      message: `MCP server '${request.serverName}' did not answer within ${request.timeoutMs / 1000} s (its 'timeout' setting)`,
+      detail: `no response headers from ${request.url.origin} after ${request.timeoutMs} ms`,
+      rpcCode: JsonRpcCode.UpstreamTimeout,
+      extra: { server: request.serverName },
+      cause: error,
+    });
+  }
+  const code = (error as { code?: string } | undefined)?.code;
+  return new GatewayError({
+    status: 502,
+    code: "upstream_unreachable",
+    message: `MCP server '${request.serverName}' is unreachable`,
+    detail: `${request.url.origin}: ${code ?? ""} ${error instanceof Error ? error.message : String(error)}`,
+    rpcCode: JsonRpcCode.UpstreamError,
+    extra: { server: request.serverName },
+    cause: error,
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * The set of upstream servers, as immutable snapshots. A request takes one snapshot and
+ * uses it throughout, so a concurrent reload (database servers, issue 3) can never mix
+ * two versions of the registry inside one request.
+ */
+import type { Config } from "../config/schema.js";
+import { buildServerEntry, type McpServerEntry } from "./server-entry.js";
+import { serverNameMatcher, type ServerNameMatcher } from "./server-names.js";
+
+export interface RegistrySnapshot {
+  /** By name, in configuration order. */
+  readonly servers: ReadonlyMap<string, McpServerEntry>;
+  readonly names: ServerNameMatcher;
+  /** Routes that take `{server_id}` also accept the name (CONTRACT §4). */
+  byIdOrName(idOrName: string): McpServerEntry | undefined;
+}
+
+export interface ServerRegistry {
+  current(): RegistrySnapshot;
+}
+
+export function registrySnapshot(entries: Iterable<McpServerEntry>): RegistrySnapshot {
+  const servers = new Map<string, McpServerEntry>();
+  const byId = new Map<string, McpServerEntry>();
+  for (const entry of entries) {
+    servers.set(entry.name, entry);
+    byId.set(entry.id, entry);
+  }
+  const names = serverNameMatcher(servers.keys());
+  return {
+    servers,
+    names,
+    byIdOrName: (idOrName) => byId.get(idOrName) ?? servers.get(idOrName),
+  };
+}
+
+export function configServerEntries(config: Config): McpServerEntry[] {
+  return Object.entries(config.mcp_servers).map(([name, server]) => buildServerEntry(name, name, "config", server));
+}
+
+/** A registry of the config file's servers only. */
+export function staticRegistry(config: Config): ServerRegistry {
+  const snapshot = registrySnapshot(configServerEntries(config));
+  return { current: () => snapshot };
+}

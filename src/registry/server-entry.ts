@@ -1,0 +1,44 @@
+/**
+ * An upstream MCP server as the proxy uses it: the validated config plus everything that
+ * can be computed once (parsed URL, auth strategy, tool filter, header sets), so the hot
+ * path does no parsing.
+ */
+import type { ServerConfig } from "../config/schema.js";
+import type { UpstreamAuth } from "../auth/upstream/strategy.js";
+import { selectUpstreamAuth } from "../auth/upstream/select-strategy.js";
+import { toolFilter, type ToolFilter } from "./tool-filter.js";
+
+export type ServerSource = "config" | "database";
+
+export interface McpServerEntry {
+  /** Config servers: the name. Database servers: a stable id that survives edits. */
+  readonly id: string;
+  readonly name: string;
+  readonly source: ServerSource;
+  readonly config: ServerConfig;
+  readonly url: URL;
+  readonly auth: UpstreamAuth;
+  readonly allowsTool: ToolFilter;
+  readonly timeoutMs: number;
+  /** Client headers forwarded as they are (lowercase names). */
+  readonly extraHeaders: readonly string[];
+  /** Sent on every upstream request (lowercase names). */
+  readonly staticHeaders: Readonly<Record<string, string>>;
+}
+
+export function buildServerEntry(id: string, name: string, source: ServerSource, config: ServerConfig): McpServerEntry {
+  return Object.freeze({
+    id,
+    name,
+    source,
+    config,
+    url: new URL(config.url),
+    auth: selectUpstreamAuth(name, config),
+    allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools),
+    timeoutMs: config.timeout * 1000,
+    extraHeaders: Object.freeze(config.extra_headers.map((header) => header.toLowerCase())),
+    staticHeaders: Object.freeze(
+      Object.fromEntries(Object.entries(config.static_headers).map(([header, value]) => [header.toLowerCase(), value])),
+    ),
+  });
+}

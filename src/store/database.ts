@@ -1,0 +1,84 @@
+/**
+ * The database connection: SQLite through better-sqlite3 (embedded default) or
+ * PostgreSQL through pg, both behind Kysely. Issue 3 adds migrations and the tables;
+ * this module owns the URL forms (CONTRACT §1) and the connection lifecycle.
+ */
+import SQLite from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { GatewayError } from "../errors.js";
+
+export type DatabaseDialect = "sqlite" | "postgres";
+
+export interface Database {
+  dialect: DatabaseDialect;
+  /** The URL with any password masked, for logs. */
+  description: string;
+  db: Kysely<unknown>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DatabaseLocation =
+  | { dialect: "sqlite"; path: string }
+  | { dialect: "postgres"; connectionString: string };
+
+export const DEFAULT_DATABASE_URL = "sqlite:./gatehouse.db";
+
+/** `sqlite:PATH`, `sqlite::memory:`, `postgres://...`, `postgresql://...`. */
+export function parseDatabaseUrl(url: string): DatabaseLocation {
+  if (url.startsWith("sqlite:")) {
+    const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+    if (path === "") throw badUrl(url, "sqlite: needs a file path, e.g. sqlite:./gatehouse.db or sqlite::memory:");
+    return { dialect: "sqlite", path };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) return { dialect: "postgres", connectionString: url };
+  throw badUrl(url, "use sqlite:PATH, sqlite::memory: or postgres://user@host:5432/db");
+}
+
+export function maskDatabaseUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1****@");
+}
+
+function badUrl(url: string, hint: string): GatewayError {
+  return new GatewayError({ status: 500, code: "bad_database_url", message: `unsupported database URL '${maskDatabaseUrl(url)}': ${hint}` });
+}
+
+export async function openDatabase(url: string): Promise<Database> {
+  const location = parseDatabaseUrl(url);
+  const db =
+    location.dialect === "sqlite"
+      ? new Kysely<unknown>({ dialect: new SqliteDialect({ database: openSqlite(location.path) }) })
+      : new Kysely<unknown>({
+          dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.connectionString, max: 10, connectionTimeoutMillis: 5_000 }) }),
+        });
+  const database: Database = {
+    dialect: location.dialect,
+    description: maskDatabaseUrl(url),
+    db,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+  try {
+    await database.ping();
+  } catch (error) {
+    await db.destroy().catch(() => undefined);
+    throw new GatewayError({
+      status: 500,
+      code: "database_unavailable",
+      message: `cannot open the database ${database.description}: ${error instanceof Error ? error.message : String(error)}`,
+      cause: error,
+    });
+  }
+  return database;
+}
+
+function openSqlite(path: string): SQLite.Database {
+  const sqlite = new SQLite(path);
+  // WAL lets readers proceed while a write is in progress (several gateway processes on one file).
+  if (path !== ":memory:") sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("busy_timeout = 5000");
+  return sqlite;
+}
