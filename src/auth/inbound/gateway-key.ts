@@ -14,7 +14,7 @@ export interface PresentedKey {
   source: GatewayKeySource;
 }
 
-const BEARER = /^bearer\s+/i;
+const BEARER = /^bearer(\s+|$)/i;
 
 function stripBearer(value: string): string {
   return value.replace(BEARER, "").trim();

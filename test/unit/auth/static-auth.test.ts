@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { staticAuth, staticAuthHeader } from "../../../src/auth/upstream/static-auth.js";
+
+describe("static auth headers (CONTRACT §2)", () => {
+  it.each([
+    ["api_key", "k1", ["x-api-key", "k1"]],
+    ["bearer_token", "t1", ["authorization", "Bearer t1"]],
+    ["basic", "user:pass", ["authorization", `Basic ${Buffer.from("user:pass").toString("base64")}`]],
+    ["authorization", "Custom abc", ["authorization", "Custom abc"]],
+    ["token", "t2", ["authorization", "token t2"]],
+  ] as const)("%s", (type, value, expected) => {
+    expect(staticAuthHeader(type, value)).toEqual(expected);
+  });
+
+  it("none sends nothing and reports no-auth", async () => {
+    const credentials = await staticAuth("none", undefined).credentials({ headers: new Headers(), presentedKey: undefined });
+    expect(credentials).toEqual({ headers: {}, resolution: "no-auth" });
+  });
+
+  it("a static credential reports static-token and is computed once", async () => {
+    const auth = staticAuth("bearer_token", "t1");
+    const context = { headers: new Headers(), presentedKey: undefined };
+    const first = await auth.credentials(context);
+    expect(first).toEqual({ headers: { authorization: "Bearer t1" }, resolution: "static-token" });
+    expect(await auth.credentials(context)).toBe(first);
+  });
+});

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { filterToolsListJson, filterToolsListSse } from "../../../src/mcp/tool-list-filter.js";
+
+const visible = (tool: string) => tool !== "secret";
+const list = (id: number) => ({ jsonrpc: "2.0", id, result: { tools: [{ name: "echo" }, { name: "secret" }] } });
+
+async function runSse(chunks: string[], ids: Set<number>): Promise<string> {
+  const encoder = new TextEncoder();
+  const source = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+      controller.close();
+    },
+  });
+  return new Response(source.pipeThrough(filterToolsListSse(ids, visible))).text();
+}
+
+describe("filterToolsListJson", () => {
+  it("removes invisible tools from the tools/list response of this request", () => {
+    const out = JSON.parse(filterToolsListJson(JSON.stringify(list(1)), new Set([1]), visible));
+    expect(out.result.tools).toEqual([{ name: "echo" }]);
+  });
+
+  it("leaves other responses and unparsable bodies byte for byte", () => {
+    const other = JSON.stringify(list(2));
+    expect(filterToolsListJson(other, new Set([1]), visible)).toBe(other);
+    expect(filterToolsListJson("not json", new Set([1]), visible)).toBe("not json");
+  });
+
+  it("filters inside a batch response", () => {
+    const out = JSON.parse(filterToolsListJson(JSON.stringify([list(1), { jsonrpc: "2.0", id: 3, result: {} }]), new Set([1]), visible));
+    expect(out[0].result.tools).toEqual([{ name: "echo" }]);
+    expect(out[1]).toEqual({ jsonrpc: "2.0", id: 3, result: {} });
+  });
+});
+
+describe("filterToolsListSse", () => {
+  it("rewrites the matching event even when it is split across chunks", async () => {
+    const event = `event: message\nid: 9\ndata: ${JSON.stringify(list(1))}\n\n`;
+    const progress = `event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n\n`;
+    const text = progress + event;
+    const out = await runSse([text.slice(0, 50), text.slice(50, 120), text.slice(120)], new Set([1]));
+    const events = out.split("\n\n").filter((part) => part !== "");
+    expect(events[0]).toBe(progress.trimEnd());
+    expect(events[1]).toContain("event: message");
+    expect(events[1]).toContain("id: 9");
+    const data = events[1]!.split("\n").find((line) => line.startsWith("data: "))!;
+    expect(JSON.parse(data.slice(6)).result.tools).toEqual([{ name: "echo" }]);
+  });
+
+  it("passes events of other requests through unchanged", async () => {
+    const event = `data: ${JSON.stringify(list(5))}\r\n\r\n`;
+    expect(await runSse([event], new Set([1]))).toBe(event);
+  });
+});
