@@ -3,7 +3,7 @@
  * the key resolvers, the proxy and aggregate, the database, the HTTP server. Used by the
  * CLI and by the integration tests, so both run exactly the same wiring.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { chainResolvers, masterKeyResolver } from "./auth/inbound/key-resolver.js";
@@ -66,7 +66,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxBodyBytes: general.max_request_body_bytes,
   });
 
-  const server = createServer(getRequestListener(app.fetch, { overrideGlobalObjects: false }));
+  const listener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+  const inFlight = new Set<ServerResponse>();
+  const server = createServer((request, response) => {
+    inFlight.add(response);
+    response.once("close", () => inFlight.delete(response));
+    if (draining) response.shouldKeepAlive = false;
+    // A keep-alive connection that goes idle after shutdown began would hold server.close()
+    // until the deadline: close it as soon as its response is done.
+    response.once("finish", () => {
+      if (draining) setImmediate(() => server.closeIdleConnections());
+    });
+    void listener(request, response);
+  });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -83,6 +95,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let closing: Promise<void> | undefined;
   async function shutdown(): Promise<void> {
     draining = true;
+    // Responses still to be written say `Connection: close` and end their connection.
+    for (const response of inFlight) if (!response.headersSent) response.shouldKeepAlive = false;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const deadline = setTimeout(() => {

@@ -42,6 +42,12 @@ export interface ServerTools {
   tools: Tool[];
 }
 
+/** A server whose tools/list failed, with the error its callers may be told about. */
+export interface ListFailure {
+  server: McpServerEntry;
+  error: GatewayError;
+}
+
 export interface AggregateDeps {
   clients: UpstreamClients;
   log: Logger;
@@ -57,6 +63,16 @@ export function createAggregate(deps: AggregateDeps) {
     servers: readonly McpServerEntry[],
     inbound: InboundRequestInfo,
   ): Promise<ServerTools[]> {
+    return (await listToolsSettled(snapshot, caller, servers, inbound)).lists;
+  }
+
+  /** As listTools, and also which servers failed, so a caller can explain a tool that is missing. */
+  async function listToolsSettled(
+    snapshot: RegistrySnapshot,
+    caller: Caller,
+    servers: readonly McpServerEntry[],
+    inbound: InboundRequestInfo,
+  ): Promise<{ lists: ServerTools[]; failures: ListFailure[] }> {
     const settled = await Promise.allSettled(
       servers.map(async (server) => {
         const tools = await deps.clients.withClient(server, snapshot, inbound, (client) =>
@@ -66,19 +82,22 @@ export function createAggregate(deps: AggregateDeps) {
         return { server, tools: visible === undefined ? tools : tools.filter((tool) => visible(tool.name)) };
       }),
     );
-    const result: ServerTools[] = [];
+    const lists: ServerTools[] = [];
+    const failures: ListFailure[] = [];
     settled.forEach((outcome, index) => {
       if (outcome.status === "fulfilled") {
-        result.push(outcome.value);
+        lists.push(outcome.value);
         return;
       }
+      const server = servers[index]!;
       const error = toGatewayError(outcome.reason);
+      failures.push({ server, error });
       deps.log.warn(
-        { server: servers[index]!.name, code: error.code, detail: error.detail ?? error.message },
+        { server: server.name, code: error.code, detail: error.detail ?? error.message },
         "tools/list failed for an MCP server; its tools are left out of the aggregated list",
       );
     });
-    return result;
+    return { lists, failures };
   }
 
   async function callTool(
@@ -157,7 +176,7 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  return { handle, listTools, callTool };
+  return { handle, listTools, listToolsSettled, callTool };
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;

@@ -8,7 +8,7 @@
  * sessions for legacy SSE servers (README). Streamable-HTTP servers do not.
  */
 import { randomUUID } from "node:crypto";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
@@ -19,6 +19,7 @@ import { outboundRequest } from "./outbound-headers.js";
 import type { ProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
+import { upstreamTimeout } from "./upstream-http.js";
 
 interface BridgeSession {
   serverId: string;
@@ -57,7 +58,9 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     const outbound = await outboundRequest(server, request.snapshot, request, { forwardMcpHeaders: false });
     const upstream = new SSEClientTransport(server.url, { requestInit: { headers: outbound.headers } });
     try {
-      await withTimeout(upstream.start(), server.timeoutMs, request.signal);
+      await withTimeout(upstream.start(), request.signal, server.timeoutMs, () =>
+        upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `no endpoint event from ${server.url.origin} within ${server.timeoutMs} ms`),
+      );
     } catch (error) {
       await upstream.close().catch(() => undefined);
       throw upstreamCallError(server, error);
@@ -89,6 +92,15 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     };
     upstream.onclose = () => {
       if (client.sessionId !== undefined) closeSession(client.sessionId);
+    };
+    // The upstream's SSE stream broke (a restart, a proxy timeout). A legacy session cannot be
+    // resumed, and EventSource would silently reconnect into a new, uninitialized one: end the
+    // bridge session instead, so the client gets 404 and initializes again (MCP transports spec).
+    upstream.onerror = (error) => {
+      if (!(error instanceof SseError)) return;
+      deps.log.warn({ server: server.name, err: error.message }, "the legacy SSE stream of an MCP server ended; closing its bridge session");
+      if (client.sessionId !== undefined) closeSession(client.sessionId);
+      else void upstream.close().catch(() => undefined);
     };
     await client.start();
     return client;
@@ -152,9 +164,10 @@ function relatedRequest(
   return undefined;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promise<T> {
+/** A legacy server answers its SSE GET at once; `timeout` bounds the wait for its endpoint event (504 after). */
+function withTimeout<T>(promise: Promise<T>, signal: AbortSignal, ms: number, timedOut: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no endpoint event within ${ms} ms`)), ms);
+    const timer = setTimeout(() => reject(timedOut()), ms);
     const abort = () => reject(signal.reason);
     signal.addEventListener("abort", abort, { once: true });
     promise.then(resolve, reject).finally(() => {

@@ -59,7 +59,11 @@ export async function outboundRequest(
       if (value !== null) headers[name] = value;
     }
   }
+  // A listed header is still end-to-end only if the client did not make it hop-by-hop (RFC 9110 §7.6.1);
+  // Host and Content-Length describe the client's request to the gateway, not this one.
+  const connectionScoped = connectionTokens(inbound.headers.get("connection"));
   for (const name of server.extraHeaders) {
+    if (HOP_BY_HOP.has(name) || connectionScoped.includes(name) || name === "host" || name === "content-length") continue;
     if (name === GATEWAY_KEY_HEADER || (name === "authorization" && inbound.presentedKey?.source === "authorization")) continue;
     const value = inbound.headers.get(name);
     if (value !== null) headers[name] = value;
@@ -80,7 +84,7 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
   const headers = new Headers();
   // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
   const connection = upstream["connection"];
-  const named = typeof connection === "string" ? connection.toLowerCase().split(",").map((token) => token.trim()) : [];
+  const named = connectionTokens(typeof connection === "string" ? connection : null);
   for (const [name, value] of Object.entries(upstream)) {
     // The body may be rewritten (tool filtering), so its length is the adapter's to set;
     // upstream cookies would land on the gateway's origin, beside the UI's session cookie.
@@ -89,4 +93,9 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
     else headers.set(name, value);
   }
   return headers;
+}
+
+/** The header names a Connection header lists (RFC 9110 §7.6.1), lowercase. */
+function connectionTokens(value: string | null): string[] {
+  return value === null ? [] : value.toLowerCase().split(",").map((token) => token.trim()).filter((token) => token !== "");
 }

@@ -10,7 +10,7 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertToolAllowed, serverForCaller, serversForCaller } from "./access.js";
-import type { Aggregate } from "./aggregate.js";
+import type { Aggregate, ListFailure } from "./aggregate.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { routePrefixedTool, unknownTool, type ToolRoute } from "./tool-routing.js";
 
@@ -42,16 +42,9 @@ export function createRestTools(aggregate: Aggregate) {
       serverName === undefined
         ? serversForCaller(context.snapshot, context.caller)
         : [serverForCaller(context.snapshot, context.caller, serverName)];
-    const lists = await aggregate.listTools(context.snapshot, context.caller, servers, context.inbound);
-    if (serverName !== undefined && lists.length === 0) {
-      throw new GatewayError({
-        status: 502,
-        code: "upstream_unreachable",
-        message: `could not list the tools of MCP server '${servers[0]!.name}' (see the gateway log)`,
-        rpcCode: JsonRpcCode.UpstreamError,
-        extra: { server: servers[0]!.name },
-      });
-    }
+    const { lists, failures } = await aggregate.listToolsSettled(context.snapshot, context.caller, servers, context.inbound);
+    // One named server that failed: its own error says why (unreachable, timeout, token refused).
+    if (serverName !== undefined && failures[0] !== undefined) throw failures[0].error;
     return {
       tools: lists.flatMap(({ server, tools }) =>
         tools.map((tool) => ({
@@ -85,9 +78,10 @@ export function createRestTools(aggregate: Aggregate) {
     if (context.snapshot.names.matchPrefix(body.name) !== undefined) {
       return routePrefixedTool(context.snapshot, servers, context.caller, body.name);
     }
-    const lists = await aggregate.listTools(context.snapshot, context.caller, servers, context.inbound);
+    const { lists, failures } = await aggregate.listToolsSettled(context.snapshot, context.caller, servers, context.inbound);
     const offering: McpServerEntry[] = lists.filter(({ tools }) => tools.some((tool) => tool.name === body.name)).map(({ server }) => server);
     if (offering.length === 1) return { server: offering[0]!, tool: body.name };
+    if (offering.length === 0 && failures.length > 0) throw missingBecauseUnlisted(body.name, failures);
     if (offering.length === 0) throw unknownTool(context.caller, body.name);
     throw new GatewayError({
       status: 400,
@@ -101,3 +95,21 @@ export function createRestTools(aggregate: Aggregate) {
 }
 
 export type RestTools = ReturnType<typeof createRestTools>;
+
+/**
+ * No server that answered offers the tool, but some servers could not be listed: the
+ * tool may well be theirs (the seed's walkthrough with a wrong client_secret), so say
+ * which servers failed and why instead of a misleading "unknown tool".
+ */
+function missingBecauseUnlisted(tool: string, failures: readonly ListFailure[]): GatewayError {
+  const reasons = failures.map(({ server, error }) => (error.expose ? error.message : `MCP server '${server.name}' failed (see the gateway log)`));
+  const only = failures.length === 1 ? failures[0]!.error : undefined;
+  return new GatewayError({
+    status: only?.status ?? 502,
+    code: only?.code ?? "upstream_error",
+    message: `tool '${tool}' is not offered by any MCP server that answered, and ${failures.length === 1 ? "one" : failures.length} could not be listed: ${reasons.join("; ")}`,
+    rpcCode: only?.rpcCode ?? JsonRpcCode.UpstreamError,
+    extra: only?.expose ? only.extra : { servers: failures.map(({ server }) => server.name) },
+    expose: true,
+  });
+}

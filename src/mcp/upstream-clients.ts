@@ -18,6 +18,7 @@ import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { outboundRequest, type InboundRequestInfo } from "./outbound-headers.js";
+import { upstreamTimeout } from "./upstream-http.js";
 
 export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
 
@@ -151,14 +152,7 @@ function isTransportFailure(error: unknown): boolean {
 export function upstreamCallError(server: McpServerEntry, error: unknown): GatewayError {
   if (isGatewayError(error)) return error;
   if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
-    return new GatewayError({
-      status: 504,
-      code: "upstream_timeout",
-      message: `MCP server '${server.name}' did not answer within ${server.timeoutMs / 1000} s (its 'timeout' setting)`,
-      rpcCode: JsonRpcCode.UpstreamTimeout,
-      extra: { server: server.name },
-      cause: error,
-    });
+    return upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `${server.url.origin}: ${error.message}`, error);
   }
   if (error instanceof McpError && error.code !== ErrorCode.ConnectionClosed) {
     // A JSON-RPC error the upstream chose to send: relay its code and message, named.

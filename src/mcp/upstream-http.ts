@@ -53,15 +53,7 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
 export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" | "url" | "timeoutMs" | "signal">, error: unknown): unknown {
   if (request.signal?.aborted) return error; // the client went away: nothing to answer
   if (error instanceof undiciErrors.HeadersTimeoutError) {
-    return new GatewayError({
-      status: 504,
-      code: "upstream_timeout",
-      message: `MCP server '${request.serverName}' did not answer within ${request.timeoutMs / 1000} s (its 'timeout' setting)`,
-      detail: `no response headers from ${request.url.origin} after ${request.timeoutMs} ms`,
-      rpcCode: JsonRpcCode.UpstreamTimeout,
-      extra: { server: request.serverName },
-      cause: error,
-    });
+    return upstreamTimeout(request, `no response headers from ${request.url.origin} after ${request.timeoutMs} ms`, error);
   }
   const code = (error as { code?: string } | undefined)?.code;
   return new GatewayError({
@@ -72,5 +64,18 @@ export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" 
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: request.serverName },
     cause: error,
+  });
+}
+
+/** The upstream did not start answering within the server's `timeout` (504). */
+export function upstreamTimeout(request: Pick<UpstreamHttpRequest, "serverName" | "timeoutMs">, detail: string, cause?: unknown): GatewayError {
+  return new GatewayError({
+    status: 504,
+    code: "upstream_timeout",
+    message: `MCP server '${request.serverName}' did not answer within ${request.timeoutMs / 1000} s (its 'timeout' setting)`,
+    detail,
+    rpcCode: JsonRpcCode.UpstreamTimeout,
+    extra: { server: request.serverName },
+    cause,
   });
 }

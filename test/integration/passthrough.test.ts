@@ -52,7 +52,7 @@ const ROUTES = [
 const DEFAULT_TOOLS = ["add", "echo", "gated", "progress", "secret_admin", "slow", "whoami"];
 
 /** Client headers that an operator might (wrongly) list in extra_headers: hop-by-hop ones must still stay behind. */
-const HOP_BY_HOP_LISTED = ["x-foo", "x-tenant", "keep-alive", "te", "upgrade", "proxy-authorization", "authorization", "x-litellm-api-key", "cookie"];
+const HOP_BY_HOP_LISTED = ["x-foo", "x-tenant", "keep-alive", "te", "upgrade", "proxy-authorization", "authorization", "x-litellm-api-key", "host", "content-length"];
 
 const upstreams = new Map<string, Upstream>();
 let gateway: TestGateway;
@@ -93,10 +93,10 @@ interface RawResponse {
   body: string;
 }
 
-/** node:http, because fetch refuses to send Connection, Keep-Alive, TE, Upgrade and friends. */
-function rawRequest(path: string, options: { method: string; headers: Record<string, string>; body?: string }): Promise<RawResponse> {
+/** node:http, because fetch refuses to send Connection, Keep-Alive, TE, Upgrade and friends. Rejects when the response body breaks off. */
+function rawRequest(path: string, options: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(path, gateway.url), { method: options.method, headers: options.headers, agent: false }, (res) => {
+    const req = httpRequest(new URL(path, gateway.url), { method: options.method, headers: options.headers, agent: false, signal: options.signal }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
@@ -281,7 +281,7 @@ describe("streaming", () => {
 });
 
 describe("headers", () => {
-  it("hop-by-hop request headers and headers named in Connection do not reach the upstream, even when listed in extra_headers", async () => {
+  it("hop-by-hop request headers, headers named in Connection and Host do not reach the upstream, even when listed in extra_headers", async () => {
     const hop = upstreamOf("hop");
     const response = await rawRequest("/hop/mcp", {
       method: "POST",
@@ -304,6 +304,8 @@ describe("headers", () => {
     expect(seen["x-tenant"]).toBe("acme");
     for (const name of ["x-foo", "keep-alive", "te", "proxy-authorization", "upgrade"]) expect(seen[name], name).toBeUndefined();
     expect(seen["connection"] ?? "").not.toContain("x-foo");
+    // Host names the upstream, not the gateway the client called.
+    expect(seen["host"]).toBe(new URL(hop.url).host);
   });
 
   it("cookies are not forwarded upstream, and upstream cookies and hop-by-hop response headers do not reach the client", async () => {
@@ -326,7 +328,7 @@ describe("headers", () => {
     expect(response.headers.get("x-kept")).toBe("yes");
   });
 
-  it.each([
+  it.each<{ form: string; headers: Record<string, string> }>([
     { form: "x-litellm-api-key: Bearer k", headers: { "x-litellm-api-key": `Bearer ${MASTER_KEY}` } },
     { form: "x-litellm-api-key: k", headers: { "x-litellm-api-key": MASTER_KEY } },
     { form: "Authorization: Bearer k", headers: { authorization: `Bearer ${MASTER_KEY}` } },
@@ -352,10 +354,13 @@ describe("client disconnect", () => {
     const cancelled = upstream.cancelledToolCalls;
     const calls = upstream.requests.filter(isCallOf("slow")).length;
     const controller = new AbortController();
-    const pending = gateway
-      .fetch(`/${server}/mcp`, { method: "POST", headers: MCP_ACCEPT, body: rpc("tools/call", { name: "slow", arguments: { ms: 60_000 } }), signal: controller.signal })
-      // An SSE upstream has answered its headers already: the abort then lands while the body streams.
-      .then((response) => response.text());
+    // node:http rather than fetch: fetch's pool reopens an idle socket after an abort, which holds the gateway's shutdown.
+    const pending = rawRequest(`/${server}/mcp`, {
+      method: "POST",
+      headers: { ...MCP_ACCEPT, "x-litellm-api-key": `Bearer ${MASTER_KEY}` },
+      body: rpc("tools/call", { name: "slow", arguments: { ms: 60_000 } }),
+      signal: controller.signal,
+    });
     await upstream.waitUntil(() => upstream.requests.filter(isCallOf("slow")).length === calls + 1);
     controller.abort();
     await expect(pending).rejects.toThrow();
