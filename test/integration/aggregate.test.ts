@@ -4,26 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
-import { startUpstream, type RecordedRequest, type Upstream, type UpstreamOptions } from "../fixtures/upstream-mcp.js";
+import { upstreamNamed, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
 
 const DEFAULT_TOOLS = ["add", "echo", "progress", "secret_admin", "slow", "whoami"];
 const WARN = 40;
-
-/** An upstream with one more tool, `where`, that answers the upstream's own label: proof of routing. */
-function upstreamNamed(label: string, options: UpstreamOptions = {}): Promise<Upstream> {
-  return startUpstream({
-    name: label,
-    ...options,
-    tools: (server: McpServer) => {
-      server.registerTool("where", { description: "Names the upstream that answered." }, () => ({
-        content: [{ type: "text", text: label }],
-      }));
-    },
-  });
-}
 
 function firstText(result: Awaited<ReturnType<Client["callTool"]>>): string {
   const content = result.content as Array<{ type: string; text?: string }>;

@@ -3,9 +3,8 @@
  * upstream MCP servers.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
-import { startUpstream, type RecordedRequest, type Upstream, type UpstreamOptions } from "../fixtures/upstream-mcp.js";
+import { upstreamNamed, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
 
 interface RestTool {
   name: string;
@@ -18,22 +17,6 @@ interface ErrorBody {
   detail: string;
   error: string;
   [extra: string]: unknown;
-}
-
-/** `where` answers the upstream's label; `only_{label}` exists on that upstream alone. */
-function upstreamNamed(label: string, options: UpstreamOptions = {}): Promise<Upstream> {
-  return startUpstream({
-    name: label,
-    ...options,
-    tools: (server: McpServer) => {
-      server.registerTool("where", { description: "Names the upstream that answered." }, () => ({
-        content: [{ type: "text", text: label }],
-      }));
-      server.registerTool(`only_${label}`, { description: `Exists on ${label} only.` }, () => ({
-        content: [{ type: "text", text: `only ${label}` }],
-      }));
-    },
-  });
 }
 
 function isCallOf(tool: string): (request: RecordedRequest) => boolean {
@@ -49,7 +32,7 @@ describe("REST tools API", () => {
   let gateway: TestGateway;
 
   beforeAll(async () => {
-    [alpha, beta] = await Promise.all([upstreamNamed("alpha", { mode: "json" }), upstreamNamed("beta", { mode: "sse", stateful: true })]);
+    [alpha, beta] = await Promise.all([upstreamNamed("alpha", { mode: "json" }, true), upstreamNamed("beta", { mode: "sse", stateful: true }, true)]);
     gateway = await startTestGateway({
       servers: {
         alpha: { url: alpha.url },
@@ -245,7 +228,7 @@ describe("REST tools API with an upstream that is down", () => {
   let gateway: TestGateway;
 
   beforeAll(async () => {
-    [healthy, broken] = await Promise.all([upstreamNamed("healthy"), upstreamNamed("broken")]);
+    [healthy, broken] = await Promise.all([upstreamNamed("healthy", {}, true), upstreamNamed("broken", {}, true)]);
     gateway = await startTestGateway({ servers: { healthy: { url: healthy.url }, broken: { url: broken.url } } });
     broken.setDown(true);
   });
