@@ -9,26 +9,11 @@
  * configured credentials for that request (CONTRACT §5).
  */
 import { GATEWAY_KEY_HEADER, type PresentedKey } from "../auth/inbound/gateway-key.js";
+import { GATEWAY_OWNED, HOP_BY_HOP, MCP_TRANSPORT_HEADERS, connectionTokens } from "../headers.js";
 import { perRequestHeaders } from "../auth/upstream/per-request-headers.js";
 import type { UpstreamCredentials } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-
-/** Streamable HTTP headers a transparent proxy must carry (MCP transports spec). */
-const MCP_HEADERS = ["content-type", "accept", "mcp-session-id", "mcp-protocol-version", "last-event-id"] as const;
-
-/** Connection-specific headers (RFC 9110 §7.6.1) never forwarded in either direction. */
-export const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 export interface OutboundRequest {
   headers: Record<string, string>;
@@ -54,16 +39,15 @@ export async function outboundRequest(
 ): Promise<OutboundRequest> {
   const headers: Record<string, string> = {};
   if (options.forwardMcpHeaders) {
-    for (const name of MCP_HEADERS) {
+    for (const name of MCP_TRANSPORT_HEADERS) {
       const value = inbound.headers.get(name);
       if (value !== null) headers[name] = value;
     }
   }
-  // A listed header is still end-to-end only if the client did not make it hop-by-hop (RFC 9110 §7.6.1);
-  // Host and Content-Length describe the client's request to the gateway, not this one.
+  // A listed header is still end-to-end only if the client did not make it hop-by-hop (RFC 9110 §7.6.1).
   const connectionScoped = connectionTokens(inbound.headers.get("connection"));
   for (const name of server.extraHeaders) {
-    if (HOP_BY_HOP.has(name) || connectionScoped.includes(name) || name === "host" || name === "content-length") continue;
+    if (GATEWAY_OWNED.has(name) || connectionScoped.includes(name)) continue;
     if (name === GATEWAY_KEY_HEADER || (name === "authorization" && inbound.presentedKey?.source === "authorization")) continue;
     const value = inbound.headers.get(name);
     if (value !== null) headers[name] = value;
@@ -84,7 +68,7 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
   const headers = new Headers();
   // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
   const connection = upstream["connection"];
-  const named = connectionTokens(typeof connection === "string" ? connection : null);
+  const named = connectionTokens(typeof connection === "string" ? connection : undefined);
   for (const [name, value] of Object.entries(upstream)) {
     // The body may be rewritten (tool filtering), so its length is the adapter's to set;
     // upstream cookies would land on the gateway's origin, beside the UI's session cookie.
@@ -95,7 +79,3 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
   return headers;
 }
 
-/** The header names a Connection header lists (RFC 9110 §7.6.1), lowercase. */
-function connectionTokens(value: string | null): string[] {
-  return value === null ? [] : value.toLowerCase().split(",").map((token) => token.trim()).filter((token) => token !== "");
-}

@@ -4,35 +4,12 @@
  * credentials for that request. Where names contain '-', the longest configured server
  * name that matches wins.
  */
+import { GATEWAY_OWNED } from "../../headers.js";
 import type { ServerNameMatcher } from "../../registry/server-names.js";
 
 const PREFIX = "x-mcp-";
 /** Headers of the gateway's own that share the prefix. */
 const RESERVED = new Set(["x-mcp-servers"]);
-
-/**
- * Upstream header names a client may not set this way: connection-specific ones (RFC 9110
- * §7.6.1), message framing and routing (a client-chosen Host would pick another virtual host
- * behind the upstream's address), and the streamable-HTTP headers the proxy itself manages.
- */
-const NOT_SETTABLE = new Set([
-  "host",
-  "content-length",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "upgrade",
-  "expect",
-  "content-type",
-  "accept",
-  "mcp-session-id",
-  "mcp-protocol-version",
-  "last-event-id",
-]);
 
 /** The headers this request carries for `serverName`, with their upstream names (lowercase). */
 export function perRequestHeaders(
@@ -45,7 +22,7 @@ export function perRequestHeaders(
   headers.forEach((value, name) => {
     if (!name.startsWith(PREFIX) || RESERVED.has(name) || name.startsWith("x-mcp-debug-")) return;
     const match = names.matchPrefix(name.slice(PREFIX.length), { caseInsensitive: true });
-    if (match === undefined || match.server.toLowerCase() !== wanted || match.rest === "" || NOT_SETTABLE.has(match.rest)) return;
+    if (match === undefined || match.server.toLowerCase() !== wanted || match.rest === "" || GATEWAY_OWNED.has(match.rest)) return;
     (found ??= {})[match.rest] = value;
   });
   return found;
