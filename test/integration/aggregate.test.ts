@@ -221,6 +221,44 @@ describe("aggregate /mcp: merging and routing", () => {
   });
 });
 
+describe("aggregate /mcp: bad input", () => {
+  let upstream: Upstream;
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    upstream = await upstreamNamed("alpha");
+    gateway = await startTestGateway({ servers: { alpha: { url: upstream.url } }, general: { max_request_body_bytes: 2048 } });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  async function post(body: string): Promise<{ status: number; body: { id?: unknown; error?: { code: number; message: string } } }> {
+    const response = await gateway.fetch("/mcp", { method: "POST", headers: MCP_ACCEPT, body });
+    return { status: response.status, body: (await response.json()) as { id?: unknown; error?: { code: number; message: string } } };
+  }
+
+  it("answers unparsable JSON with 400 and -32700, and a non-JSON-RPC body with 400 and -32600", async () => {
+    const parse = await post("{not json");
+    expect(parse.status).toBe(400);
+    expect(parse.body.error?.code).toBe(-32700);
+    for (const body of ['{"foo":1}', "[]", '{"jsonrpc":"2.0","id":1}']) {
+      const invalid = await post(body);
+      expect(invalid.status, body).toBe(400);
+      expect(invalid.body.error?.code, body).toBe(-32600);
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("refuses a body over max_request_body_bytes with 413, before any upstream is asked", async () => {
+    const big = rpc("tools/call", { name: "alpha-echo", arguments: { message: "x".repeat(4096) } });
+    const refused = await post(big);
+    expect(refused.status).toBe(413);
+    expect(refused.body.error?.message).toContain("max_request_body_bytes");
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
 describe("aggregate /mcp: an upstream that is down", () => {
   let healthy: Upstream;
   let broken: Upstream;
