@@ -5,9 +5,9 @@
 import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import type { YAMLError } from "yaml";
-import { substituteEnvRefs } from "./env-refs.js";
 import type { Environment } from "./env-refs.js";
-import { ConfigError, describeIssues, formatPath } from "./errors.js";
+import { ConfigError, formatPath } from "./errors.js";
+import { validateWithEnv } from "./validate.js";
 import { IGNORED_LITELLM_SECTIONS, configSchema } from "./schema.js";
 import type { Config, ServerConfig } from "./schema.js";
 
@@ -38,17 +38,7 @@ export async function loadConfigFile(path: string, env: Environment): Promise<Lo
 export function parseConfig(text: string, options: ParseConfigOptions): LoadedConfig {
   const { file, env } = options;
   const { tree, warnings } = parseYaml(text, file);
-  const substitution = substituteEnvRefs(tree, env, file);
-
-  const result = configSchema.safeParse(substitution.value);
-  // A missing variable is reported already; its literal `os.environ/X` would only add a second, misleading line.
-  const unresolved = new Set(substitution.unresolvedPaths.map((path) => formatPath(path)));
-  const issues = result.success ? [] : result.error.issues.filter((issue) => !unresolved.has(formatPath(issue.path)));
-  const schemaProblems = describeIssues(issues, configSchema, substitution.value, file);
-  const problems = [...substitution.problems, ...schemaProblems];
-  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
-
-  const config = deepFreeze(result.data);
+  const config = deepFreeze(validateWithEnv(configSchema, tree, env, file));
   return { config, warnings: [...warnings, ...ignoredSectionWarnings(tree, file), ...plainHttpWarnings(config, file)] };
 }
 

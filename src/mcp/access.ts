@@ -3,7 +3,7 @@
  * each server's allowed_tools/disallowed_tools. Every listing and every call goes
  * through these functions, so the rules cannot drift between /mcp, /{server}/mcp and REST.
  */
-import { callerMayUseTool, canUseServer, isServerRestricted, type Caller } from "../auth/inbound/caller.js";
+import { callerLimitsTools, callerMayUseTool, canUseServer, isServerRestricted, type Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode, unknownServer } from "../errors.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import { ALLOW_ALL_TOOLS } from "../registry/tool-filter.js";
@@ -16,7 +16,7 @@ import type { ToolVisible } from "./tool-list-filter.js";
  */
 export function serverForCaller(snapshot: RegistrySnapshot, caller: Caller, name: string): McpServerEntry {
   const server = snapshot.byIdOrName(name);
-  if (server !== undefined && canUseServer(caller, server.name)) return server;
+  if (server !== undefined && canUseServer(caller, server)) return server;
   if (isServerRestricted(caller)) {
     throw new GatewayError({
       status: 403,
@@ -32,18 +32,18 @@ export function serverForCaller(snapshot: RegistrySnapshot, caller: Caller, name
 export function serversForCaller(snapshot: RegistrySnapshot, caller: Caller, narrowTo?: readonly string[]): McpServerEntry[] {
   const wanted = narrowTo === undefined ? undefined : new Set(narrowTo);
   return [...snapshot.servers.values()].filter(
-    (server) => canUseServer(caller, server.name) && (wanted === undefined || wanted.has(server.name) || wanted.has(server.id)),
+    (server) => canUseServer(caller, server) && (wanted === undefined || wanted.has(server.name) || wanted.has(server.id)),
   );
 }
 
 export function toolVisibility(caller: Caller, server: McpServerEntry): ToolVisible | undefined {
-  const callerLimited = caller.tools.has(server.name);
+  const callerLimited = callerLimitsTools(caller, server);
   if (server.allowsTool === ALLOW_ALL_TOOLS && !callerLimited) return undefined;
-  return (tool) => server.allowsTool(tool) && callerMayUseTool(caller, server.name, tool);
+  return (tool) => server.allowsTool(tool) && callerMayUseTool(caller, server, tool);
 }
 
 export function assertToolAllowed(caller: Caller, server: McpServerEntry, tool: string): void {
-  if (server.allowsTool(tool) && callerMayUseTool(caller, server.name, tool)) return;
+  if (server.allowsTool(tool) && callerMayUseTool(caller, server, tool)) return;
   throw new GatewayError({
     status: 403,
     code: "tool_not_allowed",

@@ -1,12 +1,13 @@
 /**
  * The database connection: SQLite through better-sqlite3 (embedded default) or
- * PostgreSQL through pg, both behind Kysely. Issue 3 adds migrations and the tables;
- * this module owns the URL forms (CONTRACT §1) and the connection lifecycle.
+ * PostgreSQL through pg, both behind Kysely. This module owns the URL forms
+ * (CONTRACT §1) and the connection lifecycle; migrate.ts creates the tables.
  */
 import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { GatewayError } from "../errors.js";
+import type { Db, Tables } from "./schema.js";
 
 export type DatabaseDialect = "sqlite" | "postgres";
 
@@ -14,7 +15,7 @@ export interface Database {
   dialect: DatabaseDialect;
   /** The URL with any password masked, for logs. */
   description: string;
-  db: Kysely<unknown>;
+  db: Db;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -48,8 +49,8 @@ export async function openDatabase(url: string): Promise<Database> {
   const location = parseDatabaseUrl(url);
   const db =
     location.dialect === "sqlite"
-      ? new Kysely<unknown>({ dialect: new SqliteDialect({ database: openSqlite(location.path) }) })
-      : new Kysely<unknown>({
+      ? new Kysely<Tables>({ dialect: new SqliteDialect({ database: openSqlite(location.path) }) })
+      : new Kysely<Tables>({
           dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.connectionString, max: 10, connectionTimeoutMillis: 5_000 }) }),
         });
   const database: Database = {

@@ -2,9 +2,11 @@
  * Who is calling, and what they may use. Built once per key (and cached by the key
  * resolver), then consulted on every request without further I/O.
  *
- * Permission semantics (CONTRACT §3, issue 3): `servers: "all"` sees every server;
- * a set limits the caller to those server names (an empty set sees none). `tools`
- * optionally limits, per server, which tools may be listed and called.
+ * Permission semantics (CONTRACT §3): `servers: "all"` sees every server; a set limits
+ * the caller to those server ids (an empty set sees none). `tools` optionally limits, per
+ * server id, which tools may be listed and called. Ids, not names: a database server's
+ * id survives renames, so an edit never orphans the keys that grant it (LiteLLM #33431).
+ * A config server's id is its name.
  */
 
 export interface Caller {
@@ -20,14 +22,22 @@ export function masterCaller(): Caller {
   return { kind: "master", keyId: "master", servers: "all", tools: new Map() };
 }
 
-export function canUseServer(caller: Caller, serverName: string): boolean {
-  return caller.servers === "all" || caller.servers.has(serverName);
+export interface ServerIdentity {
+  id: string;
+}
+
+export function canUseServer(caller: Caller, server: ServerIdentity): boolean {
+  return caller.servers === "all" || caller.servers.has(server.id);
 }
 
 /** Whether the caller's own key permits the tool; the server's allowed/disallowed lists are checked separately. */
-export function callerMayUseTool(caller: Caller, serverName: string, tool: string): boolean {
-  const allowed = caller.tools.get(serverName);
+export function callerMayUseTool(caller: Caller, server: ServerIdentity, tool: string): boolean {
+  const allowed = caller.tools.get(server.id);
   return allowed === undefined || allowed.has(tool);
+}
+
+export function callerLimitsTools(caller: Caller, server: ServerIdentity): boolean {
+  return caller.tools.has(server.id);
 }
 
 /**

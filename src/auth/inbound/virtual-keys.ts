@@ -1,0 +1,92 @@
+/**
+ * Resolves virtual keys (stored as SHA-256 hashes) to callers. Lookups are cached, hits
+ * and misses alike, in a bounded map that the revision poller clears whenever any
+ * instance writes a key, so a created key works everywhere and a deleted one stops
+ * working everywhere within one poll interval, without a database read per request.
+ */
+import { createHash } from "node:crypto";
+import { GatewayError } from "../../errors.js";
+import type { KeysRepository, StoredKey } from "../../store/keys-repository.js";
+import type { Caller } from "./caller.js";
+import type { KeyResolver } from "./key-resolver.js";
+
+export interface VirtualKeyResolver extends KeyResolver {
+  /** Forget every cached lookup (a key was written somewhere). */
+  invalidate(): void;
+}
+
+export function hashKey(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+export function callerFromKey(key: StoredKey): Caller {
+  const permission = key.objectPermission;
+  const servers = permission?.mcp_servers;
+  const tools = Object.entries(permission?.mcp_tool_permissions ?? {}).map(([server, names]) => [server, new Set(names)] as const);
+  return {
+    kind: "virtual",
+    keyId: key.keyAlias ?? key.keyName,
+    ...(key.userId === null ? {} : { userId: key.userId }),
+    servers: servers === undefined ? "all" : new Set(servers),
+    tools: new Map(tools),
+  };
+}
+
+interface CacheEntry {
+  caller: Caller | undefined;
+  expiresAt: number | undefined;
+}
+
+export function virtualKeyResolver(
+  keys: KeysRepository,
+  options: { now?: () => number; maxEntries?: number } = {},
+): VirtualKeyResolver {
+  const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const cache = new Map<string, CacheEntry>();
+  const pending = new Map<string, Promise<CacheEntry>>();
+  let generation = 0;
+
+  async function load(token: string): Promise<CacheEntry> {
+    const startedIn = generation;
+    const stored = await keys.findByToken(token);
+    const entry: CacheEntry = {
+      caller: stored === undefined ? undefined : callerFromKey(stored),
+      expiresAt: stored?.expiresAt == null ? undefined : Date.parse(stored.expiresAt),
+    };
+    // A lookup that raced an invalidation may be stale: answer it, but do not keep it.
+    if (startedIn === generation) {
+      if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
+      cache.set(token, entry);
+    }
+    return entry;
+  }
+
+  return {
+    async resolve(key) {
+      const token = hashKey(key);
+      let entry = cache.get(token);
+      if (entry === undefined) {
+        let loading = pending.get(token);
+        if (loading === undefined) {
+          loading = load(token).finally(() => pending.delete(token));
+          pending.set(token, loading);
+        }
+        entry = await loading;
+      }
+      if (entry.caller !== undefined && entry.expiresAt !== undefined && entry.expiresAt <= now()) {
+        throw new GatewayError({
+          status: 401,
+          code: "key_expired",
+          message: `this gateway key expired at ${new Date(entry.expiresAt).toISOString()}; ask an admin for a new one (POST /key/generate)`,
+        });
+      }
+      return entry.caller;
+    },
+    invalidate() {
+      generation++;
+      cache.clear();
+      pending.clear();
+    },
+  };
+}

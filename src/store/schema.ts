@@ -1,0 +1,46 @@
+/**
+ * The tables, as Kysely sees them. Timestamps are ISO-8601 strings and JSON is text, so
+ * the same rows read identically on SQLite and PostgreSQL.
+ */
+import type { Kysely } from "kysely";
+
+export interface McpServersTable {
+  /** Stable id, never changed by an edit (LiteLLM #33431). */
+  id: string;
+  name: string;
+  /** JSON of the server's non-secret config fields. */
+  config: string;
+  /** The secret fields (auth_value, client_secret, static_headers), as JSON sealed by the SecretBox; null when there are none. */
+  secrets: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface VirtualKeysTable {
+  /** SHA-256 (hex) of the key: the only form in which a key is stored. */
+  token: string;
+  /** A recognisable, non-secret form of the key: `sk-...abcd`. */
+  key_name: string;
+  key_alias: string | null;
+  user_id: string | null;
+  /** JSON `{mcp_servers?: string[], mcp_tool_permissions?: {server: string[]}}`; null = every server. */
+  object_permission: string | null;
+  expires_at: string | null;
+  created_at: string;
+}
+
+/** One counter per kind of shared state; every write bumps it in the same transaction, and every instance polls it. */
+export interface RevisionsTable {
+  name: string;
+  revision: number;
+}
+
+export interface Tables {
+  mcp_servers: McpServersTable;
+  virtual_keys: VirtualKeysTable;
+  gatehouse_revisions: RevisionsTable;
+}
+
+export type Db = Kysely<Tables>;
+
+export type RevisionName = "servers" | "keys";
