@@ -146,7 +146,7 @@ async function runGateway(argv: string[]): Promise<void> {
   }
   let gateway: RunningGateway;
   try {
-    gateway = await startGateway({ config, settings, log, port, host: values.host ?? "127.0.0.1" });
+    gateway = await startGateway({ config, settings, env: process.env, log, port, host: values.host ?? "127.0.0.1" });
   } catch (error) {
     await mock?.close();
     throw error;

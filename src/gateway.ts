@@ -4,7 +4,10 @@
  * CLI and by the integration tests, so both run exactly the same wiring.
  */
 import type { Server } from "node:http";
+import { createKeyAdmin } from "./auth/inbound/key-admin.js";
 import { chainResolvers, masterKeyResolver } from "./auth/inbound/key-resolver.js";
+import { virtualKeyResolver } from "./auth/inbound/virtual-keys.js";
+import type { Environment } from "./config/env-refs.js";
 import type { RuntimeSettings } from "./config/settings.js";
 import type { Config } from "./config/schema.js";
 import { createApp } from "./http/app.js";
@@ -16,14 +19,22 @@ import { createPassthrough } from "./mcp/passthrough.js";
 import { createRestTools } from "./mcp/rest-tools.js";
 import { createUpstreamClients } from "./mcp/upstream-clients.js";
 import { createUpstreamHttp } from "./mcp/upstream-http.js";
-import { staticRegistry } from "./registry/registry.js";
+import { databaseRegistry } from "./registry/database-registry.js";
+import { createServerAdmin } from "./registry/server-admin.js";
 import { openDatabase } from "./store/database.js";
+import { keysRepository } from "./store/keys-repository.js";
+import { migrateToLatest } from "./store/migrate.js";
+import { watchRevisions } from "./store/revisions.js";
+import { createSecretBox } from "./store/secret-box.js";
+import { serversRepository } from "./store/servers-repository.js";
 
 export const VERSION = "0.1.0";
 
 export interface GatewayOptions {
   config: Config;
   settings: RuntimeSettings;
+  /** For os.environ/ references in servers stored in the database. */
+  env: Environment;
   log: Logger;
   port: number;
   host: string;
@@ -33,16 +44,46 @@ export interface RunningGateway {
   /** e.g. http://127.0.0.1:4000 */
   url: string;
   server: Server;
+  /** Check the store for changes made by other instances now, instead of at the next poll. */
+  syncWithStore(): Promise<void>;
   /** Stop accepting, let in-flight requests finish (bounded), close everything. */
   close(): Promise<void>;
+}
+
+/** Database, migrations, secrets at rest, and what is built on them. */
+async function openStore(options: GatewayOptions) {
+  const { config, settings, env, log } = options;
+  const database = await openDatabase(settings.databaseUrl);
+  try {
+    const applied = await migrateToLatest(database);
+    if (applied.length > 0) log.info({ migrations: applied, db: database.dialect }, "database migrated");
+    const box = createSecretBox(settings.saltKey, settings.previousSaltKeys);
+    const servers = serversRepository(database.db, box);
+    const rewrapped = await servers.rewrapSecrets();
+    if (rewrapped > 0) log.info({ rows: rewrapped, key_id: box.currentKeyId }, "re-encrypted stored secrets with the current GATEHOUSE_SALT_KEY");
+    const registry = await databaseRegistry({ config, servers, env, log });
+    const keysRepo = keysRepository(database.db);
+    return { database, servers, registry, keysRepo };
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { config, settings, log } = options;
   const general = config.general_settings;
-  const database = await openDatabase(settings.databaseUrl);
-  const registry = staticRegistry(config);
-  const keys = chainResolvers([masterKeyResolver(settings.masterKey)]);
+  const { database, servers, registry, keysRepo } = await openStore(options);
+  const virtualKeys = virtualKeyResolver(keysRepo);
+  const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
+  const watcher = watchRevisions({
+    db: database.db,
+    intervalMs: general.store_poll_interval_seconds * 1000,
+    onChange: { servers: () => registry.reload(), keys: () => virtualKeys.invalidate() },
+    onError: (error, first) => {
+      if (first) log.warn({ err: error instanceof Error ? error.message : String(error) }, "cannot read the store's revisions; changes made by other instances are not picked up until it answers");
+    },
+  });
   const http = createUpstreamHttp();
   const clients = createUpstreamClients({ log });
   const legacySse = createLegacySseBridge({ log });
@@ -62,6 +103,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       isDraining: () => draining,
       version: VERSION,
     },
+    serverAdmin: createServerAdmin({ registry, servers, env: options.env }),
+    keyAdmin: createKeyAdmin({ keys: keysRepo }),
     maxBodyBytes: general.max_request_body_bytes,
   });
 
@@ -72,6 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let closing: Promise<void> | undefined;
   async function shutdown(): Promise<void> {
     draining = true;
+    watcher.stop();
     // Long-lived streams (legacy SSE bridges) would hold their requests open: end them first.
     await legacySse.close();
     await listening.shutdown(general.shutdown_timeout_seconds * 1000);
@@ -82,6 +126,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   return {
     url,
     server: listening.server,
+    syncWithStore: () => watcher.check(),
     close: () => (closing ??= shutdown()),
   };
 }

@@ -108,6 +108,8 @@ export const generalSettingsSchema = z.strictObject({
   max_request_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),
   /** Seconds SIGTERM waits for in-flight requests before closing them. */
   shutdown_timeout_seconds: z.number().positive().default(10),
+  /** Seconds between checks for servers and keys written by other instances (changes show within about this long). */
+  store_poll_interval_seconds: z.number().positive().max(60).default(1),
 });
 
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;

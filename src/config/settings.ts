@@ -11,8 +11,10 @@ import type { Config } from "./schema.js";
 export interface RuntimeSettings {
   databaseUrl: string;
   masterKey: string;
-  /** Key material for secrets at rest (issue 3). */
+  /** Key material for secrets at rest. */
   saltKey: string;
+  /** Older salt keys, to read rows sealed before a rotation (GATEHOUSE_SALT_KEY_PREVIOUS, comma-separated). */
+  previousSaltKeys: string[];
   warnings: string[];
 }
 
@@ -36,6 +38,10 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
     databaseUrl: env.DATABASE_URL || general.database_url || DEFAULT_DATABASE_URL,
     masterKey,
     saltKey,
+    previousSaltKeys: (env.GATEHOUSE_SALT_KEY_PREVIOUS ?? env.LITELLM_SALT_KEY_PREVIOUS ?? "")
+      .split(",")
+      .map((key) => key.trim())
+      .filter((key) => key !== ""),
     warnings,
   };
 }

@@ -3,7 +3,9 @@
  * composition root. Tests call `app.request()` in-process or serve it on a loopback port.
  */
 import { Hono } from "hono";
+import type { KeyAdmin } from "../auth/inbound/key-admin.js";
 import type { KeyResolver } from "../auth/inbound/key-resolver.js";
+import type { ServerAdmin } from "../registry/server-admin.js";
 import type { Logger } from "../log.js";
 import type { Aggregate } from "../mcp/aggregate.js";
 import type { ProxyHandler } from "../mcp/passthrough.js";
@@ -11,6 +13,8 @@ import type { RestTools } from "../mcp/rest-tools.js";
 import type { ServerRegistry } from "../registry/registry.js";
 import type { AppEnv } from "./env.js";
 import { errorResponse, onError } from "./error-response.js";
+import { adminServerRoutes } from "./routes/admin-servers.js";
+import { keyRoutes } from "./routes/keys.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { mcpRestRoutes } from "./routes/mcp-rest.js";
 import { mcpRoutes } from "./routes/mcp.js";
@@ -24,6 +28,8 @@ export interface AppDeps {
   aggregate: Aggregate;
   rest: RestTools;
   health: HealthDeps;
+  serverAdmin: ServerAdmin;
+  keyAdmin: KeyAdmin;
   maxBodyBytes: number;
 }
 
@@ -35,6 +41,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   );
   app.route("/", healthRoutes(deps.health));
   app.route("/", mcpRestRoutes(deps));
+  app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", mcpRoutes(deps));
   return app;
 }

@@ -32,3 +32,14 @@ function tooLarge(limitBytes: number): GatewayError {
     rpcCode: JsonRpcCode.InvalidRequest,
   });
 }
+
+/** A JSON request body (any JSON value), or a 400 that says it is not JSON. */
+export async function readJson(request: Request, limitBytes: number): Promise<unknown> {
+  const text = await readBody(request, limitBytes);
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new GatewayError({ status: 400, code: "invalid_request", message: "the body is not valid JSON" });
+  }
+}

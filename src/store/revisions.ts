@@ -21,3 +21,46 @@ export async function readRevisions(db: Db): Promise<Record<RevisionName, number
   for (const row of rows) if (row.name === "servers" || row.name === "keys") revisions[row.name] = Number(row.revision);
   return revisions;
 }
+
+export interface RevisionWatcher {
+  /** Read the counters now and fire the callbacks of those that moved. */
+  check(): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Polls the counters every `intervalMs` and calls `onChange[name]` when one moved (a
+ * write on any instance). A failing poll is logged once per failure streak.
+ */
+export function watchRevisions(options: {
+  db: Db;
+  intervalMs: number;
+  onChange: Record<RevisionName, () => Promise<void> | void>;
+  onError: (error: unknown, firstOfStreak: boolean) => void;
+}): RevisionWatcher {
+  let last: Record<RevisionName, number> | undefined;
+  let failing = false;
+  let running: Promise<void> | undefined;
+
+  async function poll(): Promise<void> {
+    try {
+      const now = await readRevisions(options.db);
+      failing = false;
+      const previous = last;
+      last = now;
+      if (previous === undefined) return;
+      for (const name of Object.keys(now) as RevisionName[]) {
+        if (now[name] !== previous[name]) await options.onChange[name]();
+      }
+    } catch (error) {
+      options.onError(error, !failing);
+      failing = true;
+    }
+  }
+
+  const check = () => (running ??= poll().finally(() => (running = undefined)));
+  const timer = setInterval(() => void check(), options.intervalMs);
+  timer.unref();
+  void check();
+  return { check, stop: () => clearInterval(timer) };
+}

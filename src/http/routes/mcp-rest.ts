@@ -6,7 +6,7 @@ import { callToolBodySchema, type RestContext, type RestTools } from "../../mcp/
 import type { ServerRegistry } from "../../registry/registry.js";
 import type { AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
-import { readBody } from "../read-body.js";
+import { readJson } from "../read-body.js";
 import type { Context } from "hono";
 
 export interface RestRouteDeps {
@@ -29,14 +29,7 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
   app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));
 
   app.post("/mcp-rest/tools/call", async (c) => {
-    const text = await readBody(c.req.raw, deps.maxBodyBytes);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw badBody("the body is not valid JSON");
-    }
-    const body = callToolBodySchema.safeParse(json);
+    const body = callToolBodySchema.safeParse(await readJson(c.req.raw, deps.maxBodyBytes));
     if (!body.success) {
       const issue = body.error.issues[0];
       throw badBody(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"} (expected {name, arguments?, server_name?, server_id?})`);

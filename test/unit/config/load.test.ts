@@ -297,6 +297,7 @@ describe("parseConfig: defaults", () => {
       mcp_trusted_proxy_ranges: [],
       max_request_body_bytes: 4 * 1024 * 1024,
       shutdown_timeout_seconds: 10,
+      store_poll_interval_seconds: 1,
     });
   });
 });

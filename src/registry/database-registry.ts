@@ -1,0 +1,112 @@
+/**
+ * The registry of config servers plus database servers. `reload()` reads the database
+ * and swaps in a new snapshot; entries whose row did not change are reused, so their
+ * token caches survive. Reloads are serialised: one at a time, and a reload asked for
+ * during one runs once after it.
+ *
+ * A config server's name always wins: a database row whose name collides with it (the
+ * config file gained a server) is left out with a warning, never merged.
+ */
+import type { Environment } from "../config/env-refs.js";
+import { ConfigError } from "../config/errors.js";
+import type { Config } from "../config/schema.js";
+import { parseServerInput } from "../config/server-input.js";
+import type { Logger } from "../log.js";
+import type { ServersRepository, StoredServer } from "../store/servers-repository.js";
+import { configServerEntries, registrySnapshot, type RegistrySnapshot, type ServerRegistry } from "./registry.js";
+import { buildServerEntry, type McpServerEntry } from "./server-entry.js";
+
+/** A database server that could not be loaded on this instance, and why. */
+export interface ServerProblem {
+  id: string;
+  name: string;
+  problem: string;
+}
+
+export interface DatabaseRegistry extends ServerRegistry {
+  reload(): Promise<void>;
+  problems(): readonly ServerProblem[];
+  /** Raw stored rows of the last reload, by id (the admin API shows them). */
+  stored(id: string): StoredServer | undefined;
+}
+
+interface Loaded {
+  entry: McpServerEntry;
+  updatedAt: string;
+}
+
+export async function databaseRegistry(options: {
+  config: Config;
+  servers: ServersRepository;
+  env: Environment;
+  log: Logger;
+}): Promise<DatabaseRegistry> {
+  const fromConfig = configServerEntries(options.config);
+  const configNames = new Set(fromConfig.map((entry) => entry.name));
+  let snapshot: RegistrySnapshot = registrySnapshot(fromConfig);
+  let loaded = new Map<string, Loaded>();
+  let rows = new Map<string, StoredServer>();
+  let problems: ServerProblem[] = [];
+  let running: Promise<void> | undefined;
+  let again = false;
+
+  function entryFor(row: StoredServer): McpServerEntry {
+    const previous = loaded.get(row.id);
+    if (previous !== undefined && previous.updatedAt === row.updatedAt && previous.entry.name === row.name) return previous.entry;
+    const config = parseServerInput(row.config, options.env, `database server '${row.name}' (${row.id})`);
+    return buildServerEntry(row.id, row.name, "database", config);
+  }
+
+  async function load(): Promise<void> {
+    const stored = await options.servers.list();
+    const next = new Map<string, Loaded>();
+    const nextProblems: ServerProblem[] = [];
+    for (const row of stored) {
+      if (configNames.has(row.name)) {
+        nextProblems.push({ id: row.id, name: row.name, problem: `the config file defines a server named '${row.name}' too; the config server is used` });
+        continue;
+      }
+      try {
+        next.set(row.id, { entry: entryFor(row), updatedAt: row.updatedAt });
+      } catch (error) {
+        const problem = error instanceof ConfigError ? error.problems.join("; ") : error instanceof Error ? error.message : String(error);
+        nextProblems.push({ id: row.id, name: row.name, problem });
+      }
+    }
+    for (const problem of nextProblems) {
+      if (!problems.some((known) => known.id === problem.id && known.problem === problem.problem)) {
+        options.log.error({ server: problem.name, server_id: problem.id, problem: problem.problem }, "a database MCP server cannot be loaded; it is left out");
+      }
+    }
+    loaded = next;
+    rows = new Map(stored.map((row) => [row.id, row]));
+    problems = nextProblems;
+    snapshot = registrySnapshot([...fromConfig, ...[...next.values()].map(({ entry }) => entry)]);
+  }
+
+  async function reload(): Promise<void> {
+    if (running !== undefined) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await load();
+        } while (again);
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  }
+
+  await reload();
+  return {
+    current: () => snapshot,
+    reload,
+    problems: () => problems,
+    stored: (id) => rows.get(id),
+  };
+}

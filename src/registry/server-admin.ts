@@ -1,0 +1,173 @@
+/**
+ * The server registry's management API (CONTRACT §4 `/v1/mcp/server`): list, read,
+ * create, edit, delete. Input is validated by the config file's own schema; config
+ * servers are listed read-only; secrets are write-only (masked on the way out, kept when
+ * an edit leaves them out).
+ */
+import type { Environment } from "../config/env-refs.js";
+import { ConfigError } from "../config/errors.js";
+import { SERVER_NAME_PATTERN, type ServerConfig } from "../config/schema.js";
+import { parseServerInput } from "../config/server-input.js";
+import { GatewayError } from "../errors.js";
+import { SECRET_SERVER_FIELDS, type ServersRepository } from "../store/servers-repository.js";
+import type { DatabaseRegistry } from "./database-registry.js";
+import type { McpServerEntry } from "./server-entry.js";
+
+/** Fields of the API body that are about the record, not the server's config. */
+const RECORD_FIELDS = ["server_name", "name", "alias", "server_id"] as const;
+
+export interface ServerView extends Record<string, unknown> {
+  server_id: string;
+  server_name: string;
+  source: "config" | "database";
+  read_only: boolean;
+}
+
+export function maskSecret(value: string): string {
+  return value.length >= 16 ? `****${value.slice(-4)}` : "****";
+}
+
+function maskedConfig(config: ServerConfig): Record<string, unknown> {
+  const view: Record<string, unknown> = { ...config };
+  for (const field of SECRET_SERVER_FIELDS) {
+    const value = view[field];
+    if (typeof value === "string") view[field] = maskSecret(value);
+  }
+  view.static_headers = Object.fromEntries(Object.keys(config.static_headers).map((header) => [header, "****"]));
+  return view;
+}
+
+function badRequest(message: string, extra: Record<string, unknown> = {}): GatewayError {
+  return new GatewayError({ status: 400, code: "invalid_request", message, extra });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const MASK = /^\*{4}/;
+
+/**
+ * Secrets are write-only: a secret left out of an edit, or sent back masked as the API
+ * showed it, keeps its stored value (per header for static_headers).
+ */
+function keepUnsentSecrets(config: Record<string, unknown>, previous: Record<string, unknown>): void {
+  for (const field of SECRET_SERVER_FIELDS) {
+    const sent = config[field];
+    const before = previous[field];
+    if (before === undefined) continue;
+    if (sent === undefined || (typeof sent === "string" && MASK.test(sent))) {
+      config[field] = before;
+    } else if (field === "static_headers" && isObject(sent) && isObject(before)) {
+      config[field] = Object.fromEntries(
+        Object.entries(sent).map(([header, value]) => [header, typeof value === "string" && MASK.test(value) && header in before ? before[header] : value]),
+      );
+    }
+  }
+}
+
+export function createServerAdmin(options: { registry: DatabaseRegistry; servers: ServersRepository; env: Environment }) {
+  const { registry, servers, env } = options;
+
+  function view(entry: McpServerEntry): ServerView {
+    const stored = entry.source === "database" ? registry.stored(entry.id) : undefined;
+    return {
+      server_id: entry.id,
+      server_name: entry.name,
+      source: entry.source,
+      read_only: entry.source === "config",
+      ...maskedConfig(entry.config),
+      ...(stored === undefined ? {} : { created_at: stored.createdAt, updated_at: stored.updatedAt }),
+    };
+  }
+
+  function find(idOrName: string): McpServerEntry {
+    const entry = registry.current().byIdOrName(idOrName);
+    if (entry === undefined) throw new GatewayError({ status: 404, code: "unknown_server", message: `no MCP server with id or name '${idOrName}'` });
+    return entry;
+  }
+
+  function writable(idOrName: string): McpServerEntry {
+    const entry = find(idOrName);
+    if (entry.source === "config") {
+      throw new GatewayError({
+        status: 403,
+        code: "read_only_server",
+        message: `MCP server '${entry.name}' is defined in the config file and is read-only here; change the config file instead`,
+      });
+    }
+    return entry;
+  }
+
+  /** Splits the body into the record fields and the server config, and checks the name. */
+  function parseBody(body: unknown, fallbackName?: string): { name: string; serverId?: string; config: Record<string, unknown> } {
+    if (!isObject(body)) throw badRequest("the body must be a JSON object: {server_name, url, transport?, auth_type?, ...} (the config file's server fields)");
+    const config: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body)) if (!(RECORD_FIELDS as readonly string[]).includes(key)) config[key] = value;
+    const name = body.server_name ?? body.name ?? body.alias ?? fallbackName;
+    if (typeof name !== "string" || !SERVER_NAME_PATTERN.test(name)) {
+      throw badRequest("server_name: required, letters, digits, '_' and '-' only (it is used in URL paths and tool prefixes)", { field: "server_name" });
+    }
+    const serverId = typeof body.server_id === "string" ? body.server_id : undefined;
+    return { name, ...(serverId === undefined ? {} : { serverId }), config };
+  }
+
+  function validate(config: Record<string, unknown>): void {
+    try {
+      parseServerInput(config, env, "body");
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      const first = error.problems[0] ?? "invalid server config";
+      throw badRequest(first.replace(/^body: /, ""), { problems: error.problems.map((line) => line.replace(/^body: /, "")) });
+    }
+  }
+
+  function assertNameFree(name: string, exceptId?: string): void {
+    const existing = registry.current().servers.get(name);
+    const storedClash = registry.problems().some((problem) => problem.name === name && problem.id !== exceptId);
+    if ((existing !== undefined && existing.id !== exceptId) || storedClash) {
+      throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${name}' exists already`, extra: { field: "server_name" } });
+    }
+  }
+
+  return {
+    list(): { servers: ServerView[]; problems: ReturnType<DatabaseRegistry["problems"]> } {
+      return { servers: [...registry.current().servers.values()].map(view), problems: registry.problems() };
+    },
+
+    get(idOrName: string): ServerView {
+      return view(find(idOrName));
+    },
+
+    async create(body: unknown): Promise<ServerView> {
+      const { name, config } = parseBody(body);
+      validate(config);
+      assertNameFree(name);
+      const stored = await servers.insert(name, config);
+      await registry.reload();
+      return view(find(stored.id));
+    },
+
+    async update(idOrName: string, body: unknown): Promise<ServerView> {
+      const entry = writable(idOrName);
+      const { name, serverId, config } = parseBody(body, entry.name);
+      if (serverId !== undefined && serverId !== entry.id) throw badRequest(`server_id in the body (${serverId}) differs from the one in the path (${entry.id})`, { field: "server_id" });
+      keepUnsentSecrets(config, registry.stored(entry.id)?.config ?? {});
+      validate(config);
+      assertNameFree(name, entry.id);
+      const updated = await servers.update(entry.id, name, config);
+      if (updated === undefined) throw new GatewayError({ status: 404, code: "unknown_server", message: `MCP server '${entry.name}' was deleted meanwhile` });
+      await registry.reload();
+      return view(find(entry.id));
+    },
+
+    async delete(idOrName: string): Promise<{ server_id: string; server_name: string; deleted: true }> {
+      const entry = writable(idOrName);
+      await servers.delete(entry.id);
+      await registry.reload();
+      return { server_id: entry.id, server_name: entry.name, deleted: true };
+    },
+  };
+}
+
+export type ServerAdmin = ReturnType<typeof createServerAdmin>;
