@@ -58,9 +58,12 @@ export async function databaseRegistry(options: {
   }
 
   async function load(): Promise<void> {
-    const stored = await options.servers.list();
+    const { servers: stored, unreadable } = await options.servers.listReadable();
     const next = new Map<string, Loaded>();
-    const nextProblems: ServerProblem[] = [];
+    const nextProblems: ServerProblem[] = unreadable.map((row) => ({
+      ...row,
+      problem: `${row.problem} (set the salt key it was sealed with in GATEHOUSE_SALT_KEY_PREVIOUS)`,
+    }));
     for (const row of stored) {
       if (configNames.has(row.name)) {
         nextProblems.push({ id: row.id, name: row.name, problem: `the config file defines a server named '${row.name}' too; the config server is used` });

@@ -20,14 +20,23 @@ export interface StoredServer {
   updatedAt: string;
 }
 
+/** A row whose secrets cannot be opened with the configured salt keys. */
+export interface UnreadableServer {
+  id: string;
+  name: string;
+  problem: string;
+}
+
 export interface ServersRepository {
   list(): Promise<StoredServer[]>;
+  /** Every row, with those that cannot be decrypted reported apart instead of failing the whole read. */
+  listReadable(): Promise<{ servers: StoredServer[]; unreadable: UnreadableServer[] }>;
   get(id: string): Promise<StoredServer | undefined>;
   insert(name: string, config: Record<string, unknown>): Promise<StoredServer>;
   /** Replaces name and config; the id and created_at stay. Undefined when no such row. */
   update(id: string, name: string, config: Record<string, unknown>): Promise<StoredServer | undefined>;
   delete(id: string): Promise<boolean>;
-  /** Re-seals rows sealed with an older key; returns how many were rewritten. */
+  /** Re-seals rows sealed with an older key; returns how many were rewritten (rows no key opens are left as they are). */
   rewrapSecrets(): Promise<number>;
 }
 
@@ -74,6 +83,19 @@ export function serversRepository(db: Db, box: SecretBox, now: () => Date = () =
       const rows = await db.selectFrom("mcp_servers").select(columns).orderBy("created_at").orderBy("id").execute();
       return rows.map(toStored);
     },
+    async listReadable() {
+      const rows = await db.selectFrom("mcp_servers").select(columns).orderBy("created_at").orderBy("id").execute();
+      const servers: StoredServer[] = [];
+      const unreadable: UnreadableServer[] = [];
+      for (const row of rows) {
+        try {
+          servers.push(toStored(row));
+        } catch (error) {
+          unreadable.push({ id: row.id, name: row.name, problem: error instanceof Error ? error.message : String(error) });
+        }
+      }
+      return { servers, unreadable };
+    },
     async get(id) {
       const row = await db.selectFrom("mcp_servers").select(columns).where("id", "=", id).executeTakeFirst();
       return row === undefined ? undefined : toStored(row);
@@ -116,7 +138,13 @@ export function serversRepository(db: Db, box: SecretBox, now: () => Date = () =
       for (const row of rows) {
         if (row.secrets === null || !box.needsRotation(row.secrets)) continue;
         const context = secretsContext(row.id);
-        const resealed = box.seal(box.open(row.secrets, context), context);
+        let plaintext: string;
+        try {
+          plaintext = box.open(row.secrets, context);
+        } catch {
+          continue; // sealed with a key this instance lacks: listReadable reports it
+        }
+        const resealed = box.seal(plaintext, context);
         await db.updateTable("mcp_servers").set({ secrets: resealed }).where("id", "=", row.id).where("secrets", "=", row.secrets).execute();
         rewritten++;
       }

@@ -82,6 +82,16 @@ describe.each(await dialects())("store on %s", (dialect) => {
     await repo.delete(created.id);
   });
 
+  it("reports a row sealed with an unknown key instead of failing every read", async () => {
+    const foreign = await serversRepository(database.db, createSecretBox("someone-elses-salt")).insert("foreign", { url: "https://f.example/mcp", client_secret: "f" });
+    const repo = serversRepository(database.db, box);
+    const readable = await repo.listReadable();
+    expect(readable.unreadable).toEqual([{ id: foreign.id, name: "foreign", problem: expect.stringContaining("key") }]);
+    expect(readable.servers.some((server) => server.id === foreign.id)).toBe(false);
+    expect(await repo.rewrapSecrets()).toBe(0);
+    await repo.delete(foreign.id);
+  });
+
   it("stores keys by hash, lists, filters, pages and deletes them, bumping the keys revision", async () => {
     const keys = keysRepository(database.db);
     const before = (await readRevisions(database.db)).keys;

@@ -81,7 +81,7 @@ describe("virtualKeyResolver", () => {
     const resolver = virtualKeyResolver(repo, { now: () => now });
     expect(await resolver.resolve("sk-expiring-6666")).toBeDefined();
     now += 60 * 60 * 1000;
-    const error = await resolver.resolve("sk-expiring-6666").catch((thrown: unknown) => thrown);
+    const error = await Promise.resolve(resolver.resolve("sk-expiring-6666")).catch((thrown: unknown) => thrown);
     expect(error).toBeInstanceOf(GatewayError);
     expect((error as GatewayError).status).toBe(401);
     expect((error as GatewayError).message).toContain("expired at 2026-06-01T01:00:00.000Z");
