@@ -47,21 +47,55 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 const MASK = /^\*{4}/;
 
+const isMasked = (value: unknown): boolean => typeof value === "string" && MASK.test(value);
+
+/** auth_value and its alias authentication_token are one credential. */
+const CREDENTIAL_FIELDS = ["auth_value", "authentication_token"] as const;
+
 /**
  * Secrets are write-only: a secret left out of an edit, or sent back masked as the API
- * showed it, keeps its stored value (per header for static_headers).
+ * showed it, keeps its stored value (per header for static_headers). The static
+ * credential is one value under either name, and is dropped when the edit sets
+ * auth_type none (which has no use for it).
  */
 function keepUnsentSecrets(config: Record<string, unknown>, previous: Record<string, unknown>): void {
+  const previousCredential = CREDENTIAL_FIELDS.find((field) => previous[field] !== undefined);
+  const sentCredential = CREDENTIAL_FIELDS.find((field) => config[field] !== undefined);
+  if (previousCredential !== undefined) {
+    if (sentCredential === undefined) {
+      if ((config.auth_type ?? "none") !== "none") config[previousCredential] = previous[previousCredential];
+    } else if (isMasked(config[sentCredential])) {
+      delete config[sentCredential];
+      config[previousCredential] = previous[previousCredential];
+    }
+  }
   for (const field of SECRET_SERVER_FIELDS) {
+    if ((CREDENTIAL_FIELDS as readonly string[]).includes(field)) continue;
     const sent = config[field];
     const before = previous[field];
     if (before === undefined) continue;
-    if (sent === undefined || (typeof sent === "string" && MASK.test(sent))) {
+    if (sent === undefined || isMasked(sent)) {
       config[field] = before;
     } else if (field === "static_headers" && isObject(sent) && isObject(before)) {
       config[field] = Object.fromEntries(
-        Object.entries(sent).map(([header, value]) => [header, typeof value === "string" && MASK.test(value) && header in before ? before[header] : value]),
+        Object.entries(sent).map(([header, value]) => [header, isMasked(value) && header in before ? before[header] : value]),
       );
+    }
+  }
+}
+
+/** A masked placeholder that no stored value replaced would be stored as the secret itself: refuse it. */
+function assertNoMaskedPlaceholder(config: Record<string, unknown>): void {
+  for (const field of SECRET_SERVER_FIELDS) {
+    const value = config[field];
+    let masked: string | undefined;
+    if (isMasked(value)) masked = field;
+    else if (field === "static_headers" && isObject(value)) {
+      const header = Object.keys(value).find((name) => isMasked(value[name]));
+      if (header !== undefined) masked = `static_headers.${header}`;
+    }
+    if (masked !== undefined) {
+      throw badRequest(`${masked}: is a masked placeholder (****) but no stored value exists to keep; send the real secret`, { field: masked });
     }
   }
 }
@@ -141,6 +175,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
 
     async create(body: unknown): Promise<ServerView> {
       const { name, config } = parseBody(body);
+      assertNoMaskedPlaceholder(config);
       validate(config);
       assertNameFree(name);
       const stored = await servers.insert(name, config);
@@ -153,6 +188,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       const { name, serverId, config } = parseBody(body, entry.name);
       if (serverId !== undefined && serverId !== entry.id) throw badRequest(`server_id in the body (${serverId}) differs from the one in the path (${entry.id})`, { field: "server_id" });
       keepUnsentSecrets(config, registry.stored(entry.id)?.config ?? {});
+      assertNoMaskedPlaceholder(config);
       validate(config);
       assertNameFree(name, entry.id);
       const updated = await servers.update(entry.id, name, config);
