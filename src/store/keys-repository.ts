@@ -2,7 +2,8 @@
  * Virtual keys. A key is stored only as its SHA-256 (the `token`, as LiteLLM calls it),
  * plus a recognisable `sk-...abcd` name; the plaintext exists once, in the answer to
  * /key/generate. Every write bumps the `keys` revision in the same transaction, so other
- * instances drop their caches.
+ * instances drop their caches; this instance's own caches hear of it at once (`onWrite`),
+ * so a deleted key stops working here without waiting for the revision poller.
  */
 import { bumpRevision } from "./revisions.js";
 import type { Db, VirtualKeysTable } from "./schema.js";
@@ -36,6 +37,8 @@ export interface KeysRepository {
   /** Tokens among `tokens` and keys with aliases among `aliases` that exist. */
   findExisting(tokens: readonly string[], aliases: readonly string[]): Promise<StoredKey[]>;
   deleteTokens(tokens: readonly string[]): Promise<number>;
+  /** Calls `listener` after every committed write through this repository; returns an unsubscribe function. */
+  onWrite(listener: () => void): () => void;
 }
 
 function toStored(row: VirtualKeysTable): StoredKey {
@@ -53,6 +56,10 @@ function toStored(row: VirtualKeysTable): StoredKey {
 const columns = ["token", "key_name", "key_alias", "user_id", "object_permission", "expires_at", "created_at"] as const;
 
 export function keysRepository(db: Db): KeysRepository {
+  const listeners = new Set<() => void>();
+  const written = (): void => {
+    for (const listener of [...listeners]) listener();
+  };
   return {
     async insert(key) {
       await db.transaction().execute(async (trx) => {
@@ -70,6 +77,7 @@ export function keysRepository(db: Db): KeysRepository {
           .execute();
         await bumpRevision(trx, "keys");
       });
+      written();
     },
     async findByToken(token) {
       const row = await db.selectFrom("virtual_keys").select(columns).where("token", "=", token).executeTakeFirst();
@@ -101,12 +109,18 @@ export function keysRepository(db: Db): KeysRepository {
     },
     async deleteTokens(tokens) {
       if (tokens.length === 0) return 0;
-      return db.transaction().execute(async (trx) => {
+      const deleted = await db.transaction().execute(async (trx) => {
         const result = await trx.deleteFrom("virtual_keys").where("token", "in", [...tokens]).executeTakeFirst();
-        const deleted = Number(result.numDeletedRows);
-        if (deleted > 0) await bumpRevision(trx, "keys");
-        return deleted;
+        const count = Number(result.numDeletedRows);
+        if (count > 0) await bumpRevision(trx, "keys");
+        return count;
       });
+      if (deleted > 0) written();
+      return deleted;
+    },
+    onWrite(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
     },
   };
 }

@@ -115,10 +115,18 @@ export function createKeyAdmin(options: { keys: KeysRepository; now?: () => Date
         expiresAt: expiry(parsed.data),
         createdAt: now().toISOString(),
       };
-      if (stored.keyAlias !== null && (await options.keys.findExisting([], [stored.keyAlias])).length > 0) {
-        throw new GatewayError({ status: 409, code: "key_alias_taken", message: `key_alias: a key with alias '${stored.keyAlias}' exists already`, extra: { field: "key_alias" } });
+      const alias = stored.keyAlias;
+      const aliasTaken = async (): Promise<boolean> => alias !== null && (await options.keys.findExisting([], [alias])).length > 0;
+      const taken = () =>
+        new GatewayError({ status: 409, code: "key_alias_taken", message: `key_alias: a key with alias '${alias}' exists already`, extra: { field: "key_alias" } });
+      if (await aliasTaken()) throw taken();
+      try {
+        await options.keys.insert(stored);
+      } catch (error) {
+        // A concurrent request took the alias between the check and the insert, and the unique index refused this one.
+        if (await aliasTaken()) throw taken();
+        throw error;
       }
-      await options.keys.insert(stored);
       return { key, ...toView(stored) };
     },
 

@@ -3,6 +3,7 @@
  * and misses alike, in a bounded map that the revision poller clears whenever any
  * instance writes a key, so a created key works everywhere and a deleted one stops
  * working everywhere within one poll interval, without a database read per request.
+ * Writes through this instance's own repository clear the cache at once.
  */
 import { createHash } from "node:crypto";
 import { GatewayError } from "../../errors.js";
@@ -62,6 +63,14 @@ export function virtualKeyResolver(
     return entry;
   }
 
+  function invalidate(): void {
+    generation++;
+    cache.clear();
+    pending.clear();
+  }
+  // A key deleted through this instance must stop working here at once, not at the next poll.
+  keys.onWrite(invalidate);
+
   return {
     async resolve(key) {
       const token = hashKey(key);
@@ -83,10 +92,6 @@ export function virtualKeyResolver(
       }
       return entry.caller;
     },
-    invalidate() {
-      generation++;
-      cache.clear();
-      pending.clear();
-    },
+    invalidate,
   };
 }
