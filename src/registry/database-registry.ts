@@ -1,6 +1,6 @@
 /**
  * The registry of config servers plus database servers. `reload()` reads the database
- * and swaps in a new snapshot; entries whose row did not change are reused, so their
+ * and swaps in a new snapshot; entries whose stored config did not change are reused, so their
  * token caches survive. Reloads are serialised: one at a time, and a reload asked for
  * during one runs once after it.
  *
@@ -32,7 +32,8 @@ export interface DatabaseRegistry extends ServerRegistry {
 
 interface Loaded {
   entry: McpServerEntry;
-  updatedAt: string;
+  /** The stored config it was built from: an entry is reused only for identical content (timestamps can tie or skew). */
+  source: string;
 }
 
 export async function databaseRegistry(options: {
@@ -50,9 +51,9 @@ export async function databaseRegistry(options: {
   let running: Promise<void> | undefined;
   let again = false;
 
-  function entryFor(row: StoredServer): McpServerEntry {
+  function entryFor(row: StoredServer, source: string): McpServerEntry {
     const previous = loaded.get(row.id);
-    if (previous !== undefined && previous.updatedAt === row.updatedAt && previous.entry.name === row.name) return previous.entry;
+    if (previous !== undefined && previous.source === source && previous.entry.name === row.name) return previous.entry;
     const config = parseServerInput(row.config, options.env, `database server '${row.name}' (${row.id})`);
     return buildServerEntry(row.id, row.name, "database", config);
   }
@@ -70,7 +71,8 @@ export async function databaseRegistry(options: {
         continue;
       }
       try {
-        next.set(row.id, { entry: entryFor(row), updatedAt: row.updatedAt });
+        const source = JSON.stringify(row.config);
+        next.set(row.id, { entry: entryFor(row, source), source });
       } catch (error) {
         const problem = error instanceof ConfigError ? error.problems.join("; ") : error instanceof Error ? error.message : String(error);
         nextProblems.push({ id: row.id, name: row.name, problem });

@@ -47,15 +47,23 @@ function badUrl(url: string, hint: string): GatewayError {
 
 export async function openDatabase(url: string): Promise<Database> {
   const location = parseDatabaseUrl(url);
+  const description = maskDatabaseUrl(url);
+  const unavailable = (error: unknown) =>
+    new GatewayError({
+      status: 500,
+      code: "database_unavailable",
+      message: `cannot open the database ${description}: ${error instanceof Error ? error.message : String(error)}`,
+      cause: error,
+    });
   const db =
     location.dialect === "sqlite"
-      ? new Kysely<Tables>({ dialect: new SqliteDialect({ database: openSqlite(location.path) }) })
+      ? new Kysely<Tables>({ dialect: new SqliteDialect({ database: await openSqlite(location.path).catch((error: unknown) => Promise.reject(unavailable(error))) }) })
       : new Kysely<Tables>({
           dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.connectionString, max: 10, connectionTimeoutMillis: 5_000 }) }),
         });
   const database: Database = {
     dialect: location.dialect,
-    description: maskDatabaseUrl(url),
+    description,
     db,
     async ping() {
       await sql`select 1`.execute(db);
@@ -66,20 +74,31 @@ export async function openDatabase(url: string): Promise<Database> {
     await database.ping();
   } catch (error) {
     await db.destroy().catch(() => undefined);
-    throw new GatewayError({
-      status: 500,
-      code: "database_unavailable",
-      message: `cannot open the database ${database.description}: ${error instanceof Error ? error.message : String(error)}`,
-      cause: error,
-    });
+    throw unavailable(error);
   }
   return database;
 }
 
-function openSqlite(path: string): SQLite.Database {
+const SQLITE_OPEN_WAIT_MS = 5_000;
+
+async function openSqlite(path: string): Promise<SQLite.Database> {
   const sqlite = new SQLite(path);
-  // WAL lets readers proceed while a write is in progress (several gateway processes on one file).
-  if (path !== ":memory:") sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("busy_timeout = 5000");
-  return sqlite;
+  if (path === ":memory:") return sqlite;
+  // WAL lets readers proceed while a write is in progress (several gateway processes on one
+  // file). Switching to it needs the write lock, and SQLite answers SQLITE_BUSY at once
+  // rather than wait (busy_timeout does not apply): retry while another process holds it.
+  const deadline = Date.now() + SQLITE_OPEN_WAIT_MS;
+  for (;;) {
+    try {
+      sqlite.pragma("journal_mode = WAL");
+      return sqlite;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) {
+        sqlite.close();
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
 }

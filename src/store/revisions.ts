@@ -31,6 +31,11 @@ export interface RevisionWatcher {
 /**
  * Polls the counters every `intervalMs` and calls `onChange[name]` when one moved (a
  * write on any instance). A failing poll is logged once per failure streak.
+ *
+ * The first read fires every callback once: what the caller loaded before the watcher
+ * started may predate the counters read now (a write committed in between would
+ * otherwise never be loaded). A counter is taken as seen only once its callback
+ * succeeded, so a reload that fails is retried at the next poll instead of lost.
  */
 export function watchRevisions(options: {
   db: Db;
@@ -38,20 +43,19 @@ export function watchRevisions(options: {
   onChange: Record<RevisionName, () => Promise<void> | void>;
   onError: (error: unknown, firstOfStreak: boolean) => void;
 }): RevisionWatcher {
-  let last: Record<RevisionName, number> | undefined;
+  const seen: Partial<Record<RevisionName, number>> = {};
   let failing = false;
   let running: Promise<void> | undefined;
 
   async function poll(): Promise<void> {
     try {
       const now = await readRevisions(options.db);
-      failing = false;
-      const previous = last;
-      last = now;
-      if (previous === undefined) return;
       for (const name of Object.keys(now) as RevisionName[]) {
-        if (now[name] !== previous[name]) await options.onChange[name]();
+        if (now[name] === seen[name]) continue;
+        await options.onChange[name]();
+        seen[name] = now[name];
       }
+      failing = false;
     } catch (error) {
       options.onError(error, !failing);
       failing = true;

@@ -2,108 +2,48 @@
  * The command line (CONTRACT §1-2): `node dist/cli.js` as users run it, in a child
  * process, with its JSON log lines read from stdout and its errors from stderr.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, connect, type AddressInfo } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
+import { buildCli, cleanEnv, freePort, isListening, killChildren, refusesConnections, ROOT, spawnCli, type CliProcess } from "../fixtures/cli-process.js";
+import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const CLI = join(ROOT, "dist/cli.js");
+/** Calls of the upstream's `held` tool wait here; `held.started` resolves when one is waiting. */
+const held = (() => {
+  const releases: Array<() => void> = [];
+  let started!: () => void;
+  let startedPromise = new Promise<void>((resolve) => (started = resolve));
+  return {
+    wait: () =>
+      new Promise<void>((resolve) => {
+        releases.push(resolve);
+        started();
+      }),
+    started: () => startedPromise,
+    release() {
+      for (const release of releases.splice(0)) release();
+      startedPromise = new Promise<void>((resolve) => (started = resolve));
+    },
+  };
+})();
+
 const MASTER_KEY = "sk-cli-test-master-4242";
 const SEED_MASTER_KEY = "sk-1234";
-
-type LogLine = Record<string, unknown>;
-
-interface CliProcess {
-  child: ChildProcess;
-  /** stdout lines that parsed as JSON (the gateway's log). */
-  logs: LogLine[];
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the first log line (past or future) that matches; rejects if the process exits first. */
-  waitForLog(matches: (line: LogLine) => boolean): Promise<LogLine>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
 const children: ChildProcess[] = [];
 let workDir: string;
 
 /** The environment of a user who set only what the contract asks for. */
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(GATEHOUSE_|LITELLM_|DATABASE_URL$|PROXY_BASE_URL$|MCP_)/.test(name)) env[name] = value;
-  }
-  return { ...env, DATABASE_URL: "sqlite::memory:", GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "cli-test-salt", ...extra };
+  return cleanEnv({ DATABASE_URL: "sqlite::memory:", GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "cli-test-salt", ...extra });
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv = cliEnv()): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: workDir, env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  const logs: LogLine[] = [];
-  let stdout = "";
-  let stderr = "";
-  let pending = "";
-  const waiters = new Set<() => void>();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
-    child.on("close", (code, signal) => {
-      resolveExit({ code, signal });
-      for (const waiter of [...waiters]) waiter();
-    });
-  });
-  let hasExited = false;
-  void exited.then(() => (hasExited = true));
-
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk;
-    pending += chunk;
-    const lines = pending.split("\n");
-    pending = lines.pop() ?? "";
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        // --help and --version print text
-      }
-    }
-    for (const waiter of [...waiters]) waiter();
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-
-  return {
-    child,
-    logs,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited,
-    waitForLog: (matches) =>
-      new Promise((resolveLine, reject) => {
-        const check = (): void => {
-          const found = logs.find(matches);
-          if (found !== undefined) {
-            waiters.delete(check);
-            resolveLine(found);
-          } else if (hasExited || child.exitCode !== null) {
-            waiters.delete(check);
-            reject(new Error(`the CLI exited before the expected log line; stdout:\n${stdout}\nstderr:\n${stderr}`));
-          }
-        };
-        waiters.add(check);
-        check();
-      }),
-  };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolveListen) => server.listen(0, "127.0.0.1", resolveListen));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-  return port;
+  const cli = spawnCli(args, { cwd: workDir, env });
+  children.push(cli.child);
+  return cli;
 }
 
 async function writeConfig(name: string, text: string): Promise<string> {
@@ -111,8 +51,6 @@ async function writeConfig(name: string, text: string): Promise<string> {
   await writeFile(path, text, "utf8");
   return path;
 }
-
-const isListening = (line: LogLine): boolean => line.msg === "gatehouse is listening";
 
 async function startGatewayCli(configText: string, extraArgs: string[] = [], env?: NodeJS.ProcessEnv) {
   const port = await freePort();
@@ -122,49 +60,14 @@ async function startGatewayCli(configText: string, extraArgs: string[] = [], env
   return { cli, port, url: `http://127.0.0.1:${port}`, listening };
 }
 
-function isCallOf(tool: string): (request: RecordedRequest) => boolean {
-  return (request) => {
-    const body = request.body as { method?: string; params?: { name?: string } } | undefined;
-    return body?.method === "tools/call" && body.params?.name === tool;
-  };
-}
-
-function refusesConnections(port: number): Promise<boolean> {
-  return new Promise((resolveProbe) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolveProbe(false);
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => resolveProbe(error.code === "ECONNREFUSED"));
-  });
-}
-
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "gatehouse-cli-"));
   // The CLI under test is the built one (`npm test` builds first; a direct vitest run must too).
-  // tsc still emits when another file has a type error (the typecheck step reports those);
-  // only a build that wrote no dist/cli.js stops this suite.
-  const started = Date.now();
-  try {
-    await promisify(execFile)(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT });
-  } catch (error) {
-    const built = await stat(CLI).catch(() => undefined);
-    if (built === undefined || built.mtimeMs < started - 1000) throw error;
-  }
+  await buildCli("stale");
 }, 120_000);
 
 afterEach(async () => {
-  const running = children.splice(0).filter((child) => child.exitCode === null && child.signalCode === null);
-  await Promise.all(
-    running.map(
-      (child) =>
-        new Promise<void>((resolveKill) => {
-          child.once("close", () => resolveKill());
-          child.kill("SIGKILL");
-        }),
-    ),
-  );
+  await killChildren(children.splice(0));
 });
 
 afterAll(async () => {
@@ -267,7 +170,16 @@ describe("gatehouse running", () => {
   let upstream: Upstream;
 
   beforeAll(async () => {
-    upstream = await startUpstream({ name: "cli-upstream" });
+    upstream = await startUpstream({
+      name: "cli-upstream",
+      // `held` answers only when the test says so: an in-flight call that cannot finish before SIGTERM is sent.
+      tools: (server) => {
+        server.registerTool("held", { description: "Answers when the test releases it." }, async () => {
+          await held.wait();
+          return { content: [{ type: "text", text: "done" }] };
+        });
+      },
+    });
   });
   afterAll(async () => {
     await upstream?.close();
@@ -296,14 +208,15 @@ describe("gatehouse running", () => {
     const inFlight = fetch(`${url}/mcp-rest/tools/call`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-litellm-api-key": `Bearer ${MASTER_KEY}` },
-      body: JSON.stringify({ server_name: "tools", name: "slow", arguments: { ms: 300 } }),
+      body: JSON.stringify({ server_name: "tools", name: "held", arguments: {} }),
     });
-    await upstream.waitUntil(() => upstream.requests.some(isCallOf("slow")));
+    await held.started();
 
     cli.child.kill("SIGTERM");
     await cli.waitForLog((line) => line.msg === "shutting down");
     expect(await refusesConnections(port)).toBe(true);
 
+    held.release();
     const response = await inFlight;
     expect(response.status).toBe(200);
     // Regression: the answer kept the connection alive, and shutdown waited shutdown_timeout_seconds for it.
