@@ -42,6 +42,10 @@ export const serverConfigSchema = z
     authorization_url: httpUrl.optional(),
     registration_url: httpUrl.optional(),
     scopes: stringList.optional(),
+    /** How the gateway authenticates to token_url; default: what its metadata prefers, else client_secret_post. */
+    token_endpoint_auth_method: z.enum(["client_secret_post", "client_secret_basic"]).optional(),
+    /** RFC 8707 resource indicator sent with token requests. */
+    resource: z.string().min(1).optional(),
     token_validation: z.record(z.string(), z.unknown()).optional(),
     token_storage_ttl_seconds: z.number().int().positive().optional(),
     delegate_auth_to_upstream: z.boolean().default(false),

@@ -15,7 +15,7 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
-import { outboundRequest } from "./outbound-headers.js";
+import { outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
 import type { ProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
@@ -53,18 +53,29 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     for (const [id, session] of sessions) if (sessions.size >= maxSessions || session.lastUsed < cutoff) closeSession(id);
   }
 
+  /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
+  async function connectUpstream(request: ProxyRequest): Promise<SSEClientTransport> {
+    const { server } = request;
+    for (let attempt = 0; ; attempt++) {
+      const outbound = await outboundRequest(server, request.snapshot, request, { forwardMcpHeaders: false });
+      const upstream = new SSEClientTransport(server.url, { requestInit: { headers: outbound.headers } });
+      try {
+        await withTimeout(upstream.start(), request.signal, server.timeoutMs, () =>
+          upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `no endpoint event from ${server.url.origin} within ${server.timeoutMs} ms`),
+        );
+        return upstream;
+      } catch (error) {
+        await upstream.close().catch(() => undefined);
+        const unauthorized = error instanceof SseError && error.code === 401;
+        if (attempt === 0 && unauthorized && retryAfterUnauthorized(server, outbound.credentials)) continue;
+        throw upstreamCallError(server, error);
+      }
+    }
+  }
+
   async function open(request: ProxyRequest): Promise<WebStandardStreamableHTTPServerTransport> {
     const { server } = request;
-    const outbound = await outboundRequest(server, request.snapshot, request, { forwardMcpHeaders: false });
-    const upstream = new SSEClientTransport(server.url, { requestInit: { headers: outbound.headers } });
-    try {
-      await withTimeout(upstream.start(), request.signal, server.timeoutMs, () =>
-        upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `no endpoint event from ${server.url.origin} within ${server.timeoutMs} ms`),
-      );
-    } catch (error) {
-      await upstream.close().catch(() => undefined);
-      throw upstreamCallError(server, error);
-    }
+    const upstream = await connectUpstream(request);
     evictIdle();
     const visible = toolVisibility(request.caller, server);
     const pendingLists = new Set<JsonRpcId>();

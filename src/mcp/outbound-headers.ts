@@ -79,3 +79,14 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
   return headers;
 }
 
+
+/**
+ * The upstream answered 401 to these credentials: drop them from the strategy's cache,
+ * and say whether one retry with fresh ones may succeed (a cached token revoked or
+ * expired early). Never for credentials the client sent itself.
+ */
+export function retryAfterUnauthorized(server: McpServerEntry, credentials: UpstreamCredentials): boolean {
+  if (credentials.resolution === "per-request-header") return false;
+  server.auth.invalidate?.(credentials);
+  return server.auth.retryOnUnauthorized === true;
+}

@@ -15,7 +15,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import type { LegacySseBridge } from "./legacy-sse-bridge.js";
 import { assertToolAllowed, toolVisibility } from "./access.js";
 import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
-import { clientResponseHeaders, outboundRequest } from "./outbound-headers.js";
+import { clientResponseHeaders, outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
 import type { UpstreamHttp } from "./upstream-http.js";
 
@@ -43,22 +43,30 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
     if (parsed !== undefined) checkToolCalls(request, parsed);
     if (request.server.config.transport === "sse") return deps.legacySse.handle(request, parsed);
 
-    const outbound = await outboundRequest(request.server, request.snapshot, {
-      headers: request.headers,
-      presentedKey: request.presentedKey,
-      signal: request.signal,
-    });
-    const upstream = await deps.http.send({
-      serverName: request.server.name,
-      url: request.server.url,
-      method,
-      headers: outbound.headers,
-      body: request.body,
-      signal: request.signal,
-      timeoutMs: request.server.timeoutMs,
-    });
-    if (upstream.statusCode === 401) request.server.auth.invalidate?.(outbound.credentials);
-
+    const send = async () => {
+      const outbound = await outboundRequest(request.server, request.snapshot, {
+        headers: request.headers,
+        presentedKey: request.presentedKey,
+        signal: request.signal,
+      });
+      const response = await deps.http.send({
+        serverName: request.server.name,
+        url: request.server.url,
+        method,
+        headers: outbound.headers,
+        body: request.body,
+        signal: request.signal,
+        timeoutMs: request.server.timeoutMs,
+      });
+      return { outbound, response };
+    };
+    let { outbound, response: upstream } = await send();
+    if (upstream.statusCode === 401 && retryAfterUnauthorized(request.server, outbound.credentials)) {
+      // The body was read whole, so the request can be sent again with fresh credentials, once.
+      upstream.body.resume();
+      ({ outbound, response: upstream } = await send());
+      if (upstream.statusCode === 401) request.server.auth.invalidate?.(outbound.credentials);
+    }
     const headers = clientResponseHeaders(upstream.headers);
     if (NULL_BODY_STATUS.has(upstream.statusCode)) {
       upstream.body.resume();

@@ -17,7 +17,7 @@ import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import { outboundRequest, type InboundRequestInfo } from "./outbound-headers.js";
+import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo } from "./outbound-headers.js";
 import { upstreamTimeout } from "./upstream-http.js";
 
 export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
@@ -79,8 +79,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
 
   return {
     async withClient(server, snapshot, inbound, use) {
-      const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
       for (let attempt = 0; ; attempt++) {
+        const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
         const [key, pooled] = acquire(server, outbound.headers);
         try {
           return await use(await pooled.client);
@@ -91,8 +91,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
             options.log.warn({ server: server.name, err: errorSummary(error), retry: lost && attempt === 0 }, "upstream MCP session failed; it will be reconnected");
             drop(key, pooled);
           }
-          if (isUnauthorized(error)) server.auth.invalidate?.(outbound.credentials);
-          if (lost && attempt === 0) continue;
+          // One retry: a lost session reconnects; a refused cached token is replaced.
+          if (attempt === 0 && (lost || (isUnauthorized(error) && retryAfterUnauthorized(server, outbound.credentials)))) continue;
           throw upstreamCallError(server, error);
         }
       }
@@ -132,6 +132,7 @@ async function connect(server: McpServerEntry, headers: Record<string, string>):
 
 function httpStatus(error: unknown): number | undefined {
   if (error instanceof StreamableHTTPError) return error.code;
+  if (isGatewayError(error) && typeof error.extra.upstream_status === "number") return error.extra.upstream_status;
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === "number" && code >= 400 && code < 600 ? code : undefined;
 }
@@ -141,7 +142,7 @@ function isSessionLost(error: unknown): boolean {
 }
 
 function isUnauthorized(error: unknown): boolean {
-  return httpStatus(error) === 401 || (error instanceof Error && /\b401\b|unauthorized/i.test(error.message));
+  return httpStatus(error) === 401;
 }
 
 function isTransportFailure(error: unknown): boolean {

@@ -42,7 +42,8 @@ export async function databaseRegistry(options: {
   env: Environment;
   log: Logger;
 }): Promise<DatabaseRegistry> {
-  const fromConfig = configServerEntries(options.config);
+  const context = { log: options.log };
+  const fromConfig = configServerEntries(options.config, context);
   const configNames = new Set(fromConfig.map((entry) => entry.name));
   let snapshot: RegistrySnapshot = registrySnapshot(fromConfig);
   let loaded = new Map<string, Loaded>();
@@ -55,7 +56,7 @@ export async function databaseRegistry(options: {
     const previous = loaded.get(row.id);
     if (previous !== undefined && previous.source === source && previous.entry.name === row.name) return previous.entry;
     const config = parseServerInput(row.config, options.env, `database server '${row.name}' (${row.id})`);
-    return buildServerEntry(row.id, row.name, "database", config);
+    return buildServerEntry(row.id, row.name, "database", config, context);
   }
 
   async function load(): Promise<void> {

@@ -3,6 +3,7 @@
  * uses it throughout, so a concurrent reload (database servers, issue 3) can never mix
  * two versions of the registry inside one request.
  */
+import type { StrategyContext } from "../auth/upstream/select-strategy.js";
 import type { Config } from "../config/schema.js";
 import { buildServerEntry, type McpServerEntry } from "./server-entry.js";
 import { serverNameMatcher, type ServerNameMatcher } from "./server-names.js";
@@ -34,12 +35,6 @@ export function registrySnapshot(entries: Iterable<McpServerEntry>): RegistrySna
   };
 }
 
-export function configServerEntries(config: Config): McpServerEntry[] {
-  return Object.entries(config.mcp_servers).map(([name, server]) => buildServerEntry(name, name, "config", server));
-}
-
-/** A registry of the config file's servers only. */
-export function staticRegistry(config: Config): ServerRegistry {
-  const snapshot = registrySnapshot(configServerEntries(config));
-  return { current: () => snapshot };
+export function configServerEntries(config: Config, context: StrategyContext = {}): McpServerEntry[] {
+  return Object.entries(config.mcp_servers).map(([name, server]) => buildServerEntry(name, name, "config", server, context));
 }

@@ -5,7 +5,7 @@
  */
 import type { ServerConfig } from "../config/schema.js";
 import type { UpstreamAuth } from "../auth/upstream/strategy.js";
-import { selectUpstreamAuth } from "../auth/upstream/select-strategy.js";
+import { selectUpstreamAuth, type StrategyContext } from "../auth/upstream/select-strategy.js";
 import { toolFilter, type ToolFilter } from "./tool-filter.js";
 
 export type ServerSource = "config" | "database";
@@ -26,14 +26,14 @@ export interface McpServerEntry {
   readonly staticHeaders: Readonly<Record<string, string>>;
 }
 
-export function buildServerEntry(id: string, name: string, source: ServerSource, config: ServerConfig): McpServerEntry {
+export function buildServerEntry(id: string, name: string, source: ServerSource, config: ServerConfig, context: StrategyContext = {}): McpServerEntry {
   return Object.freeze({
     id,
     name,
     source,
     config,
     url: new URL(config.url),
-    auth: selectUpstreamAuth(name, config),
+    auth: selectUpstreamAuth(name, config, context),
     allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools),
     timeoutMs: config.timeout * 1000,
     extraHeaders: Object.freeze(config.extra_headers.map((header) => header.toLowerCase())),

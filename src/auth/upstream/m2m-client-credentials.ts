@@ -1,15 +1,18 @@
 /**
  * Machine-to-machine upstream auth: the OAuth 2.0 client_credentials grant
- * (RFC 6749 §4.4), sent and validated by oauth4webapi. The token is cached per server for
- * `expires_in - 60` seconds and fetched single-flight, so concurrent first calls share one
- * token request. An upstream 401 drops the cached token (`invalidate`).
+ * (RFC 6749 §4.4), sent and validated by oauth4webapi.
  *
- * Issue 4 completes this strategy (refresh ahead of expiry, one retry on 401,
- * token_endpoint_auth_method, audience/resource, error mapping); the cache shape is final.
+ * The token is cached per server for `expires_in - 60` seconds (the seed's rule; half the
+ * lifetime for short-lived tokens; 5 minutes when `expires_in` is missing), fetched
+ * single-flight, and refreshed in the background during the last fifth of its life, so
+ * in steady state no call waits on the authorization server. An upstream 401 drops the
+ * token (`invalidate`), and the proxy retries once with a new one.
  */
 import * as oauth from "oauth4webapi";
-import { GatewayError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { refreshingCache, type Expiring } from "./refreshing-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
+import { preferredClientAuth, tokenEndpointError, type ClientAuthMethod } from "./token-endpoint.js";
 
 export interface ClientCredentialsOptions {
   serverName: string;
@@ -17,14 +20,23 @@ export interface ClientCredentialsOptions {
   clientId: string;
   clientSecret: string;
   scopes?: readonly string[];
+  /** RFC 8707 resource indicator. */
+  resource?: string;
+  audience?: string;
+  /** Fixed client authentication; else what the token endpoint's metadata prefers, else client_secret_post. */
+  authMethod?: ClientAuthMethod;
   /** Milliseconds the token endpoint has to answer. */
   timeoutMs?: number;
   now?: () => number;
+  log?: Logger;
 }
 
 /** RFC 6749 §5.1 makes expires_in optional; without it the token is reused this long. */
 const DEFAULT_LIFETIME_SECONDS = 300;
 const EXPIRY_MARGIN_SECONDS = 60;
+/** Refresh once this share of the cached lifetime has passed. */
+const REFRESH_AFTER = 0.8;
+export const DEFAULT_TOKEN_TIMEOUT_MS = 10_000;
 
 export function cacheLifetimeSeconds(expiresIn: number | undefined): number {
   if (expiresIn === undefined || !Number.isFinite(expiresIn) || expiresIn <= 0) return DEFAULT_LIFETIME_SECONDS;
@@ -32,68 +44,64 @@ export function cacheLifetimeSeconds(expiresIn: number | undefined): number {
   return expiresIn > 2 * EXPIRY_MARGIN_SECONDS ? expiresIn - EXPIRY_MARGIN_SECONDS : expiresIn / 2;
 }
 
-interface CachedToken {
-  credentials: UpstreamCredentials;
-  expiresAt: number;
-}
-
 export function clientCredentialsAuth(options: ClientCredentialsOptions): UpstreamAuth {
   const now = options.now ?? Date.now;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
   const as: oauth.AuthorizationServer = { issuer: new URL(options.tokenUrl).origin, token_endpoint: options.tokenUrl };
   const client: oauth.Client = { client_id: options.clientId };
-  const clientAuth = oauth.ClientSecretPost(options.clientSecret);
   const insecure = new URL(options.tokenUrl).protocol === "http:";
-  let cached: CachedToken | undefined;
-  let pending: Promise<CachedToken> | undefined;
+  let authMethod: Promise<ClientAuthMethod> | undefined;
 
-  async function fetchToken(): Promise<CachedToken> {
+  function clientAuthentication(): Promise<ClientAuthMethod> {
+    authMethod ??= options.authMethod !== undefined
+      ? Promise.resolve(options.authMethod)
+      : preferredClientAuth(options.tokenUrl, timeoutMs).then((method) => method ?? "client_secret_post");
+    return authMethod;
+  }
+
+  function parameters(): URLSearchParams {
     const parameters = new URLSearchParams();
     if (options.scopes !== undefined && options.scopes.length > 0) parameters.set("scope", options.scopes.join(" "));
+    if (options.audience !== undefined) parameters.set("audience", options.audience);
+    if (options.resource !== undefined) parameters.set("resource", options.resource);
+    return parameters;
+  }
+
+  async function requestToken(): Promise<Expiring<UpstreamCredentials>> {
     try {
-      const response = await oauth.clientCredentialsGrantRequest(as, client, clientAuth, parameters, {
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      const method = await clientAuthentication();
+      const auth = method === "client_secret_basic" ? oauth.ClientSecretBasic(options.clientSecret) : oauth.ClientSecretPost(options.clientSecret);
+      const response = await oauth.clientCredentialsGrantRequest(as, client, auth, parameters(), {
+        signal: AbortSignal.timeout(timeoutMs),
         [oauth.allowInsecureRequests]: insecure,
       });
       const token = await oauth.processClientCredentialsResponse(as, client, response);
-      const credentials: UpstreamCredentials = {
-        headers: { authorization: `Bearer ${token.access_token}` },
-        resolution: "m2m-client-credentials",
+      const fetchedAt = now();
+      const lifetimeMs = cacheLifetimeSeconds(token.expires_in) * 1000;
+      options.log?.debug({ server: options.serverName, expires_in: token.expires_in, client_auth: method }, "fetched an M2M access token");
+      return {
+        value: { headers: { authorization: `Bearer ${token.access_token}` }, resolution: "m2m-client-credentials" },
+        expiresAt: fetchedAt + lifetimeMs,
+        refreshAt: fetchedAt + lifetimeMs * REFRESH_AFTER,
       };
-      return { credentials, expiresAt: now() + cacheLifetimeSeconds(token.expires_in) * 1000 };
     } catch (error) {
-      throw tokenEndpointError(options.serverName, error);
+      throw tokenEndpointError(options.serverName, options.tokenUrl, error, timeoutMs);
     }
   }
 
-  return {
-    async credentials() {
-      if (cached !== undefined && cached.expiresAt > now()) return cached.credentials;
-      pending ??= fetchToken().finally(() => {
-        pending = undefined;
-      });
-      const fresh = await pending;
-      cached = fresh;
-      return fresh.credentials;
-    },
-    invalidate(credentials) {
-      if (cached?.credentials === credentials) cached = undefined;
-    },
-  };
-}
-
-/** The client learns the server and the OAuth `error` code; the log gets the rest. */
-function tokenEndpointError(serverName: string, error: unknown): GatewayError {
-  const oauthCode = error instanceof oauth.ResponseBodyError ? error.error : undefined;
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new GatewayError({
-    status: 502,
-    code: "upstream_token_error",
-    message:
-      oauthCode === undefined
-        ? `could not get an access token for server '${serverName}' from its token_url`
-        : `the token endpoint of server '${serverName}' refused the client_credentials request: ${oauthCode}`,
-    detail,
-    extra: { server: serverName, ...(oauthCode === undefined ? {} : { oauth_error: oauthCode }) },
-    cause: error,
+  const cache = refreshingCache({
+    fetch: requestToken,
+    now,
+    onBackgroundError: (error) =>
+      options.log?.warn(
+        { server: options.serverName, detail: error instanceof Error ? ((error as { detail?: string }).detail ?? error.message) : String(error) },
+        "background refresh of an M2M access token failed; the current token is used until it expires",
+      ),
   });
+
+  return {
+    credentials: () => cache.get(),
+    invalidate: (credentials) => cache.invalidate(credentials),
+    retryOnUnauthorized: true,
+  };
 }

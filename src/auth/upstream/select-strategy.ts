@@ -4,12 +4,19 @@
 import { inferOauth2Flow } from "../../config/load.js";
 import type { ServerConfig } from "../../config/schema.js";
 import { GatewayError } from "../../errors.js";
-import { clientCredentialsAuth } from "./m2m-client-credentials.js";
+import type { Logger } from "../../log.js";
+import { clientCredentialsAuth, DEFAULT_TOKEN_TIMEOUT_MS } from "./m2m-client-credentials.js";
 import { oauth2Passthrough } from "./oauth2-passthrough.js";
 import { staticAuth } from "./static-auth.js";
 import type { UpstreamAuth } from "./strategy.js";
 
-export function selectUpstreamAuth(serverName: string, server: ServerConfig): UpstreamAuth {
+/** What strategies may use besides the server's config. */
+export interface StrategyContext {
+  log?: Logger;
+  now?: () => number;
+}
+
+export function selectUpstreamAuth(serverName: string, server: ServerConfig, context: StrategyContext = {}): UpstreamAuth {
   switch (server.auth_type) {
     case "oauth2":
       if (inferOauth2Flow(server) === "client_credentials") {
@@ -19,7 +26,11 @@ export function selectUpstreamAuth(serverName: string, server: ServerConfig): Up
           clientId: server.client_id!,
           clientSecret: server.client_secret!,
           scopes: server.scopes,
-          timeoutMs: server.timeout * 1000,
+          resource: server.resource,
+          audience: server.audience,
+          authMethod: server.token_endpoint_auth_method,
+          timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
+          ...context,
         });
       }
       return oauth2Passthrough(serverName);

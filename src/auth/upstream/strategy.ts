@@ -31,6 +31,11 @@ export interface UpstreamAuth {
   credentials(context: UpstreamAuthContext): UpstreamCredentials | Promise<UpstreamCredentials>;
   /** The upstream answered 401 to these credentials: forget them if they were cached. */
   invalidate?(credentials: UpstreamCredentials): void;
+  /**
+   * After an upstream 401 and `invalidate`, fresh credentials may succeed (a cached token
+   * was revoked or expired early): the proxy then retries the request once, never more.
+   */
+  retryOnUnauthorized?: boolean;
 }
 
 export const NO_CREDENTIALS: UpstreamCredentials = Object.freeze({ headers: Object.freeze({}), resolution: "no-auth" });

@@ -1,0 +1,81 @@
+/**
+ * What the gateway learns about an upstream token endpoint, and how its failures are
+ * told: the client hears the server and the OAuth `error` code (RFC 6749 §5.2), never the
+ * client secret or the authorization server's body; the log gets the detail.
+ */
+import * as oauth from "oauth4webapi";
+import { GatewayError, JsonRpcCode } from "../../errors.js";
+
+export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
+
+/**
+ * The client authentication the token endpoint's own metadata (RFC 8414 §2, or OIDC
+ * discovery) lists first among those we support. The issuer is not configured, so it is
+ * guessed from the token URL: its origin, and the path above the token endpoint. Only
+ * metadata whose `token_endpoint` is exactly `tokenUrl` counts. Undefined when none is found.
+ */
+export async function preferredClientAuth(tokenUrl: string, timeoutMs: number): Promise<ClientAuthMethod | undefined> {
+  const url = new URL(tokenUrl);
+  const parent = url.pathname.replace(/\/[^/]*$/, "");
+  const issuers = [...new Set([url.origin + parent, url.origin])];
+  for (const issuer of issuers) {
+    for (const algorithm of ["oauth2", "oidc"] as const) {
+      const metadata = await discover(new URL(issuer), algorithm, timeoutMs);
+      if (metadata?.token_endpoint !== tokenUrl) continue;
+      // RFC 8414 §2: when the list is absent, the default is client_secret_basic.
+      const supported = metadata.token_endpoint_auth_methods_supported ?? ["client_secret_basic"];
+      return supported.find((method): method is ClientAuthMethod => method === "client_secret_post" || method === "client_secret_basic");
+    }
+  }
+  return undefined;
+}
+
+async function discover(issuer: URL, algorithm: "oauth2" | "oidc", timeoutMs: number): Promise<oauth.AuthorizationServer | undefined> {
+  try {
+    const response = await oauth.discoveryRequest(issuer, {
+      algorithm,
+      signal: AbortSignal.timeout(timeoutMs),
+      [oauth.allowInsecureRequests]: issuer.protocol === "http:",
+    });
+    return await oauth.processDiscoveryResponse(issuer, response);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The OAuth `error` code of a failed token response, when the authorization server sent one. */
+function oauthErrorCode(error: unknown): string | undefined {
+  if (error instanceof oauth.ResponseBodyError) return error.error;
+  if (error instanceof oauth.WWWAuthenticateChallengeError) return error.cause.find((challenge) => challenge.parameters.error !== undefined)?.parameters.error;
+  return undefined;
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && (error.name === "TimeoutError" || (error.cause instanceof Error && error.cause.name === "TimeoutError"));
+}
+
+/** Log-only detail: what happened, without a secret or the response body. */
+function logDetail(tokenUrl: string, error: unknown): string {
+  const status = error instanceof oauth.ResponseBodyError || error instanceof oauth.WWWAuthenticateChallengeError ? ` HTTP ${error.status}` : "";
+  const description = error instanceof oauth.ResponseBodyError && error.error_description !== undefined ? ` (${error.error_description})` : "";
+  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return `token endpoint ${new URL(tokenUrl).origin}${new URL(tokenUrl).pathname}${status}: ${what}${description}`;
+}
+
+export function tokenEndpointError(serverName: string, tokenUrl: string, error: unknown, timeoutMs: number): GatewayError {
+  const code = oauthErrorCode(error);
+  let message: string;
+  if (code !== undefined) message = `the token endpoint of MCP server '${serverName}' refused the token request: ${code}`;
+  else if (isTimeout(error)) message = `the token endpoint of MCP server '${serverName}' did not answer within ${timeoutMs / 1000} s`;
+  else if (error instanceof oauth.OperationProcessingError) message = `the token endpoint of MCP server '${serverName}' sent an invalid token response`;
+  else message = `the token endpoint of MCP server '${serverName}' is unreachable`;
+  return new GatewayError({
+    status: 502,
+    code: "upstream_token_error",
+    message: `${message} (check client_id, client_secret and token_url; the gateway log has the detail)`,
+    detail: logDetail(tokenUrl, error),
+    rpcCode: JsonRpcCode.UpstreamError,
+    extra: { server: serverName, ...(code === undefined ? {} : { oauth_error: code }) },
+    cause: error,
+  });
+}
