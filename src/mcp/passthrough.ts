@@ -65,7 +65,6 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
       // The body was read whole, so the request can be sent again with fresh credentials, once.
       upstream.body.resume();
       ({ outbound, response: upstream } = await send());
-      if (upstream.statusCode === 401) request.server.auth.invalidate?.(outbound.credentials);
     }
     const headers = clientResponseHeaders(upstream.headers);
     if (NULL_BODY_STATUS.has(upstream.statusCode)) {

@@ -31,6 +31,10 @@ export interface UpstreamClients {
 interface PooledClient {
   client: Promise<Client>;
   lastUsed: number;
+  /** Calls running on this session now. */
+  inFlight: number;
+  /** Out of the pool; closed once `inFlight` reaches 0. */
+  retired: boolean;
 }
 
 export interface UpstreamClientsOptions {
@@ -46,10 +50,17 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
   const now = options.now ?? Date.now;
   const pool = new Map<string, PooledClient>();
 
+  function closePooled(pooled: PooledClient): void {
+    pooled.client.then((client) => client.close()).catch(() => undefined);
+  }
+
   function drop(key: string, pooled: PooledClient): void {
     if (pool.get(key) !== pooled) return;
     pool.delete(key);
-    pooled.client.then((client) => client.close()).catch(() => undefined);
+    pooled.retired = true;
+    // Closing a session fails every call still running on it with "Connection closed"
+    // (a sibling call's 401 or an eviction must not break them): the last one closes it.
+    if (pooled.inFlight === 0) closePooled(pooled);
   }
 
   function evictIdle(): void {
@@ -64,7 +75,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     let pooled = pool.get(key);
     if (pooled === undefined) {
       evictIdle();
-      pooled = { client: connect(server, headers), lastUsed: now() };
+      pooled = { client: connect(server, headers), lastUsed: now(), inFlight: 0, retired: false };
       pool.set(key, pooled);
       const created = pooled;
       created.client.catch(() => drop(key, created));
@@ -82,6 +93,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
       for (let attempt = 0; ; attempt++) {
         const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
         const [key, pooled] = acquire(server, outbound.headers);
+        pooled.inFlight++;
         try {
           return await use(await pooled.client);
         } catch (error) {
@@ -94,6 +106,9 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
           // One retry: a lost session reconnects; a refused cached token is replaced.
           if (attempt === 0 && (lost || (isUnauthorized(error) && retryAfterUnauthorized(server, outbound.credentials)))) continue;
           throw upstreamCallError(server, error);
+        } finally {
+          pooled.inFlight--;
+          if (pooled.retired && pooled.inFlight === 0) closePooled(pooled);
         }
       }
     },

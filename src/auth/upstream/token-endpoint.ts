@@ -50,23 +50,40 @@ function oauthErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The HTTP status of the token endpoint's answer, when there was one: oauth4webapi keeps
+ * it on its OAuth errors, and puts the Response as the cause of a non-conform answer
+ * (a 5xx, an HTML page).
+ */
+function responseStatus(error: unknown): number | undefined {
+  if (error instanceof oauth.ResponseBodyError || error instanceof oauth.WWWAuthenticateChallengeError) return error.status;
+  if (error instanceof oauth.OperationProcessingError && error.cause instanceof Response) return error.cause.status;
+  return undefined;
+}
+
 function isTimeout(error: unknown): boolean {
   return error instanceof Error && (error.name === "TimeoutError" || (error.cause instanceof Error && error.cause.name === "TimeoutError"));
 }
 
 /** Log-only detail: what happened, without a secret or the response body. */
 function logDetail(tokenUrl: string, error: unknown): string {
-  const status = error instanceof oauth.ResponseBodyError || error instanceof oauth.WWWAuthenticateChallengeError ? ` HTTP ${error.status}` : "";
+  const httpStatus = responseStatus(error);
+  const status = httpStatus === undefined ? "" : ` HTTP ${httpStatus}`;
+  const code = oauthErrorCode(error);
+  const oauthError = code === undefined ? "" : ` error=${code}`;
   const description = error instanceof oauth.ResponseBodyError && error.error_description !== undefined ? ` (${error.error_description})` : "";
   const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return `token endpoint ${new URL(tokenUrl).origin}${new URL(tokenUrl).pathname}${status}: ${what}${description}`;
+  return `token endpoint ${new URL(tokenUrl).origin}${new URL(tokenUrl).pathname}${status}${oauthError}: ${what}${description}`;
 }
 
 export function tokenEndpointError(serverName: string, tokenUrl: string, error: unknown, timeoutMs: number): GatewayError {
   const code = oauthErrorCode(error);
+  const status = responseStatus(error);
   let message: string;
   if (code !== undefined) message = `the token endpoint of MCP server '${serverName}' refused the token request: ${code}`;
   else if (isTimeout(error)) message = `the token endpoint of MCP server '${serverName}' did not answer within ${timeoutMs / 1000} s`;
+  // An error page (a 5xx, a proxy's HTML) without an OAuth error code: its status is what the operator can act on.
+  else if (status !== undefined && status >= 400) message = `the token endpoint of MCP server '${serverName}' answered HTTP ${status}`;
   else if (error instanceof oauth.OperationProcessingError) message = `the token endpoint of MCP server '${serverName}' sent an invalid token response`;
   else message = `the token endpoint of MCP server '${serverName}' is unreachable`;
   return new GatewayError({
