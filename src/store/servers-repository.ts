@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { bumpRevision } from "./revisions.js";
-import type { Db } from "./schema.js";
+import type { Db, McpServersTable } from "./schema.js";
 import type { SecretBox } from "./secret-box.js";
 
 /** Config fields that are secrets at rest (issue 3). */
@@ -40,14 +40,7 @@ export interface ServersRepository {
   rewrapSecrets(): Promise<number>;
 }
 
-interface Row {
-  id: string;
-  name: string;
-  config: string;
-  secrets: string | null;
-  created_at: string;
-  updated_at: string;
-}
+type Row = McpServersTable;
 
 const secretsContext = (id: string) => `mcp_servers/${id}/secrets`;
 
