@@ -3,6 +3,7 @@
  * the key resolvers, the proxy and aggregate, the database, the HTTP server. Used by the
  * CLI and by the integration tests, so both run exactly the same wiring.
  */
+import { hkdfSync } from "node:crypto";
 import type { Server } from "node:http";
 import { createKeyAdmin } from "./auth/inbound/key-admin.js";
 import { chainResolvers, masterKeyResolver } from "./auth/inbound/key-resolver.js";
@@ -19,10 +20,16 @@ import { createPassthrough } from "./mcp/passthrough.js";
 import { createRestTools } from "./mcp/rest-tools.js";
 import { createUpstreamClients } from "./mcp/upstream-clients.js";
 import { createUpstreamHttp } from "./mcp/upstream-http.js";
-import { databaseRegistry } from "./registry/database-registry.js";
+import { createAuthorize } from "./oauth/authorize.js";
+import { originSettings } from "./oauth/public-origin.js";
+import { createTokenEndpoint } from "./oauth/token.js";
+import { upstreamAuthorizations } from "./oauth/upstream-authorization-server.js";
+import { userTokenStore } from "./oauth/user-tokens.js";
+import { databaseRegistry, type DatabaseRegistry } from "./registry/database-registry.js";
 import { createServerAdmin } from "./registry/server-admin.js";
 import { openDatabase } from "./store/database.js";
 import { keysRepository } from "./store/keys-repository.js";
+import { oauthRepository } from "./store/oauth-repository.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { watchRevisions } from "./store/revisions.js";
 import { createSecretBox } from "./store/secret-box.js";
@@ -61,9 +68,15 @@ async function openStore(options: GatewayOptions) {
     const servers = serversRepository(database.db, box);
     const rewrapped = await servers.rewrapSecrets();
     if (rewrapped > 0) log.info({ rows: rewrapped, key_id: box.currentKeyId }, "re-encrypted stored secrets with the current GATEHOUSE_SALT_KEY");
-    const registry = await databaseRegistry({ config, servers, env, log });
+    const oauthRepo = oauthRepository(database.db, box);
+    const upstreams = upstreamAuthorizations();
+    // The token store needs the registry to find a server, and the registry's strategies need the store.
+    const late: { registry?: DatabaseRegistry } = {};
+    const userTokens = userTokenStore({ repo: oauthRepo, upstreams, snapshot: () => late.registry!.current(), log });
+    const registry = await databaseRegistry({ config, servers, env, log, userTokens });
+    late.registry = registry;
     const keysRepo = keysRepository(database.db);
-    return { database, servers, registry, keysRepo };
+    return { database, servers, registry, keysRepo, oauthRepo, upstreams };
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
@@ -73,7 +86,14 @@ async function openStore(options: GatewayOptions) {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { config, settings, log } = options;
   const general = config.general_settings;
-  const { database, servers, registry, keysRepo } = await openStore(options);
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams } = await openStore(options);
+  const origin = originSettings({
+    proxyBaseUrl: settings.proxyBaseUrl,
+    useXForwardedFor: general.use_x_forwarded_for,
+    trustedProxyRanges: general.mcp_trusted_proxy_ranges,
+  });
+  for (const warning of origin.warnings) log.warn(warning);
+  const csrfKey = Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "consent form csrf v1", 32));
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
   const watcher = watchRevisions({
@@ -102,6 +122,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       serverCount: () => registry.current().servers.size,
       isDraining: () => draining,
       version: VERSION,
+    },
+    origin,
+    oauth: {
+      upstreams,
+      registration: { repo: oauthRepo, upstreams, log },
+      authorize: createAuthorize({ repo: oauthRepo, upstreams, csrfKey }),
+      token: createTokenEndpoint({ repo: oauthRepo, upstreams, log }),
+      callback: { repo: oauthRepo, upstreams, log },
     },
     serverAdmin: createServerAdmin({ registry, servers, env: options.env }),
     keyAdmin: createKeyAdmin({ keys: keysRepo }),

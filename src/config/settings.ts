@@ -15,6 +15,8 @@ export interface RuntimeSettings {
   saltKey: string;
   /** Older salt keys, to read rows sealed before a rotation (GATEHOUSE_SALT_KEY_PREVIOUS, comma-separated). */
   previousSaltKeys: string[];
+  /** PROXY_BASE_URL as given (validated by the origin module, which warns when it is not an origin). */
+  proxyBaseUrl: string | undefined;
   warnings: string[];
 }
 
@@ -38,6 +40,7 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
     databaseUrl: env.DATABASE_URL || general.database_url || DEFAULT_DATABASE_URL,
     masterKey,
     saltKey,
+    proxyBaseUrl: env.PROXY_BASE_URL,
     previousSaltKeys: (env.GATEHOUSE_SALT_KEY_PREVIOUS ?? env.LITELLM_SALT_KEY_PREVIOUS ?? "")
       .split(",")
       .map((key) => key.trim())

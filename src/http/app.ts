@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { KeyAdmin } from "../auth/inbound/key-admin.js";
 import type { KeyResolver } from "../auth/inbound/key-resolver.js";
+import type { OriginSettings } from "../oauth/public-origin.js";
 import type { ServerAdmin } from "../registry/server-admin.js";
 import type { Logger } from "../log.js";
 import type { Aggregate } from "../mcp/aggregate.js";
@@ -15,6 +16,7 @@ import type { AppEnv } from "./env.js";
 import { errorResponse, onError } from "./error-response.js";
 import { adminServerRoutes } from "./routes/admin-servers.js";
 import { keyRoutes } from "./routes/keys.js";
+import { oauthRoutes, type OauthRouteDeps } from "./routes/oauth.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { mcpRestRoutes } from "./routes/mcp-rest.js";
 import { mcpRoutes } from "./routes/mcp.js";
@@ -28,6 +30,8 @@ export interface AppDeps {
   aggregate: Aggregate;
   rest: RestTools;
   health: HealthDeps;
+  origin: OriginSettings;
+  oauth: Omit<OauthRouteDeps, "registry" | "keys" | "origin" | "maxBodyBytes">;
   serverAdmin: ServerAdmin;
   keyAdmin: KeyAdmin;
   maxBodyBytes: number;
@@ -43,6 +47,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", mcpRestRoutes(deps));
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", mcpRoutes(deps));
   return app;
 }

@@ -12,7 +12,7 @@ export interface AppEnv {
     /** The registry snapshot this request uses throughout. */
     snapshot: RegistrySnapshot;
     /** How errors of this route are answered: JSON-RPC error objects on MCP routes. */
-    errorStyle: "jsonrpc" | "rest";
+    errorStyle: "jsonrpc" | "rest" | "oauth";
     jsonRpcId: string | number | null;
   };
 }

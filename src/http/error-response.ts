@@ -9,14 +9,19 @@ import type { Logger } from "../log.js";
 import { jsonRpcError } from "../mcp/jsonrpc.js";
 import type { AppEnv } from "./env.js";
 
-export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest", id: string | number | null): Response {
+export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest" | "oauth", id: string | number | null): Response {
   const body =
     style === "jsonrpc"
       ? jsonRpcError(id, error.rpcCode, error.expose ? error.message : "internal error", error.expose ? { code: error.code, ...error.extra } : undefined)
-      : errorBody(error);
+      : style === "oauth"
+        ? // RFC 6749 §5.2
+          error.expose
+          ? { error: error.code, error_description: error.message }
+          : { error: "server_error", error_description: "internal error" }
+        : errorBody(error);
   return new Response(JSON.stringify(body), {
     status: error.status,
-    headers: { "content-type": "application/json", ...error.headers },
+    headers: { "content-type": "application/json", ...(style === "oauth" ? { "cache-control": "no-store" } : {}), ...error.headers },
   });
 }
 

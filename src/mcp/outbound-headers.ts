@@ -8,10 +8,10 @@
  * the server's credentials; per-request `x-mcp-{server}-*` headers replace the
  * configured credentials for that request (CONTRACT §5).
  */
-import { GATEWAY_KEY_HEADER, type PresentedKey } from "../auth/inbound/gateway-key.js";
+import { GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
 import { GATEWAY_OWNED, HOP_BY_HOP, MCP_TRANSPORT_HEADERS, connectionTokens } from "../headers.js";
 import { perRequestHeaders } from "../auth/upstream/per-request-headers.js";
-import type { UpstreamCredentials } from "../auth/upstream/strategy.js";
+import type { UpstreamAuthContext, UpstreamCredentials } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 
@@ -20,11 +20,7 @@ export interface OutboundRequest {
   credentials: UpstreamCredentials;
 }
 
-export interface InboundRequestInfo {
-  headers: Headers;
-  presentedKey: PresentedKey | undefined;
-  signal?: AbortSignal;
-}
+export type InboundRequestInfo = UpstreamAuthContext;
 
 export interface OutboundOptions {
   /** Pass-through forwards the client's streamable-HTTP headers; an SDK client sets its own. */

@@ -47,6 +47,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
       const outbound = await outboundRequest(request.server, request.snapshot, {
         headers: request.headers,
         presentedKey: request.presentedKey,
+        caller: request.caller,
         signal: request.signal,
       });
       const response = await deps.http.send({

@@ -7,6 +7,7 @@
  * A config server's name always wins: a database row whose name collides with it (the
  * config file gained a server) is left out with a warning, never merged.
  */
+import type { UserTokenSource } from "../auth/upstream/oauth2-interactive.js";
 import type { Environment } from "../config/env-refs.js";
 import { ConfigError } from "../config/errors.js";
 import type { Config } from "../config/schema.js";
@@ -41,8 +42,10 @@ export async function databaseRegistry(options: {
   servers: ServersRepository;
   env: Environment;
   log: Logger;
+  /** Per-user tokens for interactive servers' strategies. */
+  userTokens?: UserTokenSource;
 }): Promise<DatabaseRegistry> {
-  const context = { log: options.log };
+  const context = { log: options.log, ...(options.userTokens === undefined ? {} : { userTokens: options.userTokens }) };
   const fromConfig = configServerEntries(options.config, context);
   const configNames = new Set(fromConfig.map((entry) => entry.name));
   let snapshot: RegistrySnapshot = registrySnapshot(fromConfig);

@@ -35,10 +35,38 @@ export interface RevisionsTable {
   revision: number;
 }
 
+export interface OauthClientsTable {
+  client_id: string;
+  server_id: string;
+  metadata: string;
+  upstream_credentials: string | null;
+  created_at: string;
+}
+
+/** A pending authorization (oauth_flows) or an issued authorization code (oauth_codes): single-use, expiring. */
+export interface SingleUseTable {
+  server_id: string;
+  sealed: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+
+export interface UserTokensTable {
+  server_id: string;
+  user_id: string;
+  sealed: string;
+  expires_at: string | null;
+  updated_at: string;
+}
+
 export interface Tables {
   mcp_servers: McpServersTable;
   virtual_keys: VirtualKeysTable;
   gatehouse_revisions: RevisionsTable;
+  oauth_clients: OauthClientsTable;
+  oauth_flows: SingleUseTable & { state_hash: string };
+  oauth_codes: SingleUseTable & { code_hash: string };
+  user_tokens: UserTokensTable;
 }
 
 export type Db = Kysely<Tables>;

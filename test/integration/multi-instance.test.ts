@@ -13,6 +13,7 @@
  * shows it; B is polled with real requests back to back (no sleeps), and anything slower
  * than 2000 ms fails. The measured times are printed at the end of each suite.
  */
+import { MIGRATION_NAMES } from "../../src/store/migrations/index.js";
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readlink, realpath, rm, writeFile } from "node:fs/promises";
@@ -208,7 +209,7 @@ function describeTwoInstances(dialect: "sqlite" | "postgres"): void {
 
     const migrated = [a, b].flatMap((instance) => instance.cli.logs.filter(isMigrated));
     expect(migrated, "exactly one instance applied the migrations, the other found them applied").toHaveLength(1);
-    expect(migrated[0]).toMatchObject({ migrations: ["001-initial"], db: dialect });
+    expect(migrated[0]).toMatchObject({ migrations: MIGRATION_NAMES, db: dialect });
     for (const instance of [a, b]) {
       expect(instance.cli.child.exitCode, `${instance.name} still runs; stderr: ${instance.cli.stderr()}`).toBeNull();
       expect(instance.cli.logs.filter((line) => Number(line.level) >= 50), `${instance.name} logged no error`).toEqual([]);
@@ -393,7 +394,7 @@ function describeTwoInstances(dialect: "sqlite" | "postgres"): void {
           });
           const readiness = await request(e, "GET", "/health/readiness");
           expect(readiness.body).toMatchObject({ status: "ok", db: "sqlite" });
-          expect(e.cli.logs.filter(isMigrated)).toMatchObject([{ migrations: ["001-initial"] }]);
+          expect(e.cli.logs.filter(isMigrated)).toMatchObject([{ migrations: MIGRATION_NAMES }]);
           e.cli.child.kill("SIGTERM");
           expect(await e.cli.exited).toEqual({ code: 0, signal: null });
         } finally {

@@ -47,3 +47,8 @@ export function callerLimitsTools(caller: Caller, server: ServerIdentity): boole
 export function isServerRestricted(caller: Caller): boolean {
   return caller.servers !== "all";
 }
+
+/** The user a caller's per-user upstream tokens are stored under: its user_id, else its key. */
+export function callerUserKey(caller: Caller): string {
+  return caller.userId ?? `key:${caller.keyId}`;
+}

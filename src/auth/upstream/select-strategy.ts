@@ -6,7 +6,7 @@ import type { ServerConfig } from "../../config/schema.js";
 import { GatewayError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { clientCredentialsAuth, DEFAULT_TOKEN_TIMEOUT_MS } from "./m2m-client-credentials.js";
-import { oauth2Passthrough } from "./oauth2-passthrough.js";
+import { oauth2Interactive, type UserTokenSource } from "./oauth2-interactive.js";
 import { staticAuth } from "./static-auth.js";
 import type { UpstreamAuth } from "./strategy.js";
 
@@ -14,9 +14,11 @@ import type { UpstreamAuth } from "./strategy.js";
 export interface StrategyContext {
   log?: Logger;
   now?: () => number;
+  /** Per-user tokens of interactive servers (the OAuth facade's store). */
+  userTokens?: UserTokenSource;
 }
 
-export function selectUpstreamAuth(serverName: string, server: ServerConfig, context: StrategyContext = {}): UpstreamAuth {
+export function selectUpstreamAuth(serverId: string, serverName: string, server: ServerConfig, context: StrategyContext = {}): UpstreamAuth {
   switch (server.auth_type) {
     case "oauth2":
       if (inferOauth2Flow(server) === "client_credentials") {
@@ -30,10 +32,11 @@ export function selectUpstreamAuth(serverName: string, server: ServerConfig, con
           audience: server.audience,
           authMethod: server.token_endpoint_auth_method,
           timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
-          ...context,
+          ...(context.log === undefined ? {} : { log: context.log }),
+          ...(context.now === undefined ? {} : { now: context.now }),
         });
       }
-      return oauth2Passthrough(serverName);
+      return oauth2Interactive(serverId, serverName, context.userTokens);
     case "oauth2_token_exchange":
       return notYetSupported(serverName, "oauth2_token_exchange");
     default:

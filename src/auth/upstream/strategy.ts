@@ -3,6 +3,7 @@
  * its own file and never imports another; `select-strategy.ts` picks one per server at
  * load time, so nothing is decided per request that could be decided once.
  */
+import type { Caller } from "../inbound/caller.js";
 import type { PresentedKey } from "../inbound/gateway-key.js";
 
 /** What `x-mcp-debug-auth-resolution` reports: the mechanism actually used. */
@@ -11,13 +12,16 @@ export type AuthResolution =
   | "static-token"
   | "per-request-header"
   | "m2m-client-credentials"
-  | "oauth2-passthrough";
+  | "oauth2-passthrough"
+  | "oauth2-user-token";
 
 export interface UpstreamAuthContext {
   /** The inbound request's headers. */
   headers: Headers;
   /** The gateway key and the header that carried it (that header never goes upstream). */
   presentedKey: PresentedKey | undefined;
+  /** Who is calling: per-user credentials are looked up for them. */
+  caller?: Caller;
   signal?: AbortSignal;
 }
 

@@ -13,11 +13,17 @@ import type { Aggregate } from "../../mcp/aggregate.js";
 import { parseJsonRpcBody, responseId, type ParsedBody } from "../../mcp/jsonrpc.js";
 import type { ProxyHandler } from "../../mcp/passthrough.js";
 import type { ServerRegistry } from "../../registry/registry.js";
+import type { McpServerEntry } from "../../registry/server-entry.js";
+import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
+import { protectedResourceMetadataUrl, type McpPathForm } from "../../oauth/metadata.js";
+import type { OriginSettings } from "../../oauth/public-origin.js";
+import { requestOrigin } from "./oauth.js";
 import type { AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
 import { readBody } from "../read-body.js";
 
 export interface McpRouteDeps {
+  origin: OriginSettings;
   registry: ServerRegistry;
   keys: KeyResolver;
   passthrough: ProxyHandler;
@@ -57,17 +63,17 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       snapshot: c.get("snapshot"),
       caller: c.get("caller"),
       narrowTo: parseServersHeader(c.req.header("x-mcp-servers") ?? null),
-      inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), signal: c.req.raw.signal },
+      inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), signal: c.req.raw.signal },
       request: withAcceptDefault(c.req.raw),
       parsed,
     });
   });
 
-  const proxy = async (c: Context<AppEnv>, serverName: string) => {
+  const proxy = async (c: Context<AppEnv>, serverName: string, form: McpPathForm) => {
     const snapshot = c.get("snapshot");
     const server = serverForCaller(snapshot, c.get("caller"), serverName);
     const read = c.req.method === "POST" ? await readJsonRpc(c) : undefined;
-    return deps.passthrough({
+    return challengeOnMissingToken(c, server, form, () => deps.passthrough({
       snapshot,
       server,
       caller: c.get("caller"),
@@ -77,10 +83,31 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       signal: c.req.raw.signal,
       body: read?.body,
       parsed: read?.parsed,
-    });
+    }));
   };
-  app.all("/mcp/:server", jsonRpcErrors, auth, (c) => proxy(c, c.req.param("server")));
-  app.all("/:server/mcp", jsonRpcErrors, auth, (c) => proxy(c, c.req.param("server")));
+
+  /**
+   * An interactive server without an upstream token for this caller: 401 with the
+   * RFC 9728 challenge that makes MCP clients start OAuth (LiteLLM #29261 answered 500).
+   */
+  async function challengeOnMissingToken(c: Context<AppEnv>, server: McpServerEntry, form: McpPathForm, run: () => Promise<Response>): Promise<Response> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof GatewayError) || error.code !== AUTHORIZATION_REQUIRED) throw error;
+      const metadata = protectedResourceMetadataUrl(requestOrigin(deps.origin, c), server, form);
+      const scope = server.config.scopes === undefined ? "" : `, scope="${server.config.scopes.join(" ")}"`;
+      throw new GatewayError({
+        status: 401,
+        code: error.code,
+        message: error.message,
+        extra: error.extra,
+        headers: { ...error.headers, "www-authenticate": `Bearer resource_metadata="${metadata}"${scope}` },
+      });
+    }
+  }
+  app.all("/mcp/:server", jsonRpcErrors, auth, (c) => proxy(c, c.req.param("server"), "mcp-first"));
+  app.all("/:server/mcp", jsonRpcErrors, auth, (c) => proxy(c, c.req.param("server"), "server-first"));
   return app;
 }
 

@@ -4,10 +4,15 @@
  */
 import type { Migration, MigrationProvider } from "kysely";
 import * as initial from "./001-initial.js";
+import * as interactiveOauth from "./002-interactive-oauth.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
+  "002-interactive-oauth": interactiveOauth,
 };
+
+/** Every migration's name, in order. */
+export const MIGRATION_NAMES = Object.keys(MIGRATIONS);
 
 export const migrationProvider: MigrationProvider = {
   getMigrations: async () => MIGRATIONS,

@@ -1,0 +1,41 @@
+/**
+ * `auth_type: oauth2` with the interactive flow. In order:
+ * 1. the MCP client's own `Authorization: Bearer <upstream token>` (its gateway key then
+ *    travels in `x-litellm-api-key`) is forwarded as is (`oauth2-passthrough`);
+ * 2. else the calling user's stored token for this server (`oauth2-user-token`), refreshed
+ *    before expiry by the token store;
+ * 3. else 401 `upstream_authorization_required`, which the MCP route turns into a
+ *    `WWW-Authenticate: Bearer resource_metadata=...` challenge so the client starts OAuth.
+ * A gateway key in Authorization is never forwarded (clientBearerToken).
+ */
+import { GatewayError } from "../../errors.js";
+import { callerUserKey } from "../inbound/caller.js";
+import { clientBearerToken } from "../inbound/gateway-key.js";
+import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
+
+export interface UserTokenSource {
+  /** The user's current access token for the server, refreshed if needed; undefined when the user has not connected. */
+  accessToken(serverId: string, userKey: string): Promise<string | undefined>;
+  forget(serverId: string, userKey: string): Promise<void>;
+}
+
+export const AUTHORIZATION_REQUIRED = "upstream_authorization_required";
+
+export function oauth2Interactive(serverId: string, serverName: string, userTokens: UserTokenSource | undefined): UpstreamAuth {
+  return {
+    async credentials({ headers, presentedKey, caller }): Promise<UpstreamCredentials> {
+      const bearer = clientBearerToken(headers, presentedKey);
+      if (bearer !== undefined) return { headers: { authorization: `Bearer ${bearer}` }, resolution: "oauth2-passthrough" };
+      const stored = caller === undefined || userTokens === undefined ? undefined : await userTokens.accessToken(serverId, callerUserKey(caller));
+      if (stored !== undefined) return { headers: { authorization: `Bearer ${stored}` }, resolution: "oauth2-user-token" };
+      throw new GatewayError({
+        status: 401,
+        code: AUTHORIZATION_REQUIRED,
+        message:
+          `MCP server '${serverName}' needs your authorization: complete its OAuth flow (your MCP client starts it from this 401), ` +
+          "or send the upstream token in 'Authorization: Bearer <token>' with the gateway key in 'x-litellm-api-key'",
+        extra: { server: serverName },
+      });
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The OAuth facade toward MCP clients (CONTRACT §4): discovery documents, dynamic
+ * registration, authorize (+ consent), token, and the upstream's `/callback`. Anyone may
+ * call these; a gateway key is only read at /token, to store the tokens for its user.
+ */
+import { Hono, type Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { extractGatewayKey } from "../../auth/inbound/gateway-key.js";
+import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
+import type { Authorize } from "../../oauth/authorize.js";
+import { handleCallback, type CallbackDeps } from "../../oauth/callback.js";
+import { isInteractive } from "../../oauth/gateway-issuer.js";
+import { authorizationServerMetadata, protectedResourceMetadata, type McpPathForm } from "../../oauth/metadata.js";
+import { oauthError } from "../../oauth/oauth-error.js";
+import { publicOrigin, type OriginSettings } from "../../oauth/public-origin.js";
+import { registerClient, type RegistrationDeps } from "../../oauth/register.js";
+import { NO_STORE, type TokenEndpoint } from "../../oauth/token.js";
+import type { UpstreamAuthorizations } from "../../oauth/upstream-authorization-server.js";
+import type { ServerRegistry } from "../../registry/registry.js";
+import type { McpServerEntry } from "../../registry/server-entry.js";
+import type { AppEnv } from "../env.js";
+import { readBody, readJson } from "../read-body.js";
+
+export interface OauthRouteDeps {
+  registry: ServerRegistry;
+  keys: KeyResolver;
+  origin: OriginSettings;
+  upstreams: UpstreamAuthorizations;
+  registration: RegistrationDeps;
+  authorize: Authorize;
+  token: TokenEndpoint;
+  callback: CallbackDeps;
+  maxBodyBytes: number;
+}
+
+/** The origin the client used, by the seed's rules (PROXY_BASE_URL, trusted X-Forwarded-*, the request). */
+export function requestOrigin(settings: OriginSettings, c: Context<AppEnv>): string {
+  return publicOrigin(settings, { url: c.req.url, headers: c.req.raw.headers, peer: c.env?.incoming?.socket?.remoteAddress });
+}
+
+export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const oauthErrors = createMiddleware<AppEnv>(async (c, next) => {
+    c.set("errorStyle", "oauth");
+    await next();
+  });
+
+  function server(name: string): McpServerEntry {
+    const entry = deps.registry.current().servers.get(name);
+    if (entry === undefined || !isInteractive(entry)) throw oauthError("invalid_request", `no MCP server named '${name}' uses interactive OAuth at this gateway`, 404);
+    return entry;
+  }
+
+  const prm = (form: McpPathForm) => async (c: Context<AppEnv>) => {
+    const entry = server(c.req.param("server")!);
+    return c.json(await protectedResourceMetadata(requestOrigin(deps.origin, c), entry, form, deps.upstreams), 200, { "access-control-allow-origin": "*" });
+  };
+  app.get("/.well-known/oauth-protected-resource/:server/mcp", oauthErrors, prm("server-first"));
+  app.get("/.well-known/oauth-protected-resource/mcp/:server", oauthErrors, prm("mcp-first"));
+
+  const asMetadata = async (c: Context<AppEnv>) => {
+    const entry = server(c.req.param("server")!);
+    return c.json(await authorizationServerMetadata(requestOrigin(deps.origin, c), entry, deps.upstreams), 200, { "access-control-allow-origin": "*" });
+  };
+  // RFC 8414 §3.1 path insertion, the OpenID alias, and OpenID's path appending.
+  app.get("/.well-known/oauth-authorization-server/:server", oauthErrors, asMetadata);
+  app.get("/.well-known/openid-configuration/:server", oauthErrors, asMetadata);
+  app.get("/:server/.well-known/openid-configuration", oauthErrors, asMetadata);
+  app.get("/:server/.well-known/oauth-authorization-server", oauthErrors, asMetadata);
+
+  app.post("/:server/register", oauthErrors, async (c) => {
+    const entry = server(c.req.param("server"));
+    const registered = await registerClient(deps.registration, entry, requestOrigin(deps.origin, c), await readJson(c.req.raw, deps.maxBodyBytes));
+    return c.json(registered, 201, NO_STORE);
+  });
+
+  app.get("/:server/authorize", oauthErrors, async (c) => {
+    const origin = requestOrigin(deps.origin, c);
+    return deps.authorize.request(server(c.req.param("server")), origin, new URL(c.req.url).searchParams, origin.startsWith("https:"));
+  });
+  app.post("/:server/authorize", oauthErrors, async (c) => {
+    const form = new URLSearchParams(await readBody(c.req.raw, deps.maxBodyBytes));
+    return deps.authorize.consent(server(c.req.param("server")), requestOrigin(deps.origin, c), form, c.req.raw.headers);
+  });
+
+  app.post("/:server/token", oauthErrors, async (c) => {
+    const entry = server(c.req.param("server"));
+    const type = c.req.header("content-type") ?? "";
+    if (!type.includes("application/x-www-form-urlencoded")) throw oauthError("invalid_request", "the token request must be application/x-www-form-urlencoded (RFC 6749 §4.1.3)");
+    const form = new URLSearchParams(await readBody(c.req.raw, deps.maxBodyBytes));
+    // A gateway key is optional here; when present it must be valid, and the tokens are stored for its user.
+    const presented = extractGatewayKey(c.req.raw.headers);
+    const caller = presented === undefined ? undefined : await deps.keys.resolve(presented.key);
+    if (presented !== undefined && caller === undefined) throw oauthError("invalid_request", "the gateway key sent with this token request is invalid", 401);
+    return c.json(await deps.token.exchange(entry, form, caller), 200, NO_STORE);
+  });
+
+  app.get("/callback", async (c) => handleCallback(deps.callback, deps.registry.current(), new URL(c.req.url).searchParams));
+  return app;
+}

@@ -1,0 +1,76 @@
+/**
+ * `GET /callback`: where upstream authorization servers send the browser back.
+ *
+ * The state names a pending flow, which is consumed (single use) and must not have
+ * expired; the response is validated by oauth4webapi (state, and RFC 9207 `iss` against
+ * the upstream issuer). The gateway then issues its own short-lived, single-use code,
+ * bound to the client's PKCE challenge, and relays it to the client's redirect_uri with
+ * the client's original state and the gateway's issuer. A broken or replayed state gets
+ * an HTML page that says what to do.
+ */
+import { randomBytes } from "node:crypto";
+import * as oauth from "oauth4webapi";
+import type { Logger } from "../log.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { OauthRepository } from "../store/oauth-repository.js";
+import type { PendingFlow } from "./authorize.js";
+import { issuerFor, upstreamClientFor } from "./gateway-issuer.js";
+import { errorPage, PAGE_HEADERS } from "./pages.js";
+import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+
+export const CODE_TTL_MS = 5 * 60_000;
+
+/** What the gateway's authorization code stands for, sealed until /token redeems it. */
+export interface IssuedCode extends PendingFlow {
+  /** The upstream's callback query, validated again when the upstream code is redeemed. */
+  upstreamCallback: string;
+  upstreamState: string;
+}
+
+export interface CallbackDeps {
+  repo: OauthRepository;
+  upstreams: UpstreamAuthorizations;
+  log: Logger;
+}
+
+function page(status: number, title: string, message: string): Response {
+  return new Response(errorPage(title, message, "Go back to your MCP client and start the connection again."), { status, headers: PAGE_HEADERS });
+}
+
+function relay(target: string, params: Record<string, string | undefined>): Response {
+  const url = new URL(target);
+  for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value);
+  return new Response(null, { status: 302, headers: { location: url.href, "cache-control": "no-store" } });
+}
+
+export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnapshot, query: URLSearchParams): Promise<Response> {
+  const state = query.get("state");
+  if (state === null) return page(400, "Missing state", "This address lacks the state parameter that ties it to a sign-in.");
+  const flow = await deps.repo.consume<PendingFlow>("flow", state);
+  if (flow.status === "unknown") return page(400, "Unknown sign-in", "This sign-in is not known to the gateway.");
+  if (flow.status === "used") return page(400, "Sign-in already used", "This sign-in link was already used; each can be used once.");
+  if (flow.status !== "ok") return page(400, "Sign-in expired", "This sign-in took longer than 10 minutes and has expired.");
+  const server = snapshot.byIdOrName(flow.serverId);
+  if (server === undefined) return page(404, "Server removed", "The MCP server of this sign-in no longer exists.");
+  const pending = flow.payload;
+  const iss = issuerFor(pending.origin, server);
+  const client = await deps.repo.getClient(pending.clientId);
+  if (client === undefined) return page(400, "Unknown client", "The application of this sign-in is no longer registered.");
+
+  const upstream = await deps.upstreams.get(server);
+  try {
+    oauth.validateAuthResponse(upstream.as, upstreamClientFor(server, client).client, query, state);
+  } catch (error) {
+    if (error instanceof oauth.AuthorizationResponseError) {
+      // The upstream refused (the user denied, or a policy): tell the client in OAuth terms.
+      return relay(pending.redirectUri, { error: error.error, error_description: `the authorization server of ${server.name} answered ${error.error}`, state: pending.clientState, iss });
+    }
+    deps.log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error) }, "invalid authorization response from an upstream authorization server");
+    return relay(pending.redirectUri, { error: "server_error", error_description: `the authorization response of ${server.name} was invalid`, state: pending.clientState, iss });
+  }
+
+  const code = randomBytes(32).toString("base64url");
+  const issued: IssuedCode = { ...pending, upstreamCallback: query.toString(), upstreamState: state };
+  await deps.repo.putSingleUse("code", code, server.id, issued, CODE_TTL_MS);
+  return relay(pending.redirectUri, { code, state: pending.clientState, iss });
+}

@@ -1,0 +1,46 @@
+/**
+ * The gateway as an authorization server toward MCP clients, one issuer per interactive
+ * server: `{origin}/{server}`. Every document and redirect is built from these, so the
+ * issuer in metadata, the `authorization_servers` entry and the `iss` on redirects are
+ * always identical (the MCP SDK checks RFC 8414 §3.3 issuer equality; LiteLLM #36479).
+ */
+import type * as oauth from "oauth4webapi";
+import { inferOauth2Flow } from "../config/load.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import type { StoredClient } from "../store/oauth-repository.js";
+import * as oauthClient from "oauth4webapi";
+
+export const issuerFor = (origin: string, server: McpServerEntry) => `${origin}/${server.name}`;
+export const callbackUrl = (origin: string) => `${origin}/callback`;
+
+/** `auth_type: oauth2` with the authorization code flow: the servers the OAuth facade serves. */
+export function isInteractive(server: McpServerEntry): boolean {
+  return server.config.auth_type === "oauth2" && inferOauth2Flow(server.config) === "authorization_code";
+}
+
+/** The server keeps one upstream client for all MCP clients (the GitHub case): consent is needed. */
+export function usesSharedClient(server: McpServerEntry): boolean {
+  return server.config.client_id !== undefined;
+}
+
+export interface UpstreamClient {
+  client: oauth.Client;
+  auth: oauth.ClientAuth;
+}
+
+/** The client the gateway is at the upstream for this MCP client: its own registration there, or the server's pre-stored one. */
+export function upstreamClientFor(server: McpServerEntry, registered: StoredClient): UpstreamClient {
+  const own = registered.upstreamCredentials;
+  const clientId = own?.client_id ?? server.config.client_id;
+  const secret = own === null ? server.config.client_secret : own.client_secret;
+  if (clientId === undefined) throw new Error(`no upstream client for server '${server.name}'`);
+  const auth =
+    secret === undefined
+      ? oauthClient.None()
+      : server.config.token_endpoint_auth_method === "client_secret_basic"
+        ? oauthClient.ClientSecretBasic(secret)
+        : oauthClient.ClientSecretPost(secret);
+  return { client: { client_id: clientId }, auth };
+}
+
+export const allowHttp = (url: string) => ({ [oauthClient.allowInsecureRequests]: new URL(url).protocol === "http:" });

@@ -1,0 +1,92 @@
+/**
+ * The gateway's public origin, as the seed orders it (CONTRACT §5): PROXY_BASE_URL when it
+ * is a valid http(s) origin; else X-Forwarded-Proto/Host/Port, but only when
+ * `use_x_forwarded_for` is on and the TCP peer is inside `mcp_trusted_proxy_ranges`; else
+ * the request's own URL. Default ports are normalised away. Every OAuth route uses this
+ * one function, so discovery documents and redirect checks always agree.
+ */
+import { BlockList, isIPv4, isIPv6 } from "node:net";
+
+export interface OriginSettings {
+  /** A valid origin from PROXY_BASE_URL (validated at startup), or undefined. */
+  proxyBaseUrl: string | undefined;
+  useXForwardedFor: boolean;
+  trustedProxies: BlockList;
+}
+
+export interface OriginWarnings {
+  warnings: string[];
+}
+
+/** Validates PROXY_BASE_URL and the trusted ranges once, at startup. */
+export function originSettings(input: {
+  proxyBaseUrl: string | undefined;
+  useXForwardedFor: boolean;
+  trustedProxyRanges: readonly string[];
+}): OriginSettings & OriginWarnings {
+  const warnings: string[] = [];
+  let proxyBaseUrl: string | undefined;
+  if (input.proxyBaseUrl !== undefined && input.proxyBaseUrl !== "") {
+    proxyBaseUrl = validOrigin(input.proxyBaseUrl);
+    if (proxyBaseUrl === undefined) {
+      warnings.push(
+        `PROXY_BASE_URL=${JSON.stringify(input.proxyBaseUrl)} is ignored: it must be a full origin (scheme + host + optional port), no path, no trailing slash, e.g. https://llm.example.com`,
+      );
+    }
+  }
+  const trustedProxies = new BlockList();
+  for (const range of input.trustedProxyRanges) {
+    const [address, bits] = range.split("/");
+    const family = address !== undefined && isIPv6(address) ? "ipv6" : "ipv4";
+    const prefix = bits === undefined ? (family === "ipv6" ? 128 : 32) : Number(bits);
+    if (address === undefined || !(isIPv4(address) || isIPv6(address)) || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === "ipv6" ? 128 : 32)) {
+      warnings.push(`mcp_trusted_proxy_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
+      continue;
+    }
+    trustedProxies.addSubnet(address, prefix, family);
+  }
+  if (input.useXForwardedFor && input.trustedProxyRanges.length === 0) {
+    warnings.push(
+      "use_x_forwarded_for is true but mcp_trusted_proxy_ranges is empty: X-Forwarded-* headers are trusted from no one (set the CIDRs of your ingress, or PROXY_BASE_URL)",
+    );
+  }
+  return { proxyBaseUrl, useXForwardedFor: input.useXForwardedFor, trustedProxies, warnings };
+}
+
+/** `scheme://host[:port]` with default ports removed, or undefined when `value` is not exactly an origin. */
+export function validOrigin(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") return undefined;
+  if (value.replace(/\/+$/, "") !== value || (url.pathname !== "/" && url.pathname !== "")) return undefined;
+  return url.origin;
+}
+
+function peerIsTrusted(settings: OriginSettings, peer: string | undefined): boolean {
+  if (peer === undefined) return false;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(peer);
+  const address = mapped?.[1] ?? peer;
+  if (isIPv4(address)) return settings.trustedProxies.check(address, "ipv4");
+  if (isIPv6(address)) return settings.trustedProxies.check(address, "ipv6");
+  return false;
+}
+
+const first = (value: string | null) => value?.split(",")[0]?.trim() || undefined;
+
+export function publicOrigin(settings: OriginSettings, request: { url: string; headers: Headers; peer: string | undefined }): string {
+  if (settings.proxyBaseUrl !== undefined) return settings.proxyBaseUrl;
+  const own = new URL(request.url);
+  if (settings.useXForwardedFor && peerIsTrusted(settings, request.peer)) {
+    const proto = first(request.headers.get("x-forwarded-proto")) ?? own.protocol.slice(0, -1);
+    const host = first(request.headers.get("x-forwarded-host")) ?? own.host;
+    const port = first(request.headers.get("x-forwarded-port"));
+    const candidate = validOrigin(`${proto}://${host}${port !== undefined && !host.includes(":") ? `:${port}` : ""}`);
+    if (candidate !== undefined) return candidate;
+  }
+  return own.origin;
+}

@@ -1,0 +1,145 @@
+/**
+ * `POST /{server}/token`: the MCP client redeems the gateway's code, or refreshes.
+ *
+ * authorization_code: the code is consumed once and must not have expired; client_id
+ * and redirect_uri must match; the client's code_verifier must match the challenge it
+ * sent at /authorize (RFC 7636 §4.6). The gateway then redeems the upstream's code with its
+ * own verifier and client credentials (oauth4webapi), applies `token_validation`, stores
+ * the tokens for the calling user when a gateway key came with the request, and answers
+ * with the upstream's tokens (the client sends them back as its bearer; CONTRACT §5).
+ * refresh_token: forwarded upstream with the server's client credentials.
+ * Answers carry `Cache-Control: no-store` (RFC 6749 §5.1).
+ */
+import * as oauth from "oauth4webapi";
+import { callerUserKey, type Caller } from "../auth/inbound/caller.js";
+import type { Logger } from "../log.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import type { OauthRepository, StoredUserToken } from "../store/oauth-repository.js";
+import type { IssuedCode } from "./callback.js";
+import { allowHttp, callbackUrl, upstreamClientFor } from "./gateway-issuer.js";
+import { oauthError } from "./oauth-error.js";
+import { verifierMatches } from "./pkce.js";
+import { validateTokenResponse } from "./token-validation.js";
+import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+
+export interface TokenDeps {
+  repo: OauthRepository;
+  upstreams: UpstreamAuthorizations;
+  log: Logger;
+  now?: () => number;
+}
+
+export const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as const;
+
+function upstreamRefused(server: McpServerEntry, error: unknown, log: Logger): never {
+  if (error instanceof oauth.ResponseBodyError) {
+    log.info({ server: server.name, oauth_error: error.error, status: error.status }, "upstream token endpoint refused a token request");
+    // invalid_grant stays invalid_grant (an expired or replayed refresh token; Obot #7501).
+    throw oauthError(error.error === "invalid_grant" ? "invalid_grant" : "invalid_request", `the authorization server of ${server.name} refused: ${error.error}`);
+  }
+  log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error) }, "upstream token endpoint failed");
+  throw oauthError("server_error", `the authorization server of ${server.name} could not be reached or answered invalidly`, 502);
+}
+
+export function toStoredToken(token: oauth.TokenEndpointResponse, clientId: string, now: number, ttlSeconds: number | undefined, previousRefresh?: string): StoredUserToken {
+  const lifetime = ttlSeconds ?? token.expires_in;
+  return {
+    clientId,
+    access_token: token.access_token,
+    ...(token.refresh_token === undefined && previousRefresh !== undefined ? { refresh_token: previousRefresh } : {}),
+    ...(token.refresh_token === undefined ? {} : { refresh_token: token.refresh_token }),
+    token_type: token.token_type,
+    ...(token.scope === undefined ? {} : { scope: token.scope }),
+    ...(lifetime === undefined ? {} : { expiresAt: now + lifetime * 1000 }),
+  };
+}
+
+function publicAnswer(token: oauth.TokenEndpointResponse): Record<string, unknown> {
+  return {
+    access_token: token.access_token,
+    token_type: token.token_type,
+    ...(token.expires_in === undefined ? {} : { expires_in: token.expires_in }),
+    ...(token.refresh_token === undefined ? {} : { refresh_token: token.refresh_token }),
+    ...(token.scope === undefined ? {} : { scope: token.scope }),
+  };
+}
+
+export function createTokenEndpoint(deps: TokenDeps) {
+  const now = deps.now ?? Date.now;
+
+  async function authorizationCode(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined) {
+    const code = form.get("code");
+    const verifier = form.get("code_verifier");
+    if (code === null) throw oauthError("invalid_request", "code is required");
+    if (verifier === null) throw oauthError("invalid_request", "code_verifier is required (PKCE)");
+    const consumed = await deps.repo.consume<IssuedCode>("code", code);
+    if (consumed.status !== "ok" || consumed.serverId !== server.id) {
+      throw oauthError("invalid_grant", consumed.status === "used" ? "this authorization code was already used" : "the authorization code is invalid or expired");
+    }
+    const issued = consumed.payload;
+    if (form.get("client_id") !== null && form.get("client_id") !== issued.clientId) throw oauthError("invalid_grant", "the code was issued to another client");
+    if (form.get("redirect_uri") !== null && form.get("redirect_uri") !== issued.redirectUri) throw oauthError("invalid_grant", "redirect_uri differs from the authorization request");
+    if (!verifierMatches(verifier, issued.codeChallenge)) throw oauthError("invalid_grant", "code_verifier does not match the code_challenge");
+
+    const client = await deps.repo.getClient(issued.clientId);
+    if (client === undefined) throw oauthError("invalid_client", "the client is no longer registered", 401);
+    const upstream = await deps.upstreams.get(server);
+    const { client: upstreamClient, auth } = upstreamClientFor(server, client);
+    let token: oauth.TokenEndpointResponse;
+    try {
+      const callback = oauth.validateAuthResponse(upstream.as, upstreamClient, new URLSearchParams(issued.upstreamCallback), issued.upstreamState);
+      const response = await oauth.authorizationCodeGrantRequest(upstream.as, upstreamClient, auth, callback, callbackUrl(issued.origin), issued.upstreamVerifier, {
+        additionalParameters: { resource: upstream.resource },
+        signal: AbortSignal.timeout(server.timeoutMs),
+        ...allowHttp(upstream.as.token_endpoint!),
+      });
+      token = await oauth.processAuthorizationCodeResponse(upstream.as, upstreamClient, response);
+    } catch (error) {
+      upstreamRefused(server, error, deps.log);
+    }
+    validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
+    const user = issued.userId ?? (caller === undefined ? undefined : callerUserKey(caller));
+    if (user !== undefined) await deps.repo.saveUserToken(server.id, user, toStoredToken(token, client.clientId, now(), server.config.token_storage_ttl_seconds));
+    return publicAnswer(token);
+  }
+
+  async function refreshToken(server: McpServerEntry, form: URLSearchParams) {
+    const refresh = form.get("refresh_token");
+    const clientId = form.get("client_id");
+    if (refresh === null) throw oauthError("invalid_request", "refresh_token is required");
+    const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
+    if (client === undefined || client.serverId !== server.id) throw oauthError("invalid_client", "unknown client_id for this server", 401);
+    const upstream = await deps.upstreams.get(server);
+    const { client: upstreamClient, auth } = upstreamClientFor(server, client);
+    try {
+      const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, refresh, {
+        additionalParameters: { resource: upstream.resource },
+        signal: AbortSignal.timeout(server.timeoutMs),
+        ...allowHttp(upstream.as.token_endpoint!),
+      });
+      const token = await oauth.processRefreshTokenResponse(upstream.as, upstreamClient, response);
+      validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
+      return publicAnswer(token);
+    } catch (error) {
+      if (error instanceof Error && (error as { code?: string }).code === "token_validation_failed") throw error;
+      upstreamRefused(server, error, deps.log);
+    }
+  }
+
+  return {
+    async exchange(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined): Promise<Record<string, unknown>> {
+      switch (form.get("grant_type")) {
+        case "authorization_code":
+          return authorizationCode(server, form, caller);
+        case "refresh_token":
+          return refreshToken(server, form);
+        case null:
+          throw oauthError("invalid_request", "grant_type is required");
+        default:
+          throw oauthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token");
+      }
+    },
+  };
+}
+
+export type TokenEndpoint = ReturnType<typeof createTokenEndpoint>;

@@ -1,0 +1,74 @@
+/**
+ * Per-user upstream tokens: stored sealed for (server, user) when a user connects, used
+ * for that user's calls that carry no upstream bearer, and refreshed with the refresh
+ * token before they expire, single-flight per (server, user) so a rotating refresh token
+ * is never spent twice (Obot #7501). A refresh token the upstream refuses (`invalid_grant`)
+ * deletes the stored tokens: the user has to connect again, and is told so.
+ */
+import * as oauth from "oauth4webapi";
+import type { UserTokenSource } from "../auth/upstream/oauth2-interactive.js";
+import type { Logger } from "../log.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { OauthRepository, StoredUserToken } from "../store/oauth-repository.js";
+import { allowHttp, upstreamClientFor } from "./gateway-issuer.js";
+import { toStoredToken } from "./token.js";
+import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+
+/** Refresh this long before expiry, so no call is sent with a token about to lapse. */
+const REFRESH_MARGIN_MS = 60_000;
+
+export function userTokenStore(deps: {
+  repo: OauthRepository;
+  upstreams: UpstreamAuthorizations;
+  snapshot: () => RegistrySnapshot;
+  log: Logger;
+  now?: () => number;
+}): UserTokenSource {
+  const now = deps.now ?? Date.now;
+  const refreshing = new Map<string, Promise<string | undefined>>();
+
+  async function refresh(serverId: string, user: string, stored: StoredUserToken): Promise<string | undefined> {
+    const server = deps.snapshot().byIdOrName(serverId);
+    const client = await deps.repo.getClient(stored.clientId);
+    if (server === undefined || client === undefined || stored.refresh_token === undefined) return undefined;
+    const upstream = await deps.upstreams.get(server);
+    const { client: upstreamClient, auth } = upstreamClientFor(server, client);
+    try {
+      const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, stored.refresh_token, {
+        additionalParameters: { resource: upstream.resource },
+        signal: AbortSignal.timeout(server.timeoutMs),
+        ...allowHttp(upstream.as.token_endpoint!),
+      });
+      const token = await oauth.processRefreshTokenResponse(upstream.as, upstreamClient, response);
+      await deps.repo.saveUserToken(serverId, user, toStoredToken(token, stored.clientId, now(), server.config.token_storage_ttl_seconds, stored.refresh_token));
+      deps.log.debug({ server: server.name, user }, "refreshed a per-user upstream token");
+      return token.access_token;
+    } catch (error) {
+      if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") {
+        deps.log.info({ server: server.name, user }, "the upstream refused a per-user refresh token; the user must connect again");
+        await deps.repo.deleteUserToken(serverId, user);
+        return undefined;
+      }
+      deps.log.warn({ server: server.name, user, err: error instanceof Error ? error.message : String(error) }, "refreshing a per-user upstream token failed");
+      // Still valid for a moment: better the current token than none.
+      return stored.expiresAt !== undefined && stored.expiresAt > now() ? stored.access_token : undefined;
+    }
+  }
+
+  return {
+    async accessToken(serverId, user) {
+      const stored = await deps.repo.getUserToken(serverId, user);
+      if (stored === undefined) return undefined;
+      if (stored.expiresAt === undefined || stored.expiresAt - REFRESH_MARGIN_MS > now()) return stored.access_token;
+      if (stored.refresh_token === undefined) return stored.expiresAt > now() ? stored.access_token : undefined;
+      const key = `${serverId}\n${user}`;
+      let pending = refreshing.get(key);
+      if (pending === undefined) {
+        pending = refresh(serverId, user, stored).finally(() => refreshing.delete(key));
+        refreshing.set(key, pending);
+      }
+      return pending;
+    },
+    forget: (serverId, user) => deps.repo.deleteUserToken(serverId, user),
+  };
+}
