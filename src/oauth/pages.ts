@@ -10,7 +10,8 @@ const escape = (value: string) =>
 export const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "x-frame-options": "DENY",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  // No form-action: browsers apply it to the redirect after the consent form, which goes upstream.
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
   "cache-control": "no-store",
   "referrer-policy": "no-referrer",
 } as const;
