@@ -104,6 +104,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       if (first) log.warn({ err: error instanceof Error ? error.message : String(error) }, "cannot read the store's revisions; changes made by other instances are not picked up until it answers");
     },
   });
+  // Pending authorizations and codes are refused once expired; this only keeps the tables small.
+  const purge = setInterval(() => void oauthRepo.purgeExpired().catch(() => undefined), 10 * 60_000);
+  purge.unref();
   const http = createUpstreamHttp();
   const clients = createUpstreamClients({ log });
   const legacySse = createLegacySseBridge({ log });
@@ -144,6 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   async function shutdown(): Promise<void> {
     draining = true;
     watcher.stop();
+    clearInterval(purge);
     // Long-lived streams (legacy SSE bridges) would hold their requests open: end them first.
     await legacySse.close();
     await listening.shutdown(general.shutdown_timeout_seconds * 1000);
