@@ -148,9 +148,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     draining = true;
     watcher.stop();
     clearInterval(purge);
-    // Long-lived streams (legacy SSE bridges) would hold their requests open: end them first.
+    // The listener closes at once (shutdown's synchronous start); then long-lived streams
+    // (legacy SSE bridges), which would hold their requests open, are ended.
+    const stopped = listening.shutdown(general.shutdown_timeout_seconds * 1000);
     await legacySse.close();
-    await listening.shutdown(general.shutdown_timeout_seconds * 1000);
+    await stopped;
     await Promise.allSettled([clients.close(), http.close(), database.close()]);
     log.info("gatehouse stopped");
   }

@@ -61,6 +61,16 @@ function redirectError(target: string, error: string, description: string, state
   return redirect(url.href);
 }
 
+/**
+ * The scopes asked of the upstream: the configured ones when there are any (a client cannot
+ * widen what the operator allowed, least of all through a shared client), else what the
+ * client asked for, else what the upstream publishes.
+ */
+function scopeFor(server: McpServerEntry, params: URLSearchParams, published: readonly string[]): string | undefined {
+  if (server.config.scopes !== undefined && server.config.scopes.length > 0) return server.config.scopes.join(" ");
+  return params.get("scope") ?? (published.length > 0 ? published.join(" ") : undefined);
+}
+
 function csrfToken(key: Buffer, nonce: string, fields: Record<string, string>): string {
   const canonical = AUTHORIZE_PARAMS.map((name) => `${name}=${fields[name] ?? ""}`).join("&");
   return createHmac("sha256", key).update(`${nonce}\n${canonical}`).digest("base64url");
@@ -98,7 +108,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     }
     const state = oauth.generateRandomState();
     const verifier = oauth.generateRandomCodeVerifier();
-    const scope = params.get("scope") ?? (upstream.scopes.length > 0 ? upstream.scopes.join(" ") : undefined);
+    const scope = scopeFor(server, params, upstream.scopes);
     const flow: PendingFlow = {
       clientId: client.clientId,
       redirectUri,
@@ -148,7 +158,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
         clientName: typeof client.metadata.client_name === "string" ? client.metadata.client_name : client.clientId,
         redirectHost: new URL(redirectUri).host,
         serverName: server.name,
-        scopes: (params.get("scope") ?? upstream?.scopes.join(" ") ?? "").split(" ").filter((scope) => scope !== ""),
+        scopes: (scopeFor(server, params, upstream?.scopes ?? []) ?? "").split(" ").filter((scope) => scope !== ""),
         fields: { ...fields, csrf: csrfToken(deps.csrfKey, nonce, fields) },
       });
       const cookie = `${CONSENT_COOKIE}=${nonce}; Path=/${server.name}/authorize; HttpOnly; SameSite=Lax; Max-Age=600${secureCookies ? "; Secure" : ""}`;

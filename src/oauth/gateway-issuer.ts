@@ -34,10 +34,12 @@ export function upstreamClientFor(server: McpServerEntry, registered: StoredClie
   const clientId = own?.client_id ?? server.config.client_id;
   const secret = own === null ? server.config.client_secret : own.client_secret;
   if (clientId === undefined) throw new Error(`no upstream client for server '${server.name}'`);
+  // The gateway's own upstream registration says how it authenticates; else the server's config (default post).
+  const method = own === null ? server.config.token_endpoint_auth_method : (own.token_endpoint_auth_method ?? "client_secret_basic");
   const auth =
-    secret === undefined
+    secret === undefined || method === "none"
       ? oauthClient.None()
-      : server.config.token_endpoint_auth_method === "client_secret_basic"
+      : method === "client_secret_basic"
         ? oauthClient.ClientSecretBasic(secret)
         : oauthClient.ClientSecretPost(secret);
   return { client: { client_id: clientId }, auth };

@@ -79,6 +79,8 @@ export async function registerClient(deps: RegistrationDeps, server: McpServerEn
       upstreamCredentials = {
         client_id: registered.client_id,
         ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}),
+        // The token requests must authenticate the way this registration says (not the server's config default).
+        token_endpoint_auth_method: typeof registered.token_endpoint_auth_method === "string" ? registered.token_endpoint_auth_method : "client_secret_basic",
       };
     } catch (error) {
       const code = error instanceof oauth.ResponseBodyError ? error.error : undefined;

@@ -27,7 +27,13 @@ export function userTokenStore(deps: {
   const now = deps.now ?? Date.now;
   const refreshing = new Map<string, Promise<string | undefined>>();
 
-  async function refresh(serverId: string, user: string, stored: StoredUserToken): Promise<string | undefined> {
+  const isFresh = (token: StoredUserToken) => token.expiresAt === undefined || token.expiresAt - REFRESH_MARGIN_MS > now();
+
+  async function refresh(serverId: string, user: string, seen: StoredUserToken): Promise<string | undefined> {
+    // Read again: a caller that read before the last refresh was saved must not spend the old refresh token again.
+    const stored = await deps.repo.getUserToken(serverId, user);
+    if (stored === undefined) return undefined;
+    if (stored.access_token !== seen.access_token && isFresh(stored)) return stored.access_token;
     const server = deps.snapshot().byIdOrName(serverId);
     const client = await deps.repo.getClient(stored.clientId);
     if (server === undefined || client === undefined || stored.refresh_token === undefined) return undefined;
@@ -59,7 +65,7 @@ export function userTokenStore(deps: {
     async accessToken(serverId, user) {
       const stored = await deps.repo.getUserToken(serverId, user);
       if (stored === undefined) return undefined;
-      if (stored.expiresAt === undefined || stored.expiresAt - REFRESH_MARGIN_MS > now()) return stored.access_token;
+      if (stored.expiresAt === undefined || isFresh(stored)) return stored.access_token;
       if (stored.refresh_token === undefined) return stored.expiresAt > now() ? stored.access_token : undefined;
       const key = `${serverId}\n${user}`;
       let pending = refreshing.get(key);

@@ -14,7 +14,7 @@ export interface StoredClient {
   serverId: string;
   metadata: Record<string, unknown>;
   /** The upstream's own client credentials, when the upstream registered this client (RFC 7591 forwarding). */
-  upstreamCredentials: { client_id: string; client_secret?: string } | null;
+  upstreamCredentials: { client_id: string; client_secret?: string; token_endpoint_auth_method?: string } | null;
 }
 
 export interface StoredUserToken {
