@@ -21,7 +21,9 @@ import { createRestTools } from "./mcp/rest-tools.js";
 import { createUpstreamClients } from "./mcp/upstream-clients.js";
 import { createUpstreamHttp } from "./mcp/upstream-http.js";
 import { createAuthorize } from "./oauth/authorize.js";
+import { createConnect } from "./oauth/connect.js";
 import { originSettings } from "./oauth/public-origin.js";
+import { parseTrustedRedirectOrigins } from "./oauth/redirect-policy.js";
 import { createTokenEndpoint } from "./oauth/token.js";
 import { upstreamAuthorizations } from "./oauth/upstream-authorization-server.js";
 import { userTokenStore } from "./oauth/user-tokens.js";
@@ -94,6 +96,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   for (const warning of origin.warnings) log.warn(warning);
   const csrfKey = Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "consent form csrf v1", 32));
+  const trustedRedirects = parseTrustedRedirectOrigins(settings.trustedRedirectOrigins);
+  for (const warning of trustedRedirects.warnings) log.warn(warning);
+  const registration = { repo: oauthRepo, upstreams, log };
+  const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey });
+  const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log });
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
   const watcher = watchRevisions({
@@ -127,13 +134,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       version: VERSION,
     },
     origin,
-    oauth: {
-      upstreams,
-      registration: { repo: oauthRepo, upstreams, log },
-      authorize: createAuthorize({ repo: oauthRepo, upstreams, csrfKey }),
-      token: createTokenEndpoint({ repo: oauthRepo, upstreams, log }),
-      callback: { repo: oauthRepo, upstreams, log },
-    },
+    oauth: { upstreams, registration, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
+    connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin: createServerAdmin({ registry, servers, env: options.env }),
     keyAdmin: createKeyAdmin({ keys: keysRepo }),
     maxBodyBytes: general.max_request_body_bytes,

@@ -17,6 +17,8 @@ export interface RuntimeSettings {
   previousSaltKeys: string[];
   /** PROXY_BASE_URL as given (validated by the origin module, which warns when it is not an origin). */
   proxyBaseUrl: string | undefined;
+  /** MCP_TRUSTED_REDIRECT_ORIGINS as given (parsed by the redirect policy). */
+  trustedRedirectOrigins: string | undefined;
   warnings: string[];
 }
 
@@ -41,6 +43,7 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
     masterKey,
     saltKey,
     proxyBaseUrl: env.PROXY_BASE_URL,
+    trustedRedirectOrigins: env.MCP_TRUSTED_REDIRECT_ORIGINS,
     previousSaltKeys: (env.GATEHOUSE_SALT_KEY_PREVIOUS ?? env.LITELLM_SALT_KEY_PREVIOUS ?? "")
       .split(",")
       .map((key) => key.trim())

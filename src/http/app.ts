@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { KeyAdmin } from "../auth/inbound/key-admin.js";
 import type { KeyResolver } from "../auth/inbound/key-resolver.js";
+import type { Connect } from "../oauth/connect.js";
 import type { OriginSettings } from "../oauth/public-origin.js";
 import type { ServerAdmin } from "../registry/server-admin.js";
 import type { Logger } from "../log.js";
@@ -17,6 +18,7 @@ import { errorResponse, onError } from "./error-response.js";
 import { adminServerRoutes } from "./routes/admin-servers.js";
 import { keyRoutes } from "./routes/keys.js";
 import { oauthRoutes, type OauthRouteDeps } from "./routes/oauth.js";
+import { connectRoutes } from "./routes/connect.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { mcpRestRoutes } from "./routes/mcp-rest.js";
 import { mcpRoutes } from "./routes/mcp.js";
@@ -32,6 +34,7 @@ export interface AppDeps {
   health: HealthDeps;
   origin: OriginSettings;
   oauth: Omit<OauthRouteDeps, "registry" | "keys" | "origin" | "maxBodyBytes">;
+  connect: Connect;
   serverAdmin: ServerAdmin;
   keyAdmin: KeyAdmin;
   maxBodyBytes: number;
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, origin: deps.origin, connect: deps.connect, registration: deps.oauth.registration, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", mcpRoutes(deps));
   return app;
 }

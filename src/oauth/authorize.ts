@@ -39,6 +39,8 @@ export interface PendingFlow {
   origin: string;
   /** Who connects, when known (the UI's Connect flow); else the /token request's key decides. */
   userId?: string;
+  /** The UI's Connect flow: the gateway is the client too, and keeps the client-side verifier. */
+  clientVerifier?: string;
 }
 
 const AUTHORIZE_PARAMS = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "scope", "resource"] as const;
@@ -100,7 +102,15 @@ export function createAuthorize(deps: AuthorizeDeps) {
     return { client, redirectUri: requested };
   }
 
-  async function goUpstream(server: McpServerEntry, origin: string, client: StoredClient, redirectUri: string, params: URLSearchParams, userId?: string): Promise<Response> {
+  async function goUpstream(
+    server: McpServerEntry,
+    origin: string,
+    client: StoredClient,
+    redirectUri: string,
+    params: URLSearchParams,
+    userId?: string,
+    clientVerifier?: string,
+  ): Promise<Response> {
     const upstream = await deps.upstreams.get(server);
     const endpoint = upstream.as.authorization_endpoint;
     if (endpoint === undefined) {
@@ -118,6 +128,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
       upstreamVerifier: verifier,
       origin,
       ...(userId === undefined ? {} : { userId }),
+      ...(clientVerifier === undefined ? {} : { clientVerifier }),
     };
     await deps.repo.putSingleUse("flow", state, server.id, flow, FLOW_TTL_MS);
     const url = new URL(endpoint);
@@ -134,6 +145,9 @@ export function createAuthorize(deps: AuthorizeDeps) {
   }
 
   return {
+    /** Starts a flow for a client the gateway drives itself (the UI's Connect button). */
+    start: goUpstream,
+
     /** GET /{server}/authorize */
     async request(server: McpServerEntry, origin: string, params: URLSearchParams, secureCookies: boolean, userId?: string): Promise<Response> {
       const validated = await validateClient(server, params);

@@ -13,6 +13,7 @@
 import * as oauth from "oauth4webapi";
 import { callerUserKey, type Caller } from "../auth/inbound/caller.js";
 import type { Logger } from "../log.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { OauthRepository, StoredUserToken } from "../store/oauth-repository.js";
 import type { IssuedCode } from "./callback.js";
@@ -80,6 +81,11 @@ export function createTokenEndpoint(deps: TokenDeps) {
     if (form.get("client_id") !== null && form.get("client_id") !== issued.clientId) throw oauthError("invalid_grant", "the code was issued to another client");
     if (form.get("redirect_uri") !== null && form.get("redirect_uri") !== issued.redirectUri) throw oauthError("invalid_grant", "redirect_uri differs from the authorization request");
     if (!verifierMatches(verifier, issued.codeChallenge)) throw oauthError("invalid_grant", "code_verifier does not match the code_challenge");
+    return redeem(server, issued, caller);
+  }
+
+  /** Redeems the upstream code behind a gateway code, checks token_validation, stores the tokens for the user. */
+  async function redeem(server: McpServerEntry, issued: IssuedCode, caller: Caller | undefined) {
 
     const client = await deps.repo.getClient(issued.clientId);
     if (client === undefined) throw oauthError("invalid_client", "the client is no longer registered", 401);
@@ -101,6 +107,20 @@ export function createTokenEndpoint(deps: TokenDeps) {
     const user = issued.userId ?? (caller === undefined ? undefined : callerUserKey(caller));
     if (user !== undefined) await deps.repo.saveUserToken(server.id, user, toStoredToken(token, client.clientId, now(), server.config.token_storage_ttl_seconds));
     return publicAnswer(token);
+  }
+
+  /** The UI's Connect flow: the gateway redeems its own code with the verifier it kept, for the user who started it. */
+  async function redeemConnect(snapshot: RegistrySnapshot, code: string): Promise<{ server: McpServerEntry; userId: string; expiresIn?: number }> {
+    const consumed = await deps.repo.consume<IssuedCode>("code", code);
+    if (consumed.status !== "ok") throw oauthError("invalid_grant", "the authorization code is invalid, expired or already used");
+    const server = snapshot.byIdOrName(consumed.serverId);
+    if (server === undefined) throw oauthError("invalid_grant", "the MCP server of this code no longer exists");
+    const issued = consumed.payload;
+    if (issued.clientVerifier === undefined || issued.userId === undefined || !verifierMatches(issued.clientVerifier, issued.codeChallenge)) {
+      throw oauthError("invalid_grant", "this code was not issued to the gateway's Connect flow");
+    }
+    const token = await redeem(server, issued, undefined);
+    return { server, userId: issued.userId, ...(typeof token.expires_in === "number" ? { expiresIn: token.expires_in } : {}) };
   }
 
   async function refreshToken(server: McpServerEntry, form: URLSearchParams) {
@@ -127,6 +147,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
   }
 
   return {
+    redeemConnect,
     async exchange(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined): Promise<Record<string, unknown>> {
       switch (form.get("grant_type")) {
         case "authorization_code":

@@ -1,0 +1,86 @@
+/**
+ * The UI's Connect flow for interactive servers (CONTRACT §4-5):
+ * `GET /v1/mcp/server/oauth/{server_id}/authorize` (a signed-in user), its `/register` and
+ * `/token` siblings, and `GET /ui/mcp/oauth/callback`, where the browser lands at the end.
+ */
+import { Hono, type Context } from "hono";
+import { callerUserKey } from "../../auth/inbound/caller.js";
+import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
+import { serverForCaller } from "../../mcp/access.js";
+import type { Connect, OriginEvidence } from "../../oauth/connect.js";
+import { errorPage, PAGE_HEADERS } from "../../oauth/pages.js";
+import { registerClient, type RegistrationDeps } from "../../oauth/register.js";
+import type { OriginSettings } from "../../oauth/public-origin.js";
+import type { ServerRegistry } from "../../registry/registry.js";
+import { GatewayError, toGatewayError } from "../../errors.js";
+import type { AppEnv } from "../env.js";
+import { authenticate } from "../middleware/authenticate.js";
+import { readJson } from "../read-body.js";
+import { requestOrigin } from "./oauth.js";
+
+export interface ConnectRouteDeps {
+  registry: ServerRegistry;
+  keys: KeyResolver;
+  origin: OriginSettings;
+  connect: Connect;
+  registration: RegistrationDeps;
+  maxBodyBytes: number;
+}
+
+function evidence(settings: OriginSettings, c: Context<AppEnv>): OriginEvidence {
+  const header = (name: string) => c.req.header(name) ?? null;
+  return {
+    origin: requestOrigin(settings, c),
+    host: header("host"),
+    forwarded: { "x-forwarded-proto": header("x-forwarded-proto"), "x-forwarded-host": header("x-forwarded-host"), "x-forwarded-port": header("x-forwarded-port") },
+    peer: c.env?.incoming?.socket?.remoteAddress,
+  };
+}
+
+function page(status: number, title: string, message: string, next: string): Response {
+  return new Response(errorPage(title, message, next), { status, headers: PAGE_HEADERS });
+}
+
+export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("/v1/mcp/server/oauth/*", authenticate(deps.keys));
+  const server = (c: Context<AppEnv>) => serverForCaller(deps.registry.current(), c.get("caller"), c.req.param("server_id")!);
+
+  app.get("/v1/mcp/server/oauth/:server_id/authorize", async (c) =>
+    deps.connect.authorize(server(c), evidence(deps.origin, c), new URL(c.req.url).searchParams, callerUserKey(c.get("caller"))),
+  );
+
+  app.post("/v1/mcp/server/oauth/:server_id/register", async (c) => {
+    const entry = server(c);
+    const body = (await readJson(c.req.raw, deps.maxBodyBytes)) as { redirect_uris?: unknown } | undefined;
+    const uris = Array.isArray(body?.redirect_uris) ? body.redirect_uris : [];
+    const seen = evidence(deps.origin, c);
+    for (const uri of uris) deps.connect.checkRedirect(typeof uri === "string" ? uri : undefined, seen);
+    return c.json(await registerClient(deps.registration, entry, seen.origin, body), 201, { "cache-control": "no-store" });
+  });
+
+  app.post("/v1/mcp/server/oauth/:server_id/token", async (c) => {
+    const entry = server(c);
+    const body = (await readJson(c.req.raw, deps.maxBodyBytes)) as { code?: unknown } | undefined;
+    if (typeof body?.code !== "string") throw new GatewayError({ status: 400, code: "invalid_request", message: "code: required (the code the Connect flow returned)" });
+    const done = await deps.connect.finish(deps.registry.current(), body.code);
+    if (done.server.id !== entry.id) throw new GatewayError({ status: 400, code: "invalid_grant", message: "the code belongs to another server" });
+    return c.json({ connected: true, server_id: entry.id, server_name: entry.name, ...(done.expiresIn === undefined ? {} : { expires_in: done.expiresIn }) }, 200, { "cache-control": "no-store" });
+  });
+
+  app.get("/ui/mcp/oauth/callback", async (c) => {
+    const query = new URL(c.req.url).searchParams;
+    const back = "Go back to the gateway's MCP Servers page and press Connect again.";
+    if (query.get("error") !== null) return page(400, "Not connected", `The authorization server answered: ${query.get("error")}.`, back);
+    const code = query.get("code");
+    if (code === null) return page(400, "Not connected", "This address lacks the authorization code.", back);
+    try {
+      const done = await deps.connect.finish(deps.registry.current(), code);
+      return new Response(null, { status: 303, headers: { location: `/ui/mcp/servers/${encodeURIComponent(done.server.id)}?connected=1`, "cache-control": "no-store" } });
+    } catch (error) {
+      const failure = toGatewayError(error);
+      return page(failure.status >= 500 ? 502 : 400, "Not connected", failure.expose ? failure.message : "The connection could not be completed.", back);
+    }
+  });
+  return app;
+}

@@ -1,0 +1,79 @@
+/**
+ * Which `redirect_uri` the UI's Connect flow may send an authorization code to (seed,
+ * "Why the same-origin check exists"; CONTRACT §5): the gateway's own public origin; any
+ * loopback address (`localhost`, 127.0.0.0/8, [::1]; any port, http or https); or an
+ * https origin listed in MCP_TRUSTED_REDIRECT_ORIGINS (`host`, `host:port`, or `*.suffix`
+ * for strictly deeper subdomains). Everything that could make a parser and a browser
+ * disagree about the host is refused outright: userinfo, fragments, backslashes,
+ * percent-encoded or trailing-dot hosts, control characters.
+ */
+import { isIPv4 } from "node:net";
+
+export interface TrustedRedirectOrigin {
+  /** Lowercase host, without the `*.` of a wildcard. */
+  host: string;
+  /** Explicit port; without one only the default https port matches. */
+  port?: string;
+  wildcard: boolean;
+}
+
+/** Parses MCP_TRUSTED_REDIRECT_ORIGINS once, at startup; malformed entries are reported, not used. */
+export function parseTrustedRedirectOrigins(value: string | undefined): { origins: TrustedRedirectOrigin[]; warnings: string[] } {
+  const origins: TrustedRedirectOrigin[] = [];
+  const warnings: string[] = [];
+  for (const raw of (value ?? "").split(",").map((entry) => entry.trim()).filter((entry) => entry !== "")) {
+    const wildcard = raw.startsWith("*.");
+    const rest = (wildcard ? raw.slice(2) : raw).toLowerCase();
+    const match = /^([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?$/.exec(rest);
+    if (match === null || (wildcard && !match[1]!.includes("."))) {
+      warnings.push(`MCP_TRUSTED_REDIRECT_ORIGINS: '${raw}' is not a host, host:port or *.suffix entry; it is ignored`);
+      continue;
+    }
+    origins.push({ host: match[1]!, ...(match[2] === undefined ? {} : { port: match[2] }), wildcard });
+  }
+  return { origins, warnings };
+}
+
+export type RedirectVerdict = { ok: true; url: URL } | { ok: false; reason: string };
+
+function isLoopback(hostname: string): boolean {
+  if (hostname === "localhost" || hostname === "[::1]") return true;
+  return isIPv4(hostname) && hostname.startsWith("127.");
+}
+
+/** The authority as written (between `//` and the path), before any URL parser normalises it. */
+function rawAuthority(uri: string): string {
+  const afterScheme = uri.slice(uri.indexOf("//") + 2);
+  return afterScheme.split(/[/?#]/, 1)[0] ?? "";
+}
+
+export function checkRedirectUri(uri: string, publicOrigin: string, trusted: readonly TrustedRedirectOrigin[]): RedirectVerdict {
+  if (uri.length > 2048) return { ok: false, reason: "redirect_uri is too long" };
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
+  if (/[\u0000-\u0020\u007f\\]/.test(uri)) return { ok: false, reason: "redirect_uri contains a backslash, a space or a control character" };
+  if (!/^https?:\/\//i.test(uri)) return { ok: false, reason: "redirect_uri must be an absolute http:// or https:// URL" };
+  if (uri.includes("#")) return { ok: false, reason: "redirect_uri must not contain a fragment" };
+  const authority = rawAuthority(uri);
+  if (authority.includes("@")) return { ok: false, reason: "redirect_uri must not contain userinfo (user@host)" };
+  if (authority.includes("%")) return { ok: false, reason: "redirect_uri must not percent-encode its host" };
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return { ok: false, reason: "redirect_uri is not a valid URL" };
+  }
+  if (url.hostname.endsWith(".")) return { ok: false, reason: "redirect_uri must not end its host with a dot" };
+  if (url.origin === publicOrigin) return { ok: true, url };
+  if (isLoopback(url.hostname)) return { ok: true, url };
+  const host = url.hostname.toLowerCase();
+  for (const entry of trusted) {
+    const hostMatches = entry.wildcard ? host.endsWith(`.${entry.host}`) && host !== entry.host : host === entry.host;
+    // A port-less entry means the default https port, which URL leaves empty.
+    const portMatches = (entry.port ?? "") === (url.port === "443" ? "" : url.port);
+    if (hostMatches && portMatches) {
+      if (url.protocol !== "https:") return { ok: false, reason: "redirect_uri on a trusted origin (MCP_TRUSTED_REDIRECT_ORIGINS) must use https" };
+      return { ok: true, url };
+    }
+  }
+  return { ok: false, reason: `redirect_uri origin ${url.origin} is not the gateway's origin, a loopback address, or in MCP_TRUSTED_REDIRECT_ORIGINS` };
+}
