@@ -84,9 +84,9 @@ export function createConnect(deps: ConnectDeps) {
       return deps.authorize.start(server, evidence.origin, registered, redirectUri, flowParams, userId, verifier);
     },
 
-    /** Redeems a Connect code (it names its server) and stores the user's tokens. */
-    finish(snapshot: RegistrySnapshot, code: string): Promise<{ server: McpServerEntry; userId: string; expiresIn?: number }> {
-      return deps.token.redeemConnect(snapshot, code);
+    /** Redeems a Connect code (it names its server; `serverId`, when given, must be that one) and stores the user's tokens. */
+    finish(snapshot: RegistrySnapshot, code: string, serverId?: string): Promise<{ server: McpServerEntry; userId: string; expiresIn?: number }> {
+      return deps.token.redeemConnect(snapshot, code, serverId);
     },
   };
 }

@@ -36,10 +36,11 @@ export function originSettings(input: {
   }
   const trustedProxies = new BlockList();
   for (const range of input.trustedProxyRanges) {
-    const [address, bits] = range.split("/");
+    const [address, bits, ...extra] = range.trim().split("/");
     const family = address !== undefined && isIPv6(address) ? "ipv6" : "ipv4";
-    const prefix = bits === undefined ? (family === "ipv6" ? 128 : 32) : Number(bits);
-    if (address === undefined || !(isIPv4(address) || isIPv6(address)) || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === "ipv6" ? 128 : 32)) {
+    // Decimal digits only: Number("") is 0, and a prefix of 0 would trust every address.
+    const prefix = bits === undefined ? (family === "ipv6" ? 128 : 32) : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN;
+    if (address === undefined || extra.length > 0 || !(isIPv4(address) || isIPv6(address)) || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === "ipv6" ? 128 : 32)) {
       warnings.push(`mcp_trusted_proxy_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
       continue;
     }
@@ -64,6 +65,8 @@ export function validOrigin(value: string): string | undefined {
   if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
   if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") return undefined;
   if (value.replace(/\/+$/, "") !== value || (url.pathname !== "/" && url.pathname !== "")) return undefined;
+  // Only scheme://host[:port] as written: the parser forgets an empty `?` or `#` and dot segments like `/.`.
+  if (!/^https?:\/\/[^/?#\\@%\s]+$/i.test(value)) return undefined;
   return url.origin;
 }
 
@@ -85,7 +88,9 @@ export function publicOrigin(settings: OriginSettings, request: { url: string; h
     const proto = first(request.headers.get("x-forwarded-proto")) ?? own.protocol.slice(0, -1);
     const host = first(request.headers.get("x-forwarded-host")) ?? own.host;
     const port = first(request.headers.get("x-forwarded-port"));
-    const candidate = validOrigin(`${proto}://${host}${port !== undefined && !host.includes(":") ? `:${port}` : ""}`);
+    // A port already in X-Forwarded-Host wins; an IPv6 literal's colons are not a port.
+    const hostHasPort = /:\d*$/.test(host.startsWith("[") ? host.slice(host.lastIndexOf("]") + 1) : host);
+    const candidate = validOrigin(`${proto}://${host}${port !== undefined && !hostHasPort ? `:${port}` : ""}`);
     if (candidate !== undefined) return candidate;
   }
   return own.origin;

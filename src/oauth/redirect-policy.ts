@@ -25,7 +25,10 @@ export function parseTrustedRedirectOrigins(value: string | undefined): { origin
     const wildcard = raw.startsWith("*.");
     const rest = (wildcard ? raw.slice(2) : raw).toLowerCase();
     const match = /^([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?$/.exec(rest);
-    if (match === null || (wildcard && !match[1]!.includes("."))) {
+    const port = match?.[2];
+    // A port that no URL can carry (0, above 65535, leading zeros) would silently match nothing.
+    const portValid = port === undefined || (/^[1-9]\d*$/.test(port) && Number(port) <= 65535);
+    if (match === null || (wildcard && !match[1]!.includes(".")) || !portValid) {
       warnings.push(`MCP_TRUSTED_REDIRECT_ORIGINS: '${raw}' is not a host, host:port or *.suffix entry; it is ignored`);
       continue;
     }
@@ -63,6 +66,10 @@ export function checkRedirectUri(uri: string, publicOrigin: string, trusted: rea
     return { ok: false, reason: "redirect_uri is not a valid URL" };
   }
   if (url.hostname.endsWith(".")) return { ok: false, reason: "redirect_uri must not end its host with a dot" };
+  // A DNS name (or IP literal) only: no empty labels, no `*` or other characters a wildcard match would let through.
+  if (!url.hostname.startsWith("[") && !/^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/.test(url.hostname)) {
+    return { ok: false, reason: "redirect_uri has an invalid host name (empty label or characters outside a DNS name)" };
+  }
   if (url.origin === publicOrigin) return { ok: true, url };
   if (isLoopback(url.hostname)) return { ok: true, url };
   const host = url.hostname.toLowerCase();

@@ -110,9 +110,11 @@ export function createTokenEndpoint(deps: TokenDeps) {
   }
 
   /** The UI's Connect flow: the gateway redeems its own code with the verifier it kept, for the user who started it. */
-  async function redeemConnect(snapshot: RegistrySnapshot, code: string): Promise<{ server: McpServerEntry; userId: string; expiresIn?: number }> {
+  async function redeemConnect(snapshot: RegistrySnapshot, code: string, expectedServerId?: string): Promise<{ server: McpServerEntry; userId: string; expiresIn?: number }> {
     const consumed = await deps.repo.consume<IssuedCode>("code", code);
     if (consumed.status !== "ok") throw oauthError("invalid_grant", "the authorization code is invalid, expired or already used");
+    // Checked before anything is redeemed upstream or stored: a code presented at another server's endpoint connects nothing.
+    if (expectedServerId !== undefined && consumed.serverId !== expectedServerId) throw oauthError("invalid_grant", "the code belongs to another server");
     const server = snapshot.byIdOrName(consumed.serverId);
     if (server === undefined) throw oauthError("invalid_grant", "the MCP server of this code no longer exists");
     const issued = consumed.payload;

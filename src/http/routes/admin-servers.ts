@@ -8,13 +8,13 @@ import { readJson } from "../read-body.js";
 
 export function adminServerRoutes(deps: { keys: KeyResolver; admin: ServerAdmin; maxBodyBytes: number }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use("/v1/mcp/server", authenticate(deps.keys), requireMaster);
-  app.use("/v1/mcp/server/*", authenticate(deps.keys), requireMaster);
+  // Per route, not `use("/v1/mcp/server/*")`: the Connect routes under /v1/mcp/server/oauth/ are for every user.
+  const admin = [authenticate(deps.keys), requireMaster] as const;
 
-  app.get("/v1/mcp/server", (c) => c.json(deps.admin.list()));
-  app.post("/v1/mcp/server", async (c) => c.json(await deps.admin.create(await readJson(c.req.raw, deps.maxBodyBytes)), 201));
-  app.get("/v1/mcp/server/:id", (c) => c.json(deps.admin.get(c.req.param("id"))));
-  app.put("/v1/mcp/server/:id", async (c) => c.json(await deps.admin.update(c.req.param("id"), await readJson(c.req.raw, deps.maxBodyBytes))));
-  app.delete("/v1/mcp/server/:id", async (c) => c.json(await deps.admin.delete(c.req.param("id"))));
+  app.get("/v1/mcp/server", ...admin, (c) => c.json(deps.admin.list()));
+  app.post("/v1/mcp/server", ...admin, async (c) => c.json(await deps.admin.create(await readJson(c.req.raw, deps.maxBodyBytes)), 201));
+  app.get("/v1/mcp/server/:id", ...admin, (c) => c.json(deps.admin.get(c.req.param("id"))));
+  app.put("/v1/mcp/server/:id", ...admin, async (c) => c.json(await deps.admin.update(c.req.param("id"), await readJson(c.req.raw, deps.maxBodyBytes))));
+  app.delete("/v1/mcp/server/:id", ...admin, async (c) => c.json(await deps.admin.delete(c.req.param("id"))));
   return app;
 }

@@ -63,8 +63,7 @@ export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
     const entry = server(c);
     const body = (await readJson(c.req.raw, deps.maxBodyBytes)) as { code?: unknown } | undefined;
     if (typeof body?.code !== "string") throw new GatewayError({ status: 400, code: "invalid_request", message: "code: required (the code the Connect flow returned)" });
-    const done = await deps.connect.finish(deps.registry.current(), body.code);
-    if (done.server.id !== entry.id) throw new GatewayError({ status: 400, code: "invalid_grant", message: "the code belongs to another server" });
+    const done = await deps.connect.finish(deps.registry.current(), body.code, entry.id);
     return c.json({ connected: true, server_id: entry.id, server_name: entry.name, ...(done.expiresIn === undefined ? {} : { expires_in: done.expiresIn }) }, 200, { "cache-control": "no-store" });
   });
 
