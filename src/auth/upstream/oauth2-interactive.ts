@@ -2,7 +2,7 @@
  * `auth_type: oauth2` with the interactive flow. In order:
  * 1. the MCP client's own `Authorization: Bearer <upstream token>` (its gateway key then
  *    travels in `x-litellm-api-key`) is forwarded as is (`oauth2-passthrough`);
- * 2. else the calling user's stored token for this server (`oauth2-user-token`), refreshed
+ * 2. else the calling user's stored token for this server (`stored-user-token`), refreshed
  *    before expiry by the token store;
  * 3. else 401 `upstream_authorization_required`, which the MCP route turns into a
  *    `WWW-Authenticate: Bearer resource_metadata=...` challenge so the client starts OAuth.
@@ -27,7 +27,7 @@ export function oauth2Interactive(serverId: string, serverName: string, userToke
       const bearer = clientBearerToken(headers, presentedKey);
       if (bearer !== undefined) return { headers: { authorization: `Bearer ${bearer}` }, resolution: "oauth2-passthrough" };
       const stored = caller === undefined || userTokens === undefined ? undefined : await userTokens.accessToken(serverId, callerUserKey(caller));
-      if (stored !== undefined) return { headers: { authorization: `Bearer ${stored}` }, resolution: "oauth2-user-token" };
+      if (stored !== undefined) return { headers: { authorization: `Bearer ${stored}` }, resolution: "stored-user-token" };
       throw new GatewayError({
         status: 401,
         code: AUTHORIZATION_REQUIRED,

@@ -13,7 +13,7 @@ export type AuthResolution =
   | "per-request-header"
   | "m2m-client-credentials"
   | "oauth2-passthrough"
-  | "oauth2-user-token";
+  | "stored-user-token";
 
 export interface UpstreamAuthContext {
   /** The inbound request's headers. */
