@@ -15,6 +15,7 @@ import type { RestTools } from "../mcp/rest-tools.js";
 import type { ServerRegistry } from "../registry/registry.js";
 import type { AppEnv } from "./env.js";
 import { errorResponse, onError } from "./error-response.js";
+import { debugHeadersMiddleware } from "./middleware/debug-headers.js";
 import { adminServerRoutes } from "./routes/admin-servers.js";
 import { keyRoutes } from "./routes/keys.js";
 import { oauthRoutes, type OauthRouteDeps } from "./routes/oauth.js";
@@ -43,6 +44,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(onError(deps.log));
+  app.use(debugHeadersMiddleware);
   app.notFound(() =>
     errorResponse(new GatewayError({ status: 404, code: "not_found", message: "no such route (MCP servers are at /{server}/mcp and /mcp)" }), "rest", null),
   );

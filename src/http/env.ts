@@ -2,6 +2,7 @@
 import type { HttpBindings } from "@hono/node-server";
 import type { Caller } from "../auth/inbound/caller.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
+import type { DebugRecorder } from "../debug.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 
 export interface AppEnv {
@@ -14,5 +15,7 @@ export interface AppEnv {
     /** How errors of this route are answered: JSON-RPC error objects on MCP routes. */
     errorStyle: "jsonrpc" | "rest" | "oauth";
     jsonRpcId: string | number | null;
+    /** Set when the request asked for debug headers. */
+    debug: DebugRecorder | undefined;
   };
 }

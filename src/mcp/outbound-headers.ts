@@ -56,6 +56,7 @@ export async function outboundRequest(
       ? await server.auth.credentials(inbound)
       : { headers: perRequest, resolution: "per-request-header" };
   Object.assign(headers, credentials.headers);
+  inbound.debug?.record({ server: server.name, authType: server.config.auth_type, resolution: credentials.resolution, url: server.url.href });
   return { headers, credentials };
 }
 

@@ -7,6 +7,7 @@
  */
 import { Readable } from "node:stream";
 import type { Caller } from "../auth/inbound/caller.js";
+import type { DebugRecorder } from "../debug.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -27,6 +28,7 @@ export interface ProxyRequest {
   headers: Headers;
   presentedKey: PresentedKey | undefined;
   signal: AbortSignal;
+  debug?: DebugRecorder;
   /** The raw request body and its parse (POST only). */
   body: string | undefined;
   parsed: ParsedBody | undefined;
@@ -49,6 +51,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
         presentedKey: request.presentedKey,
         caller: request.caller,
         signal: request.signal,
+        debug: request.debug,
       });
       const response = await deps.http.send({
         serverName: request.server.name,

@@ -3,6 +3,7 @@
  * its own file and never imports another; `select-strategy.ts` picks one per server at
  * load time, so nothing is decided per request that could be decided once.
  */
+import type { DebugRecorder } from "../../debug.js";
 import type { Caller } from "../inbound/caller.js";
 import type { PresentedKey } from "../inbound/gateway-key.js";
 
@@ -22,6 +23,8 @@ export interface UpstreamAuthContext {
   presentedKey: PresentedKey | undefined;
   /** Who is calling: per-user credentials are looked up for them. */
   caller?: Caller;
+  /** Present when the client asked for debug headers: told what was actually used. */
+  debug?: DebugRecorder;
   signal?: AbortSignal;
 }
 

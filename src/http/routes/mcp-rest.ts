@@ -23,7 +23,7 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
   const context = (c: Context<AppEnv>): RestContext => ({
     snapshot: deps.registry.current(),
     caller: c.get("caller"),
-    inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), signal: c.req.raw.signal },
+    inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
   });
 
   app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));

@@ -63,7 +63,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       snapshot: c.get("snapshot"),
       caller: c.get("caller"),
       narrowTo: parseServersHeader(c.req.header("x-mcp-servers") ?? null),
-      inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), signal: c.req.raw.signal },
+      inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
       request: withAcceptDefault(c.req.raw),
       parsed,
     });
@@ -81,6 +81,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       headers: c.req.raw.headers,
       presentedKey: c.get("presentedKey"),
       signal: c.req.raw.signal,
+      debug: c.get("debug"),
       body: read?.body,
       parsed: read?.parsed,
     }));

@@ -1,0 +1,67 @@
+/**
+ * Debug headers (seed "Debugging OAuth", CONTRACT §5): a request with
+ * `x-litellm-mcp-debug: true` gets, on every response (a gateway 401 included), what the
+ * gateway actually did for it: the inbound auth it saw, the upstream credential mode it
+ * used and the URL it called, per server. Recorded where the upstream request is built,
+ * after credentials were resolved, so the report is never a prediction (LiteLLM reported
+ * the first server's configured mode, and `no-auth` on /mcp). Every secret is masked to
+ * its last 4 characters.
+ */
+
+export const DEBUG_REQUEST_HEADER = "x-litellm-mcp-debug";
+
+export interface UpstreamCallRecord {
+  server: string;
+  authType: string;
+  resolution: string;
+  url: string;
+}
+
+/** Collects what happened during one request. */
+export class DebugRecorder {
+  private readonly calls = new Map<string, UpstreamCallRecord>();
+
+  /** The latest call per server wins (a retry with a fresh token replaces the first attempt). */
+  record(call: UpstreamCallRecord): void {
+    this.calls.set(call.server, call);
+  }
+
+  get records(): UpstreamCallRecord[] {
+    return [...this.calls.values()];
+  }
+}
+
+/** `Bearer****ef01`: the scheme, then only the last 4 characters of the credential. */
+export function maskCredential(value: string): string {
+  const match = /^(\w+)\s+(.+)$/.exec(value.trim());
+  const [scheme, secret] = match === null ? ["", value.trim()] : [match[1]!, match[2]!];
+  const tail = secret.length >= 12 ? secret.slice(-4) : "";
+  return `${scheme}****${tail}`;
+}
+
+function bearer(value: string | null): string | undefined {
+  const match = value === null ? null : /^bearer\s+(.+)$/i.exec(value.trim());
+  return match?.[1]?.trim();
+}
+
+/** The response headers for a request that asked for them. */
+export function debugHeaders(request: Headers, recorder: DebugRecorder, gatewayKey: string | undefined): Record<string, string> {
+  const inbound: string[] = [];
+  for (const name of ["x-litellm-api-key", "authorization"]) {
+    const value = request.get(name);
+    if (value !== null) inbound.push(`${name}=${maskCredential(value)}`);
+  }
+  const token = bearer(request.get("authorization"));
+  const sameAsKey = token !== undefined && gatewayKey !== undefined && token === gatewayKey;
+  const calls = recorder.records;
+  const perServer = (pick: (call: UpstreamCallRecord) => string) =>
+    calls.length === 0 ? "(none: no upstream was called)" : calls.length === 1 ? pick(calls[0]!) : calls.map((call) => `${call.server}=${pick(call)}`).join(", ");
+  return {
+    "x-mcp-debug-inbound-auth": inbound.length === 0 ? "(none)" : inbound.join("; "),
+    "x-mcp-debug-oauth2-token":
+      token === undefined ? "(none)" : `${maskCredential(`Bearer ${token}`)}${sameAsKey ? " (SAME_AS_LITELLM_KEY - likely misconfigured)" : ""}`,
+    "x-mcp-debug-auth-resolution": perServer((call) => call.resolution),
+    "x-mcp-debug-outbound-url": perServer((call) => call.url),
+    "x-mcp-debug-server-auth-type": perServer((call) => call.authType),
+  };
+}

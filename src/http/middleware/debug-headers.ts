@@ -1,0 +1,14 @@
+/** Adds the debug headers to every response of a request that asked for them (errors included). */
+import { createMiddleware } from "hono/factory";
+import { extractGatewayKey } from "../../auth/inbound/gateway-key.js";
+import { DEBUG_REQUEST_HEADER, DebugRecorder, debugHeaders } from "../../debug.js";
+import type { AppEnv } from "../env.js";
+
+export const debugHeadersMiddleware = createMiddleware<AppEnv>(async (c, next) => {
+  if ((c.req.header(DEBUG_REQUEST_HEADER) ?? "").toLowerCase() !== "true") return next();
+  const recorder = new DebugRecorder();
+  c.set("debug", recorder);
+  await next();
+  const headers = debugHeaders(c.req.raw.headers, recorder, extractGatewayKey(c.req.raw.headers)?.key);
+  for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+});
