@@ -83,7 +83,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     const client = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
-        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.keyId, client, upstream, lastUsed: now() });
+        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.subject, client, upstream, lastUsed: now() });
       },
       onsessionclosed: (id) => closeSession(id),
     });
@@ -126,7 +126,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
       } else {
         const session = sessions.get(sessionId);
         // Another caller's session is as unknown as an expired one.
-        if (session === undefined || session.serverId !== request.server.id || session.callerKeyId !== request.caller.keyId) {
+        if (session === undefined || session.serverId !== request.server.id || session.callerKeyId !== request.caller.subject) {
           throw new GatewayError({ status: 404, code: "session_not_found", message: "Session not found", rpcCode: JsonRpcCode.InvalidRequest });
         }
         session.lastUsed = now();

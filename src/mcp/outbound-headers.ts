@@ -8,7 +8,7 @@
  * the server's credentials; per-request `x-mcp-{server}-*` headers replace the
  * configured credentials for that request (CONTRACT §5).
  */
-import { GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
+import { clientBearerToken, GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
 import { GATEWAY_OWNED, HOP_BY_HOP, MCP_TRANSPORT_HEADERS, connectionTokens } from "../headers.js";
 import { perRequestHeaders } from "../auth/upstream/per-request-headers.js";
 import type { UpstreamAuthContext, UpstreamCredentials } from "../auth/upstream/strategy.js";
@@ -44,7 +44,9 @@ export async function outboundRequest(
   const connectionScoped = connectionTokens(inbound.headers.get("connection"));
   for (const name of server.extraHeaders) {
     if (GATEWAY_OWNED.has(name) || connectionScoped.includes(name)) continue;
-    if (name === GATEWAY_KEY_HEADER || (name === "authorization" && inbound.presentedKey?.source === "authorization")) continue;
+    if (name === GATEWAY_KEY_HEADER) continue;
+    // Authorization is forwarded only when it is not the gateway key (in whichever header that came).
+    if (name === "authorization" && clientBearerToken(inbound.headers, inbound.presentedKey) === undefined && /^bearer/i.test(inbound.headers.get(name) ?? "")) continue;
     const value = inbound.headers.get(name);
     if (value !== null) headers[name] = value;
   }
@@ -56,7 +58,8 @@ export async function outboundRequest(
       ? await server.auth.credentials(inbound)
       : { headers: perRequest, resolution: "per-request-header" };
   Object.assign(headers, credentials.headers);
-  inbound.debug?.record({ server: server.name, authType: server.config.auth_type, resolution: credentials.resolution, url: server.url.href });
+  // Origin and path only: a query or userinfo in a configured URL may hold a secret.
+  inbound.debug?.record({ server: server.name, authType: server.config.auth_type, resolution: credentials.resolution, url: server.url.origin + server.url.pathname });
   return { headers, credentials };
 }
 

@@ -9,7 +9,7 @@
  * pending flow is stored and the browser goes upstream with the gateway's own PKCE, its
  * `/callback`, the scopes, and `resource` = the upstream's resource URI.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import * as oauth from "oauth4webapi";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { OauthRepository, StoredClient } from "../store/oauth-repository.js";
@@ -41,6 +41,13 @@ export interface PendingFlow {
   userId?: string;
   /** The UI's Connect flow: the gateway is the client too, and keeps the client-side verifier. */
   clientVerifier?: string;
+  /** SHA-256 of the random value in the browser's flow cookie: /callback must come from the browser that started. */
+  browserBinding: string;
+}
+
+/** The cookie that ties a pending flow to the browser that started it (one per flow, scoped to /callback). */
+export function flowCookieName(state: string): string {
+  return `gatehouse_flow_${createHash("sha256").update(state).digest("hex").slice(0, 16)}`;
 }
 
 const AUTHORIZE_PARAMS = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "scope", "resource"] as const;
@@ -78,7 +85,7 @@ function csrfToken(key: Buffer, nonce: string, fields: Record<string, string>): 
   return createHmac("sha256", key).update(`${nonce}\n${canonical}`).digest("base64url");
 }
 
-function cookieValue(headers: Headers, name: string): string | undefined {
+export function cookieValue(headers: Headers, name: string): string | undefined {
   for (const part of (headers.get("cookie") ?? "").split(";")) {
     const [key, ...rest] = part.trim().split("=");
     if (key === name) return rest.join("=");
@@ -118,6 +125,8 @@ export function createAuthorize(deps: AuthorizeDeps) {
     }
     const state = oauth.generateRandomState();
     const verifier = oauth.generateRandomCodeVerifier();
+    // Confused deputy (MCP security best practices): only the browser that consented may finish.
+    const binding = randomBytes(24).toString("base64url");
     const scope = scopeFor(server, params, upstream.scopes);
     const flow: PendingFlow = {
       clientId: client.clientId,
@@ -129,6 +138,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
       origin,
       ...(userId === undefined ? {} : { userId }),
       ...(clientVerifier === undefined ? {} : { clientVerifier }),
+      browserBinding: createHash("sha256").update(binding).digest("hex"),
     };
     await deps.repo.putSingleUse("flow", state, server.id, flow, FLOW_TTL_MS);
     const url = new URL(endpoint);
@@ -141,7 +151,8 @@ export function createAuthorize(deps: AuthorizeDeps) {
     if (scope !== undefined) url.searchParams.set("scope", scope);
     // RFC 8707: the token's audience is the upstream MCP server, not the gateway.
     url.searchParams.set("resource", upstream.resource);
-    return redirect(url.href);
+    const secure = origin.startsWith("https:") ? "; Secure" : "";
+    return redirect(url.href, { "set-cookie": `${flowCookieName(state)}=${binding}; Path=/callback; HttpOnly; SameSite=Lax; Max-Age=${FLOW_TTL_MS / 1000}${secure}` });
   }
 
   return {
@@ -197,7 +208,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
         return denied;
       }
       const response = await goUpstream(server, origin, validated.client, validated.redirectUri, form, userId);
-      response.headers.set("set-cookie", clearCookie);
+      response.headers.append("set-cookie", clearCookie);
       return response;
     },
   };

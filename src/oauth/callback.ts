@@ -8,12 +8,12 @@
  * the client's original state and the gateway's issuer. A broken or replayed state gets
  * an HTML page that says what to do.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import * as oauth from "oauth4webapi";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { OauthRepository } from "../store/oauth-repository.js";
-import type { PendingFlow } from "./authorize.js";
+import { cookieValue, flowCookieName, type PendingFlow } from "./authorize.js";
 import { issuerFor, upstreamClientFor } from "./gateway-issuer.js";
 import { errorPage, PAGE_HEADERS } from "./pages.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
@@ -43,7 +43,7 @@ function relay(target: string, params: Record<string, string | undefined>): Resp
   return new Response(null, { status: 302, headers: { location: url.href, "cache-control": "no-store" } });
 }
 
-export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnapshot, query: URLSearchParams): Promise<Response> {
+export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnapshot, query: URLSearchParams, headers: Headers): Promise<Response> {
   const state = query.get("state");
   if (state === null) return page(400, "Missing state", "This address lacks the state parameter that ties it to a sign-in.");
   const flow = await deps.repo.consume<PendingFlow>("flow", state);
@@ -53,6 +53,13 @@ export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnaps
   const server = snapshot.byIdOrName(flow.serverId);
   if (server === undefined) return page(404, "Server removed", "The MCP server of this sign-in no longer exists.");
   const pending = flow.payload;
+  const binding = cookieValue(headers, flowCookieName(state));
+  const expected = Buffer.from(pending.browserBinding);
+  const presented = Buffer.from(binding === undefined ? "" : createHash("sha256").update(binding).digest("hex"));
+  if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) {
+    deps.log.warn({ server: server.name }, "a /callback arrived without the flow cookie of the browser that started the sign-in; refused");
+    return page(400, "Sign-in started elsewhere", "This sign-in was started in another browser, or this browser blocked the gateway's cookie.");
+  }
   const iss = issuerFor(pending.origin, server);
   const client = await deps.repo.getClient(pending.clientId);
   if (client === undefined) return page(400, "Unknown client", "The application of this sign-in is no longer registered.");
@@ -70,7 +77,10 @@ export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnaps
   }
 
   const code = randomBytes(32).toString("base64url");
+  const clear = `${flowCookieName(state)}=; Path=/callback; HttpOnly; SameSite=Lax; Max-Age=0`;
   const issued: IssuedCode = { ...pending, upstreamCallback: query.toString(), upstreamState: state };
   await deps.repo.putSingleUse("code", code, server.id, issued, CODE_TTL_MS);
-  return relay(pending.redirectUri, { code, state: pending.clientState, iss });
+  const response = relay(pending.redirectUri, { code, state: pending.clientState, iss });
+  response.headers.append("set-cookie", clear);
+  return response;
 }

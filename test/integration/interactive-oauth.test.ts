@@ -496,7 +496,7 @@ describe("a server with configured authorization_url, token_url and registration
     expect(bearerOf(upstream2.lastHeaders())).toBe(token);
     expect(upstream2.claims(token)).toMatchObject({ aud: upstream2.url, scope: "mcp:read" });
     // No gateway key came with the token request: nothing stored for anyone.
-    expect(await repo.getUserToken("conf", "dora")).toBeUndefined();
+    expect(await repo.getUserToken("conf", "user:dora")).toBeUndefined();
   });
 });
 
@@ -504,7 +504,7 @@ describe("a server with configured authorization_url, token_url and registration
 
 describe("the per-user token store", () => {
   it("uses alice's stored token for her calls without a bearer; bob, never connected, gets the challenge", async () => {
-    const stored = await repo.getUserToken("dyn", "alice");
+    const stored = await repo.getUserToken("dyn", "user:alice");
     expect(stored?.access_token).toEqual(expect.any(String));
 
     const answer = await callEcho("/dyn/mcp", keyHeader(keys.alice), "from the store");
@@ -529,8 +529,8 @@ describe("the per-user token store", () => {
     } finally {
       as.setAccountId("alice");
     }
-    const aliceStored = await repo.getUserToken("dyn", "alice");
-    const bobStored = await repo.getUserToken("dyn", "bob");
+    const aliceStored = await repo.getUserToken("dyn", "user:alice");
+    const bobStored = await repo.getUserToken("dyn", "user:bob");
     expect(aliceStored?.access_token).not.toBe(bobStored?.access_token);
 
     for (const [user, key] of [["alice", keys.alice], ["bob", keys.bob], ["alice", keys.alice], ["bob", keys.bob]] as const) {
@@ -541,13 +541,13 @@ describe("the per-user token store", () => {
       expect(upstream.claims(token)?.sub).toBe(user);
     }
     // A user's bearer is theirs; a foreign stored token is never reached through another key.
-    expect(await repo.getUserToken("dyn", "carol")).toBeUndefined();
+    expect(await repo.getUserToken("dyn", "user:carol")).toBeUndefined();
     const carol = await callEcho("/dyn/mcp", keyHeader(keys.carol));
     expect(carol.status).toBe(401);
   });
 
   it("never forwards a gateway key sent in Authorization", async () => {
-    const aliceStored = await repo.getUserToken("dyn", "alice");
+    const aliceStored = await repo.getUserToken("dyn", "user:alice");
     const seen = upstream.requests.length;
     const answer = await callEcho("/dyn/mcp", { authorization: `Bearer ${keys.alice}` }, "key in authorization");
     expect(answer.status, answer.text).toBe(200);
@@ -567,7 +567,7 @@ describe("the per-user token store", () => {
   });
 
   it("keeps the stored tokens sealed in the database", async () => {
-    const stored = await repo.getUserToken("dyn", "alice");
+    const stored = await repo.getUserToken("dyn", "user:alice");
     const bytes = await databaseBytes();
     expect(bytes.length).toBeGreaterThan(0);
     expect(bytes).not.toContain(stored!.access_token);
@@ -603,7 +603,7 @@ describe("a server with a pre-stored client_id/client_secret (consent page)", ()
     expect(exchange).toMatchObject({ authMethod: "post", status: 200, params: { client_id: GH.client_id, resource: upstream.url } });
     const token = provider.tokens()!.access_token;
     expect(upstream.claims(token)).toMatchObject({ aud: upstream.url, sub: "alice", client_id: GH.client_id, scope: "mcp:read" });
-    expect((await repo.getUserToken("gh", "alice"))?.access_token).toBe(token);
+    expect((await repo.getUserToken("gh", "user:alice"))?.access_token).toBe(token);
   });
 
   it("protects the consent form against CSRF and framing", async () => {
@@ -679,7 +679,7 @@ describe("token_validation", () => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     expect(answer.headers.get("cache-control")).toBe("no-store");
     expect(answer.body).toMatchObject({ access_token: expect.any(String), refresh_token: expect.any(String), scope: "mcp:read mcp:write" });
-    const stored = await repo.getUserToken("tvpass", "alice");
+    const stored = await repo.getUserToken("tvpass", "user:alice");
     expect(stored?.access_token).toBe(answer.body["access_token"]);
     expect(stored?.expiresAt).toBeGreaterThanOrEqual(before + 7_200_000);
     expect(stored?.expiresAt).toBeLessThanOrEqual(Date.now() + 7_200_000);
@@ -700,7 +700,7 @@ describe("token_validation", () => {
     expect(text).not.toContain(token);
     expect(text).not.toContain("alice");
     expect(text).not.toMatch(/eyJ/);
-    expect(await repo.getUserToken("tvfail", "alice")).toBeUndefined();
+    expect(await repo.getUserToken("tvfail", "user:alice")).toBeUndefined();
   });
 });
 
@@ -769,7 +769,7 @@ describe("refusals at /callback", () => {
     const redirectUri = loopbackRedirect();
     const { client_id: clientId } = await register("dyn", redirectUri);
     const state = randomBytes(16).toString("base64url");
-    const flow: PendingFlow = { clientId, redirectUri, clientState: "client-state", codeChallenge: pkce().challenge, upstreamVerifier: pkce().verifier, origin: gateway.url };
+    const flow: PendingFlow = { clientId, redirectUri, clientState: "client-state", codeChallenge: pkce().challenge, upstreamVerifier: pkce().verifier, origin: gateway.url, browserBinding: "unused: the flow is expired" };
     await repo.putSingleUse("flow", state, "dyn", flow, -1000);
     const response = await fetch(`${gateway.url}/callback?state=${state}&code=upstream-code&iss=${encodeURIComponent(as.issuer)}`, { redirect: "manual" });
     const text = await page(response);
@@ -782,10 +782,11 @@ describe("refusals at /callback", () => {
     const { client_id: clientId } = await register("dyn", redirectUri);
     const { challenge } = pkce();
     const start = authorizeUrl("dyn", { client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state: "replay-state" });
-    const callback = await followRedirects(start, { until: landsOn(`${gateway.url}/callback`) });
+    const jar = new CookieJar();
+    const callback = await followRedirects(start, { until: landsOn(`${gateway.url}/callback`), cookies: jar });
     expect(callback.searchParams.get("code")).toEqual(expect.any(String));
 
-    const first = await fetch(callback, { redirect: "manual" });
+    const first = await fetchWithCookies(callback, jar, { redirect: "manual" });
     expect(first.status).toBe(302);
     const relayed = new URL(first.headers.get("location")!);
     expect(`${relayed.origin}${relayed.pathname}`).toBe(redirectUri);
@@ -793,10 +794,25 @@ describe("refusals at /callback", () => {
     // The gateway's own code, not the upstream's.
     expect(relayed.searchParams.get("code")).not.toBe(callback.searchParams.get("code"));
 
-    const replay = await fetch(callback, { redirect: "manual" });
+    const replay = await fetchWithCookies(callback, jar, { redirect: "manual" });
     const text = await page(replay);
     expectFriendlyPage(replay, text, 400);
     expect(text).toMatch(/already used/i);
+  });
+
+  it("refuses a /callback from a browser other than the one that started the sign-in (confused deputy)", async () => {
+    const redirectUri = loopbackRedirect();
+    const { client_id: clientId } = await register("dyn", redirectUri);
+    const { challenge } = pkce();
+    const start = authorizeUrl("dyn", { client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state: "deputy-state" });
+    // The attacker's browser runs the flow up to the upstream's redirect...
+    const callback = await followRedirects(start, { until: landsOn(`${gateway.url}/callback`), cookies: new CookieJar() });
+    // ...and the victim's browser, without the flow cookie, is made to open the callback.
+    const victim = await fetch(callback, { redirect: "manual" });
+    const text = await page(victim);
+    expectFriendlyPage(victim, text, 400);
+    expect(text).toMatch(/another browser/i);
+    expect(victim.headers.get("location")).toBeNull();
   });
 });
 
@@ -842,6 +858,7 @@ describe("refusals at /token", () => {
       codeChallenge: challenge,
       upstreamVerifier: verifier,
       origin: gateway.url,
+      browserBinding: "unused: the code is expired",
       upstreamCallback: "code=x&state=y",
       upstreamState: "y",
     };
@@ -869,7 +886,7 @@ describe("stored tokens that are about to expire", () => {
     as2.setAccountId("carol");
     const { provider, authorized } = await connect("/short/mcp", keys.carol);
     expect(authorized).toBe(true);
-    const stored = await repo.getUserToken("short", "carol");
+    const stored = await repo.getUserToken("short", "user:carol");
     expect(stored?.access_token).toBe(provider.tokens()!.access_token);
     expect(stored?.refresh_token).toEqual(expect.any(String));
     expect(stored?.expiresAt).toBeGreaterThanOrEqual(before + 61_000);
@@ -877,9 +894,9 @@ describe("stored tokens that are about to expire", () => {
   });
 
   it("refreshes once, single-flight, when 10 calls arrive within 60 s of expiry", async () => {
-    const stored = (await repo.getUserToken("short", "carol"))!;
+    const stored = (await repo.getUserToken("short", "user:carol"))!;
     // As if 31 s of the 61 had passed: inside the 60 s refresh margin.
-    await repo.saveUserToken("short", "carol", { ...stored, expiresAt: Date.now() + 30_000 });
+    await repo.saveUserToken("short", "user:carol", { ...stored, expiresAt: Date.now() + 30_000 });
     const grants = refreshGrants().length;
     const seen = upstream2.requests.length;
 
@@ -900,12 +917,12 @@ describe("stored tokens that are about to expire", () => {
     expect(bearers).toHaveLength(10);
     expect(new Set(bearers)).toEqual(new Set([fresh]));
     expect(upstream2.claims(fresh)).toMatchObject({ sub: "carol", aud: upstream2.url });
-    expect((await repo.getUserToken("short", "carol"))?.access_token).toBe(fresh);
+    expect((await repo.getUserToken("short", "user:carol"))?.access_token).toBe(fresh);
   });
 
   it("refreshes an expired stored token on the next call", async () => {
-    const stored = (await repo.getUserToken("short", "carol"))!;
-    await repo.saveUserToken("short", "carol", { ...stored, expiresAt: Date.now() - 1_000 });
+    const stored = (await repo.getUserToken("short", "user:carol"))!;
+    await repo.saveUserToken("short", "user:carol", { ...stored, expiresAt: Date.now() - 1_000 });
     const grants = refreshGrants().length;
     const answer = await callEcho("/short/mcp", keyHeader(keys.carol), "after expiry");
     expect(answer.echoed).toBe("after expiry");
@@ -916,14 +933,14 @@ describe("stored tokens that are about to expire", () => {
   });
 
   it("forgets the tokens when the upstream refuses the refresh token, and challenges the user again", async () => {
-    const stored = (await repo.getUserToken("short", "carol"))!;
-    await repo.saveUserToken("short", "carol", { ...stored, refresh_token: "revoked-refresh-token", expiresAt: Date.now() - 1_000 });
+    const stored = (await repo.getUserToken("short", "user:carol"))!;
+    await repo.saveUserToken("short", "user:carol", { ...stored, refresh_token: "revoked-refresh-token", expiresAt: Date.now() - 1_000 });
     const grants = refreshGrants().length;
     const answer = await callEcho("/short/mcp", keyHeader(keys.carol));
     expect(answer.status).toBe(401);
     expect(answer.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${gateway.url}/.well-known/oauth-protected-resource/short/mcp"`);
     expect(refreshGrants().slice(grants)).toMatchObject([{ status: 400 }]);
-    expect(await repo.getUserToken("short", "carol")).toBeUndefined();
+    expect(await repo.getUserToken("short", "user:carol")).toBeUndefined();
   });
 });
 

@@ -435,7 +435,10 @@ describe("the Connect flow end to end (oidc-provider)", () => {
     expect(start.status, await start.clone().text()).toBe(302);
     const location = new URL(start.headers.get("location")!);
     expect(`${location.origin}${location.pathname}`).toBe(as.authorizationEndpoint);
-    const landed = await followRedirects(location, { until: landsOnUiCallback, cookies: new CookieJar() });
+    // The browser keeps the flow cookie the gateway set on its way upstream.
+    const jar = new CookieJar();
+    jar.store(connectUrl(gateway, server, uiCallback(), state), start);
+    const landed = await followRedirects(location, { until: landsOnUiCallback, cookies: jar });
     expect(landed.searchParams.get("state")).toBe(state);
     expect(landed.searchParams.get("iss")).toBe(`${gateway.url}/${server}`);
     expect(landed.searchParams.get("code")).toEqual(expect.any(String));
@@ -521,7 +524,9 @@ describe("the Connect flow end to end (oidc-provider)", () => {
     try {
       const start = await fetch(connectUrl(gateway, "conn", uiCallback(), "deny-state"), { headers: keyHeader(gateway.masterKey), redirect: "manual" });
       expect(start.status).toBe(302);
-      landed = await followRedirects(start.headers.get("location")!, { until: landsOnUiCallback, cookies: new CookieJar() });
+      const jar = new CookieJar();
+      jar.store(connectUrl(gateway, "conn", uiCallback(), "deny-state"), start);
+      landed = await followRedirects(start.headers.get("location")!, { until: landsOnUiCallback, cookies: jar });
     } finally {
       as.setDecision("approve");
     }

@@ -11,15 +11,17 @@
 
 export interface Caller {
   kind: "master" | "virtual";
-  /** Non-secret identifier for logs and audit (a key alias or a hash prefix). */
+  /** Non-secret label for logs and audit (a key alias or `sk-...abcd`); not unique, never an identity. */
   keyId: string;
+  /** Stable, unique identity of the key: `master`, or `key:<sha256 of the key>`. */
+  subject: string;
   userId?: string;
   servers: ReadonlySet<string> | "all";
   tools: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export function masterCaller(): Caller {
-  return { kind: "master", keyId: "master", servers: "all", tools: new Map() };
+  return { kind: "master", keyId: "master", subject: "master", servers: "all", tools: new Map() };
 }
 
 export interface ServerIdentity {
@@ -48,7 +50,7 @@ export function isServerRestricted(caller: Caller): boolean {
   return caller.servers !== "all";
 }
 
-/** The user a caller's per-user upstream tokens are stored under: its user_id, else its key. */
+/** The user a caller's per-user upstream tokens are stored under: its user_id, else its key's stable identity. */
 export function callerUserKey(caller: Caller): string {
-  return caller.userId ?? `key:${caller.keyId}`;
+  return caller.userId === undefined ? caller.subject : `user:${caller.userId}`;
 }

@@ -4,6 +4,7 @@
  * Knowing which header carried it lets the proxy strip exactly that header upstream and
  * leave a client's own `Authorization` for OAuth pass-through.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 
 export const GATEWAY_KEY_HEADER = "x-litellm-api-key";
 
@@ -34,11 +35,21 @@ export function extractGatewayKey(headers: Headers): PresentedKey | undefined {
   return undefined;
 }
 
-/** The bearer token of the Authorization header, unless that header carried the gateway key. */
+/**
+ * The bearer token of the Authorization header, unless it is the gateway key: whether the
+ * key travelled there, or the client sent the key in both headers (LiteLLM #30559).
+ */
 export function clientBearerToken(headers: Headers, presented: PresentedKey | undefined): string | undefined {
   if (presented?.source === "authorization") return undefined;
   const authorization = headers.get("authorization");
   if (authorization === null || !BEARER.test(authorization)) return undefined;
   const token = stripBearer(authorization);
-  return token === "" ? undefined : token;
+  if (token === "" || (presented !== undefined && sameSecret(token, presented.key))) return undefined;
+  return token;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const left = createHash("sha256").update(a).digest();
+  const right = createHash("sha256").update(b).digest();
+  return timingSafeEqual(left, right);
 }

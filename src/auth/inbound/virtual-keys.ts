@@ -27,6 +27,7 @@ export function callerFromKey(key: StoredKey): Caller {
   return {
     kind: "virtual",
     keyId: key.keyAlias ?? key.keyName,
+    subject: `key:${key.token}`,
     ...(key.userId === null ? {} : { userId: key.userId }),
     servers: servers === undefined ? "all" : new Set(servers),
     tools: new Map(tools),

@@ -95,6 +95,6 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
     return c.json(await deps.token.exchange(entry, form, caller), 200, NO_STORE);
   });
 
-  app.get("/callback", async (c) => handleCallback(deps.callback, deps.registry.current(), new URL(c.req.url).searchParams));
+  app.get("/callback", async (c) => handleCallback(deps.callback, deps.registry.current(), new URL(c.req.url).searchParams, c.req.raw.headers));
   return app;
 }

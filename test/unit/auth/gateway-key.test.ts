@@ -31,3 +31,10 @@ describe("clientBearerToken", () => {
     expect(clientBearerToken(headers, extractGatewayKey(headers))).toBeUndefined();
   });
 });
+
+describe("the gateway key never doubles as the upstream bearer", () => {
+  it("drops an Authorization bearer equal to the key sent in x-litellm-api-key (LiteLLM #30559)", () => {
+    const headers = new Headers({ "x-litellm-api-key": "Bearer sk-same", authorization: "Bearer sk-same" });
+    expect(clientBearerToken(headers, extractGatewayKey(headers))).toBeUndefined();
+  });
+});

@@ -16,7 +16,7 @@ general_settings: {master_key: sk-x}
   { file: "t.yaml", env: {} },
 );
 const snapshot = registrySnapshot(configServerEntries(config));
-const restricted: Caller = { kind: "virtual", keyId: "k1", servers: new Set(["open", "limited"]), tools: new Map([["open", new Set(["echo"])]]) };
+const restricted: Caller = { kind: "virtual", keyId: "k1", subject: "key:k1", servers: new Set(["open", "limited"]), tools: new Map([["open", new Set(["echo"])]]) };
 
 function statusOf(run: () => unknown): number | undefined {
   try {
