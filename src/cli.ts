@@ -71,8 +71,10 @@ function onSignals(log: Logger, stop: () => Promise<void>): void {
       process.exit(1);
     }
     stopping = true;
+    // Stop first: the listener closes synchronously, so "shutting down" is only logged once new connections are refused.
+    const stopped = stop();
     log.info({ signal }, "shutting down");
-    stop().then(
+    stopped.then(
       () => process.exit(0),
       (error: unknown) => {
         log.error({ err: error }, "error during shutdown");

@@ -31,12 +31,36 @@ export class DebugRecorder {
   }
 }
 
-/** `Bearer****ef01`: the scheme, then only the last 4 characters of the credential. */
+/**
+ * Auth schemes shown in clear. Any other leading word stays masked: in a value such as
+ * `s3cret-part more-secret` it is part of the secret, not a scheme.
+ */
+const AUTH_SCHEMES = new Set(["bearer", "basic", "token", "digest", "dpop", "negotiate", "ntlm", "apikey"]);
+
+/** `Bearer****ef01`: the scheme, then only the last 4 characters of the credential (of 12 or more). */
 export function maskCredential(value: string): string {
-  const match = /^(\w+)\s+(.+)$/.exec(value.trim());
-  const [scheme, secret] = match === null ? ["", value.trim()] : [match[1]!, match[2]!];
+  const trimmed = value.trim();
+  const match = /^(\S+)\s+(\S.*)$/s.exec(trimmed);
+  const [scheme, secret] = match !== null && AUTH_SCHEMES.has(match[1]!.toLowerCase()) ? [match[1]!, match[2]!] : ["", trimmed];
   const tail = secret.length >= 12 ? secret.slice(-4) : "";
   return `${scheme}****${tail}`;
+}
+
+/**
+ * An upstream URL as shown in `x-mcp-debug-outbound-url`: credentials some servers carry
+ * in the URL (userinfo, `?api_key=...`) are masked; every query value is, since the
+ * gateway cannot tell which are secret. The fragment is never sent upstream: dropped.
+ */
+export function maskUrl(href: string): string {
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch {
+    return maskCredential(href);
+  }
+  const userinfo = url.username !== "" || url.password !== "" ? "****@" : "";
+  const query = [...url.searchParams].map(([name, value]) => `${encodeURIComponent(name)}=${maskCredential(value)}`).join("&");
+  return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query === "" ? "" : `?${query}`}`;
 }
 
 function bearer(value: string | null): string | undefined {
@@ -61,7 +85,7 @@ export function debugHeaders(request: Headers, recorder: DebugRecorder, gatewayK
     "x-mcp-debug-oauth2-token":
       token === undefined ? "(none)" : `${maskCredential(`Bearer ${token}`)}${sameAsKey ? " (SAME_AS_LITELLM_KEY - likely misconfigured)" : ""}`,
     "x-mcp-debug-auth-resolution": perServer((call) => call.resolution),
-    "x-mcp-debug-outbound-url": perServer((call) => call.url),
+    "x-mcp-debug-outbound-url": perServer((call) => maskUrl(call.url)),
     "x-mcp-debug-server-auth-type": perServer((call) => call.authType),
   };
 }

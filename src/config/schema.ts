@@ -90,6 +90,14 @@ export const serverConfigSchema = z
         }
       }
     }
+    if (!server.available_on_public_internet) {
+      // Not enforced yet (issue 7): accepting it would serve an "internal only" server to everyone.
+      ctx.addIssue({
+        code: "custom",
+        path: ["available_on_public_internet"],
+        message: "available_on_public_internet: false is not supported by this Gatehouse version yet; remove it, or restrict the server with key permissions (object_permission.mcp_servers)",
+      });
+    }
     if (server.auth_type === "oauth2_token_exchange" && server.token_exchange_endpoint === undefined && server.token_url === undefined) {
       ctx.addIssue({
         code: "custom",

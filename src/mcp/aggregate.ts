@@ -162,7 +162,10 @@ export function createAggregate(deps: AggregateDeps) {
       }
     });
 
-    const wantsSse = request.parsed.messages.some((message) => calledTool(message) !== undefined && hasProgressToken(message)) &&
+    // Debug headers must describe the calls, which a stream would start before: debug requests get JSON (no progress).
+    const wantsSse =
+      request.inbound.debug === undefined &&
+      request.parsed.messages.some((message) => calledTool(message) !== undefined && hasProgressToken(message)) &&
       (request.request.headers.get("accept") ?? "").includes("text/event-stream");
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsSse });
     await server.connect(transport);

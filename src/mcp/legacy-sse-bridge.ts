@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
+import { DebugRecorder, type UpstreamCallRecord } from "../debug.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
@@ -24,6 +25,8 @@ import { upstreamTimeout } from "./upstream-http.js";
 interface BridgeSession {
   serverId: string;
   callerKeyId: string;
+  /** The credentials chosen when the session opened, reported again on each of its requests. */
+  call: UpstreamCallRecord | undefined;
   client: WebStandardStreamableHTTPServerTransport;
   upstream: SSEClientTransport;
   lastUsed: number;
@@ -54,10 +57,10 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
   }
 
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
-  async function connectUpstream(request: ProxyRequest): Promise<SSEClientTransport> {
+  async function connectUpstream(request: ProxyRequest, recorder: DebugRecorder): Promise<SSEClientTransport> {
     const { server } = request;
     for (let attempt = 0; ; attempt++) {
-      const outbound = await outboundRequest(server, request.snapshot, request, { forwardMcpHeaders: false });
+      const outbound = await outboundRequest(server, request.snapshot, { ...request, debug: recorder }, { forwardMcpHeaders: false });
       const upstream = new SSEClientTransport(server.url, { requestInit: { headers: outbound.headers } });
       try {
         await withTimeout(upstream.start(), request.signal, server.timeoutMs, () =>
@@ -75,7 +78,10 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
 
   async function open(request: ProxyRequest): Promise<WebStandardStreamableHTTPServerTransport> {
     const { server } = request;
-    const upstream = await connectUpstream(request);
+    const recorder = new DebugRecorder();
+    const upstream = await connectUpstream(request, recorder);
+    const call = recorder.records[0];
+    if (call !== undefined) request.debug?.record(call);
     evictIdle();
     const visible = toolVisibility(request.caller, server);
     const pendingLists = new Set<JsonRpcId>();
@@ -83,7 +89,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     const client = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
-        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.subject, client, upstream, lastUsed: now() });
+        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.subject, call, client, upstream, lastUsed: now() });
       },
       onsessionclosed: (id) => closeSession(id),
     });
@@ -130,6 +136,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
           throw new GatewayError({ status: 404, code: "session_not_found", message: "Session not found", rpcCode: JsonRpcCode.InvalidRequest });
         }
         session.lastUsed = now();
+        if (session.call !== undefined) request.debug?.record(session.call);
         transport = session.client;
       }
       const parsedBody = parsed === undefined ? undefined : parsed.isBatch ? parsed.messages : parsed.messages[0];

@@ -53,13 +53,18 @@ export async function outboundRequest(
   Object.assign(headers, server.staticHeaders);
 
   const perRequest = perRequestHeaders(inbound.headers, server.name, snapshot.names);
-  const credentials: UpstreamCredentials =
-    perRequest === undefined
-      ? await server.auth.credentials(inbound)
-      : { headers: perRequest, resolution: "per-request-header" };
-  Object.assign(headers, credentials.headers);
   // Origin and path only: a query or userinfo in a configured URL may hold a secret.
-  inbound.debug?.record({ server: server.name, authType: server.config.auth_type, resolution: credentials.resolution, url: server.url.origin + server.url.pathname });
+  const call = { server: server.name, authType: server.config.auth_type, url: server.url.origin + server.url.pathname };
+  let credentials: UpstreamCredentials;
+  try {
+    credentials = perRequest === undefined ? await server.auth.credentials(inbound) : { headers: perRequest, resolution: "per-request-header" };
+  } catch (error) {
+    // The report says what happened: no credential, and why (e.g. upstream_authorization_required).
+    inbound.debug?.record({ ...call, resolution: `(none: ${(error as { code?: string }).code ?? "failed"})` });
+    throw error;
+  }
+  Object.assign(headers, credentials.headers);
+  inbound.debug?.record({ ...call, resolution: credentials.resolution });
   return { headers, credentials };
 }
 

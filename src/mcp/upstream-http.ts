@@ -51,7 +51,10 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
 
 /** Map a transport failure to what the client is told; the log keeps the cause. */
 export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" | "url" | "timeoutMs" | "signal">, error: unknown): unknown {
-  if (request.signal?.aborted) return error; // the client went away: nothing to answer
+  if (request.signal?.aborted) {
+    // The client went away: nobody reads the answer, and it is not a server fault to log as one.
+    return new GatewayError({ status: 499, code: "client_closed_request", message: "the client closed the request", cause: error });
+  }
   if (error instanceof undiciErrors.HeadersTimeoutError) {
     return upstreamTimeout(request, `no response headers from ${request.url.origin} after ${request.timeoutMs} ms`, error);
   }

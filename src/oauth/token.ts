@@ -35,7 +35,11 @@ export const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as c
 function upstreamRefused(server: McpServerEntry, error: unknown, log: Logger): never {
   if (error instanceof oauth.ResponseBodyError) {
     log.info({ server: server.name, oauth_error: error.error, status: error.status }, "upstream token endpoint refused a token request");
-    // invalid_grant stays invalid_grant (an expired or replayed refresh token; Obot #7501).
+    // invalid_grant stays invalid_grant (an expired or replayed refresh token; Obot #7501);
+    // an upstream invalid_client is the gateway's misconfiguration, not the client's.
+    if (error.error === "invalid_client" || error.error === "unauthorized_client") {
+      throw oauthError("server_error", `the authorization server of ${server.name} refused the gateway's client credentials (check client_id/client_secret)`, 502);
+    }
     throw oauthError(error.error === "invalid_grant" ? "invalid_grant" : "invalid_request", `the authorization server of ${server.name} refused: ${error.error}`);
   }
   log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error) }, "upstream token endpoint failed");

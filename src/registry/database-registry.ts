@@ -58,7 +58,8 @@ export async function databaseRegistry(options: {
   function entryFor(row: StoredServer, source: string): McpServerEntry {
     const previous = loaded.get(row.id);
     if (previous !== undefined && previous.source === source && previous.entry.name === row.name) return previous.entry;
-    const config = parseServerInput(row.config, options.env, `database server '${row.name}' (${row.id})`);
+    // Stored configs never resolve os.environ/ (the API refuses them): an empty environment.
+    const config = parseServerInput(row.config, {}, `database server '${row.name}' (${row.id})`);
     return buildServerEntry(row.id, row.name, "database", config, context);
   }
 

@@ -100,6 +100,17 @@ function assertNoMaskedPlaceholder(config: Record<string, unknown>): void {
   }
 }
 
+/** The path of the first string that is an `os.environ/` reference, if any. */
+function findEnvReference(value: unknown, path = ""): string | undefined {
+  if (typeof value === "string") return value.startsWith("os.environ/") ? path || "body" : undefined;
+  if (typeof value !== "object" || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = findEnvReference(child, Array.isArray(value) ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 export function createServerAdmin(options: { registry: DatabaseRegistry; servers: ServersRepository; env: Environment }) {
   const { registry, servers, env } = options;
 
@@ -147,6 +158,11 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
   }
 
   function validate(config: Record<string, unknown>): void {
+    const reference = findEnvReference(config);
+    if (reference !== undefined) {
+      // The API must not become a way to read the gateway's environment (GATEHOUSE_SALT_KEY, DATABASE_URL...).
+      throw badRequest(`${reference}: os.environ/ references are resolved only in the config file; send the value itself (secrets are stored encrypted)`, { field: reference });
+    }
     try {
       parseServerInput(config, env, "body");
     } catch (error) {

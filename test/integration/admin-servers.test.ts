@@ -448,17 +448,20 @@ describe.each(await dialects())("/v1/mcp/server on %s", (dialect) => {
       expect(firstText(call.body)).toBe("through m2m");
     });
 
-    it("os.environ/NAME in auth_value is resolved from the gateway's environment", async () => {
-      const created = await create({ server_name: "fromenv", url: alpha.url, auth_type: "bearer_token", auth_value: `os.environ/${ENV_VAR}` });
-      expect(JSON.stringify(created)).not.toContain(ENV_TOKEN);
+    it("refuses os.environ/ references, so the API cannot read the gateway's environment (set or not)", async () => {
+      for (const [name, body] of [
+        ["fromenv-secret", { auth_type: "bearer_token", auth_value: `os.environ/${ENV_VAR}` }],
+        ["fromenv-missing", { auth_type: "bearer_token", auth_value: `os.environ/${MISSING_VAR}` }],
+        ["fromenv-description", { description: "os.environ/GATEHOUSE_SALT_KEY" }],
+      ] as const) {
+        const refused = await expect400({ server_name: name, url: alpha.url, ...body });
+        expect(refused.detail).toContain("os.environ/");
+        expect(JSON.stringify(refused)).not.toContain(ENV_TOKEN);
+        expect((await api("GET", `/v1/mcp/server/${name}`)).status).toBe(404);
+      }
+      // The server the later tests use carries the same credential as a plain value.
+      await create({ server_name: "fromenv", url: alpha.url, auth_type: "bearer_token", auth_value: ENV_TOKEN });
       expect((await upstreamHeaders("fromenv")).authorization).toBe(`Bearer ${ENV_TOKEN}`);
-    });
-
-    it("os.environ/NAME naming a variable that is not set is 400 naming it", async () => {
-      const body = await expect400({ server_name: "noenv", url: alpha.url, auth_type: "bearer_token", auth_value: `os.environ/${MISSING_VAR}` });
-      expect(body.detail).toContain(MISSING_VAR);
-      expect(body.detail).toContain("auth_value");
-      expect((await api("GET", "/v1/mcp/server/noenv")).status).toBe(404);
     });
   });
 

@@ -844,7 +844,7 @@ describe("refusals at /token", () => {
   it("refuses an invalid gateway key before touching the code", async () => {
     const flow = await rawFlow("dyn");
     const refused = await redeem(flow, "dyn", "sk-not-a-gateway-key");
-    expect(refused).toMatchObject({ status: 401, body: { error: "invalid_request" } });
+    expect(refused).toMatchObject({ status: 401, body: { error: "invalid_client" } });
     const redeemed = await redeem(flow, "dyn");
     expect(redeemed.status).toBe(200);
   });

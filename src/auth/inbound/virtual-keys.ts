@@ -37,7 +37,12 @@ export function callerFromKey(key: StoredKey): Caller {
 interface CacheEntry {
   caller: Caller | undefined;
   expiresAt: number | undefined;
+  /** When this lookup stops being trusted even without an invalidation (the revision poll may be failing). */
+  staleAt: number;
 }
+
+/** A cached lookup is re-read after this long, so a poller outage cannot keep a deleted key alive. */
+const MAX_AGE_MS = 60_000;
 
 export function virtualKeyResolver(
   keys: KeysRepository,
@@ -55,6 +60,7 @@ export function virtualKeyResolver(
     const entry: CacheEntry = {
       caller: stored === undefined ? undefined : callerFromKey(stored),
       expiresAt: stored?.expiresAt == null ? undefined : Date.parse(stored.expiresAt),
+      staleAt: now() + MAX_AGE_MS,
     };
     // A lookup that raced an invalidation may be stale: answer it, but do not keep it.
     if (startedIn === generation) {
@@ -76,10 +82,14 @@ export function virtualKeyResolver(
     async resolve(key) {
       const token = hashKey(key);
       let entry = cache.get(token);
+      if (entry !== undefined && entry.staleAt <= now()) entry = undefined;
       if (entry === undefined) {
         let loading = pending.get(token);
         if (loading === undefined) {
-          loading = load(token).finally(() => pending.delete(token));
+          const started: Promise<CacheEntry> = load(token).finally(() => {
+            if (pending.get(token) === started) pending.delete(token);
+          });
+          loading = started;
           pending.set(token, loading);
         }
         entry = await loading;

@@ -91,7 +91,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
     // A gateway key is optional here; when present it must be valid, and the tokens are stored for its user.
     const presented = extractGatewayKey(c.req.raw.headers);
     const caller = presented === undefined ? undefined : await deps.keys.resolve(presented.key);
-    if (presented !== undefined && caller === undefined) throw oauthError("invalid_request", "the gateway key sent with this token request is invalid", 401);
+    if (presented !== undefined && caller === undefined) throw oauthError("invalid_client", "the gateway key sent with this token request is invalid", 401);
     return c.json(await deps.token.exchange(entry, form, caller), 200, NO_STORE);
   });
 
