@@ -4,11 +4,10 @@
  * issuer in metadata, the `authorization_servers` entry and the `iss` on redirects are
  * always identical (the MCP SDK checks RFC 8414 §3.3 issuer equality; LiteLLM #36479).
  */
-import type * as oauth from "oauth4webapi";
 import { inferOauth2Flow } from "../config/load.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { StoredClient } from "../store/oauth-repository.js";
-import * as oauthClient from "oauth4webapi";
+import * as oauth from "oauth4webapi";
 
 export const issuerFor = (origin: string, server: McpServerEntry) => `${origin}/${server.name}`;
 export const callbackUrl = (origin: string) => `${origin}/callback`;
@@ -38,11 +37,10 @@ export function upstreamClientFor(server: McpServerEntry, registered: StoredClie
   const method = own === null ? server.config.token_endpoint_auth_method : (own.token_endpoint_auth_method ?? "client_secret_basic");
   const auth =
     secret === undefined || method === "none"
-      ? oauthClient.None()
+      ? oauth.None()
       : method === "client_secret_basic"
-        ? oauthClient.ClientSecretBasic(secret)
-        : oauthClient.ClientSecretPost(secret);
+        ? oauth.ClientSecretBasic(secret)
+        : oauth.ClientSecretPost(secret);
   return { client: { client_id: clientId }, auth };
 }
 
-export const allowHttp = (url: string) => ({ [oauthClient.allowInsecureRequests]: new URL(url).protocol === "http:" });

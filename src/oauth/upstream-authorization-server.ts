@@ -5,6 +5,7 @@
  * through oauth4webapi. Cached per server for an hour, fetched single-flight.
  */
 import * as oauth from "oauth4webapi";
+import { allowHttp } from "../auth/upstream/allow-http.js";
 import { refreshingCache, type RefreshingCache } from "../auth/upstream/refreshing-cache.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { oauthError } from "./oauth-error.js";
@@ -19,15 +20,11 @@ export interface UpstreamAuthorization {
 const CACHE_MS = 60 * 60_000;
 const DISCOVERY_TIMEOUT_MS = 10_000;
 
-function insecure(url: URL): { [oauth.allowInsecureRequests]: boolean } {
-  return { [oauth.allowInsecureRequests]: url.protocol === "http:" };
-}
-
 async function discoverResource(upstream: URL): Promise<oauth.ResourceServer | undefined> {
   // The resource identifier is the MCP endpoint; some servers publish their origin instead.
   for (const candidate of [upstream, new URL(upstream.origin)]) {
     try {
-      const response = await oauth.resourceDiscoveryRequest(candidate, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS), ...insecure(candidate) });
+      const response = await oauth.resourceDiscoveryRequest(candidate, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS), ...allowHttp(candidate) });
       return await oauth.processResourceDiscoveryResponse(candidate, response);
     } catch {
       // try the next form
@@ -39,7 +36,7 @@ async function discoverResource(upstream: URL): Promise<oauth.ResourceServer | u
 async function discoverAuthorizationServer(issuer: URL): Promise<oauth.AuthorizationServer | undefined> {
   for (const algorithm of ["oauth2", "oidc"] as const) {
     try {
-      const response = await oauth.discoveryRequest(issuer, { algorithm, signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS), ...insecure(issuer) });
+      const response = await oauth.discoveryRequest(issuer, { algorithm, signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS), ...allowHttp(issuer) });
       return await oauth.processDiscoveryResponse(issuer, response);
     } catch {
       // try OpenID discovery next

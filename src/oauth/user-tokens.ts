@@ -10,7 +10,8 @@ import type { UserTokenSource } from "../auth/upstream/oauth2-interactive.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { OauthRepository, StoredUserToken } from "../store/oauth-repository.js";
-import { allowHttp, upstreamClientFor } from "./gateway-issuer.js";
+import { upstreamClientFor } from "./gateway-issuer.js";
+import { allowHttp } from "../auth/upstream/allow-http.js";
 import { toStoredToken } from "./token.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 

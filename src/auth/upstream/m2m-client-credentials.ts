@@ -10,6 +10,7 @@
  */
 import * as oauth from "oauth4webapi";
 import type { Logger } from "../../log.js";
+import { allowHttp } from "./allow-http.js";
 import { refreshingCache, type Expiring } from "./refreshing-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
 import { preferredClientAuth, tokenEndpointError, type ClientAuthMethod } from "./token-endpoint.js";
@@ -49,7 +50,6 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Upstre
   const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
   const as: oauth.AuthorizationServer = { issuer: new URL(options.tokenUrl).origin, token_endpoint: options.tokenUrl };
   const client: oauth.Client = { client_id: options.clientId };
-  const insecure = new URL(options.tokenUrl).protocol === "http:";
   let authMethod: Promise<ClientAuthMethod> | undefined;
 
   function clientAuthentication(): Promise<ClientAuthMethod> {
@@ -73,7 +73,7 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Upstre
       const auth = method === "client_secret_basic" ? oauth.ClientSecretBasic(options.clientSecret) : oauth.ClientSecretPost(options.clientSecret);
       const response = await oauth.clientCredentialsGrantRequest(as, client, auth, parameters(), {
         signal: AbortSignal.timeout(timeoutMs),
-        [oauth.allowInsecureRequests]: insecure,
+        ...allowHttp(options.tokenUrl),
       });
       const token = await oauth.processClientCredentialsResponse(as, client, response);
       const fetchedAt = now();

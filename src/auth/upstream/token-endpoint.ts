@@ -5,6 +5,7 @@
  */
 import * as oauth from "oauth4webapi";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
+import { allowHttp } from "./allow-http.js";
 
 export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
 
@@ -35,7 +36,7 @@ async function discover(issuer: URL, algorithm: "oauth2" | "oidc", timeoutMs: nu
     const response = await oauth.discoveryRequest(issuer, {
       algorithm,
       signal: AbortSignal.timeout(timeoutMs),
-      [oauth.allowInsecureRequests]: issuer.protocol === "http:",
+      ...allowHttp(issuer),
     });
     return await oauth.processDiscoveryResponse(issuer, response);
   } catch {

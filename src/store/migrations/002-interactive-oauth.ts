@@ -18,27 +18,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("created_at", "varchar(40)", (col) => col.notNull())
     .execute();
 
-  await db.schema
-    .createTable("oauth_flows")
-    /** SHA-256 of the state the gateway sent upstream. */
-    .addColumn("state_hash", "varchar(64)", (col) => col.primaryKey())
-    .addColumn("server_id", "varchar(64)", (col) => col.notNull())
-    /** Sealed JSON: the client's request and the gateway's own PKCE verifier toward the upstream. */
-    .addColumn("sealed", "text", (col) => col.notNull())
-    .addColumn("expires_at", "varchar(40)", (col) => col.notNull())
-    .addColumn("consumed_at", "varchar(40)")
-    .execute();
-
-  await db.schema
-    .createTable("oauth_codes")
-    /** SHA-256 of the authorization code the gateway gave the client. */
-    .addColumn("code_hash", "varchar(64)", (col) => col.primaryKey())
-    .addColumn("server_id", "varchar(64)", (col) => col.notNull())
-    /** Sealed JSON: the flow, and the upstream's code to redeem. */
-    .addColumn("sealed", "text", (col) => col.notNull())
-    .addColumn("expires_at", "varchar(40)", (col) => col.notNull())
-    .addColumn("consumed_at", "varchar(40)")
-    .execute();
+  // Pending authorizations, by the hash of the state sent upstream; the gateway's codes, by their hash.
+  await createSingleUseTable(db, "oauth_flows", "state_hash");
+  await createSingleUseTable(db, "oauth_codes", "code_hash");
 
   await db.schema
     .createTable("user_tokens")
@@ -49,6 +31,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("expires_at", "varchar(40)")
     .addColumn("updated_at", "varchar(40)", (col) => col.notNull())
     .addPrimaryKeyConstraint("user_tokens_pk", ["server_id", "user_id"])
+    .execute();
+}
+
+/** A sealed, expiring, single-use record keyed by a SHA-256 hash. */
+async function createSingleUseTable(db: Kysely<unknown>, table: string, keyColumn: string): Promise<void> {
+  await db.schema
+    .createTable(table)
+    .addColumn(keyColumn, "varchar(64)", (col) => col.primaryKey())
+    .addColumn("server_id", "varchar(64)", (col) => col.notNull())
+    .addColumn("sealed", "text", (col) => col.notNull())
+    .addColumn("expires_at", "varchar(40)", (col) => col.notNull())
+    .addColumn("consumed_at", "varchar(40)")
     .execute();
 }
 
