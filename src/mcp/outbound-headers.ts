@@ -93,5 +93,6 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
 export function retryAfterUnauthorized(server: McpServerEntry, credentials: UpstreamCredentials): boolean {
   if (credentials.resolution === "per-request-header") return false;
   server.auth.invalidate?.(credentials);
+  credentials.onRejected?.().catch(() => undefined);
   return server.auth.retryOnUnauthorized === true;
 }

@@ -9,6 +9,7 @@ import { Readable } from "node:stream";
 import type { Caller } from "../auth/inbound/caller.js";
 import type { DebugRecorder } from "../debug.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
+import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
@@ -33,6 +34,9 @@ export interface ProxyRequest {
   body: string | undefined;
   parsed: ParsedBody | undefined;
 }
+
+/** Credentials of one user, obtained through the gateway's OAuth facade. */
+const USER_TOKEN_MODES = new Set(["oauth2-passthrough", "stored-user-token"]);
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -69,6 +73,12 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
       // The body was read whole, so the request can be sent again with fresh credentials, once.
       upstream.body.resume();
       ({ outbound, response: upstream } = await send());
+    }
+    if (upstream.statusCode === 401 && USER_TOKEN_MODES.has(outbound.credentials.resolution)) {
+      // Answer with the gateway's own challenge, not the upstream's: the client re-authorizes through the gateway.
+      upstream.body.resume();
+      await outbound.credentials.onRejected?.();
+      throw upstreamRefusedUserToken(request.server.name);
     }
     const headers = clientResponseHeaders(upstream.headers);
     if (NULL_BODY_STATUS.has(upstream.statusCode)) {

@@ -964,3 +964,18 @@ describe("secrets", () => {
     expect(bytes).not.toContain("replay-state");
   });
 });
+
+describe("a stored token the upstream refuses", () => {
+  it("is forgotten, and the user gets the gateway's own challenge to connect again", async () => {
+    await repo.saveUserToken("dyn", "user:dora", { clientId: "unused", access_token: "revoked-or-forged-token", token_type: "Bearer", expiresAt: Date.now() + 3_600_000 });
+    const refused = await callEcho("/dyn/mcp", keyHeader(keys.dora));
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${gateway.url}/.well-known/oauth-protected-resource/dyn/mcp"`);
+    expect(refused.text).toContain("refused the upstream token");
+    expect(await repo.getUserToken("dyn", "user:dora")).toBeUndefined();
+    // Nothing stored any more: the next call is the plain challenge, the upstream not even asked.
+    const again = await callEcho("/dyn/mcp", keyHeader(keys.dora));
+    expect(again.status).toBe(401);
+    expect(again.text).toContain("needs your authorization");
+  });
+});

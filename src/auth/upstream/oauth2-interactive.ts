@@ -21,13 +21,31 @@ export interface UserTokenSource {
 
 export const AUTHORIZATION_REQUIRED = "upstream_authorization_required";
 
+/** The upstream refused the user's token (own or stored): the client must authorize again, through the gateway. */
+export function upstreamRefusedUserToken(serverName: string): GatewayError {
+  return new GatewayError({
+    status: 401,
+    code: AUTHORIZATION_REQUIRED,
+    message: `MCP server '${serverName}' refused the upstream token: authorize again (your MCP client starts it from this 401)`,
+    extra: { server: serverName },
+  });
+}
+
 export function oauth2Interactive(serverId: string, serverName: string, userTokens: UserTokenSource | undefined): UpstreamAuth {
   return {
     async credentials({ headers, presentedKey, caller }): Promise<UpstreamCredentials> {
       const bearer = clientBearerToken(headers, presentedKey);
       if (bearer !== undefined) return { headers: { authorization: `Bearer ${bearer}` }, resolution: "oauth2-passthrough" };
-      const stored = caller === undefined || userTokens === undefined ? undefined : await userTokens.accessToken(serverId, callerUserKey(caller));
-      if (stored !== undefined) return { headers: { authorization: `Bearer ${stored}` }, resolution: "stored-user-token" };
+      const user = caller === undefined ? undefined : callerUserKey(caller);
+      const stored = user === undefined || userTokens === undefined ? undefined : await userTokens.accessToken(serverId, user);
+      if (stored !== undefined) {
+        return {
+          headers: { authorization: `Bearer ${stored}` },
+          resolution: "stored-user-token",
+          // Revoked upstream: drop it, so the user is asked to connect again instead of failing forever.
+          onRejected: () => userTokens!.forget(serverId, user!),
+        };
+      }
       throw new GatewayError({
         status: 401,
         code: AUTHORIZATION_REQUIRED,

@@ -32,6 +32,8 @@ export interface UpstreamCredentials {
   /** Headers to add to the upstream request (lowercase names). */
   headers: Readonly<Record<string, string>>;
   resolution: AuthResolution;
+  /** The upstream refused these credentials (401): forget whatever stored them. */
+  onRejected?: () => Promise<void>;
 }
 
 export interface UpstreamAuth {
