@@ -12,6 +12,7 @@
  */
 import * as oauth from "oauth4webapi";
 import { callerUserKey, type Caller } from "../auth/inbound/caller.js";
+import { isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -22,6 +23,7 @@ import { allowHttp } from "../auth/upstream/allow-http.js";
 import { oauthError } from "./oauth-error.js";
 import { verifierMatches } from "./pkce.js";
 import { validateTokenResponse } from "./token-validation.js";
+import { refreshAtUpstream } from "./upstream-refresh.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
 export interface TokenDeps {
@@ -136,19 +138,10 @@ export function createTokenEndpoint(deps: TokenDeps) {
     if (refresh === null) throw oauthError("invalid_request", "refresh_token is required");
     const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
     if (client === undefined || client.serverId !== server.id) throw oauthError("invalid_client", "unknown client_id for this server", 401);
-    const upstream = await deps.upstreams.get(server);
-    const { client: upstreamClient, auth } = upstreamClientFor(server, client);
     try {
-      const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, refresh, {
-        additionalParameters: { resource: upstream.resource },
-        signal: AbortSignal.timeout(server.timeoutMs),
-        ...allowHttp(upstream.as.token_endpoint!),
-      });
-      const token = await oauth.processRefreshTokenResponse(upstream.as, upstreamClient, response);
-      validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
-      return publicAnswer(token);
+      return publicAnswer(await refreshAtUpstream(deps.upstreams, server, client, refresh));
     } catch (error) {
-      if (error instanceof Error && (error as { code?: string }).code === "token_validation_failed") throw error;
+      if (isGatewayError(error)) throw error;
       upstreamRefused(server, error, deps.log);
     }
   }

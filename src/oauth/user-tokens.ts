@@ -7,12 +7,12 @@
  */
 import * as oauth from "oauth4webapi";
 import type { UserTokenSource } from "../auth/upstream/oauth2-interactive.js";
+import { isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { OauthRepository, StoredUserToken } from "../store/oauth-repository.js";
-import { upstreamClientFor } from "./gateway-issuer.js";
-import { allowHttp } from "../auth/upstream/allow-http.js";
 import { toStoredToken } from "./token.js";
+import { refreshAtUpstream } from "./upstream-refresh.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
 /** Refresh this long before expiry, so no call is sent with a token about to lapse. */
@@ -38,21 +38,15 @@ export function userTokenStore(deps: {
     const server = deps.snapshot().byIdOrName(serverId);
     const client = await deps.repo.getClient(stored.clientId);
     if (server === undefined || client === undefined || stored.refresh_token === undefined) return undefined;
-    const upstream = await deps.upstreams.get(server);
-    const { client: upstreamClient, auth } = upstreamClientFor(server, client);
     try {
-      const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, stored.refresh_token, {
-        additionalParameters: { resource: upstream.resource },
-        signal: AbortSignal.timeout(server.timeoutMs),
-        ...allowHttp(upstream.as.token_endpoint!),
-      });
-      const token = await oauth.processRefreshTokenResponse(upstream.as, upstreamClient, response);
+      const token = await refreshAtUpstream(deps.upstreams, server, client, stored.refresh_token);
       await deps.repo.saveUserToken(serverId, user, toStoredToken(token, stored.clientId, now(), server.config.token_storage_ttl_seconds, stored.refresh_token));
       deps.log.debug({ server: server.name, user }, "refreshed a per-user upstream token");
       return token.access_token;
     } catch (error) {
-      if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") {
-        deps.log.info({ server: server.name, user }, "the upstream refused a per-user refresh token; the user must connect again");
+      // A refused refresh token, or a new token that no longer passes token_validation: the user must connect again.
+      if ((error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") || (isGatewayError(error) && error.code === "token_validation_failed")) {
+        deps.log.info({ server: server.name, user, reason: error instanceof oauth.ResponseBodyError ? error.error : "token_validation_failed" }, "a per-user token cannot be refreshed; the user must connect again");
         await deps.repo.deleteUserToken(serverId, user);
         return undefined;
       }
