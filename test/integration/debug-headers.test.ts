@@ -102,11 +102,7 @@ beforeAll(async () => {
   servers["keyed_url"] = { url: `${plain.url}?api_key=${URL_SECRET}`, auth_type: "none" };
   gateway = await startTestGateway({ servers, env: { M2M_SECRET: MOCK_CLIENT_SECRET } });
 
-  const generate = async (body: Record<string, unknown>): Promise<string> => {
-    const response = await gateway.fetch("/key/generate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { key: string }).key;
-  };
+  const generate = (body: Record<string, unknown>) => gateway.generateKey(body);
   keys.alice = await generate({ user_id: "alice" });
   keys.dora = await generate({ user_id: "dora" });
   keys.limited = await generate({ user_id: "lim", object_permission: { mcp_servers: ["alpha", "beta"] } });

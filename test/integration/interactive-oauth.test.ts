@@ -98,13 +98,7 @@ beforeAll(async () => {
   repo = oauthRepository(database.db, createSecretBox(SALT));
 
   for (const user of Object.keys(keys) as Array<keyof typeof keys>) {
-    const response = await gateway.fetch("/key/generate", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ user_id: user, key_alias: `${user}-key` }),
-    });
-    expect(response.status).toBe(200);
-    keys[user] = ((await response.json()) as { key: string }).key;
+    keys[user] = await gateway.generateKey({ user_id: user, key_alias: `${user}-key` });
     secrets.add(keys[user]);
   }
   secrets.add(gateway.masterKey);

@@ -27,8 +27,3 @@ export function perRequestHeaders(
   });
   return found;
 }
-
-/** True for a client header that addresses some server's per-request credentials. */
-export function isPerRequestHeader(name: string): boolean {
-  return name.startsWith(PREFIX) && !RESERVED.has(name);
-}
