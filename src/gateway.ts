@@ -5,6 +5,7 @@
  */
 import { hkdfSync } from "node:crypto";
 import type { Server } from "node:http";
+import { callerNetwork, DEFAULT_INTERNAL_RANGES, parseRanges } from "./auth/inbound/client-address.js";
 import { createKeyAdmin } from "./auth/inbound/key-admin.js";
 import { chainResolvers, masterKeyResolver } from "./auth/inbound/key-resolver.js";
 import { virtualKeyResolver } from "./auth/inbound/virtual-keys.js";
@@ -22,6 +23,7 @@ import { createUpstreamClients } from "./mcp/upstream-clients.js";
 import { createUpstreamHttp } from "./mcp/upstream-http.js";
 import { createAuthorize } from "./oauth/authorize.js";
 import { createConnect } from "./oauth/connect.js";
+import { delegatedResourceMetadata } from "./oauth/delegated-resource-metadata.js";
 import { originSettings } from "./oauth/public-origin.js";
 import { parseTrustedRedirectOrigins } from "./oauth/redirect-policy.js";
 import { createTokenEndpoint } from "./oauth/token.js";
@@ -117,14 +119,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const http = createUpstreamHttp();
   const clients = createUpstreamClients({ log });
   const legacySse = createLegacySseBridge({ log });
-  const aggregate = createAggregate({ clients, log, listTimeoutMs: 10_000 });
+  const delegated = delegatedResourceMetadata();
+  const aggregate = createAggregate({ clients, log, listTimeoutMs: 10_000, delegated });
+  const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
+  for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
   let draining = false;
 
   const app = createApp({
     log,
     registry,
     keys,
-    passthrough: createPassthrough({ http, legacySse, log }),
+    passthrough: createPassthrough({ http, legacySse, log, delegated }),
     aggregate,
     rest: createRestTools(aggregate),
     health: {
@@ -134,7 +139,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       version: VERSION,
     },
     origin,
-    oauth: { upstreams, registration, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
+    network: callerNetwork(origin, internalRanges),
+    oauth: { delegated, upstreams, registration, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin: createServerAdmin({ registry, servers, env: options.env }),
     keyAdmin: createKeyAdmin({ keys: keysRepo }),

@@ -90,19 +90,18 @@ export const serverConfigSchema = z
         }
       }
     }
-    if (!server.available_on_public_internet) {
-      // Not enforced yet (issue 7): accepting it would serve an "internal only" server to everyone.
-      ctx.addIssue({
-        code: "custom",
-        path: ["available_on_public_internet"],
-        message: "available_on_public_internet: false is not supported by this Gatehouse version yet; remove it, or restrict the server with key permissions (object_permission.mcp_servers)",
-      });
-    }
     if (server.auth_type === "oauth2_token_exchange" && server.token_exchange_endpoint === undefined && server.token_url === undefined) {
       ctx.addIssue({
         code: "custom",
         path: ["token_exchange_endpoint"],
         message: "auth_type oauth2_token_exchange needs token_exchange_endpoint (or token_url)",
+      });
+    }
+    if (server.auth_type === "oauth2_token_exchange" && server.client_id === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["client_id"],
+        message: "auth_type oauth2_token_exchange needs client_id (and client_secret unless the authorization server accepts a public client): the gateway authenticates as this client when it exchanges tokens",
       });
     }
   });

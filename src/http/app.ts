@@ -4,6 +4,7 @@
  */
 import { Hono } from "hono";
 import type { KeyAdmin } from "../auth/inbound/key-admin.js";
+import type { CallerNetwork } from "../auth/inbound/client-address.js";
 import type { KeyResolver } from "../auth/inbound/key-resolver.js";
 import type { Connect } from "../oauth/connect.js";
 import type { OriginSettings } from "../oauth/public-origin.js";
@@ -34,7 +35,8 @@ export interface AppDeps {
   rest: RestTools;
   health: HealthDeps;
   origin: OriginSettings;
-  oauth: Omit<OauthRouteDeps, "registry" | "keys" | "origin" | "maxBodyBytes">;
+  network: CallerNetwork;
+  oauth: Omit<OauthRouteDeps, "registry" | "keys" | "origin" | "network" | "maxBodyBytes">;
   connect: Connect;
   serverAdmin: ServerAdmin;
   keyAdmin: KeyAdmin;
@@ -52,7 +54,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", mcpRestRoutes(deps));
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
-  app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, origin: deps.origin, connect: deps.connect, registration: deps.oauth.registration, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", mcpRoutes(deps));
   return app;

@@ -52,6 +52,23 @@ export function assertToolAllowed(caller: Caller, server: McpServerEntry, tool: 
   });
 }
 
+/**
+ * The seed's delegate bypass fires only when every server the request targets delegates
+ * auth upstream. Undefined, so that normal gateway auth runs (fail closed), when there is
+ * no target, when any target is unknown or hidden from this caller, or when any does not
+ * delegate.
+ */
+export function delegatedTargets(snapshot: RegistrySnapshot, names: readonly string[] | undefined, fromPublicInternet: boolean): McpServerEntry[] | undefined {
+  if (names === undefined || names.length === 0) return undefined;
+  const servers: McpServerEntry[] = [];
+  for (const name of names) {
+    const server = snapshot.byIdOrName(name);
+    if (server === undefined || !server.delegatesAuth || (server.internalOnly && fromPublicInternet)) return undefined;
+    servers.push(server);
+  }
+  return servers;
+}
+
 /** `x-mcp-servers: a,b` as a list, or undefined when absent or empty. */
 export function parseServersHeader(value: string | null): string[] | undefined {
   if (value === null) return undefined;

@@ -17,7 +17,7 @@ import {
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
-import { GatewayError, clientMessage, toGatewayError } from "../errors.js";
+import { GatewayError, clientMessage, isGatewayError, toGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -25,7 +25,8 @@ import { serversForCaller, toolVisibility } from "./access.js";
 import { calledTool, type ParsedBody } from "./jsonrpc.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { prefixedToolName, routePrefixedTool } from "./tool-routing.js";
-import { GATEWAY_CLIENT_INFO, type UpstreamClients } from "./upstream-clients.js";
+import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
+import { GATEWAY_CLIENT_INFO, UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
 
 export interface AggregateRequest {
   snapshot: RegistrySnapshot;
@@ -35,6 +36,8 @@ export interface AggregateRequest {
   inbound: InboundRequestInfo & { signal: AbortSignal };
   request: Request;
   parsed: ParsedBody;
+  /** Where a delegating server's relayed challenge points: its metadata as seen from /mcp. */
+  resourceMetadataUrl: (server: McpServerEntry) => string;
 }
 
 export interface ServerTools {
@@ -53,6 +56,7 @@ export interface AggregateDeps {
   log: Logger;
   /** Upper bound for one upstream's tools/list inside an aggregated listing. */
   listTimeoutMs: number;
+  delegated: DelegatedResourceMetadata;
 }
 
 export function createAggregate(deps: AggregateDeps) {
@@ -118,9 +122,29 @@ export function createAggregate(deps: AggregateDeps) {
     });
   }
 
+  /**
+   * When every server delegates auth upstream, an upstream's 401 must reach the client as
+   * an HTTP 401 with its challenge (seed step 3), not as a server missing from the list:
+   * the sessions are opened first, and the first refusal answers the request.
+   */
+  async function relayUpstreamChallenge(request: AggregateRequest, servers: readonly McpServerEntry[]): Promise<void> {
+    if (servers.length === 0 || !servers.every((server) => server.delegatesAuth)) return;
+    const opened = await Promise.allSettled(servers.map((server) => deps.clients.withClient(server, request.snapshot, request.inbound, async () => undefined)));
+    const refused = opened.findIndex((outcome) => outcome.status === "rejected" && isGatewayError(outcome.reason) && outcome.reason.code === UPSTREAM_UNAUTHORIZED);
+    if (refused === -1) return;
+    const server = servers[refused]!;
+    const error = (opened[refused] as PromiseRejectedResult).reason as GatewayError;
+    const challenge = error.headers["www-authenticate"];
+    if (challenge === undefined) throw error;
+    deps.delegated.remember(server, challenge);
+    const pointed = challengeMetadataUrl(challenge) === undefined ? challenge : pointChallengeAt(challenge, request.resourceMetadataUrl(server));
+    throw new GatewayError({ status: 401, code: error.code, message: error.message, extra: error.extra, headers: { "www-authenticate": pointed }, cause: error });
+  }
+
   /** Answer one POST /mcp. */
   async function handle(request: AggregateRequest): Promise<Response> {
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
+    await relayUpstreamChallenge(request, servers);
     // A forbidden tool is an HTTP 403 like on every other route (CONTRACT §3).
     for (const message of request.parsed.messages) {
       const name = calledTool(message);

@@ -14,6 +14,7 @@ import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
+import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import type { LegacySseBridge } from "./legacy-sse-bridge.js";
 import { assertToolAllowed, toolVisibility } from "./access.js";
 import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
@@ -33,6 +34,8 @@ export interface ProxyRequest {
   /** The raw request body and its parse (POST only). */
   body: string | undefined;
   parsed: ParsedBody | undefined;
+  /** The gateway's protected resource metadata URL for this route, named in a relayed upstream challenge. */
+  resourceMetadataUrl: () => string;
 }
 
 /** Credentials of one user, obtained through the gateway's OAuth facade. */
@@ -42,7 +45,7 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
 export type ProxyHandler = (request: ProxyRequest) => Promise<Response>;
 
-export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacySseBridge; log: Logger }): ProxyHandler {
+export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacySseBridge; log: Logger; delegated: DelegatedResourceMetadata }): ProxyHandler {
   return async function passthrough(request) {
     const method = upstreamMethod(request.method);
     const parsed = request.parsed;
@@ -81,6 +84,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
       throw upstreamRefusedUserToken(request.server.name);
     }
     const headers = clientResponseHeaders(upstream.headers);
+    if (upstream.statusCode === 401 && outbound.credentials.resolution === "delegated") relayChallenge(request, headers, deps.delegated);
     if (NULL_BODY_STATUS.has(upstream.statusCode)) {
       upstream.body.resume();
       return new Response(null, { status: upstream.statusCode, headers });
@@ -90,6 +94,18 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
     const body = await responseBody(upstream.body, headers, listIds, visible);
     return new Response(body, { status: upstream.statusCode, headers });
   };
+}
+
+/**
+ * A delegating server's own 401 goes to the client as it came (seed step 3): only the
+ * challenge's `resource_metadata` is pointed at the gateway's copy of the upstream's
+ * metadata, whose `resource` names the gateway URL the client called (RFC 9728 §7.3).
+ */
+function relayChallenge(request: ProxyRequest, headers: Headers, delegated: DelegatedResourceMetadata): void {
+  const challenge = headers.get("www-authenticate");
+  if (challenge === null) return;
+  delegated.remember(request.server, challenge);
+  if (challengeMetadataUrl(challenge) !== undefined) headers.set("www-authenticate", pointChallengeAt(challenge, request.resourceMetadataUrl()));
 }
 
 function upstreamMethod(method: string): "GET" | "POST" | "DELETE" {

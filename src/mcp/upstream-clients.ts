@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { McpError, ErrorCode } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -28,8 +28,14 @@ export interface UpstreamClients {
   close(): Promise<void>;
 }
 
+/** The WWW-Authenticate of the latest 401 on a session (relayed for servers that delegate auth). */
+interface Challenge {
+  value: string | undefined;
+}
+
 interface PooledClient {
   client: Promise<Client>;
+  challenge: Challenge;
   lastUsed: number;
   /** Calls running on this session now. */
   inFlight: number;
@@ -75,7 +81,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     let pooled = pool.get(key);
     if (pooled === undefined) {
       evictIdle();
-      pooled = { client: connect(server, headers), lastUsed: now(), inFlight: 0, retired: false };
+      const challenge: Challenge = { value: undefined };
+      pooled = { client: connect(server, headers, challenge), challenge, lastUsed: now(), inFlight: 0, retired: false };
       pool.set(key, pooled);
       const created = pooled;
       created.client.catch(() => drop(key, created));
@@ -105,7 +112,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
           }
           // One retry: a lost session reconnects; a refused cached token is replaced.
           if (attempt === 0 && (lost || (isUnauthorized(error) && retryAfterUnauthorized(server, outbound.credentials)))) continue;
-          throw upstreamCallError(server, error);
+          throw upstreamCallError(server, error, pooled.challenge.value);
         } finally {
           pooled.inFlight--;
           if (pooled.retired && pooled.inFlight === 0) closePooled(pooled);
@@ -130,19 +137,27 @@ function sessionKey(server: McpServerEntry, headers: Record<string, string>): st
   return hash.digest("base64url");
 }
 
-async function connect(server: McpServerEntry, headers: Record<string, string>): Promise<Client> {
+async function connect(server: McpServerEntry, headers: Record<string, string>, challenge: Challenge): Promise<Client> {
+  // The SDK's errors carry a 401's status but not its challenge, which a delegating server's client needs.
+  const options = server.delegatesAuth ? { requestInit: { headers }, fetch: capturingChallenge(challenge) } : { requestInit: { headers } };
   const transport: Transport =
-    server.config.transport === "sse"
-      ? new SSEClientTransport(server.url, { requestInit: { headers } })
-      : new StreamableHTTPClientTransport(server.url, { requestInit: { headers } });
+    server.config.transport === "sse" ? new SSEClientTransport(server.url, options) : new StreamableHTTPClientTransport(server.url, options);
   const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {} });
   try {
     await client.connect(transport, { timeout: server.timeoutMs });
   } catch (error) {
     await client.close().catch(() => undefined);
-    throw upstreamCallError(server, error);
+    throw upstreamCallError(server, error, challenge.value);
   }
   return client;
+}
+
+function capturingChallenge(challenge: Challenge): FetchLike {
+  return async (url, init) => {
+    const response = await fetch(url, init);
+    if (response.status === 401) challenge.value = response.headers.get("www-authenticate") ?? undefined;
+    return response;
+  };
 }
 
 function httpStatus(error: unknown): number | undefined {
@@ -165,8 +180,9 @@ function isTransportFailure(error: unknown): boolean {
 }
 
 /** Name the server and keep the upstream's own words out of the client's view unless they are JSON-RPC errors. */
-export function upstreamCallError(server: McpServerEntry, error: unknown): GatewayError {
+export function upstreamCallError(server: McpServerEntry, error: unknown, challenge?: string): GatewayError {
   if (isGatewayError(error)) return error;
+  if (server.delegatesAuth && httpStatus(error) === 401) return upstreamUnauthorized(server, challenge, error);
   if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
     return upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `${server.url.origin}: ${error.message}`, error);
   }
@@ -193,5 +209,20 @@ export function upstreamCallError(server: McpServerEntry, error: unknown): Gatew
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: server.name, ...(status === undefined ? {} : { upstream_status: status }) },
     cause: error,
+  });
+}
+
+export const UPSTREAM_UNAUTHORIZED = "upstream_unauthorized";
+
+/** A delegating server refused the client's credentials: the client authorizes with the upstream (its challenge is relayed). */
+function upstreamUnauthorized(server: McpServerEntry, challenge: string | undefined, cause: unknown): GatewayError {
+  return new GatewayError({
+    status: 401,
+    code: UPSTREAM_UNAUTHORIZED,
+    message: `MCP server '${server.name}' answered 401: it delegates auth to its own authorization server; authorize there (your MCP client starts it from this 401) and send that token in Authorization`,
+    rpcCode: JsonRpcCode.InvalidRequest,
+    ...(challenge === undefined ? {} : { headers: { "www-authenticate": challenge } }),
+    extra: { server: server.name, upstream_status: 401 },
+    cause,
   });
 }

@@ -21,6 +21,14 @@ export function protectedResourceMetadataUrl(origin: string, server: McpServerEn
     : `${origin}/.well-known/oauth-protected-resource/mcp/${server.name}`;
 }
 
+/**
+ * Where the aggregate `/mcp` points a delegating server's challenge: its metadata, with
+ * `resource` naming `/mcp`, the URL that client called.
+ */
+export function aggregateResourceMetadataUrl(origin: string, server: McpServerEntry): string {
+  return `${origin}/.well-known/oauth-protected-resource/mcp?server=${encodeURIComponent(server.name)}`;
+}
+
 export async function protectedResourceMetadata(origin: string, server: McpServerEntry, form: McpPathForm, upstreams: UpstreamAuthorizations) {
   const scopes = await scopesOf(server, upstreams);
   return {

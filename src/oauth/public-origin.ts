@@ -5,13 +5,11 @@
  * the request's own URL. Default ports are normalised away. Every OAuth route uses this
  * one function, so discovery documents and redirect checks always agree.
  */
-import { BlockList, isIPv4, isIPv6 } from "node:net";
+import { inRanges, parseRanges, type ForwardingTrust } from "../auth/inbound/client-address.js";
 
-export interface OriginSettings {
+export interface OriginSettings extends ForwardingTrust {
   /** A valid origin from PROXY_BASE_URL (validated at startup), or undefined. */
   proxyBaseUrl: string | undefined;
-  useXForwardedFor: boolean;
-  trustedProxies: BlockList;
 }
 
 export interface OriginWarnings {
@@ -34,18 +32,8 @@ export function originSettings(input: {
       );
     }
   }
-  const trustedProxies = new BlockList();
-  for (const range of input.trustedProxyRanges) {
-    const [address, bits, ...extra] = range.trim().split("/");
-    const family = address !== undefined && isIPv6(address) ? "ipv6" : "ipv4";
-    // Decimal digits only: Number("") is 0, and a prefix of 0 would trust every address.
-    const prefix = bits === undefined ? (family === "ipv6" ? 128 : 32) : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN;
-    if (address === undefined || extra.length > 0 || !(isIPv4(address) || isIPv6(address)) || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === "ipv6" ? 128 : 32)) {
-      warnings.push(`mcp_trusted_proxy_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
-      continue;
-    }
-    trustedProxies.addSubnet(address, prefix, family);
-  }
+  const trustedProxies = parseRanges(input.trustedProxyRanges);
+  for (const range of trustedProxies.invalid) warnings.push(`mcp_trusted_proxy_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
   if (input.useXForwardedFor && input.trustedProxyRanges.length === 0) {
     warnings.push(
       "use_x_forwarded_for is true but mcp_trusted_proxy_ranges is empty: X-Forwarded-* headers are trusted from no one (set the CIDRs of your ingress, or PROXY_BASE_URL)",
@@ -70,21 +58,12 @@ export function validOrigin(value: string): string | undefined {
   return url.origin;
 }
 
-function peerIsTrusted(settings: OriginSettings, peer: string | undefined): boolean {
-  if (peer === undefined) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(peer);
-  const address = mapped?.[1] ?? peer;
-  if (isIPv4(address)) return settings.trustedProxies.check(address, "ipv4");
-  if (isIPv6(address)) return settings.trustedProxies.check(address, "ipv6");
-  return false;
-}
-
 const first = (value: string | null) => value?.split(",")[0]?.trim() || undefined;
 
 export function publicOrigin(settings: OriginSettings, request: { url: string; headers: Headers; peer: string | undefined }): string {
   if (settings.proxyBaseUrl !== undefined) return settings.proxyBaseUrl;
   const own = new URL(request.url);
-  if (settings.useXForwardedFor && peerIsTrusted(settings, request.peer)) {
+  if (settings.useXForwardedFor && inRanges(settings.trustedProxies, request.peer)) {
     const proto = first(request.headers.get("x-forwarded-proto")) ?? own.protocol.slice(0, -1);
     const host = first(request.headers.get("x-forwarded-host")) ?? own.host;
     const port = first(request.headers.get("x-forwarded-port"));

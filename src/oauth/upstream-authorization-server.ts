@@ -20,7 +20,7 @@ export interface UpstreamAuthorization {
 const CACHE_MS = 60 * 60_000;
 const DISCOVERY_TIMEOUT_MS = 10_000;
 
-async function discoverResource(upstream: URL): Promise<oauth.ResourceServer | undefined> {
+export async function discoverResource(upstream: URL): Promise<oauth.ResourceServer | undefined> {
   // The resource identifier is the MCP endpoint; some servers publish their origin instead.
   for (const candidate of [upstream, new URL(upstream.origin)]) {
     try {

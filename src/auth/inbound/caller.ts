@@ -10,7 +10,8 @@
  */
 
 export interface Caller {
-  kind: "master" | "virtual";
+  /** `delegated`: no gateway key, admitted only because every target server delegates auth upstream. */
+  kind: "master" | "virtual" | "delegated";
   /** Non-secret label for logs and audit (a key alias or `sk-...abcd`); not unique, never an identity. */
   keyId: string;
   /** Stable, unique identity of the key: `master`, or `key:<sha256 of the key>`. */
@@ -18,6 +19,8 @@ export interface Caller {
   userId?: string;
   servers: ReadonlySet<string> | "all";
   tools: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Set per request when the caller is outside `mcp_internal_ip_ranges`: internal-only servers are hidden from it. */
+  fromPublicInternet?: boolean;
 }
 
 export function masterCaller(): Caller {
@@ -26,10 +29,18 @@ export function masterCaller(): Caller {
 
 export interface ServerIdentity {
   id: string;
+  /** `available_on_public_internet: false`. */
+  internalOnly?: boolean;
 }
 
 export function canUseServer(caller: Caller, server: ServerIdentity): boolean {
+  if (server.internalOnly === true && caller.fromPublicInternet === true) return false;
   return caller.servers === "all" || caller.servers.has(server.id);
+}
+
+/** A caller without a gateway key, limited to the servers that delegate auth upstream and were named by the request. */
+export function delegatedCaller(serverIds: Iterable<string>): Caller {
+  return { kind: "delegated", keyId: "(delegated to upstream)", subject: "anonymous", servers: new Set(serverIds), tools: new Map() };
 }
 
 /** Whether the caller's own key permits the tool; the server's allowed/disallowed lists are checked separately. */

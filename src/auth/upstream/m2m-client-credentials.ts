@@ -13,7 +13,7 @@ import type { Logger } from "../../log.js";
 import { allowHttp } from "./allow-http.js";
 import { refreshingCache, type Expiring } from "./refreshing-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
-import { preferredClientAuth, tokenEndpointError, type ClientAuthMethod } from "./token-endpoint.js";
+import { cacheLifetimeSeconds, DEFAULT_TOKEN_TIMEOUT_MS, targetParameters, tokenEndpointClient, tokenEndpointError, type ClientAuthMethod } from "./token-endpoint.js";
 
 export interface ClientCredentialsOptions {
   serverName: string;
@@ -32,50 +32,22 @@ export interface ClientCredentialsOptions {
   log?: Logger;
 }
 
-/** RFC 6749 §5.1 makes expires_in optional; without it the token is reused this long. */
-const DEFAULT_LIFETIME_SECONDS = 300;
-const EXPIRY_MARGIN_SECONDS = 60;
 /** Refresh once this share of the cached lifetime has passed. */
 const REFRESH_AFTER = 0.8;
-export const DEFAULT_TOKEN_TIMEOUT_MS = 10_000;
-
-export function cacheLifetimeSeconds(expiresIn: number | undefined): number {
-  if (expiresIn === undefined || !Number.isFinite(expiresIn) || expiresIn <= 0) return DEFAULT_LIFETIME_SECONDS;
-  // For short-lived tokens a 60 s margin would leave nothing: keep half the lifetime instead.
-  return expiresIn > 2 * EXPIRY_MARGIN_SECONDS ? expiresIn - EXPIRY_MARGIN_SECONDS : expiresIn / 2;
-}
 
 export function clientCredentialsAuth(options: ClientCredentialsOptions): UpstreamAuth {
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
-  const as: oauth.AuthorizationServer = { issuer: new URL(options.tokenUrl).origin, token_endpoint: options.tokenUrl };
-  const client: oauth.Client = { client_id: options.clientId };
-  let authMethod: Promise<ClientAuthMethod> | undefined;
-
-  function clientAuthentication(): Promise<ClientAuthMethod> {
-    authMethod ??= options.authMethod !== undefined
-      ? Promise.resolve(options.authMethod)
-      : preferredClientAuth(options.tokenUrl, timeoutMs).then((method) => method ?? "client_secret_post");
-    return authMethod;
-  }
-
-  function parameters(): URLSearchParams {
-    const parameters = new URLSearchParams();
-    if (options.scopes !== undefined && options.scopes.length > 0) parameters.set("scope", options.scopes.join(" "));
-    if (options.audience !== undefined) parameters.set("audience", options.audience);
-    if (options.resource !== undefined) parameters.set("resource", options.resource);
-    return parameters;
-  }
+  const endpoint = tokenEndpointClient({ ...options, authMethod: options.authMethod, timeoutMs });
 
   async function requestToken(): Promise<Expiring<UpstreamCredentials>> {
     try {
-      const method = await clientAuthentication();
-      const auth = method === "client_secret_basic" ? oauth.ClientSecretBasic(options.clientSecret) : oauth.ClientSecretPost(options.clientSecret);
-      const response = await oauth.clientCredentialsGrantRequest(as, client, auth, parameters(), {
+      const { method, auth } = await endpoint.authentication();
+      const response = await oauth.clientCredentialsGrantRequest(endpoint.as, endpoint.client, auth, targetParameters(options), {
         signal: AbortSignal.timeout(timeoutMs),
         ...allowHttp(options.tokenUrl),
       });
-      const token = await oauth.processClientCredentialsResponse(as, client, response);
+      const token = await oauth.processClientCredentialsResponse(endpoint.as, endpoint.client, response);
       const fetchedAt = now();
       const lifetimeMs = cacheLifetimeSeconds(token.expires_in) * 1000;
       options.log?.debug({ server: options.serverName, expires_in: token.expires_in, client_auth: method }, "fetched an M2M access token");

@@ -3,11 +3,13 @@
  */
 import { inferOauth2Flow } from "../../config/load.js";
 import type { ServerConfig } from "../../config/schema.js";
-import { GatewayError } from "../../errors.js";
 import type { Logger } from "../../log.js";
-import { clientCredentialsAuth, DEFAULT_TOKEN_TIMEOUT_MS } from "./m2m-client-credentials.js";
+import { delegatedAuth, delegatesAuthToUpstream } from "./delegate.js";
+import { clientCredentialsAuth } from "./m2m-client-credentials.js";
+import { DEFAULT_TOKEN_TIMEOUT_MS } from "./token-endpoint.js";
 import { oauth2Interactive, type UserTokenSource } from "./oauth2-interactive.js";
 import { staticAuth } from "./static-auth.js";
+import { tokenExchangeAuth } from "./token-exchange.js";
 import type { UpstreamAuth } from "./strategy.js";
 
 /** What strategies may use besides the server's config. */
@@ -36,23 +38,25 @@ export function selectUpstreamAuth(serverId: string, serverName: string, server:
           ...(context.now === undefined ? {} : { now: context.now }),
         });
       }
+      if (delegatesAuthToUpstream(server)) return delegatedAuth();
       return oauth2Interactive(serverId, serverName, context.userTokens);
     case "oauth2_token_exchange":
-      return notYetSupported(serverName, "oauth2_token_exchange");
+      return tokenExchangeAuth({
+        serverId,
+        serverName,
+        endpoint: server.token_exchange_endpoint ?? server.token_url!,
+        clientId: server.client_id!,
+        clientSecret: server.client_secret,
+        authMethod: server.token_endpoint_auth_method,
+        subjectTokenType: server.subject_token_type,
+        audience: server.audience,
+        scopes: server.scopes,
+        resource: server.resource,
+        timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
+        ...(context.log === undefined ? {} : { log: context.log }),
+        ...(context.now === undefined ? {} : { now: context.now }),
+      });
     default:
       return staticAuth(server.auth_type, server.auth_value ?? server.authentication_token);
   }
-}
-
-function notYetSupported(serverName: string, authType: string): UpstreamAuth {
-  return {
-    credentials() {
-      throw new GatewayError({
-        status: 501,
-        code: "auth_type_not_supported",
-        message: `server '${serverName}' uses auth_type ${authType}, which this Gatehouse version does not support yet`,
-        expose: true,
-      });
-    },
-  };
 }

@@ -14,7 +14,9 @@ export type AuthResolution =
   | "per-request-header"
   | "m2m-client-credentials"
   | "oauth2-passthrough"
-  | "stored-user-token";
+  | "stored-user-token"
+  | "token-exchange"
+  | "delegated";
 
 export interface UpstreamAuthContext {
   /** The inbound request's headers. */

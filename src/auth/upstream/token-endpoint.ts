@@ -9,6 +9,63 @@ import { allowHttp } from "./allow-http.js";
 
 export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
 
+export const DEFAULT_TOKEN_TIMEOUT_MS = 10_000;
+
+/** RFC 6749 §5.1 makes expires_in optional; without it a token is reused this long. */
+const DEFAULT_LIFETIME_SECONDS = 300;
+const EXPIRY_MARGIN_SECONDS = 60;
+
+/** How long an issued token is used: `expires_in - 60` (the seed's rule), half the lifetime for short-lived tokens. */
+export function cacheLifetimeSeconds(expiresIn: number | undefined): number {
+  if (expiresIn === undefined || !Number.isFinite(expiresIn) || expiresIn <= 0) return DEFAULT_LIFETIME_SECONDS;
+  // For short-lived tokens a 60 s margin would leave nothing: keep half the lifetime instead.
+  return expiresIn > 2 * EXPIRY_MARGIN_SECONDS ? expiresIn - EXPIRY_MARGIN_SECONDS : expiresIn / 2;
+}
+
+/** What a token request may ask for: scope (joined by single spaces), RFC 8693 audience, RFC 8707 resource. */
+export function targetParameters(target: { scopes?: readonly string[] | undefined; audience?: string | undefined; resource?: string | undefined }): URLSearchParams {
+  const parameters = new URLSearchParams();
+  if (target.scopes !== undefined && target.scopes.length > 0) parameters.set("scope", target.scopes.join(" "));
+  if (target.audience !== undefined) parameters.set("audience", target.audience);
+  if (target.resource !== undefined) parameters.set("resource", target.resource);
+  return parameters;
+}
+
+export interface TokenEndpointClientOptions {
+  tokenUrl: string;
+  clientId: string;
+  /** Absent: a public client (`none`), identified by client_id alone. */
+  clientSecret: string | undefined;
+  /** Fixed client authentication; else what the token endpoint's metadata prefers, else client_secret_post. */
+  authMethod: ClientAuthMethod | undefined;
+  timeoutMs: number;
+}
+
+/** The gateway as an OAuth client of one token endpoint (shared by the grants it sends there). */
+export interface TokenEndpointClient {
+  as: oauth.AuthorizationServer;
+  client: oauth.Client;
+  /** Decided once: the configured method, else the endpoint's metadata (one lookup), else client_secret_post. */
+  authentication(): Promise<{ method: ClientAuthMethod | "none"; auth: oauth.ClientAuth }>;
+}
+
+export function tokenEndpointClient(options: TokenEndpointClientOptions): TokenEndpointClient {
+  let method: Promise<ClientAuthMethod> | undefined;
+  const secret = options.clientSecret;
+  return {
+    as: { issuer: new URL(options.tokenUrl).origin, token_endpoint: options.tokenUrl },
+    client: { client_id: options.clientId },
+    async authentication() {
+      if (secret === undefined) return { method: "none", auth: oauth.None() };
+      method ??= options.authMethod !== undefined
+        ? Promise.resolve(options.authMethod)
+        : preferredClientAuth(options.tokenUrl, options.timeoutMs).then((preferred) => preferred ?? "client_secret_post");
+      const chosen = await method;
+      return { method: chosen, auth: chosen === "client_secret_basic" ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret) };
+    },
+  };
+}
+
 /**
  * The client authentication the token endpoint's own metadata (RFC 8414 §2, or OIDC
  * discovery) lists first among those we support. The issuer is not configured, so it is
@@ -45,7 +102,7 @@ async function discover(issuer: URL, algorithm: "oauth2" | "oidc", timeoutMs: nu
 }
 
 /** The OAuth `error` code of a failed token response, when the authorization server sent one. */
-function oauthErrorCode(error: unknown): string | undefined {
+export function oauthErrorCode(error: unknown): string | undefined {
   if (error instanceof oauth.ResponseBodyError) return error.error;
   if (error instanceof oauth.WWWAuthenticateChallengeError) return error.cause.find((challenge) => challenge.parameters.error !== undefined)?.parameters.error;
   return undefined;
@@ -77,11 +134,20 @@ function logDetail(tokenUrl: string, error: unknown): string {
   return `token endpoint ${new URL(tokenUrl).origin}${new URL(tokenUrl).pathname}${status}${oauthError}: ${what}${description}`;
 }
 
-export function tokenEndpointError(serverName: string, tokenUrl: string, error: unknown, timeoutMs: number): GatewayError {
+/** How a failed request to a token endpoint is described: what was asked, what to check, the error code. */
+export interface TokenRequestKind {
+  request: string;
+  hint: string;
+  code: string;
+}
+
+const CLIENT_CREDENTIALS: TokenRequestKind = { request: "token request", hint: "check client_id, client_secret and token_url", code: "upstream_token_error" };
+
+export function tokenEndpointError(serverName: string, tokenUrl: string, error: unknown, timeoutMs: number, kind: TokenRequestKind = CLIENT_CREDENTIALS): GatewayError {
   const code = oauthErrorCode(error);
   const status = responseStatus(error);
   let message: string;
-  if (code !== undefined) message = `the token endpoint of MCP server '${serverName}' refused the token request: ${code}`;
+  if (code !== undefined) message = `the token endpoint of MCP server '${serverName}' refused the ${kind.request}: ${code}`;
   else if (isTimeout(error)) message = `the token endpoint of MCP server '${serverName}' did not answer within ${timeoutMs / 1000} s`;
   // An error page (a 5xx, a proxy's HTML) without an OAuth error code: its status is what the operator can act on.
   else if (status !== undefined && status >= 400) message = `the token endpoint of MCP server '${serverName}' answered HTTP ${status}`;
@@ -89,8 +155,8 @@ export function tokenEndpointError(serverName: string, tokenUrl: string, error: 
   else message = `the token endpoint of MCP server '${serverName}' is unreachable`;
   return new GatewayError({
     status: 502,
-    code: "upstream_token_error",
-    message: `${message} (check client_id, client_secret and token_url; the gateway log has the detail)`,
+    code: kind.code,
+    message: `${message} (${kind.hint}; the gateway log has the detail)`,
     detail: logDetail(tokenUrl, error),
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: serverName, ...(code === undefined ? {} : { oauth_error: code }) },

@@ -9,6 +9,8 @@ export const debugHeadersMiddleware = createMiddleware<AppEnv>(async (c, next) =
   const recorder = new DebugRecorder();
   c.set("debug", recorder);
   await next();
-  const headers = debugHeaders(c.req.raw.headers, recorder, extractGatewayKey(c.req.raw.headers)?.key);
+  // A request admitted by the delegate bypass presented no key: its Authorization is the upstream's, not a leaked key.
+  const gatewayKey = c.get("caller")?.kind === "delegated" ? undefined : extractGatewayKey(c.req.raw.headers)?.key;
+  const headers = debugHeaders(c.req.raw.headers, recorder, gatewayKey);
   for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
 });

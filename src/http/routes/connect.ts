@@ -14,7 +14,7 @@ import type { OriginSettings } from "../../oauth/public-origin.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import { GatewayError, toGatewayError } from "../../errors.js";
 import type { AppEnv } from "../env.js";
-import { authenticate } from "../middleware/authenticate.js";
+import { authenticate, peerAddress } from "../middleware/authenticate.js";
 import { readJson } from "../read-body.js";
 import { requestOrigin } from "./oauth.js";
 
@@ -33,7 +33,7 @@ function evidence(settings: OriginSettings, c: Context<AppEnv>): OriginEvidence 
     origin: requestOrigin(settings, c),
     host: header("host"),
     forwarded: { "x-forwarded-proto": header("x-forwarded-proto"), "x-forwarded-host": header("x-forwarded-host"), "x-forwarded-port": header("x-forwarded-port") },
-    peer: c.env?.incoming?.socket?.remoteAddress,
+    peer: peerAddress(c),
   };
 }
 

@@ -1,5 +1,6 @@
 /** `/mcp-rest/tools/list` and `/mcp-rest/tools/call` (CONTRACT §4). */
 import { Hono } from "hono";
+import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { GatewayError } from "../../errors.js";
 import { callToolBodySchema, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
@@ -12,13 +13,14 @@ import type { Context } from "hono";
 export interface RestRouteDeps {
   registry: ServerRegistry;
   keys: KeyResolver;
+  network: CallerNetwork;
   rest: RestTools;
   maxBodyBytes: number;
 }
 
 export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use("/mcp-rest/*", authenticate(deps.keys));
+  app.use("/mcp-rest/*", authenticate(deps.keys, { network: deps.network }));
 
   const context = (c: Context<AppEnv>): RestContext => ({
     snapshot: deps.registry.current(),

@@ -8,14 +8,15 @@ import { Hono, type Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { GatewayError } from "../../errors.js";
-import { parseServersHeader, serverForCaller } from "../../mcp/access.js";
+import type { CallerNetwork } from "../../auth/inbound/client-address.js";
+import { delegatedTargets, parseServersHeader, serverForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
 import { parseJsonRpcBody, responseId, type ParsedBody } from "../../mcp/jsonrpc.js";
 import type { ProxyHandler } from "../../mcp/passthrough.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import type { McpServerEntry } from "../../registry/server-entry.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
-import { protectedResourceMetadataUrl, type McpPathForm } from "../../oauth/metadata.js";
+import { aggregateResourceMetadataUrl, protectedResourceMetadataUrl, type McpPathForm } from "../../oauth/metadata.js";
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import { requestOrigin } from "./oauth.js";
 import type { AppEnv } from "../env.js";
@@ -24,6 +25,7 @@ import { readBody } from "../read-body.js";
 
 export interface McpRouteDeps {
   origin: OriginSettings;
+  network: CallerNetwork;
   registry: ServerRegistry;
   keys: KeyResolver;
   passthrough: ProxyHandler;
@@ -39,7 +41,17 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
     c.set("snapshot", deps.registry.current());
     await next();
   });
-  const auth = authenticate(deps.keys);
+  const serversHeader = (c: Context<AppEnv>) => parseServersHeader(c.req.header("x-mcp-servers") ?? null);
+  // The seed's delegate bypass: targets from x-mcp-servers on /mcp, from the path (and x-mcp-servers) on pass-through.
+  const aggregateAuth = authenticate(deps.keys, {
+    network: deps.network,
+    delegatedTargets: (c, fromPublicInternet) => delegatedTargets(c.get("snapshot"), serversHeader(c), fromPublicInternet),
+  });
+  const passthroughAuth = authenticate(deps.keys, {
+    network: deps.network,
+    delegatedTargets: (c, fromPublicInternet) =>
+      delegatedTargets(c.get("snapshot"), [c.req.param("server")!, ...(serversHeader(c) ?? [])], fromPublicInternet),
+  });
 
   async function readJsonRpc(c: Context<AppEnv>): Promise<{ body: string; parsed: ParsedBody }> {
     const body = await readBody(c.req.raw, deps.maxBodyBytes);
@@ -48,7 +60,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
     return { body, parsed };
   }
 
-  app.on(["GET", "POST", "DELETE"], "/mcp", jsonRpcErrors, auth, async (c) => {
+  app.on(["GET", "POST", "DELETE"], "/mcp", jsonRpcErrors, aggregateAuth, async (c) => {
     if (c.req.method !== "POST") {
       // The aggregate endpoint is stateless: no standalone SSE stream, no session to delete.
       throw new GatewayError({
@@ -62,7 +74,8 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
     return deps.aggregate.handle({
       snapshot: c.get("snapshot"),
       caller: c.get("caller"),
-      narrowTo: parseServersHeader(c.req.header("x-mcp-servers") ?? null),
+      narrowTo: serversHeader(c),
+      resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
       inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
       request: withAcceptDefault(c.req.raw),
       parsed,
@@ -84,6 +97,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       debug: c.get("debug"),
       body: read?.body,
       parsed: read?.parsed,
+      resourceMetadataUrl: () => protectedResourceMetadataUrl(requestOrigin(deps.origin, c), server, form),
     }));
   };
 
@@ -107,8 +121,8 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       });
     }
   }
-  app.all("/mcp/:server", jsonRpcErrors, auth, (c) => proxy(c, c.req.param("server"), "mcp-first"));
-  app.all("/:server/mcp", jsonRpcErrors, auth, (c) => proxy(c, c.req.param("server"), "server-first"));
+  app.all("/mcp/:server", jsonRpcErrors, passthroughAuth, (c) => proxy(c, c.req.param("server"), "mcp-first"));
+  app.all("/:server/mcp", jsonRpcErrors, passthroughAuth, (c) => proxy(c, c.req.param("server"), "server-first"));
   return app;
 }
 

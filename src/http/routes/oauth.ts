@@ -5,12 +5,14 @@
  */
 import { Hono, type Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { extractGatewayKey } from "../../auth/inbound/gateway-key.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import type { Authorize } from "../../oauth/authorize.js";
 import { handleCallback, type CallbackDeps } from "../../oauth/callback.js";
 import { isInteractive } from "../../oauth/gateway-issuer.js";
-import { authorizationServerMetadata, protectedResourceMetadata, type McpPathForm } from "../../oauth/metadata.js";
+import type { DelegatedResourceMetadata } from "../../oauth/delegated-resource-metadata.js";
+import { authorizationServerMetadata, gatewayResourceUrl, protectedResourceMetadata, type McpPathForm } from "../../oauth/metadata.js";
 import { oauthError } from "../../oauth/oauth-error.js";
 import { publicOrigin, type OriginSettings } from "../../oauth/public-origin.js";
 import { registerClient, type RegistrationDeps } from "../../oauth/register.js";
@@ -19,12 +21,15 @@ import type { UpstreamAuthorizations } from "../../oauth/upstream-authorization-
 import type { ServerRegistry } from "../../registry/registry.js";
 import type { McpServerEntry } from "../../registry/server-entry.js";
 import type { AppEnv } from "../env.js";
+import { peerAddress } from "../middleware/authenticate.js";
 import { readBody, readJson } from "../read-body.js";
 
 export interface OauthRouteDeps {
   registry: ServerRegistry;
   keys: KeyResolver;
   origin: OriginSettings;
+  network: CallerNetwork;
+  delegated: DelegatedResourceMetadata;
   upstreams: UpstreamAuthorizations;
   registration: RegistrationDeps;
   authorize: Authorize;
@@ -35,7 +40,7 @@ export interface OauthRouteDeps {
 
 /** The origin the client used, by the seed's rules (PROXY_BASE_URL, trusted X-Forwarded-*, the request). */
 export function requestOrigin(settings: OriginSettings, c: Context<AppEnv>): string {
-  return publicOrigin(settings, { url: c.req.url, headers: c.req.raw.headers, peer: c.env?.incoming?.socket?.remoteAddress });
+  return publicOrigin(settings, { url: c.req.url, headers: c.req.raw.headers, peer: peerAddress(c) });
 }
 
 export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
@@ -45,21 +50,35 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
     await next();
   });
 
-  function server(name: string): McpServerEntry {
+  /** An interactive server this caller may see: internal-only servers do not exist for callers outside the internal ranges. */
+  function server(c: Context<AppEnv>, name: string): McpServerEntry {
     const entry = deps.registry.current().servers.get(name);
-    if (entry === undefined || !isInteractive(entry)) throw oauthError("invalid_request", `no MCP server named '${name}' uses interactive OAuth at this gateway`, 404);
+    const hidden = entry?.internalOnly === true && deps.network.fromPublicInternet(peerAddress(c), c.req.raw.headers);
+    if (entry === undefined || hidden || !isInteractive(entry)) throw oauthError("invalid_request", `no MCP server named '${name}' uses interactive OAuth at this gateway`, 404);
     return entry;
   }
 
   const prm = (form: McpPathForm) => async (c: Context<AppEnv>) => {
-    const entry = server(c.req.param("server")!);
-    return c.json(await protectedResourceMetadata(requestOrigin(deps.origin, c), entry, form, deps.upstreams), 200, { "access-control-allow-origin": "*" });
+    const entry = server(c, c.req.param("server")!);
+    const origin = requestOrigin(deps.origin, c);
+    const document = entry.delegatesAuth
+      ? await deps.delegated.document(entry, gatewayResourceUrl(origin, entry, form))
+      : await protectedResourceMetadata(origin, entry, form, deps.upstreams);
+    return c.json(document, 200, { "access-control-allow-origin": "*" });
   };
   app.get("/.well-known/oauth-protected-resource/:server/mcp", oauthErrors, prm("server-first"));
   app.get("/.well-known/oauth-protected-resource/mcp/:server", oauthErrors, prm("mcp-first"));
+  // The aggregate /mcp relays a delegating server's challenge pointing here (aggregateResourceMetadataUrl).
+  app.get("/.well-known/oauth-protected-resource/mcp", oauthErrors, async (c) => {
+    const name = c.req.query("server") ?? "";
+    const entry = server(c, name);
+    if (!entry.delegatesAuth) throw oauthError("invalid_request", `MCP server '${name}' does not delegate auth upstream; its metadata is at /.well-known/oauth-protected-resource/${name}/mcp`, 404);
+    const document = await deps.delegated.document(entry, `${requestOrigin(deps.origin, c)}/mcp`);
+    return c.json(document, 200, { "access-control-allow-origin": "*" });
+  });
 
   const asMetadata = async (c: Context<AppEnv>) => {
-    const entry = server(c.req.param("server")!);
+    const entry = server(c, c.req.param("server")!);
     return c.json(await authorizationServerMetadata(requestOrigin(deps.origin, c), entry, deps.upstreams), 200, { "access-control-allow-origin": "*" });
   };
   // RFC 8414 §3.1 path insertion, the OpenID alias, and OpenID's path appending.
@@ -69,22 +88,22 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
   app.get("/:server/.well-known/oauth-authorization-server", oauthErrors, asMetadata);
 
   app.post("/:server/register", oauthErrors, async (c) => {
-    const entry = server(c.req.param("server"));
+    const entry = server(c, c.req.param("server"));
     const registered = await registerClient(deps.registration, entry, requestOrigin(deps.origin, c), await readJson(c.req.raw, deps.maxBodyBytes));
     return c.json(registered, 201, NO_STORE);
   });
 
   app.get("/:server/authorize", oauthErrors, async (c) => {
     const origin = requestOrigin(deps.origin, c);
-    return deps.authorize.request(server(c.req.param("server")), origin, new URL(c.req.url).searchParams, origin.startsWith("https:"));
+    return deps.authorize.request(server(c, c.req.param("server")), origin, new URL(c.req.url).searchParams, origin.startsWith("https:"));
   });
   app.post("/:server/authorize", oauthErrors, async (c) => {
     const form = new URLSearchParams(await readBody(c.req.raw, deps.maxBodyBytes));
-    return deps.authorize.consent(server(c.req.param("server")), requestOrigin(deps.origin, c), form, c.req.raw.headers);
+    return deps.authorize.consent(server(c, c.req.param("server")), requestOrigin(deps.origin, c), form, c.req.raw.headers);
   });
 
   app.post("/:server/token", oauthErrors, async (c) => {
-    const entry = server(c.req.param("server"));
+    const entry = server(c, c.req.param("server"));
     const type = c.req.header("content-type") ?? "";
     if (!type.includes("application/x-www-form-urlencoded")) throw oauthError("invalid_request", "the token request must be application/x-www-form-urlencoded (RFC 6749 §4.1.3)");
     const form = new URLSearchParams(await readBody(c.req.raw, deps.maxBodyBytes));

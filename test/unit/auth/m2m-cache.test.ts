@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cacheLifetimeSeconds } from "../../../src/auth/upstream/m2m-client-credentials.js";
+import { cacheLifetimeSeconds } from "../../../src/auth/upstream/token-endpoint.js";
 
 describe("client_credentials cache lifetime", () => {
   it("is expires_in - 60 seconds (seed)", () => {

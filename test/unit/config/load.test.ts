@@ -344,6 +344,7 @@ describe("parseConfig: warnings", () => {
         "  obo:",
         "    url: http://127.0.0.1:9000/mcp",
         "    auth_type: oauth2_token_exchange",
+        "    client_id: gatehouse",
         "    token_exchange_endpoint: http://127.0.0.1:9000/token",
         "  v6:",
         "    url: http://[::1]:9000/mcp",

@@ -1,0 +1,105 @@
+/**
+ * Protected resource metadata (RFC 9728) of servers that delegate auth upstream. The
+ * client runs OAuth with the upstream's own authorization server, so the document is the
+ * upstream's, but served at the gateway with `resource` set to the gateway URL the client
+ * used: RFC 9728 §3.3 and §7.3 make clients refuse a document whose `resource` differs
+ * from the URL they called (LiteLLM #29770, #36803; agentgateway #234, #1390).
+ *
+ * The upstream's 401 reaches the client as it was sent, except that the challenge's
+ * `resource_metadata` URL is pointed at the gateway's copy (the only change); the URL the
+ * upstream named is remembered and fetched for that copy. Documents are cached per server
+ * for five minutes, fetched single-flight.
+ */
+import { GatewayError, JsonRpcCode } from "../errors.js";
+import { maskUrl } from "../debug.js";
+import { refreshingCache, type RefreshingCache } from "../auth/upstream/refreshing-cache.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import { discoverResource } from "./upstream-authorization-server.js";
+
+const CACHE_MS = 5 * 60_000;
+const FETCH_TIMEOUT_MS = 10_000;
+const MAX_DOCUMENT_BYTES = 64 * 1024;
+
+const RESOURCE_METADATA = /(\bresource_metadata\s*=\s*)(?:"([^"]*)"|([^\s,]+))/i;
+
+/** The `resource_metadata` URL of a WWW-Authenticate value, if it names one. */
+export function challengeMetadataUrl(challenge: string): string | undefined {
+  const match = RESOURCE_METADATA.exec(challenge);
+  return match === null ? undefined : (match[2] ?? match[3]);
+}
+
+/** The challenge with its `resource_metadata` URL replaced by `gatewayUrl`; everything else byte for byte. */
+export function pointChallengeAt(challenge: string, gatewayUrl: string): string {
+  return challenge.replace(RESOURCE_METADATA, (_match, name: string) => `${name}"${gatewayUrl}"`);
+}
+
+export interface DelegatedResourceMetadata {
+  /** An upstream 401 named its metadata URL: use it for this server's document. */
+  remember(server: McpServerEntry, challenge: string): void;
+  /** The upstream's document with `resource` set to the gateway URL the client uses. */
+  document(server: McpServerEntry, resource: string): Promise<Record<string, unknown>>;
+}
+
+export function delegatedResourceMetadata(options: { now?: () => number } = {}): DelegatedResourceMetadata {
+  const now = options.now ?? Date.now;
+  const remembered = new Map<string, string>();
+  const caches = new WeakMap<McpServerEntry, RefreshingCache<Record<string, unknown>>>();
+
+  function cacheFor(server: McpServerEntry): RefreshingCache<Record<string, unknown>> {
+    let cache = caches.get(server);
+    if (cache === undefined) {
+      cache = refreshingCache({
+        fetch: async () => {
+          const value = await upstreamDocument(server, remembered.get(server.id));
+          const at = now();
+          return { value, expiresAt: at + CACHE_MS, refreshAt: at + CACHE_MS * 0.8 };
+        },
+        now,
+      });
+      caches.set(server, cache);
+    }
+    return cache;
+  }
+
+  return {
+    remember(server, challenge) {
+      const url = challengeMetadataUrl(challenge);
+      // Only the upstream's own origin: a challenge must not send the gateway fetching elsewhere.
+      if (url === undefined || !URL.canParse(url) || new URL(url).origin !== server.url.origin) return;
+      remembered.set(server.id, url);
+    },
+    async document(server, resource) {
+      return { ...(await cacheFor(server).get()), resource };
+    },
+  };
+}
+
+async function upstreamDocument(server: McpServerEntry, named: string | undefined): Promise<Record<string, unknown>> {
+  if (named !== undefined) {
+    const document = await fetchDocument(named);
+    if (document !== undefined) return document;
+  }
+  const discovered = await discoverResource(server.url);
+  if (discovered !== undefined) return { ...discovered };
+  throw new GatewayError({
+    status: 502,
+    code: "upstream_metadata_unavailable",
+    message: `MCP server '${server.name}' delegates auth upstream, but its protected resource metadata (RFC 9728) could not be fetched from ${maskUrl(server.url.href)}`,
+    rpcCode: JsonRpcCode.UpstreamError,
+    extra: { server: server.name },
+  });
+}
+
+/** A JSON object naming authorization servers, or undefined for anything else. */
+async function fetchDocument(url: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const response = await fetch(url, { headers: { accept: "application/json" }, redirect: "error", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    const text = await response.text();
+    if (!response.ok || text.length > MAX_DOCUMENT_BYTES) return undefined;
+    const document: unknown = JSON.parse(text);
+    if (typeof document !== "object" || document === null || Array.isArray(document)) return undefined;
+    return Array.isArray((document as { authorization_servers?: unknown }).authorization_servers) ? (document as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
