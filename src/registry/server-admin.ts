@@ -13,14 +13,19 @@ import { SECRET_SERVER_FIELDS, type ServersRepository } from "../store/servers-r
 import type { DatabaseRegistry } from "./database-registry.js";
 import type { McpServerEntry } from "./server-entry.js";
 
-/** Fields of the API body that are about the record, not the server's config. */
-const RECORD_FIELDS = ["server_name", "name", "alias", "server_id"] as const;
+/**
+ * Fields of the API body that are about the record, not the server's config. The
+ * read-only ones the API shows are accepted and ignored, so a GET body can be PUT back.
+ */
+const RECORD_FIELDS = ["server_name", "name", "alias", "server_id", "source", "read_only", "created_at", "updated_at", "warnings"] as const;
 
 export interface ServerView extends Record<string, unknown> {
   server_id: string;
   server_name: string;
   source: "config" | "database";
   read_only: boolean;
+  /** Settings that do not do what they seem to, or weaken security (also logged when loaded). */
+  warnings: readonly string[];
 }
 
 export function maskSecret(value: string): string {
@@ -121,6 +126,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       server_name: entry.name,
       source: entry.source,
       read_only: entry.source === "config",
+      warnings: entry.warnings,
       ...maskedConfig(entry.config),
       ...(stored === undefined ? {} : { created_at: stored.createdAt, updated_at: stored.updatedAt }),
     };

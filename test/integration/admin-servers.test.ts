@@ -381,6 +381,24 @@ describe.each(await dialects())("/v1/mcp/server on %s", (dialect) => {
       expect(seen["x-other"]).toBe(HEADER_2);
     });
 
+    it("the whole GET body can be PUT back unchanged (read-only fields are ignored)", async () => {
+      const shown = (await api("GET", `/v1/mcp/server/${id}`)).body;
+      expect(shown.warnings).toEqual([]);
+      const put = await api("PUT", `/v1/mcp/server/${id}`, shown);
+      expect(put.status, put.text).toBe(200);
+      expect(put.body.server_id).toBe(id);
+      const seen = await upstreamHeaders("keeper");
+      expect(seen.authorization).toBe(`Bearer ${BEARER_1}`);
+      expect(seen["x-upstream-secret"]).toBe(HEADER_1);
+    });
+
+    it("shows the warnings of settings that do not do what they seem to", async () => {
+      const created = await create({ server_name: "ignored-delegate", url: alpha.url, auth_type: "bearer_token", auth_value: BEARER_2, delegate_auth_to_upstream: true });
+      expect(created.warnings).toEqual([expect.stringContaining("delegate_auth_to_upstream is ignored")]);
+      expect(gateway.logs.some((line) => line.server === "ignored-delegate" && String(line.msg).includes("delegate_auth_to_upstream is ignored"))).toBe(true);
+      expect((await api("DELETE", `/v1/mcp/server/${created.server_id}`)).status).toBe(200);
+    });
+
     it("PUT with new values changes them (per header), and a header left out is dropped", async () => {
       const shown = (await api("GET", `/v1/mcp/server/${id}`)).body;
       const put = await api("PUT", `/v1/mcp/server/${id}`, {
