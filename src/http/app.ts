@@ -55,7 +55,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
-  app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, origin: deps.origin, connect: deps.connect, registration: deps.oauth.registration, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", mcpRoutes(deps));
   return app;
 }

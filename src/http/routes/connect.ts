@@ -5,6 +5,7 @@
  */
 import { Hono, type Context } from "hono";
 import { callerUserKey } from "../../auth/inbound/caller.js";
+import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { serverForCaller } from "../../mcp/access.js";
 import type { Connect, OriginEvidence } from "../../oauth/connect.js";
@@ -22,6 +23,7 @@ export interface ConnectRouteDeps {
   registry: ServerRegistry;
   keys: KeyResolver;
   origin: OriginSettings;
+  network: CallerNetwork;
   connect: Connect;
   registration: RegistrationDeps;
   maxBodyBytes: number;
@@ -43,7 +45,7 @@ function page(status: number, title: string, message: string, next: string): Res
 
 export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use("/v1/mcp/server/oauth/*", authenticate(deps.keys));
+  app.use("/v1/mcp/server/oauth/*", authenticate(deps.keys, { network: deps.network }));
   const server = (c: Context<AppEnv>) => serverForCaller(deps.registry.current(), c.get("caller"), c.req.param("server_id")!);
 
   app.get("/v1/mcp/server/oauth/:server_id/authorize", async (c) =>
