@@ -124,27 +124,35 @@ export function createAggregate(deps: AggregateDeps) {
 
   /**
    * When every server delegates auth upstream, an upstream's 401 must reach the client as
-   * an HTTP 401 with its challenge (seed step 3), not as a server missing from the list:
-   * the sessions are opened first, and the first refusal answers the request.
+   * an HTTP 401 with its challenge (seed step 3), not as a server missing from the list
+   * or a JSON-RPC error: MCP clients start OAuth only on an HTTP 401. New sessions are
+   * opened before the request is answered (so `initialize` gets the 401 too), and a
+   * refusal during the request (a pooled session whose token expired) replaces its answer.
    */
-  async function relayUpstreamChallenge(request: AggregateRequest, servers: readonly McpServerEntry[]): Promise<void> {
-    if (servers.length === 0 || !servers.every((server) => server.delegatesAuth)) return;
-    const opened = await Promise.allSettled(servers.map((server) => deps.clients.withClient(server, request.snapshot, request.inbound, async () => undefined)));
-    const refused = opened.findIndex((outcome) => outcome.status === "rejected" && isGatewayError(outcome.reason) && outcome.reason.code === UPSTREAM_UNAUTHORIZED);
-    if (refused === -1) return;
-    const server = servers[refused]!;
-    const error = (opened[refused] as PromiseRejectedResult).reason as GatewayError;
+  function relayedChallenge(request: AggregateRequest, server: McpServerEntry, error: GatewayError): GatewayError {
     const challenge = error.headers["www-authenticate"];
-    if (challenge === undefined) throw error;
+    if (challenge === undefined) return error;
     deps.delegated.remember(server, challenge);
     const pointed = challengeMetadataUrl(challenge) === undefined ? challenge : pointChallengeAt(challenge, request.resourceMetadataUrl(server));
-    throw new GatewayError({ status: 401, code: error.code, message: error.message, extra: error.extra, headers: { "www-authenticate": pointed }, cause: error });
+    return new GatewayError({ status: 401, code: error.code, message: error.message, extra: error.extra, headers: { "www-authenticate": pointed }, cause: error });
+  }
+
+  async function openDelegatedSessions(request: AggregateRequest, servers: readonly McpServerEntry[]): Promise<void> {
+    const opened = await Promise.allSettled(servers.map((server) => deps.clients.withClient(server, request.snapshot, request.inbound, async () => undefined)));
+    const refused = opened.findIndex((outcome) => outcome.status === "rejected" && isUpstreamRefusal(outcome.reason));
+    if (refused !== -1) throw relayedChallenge(request, servers[refused]!, (opened[refused] as PromiseRejectedResult).reason as GatewayError);
   }
 
   /** Answer one POST /mcp. */
   async function handle(request: AggregateRequest): Promise<Response> {
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
-    await relayUpstreamChallenge(request, servers);
+    const delegating = servers.length > 0 && servers.every((entry) => entry.delegatesAuth);
+    /** The first upstream refusal of a delegating server during this request. */
+    let refusal: { server: McpServerEntry; error: GatewayError } | undefined;
+    const noteRefusal = (entry: McpServerEntry, error: GatewayError) => {
+      if (delegating && isUpstreamRefusal(error)) refusal ??= { server: entry, error };
+    };
+    if (delegating) await openDelegatedSessions(request, servers);
     // A forbidden tool is an HTTP 403 like on every other route (CONTRACT §3).
     for (const message of request.parsed.messages) {
       const name = calledTool(message);
@@ -161,7 +169,8 @@ export function createAggregate(deps: AggregateDeps) {
       instructions: "Gatehouse MCP gateway: tools of several MCP servers, named {server}-{tool}.",
     });
     server.setRequestHandler(ListToolsRequestSchema, async (_list, extra) => {
-      const lists = await listTools(request.snapshot, request.caller, servers, { ...request.inbound, signal: extra.signal });
+      const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, { ...request.inbound, signal: extra.signal });
+      for (const failure of failures) noteRefusal(failure.server, failure.error);
       return {
         tools: lists.flatMap(({ server: entry, tools }) =>
           tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) })),
@@ -169,8 +178,10 @@ export function createAggregate(deps: AggregateDeps) {
       };
     });
     server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
+      let called: McpServerEntry | undefined;
       try {
         const route = routePrefixedTool(request.snapshot, servers, request.caller, call.params.name);
+        called = route.server;
         const progressToken = call.params._meta?.progressToken;
         const relay =
           progressToken === undefined
@@ -181,14 +192,17 @@ export function createAggregate(deps: AggregateDeps) {
         return await callTool(route.server, route.tool, call.params.arguments, request.snapshot, { ...request.inbound, signal: extra.signal }, relay);
       } catch (error) {
         const failure = toGatewayError(error);
+        if (called !== undefined) noteRefusal(called, failure);
         if (failure.status >= 500) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message, tool: call.params.name }, "aggregated tools/call failed");
         throw new McpError(failure.rpcCode, clientMessage(failure), failure.expose ? { code: failure.code, ...failure.extra } : undefined);
       }
     });
 
     // Debug headers must describe the calls, which a stream would start before: debug requests get JSON (no progress).
+    // So do requests to delegating servers: an upstream 401 must be able to replace the whole answer.
     const wantsSse =
       request.inbound.debug === undefined &&
+      !delegating &&
       request.parsed.messages.some((message) => calledTool(message) !== undefined && hasProgressToken(message)) &&
       (request.request.headers.get("accept") ?? "").includes("text/event-stream");
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsSse });
@@ -196,6 +210,10 @@ export function createAggregate(deps: AggregateDeps) {
     const close = () => void server.close().catch(() => undefined);
     try {
       const response = await transport.handleRequest(request.request, { parsedBody: request.parsed.isBatch ? request.parsed.messages : request.parsed.messages[0] });
+      if (refusal !== undefined) {
+        close();
+        throw relayedChallenge(request, refusal.server, refusal.error);
+      }
       return closeWhenDone(response, close, request.inbound.signal);
     } catch (error) {
       close();
@@ -207,6 +225,10 @@ export function createAggregate(deps: AggregateDeps) {
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;
+
+function isUpstreamRefusal(error: unknown): error is GatewayError {
+  return isGatewayError(error) && error.code === UPSTREAM_UNAUTHORIZED;
+}
 
 async function listAllTools(client: Client, options: { signal?: AbortSignal; timeout: number }): Promise<Tool[]> {
   const tools: Tool[] = [];

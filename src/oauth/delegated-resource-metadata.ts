@@ -20,17 +20,32 @@ const CACHE_MS = 5 * 60_000;
 const FETCH_TIMEOUT_MS = 10_000;
 const MAX_DOCUMENT_BYTES = 64 * 1024;
 
-const RESOURCE_METADATA = /(\bresource_metadata\s*=\s*)(?:"([^"]*)"|([^\s,]+))/i;
+/**
+ * A quoted string (skipped: its text is not a parameter, RFC 9110 §5.6.4), or the
+ * `resource_metadata` auth-param with its quoted or token value.
+ */
+const PARAMETERS = /"(?:[^"\\]|\\.)*"|(\bresource_metadata\s*=\s*)("(?:[^"\\]|\\.)*"|[^\s,]+)/gi;
+
+function findResourceMetadata(challenge: string): { index: number; length: number; name: string; url: string } | undefined {
+  for (const match of challenge.matchAll(PARAMETERS)) {
+    const [whole, name, value] = match;
+    if (name === undefined || value === undefined) continue;
+    const url = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, "$1") : value;
+    return { index: match.index, length: whole.length, name, url };
+  }
+  return undefined;
+}
 
 /** The `resource_metadata` URL of a WWW-Authenticate value, if it names one. */
 export function challengeMetadataUrl(challenge: string): string | undefined {
-  const match = RESOURCE_METADATA.exec(challenge);
-  return match === null ? undefined : (match[2] ?? match[3]);
+  return findResourceMetadata(challenge)?.url;
 }
 
 /** The challenge with its `resource_metadata` URL replaced by `gatewayUrl`; everything else byte for byte. */
 export function pointChallengeAt(challenge: string, gatewayUrl: string): string {
-  return challenge.replace(RESOURCE_METADATA, (_match, name: string) => `${name}"${gatewayUrl}"`);
+  const found = findResourceMetadata(challenge);
+  if (found === undefined) return challenge;
+  return `${challenge.slice(0, found.index)}${found.name}"${gatewayUrl}"${challenge.slice(found.index + found.length)}`;
 }
 
 export interface DelegatedResourceMetadata {
@@ -66,7 +81,10 @@ export function delegatedResourceMetadata(options: { now?: () => number } = {}):
       const url = challengeMetadataUrl(challenge);
       // Only the upstream's own origin: a challenge must not send the gateway fetching elsewhere.
       if (url === undefined || !URL.canParse(url) || new URL(url).origin !== server.url.origin) return;
+      if (remembered.get(server.id) === url) return;
       remembered.set(server.id, url);
+      // A document fetched before the upstream named its URL came from the well-known guess.
+      caches.delete(server);
     },
     async document(server, resource) {
       return { ...(await cacheFor(server).get()), resource };

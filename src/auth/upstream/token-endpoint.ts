@@ -124,7 +124,7 @@ function isTimeout(error: unknown): boolean {
 }
 
 /** Log-only detail: what happened, without a secret or the response body. */
-function logDetail(tokenUrl: string, error: unknown): string {
+export function logDetail(tokenUrl: string, error: unknown): string {
   const httpStatus = responseStatus(error);
   const status = httpStatus === undefined ? "" : ` HTTP ${httpStatus}`;
   const code = oauthErrorCode(error);

@@ -22,6 +22,7 @@ import { keyedTokenCache } from "./keyed-token-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
 import {
   cacheLifetimeSeconds,
+  logDetail,
   DEFAULT_TOKEN_TIMEOUT_MS,
   oauthErrorCode,
   targetParameters,
@@ -167,6 +168,8 @@ function exchangeError(options: TokenExchangeOptions, error: unknown, timeoutMs:
       code: "subject_token_rejected",
       message: `the authorization server of MCP server '${options.serverName}' refused your access token for exchange (invalid_grant): send a valid, unexpired token issued for this gateway`,
       headers: { "www-authenticate": 'Bearer error="invalid_token", error_description="the subject token was refused"' },
+      // The authorization server's reason (error_description) is for the log only.
+      detail: logDetail(options.endpoint, error),
       rpcCode: JsonRpcCode.InvalidRequest,
       extra: { server: options.serverName, oauth_error: code },
       cause: error,
