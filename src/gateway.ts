@@ -38,6 +38,8 @@ import { migrateToLatest } from "./store/migrate.js";
 import { watchRevisions } from "./store/revisions.js";
 import { createSecretBox } from "./store/secret-box.js";
 import { serversRepository } from "./store/servers-repository.js";
+import { uiSessionsRepository } from "./store/ui-sessions-repository.js";
+import { uiSessions } from "./ui/session.js";
 
 export const VERSION = "0.1.0";
 
@@ -80,7 +82,7 @@ async function openStore(options: GatewayOptions) {
     const registry = await databaseRegistry({ config, servers, env, log, userTokens });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
-    return { database, servers, registry, keysRepo, oauthRepo, upstreams };
+    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens };
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
@@ -90,7 +92,7 @@ async function openStore(options: GatewayOptions) {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { config, settings, log } = options;
   const general = config.general_settings;
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams } = await openStore(options);
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens } = await openStore(options);
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
     useXForwardedFor: general.use_x_forwarded_for,
@@ -105,6 +107,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log });
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
+  const sessionsRepo = uiSessionsRepository(database.db);
+  const sessions = uiSessions({
+    repo: sessionsRepo,
+    keys,
+    keysRepo,
+    csrfKey: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "ui session csrf v1", 32)),
+  });
   const watcher = watchRevisions({
     db: database.db,
     intervalMs: general.store_poll_interval_seconds * 1000,
@@ -114,7 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
   });
   // Pending authorizations and codes are refused once expired; this only keeps the tables small.
-  const purge = setInterval(() => void oauthRepo.purgeExpired().catch(() => undefined), 10 * 60_000);
+  const purge = setInterval(() => void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired()]), 10 * 60_000);
   purge.unref();
   const http = createUpstreamHttp();
   const clients = createUpstreamClients({ log });
@@ -124,6 +133,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
   let draining = false;
+  const serverAdmin = createServerAdmin({ registry, servers, env: options.env });
+  const keyAdmin = createKeyAdmin({ keys: keysRepo });
 
   const app = createApp({
     log,
@@ -142,8 +153,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     network: callerNetwork(origin, internalRanges),
     oauth: { delegated, upstreams, registration, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
-    serverAdmin: createServerAdmin({ registry, servers, env: options.env }),
-    keyAdmin: createKeyAdmin({ keys: keysRepo }),
+    serverAdmin,
+    keyAdmin,
+    ui: {
+      sessions,
+      registry,
+      serverAdmin,
+      keyAdmin,
+      aggregate,
+      connections: {
+        async expiresAt(serverId, user) {
+          const token = await oauthRepo.getUserToken(serverId, user);
+          return token === undefined ? { connected: false } : { connected: true, ...(token.expiresAt === undefined ? {} : { expiresAt: token.expiresAt }) };
+        },
+        forget: (serverId, user) => userTokens.forget(serverId, user),
+      },
+    },
     maxBodyBytes: general.max_request_body_bytes,
   });
 

@@ -24,6 +24,7 @@ import { connectRoutes } from "./routes/connect.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { mcpRestRoutes } from "./routes/mcp-rest.js";
 import { mcpRoutes } from "./routes/mcp.js";
+import { uiRoutes, type UiRouteDeps } from "./routes/ui.js";
 import { GatewayError } from "../errors.js";
 
 export interface AppDeps {
@@ -40,6 +41,7 @@ export interface AppDeps {
   connect: Connect;
   serverAdmin: ServerAdmin;
   keyAdmin: KeyAdmin;
+  ui: Omit<UiRouteDeps, "origin" | "network" | "log" | "maxBodyBytes">;
   maxBodyBytes: number;
 }
 
@@ -55,7 +57,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
-  app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, sessions: deps.ui.sessions, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", uiRoutes({ ...deps.ui, origin: deps.origin, network: deps.network, log: deps.log, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", mcpRoutes(deps));
   return app;
 }

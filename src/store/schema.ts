@@ -59,6 +59,13 @@ export interface UserTokensTable {
   updated_at: string;
 }
 
+export interface UiSessionsTable {
+  id_hash: string;
+  subject: string;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface Tables {
   mcp_servers: McpServersTable;
   virtual_keys: VirtualKeysTable;
@@ -67,6 +74,7 @@ export interface Tables {
   oauth_flows: SingleUseTable & { state_hash: string };
   oauth_codes: SingleUseTable & { code_hash: string };
   user_tokens: UserTokensTable;
+  ui_sessions: UiSessionsTable;
 }
 
 export type Db = Kysely<Tables>;

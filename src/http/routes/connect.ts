@@ -6,7 +6,10 @@
 import { Hono, type Context } from "hono";
 import { callerUserKey } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
+import { extractGatewayKey } from "../../auth/inbound/gateway-key.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
+import { getCookie } from "hono/cookie";
+import { SESSION_COOKIE, type UiSessions } from "../../ui/session.js";
 import { serverForCaller } from "../../mcp/access.js";
 import type { Connect, OriginEvidence } from "../../oauth/connect.js";
 import { errorPage, PAGE_HEADERS } from "../../oauth/pages.js";
@@ -24,6 +27,8 @@ export interface ConnectRouteDeps {
   keys: KeyResolver;
   origin: OriginSettings;
   network: CallerNetwork;
+  /** The UI's sessions: a signed-in user may start Connect without a gateway key. */
+  sessions: UiSessions;
   connect: Connect;
   registration: RegistrationDeps;
   maxBodyBytes: number;
@@ -45,7 +50,19 @@ function page(status: number, title: string, message: string, next: string): Res
 
 export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use("/v1/mcp/server/oauth/*", authenticate(deps.keys, { network: deps.network }));
+  const byKey = authenticate(deps.keys, { network: deps.network });
+  // The UI's Connect button is a GET without a key: the UI session stands in for it (CONTRACT §4).
+  app.get("/v1/mcp/server/oauth/:server_id/authorize", async (c, next) => {
+    const id = extractGatewayKey(c.req.raw.headers) === undefined ? getCookie(c, SESSION_COOKIE) : undefined;
+    const session = id === undefined ? undefined : await deps.sessions.resolve(id);
+    if (session === undefined) return byKey(c, next);
+    const fromPublicInternet = deps.network.fromPublicInternet(peerAddress(c), c.req.raw.headers);
+    c.set("caller", fromPublicInternet ? { ...session.caller, fromPublicInternet } : session.caller);
+    c.set("presentedKey", undefined);
+    await next();
+  });
+  app.use("/v1/mcp/server/oauth/:server_id/register", byKey);
+  app.use("/v1/mcp/server/oauth/:server_id/token", byKey);
   const server = (c: Context<AppEnv>) => serverForCaller(deps.registry.current(), c.get("caller"), c.req.param("server_id")!);
 
   app.get("/v1/mcp/server/oauth/:server_id/authorize", async (c) =>

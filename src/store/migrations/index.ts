@@ -5,10 +5,12 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as initial from "./001-initial.js";
 import * as interactiveOauth from "./002-interactive-oauth.js";
+import * as uiSessions from "./003-ui-sessions.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
   "002-interactive-oauth": interactiveOauth,
+  "003-ui-sessions": uiSessions,
 };
 
 /** Every migration's name, in order. */

@@ -1,0 +1,484 @@
+/**
+ * The admin web UI at `/ui` (issue 8): server-rendered pages (hono/jsx) with plain HTML
+ * forms and one small script. Sign-in with a gateway key opens a database session
+ * (`ui/session.ts`); every form carries the session's CSRF token; pages cannot be framed.
+ * Admin pages (adding servers, keys) need the master key; a virtual key sees and uses
+ * the servers it may use, and connects its own OAuth accounts.
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { Child } from "hono/jsx";
+import { callerUserKey, type Caller } from "../../auth/inbound/caller.js";
+import type { CallerNetwork } from "../../auth/inbound/client-address.js";
+import type { KeyAdmin, KeyView } from "../../auth/inbound/key-admin.js";
+import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
+import { inferOauth2Flow } from "../../config/load.js";
+import { clientMessage, GatewayError, toGatewayError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { serverForCaller, serversForCaller } from "../../mcp/access.js";
+import type { Aggregate } from "../../mcp/aggregate.js";
+import { isInteractive } from "../../oauth/gateway-issuer.js";
+import type { OriginSettings } from "../../oauth/public-origin.js";
+import type { DatabaseRegistry } from "../../registry/database-registry.js";
+import type { ServerAdmin } from "../../registry/server-admin.js";
+import type { McpServerEntry } from "../../registry/server-entry.js";
+import { APP_CSS, APP_JS } from "../../ui/assets.js";
+import { Page, type Viewer } from "../../ui/layout.js";
+import { KeysPage, type KeysPageProps } from "../../ui/pages/keys.js";
+import { LoginPage } from "../../ui/pages/login.js";
+import { ServerOverviewPage, ServerToolsPage, type Connection, type ServerSummary, type ToolsState } from "../../ui/pages/server.js";
+import { ServerFormPage, ServersPage, type Health, type ServerRow } from "../../ui/pages/servers.js";
+import { formStateFromError, formValues, formValuesFromView, serverBodyFromForm } from "../../ui/server-form.js";
+import { SESSION_COOKIE, type UiSession, type UiSessions } from "../../ui/session.js";
+import { parseToolArguments } from "../../ui/tool-form.js";
+import type { AppEnv } from "../env.js";
+import { peerAddress } from "../middleware/authenticate.js";
+import { readBody } from "../read-body.js";
+import { requestOrigin } from "./oauth.js";
+
+/** The signed-in user's tokens for interactive servers. */
+export interface UiConnections {
+  expiresAt(serverId: string, userKey: string): Promise<{ connected: boolean; expiresAt?: number }>;
+  forget(serverId: string, userKey: string): Promise<void>;
+}
+
+export interface UiRouteDeps {
+  sessions: UiSessions;
+  registry: DatabaseRegistry;
+  serverAdmin: ServerAdmin;
+  keyAdmin: KeyAdmin;
+  aggregate: Aggregate;
+  connections: UiConnections;
+  origin: OriginSettings;
+  network: CallerNetwork;
+  log: Logger;
+  maxBodyBytes: number;
+}
+
+const LOGIN_CSRF_COOKIE = "gatehouse_login_csrf";
+/** How long the UI waits for one server's tool list on the servers page. */
+const HEALTH_TIMEOUT_MS = 5_000;
+
+const SECURITY_HEADERS = {
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src data:; base-uri 'none'; frame-ancestors 'none'",
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+  "cache-control": "no-store",
+};
+
+type UiContext = Context<AppEnv>;
+
+export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const secure = (c: UiContext) => requestOrigin(deps.origin, c).startsWith("https:");
+
+  function html(c: UiContext, page: Child, status = 200): Response {
+    return new Response(`<!doctype html>${String(page)}`, { status, headers: { "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS } });
+  }
+  const seeOther = (location: string) => new Response(null, { status: 303, headers: { location, ...SECURITY_HEADERS } });
+
+  /** The session of this request with the caller as this request's network sees it, or a redirect to sign in. */
+  async function session(c: UiContext): Promise<UiSession | Response> {
+    const id = getCookie(c, SESSION_COOKIE);
+    const found = id === undefined ? undefined : await deps.sessions.resolve(id);
+    if (found === undefined) {
+      const next = new URL(c.req.url).pathname;
+      return seeOther(`/ui/login${c.req.method === "GET" && next.startsWith("/ui/") ? `?next=${encodeURIComponent(next)}` : ""}`);
+    }
+    const fromPublicInternet = deps.network.fromPublicInternet(peerAddress(c), c.req.raw.headers);
+    return fromPublicInternet ? { ...found, caller: { ...found.caller, fromPublicInternet } } : found;
+  }
+
+  async function form(c: UiContext): Promise<URLSearchParams> {
+    return new URLSearchParams(await readBody(c.req.raw, deps.maxBodyBytes));
+  }
+
+  /** A POST of a signed-in user: the form, once its CSRF token checks out. */
+  async function checkedForm(c: UiContext, current: UiSession): Promise<URLSearchParams> {
+    const body = await form(c);
+    if (!deps.sessions.checkCsrf(getCookie(c, SESSION_COOKIE) ?? "", body.get("csrf") ?? undefined)) {
+      throw new GatewayError({ status: 403, code: "csrf", message: "This form is out of date (or was sent from another site). Go back, reload the page, and try again." });
+    }
+    void current;
+    return body;
+  }
+
+  function viewer(current: UiSession): Viewer {
+    const caller = current.caller;
+    return { label: caller.kind === "master" ? "the master key" : `key ${caller.keyId}`, isAdmin: caller.kind === "master", csrf: current.csrf };
+  }
+
+  function requireAdmin(current: UiSession): void {
+    if (current.caller.kind !== "master") throw new GatewayError({ status: 403, code: "forbidden", message: "This page needs the master key: sign in with it to manage servers and keys." });
+  }
+
+  /** Runs a signed-in page; errors become a readable page, never a stack or a JSON body. */
+  const page = (handler: (c: UiContext, current: UiSession) => Promise<Response>) => async (c: UiContext) => {
+    const current = await session(c);
+    if (current instanceof Response) return current;
+    try {
+      return await handler(c, current);
+    } catch (error) {
+      const failure = toGatewayError(error);
+      if (failure.status >= 500) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message, path: c.req.path }, "UI page failed");
+      return html(
+        c,
+        <Page title="Something went wrong" viewer={viewer(current)}>
+          <h1>{failure.status === 404 ? "Not found" : failure.status === 403 ? "Not allowed" : "Something went wrong"}</h1>
+          <div class="alert error" role="alert">
+            {clientMessage(failure)}
+          </div>
+          <p>
+            <a href="/ui/mcp/servers">Back to MCP Servers</a>
+          </p>
+        </Page>,
+        failure.status,
+      );
+    }
+  };
+
+  app.get("/ui/static/app.css", () => new Response(APP_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=3600" } }));
+  app.get("/ui/static/app.js", () => new Response(APP_JS, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=3600" } }));
+  app.get("/favicon.ico", () => new Response(null, { status: 204, headers: { "cache-control": "public, max-age=86400" } }));
+  app.get("/ui", () => seeOther("/ui/mcp/servers"));
+  app.get("/ui/", () => seeOther("/ui/mcp/servers"));
+
+  // --- sign in / out ---------------------------------------------------------------------
+
+  function loginPage(c: UiContext, options: { error?: string; next?: string; loggedOut?: boolean } = {}, status = 200): Response {
+    // Login CSRF: a random token in a cookie and in the form must match (double submit).
+    const token = randomBytes(24).toString("base64url");
+    setCookie(c, LOGIN_CSRF_COOKIE, token, { path: "/ui/login", httpOnly: true, sameSite: "Strict", secure: secure(c), maxAge: 3600 });
+    const response = html(c, <LoginPage csrf={token} {...options} />, status);
+    for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
+    return response;
+  }
+
+  app.get("/ui/login", (c) => {
+    const next = c.req.query("next");
+    return loginPage(c, { ...(next === undefined ? {} : { next }), ...(c.req.query("logged_out") === "1" ? { loggedOut: true } : {}) });
+  });
+
+  app.post("/ui/login", async (c) => {
+    const body = await form(c);
+    const expected = getCookie(c, LOGIN_CSRF_COOKIE) ?? "";
+    const given = body.get("csrf") ?? "";
+    const next = safeNext(body.get("next"));
+    if (expected === "" || given.length !== expected.length || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+      return loginPage(c, { error: "The sign-in form expired. Enter the key again.", ...(next === undefined ? {} : { next }) }, 400);
+    }
+    let opened: Awaited<ReturnType<UiSessions["login"]>>;
+    try {
+      opened = await deps.sessions.login((body.get("key") ?? "").replace(/^bearer\s+/i, "").trim());
+    } catch (error) {
+      const failure = toGatewayError(error);
+      if (failure.status !== 401) throw error;
+      return loginPage(c, { error: clientMessage(failure), ...(next === undefined ? {} : { next }) }, 401);
+    }
+    if (opened === undefined) return loginPage(c, { error: "This key is not valid: use the master key or a virtual key.", ...(next === undefined ? {} : { next }) }, 401);
+    const response = seeOther(next ?? "/ui/mcp/servers");
+    setCookie(c, SESSION_COOKIE, opened.id, { path: "/", httpOnly: true, sameSite: "Lax", secure: secure(c), expires: new Date(opened.session.expiresAt) });
+    deleteCookie(c, LOGIN_CSRF_COOKIE, { path: "/ui/login" });
+    for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
+    deps.log.info({ subject: opened.session.caller.kind === "master" ? "master" : opened.session.caller.keyId }, "UI sign-in");
+    return response;
+  });
+
+  app.post(
+    "/ui/logout",
+    page(async (c, current) => {
+      await checkedForm(c, current);
+      await deps.sessions.logout(getCookie(c, SESSION_COOKIE) ?? "");
+      deleteCookie(c, SESSION_COOKIE, { path: "/", secure: secure(c) });
+      const response = seeOther("/ui/login?logged_out=1");
+      for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
+      return response;
+    }),
+  );
+
+  // --- MCP Servers -----------------------------------------------------------------------
+
+  const inbound = (caller: Caller, signal: AbortSignal) => ({ headers: new Headers(), presentedKey: undefined, caller, signal });
+
+  async function healthOf(current: UiSession, servers: McpServerEntry[]): Promise<Map<string, Health>> {
+    const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
+    const { lists, failures } = await deps.aggregate.listToolsSettled(deps.registry.current(), current.caller, servers, inbound(current.caller, signal));
+    const health = new Map<string, Health>();
+    for (const list of lists) health.set(list.server.id, { state: "ok", tools: list.tools.length });
+    for (const failure of failures) {
+      health.set(failure.server.id, failure.error.code === AUTHORIZATION_REQUIRED ? { state: "not-connected" } : { state: "error", message: describe(failure.error) });
+    }
+    return health;
+  }
+
+  app.get(
+    "/ui/mcp/servers",
+    page(async (c, current) => {
+      const servers = serversForCaller(deps.registry.current(), current.caller);
+      const health = await healthOf(current, servers);
+      const rows: ServerRow[] = servers.map((server) => ({
+        id: server.id,
+        name: server.name,
+        url: server.url.origin + server.url.pathname,
+        transport: server.config.transport,
+        authType: server.config.auth_type,
+        source: server.source,
+        health: health.get(server.id) ?? { state: "error", message: "no answer" },
+        warnings: server.warnings,
+      }));
+      const deleted = c.req.query("deleted");
+      const problems = current.caller.kind === "master" ? deps.registry.problems() : [];
+      return html(c, <ServersPage viewer={viewer(current)} rows={rows} problems={problems} {...(deleted === undefined ? {} : { notice: `MCP server ${deleted} was deleted.` })} />);
+    }),
+  );
+
+  app.get(
+    "/ui/mcp/servers/new",
+    page(async (c, current) => {
+      requireAdmin(current);
+      return html(c, <ServerFormPage viewer={viewer(current)} mode="create" state={{ values: { transport: "http", auth_type: "none" }, errors: {}, general: [] }} />);
+    }),
+  );
+
+  app.post(
+    "/ui/mcp/servers",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const submitted = await checkedForm(c, current);
+      const { body, errors } = serverBodyFromForm(submitted);
+      const values = formValues(submitted);
+      if (Object.keys(errors).length > 0) return html(c, <ServerFormPage viewer={viewer(current)} mode="create" state={{ values, errors, general: [] }} />, 400);
+      try {
+        const created = await deps.serverAdmin.create(body);
+        return seeOther(`/ui/mcp/servers/${encodeURIComponent(created.server_id)}?created=1`);
+      } catch (error) {
+        if (!(error instanceof GatewayError) || error.status !== 400) throw error;
+        return html(c, <ServerFormPage viewer={viewer(current)} mode="create" state={formStateFromError(values, error)} />, 400);
+      }
+    }),
+  );
+
+  function summary(server: McpServerEntry): ServerSummary {
+    return {
+      id: server.id,
+      name: server.name,
+      url: server.url.origin + server.url.pathname,
+      transport: server.config.transport,
+      authType: server.config.auth_type,
+      ...(server.config.auth_type === "oauth2" ? { oauthFlow: inferOauth2Flow(server.config) } : {}),
+      ...(server.config.description === undefined ? {} : { description: server.config.description }),
+      source: server.source,
+      warnings: server.warnings,
+    };
+  }
+
+  const serverOf = (c: UiContext, current: UiSession) => serverForCaller(deps.registry.current(), current.caller, c.req.param("id")!);
+
+  app.get(
+    "/ui/mcp/servers/:id",
+    page(async (c, current) => {
+      const server = serverOf(c, current);
+      const connects = isInteractive(server) && !server.delegatesAuth;
+      const connection: Connection | undefined = connects ? await deps.connections.expiresAt(server.id, callerUserKey(current.caller)) : undefined;
+      const notices: Record<string, string> = { created: "MCP server created.", saved: "Changes saved.", connected: "Connected: the gateway now calls this server with your account.", disconnected: "Disconnected: your tokens for this server were deleted." };
+      const notice = Object.keys(notices).find((name) => c.req.query(name) !== undefined);
+      return html(
+        c,
+        <ServerOverviewPage
+          viewer={viewer(current)}
+          server={summary(server)}
+          {...(connection === undefined ? {} : { connection })}
+          callbackUrl={`${requestOrigin(deps.origin, c)}/ui/mcp/oauth/callback`}
+          {...(notice === undefined ? {} : { notice: notices[notice]! })}
+        />,
+      );
+    }),
+  );
+
+  app.get(
+    "/ui/mcp/servers/:id/edit",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const server = serverOf(c, current);
+      const view = deps.serverAdmin.get(server.id);
+      return html(c, <ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={{ values: formValuesFromView(view), errors: {}, general: [] }} warnings={server.warnings} />);
+    }),
+  );
+
+  app.post(
+    "/ui/mcp/servers/:id",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const server = serverOf(c, current);
+      const submitted = await checkedForm(c, current);
+      const { body, errors } = serverBodyFromForm(submitted);
+      const values = formValues(submitted);
+      if (Object.keys(errors).length > 0) return html(c, <ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={{ values, errors, general: [] }} />, 400);
+      try {
+        await deps.serverAdmin.update(server.id, body);
+        return seeOther(`/ui/mcp/servers/${encodeURIComponent(server.id)}?saved=1`);
+      } catch (error) {
+        if (!(error instanceof GatewayError) || error.status !== 400) throw error;
+        return html(c, <ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={formStateFromError(values, error)} />, 400);
+      }
+    }),
+  );
+
+  app.post(
+    "/ui/mcp/servers/:id/delete",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const server = serverOf(c, current);
+      await checkedForm(c, current);
+      await deps.serverAdmin.delete(server.id);
+      return seeOther(`/ui/mcp/servers?deleted=${encodeURIComponent(server.name)}`);
+    }),
+  );
+
+  app.post(
+    "/ui/mcp/servers/:id/disconnect",
+    page(async (c, current) => {
+      const server = serverOf(c, current);
+      await checkedForm(c, current);
+      await deps.connections.forget(server.id, callerUserKey(current.caller));
+      return seeOther(`/ui/mcp/servers/${encodeURIComponent(server.id)}?disconnected=1`);
+    }),
+  );
+
+  // --- MCP Tools -------------------------------------------------------------------------
+
+  async function toolsState(c: UiContext, current: UiSession, server: McpServerEntry): Promise<ToolsState> {
+    const { lists, failures } = await deps.aggregate.listToolsSettled(deps.registry.current(), current.caller, [server], inbound(current.caller, c.req.raw.signal));
+    const failure = failures[0];
+    if (failure !== undefined) return { kind: "error", title: `Could not list the tools of ${server.name}`, ...explain(failure.error) };
+    return { kind: "tools", tools: lists[0]?.tools ?? [] };
+  }
+
+  app.get(
+    "/ui/mcp/servers/:id/tools",
+    page(async (c, current) => {
+      const server = serverOf(c, current);
+      const state = await toolsState(c, current, server);
+      const wanted = c.req.query("tool");
+      const selected = state.kind === "tools" ? (state.tools.find((tool) => tool.name === wanted) ?? (state.tools.length === 1 ? state.tools[0] : undefined)) : undefined;
+      return html(c, <ServerToolsPage viewer={viewer(current)} server={summary(server)} state={state} {...(selected === undefined ? {} : { selected })} />);
+    }),
+  );
+
+  app.post(
+    "/ui/mcp/servers/:id/tools/call",
+    page(async (c, current) => {
+      const server = serverOf(c, current);
+      const submitted = await checkedForm(c, current);
+      const state = await toolsState(c, current, server);
+      const name = submitted.get("tool") ?? "";
+      const selected = state.kind === "tools" ? state.tools.find((tool) => tool.name === name) : undefined;
+      const frame = { viewer: viewer(current), server: summary(server), state, values: submitted };
+      if (selected === undefined) return html(c, <ServerToolsPage {...frame} />, 404);
+      const parsed = parseToolArguments(selected.inputSchema, submitted);
+      if (!parsed.ok) return html(c, <ServerToolsPage {...frame} selected={selected} errors={parsed.errors} />, 400);
+      try {
+        const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal));
+        return html(c, <ServerToolsPage {...frame} selected={selected} result={result} />);
+      } catch (error) {
+        const failure = toGatewayError(error);
+        if (failure.status >= 500 && !failure.expose) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message }, "UI tool call failed");
+        return html(c, <ServerToolsPage {...frame} selected={selected} callError={{ title: `${selected.name} failed`, ...explain(failure) }} />, 200);
+      }
+    }),
+  );
+
+  // --- Keys ------------------------------------------------------------------------------
+
+  async function allKeys(): Promise<KeyView[]> {
+    const listed = await deps.keyAdmin.list({ return_full_object: "true", size: "1000" });
+    return listed.keys.filter((key): key is KeyView => typeof key !== "string");
+  }
+
+  async function keysPage(c: UiContext, current: UiSession, extra: Partial<KeysPageProps> = {}, status = 200): Promise<Response> {
+    const servers = [...deps.registry.current().servers.values()].map((server) => ({ id: server.id, name: server.name }));
+    return html(c, <KeysPage viewer={viewer(current)} keys={await allKeys()} servers={servers} {...extra} />, status);
+  }
+
+  app.get(
+    "/ui/keys",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const deleted = c.req.query("deleted");
+      return keysPage(c, current, deleted === undefined ? {} : { notice: `Key ${deleted} was deleted.` });
+    }),
+  );
+
+  app.post(
+    "/ui/keys",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const submitted = await checkedForm(c, current);
+      const text = (name: string) => (submitted.get(name) ?? "").trim();
+      const servers = submitted.getAll("mcp_servers");
+      const body = {
+        ...(text("key_alias") === "" ? {} : { key_alias: text("key_alias") }),
+        ...(text("user_id") === "" ? {} : { user_id: text("user_id") }),
+        ...(text("duration") === "" ? {} : { duration: text("duration") }),
+        ...(servers.length === 0 ? {} : { object_permission: { mcp_servers: servers } }),
+      };
+      try {
+        const created = await deps.keyAdmin.generate(body, deps.registry.current());
+        return keysPage(c, current, { created: { key: created.key, alias: created.key_alias } });
+      } catch (error) {
+        if (!(error instanceof GatewayError) || error.status >= 500) throw error;
+        const field = typeof error.extra.field === "string" ? error.extra.field.replace(/^object_permission\.mcp_servers.*$/, "mcp_servers") : undefined;
+        const values = { key_alias: text("key_alias"), user_id: text("user_id"), duration: text("duration") };
+        const message = error.message.replace(/^[a-z_.[\]0-9]+: /, "");
+        return keysPage(c, current, { values, checked: servers, ...(field !== undefined && field !== "" ? { errors: { [field]: message } } : { general: [error.message] }) }, 400);
+      }
+    }),
+  );
+
+  app.post(
+    "/ui/keys/delete",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const submitted = await checkedForm(c, current);
+      const token = submitted.get("token") ?? "";
+      const stored = (await allKeys()).find((key) => key.token === token);
+      await deps.keyAdmin.delete({ keys: [token] });
+      return seeOther(`/ui/keys?deleted=${encodeURIComponent(stored?.key_alias ?? stored?.key_name ?? "")}`);
+    }),
+  );
+
+  return app;
+}
+
+/** Only the UI's own pages: never an open redirect. */
+function safeNext(next: string | null): string | undefined {
+  return next !== null && /^\/ui\/[A-Za-z0-9/_.~%-]*(\?[A-Za-z0-9=&_.~%-]*)?$/.test(next) && !next.includes("//") ? next : undefined;
+}
+
+function describe(error: GatewayError): string {
+  return error.expose ? error.message : "internal error (see the gateway log)";
+}
+
+/** An error as the person at the screen wants to read it: what happened, and what to do. */
+function explain(error: GatewayError): { message: string; hint?: string } {
+  const message = describe(error);
+  switch (error.code) {
+    case AUTHORIZATION_REQUIRED:
+      return { message: "You have not connected this server yet.", hint: "Open its Overview tab and press Connect." };
+    case "subject_token_required":
+      return { message, hint: "This server acts on behalf of the caller's own token: call it from an MCP client that sends one." };
+    case "upstream_unauthorized":
+      return { message, hint: "This server delegates auth to its own authorization server: use an MCP client that signs in there." };
+    case "upstream_unreachable":
+      return { message, hint: "Check the server's URL and that it is running." };
+    case "upstream_timeout":
+      return { message, hint: "The server is slow or stuck; its 'timeout' setting bounds the wait." };
+    case "upstream_token_error":
+      return { message, hint: "Check the Client ID, Client Secret and Token URL." };
+    default:
+      return { message };
+  }
+}

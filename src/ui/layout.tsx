@@ -1,0 +1,62 @@
+/** The frame of every UI page: head, top navigation, main. */
+import type { Child } from "hono/jsx";
+
+export interface Viewer {
+  /** What the top bar says about who is signed in: `master key` or the key's alias. */
+  label: string;
+  isAdmin: boolean;
+  csrf: string;
+}
+
+export type Section = "servers" | "keys" | "none";
+
+export function Page(props: { title: string; viewer?: Viewer; section?: Section; children?: Child }) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${props.title} · Gatehouse`}</title>
+        <link rel="stylesheet" href="/ui/static/app.css" />
+      </head>
+      <body>
+        {props.viewer === undefined ? null : <TopBar viewer={props.viewer} section={props.section ?? "none"} />}
+        <main id="main">{props.children}</main>
+        <script src="/ui/static/app.js" defer></script>
+      </body>
+    </html>
+  );
+}
+
+function TopBar(props: { viewer: Viewer; section: Section }) {
+  const current = (section: Section) => (props.section === section ? { "aria-current": "page" as const } : {});
+  return (
+    <header class="top">
+      <span class="brand">Gatehouse</span>
+      <nav aria-label="Main">
+        <a href="/ui/mcp/servers" {...current("servers")}>
+          MCP Servers
+        </a>
+        {props.viewer.isAdmin ? (
+          <a href="/ui/keys" {...current("keys")}>
+            Keys
+          </a>
+        ) : null}
+      </nav>
+      <span class="who">Signed in with {props.viewer.label}</span>
+      <form method="post" action="/ui/logout" class="inline">
+        <input type="hidden" name="csrf" value={props.viewer.csrf} />
+        <button type="submit">Log out</button>
+      </form>
+    </header>
+  );
+}
+
+/** A page-level message; errors are announced to screen readers. */
+export function Alert(props: { kind: "error" | "warn" | "ok"; children?: Child }) {
+  return (
+    <div class={`alert ${props.kind}`} role={props.kind === "error" ? "alert" : "status"}>
+      {props.children}
+    </div>
+  );
+}

@@ -1,0 +1,200 @@
+/** One MCP server: its overview (details, connection, warnings) and its MCP Tools tab. */
+import type { Tool, CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { Child } from "hono/jsx";
+import { Alert, Page, type Viewer } from "../layout.js";
+import { ToolCallForm, type FieldErrors } from "../tool-form.js";
+import { ToolError, ToolResult } from "../tool-result.js";
+import { authLabel } from "./servers.js";
+
+export interface ServerSummary {
+  id: string;
+  name: string;
+  url: string;
+  transport: string;
+  authType: string;
+  oauthFlow?: string;
+  description?: string;
+  source: "config" | "database";
+  warnings: readonly string[];
+}
+
+/** The signed-in user's connection to an interactive server. */
+export type Connection = { connected: false } | { connected: true; expiresAt?: number };
+
+function ServerFrame(props: { viewer: Viewer; server: ServerSummary; tab: "overview" | "tools"; children?: Child }) {
+  const base = `/ui/mcp/servers/${encodeURIComponent(props.server.id)}`;
+  return (
+    <Page title={props.server.name} viewer={props.viewer} section="servers">
+      <p>
+        <a href="/ui/mcp/servers">← MCP Servers</a>
+      </p>
+      <h1>{props.server.name}</h1>
+      {props.server.warnings.map((warning) => (
+        <Alert kind="warn">{warning}</Alert>
+      ))}
+      <nav class="tabs" aria-label="Server">
+        <a href={base} {...(props.tab === "overview" ? { "aria-current": "page" } : {})}>
+          Overview
+        </a>
+        <a href={`${base}/tools`} {...(props.tab === "tools" ? { "aria-current": "page" } : {})}>
+          MCP Tools
+        </a>
+      </nav>
+      {props.children}
+    </Page>
+  );
+}
+
+export function ServerOverviewPage(props: {
+  viewer: Viewer;
+  server: ServerSummary;
+  /** Present for interactive OAuth servers the user connects to themselves. */
+  connection?: Connection;
+  /** Where Connect sends the browser back (the gateway's `/ui/mcp/oauth/callback`). */
+  callbackUrl: string;
+  notice?: string;
+}) {
+  const server = props.server;
+  const base = `/ui/mcp/servers/${encodeURIComponent(server.id)}`;
+  return (
+    <ServerFrame viewer={props.viewer} server={server} tab="overview">
+      {props.notice === undefined ? null : <Alert kind="ok">{props.notice}</Alert>}
+      <div class="card">
+        <table>
+          <tbody>
+            <Row label="URL">
+              <code>{server.url}</code>
+            </Row>
+            <Row label="Transport">{server.transport === "sse" ? "SSE (legacy)" : "HTTP (streamable)"}</Row>
+            <Row label="Authentication">{authLabel(server.authType)}</Row>
+            {server.oauthFlow === undefined ? null : <Row label="OAuth flow">{server.oauthFlow === "client_credentials" ? "Machine-to-Machine (client credentials)" : "Interactive (authorization code)"}</Row>}
+            {server.description === undefined ? null : <Row label="Description">{server.description}</Row>}
+            <Row label="Source">{server.source === "config" ? "config file (read-only here)" : "database"}</Row>
+            <Row label="Endpoints">
+              <code>/{server.name}/mcp</code>, or <code>/mcp</code> with tools named <code>{server.name}-&lt;tool&gt;</code>
+            </Row>
+          </tbody>
+        </table>
+      </div>
+      {props.connection === undefined ? null : <ConnectionCard server={server} connection={props.connection} callbackUrl={props.callbackUrl} csrf={props.viewer.csrf} />}
+      {props.viewer.isAdmin && server.source === "database" ? (
+        <div class="toolbar">
+          <a class="button secondary" href={`${base}/edit`}>
+            Edit
+          </a>
+          <form method="post" action={`${base}/delete`} class="inline">
+            <input type="hidden" name="csrf" value={props.viewer.csrf} />
+            <button type="submit" class="danger" data-confirm={`Delete MCP server ${server.name}? Keys that grant it lose it.`}>
+              Delete
+            </button>
+          </form>
+        </div>
+      ) : null}
+    </ServerFrame>
+  );
+}
+
+function Row(props: { label: string; children?: Child }) {
+  return (
+    <tr>
+      <th scope="row">{props.label}</th>
+      <td>{props.children}</td>
+    </tr>
+  );
+}
+
+function ConnectionCard(props: { server: ServerSummary; connection: Connection; callbackUrl: string; csrf: string }) {
+  const connection = props.connection;
+  const connect = (label: string) => (
+    <form method="get" action={`/v1/mcp/server/oauth/${encodeURIComponent(props.server.id)}/authorize`} class="inline">
+      <input type="hidden" name="redirect_uri" value={props.callbackUrl} />
+      <button type="submit">{label}</button>
+    </form>
+  );
+  return (
+    <section class="card" aria-labelledby="connection-heading">
+      <h2 id="connection-heading">Your connection</h2>
+      {connection.connected ? (
+        <p>
+          <span class="badge ok">Connected</span>{" "}
+          {connection.expiresAt === undefined ? "The access token does not say when it expires." : `The access token expires at ${new Date(connection.expiresAt).toISOString().replace("T", " ").slice(0, 19)} UTC (refreshed automatically when a refresh token was issued).`}
+        </p>
+      ) : (
+        <p>
+          <span class="badge warn">Not connected</span> Connect to authorize this gateway to call {props.server.name} for you.
+        </p>
+      )}
+      <div class="toolbar" style="justify-content:flex-start">
+        {connection.connected ? connect("Reconnect") : connect("Connect")}
+        {connection.connected ? (
+          <form method="post" action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/disconnect`} class="inline">
+            <input type="hidden" name="csrf" value={props.csrf} />
+            <button type="submit" class="danger">
+              Disconnect
+            </button>
+          </form>
+        ) : null}
+      </div>
+    </section>
+  );
+}
+
+export type ToolsState =
+  | { kind: "tools"; tools: Tool[] }
+  | { kind: "error"; title: string; message: string; hint?: string };
+
+export function ServerToolsPage(props: {
+  viewer: Viewer;
+  server: ServerSummary;
+  state: ToolsState;
+  selected?: Tool;
+  values?: URLSearchParams;
+  errors?: FieldErrors;
+  result?: CallToolResult;
+  callError?: { title: string; message: string; hint?: string };
+}) {
+  const base = `/ui/mcp/servers/${encodeURIComponent(props.server.id)}/tools`;
+  const state = props.state;
+  return (
+    <ServerFrame viewer={props.viewer} server={props.server} tab="tools">
+      {state.kind === "error" ? (
+        <ToolError title={state.title} message={state.message} {...(state.hint === undefined ? {} : { hint: state.hint })} />
+      ) : state.tools.length === 0 ? (
+        <p class="card">This server offers no tools (or none this key may use).</p>
+      ) : (
+        <div class="tools">
+          <nav aria-label="Tools" class="card">
+            <ul>
+              {state.tools.map((tool) => (
+                <li>
+                  <a href={`${base}?tool=${encodeURIComponent(tool.name)}`} {...(props.selected?.name === tool.name ? { "aria-current": "true" } : {})}>
+                    {tool.name}
+                    {tool.description === undefined ? null : <span class="desc">{tool.description}</span>}
+                  </a>
+                </li>
+              ))}
+            </ul>
+          </nav>
+          <section class="card" aria-live="polite">
+            {props.selected === undefined ? (
+              <p class="muted">Pick a tool to call it.</p>
+            ) : (
+              <>
+                <h2>{props.selected.name}</h2>
+                <ToolCallForm
+                  tool={props.selected}
+                  action={`${base}/call`}
+                  csrf={props.viewer.csrf}
+                  {...(props.values === undefined ? {} : { values: props.values })}
+                  {...(props.errors === undefined ? {} : { errors: props.errors })}
+                />
+                {props.callError === undefined ? null : <ToolError {...props.callError} />}
+                {props.result === undefined ? null : <ToolResult result={props.result} />}
+              </>
+            )}
+          </section>
+        </div>
+      )}
+    </ServerFrame>
+  );
+}
