@@ -66,7 +66,9 @@ export interface RunningGateway {
 /** Database, migrations, secrets at rest, and what is built on them. */
 async function openStore(options: GatewayOptions) {
   const { config, settings, env, log } = options;
-  const database = await openDatabase(settings.databaseUrl);
+  const database = await openDatabase(settings.databaseUrl, {
+    onConnectionError: (error) => log.warn({ err: error.message }, "an idle database connection failed; it is replaced at the next query"),
+  });
   try {
     const applied = await migrateToLatest(database);
     if (applied.length > 0) log.info({ migrations: applied, db: database.dialect }, "database migrated");

@@ -45,7 +45,16 @@ function badUrl(url: string, hint: string): GatewayError {
   return new GatewayError({ status: 500, code: "bad_database_url", message: `unsupported database URL '${maskDatabaseUrl(url)}': ${hint}` });
 }
 
-export async function openDatabase(url: string): Promise<Database> {
+export interface OpenOptions {
+  /**
+   * An idle pooled PostgreSQL connection failed (the server restarted, an admin ended it).
+   * The pool drops it and the next query opens a new one; without a listener, pg would
+   * throw it as an uncaught exception and end the process.
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
   const location = parseDatabaseUrl(url);
   const description = maskDatabaseUrl(url);
   const unavailable = (error: unknown) =>
@@ -55,12 +64,15 @@ export async function openDatabase(url: string): Promise<Database> {
       message: `cannot open the database ${description}: ${error instanceof Error ? error.message : String(error)}`,
       cause: error,
     });
+  const pool = (connectionString: string) => {
+    const created = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5_000 });
+    created.on("error", (error) => options.onConnectionError?.(error));
+    return created;
+  };
   const db =
     location.dialect === "sqlite"
       ? new Kysely<Tables>({ dialect: new SqliteDialect({ database: await openSqlite(location.path).catch((error: unknown) => Promise.reject(unavailable(error))) }) })
-      : new Kysely<Tables>({
-          dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.connectionString, max: 10, connectionTimeoutMillis: 5_000 }) }),
-        });
+      : new Kysely<Tables>({ dialect: new PostgresDialect({ pool: pool(location.connectionString) }) });
   const database: Database = {
     dialect: location.dialect,
     description,

@@ -2,6 +2,7 @@
  * The store on both dialects: migrations (idempotent, concurrent), the servers and keys
  * repositories, revisions, and secrets at rest.
  */
+import pg from "pg";
 import { MIGRATION_NAMES } from "../../../src/store/migrations/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../../src/store/database.js";
@@ -10,7 +11,7 @@ import { migrateToLatest } from "../../../src/store/migrate.js";
 import { readRevisions } from "../../../src/store/revisions.js";
 import { createSecretBox } from "../../../src/store/secret-box.js";
 import { serversRepository } from "../../../src/store/servers-repository.js";
-import { createTestDatabase, dialects, type TestDatabase } from "../../fixtures/databases.js";
+import { createTestDatabase, dialects, POSTGRES_URL, type TestDatabase } from "../../fixtures/databases.js";
 
 describe.each(await dialects())("store on %s", (dialect) => {
   let testDb: TestDatabase;
@@ -24,6 +25,36 @@ describe.each(await dialects())("store on %s", (dialect) => {
   afterAll(async () => {
     await database?.close();
     await testDb?.drop();
+  });
+
+  it.runIf(dialect === "postgres")("survives idle connections ended by the server (a restart, an admin): told, replaced, no crash", async () => {
+    const errors: Error[] = [];
+    let told!: () => void;
+    const toldOnce = new Promise<void>((resolve) => (told = resolve));
+    const own = await openDatabase(testDb.url, {
+      onConnectionError: (error) => {
+        errors.push(error);
+        told();
+      },
+    });
+    try {
+      await own.ping();
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      try {
+        const name = new URL(testDb.url).pathname.slice(1);
+        // Every connection to this test database but the admin's own: the pool's idle one among them.
+        await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [name]);
+      } finally {
+        await admin.end();
+      }
+      await toldOnce;
+      expect(errors[0]?.message).toMatch(/terminating connection/);
+      await own.ping();
+      await database.ping();
+    } finally {
+      await own.close();
+    }
   });
 
   it("migrates once, and concurrent or repeated runs change nothing", async () => {
