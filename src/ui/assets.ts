@@ -25,6 +25,9 @@ h2 { font-size: 1.15rem; margin: 1.2rem 0 .6rem; }
 table { border-collapse: collapse; width: 100%; background: var(--card); }
 th, td { text-align: left; padding: .5rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: .85em; color: var(--muted); font-weight: 600; }
+td code { overflow-wrap: anywhere; }
+table.details th { width: 28%; }
+td form.inline button { padding: .2rem .7rem; }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 pre { background: #f0f2f5; padding: .6rem .8rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
 .button, button { display: inline-block; font: inherit; padding: .45rem .9rem; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; text-decoration: none; }
@@ -35,10 +38,12 @@ form.inline { display: inline; }
 .field { display: flex; flex-direction: column; gap: .25rem; margin-bottom: .8rem; }
 .field label { font-weight: 600; }
 .field .hint { color: var(--muted); font-size: .85em; }
+.field input, .field select { min-height: 2.4rem; }
 .field input, .field select, .field textarea { font: inherit; padding: .4rem .5rem; border: 1px solid var(--line); border-radius: 6px; background: #fff; max-width: 100%; }
 .field textarea { min-height: 4.5rem; }
 .field input[aria-invalid="true"], .field select[aria-invalid="true"], .field textarea[aria-invalid="true"] { border-color: var(--danger); }
-.field.check { flex-direction: row; align-items: center; gap: .5rem; }
+.field.check { flex-direction: row; align-items: center; gap: .5rem; margin-bottom: .35rem; }
+.field.check label { font-weight: normal; }
 .field-error, .error { color: var(--danger); font-size: .9em; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 0 1.2rem; }
 fieldset { border: 1px solid var(--line); border-radius: 8px; padding: .6rem 1rem; margin: 0 0 1rem; }

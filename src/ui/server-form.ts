@@ -28,11 +28,29 @@ export const FORM_FIELDS = new Set<string>(["server_name", ...TEXT_FIELDS, ...LI
 
 const list = (text: string) => text.split(/[\s,]+/).filter((item) => item !== "");
 
+const STATIC_AUTH = new Set(["api_key", "bearer_token", "basic", "authorization", "token"]);
+const OAUTH_AUTH = new Set(["oauth2", "oauth2_token_exchange"]);
+const STATIC_FIELDS = new Set(["auth_value"]);
+const OAUTH_FIELDS = new Set(["oauth2_flow", "client_id", "client_secret", "token_url", "authorization_url", "registration_url", "resource", "token_exchange_endpoint", "audience", "scopes"]);
+
+/**
+ * Whether a field belongs to the chosen authentication. The form shows every section
+ * without JavaScript (and the script only hides them): what was typed into another
+ * authentication's section is not saved.
+ */
+function applies(field: string, authType: string): boolean {
+  if (STATIC_FIELDS.has(field)) return STATIC_AUTH.has(authType);
+  if (OAUTH_FIELDS.has(field)) return OAUTH_AUTH.has(authType);
+  if (field === "delegate_auth_to_upstream") return authType === "oauth2";
+  return true;
+}
+
 /** The API body for a submitted form: empty fields are left out (for secrets: kept as they are). */
 export function serverBodyFromForm(form: URLSearchParams): { body: Record<string, unknown>; errors: Record<string, string> } {
   const body: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
-  const text = (name: string) => (form.get(name) ?? "").trim();
+  const authType = (form.get("auth_type") ?? "none").trim() || "none";
+  const text = (name: string) => (applies(name, authType) ? (form.get(name) ?? "").trim() : "");
   body.server_name = text("server_name");
   for (const name of TEXT_FIELDS) if (text(name) !== "") body[name] = text(name);
   for (const name of LIST_FIELDS) if (text(name) !== "") body[name] = list(text(name));
@@ -54,7 +72,7 @@ export function serverBodyFromForm(form: URLSearchParams): { body: Record<string
     }
     body.static_headers = headers;
   }
-  if (form.get("delegate_auth_to_upstream") === "true") body.delegate_auth_to_upstream = true;
+  if (applies("delegate_auth_to_upstream", authType) && form.get("delegate_auth_to_upstream") === "true") body.delegate_auth_to_upstream = true;
   if (form.has("available_on_public_internet_present") && form.get("available_on_public_internet") !== "true") body.available_on_public_internet = false;
   return { body, errors };
 }

@@ -1,6 +1,7 @@
 /**
  * Sessions of the admin web UI: a login with the master key or a virtual key opens one.
- * The browser holds a random id in an HttpOnly cookie; the database holds its SHA-256 and
+ * The browser holds a random id, signed (HMAC), in an HttpOnly cookie, so a forged or
+ * mangled cookie is refused without a database read; the database holds its SHA-256 and
  * the key's identity (never the key), so "Log out" ends it on every instance, and a key
  * deleted or expired ends its sessions at the next page. Forms carry a CSRF token that is
  * an HMAC of the session id, so it needs no storage and dies with the session.
@@ -22,20 +23,30 @@ export interface UiSession {
   expiresAt: number;
 }
 
+/** `cookie` below is the cookie's value: the session id and its signature. */
 export interface UiSessions {
   /** Opens a session for a gateway key; undefined when the key is unknown. */
-  login(key: string): Promise<{ id: string; session: UiSession } | undefined>;
-  resolve(id: string): Promise<UiSession | undefined>;
-  logout(id: string): Promise<void>;
-  /** Whether `token` is the CSRF token of the session `id` (constant time). */
-  checkCsrf(id: string, token: string | undefined): boolean;
+  login(key: string): Promise<{ cookie: string; session: UiSession } | undefined>;
+  resolve(cookie: string): Promise<UiSession | undefined>;
+  logout(cookie: string): Promise<void>;
+  /** Whether `token` is the CSRF token of the session (constant time). */
+  checkCsrf(cookie: string, token: string | undefined): boolean;
 }
 
 const hash = (id: string) => createHash("sha256").update(id).digest("hex");
 
 export function uiSessions(deps: { repo: UiSessionsRepository; keys: KeyResolver; keysRepo: KeysRepository; csrfKey: Buffer; now?: () => number }): UiSessions {
   const now = deps.now ?? Date.now;
-  const csrfFor = (id: string) => createHmac("sha256", deps.csrfKey).update(`ui-session:${id}`).digest("base64url");
+  const mac = (purpose: string, id: string) => createHmac("sha256", deps.csrfKey).update(`${purpose}:${id}`).digest("base64url");
+  const csrfFor = (id: string) => mac("ui-session", id);
+  const sameText = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  /** The session id of a well-signed cookie value. */
+  function idOf(cookie: string): string | undefined {
+    const dot = cookie.indexOf(".");
+    if (dot <= 0 || cookie.length > 200) return undefined;
+    const id = cookie.slice(0, dot);
+    return sameText(cookie.slice(dot + 1), mac("ui-cookie", id)) ? id : undefined;
+  }
 
   async function callerOf(subject: string): Promise<Caller | undefined> {
     if (subject === "master") return masterCaller();
@@ -52,23 +63,23 @@ export function uiSessions(deps: { repo: UiSessionsRepository; keys: KeyResolver
       const id = randomBytes(32).toString("base64url");
       const expiresAt = now() + SESSION_TTL_MS;
       await deps.repo.insert(hash(id), { subject: caller.subject, expiresAt });
-      return { id, session: { caller, csrf: csrfFor(id), expiresAt } };
+      return { cookie: `${id}.${mac("ui-cookie", id)}`, session: { caller, csrf: csrfFor(id), expiresAt } };
     },
-    async resolve(id) {
-      if (id.length === 0 || id.length > 128) return undefined;
+    async resolve(cookie) {
+      const id = idOf(cookie);
+      if (id === undefined) return undefined;
       const stored = await deps.repo.find(hash(id));
       if (stored === undefined || stored.expiresAt <= now()) return undefined;
       const caller = await callerOf(stored.subject);
       return caller === undefined ? undefined : { caller, csrf: csrfFor(id), expiresAt: stored.expiresAt };
     },
-    async logout(id) {
-      await deps.repo.delete(hash(id));
+    async logout(cookie) {
+      const id = idOf(cookie);
+      if (id !== undefined) await deps.repo.delete(hash(id));
     },
-    checkCsrf(id, token) {
-      if (token === undefined) return false;
-      const expected = Buffer.from(csrfFor(id));
-      const given = Buffer.from(token);
-      return given.length === expected.length && timingSafeEqual(given, expected);
+    checkCsrf(cookie, token) {
+      const id = idOf(cookie);
+      return id !== undefined && token !== undefined && sameText(token, csrfFor(id));
     },
   };
 }

@@ -174,6 +174,18 @@ describe("session lifetime", () => {
     expect((await fetch(url("/ui/mcp/servers"), { headers: { cookie }, redirect: "manual" })).status).toBe(303);
   });
 
+  it("a cookie whose signature does not match is refused (a changed id, a bare id, garbage)", async () => {
+    const { cookie } = await signIn(gateway.masterKey);
+    const value = cookie.slice("gatehouse_session=".length);
+    const [id, signature] = value.split(".");
+    const flipped = `${id!.slice(0, -1)}${id!.endsWith("A") ? "B" : "A"}`;
+    for (const forged of [`${flipped}.${signature}`, id!, `${id}.`, "garbage", `${id}.${signature}x`]) {
+      const answer = await fetch(url("/ui/mcp/servers"), { headers: { cookie: `gatehouse_session=${forged}` }, redirect: "manual" });
+      expect(answer.status, forged).toBe(303);
+    }
+    expect((await fetch(url("/ui/mcp/servers"), { headers: { cookie }, redirect: "manual" })).status).toBe(200);
+  });
+
   it("the session id never appears in the log", async () => {
     const { cookie } = await signIn(gateway.masterKey);
     const id = cookie.slice("gatehouse_session=".length);

@@ -180,7 +180,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     }
     if (opened === undefined) return loginPage(c, { error: "This key is not valid: use the master key or a virtual key.", ...(next === undefined ? {} : { next }) }, 401);
     const response = seeOther(next ?? "/ui/mcp/servers");
-    setCookie(c, SESSION_COOKIE, opened.id, { path: "/", httpOnly: true, sameSite: "Lax", secure: secure(c), expires: new Date(opened.session.expiresAt) });
+    setCookie(c, SESSION_COOKIE, opened.cookie, { path: "/", httpOnly: true, sameSite: "Lax", secure: secure(c), expires: new Date(opened.session.expiresAt) });
     deleteCookie(c, LOGIN_CSRF_COOKIE, { path: "/ui/login" });
     for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
     deps.log.info({ subject: opened.session.caller.kind === "master" ? "master" : opened.session.caller.keyId }, "UI sign-in");

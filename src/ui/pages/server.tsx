@@ -59,8 +59,8 @@ export function ServerOverviewPage(props: {
   return (
     <ServerFrame viewer={props.viewer} server={server} tab="overview">
       {props.notice === undefined ? null : <Alert kind="ok">{props.notice}</Alert>}
-      <div class="card">
-        <table>
+      <div class="card table-wrap">
+        <table class="details">
           <tbody>
             <Row label="URL">
               <code>{server.url}</code>

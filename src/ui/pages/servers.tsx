@@ -64,11 +64,11 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
             <thead>
               <tr>
                 <th scope="col">Name</th>
+                <th scope="col">Health</th>
                 <th scope="col" class="optional">URL</th>
                 <th scope="col" class="optional">Transport</th>
                 <th scope="col">Authentication</th>
                 <th scope="col" class="optional">Source</th>
-                <th scope="col">Health</th>
               </tr>
             </thead>
             <tbody>
@@ -83,15 +83,15 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
                       </span>
                     ) : null}
                   </td>
+                  <td>
+                    <HealthBadge health={row.health} />
+                  </td>
                   <td class="optional">
                     <code>{row.url}</code>
                   </td>
                   <td class="optional">{row.transport === "sse" ? "SSE" : "HTTP"}</td>
                   <td>{authLabel(row.authType)}</td>
                   <td class="optional">{row.source === "config" ? "config file" : "database"}</td>
-                  <td>
-                    <HealthBadge health={row.health} />
-                  </td>
                 </tr>
               ))}
             </tbody>
@@ -120,7 +120,7 @@ export function ServerFormPage(props: { viewer: Viewer; mode: "create" | "edit";
         <input
           id={`f-${name}`}
           name={name}
-          type={options.type ?? "text"}
+          type={options.secret === true ? "password" : (options.type ?? "text")}
           value={options.secret === true ? "" : (values[name] ?? "")}
           placeholder={options.placeholder}
           required={options.required}
