@@ -97,12 +97,11 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
   }
 
   /** A POST of a signed-in user: the form, once its CSRF token checks out. */
-  async function checkedForm(c: UiContext, current: UiSession): Promise<URLSearchParams> {
+  async function checkedForm(c: UiContext): Promise<URLSearchParams> {
     const body = await form(c);
     if (!deps.sessions.checkCsrf(getCookie(c, SESSION_COOKIE) ?? "", body.get("csrf") ?? undefined)) {
       throw new GatewayError({ status: 403, code: "csrf", message: "This form is out of date (or was sent from another site). Go back, reload the page, and try again." });
     }
-    void current;
     return body;
   }
 
@@ -189,8 +188,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
 
   app.post(
     "/ui/logout",
-    page(async (c, current) => {
-      await checkedForm(c, current);
+    page(async (c) => {
+      await checkedForm(c);
       await deps.sessions.logout(getCookie(c, SESSION_COOKIE) ?? "");
       deleteCookie(c, SESSION_COOKIE, { path: "/", secure: secure(c) });
       const response = seeOther("/ui/login?logged_out=1");
@@ -247,7 +246,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/mcp/servers",
     page(async (c, current) => {
       requireAdmin(current);
-      const submitted = await checkedForm(c, current);
+      const submitted = await checkedForm(c);
       const { body, errors } = serverBodyFromForm(submitted);
       const values = formValues(submitted);
       if (Object.keys(errors).length > 0) return html(c, <ServerFormPage viewer={viewer(current)} mode="create" state={{ values, errors, general: [] }} />, 400);
@@ -313,7 +312,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     page(async (c, current) => {
       requireAdmin(current);
       const server = serverOf(c, current);
-      const submitted = await checkedForm(c, current);
+      const submitted = await checkedForm(c);
       const { body, errors } = serverBodyFromForm(submitted);
       const values = formValues(submitted);
       if (Object.keys(errors).length > 0) return html(c, <ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={{ values, errors, general: [] }} />, 400);
@@ -332,7 +331,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     page(async (c, current) => {
       requireAdmin(current);
       const server = serverOf(c, current);
-      await checkedForm(c, current);
+      await checkedForm(c);
       await deps.serverAdmin.delete(server.id);
       return seeOther(`/ui/mcp/servers?deleted=${encodeURIComponent(server.name)}`);
     }),
@@ -342,7 +341,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/mcp/servers/:id/disconnect",
     page(async (c, current) => {
       const server = serverOf(c, current);
-      await checkedForm(c, current);
+      await checkedForm(c);
       await deps.connections.forget(server.id, callerUserKey(current.caller));
       return seeOther(`/ui/mcp/servers/${encodeURIComponent(server.id)}?disconnected=1`);
     }),
@@ -372,7 +371,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/mcp/servers/:id/tools/call",
     page(async (c, current) => {
       const server = serverOf(c, current);
-      const submitted = await checkedForm(c, current);
+      const submitted = await checkedForm(c);
       const state = await toolsState(c, current, server);
       const name = submitted.get("tool") ?? "";
       const selected = state.kind === "tools" ? state.tools.find((tool) => tool.name === name) : undefined;
@@ -416,7 +415,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/keys",
     page(async (c, current) => {
       requireAdmin(current);
-      const submitted = await checkedForm(c, current);
+      const submitted = await checkedForm(c);
       const text = (name: string) => (submitted.get(name) ?? "").trim();
       const servers = submitted.getAll("mcp_servers");
       const body = {
@@ -442,7 +441,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/keys/delete",
     page(async (c, current) => {
       requireAdmin(current);
-      const submitted = await checkedForm(c, current);
+      const submitted = await checkedForm(c);
       const token = submitted.get("token") ?? "";
       const stored = (await allKeys()).find((key) => key.token === token);
       await deps.keyAdmin.delete({ keys: [token] });

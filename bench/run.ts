@@ -1,0 +1,290 @@
+/**
+ * `npm run bench`: what a proxied MCP `tools/call` costs through Gatehouse, side by side
+ * with the floor, on this machine, in one run (issue 9, ../shared/PERFORMANCE.md).
+ *
+ * Starts on loopback, each in its own process: a fast canned upstream (so the proxy is the
+ * bottleneck) and an upstream built with the official SDK; nginx as a plain reverse proxy
+ * when the binary is present; a minimal Node proxy (node:http in, undici out); and the
+ * gateway (built `dist/cli.js`, SQLite). Then drives each path with wrk (else autocannon)
+ * at each connection count for a bounded time and reports requests/s, p50/p99 latency,
+ * the proxy's CPU time per request (from /proc), its peak RSS, ratios to nginx and to the
+ * minimal Node proxy, and how many token requests the M2M authorization server saw.
+ *
+ * Environment: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 1,16,64),
+ * BENCH_PATHS (comma-separated path names, default all).
+ */
+import { createServer, type Server } from "node:http";
+import { execFile, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { availableGenerator, drive, type Generator, type LoadRequest } from "./load.js";
+import { childPids, cpuMicros, listeningPort, memoryMb, startProcess, type Started } from "./processes.js";
+import { markdownReport, type PathResult, type Report } from "./report.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "1,16,64").split(",").map(Number);
+const ONLY = process.env.BENCH_PATHS?.split(",").map((name) => name.trim());
+const MASTER_KEY = "sk-bench-master-key-0123456789";
+const STATIC_TOKEN = "bench-static-upstream-token";
+const MESSAGE = "hello from the benchmark";
+
+const callBody = (name: string) => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: { message: MESSAGE } } });
+const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+const GATEWAY_HEADERS = { ...MCP_HEADERS, "x-litellm-api-key": `Bearer ${MASTER_KEY}` };
+
+interface PathSpec {
+  name: string;
+  description: string;
+  request: LoadRequest;
+  /** The process whose CPU and memory are the proxy's cost; none for direct paths. */
+  proxy?: () => Promise<number[]>;
+  connections: number[];
+}
+
+async function main(): Promise<void> {
+  const generator = await availableGenerator();
+  const nginx = await hasNginx();
+  log(`load generator: ${generator}${generator === "autocannon" ? " (runs in Node on the same cores: ratios are compressed; install wrk for sharper numbers)" : ""}; nginx: ${nginx ? "yes" : "absent (apt-get install nginx to compare)"}`);
+  const work = await mkdtemp(join(tmpdir(), "gatehouse-bench-"));
+  const started: Started[] = [];
+  let tokenServer: Server | undefined;
+  try {
+    const node = process.execPath;
+    const fast = await startListening(node, [join(here, "fast-upstream.js"), "0"], "fast upstream", started);
+    const sdk = await startListening(node, [join(here, "sdk-upstream.js"), "0"], "SDK upstream", started);
+    const bare = await startListening(node, [join(here, "bare-proxy.js"), "0", `http://127.0.0.1:${fast.port}/mcp`], "minimal Node proxy", started);
+    const tokens = await startTokenServer();
+    tokenServer = tokens.server;
+    const gateway = await startGateway(work, { fast: fast.port, sdk: sdk.port, token: tokens.port }, started);
+    const nginxPort = nginx ? await startNginx(work, fast.port, started) : undefined;
+
+    const gatewayPid = async () => [gateway.process.pid];
+    const paths: PathSpec[] = [
+      { name: "direct", description: "fast upstream, no proxy", request: { url: `http://127.0.0.1:${fast.port}/mcp`, headers: MCP_HEADERS, body: callBody("echo") }, connections: CONNECTIONS },
+      ...(nginxPort === undefined
+        ? []
+        : [{ name: "nginx", description: "nginx reverse proxy (1 worker)", request: { url: `http://127.0.0.1:${nginxPort.port}/mcp`, headers: MCP_HEADERS, body: callBody("echo") }, proxy: async () => [nginxPort.process.pid, ...(await childPids(nginxPort.process.pid))], connections: CONNECTIONS }]),
+      { name: "node-proxy", description: "minimal Node proxy (node:http in, undici out)", request: { url: `http://127.0.0.1:${bare.port}/mcp`, headers: MCP_HEADERS, body: callBody("echo") }, proxy: async () => [bare.process.pid], connections: CONNECTIONS },
+      { name: "gateway-static", description: "Gatehouse /{server}/mcp, static bearer upstream", request: { url: `${gateway.url}/fast/mcp`, headers: GATEWAY_HEADERS, body: callBody("echo") }, proxy: gatewayPid, connections: CONNECTIONS },
+      { name: "gateway-m2m", description: "Gatehouse /{server}/mcp, M2M client_credentials (cached token)", request: { url: `${gateway.url}/fast_m2m/mcp`, headers: GATEWAY_HEADERS, body: callBody("echo") }, proxy: gatewayPid, connections: CONNECTIONS },
+      { name: "gateway-aggregate", description: "Gatehouse /mcp aggregate, tool fast-echo", request: { url: `${gateway.url}/mcp`, headers: GATEWAY_HEADERS, body: callBody("fast-echo") }, proxy: gatewayPid, connections: CONNECTIONS },
+      { name: "gateway-rest", description: "Gatehouse /mcp-rest/tools/call", request: { url: `${gateway.url}/mcp-rest/tools/call`, headers: GATEWAY_HEADERS, body: JSON.stringify({ server_name: "fast", name: "echo", arguments: { message: MESSAGE } }) }, proxy: gatewayPid, connections: CONNECTIONS },
+      { name: "sdk-direct", description: "SDK upstream, no proxy", request: { url: `http://127.0.0.1:${sdk.port}/mcp`, headers: MCP_HEADERS, body: callBody("echo") }, connections: [16] },
+      { name: "gateway-sdk", description: "Gatehouse /{server}/mcp to the SDK upstream", request: { url: `${gateway.url}/sdk/mcp`, headers: GATEWAY_HEADERS, body: callBody("echo") }, proxy: gatewayPid, connections: [16] },
+    ].filter((path) => ONLY === undefined || ONLY.includes(path.name));
+
+    for (const path of paths) await checkPath(path);
+    const results: PathResult[] = [];
+    for (const path of paths) {
+      // Warm-up: JIT, pooled connections, the M2M token.
+      await drive(generator, path.request, 16, 1);
+      for (const connections of path.connections) {
+        results.push(await measure(generator, path, connections));
+        const last = results.at(-1)!;
+        log(`${path.name.padEnd(18)} c=${String(connections).padStart(2)}  ${last.load.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${last.load.p50.toFixed(2)} ms  p99 ${last.load.p99.toFixed(2)} ms${last.cpuMicrosPerRequest === undefined ? "" : `  ${last.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`}${last.load.errors > 0 ? `  ${last.load.errors} errors` : ""}`);
+      }
+    }
+    const memory = await memoryMb(gateway.process.pid);
+    const report: Report = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", node: process.version },
+      generator,
+      seconds: SECONDS,
+      results,
+      gateway: { rssMb: memory.rss, peakRssMb: memory.peak },
+      tokenRequests: tokens.count(),
+    };
+    const directory = join(root, "bench", "results");
+    await mkdir(directory, { recursive: true });
+    const stamp = report.date.replace(/[:.]/g, "-");
+    await writeFile(join(directory, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    const markdown = markdownReport(report);
+    await writeFile(join(directory, `${stamp}.md`), markdown);
+    await writeFile(join(directory, "latest.md"), markdown);
+    process.stdout.write(`\n${markdown}\nwritten: bench/results/${stamp}.json and .md\n`);
+  } finally {
+    await Promise.allSettled(started.reverse().map((process) => process.stop()));
+    tokenServer?.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function measure(generator: Generator, path: PathSpec, connections: number): Promise<PathResult> {
+  const pids = path.proxy === undefined ? [] : await path.proxy();
+  const before = await sumCpu(pids);
+  const load = await drive(generator, path.request, connections, SECONDS);
+  const after = await sumCpu(pids);
+  return {
+    path: path.name,
+    description: path.description,
+    connections,
+    load,
+    ...(pids.length === 0 ? {} : { cpuMicrosPerRequest: (after - before) / Math.max(1, load.requests) }),
+  };
+}
+
+async function sumCpu(pids: number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) total += await cpuMicros(pid);
+  return total;
+}
+
+/** One request per path before measuring: a path that does not answer 200 with the echo is a broken benchmark. */
+async function checkPath(path: PathSpec): Promise<void> {
+  const response = await fetch(path.request.url, { method: "POST", headers: path.request.headers, body: path.request.body });
+  const text = await response.text();
+  if (response.status !== 200 || !text.includes(MESSAGE)) throw new Error(`path ${path.name} does not work (HTTP ${response.status}): ${text.slice(0, 300)}`);
+}
+
+async function startListening(command: string, args: string[], name: string, started: Started[]): Promise<{ port: number; process: Started }> {
+  let port: number | undefined;
+  const process = await startProcess(command, args, { name, ready: (line) => (port = listeningPort(line)) !== undefined });
+  started.push(process);
+  return { port: port!, process };
+}
+
+async function startGateway(work: string, ports: { fast: number; sdk: number; token: number }, started: Started[]) {
+  const config = join(work, "config.yaml");
+  await writeFile(
+    config,
+    `mcp_servers:
+  fast:
+    url: http://127.0.0.1:${ports.fast}/mcp
+    auth_type: bearer_token
+    auth_value: ${STATIC_TOKEN}
+  fast_m2m:
+    url: http://127.0.0.1:${ports.fast}/mcp
+    auth_type: oauth2
+    client_id: bench-client
+    client_secret: bench-secret
+    token_url: http://127.0.0.1:${ports.token}/token
+    token_endpoint_auth_method: client_secret_post
+  sdk:
+    url: http://127.0.0.1:${ports.sdk}/mcp
+`,
+  );
+  let url = "";
+  const env = { ...process.env, DATABASE_URL: `sqlite:${join(work, "gatehouse.db")}`, GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "bench-salt", GATEHOUSE_LOG_LEVEL: "warn" };
+  const gateway = await startProcess(process.execPath, [join(root, "dist", "cli.js"), "--config", config, "--port", "0", "--host", "127.0.0.1"], {
+    name: "gateway",
+    env: { ...env, GATEHOUSE_LOG_LEVEL: "info" },
+    ready: (line) => {
+      const parsed = safeJson(line) as { msg?: string; url?: string } | undefined;
+      if (parsed?.msg !== "gatehouse is listening" || parsed.url === undefined) return false;
+      url = parsed.url;
+      return true;
+    },
+  });
+  started.push(gateway);
+  return { url, process: gateway };
+}
+
+/** The M2M authorization server: counts token requests, issues hour-long tokens. */
+async function startTokenServer(): Promise<{ server: Server; port: number; count: () => number }> {
+  let count = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    if (request.method !== "POST" || request.url !== "/token") {
+      response.writeHead(404).end();
+      return;
+    }
+    count++;
+    response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify({ access_token: `bench-m2m-token-${count}`, token_type: "Bearer", expires_in: 3600 }));
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  return { server, port: typeof address === "object" && address !== null ? address.port : 0, count: () => count };
+}
+
+async function hasNginx(): Promise<boolean> {
+  try {
+    await promisify(execFile)("nginx", ["-v"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** nginx with one worker, keep-alive to the upstream, as a plain reverse proxy. */
+async function startNginx(work: string, upstreamPort: number, started: Started[]): Promise<{ port: number; process: Started }> {
+  const port = await freePort();
+  const conf = join(work, "nginx.conf");
+  await writeFile(
+    conf,
+    `worker_processes 1;
+daemon off;
+error_log ${join(work, "nginx-error.log")} warn;
+pid ${join(work, "nginx.pid")};
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${work};
+  proxy_temp_path ${work};
+  upstream mcp { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://mcp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`,
+  );
+  // nginx prints nothing when it is ready: its port is polled instead.
+  const child = spawn("nginx", ["-c", conf, "-p", work], { stdio: "ignore" });
+  const process_: Started = {
+    child,
+    pid: child.pid!,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null) return done();
+        child.once("exit", () => done());
+        child.kill("SIGTERM");
+      }),
+  };
+  started.push(process_);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (await answers(port)) return { port, process: process_ };
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  throw new Error("nginx did not start (see its error log)");
+}
+
+async function answers(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/`, { method: "HEAD" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  return typeof address === "object" && address !== null ? address.port : 0;
+}
+
+function safeJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+await main();
