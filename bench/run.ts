@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     const results: PathResult[] = [];
     for (const path of paths) {
       // Warm-up: JIT, pooled connections, the M2M token.
-      await drive(generator, path.request, 16, 1);
+      await drive(generator, path.request, 16, 2);
       for (const connections of path.connections) {
         results.push(await measure(generator, path, connections));
         const last = results.at(-1)!;

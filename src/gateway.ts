@@ -152,7 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       version: VERSION,
     },
     origin,
-    network: callerNetwork(origin, internalRanges),
+    network: callerNetwork(origin, internalRanges, () => registry.current().hasInternalOnly),
     oauth: { delegated, upstreams, registration, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin,

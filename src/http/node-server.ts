@@ -21,7 +21,7 @@ export async function serveNode(
   fetch: (request: Request) => Response | Promise<Response>,
   options: { port: number; host: string; log: Logger },
 ): Promise<NodeServer> {
-  const listener = getRequestListener(fetch, { overrideGlobalObjects: false });
+  const listener = getRequestListener(fetch);
   const inFlight = new Set<ServerResponse>();
   let draining = false;
   let allDone: (() => void) | undefined;

@@ -2,6 +2,7 @@
  * Reads a request body whole, refusing it (413) as soon as it passes the configured
  * limit, without buffering more than the limit.
  */
+import type { IncomingMessage } from "node:http";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 
 export async function readBody(request: Request, limitBytes: number): Promise<string> {
@@ -24,6 +25,29 @@ export async function readBody(request: Request, limitBytes: number): Promise<st
   return Buffer.concat(chunks, size).toString("utf8");
 }
 
+/**
+ * As readBody, from the Node request itself when the server is node:http (the MCP and REST
+ * hot paths): the chunks are Buffers already, without the web stream that `Request.body`
+ * wraps around them (../shared/PERFORMANCE.md). The Request's own body must then not be read.
+ */
+export async function readNodeBody(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<string> {
+  if (incoming === undefined || incoming.readableEnded) return readBody(request, limitBytes);
+  const declared = Number(incoming.headers["content-length"] ?? NaN);
+  if (declared > limitBytes) throw tooLarge(limitBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming) {
+    const buffer = chunk as Buffer;
+    size += buffer.byteLength;
+    if (size > limitBytes) {
+      incoming.resume();
+      throw tooLarge(limitBytes);
+    }
+    chunks.push(buffer);
+  }
+  return chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, size).toString("utf8");
+}
+
 function tooLarge(limitBytes: number): GatewayError {
   return new GatewayError({
     status: 413,
@@ -35,7 +59,11 @@ function tooLarge(limitBytes: number): GatewayError {
 
 /** A JSON request body (any JSON value), or a 400 that says it is not JSON. */
 export async function readJson(request: Request, limitBytes: number): Promise<unknown> {
-  const text = await readBody(request, limitBytes);
+  return parseJson(await readBody(request, limitBytes));
+}
+
+/** A body's JSON (undefined when empty), or a 400 that says it is not JSON. */
+export function parseJson(text: string): unknown {
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text) as unknown;

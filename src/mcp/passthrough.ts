@@ -91,7 +91,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
     }
     const visible = toolVisibility(request.caller, request.server);
     const listIds = visible === undefined || parsed === undefined ? undefined : toolsListIds(parsed);
-    const body = await responseBody(upstream.body, headers, listIds, visible);
+    const body = await responseBody(upstream.body, headers, Number(upstream.headers["content-length"] ?? Number.NaN), listIds, visible);
     return new Response(body, { status: upstream.statusCode, headers });
   };
 }
@@ -136,17 +136,34 @@ function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
 async function responseBody(
   body: Readable,
   headers: Headers,
+  /** The upstream's Content-Length (NaN when it sent none). */
+  length: number,
   listIds: Set<JsonRpcId> | undefined,
   visible: ToolVisible | undefined,
-): Promise<ReadableStream<Uint8Array> | string> {
+): Promise<ReadableStream<Uint8Array> | Uint8Array | string> {
   const contentType = headers.get("content-type") ?? "";
-  if (listIds === undefined || visible === undefined) return nodeToWeb(body);
+  if (listIds === undefined || visible === undefined) {
+    // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
+    // cheaper to hand over than a web stream (../shared/PERFORMANCE.md). SSE and long or
+    // unsized bodies stream through.
+    if (!contentType.includes("text/event-stream") && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return readWhole(body, length);
+    return nodeToWeb(body);
+  }
   if (contentType.includes("text/event-stream")) return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, visible));
   if (contentType.includes("json")) {
     const text = await new Response(nodeToWeb(body)).text();
     return filterToolsListJson(text, listIds, visible);
   }
   return nodeToWeb(body);
+}
+
+/** Answers up to this size are read whole instead of streamed. */
+const BUFFERED_RESPONSE_BYTES = 64 * 1024;
+
+async function readWhole(body: Readable, length: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
 }
 
 function nodeToWeb(body: Readable): ReadableStream<Uint8Array> {

@@ -12,6 +12,8 @@ export interface RegistrySnapshot {
   /** By name, in configuration order. */
   readonly servers: ReadonlyMap<string, McpServerEntry>;
   readonly names: ServerNameMatcher;
+  /** Whether any server is `available_on_public_internet: false`. */
+  readonly hasInternalOnly: boolean;
   /** Routes that take `{server_id}` also accept the name (CONTRACT §4). */
   byIdOrName(idOrName: string): McpServerEntry | undefined;
 }
@@ -31,6 +33,7 @@ export function registrySnapshot(entries: Iterable<McpServerEntry>): RegistrySna
   return {
     servers,
     names,
+    hasInternalOnly: [...servers.values()].some((entry) => entry.internalOnly),
     byIdOrName: (idOrName) => byId.get(idOrName) ?? servers.get(idOrName),
   };
 }

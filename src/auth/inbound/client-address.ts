@@ -80,9 +80,13 @@ export interface CallerNetwork {
   fromPublicInternet(peer: string | undefined, headers: Headers): boolean;
 }
 
-export function callerNetwork(trust: ForwardingTrust, internal: AddressRanges): CallerNetwork {
+/**
+ * `matters` says whether any server is internal-only now: when none is, the answer changes
+ * nothing and is not computed (it costs an address parse per request on the hot path).
+ */
+export function callerNetwork(trust: ForwardingTrust, internal: AddressRanges, matters: () => boolean = () => true): CallerNetwork {
   return {
     // An unknown address (no socket, as in-process tests) is not known to be internal: public.
-    fromPublicInternet: (peer, headers) => !inRanges(internal, clientAddress(trust, peer, headers)),
+    fromPublicInternet: (peer, headers) => matters() && !inRanges(internal, clientAddress(trust, peer, headers)),
   };
 }

@@ -7,7 +7,7 @@ import { callToolBodySchema, type RestContext, type RestTools } from "../../mcp/
 import type { ServerRegistry } from "../../registry/registry.js";
 import type { AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
-import { readJson } from "../read-body.js";
+import { parseJson, readNodeBody } from "../read-body.js";
 import type { Context } from "hono";
 
 export interface RestRouteDeps {
@@ -31,7 +31,7 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
   app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));
 
   app.post("/mcp-rest/tools/call", async (c) => {
-    const body = callToolBodySchema.safeParse(await readJson(c.req.raw, deps.maxBodyBytes));
+    const body = callToolBodySchema.safeParse(parseJson(await readNodeBody(c.req.raw, c.env?.incoming, deps.maxBodyBytes)));
     if (!body.success) {
       const issue = body.error.issues[0];
       throw badBody(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"} (expected {name, arguments?, server_name?, server_id?})`);

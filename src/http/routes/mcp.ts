@@ -21,7 +21,7 @@ import type { OriginSettings } from "../../oauth/public-origin.js";
 import { requestOrigin } from "./oauth.js";
 import type { AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
-import { readBody } from "../read-body.js";
+import { readNodeBody } from "../read-body.js";
 
 export interface McpRouteDeps {
   origin: OriginSettings;
@@ -54,7 +54,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
   });
 
   async function readJsonRpc(c: Context<AppEnv>): Promise<{ body: string; parsed: ParsedBody }> {
-    const body = await readBody(c.req.raw, deps.maxBodyBytes);
+    const body = await readNodeBody(c.req.raw, c.env?.incoming, deps.maxBodyBytes);
     const parsed = parseJsonRpcBody(body);
     c.set("jsonRpcId", responseId(parsed));
     return { body, parsed };
