@@ -213,6 +213,10 @@ describe("admin pages and Connect", () => {
     const answer = await fetch(url(`/v1/mcp/server/oauth/interactive/authorize?redirect_uri=${encodeURIComponent(redirect)}`), { headers: { cookie }, redirect: "manual" });
     expect(answer.status).toBe(302);
     expect(answer.headers.get("location")).toMatch(/^http:\/\/127\.0\.0\.1:9\/authorize\?/);
+    // An ended session: back to sign-in, then to the server's page.
+    const ended = await fetch(url(`/v1/mcp/server/oauth/interactive/authorize?redirect_uri=${encodeURIComponent(redirect)}`), { headers: { cookie: "gatehouse_session=ended.session" }, redirect: "manual" });
+    expect(ended.status).toBe(303);
+    expect(ended.headers.get("location")).toBe("/ui/login?next=%2Fui%2Fmcp%2Fservers%2Finteractive");
     // Without a session or a key: 401.
     expect((await fetch(url(`/v1/mcp/server/oauth/interactive/authorize?redirect_uri=${encodeURIComponent(redirect)}`), { redirect: "manual" })).status).toBe(401);
   });

@@ -55,6 +55,11 @@ export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
   app.get("/v1/mcp/server/oauth/:server_id/authorize", async (c, next) => {
     const id = extractGatewayKey(c.req.raw.headers) === undefined ? getCookie(c, SESSION_COOKIE) : undefined;
     const session = id === undefined ? undefined : await deps.sessions.resolve(id);
+    if (id !== undefined && session === undefined) {
+      // A browser whose UI session ended: sign in again, then back to the server's page.
+      const back = `/ui/mcp/servers/${encodeURIComponent(c.req.param("server_id"))}`;
+      return new Response(null, { status: 303, headers: { location: `/ui/login?next=${encodeURIComponent(back)}`, "cache-control": "no-store" } });
+    }
     if (session === undefined) return byKey(c, next);
     const fromPublicInternet = deps.network.fromPublicInternet(peerAddress(c), c.req.raw.headers);
     c.set("caller", fromPublicInternet ? { ...session.caller, fromPublicInternet } : session.caller);

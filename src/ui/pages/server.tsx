@@ -124,7 +124,7 @@ function ConnectionCard(props: { server: ServerSummary; connection: Connection; 
           <span class="badge warn">Not connected</span> Connect to authorize this gateway to call {props.server.name} for you.
         </p>
       )}
-      <div class="toolbar" style="justify-content:flex-start">
+      <div class="toolbar start">
         {connection.connected ? connect("Reconnect") : connect("Connect")}
         {connection.connected ? (
           <form method="post" action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/disconnect`} class="inline">
