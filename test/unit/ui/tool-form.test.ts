@@ -1,22 +1,10 @@
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import { ToolCallForm, parseToolArguments, type FieldErrors } from "../../../src/ui/tool-form.js";
+import { render, unescape } from "./markup.js";
 
 // --- helpers: render to a string and read the (regular, double-quoted) markup hono produces ---
 
-async function render(element: unknown): Promise<string> {
-  const node = (await element) as { toString(): string | Promise<string> };
-  return await node.toString();
-}
-
-function unescape(text: string): string {
-  return text
-    .replaceAll("&lt;", "<")
-    .replaceAll("&gt;", ">")
-    .replaceAll("&quot;", '"')
-    .replaceAll("&#39;", "'")
-    .replaceAll("&amp;", "&");
-}
 
 function attrs(openTag: string): Record<string, string> {
   const result: Record<string, string> = {};

@@ -1,20 +1,8 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import { ToolError, ToolResult } from "../../../src/ui/tool-result.js";
+import { render, unescape } from "./markup.js";
 
-async function render(element: unknown): Promise<string> {
-  const node = (await element) as { toString(): string | Promise<string> };
-  return await node.toString();
-}
-
-function unescape(text: string): string {
-  return text
-    .replaceAll("&lt;", "<")
-    .replaceAll("&gt;", ">")
-    .replaceAll("&quot;", '"')
-    .replaceAll("&#39;", "'")
-    .replaceAll("&amp;", "&");
-}
 
 async function result(content: CallToolResult["content"], extra: Partial<CallToolResult> = {}): Promise<string> {
   return render(ToolResult({ result: { content, ...extra } }));
