@@ -13,6 +13,7 @@ import type { Environment } from "./config/env-refs.js";
 import type { RuntimeSettings } from "./config/settings.js";
 import type { Config } from "./config/schema.js";
 import { createApp } from "./http/app.js";
+import { fastPassthrough } from "./http/fast-passthrough.js";
 import { serveNode } from "./http/node-server.js";
 import type { Logger } from "./log.js";
 import { createAggregate } from "./mcp/aggregate.js";
@@ -131,6 +132,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const clients = createUpstreamClients({ log });
   const legacySse = createLegacySseBridge({ log });
   const delegated = delegatedResourceMetadata();
+  const passthrough = createPassthrough({ http, legacySse, log, delegated });
   const aggregate = createAggregate({ clients, log, listTimeoutMs: 10_000, delegated });
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
@@ -142,7 +144,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     registry,
     keys,
-    passthrough: createPassthrough({ http, legacySse, log, delegated }),
+    passthrough,
     aggregate,
     rest: createRestTools(aggregate),
     health: {
@@ -174,7 +176,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxBodyBytes: general.max_request_body_bytes,
   });
 
-  const listening = await serveNode(app.fetch, { port: options.port, host: options.host, log });
+  const listening = await serveNode(app.fetch, {
+    port: options.port,
+    host: options.host,
+    log,
+    fastPath: fastPassthrough({ registry, keys, passthrough, maxBodyBytes: general.max_request_body_bytes, log }),
+  });
   const url = listening.url;
   log.info({ url, db: database.dialect, database: database.description, mcp_servers: [...registry.current().servers.keys()] }, "gatehouse is listening");
 

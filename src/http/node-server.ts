@@ -4,7 +4,7 @@
  * left (idle keep-alive sockets, sockets a client opened but never used), bounded by a
  * deadline after which in-flight requests are cut.
  */
-import { createServer, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "../log.js";
@@ -19,7 +19,13 @@ export interface NodeServer {
 
 export async function serveNode(
   fetch: (request: Request) => Response | Promise<Response>,
-  options: { port: number; host: string; log: Logger },
+  options: {
+    port: number;
+    host: string;
+    log: Logger;
+    /** Answers the requests it recognises straight from node:http (returns true); the rest go to `fetch`. */
+    fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  },
 ): Promise<NodeServer> {
   const listener = getRequestListener(fetch);
   const inFlight = new Set<ServerResponse>();
@@ -33,6 +39,7 @@ export async function serveNode(
       inFlight.delete(response);
       if (inFlight.size === 0) allDone?.();
     });
+    if (options.fastPath?.(request, response) === true) return;
     void listener(request, response);
   });
   // Longer than the usual 60 s idle timeout of load balancers, so they close first.

@@ -32,6 +32,11 @@ export async function readBody(request: Request, limitBytes: number): Promise<st
  */
 export async function readNodeBody(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<string> {
   if (incoming === undefined || incoming.readableEnded) return readBody(request, limitBytes);
+  return readIncoming(incoming, limitBytes);
+}
+
+/** A Node request's body, whole, refused (413) past the limit. */
+export async function readIncoming(incoming: IncomingMessage, limitBytes: number): Promise<string> {
   const declared = Number(incoming.headers["content-length"] ?? NaN);
   if (declared > limitBytes) throw tooLarge(limitBytes);
   const chunks: Buffer[] = [];

@@ -43,14 +43,24 @@ const USER_TOKEN_MODES = new Set(["oauth2-passthrough", "stored-user-token"]);
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
-export type ProxyHandler = (request: ProxyRequest) => Promise<Response>;
+/** An answer before it is a Response: the node:http fast path writes it without one. */
+export interface ProxyAnswer {
+  status: number;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | Uint8Array | string | null;
+}
+
+export interface ProxyHandler {
+  (request: ProxyRequest): Promise<Response>;
+  /** The same, for streamable-HTTP servers, as a ProxyAnswer. */
+  answer(request: ProxyRequest): Promise<ProxyAnswer>;
+}
 
 export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacySseBridge; log: Logger; delegated: DelegatedResourceMetadata }): ProxyHandler {
-  return async function passthrough(request) {
+  async function answer(request: ProxyRequest): Promise<ProxyAnswer> {
     const method = upstreamMethod(request.method);
     const parsed = request.parsed;
     if (parsed !== undefined) checkToolCalls(request, parsed);
-    if (request.server.config.transport === "sse") return deps.legacySse.handle(request, parsed);
 
     const send = async () => {
       const outbound = await outboundRequest(request.server, request.snapshot, {
@@ -87,13 +97,25 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
     if (upstream.statusCode === 401 && outbound.credentials.resolution === "delegated") relayChallenge(request, headers, deps.delegated);
     if (NULL_BODY_STATUS.has(upstream.statusCode)) {
       upstream.body.resume();
-      return new Response(null, { status: upstream.statusCode, headers });
+      return { status: upstream.statusCode, headers, body: null };
     }
     const visible = toolVisibility(request.caller, request.server);
     const listIds = visible === undefined || parsed === undefined ? undefined : toolsListIds(parsed);
     const body = await responseBody(upstream.body, headers, Number(upstream.headers["content-length"] ?? Number.NaN), listIds, visible);
-    return new Response(body, { status: upstream.statusCode, headers });
-  };
+    return { status: upstream.statusCode, headers, body };
+  }
+
+  async function passthrough(request: ProxyRequest): Promise<Response> {
+    if (request.server.config.transport === "sse") {
+      const parsed = request.parsed;
+      upstreamMethod(request.method);
+      if (parsed !== undefined) checkToolCalls(request, parsed);
+      return deps.legacySse.handle(request, parsed);
+    }
+    const proxied = await answer(request);
+    return new Response(proxied.body, { status: proxied.status, headers: proxied.headers });
+  }
+  return Object.assign(passthrough, { answer });
 }
 
 /**
