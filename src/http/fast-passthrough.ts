@@ -18,7 +18,7 @@ import { serverForCaller } from "../mcp/access.js";
 import { parseJsonRpcBody, responseId, type JsonRpcId } from "../mcp/jsonrpc.js";
 import type { ProxyAnswer, ProxyHandler } from "../mcp/passthrough.js";
 import { isInteractive } from "../oauth/gateway-issuer.js";
-import type { ServerRegistry } from "../registry/registry.js";
+import type { RegistrySnapshot, ServerRegistry } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { errorResponse } from "./error-response.js";
 import { readIncoming } from "./read-body.js";
@@ -48,13 +48,13 @@ export function fastPassthrough(deps: FastPassthroughDeps): (request: IncomingMe
     const name = (match[1] ?? match[2])!;
     const server = snapshot.byIdOrName(name);
     if (snapshot.hasInternalOnly || server === undefined || !eligible(server)) return false;
-    void handle(deps, request, response, name);
+    void handle(deps, request, response, snapshot, name);
     return true;
   };
 }
 
-async function handle(deps: FastPassthroughDeps, request: IncomingMessage, response: ServerResponse, name: string): Promise<void> {
-  const snapshot = deps.registry.current();
+/** `snapshot` is the one eligibility was decided on: a reload meanwhile must not change the server under it. */
+async function handle(deps: FastPassthroughDeps, request: IncomingMessage, response: ServerResponse, snapshot: RegistrySnapshot, name: string): Promise<void> {
   const controller = new AbortController();
   // The client went away: abort the upstream request (as the Hono route's request signal does).
   response.once("close", () => {
