@@ -169,10 +169,11 @@ async function startGateway(work: string, ports: { fast: number; sdk: number; to
 `,
   );
   let url = "";
-  const env = { ...process.env, DATABASE_URL: `sqlite:${join(work, "gatehouse.db")}`, GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "bench-salt", GATEHOUSE_LOG_LEVEL: "warn" };
+  // info: the "listening" line tells the URL; nothing is logged per request at this level.
+  const env = { ...process.env, DATABASE_URL: `sqlite:${join(work, "gatehouse.db")}`, GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "bench-salt", GATEHOUSE_LOG_LEVEL: "info" };
   const gateway = await startProcess(process.execPath, [join(root, "dist", "cli.js"), "--config", config, "--port", "0", "--host", "127.0.0.1"], {
     name: "gateway",
-    env: { ...env, GATEHOUSE_LOG_LEVEL: "info" },
+    env,
     ready: (line) => {
       const parsed = safeJson(line) as { msg?: string; url?: string } | undefined;
       if (parsed?.msg !== "gatehouse is listening" || parsed.url === undefined) return false;

@@ -25,12 +25,17 @@ export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest" | "
   });
 }
 
+/** Server faults are warnings, client errors debug lines; the detail goes to the log only. */
+export function logFailure(log: Logger, error: GatewayError, request: { method: string; path: string | undefined }): void {
+  const fields = { ...request, status: error.status, code: error.code, detail: error.detail };
+  if (error.status >= 500) log.warn(fields, error.message);
+  else log.debug(fields, error.message);
+}
+
 export function onError(log: Logger) {
   return (thrown: unknown, c: Context<AppEnv>): Response => {
     const error = toGatewayError(thrown);
-    const fields = { method: c.req.method, path: c.req.path, status: error.status, code: error.code, detail: error.detail };
-    if (error.status >= 500) log.warn(fields, error.message);
-    else log.debug(fields, error.message);
+    logFailure(log, error, { method: c.req.method, path: c.req.path });
     return errorResponse(error, c.get("errorStyle") ?? "rest", c.get("jsonRpcId") ?? null);
   };
 }

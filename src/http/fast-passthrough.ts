@@ -20,7 +20,7 @@ import type { ProxyAnswer, ProxyHandler } from "../mcp/passthrough.js";
 import { isInteractive } from "../oauth/gateway-issuer.js";
 import type { RegistrySnapshot, ServerRegistry } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import { errorResponse } from "./error-response.js";
+import { errorResponse, logFailure } from "./error-response.js";
 import { readIncoming } from "./read-body.js";
 
 export interface FastPassthroughDeps {
@@ -87,9 +87,7 @@ async function handle(deps: FastPassthroughDeps, request: IncomingMessage, respo
     await write(response, answer);
   } catch (error) {
     const failure = toGatewayError(error);
-    const fields = { method: "POST", path: request.url, status: failure.status, code: failure.code, detail: failure.detail };
-    if (failure.status >= 500) deps.log.warn(fields, failure.message);
-    else deps.log.debug(fields, failure.message);
+    logFailure(deps.log, failure, { method: "POST", path: request.url });
     if (response.headersSent) {
       response.destroy();
       return;

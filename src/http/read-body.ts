@@ -8,21 +8,19 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 export async function readBody(request: Request, limitBytes: number): Promise<string> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > limitBytes) throw tooLarge(limitBytes);
-  if (request.body === null) return "";
-  const chunks: Uint8Array[] = [];
+  return request.body === null ? "" : collect(request.body, limitBytes);
+}
+
+/** The chunks as text; leaving the loop early (413) cancels the stream. */
+async function collect(chunks: AsyncIterable<Uint8Array>, limitBytes: number): Promise<string> {
+  const parts: Uint8Array[] = [];
   let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limitBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(limitBytes);
-    }
-    chunks.push(value);
+  for await (const chunk of chunks) {
+    size += chunk.byteLength;
+    if (size > limitBytes) throw tooLarge(limitBytes);
+    parts.push(chunk);
   }
-  return Buffer.concat(chunks, size).toString("utf8");
+  return Buffer.concat(parts, size).toString("utf8");
 }
 
 /**
@@ -39,18 +37,7 @@ export async function readNodeBody(request: Request, incoming: IncomingMessage |
 export async function readIncoming(incoming: IncomingMessage, limitBytes: number): Promise<string> {
   const declared = Number(incoming.headers["content-length"] ?? NaN);
   if (declared > limitBytes) throw tooLarge(limitBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of incoming) {
-    const buffer = chunk as Buffer;
-    size += buffer.byteLength;
-    if (size > limitBytes) {
-      incoming.resume();
-      throw tooLarge(limitBytes);
-    }
-    chunks.push(buffer);
-  }
-  return chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, size).toString("utf8");
+  return collect(incoming, limitBytes);
 }
 
 function tooLarge(limitBytes: number): GatewayError {

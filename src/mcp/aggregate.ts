@@ -60,17 +60,7 @@ export interface AggregateDeps {
 }
 
 export function createAggregate(deps: AggregateDeps) {
-  /** The visible tools of each server, in parallel; a failing server is logged and left out. */
-  async function listTools(
-    snapshot: RegistrySnapshot,
-    caller: Caller,
-    servers: readonly McpServerEntry[],
-    inbound: InboundRequestInfo,
-  ): Promise<ServerTools[]> {
-    return (await listToolsSettled(snapshot, caller, servers, inbound)).lists;
-  }
-
-  /** As listTools, and also which servers failed, so a caller can explain a tool that is missing. */
+  /** The visible tools of each server, in parallel, and which servers failed (logged), so a caller can explain a tool that is missing. */
   async function listToolsSettled(
     snapshot: RegistrySnapshot,
     caller: Caller,
@@ -221,7 +211,7 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  return { handle, listTools, listToolsSettled, callTool };
+  return { handle, listToolsSettled, callTool };
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;

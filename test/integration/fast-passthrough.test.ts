@@ -3,7 +3,19 @@
  * request with `x-litellm-mcp-debug` always takes the Hono route, so each case is sent
  * both ways and the answers compared (status, content type, body), debug headers aside.
  */
+import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { masterKeyResolver } from "../../src/auth/inbound/key-resolver.js";
+import { parseConfig } from "../../src/config/load.js";
+import { fastPassthrough } from "../../src/http/fast-passthrough.js";
+import { createLogger } from "../../src/log.js";
+import { createLegacySseBridge } from "../../src/mcp/legacy-sse-bridge.js";
+import { createPassthrough } from "../../src/mcp/passthrough.js";
+import { createUpstreamHttp } from "../../src/mcp/upstream-http.js";
+import { delegatedResourceMetadata } from "../../src/oauth/delegated-resource-metadata.js";
+import { configServerEntries, registrySnapshot } from "../../src/registry/registry.js";
+import { listenOnLoopback } from "../fixtures/loopback.js";
 import { MASTER_KEY, MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { upstreamNamed, type Upstream } from "../fixtures/upstream-mcp.js";
 
@@ -58,12 +70,82 @@ describe("fast path and Hono route answer alike", () => {
     expect(fast).toEqual(hono);
   });
 
-  it("takes the fast path for an eligible server (no debug headers on its answers) and filters tools/list the same way", async () => {
+  it("filters tools/list by disallowed_tools on the fast path", async () => {
     const answer = await fetch(new URL("/alpha/mcp", gateway.url), { method: "POST", headers: { ...MCP_ACCEPT, ...master }, body: rpc("tools/list") });
     expect(answer.status).toBe(200);
     expect(answer.headers.get("x-mcp-debug-auth-resolution")).toBeNull();
     const names = ((await answer.json()) as { result: { tools: Array<{ name: string }> } }).result.tools.map((tool) => tool.name);
     expect(names).toContain("where");
     expect(names).not.toContain("only_alpha");
+  });
+});
+
+/**
+ * Which requests the fast path takes: its handler alone on a node:http server, where
+ * whatever it declines answers 599 (in the gateway, the Hono route would get it).
+ */
+describe("what the fast path takes", () => {
+  const DECLINED = 599;
+  let server: Server;
+  let base: string;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    const servers = {
+      plain: { url: upstream.url, auth_type: "bearer_token", auth_value: "plain-token-0123456789" },
+      interactive: { url: upstream.url, auth_type: "oauth2", authorization_url: "http://127.0.0.1:9/authorize", token_url: "http://127.0.0.1:9/token", scopes: ["read"] },
+      delegating: { url: upstream.url, auth_type: "oauth2", delegate_auth_to_upstream: true },
+      legacy: { url: upstream.url, transport: "sse" },
+    };
+    const { config } = parseConfig(stringify({ mcp_servers: servers }), { file: "fast-path.yaml", env: {} });
+    const snapshot = registrySnapshot(configServerEntries(config));
+    const log = createLogger({ level: "silent" });
+    const http = createUpstreamHttp();
+    const legacySse = createLegacySseBridge({ log });
+    const passthrough = createPassthrough({ http, legacySse, log, delegated: delegatedResourceMetadata() });
+    const fast = fastPassthrough({ registry: { current: () => snapshot }, keys: masterKeyResolver(MASTER_KEY), passthrough, maxBodyBytes: 4096, log });
+    server = createServer((request, response) => {
+      if (!fast(request, response)) response.writeHead(DECLINED).end();
+    });
+    base = await listenOnLoopback(server);
+    close = async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([http.close(), legacySse.close()]);
+    };
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await close();
+  });
+
+  const post = (path: string, headers: Record<string, string> = {}, method = "POST") =>
+    fetch(`${base}${path}`, { method, headers: { ...MCP_ACCEPT, ...master, ...headers }, ...(method === "POST" ? { body: rpc("tools/call", { name: "where", arguments: {} }) } : {}) });
+
+  it("takes a plain server's POST on both path forms, and answers it", async () => {
+    for (const path of ["/plain/mcp", "/mcp/plain"]) {
+      const answer = await post(path);
+      expect(answer.status, path).toBe(200);
+      expect(await answer.text()).toContain("alpha");
+    }
+  });
+
+  it("takes its refusals too (no key: 401 as a JSON-RPC error)", async () => {
+    const answer = await fetch(`${base}/plain/mcp`, { method: "POST", headers: MCP_ACCEPT, body: rpc("tools/list") });
+    expect(answer.status).toBe(401);
+    expect(await answer.json()).toMatchObject({ jsonrpc: "2.0", error: { data: { code: "unauthorized" } } });
+  });
+
+  it.each([
+    ["a debug request", "/plain/mcp", { "x-litellm-mcp-debug": "true" }, "POST"],
+    ["a query string", "/plain/mcp?x=1", {}, "POST"],
+    ["GET", "/plain/mcp", {}, "GET"],
+    ["an unknown server (the Hono route answers 401 first)", "/nosuch/mcp", {}, "POST"],
+    ["an interactive OAuth server (its 401 carries the gateway's challenge)", "/interactive/mcp", {}, "POST"],
+    ["a server that delegates auth", "/delegating/mcp", {}, "POST"],
+    ["a legacy SSE server", "/legacy/mcp", {}, "POST"],
+    ["another route", "/mcp", {}, "POST"],
+  ] as const)("leaves %s to the Hono route", async (_name, path, headers, method) => {
+    expect((await post(path, headers, method)).status).toBe(DECLINED);
   });
 });

@@ -38,6 +38,11 @@ export function canUseServer(caller: Caller, server: ServerIdentity): boolean {
   return caller.servers === "all" || caller.servers.has(server.id);
 }
 
+/** The caller as one request sees it: marked when the request comes from outside the internal ranges. */
+export function seenFrom(caller: Caller, fromPublicInternet: boolean): Caller {
+  return fromPublicInternet ? { ...caller, fromPublicInternet } : caller;
+}
+
 /** A caller without a gateway key, limited to the servers that delegate auth upstream and were named by the request. */
 export function delegatedCaller(serverIds: Iterable<string>): Caller {
   return { kind: "delegated", keyId: "(delegated to upstream)", subject: "anonymous", servers: new Set(serverIds), tools: new Map() };

@@ -11,7 +11,7 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { delegatedCaller, type Caller } from "../../auth/inbound/caller.js";
+import { delegatedCaller, seenFrom, type Caller } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { extractGatewayKey, GATEWAY_KEY_HEADER, type PresentedKey } from "../../auth/inbound/gateway-key.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
@@ -35,7 +35,7 @@ export function authenticate(keys: KeyResolver, options: AuthenticateOptions = {
   return createMiddleware<AppEnv>(async (c, next) => {
     const fromPublicInternet = options.network?.fromPublicInternet(peerAddress(c), c.req.raw.headers) ?? false;
     const admit = (caller: Caller, presented: PresentedKey | undefined) => {
-      c.set("caller", fromPublicInternet ? { ...caller, fromPublicInternet } : caller);
+      c.set("caller", seenFrom(caller, fromPublicInternet));
       c.set("presentedKey", presented);
     };
     const presented = extractGatewayKey(c.req.raw.headers);

@@ -4,7 +4,7 @@
  * `/token` siblings, and `GET /ui/mcp/oauth/callback`, where the browser lands at the end.
  */
 import { Hono, type Context } from "hono";
-import { callerUserKey } from "../../auth/inbound/caller.js";
+import { callerUserKey, seenFrom } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { extractGatewayKey } from "../../auth/inbound/gateway-key.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
@@ -62,7 +62,7 @@ export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
     }
     if (session === undefined) return byKey(c, next);
     const fromPublicInternet = deps.network.fromPublicInternet(peerAddress(c), c.req.raw.headers);
-    c.set("caller", fromPublicInternet ? { ...session.caller, fromPublicInternet } : session.caller);
+    c.set("caller", seenFrom(session.caller, fromPublicInternet));
     c.set("presentedKey", undefined);
     await next();
   });

@@ -10,7 +10,7 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Child } from "hono/jsx";
-import { callerUserKey, type Caller } from "../../auth/inbound/caller.js";
+import { callerUserKey, seenFrom, type Caller } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import type { KeyAdmin, KeyView } from "../../auth/inbound/key-admin.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
@@ -75,10 +75,15 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const secure = (c: UiContext) => requestOrigin(deps.origin, c).startsWith("https:");
 
-  function html(c: UiContext, page: Child, status = 200): Response {
+  function html(page: Child, status = 200): Response {
     return new Response(`<!doctype html>${String(page)}`, { status, headers: { "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS } });
   }
   const seeOther = (location: string) => new Response(null, { status: 303, headers: { location, ...SECURITY_HEADERS } });
+  /** `response` with the cookies set (or deleted) on the context: it is built by hand, not by Hono. */
+  const withCookies = (c: UiContext, response: Response) => {
+    for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
+    return response;
+  };
 
   /** The session of this request with the caller as this request's network sees it, or a redirect to sign in. */
   async function session(c: UiContext): Promise<UiSession | Response> {
@@ -89,7 +94,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       return seeOther(`/ui/login${c.req.method === "GET" && next.startsWith("/ui/") ? `?next=${encodeURIComponent(next)}` : ""}`);
     }
     const fromPublicInternet = deps.network.fromPublicInternet(peerAddress(c), c.req.raw.headers);
-    return fromPublicInternet ? { ...found, caller: { ...found.caller, fromPublicInternet } } : found;
+    return { ...found, caller: seenFrom(found.caller, fromPublicInternet) };
   }
 
   async function form(c: UiContext): Promise<URLSearchParams> {
@@ -123,9 +128,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     } catch (error) {
       const failure = toGatewayError(error);
       if (failure.status >= 500) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message, path: c.req.path }, "UI page failed");
-      return html(
-        c,
-        <Page title="Something went wrong" viewer={viewer(current)}>
+      return html(<Page title="Something went wrong" viewer={viewer(current)}>
           <h1>{failure.status === 404 ? "Not found" : failure.status === 403 ? "Not allowed" : "Something went wrong"}</h1>
           <div class="alert error" role="alert">
             {clientMessage(failure)}
@@ -151,9 +154,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     // Login CSRF: a random token in a cookie and in the form must match (double submit).
     const token = randomBytes(24).toString("base64url");
     setCookie(c, LOGIN_CSRF_COOKIE, token, { path: "/ui/login", httpOnly: true, sameSite: "Strict", secure: secure(c), maxAge: 3600 });
-    const response = html(c, <LoginPage csrf={token} {...options} />, status);
-    for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
-    return response;
+    return withCookies(c, html(<LoginPage csrf={token} {...options} />, status));
   }
 
   app.get("/ui/login", (c) => {
@@ -181,7 +182,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     const response = seeOther(next ?? "/ui/mcp/servers");
     setCookie(c, SESSION_COOKIE, opened.cookie, { path: "/", httpOnly: true, sameSite: "Lax", secure: secure(c), expires: new Date(opened.session.expiresAt) });
     deleteCookie(c, LOGIN_CSRF_COOKIE, { path: "/ui/login" });
-    for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
+    withCookies(c, response);
     deps.log.info({ subject: opened.session.caller.kind === "master" ? "master" : opened.session.caller.keyId }, "UI sign-in");
     return response;
   });
@@ -192,9 +193,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       await checkedForm(c);
       await deps.sessions.logout(getCookie(c, SESSION_COOKIE) ?? "");
       deleteCookie(c, SESSION_COOKIE, { path: "/", secure: secure(c) });
-      const response = seeOther("/ui/login?logged_out=1");
-      for (const cookie of c.res.headers.getSetCookie()) response.headers.append("set-cookie", cookie);
-      return response;
+      return withCookies(c, seeOther("/ui/login?logged_out=1"));
     }),
   );
 
@@ -230,7 +229,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       }));
       const deleted = c.req.query("deleted");
       const problems = current.caller.kind === "master" ? deps.registry.problems() : [];
-      return html(c, <ServersPage viewer={viewer(current)} rows={rows} problems={problems} {...(deleted === undefined ? {} : { notice: `MCP server ${deleted} was deleted.` })} />);
+      return html(<ServersPage viewer={viewer(current)} rows={rows} problems={problems} {...(deleted === undefined ? {} : { notice: `MCP server ${deleted} was deleted.` })} />);
     }),
   );
 
@@ -238,7 +237,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/mcp/servers/new",
     page(async (c, current) => {
       requireAdmin(current);
-      return html(c, <ServerFormPage viewer={viewer(current)} mode="create" state={{ values: { transport: "http", auth_type: "none" }, errors: {}, general: [] }} />);
+      return html(<ServerFormPage viewer={viewer(current)} mode="create" state={{ values: { transport: "http", auth_type: "none" }, errors: {}, general: [] }} />);
     }),
   );
 
@@ -249,13 +248,13 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const submitted = await checkedForm(c);
       const { body, errors } = serverBodyFromForm(submitted);
       const values = formValues(submitted);
-      if (Object.keys(errors).length > 0) return html(c, <ServerFormPage viewer={viewer(current)} mode="create" state={{ values, errors, general: [] }} />, 400);
+      if (Object.keys(errors).length > 0) return html(<ServerFormPage viewer={viewer(current)} mode="create" state={{ values, errors, general: [] }} />, 400);
       try {
         const created = await deps.serverAdmin.create(body);
         return seeOther(`/ui/mcp/servers/${encodeURIComponent(created.server_id)}?created=1`);
       } catch (error) {
         if (!(error instanceof GatewayError) || error.status !== 400) throw error;
-        return html(c, <ServerFormPage viewer={viewer(current)} mode="create" state={formStateFromError(values, error)} />, 400);
+        return html(<ServerFormPage viewer={viewer(current)} mode="create" state={formStateFromError(values, error)} />, 400);
       }
     }),
   );
@@ -284,9 +283,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const connection: Connection | undefined = connects ? await deps.connections.expiresAt(server.id, callerUserKey(current.caller)) : undefined;
       const notices: Record<string, string> = { created: "MCP server created.", saved: "Changes saved.", connected: "Connected: the gateway now calls this server with your account.", disconnected: "Disconnected: your tokens for this server were deleted." };
       const notice = Object.keys(notices).find((name) => c.req.query(name) !== undefined);
-      return html(
-        c,
-        <ServerOverviewPage
+      return html(<ServerOverviewPage
           viewer={viewer(current)}
           server={summary(server)}
           {...(connection === undefined ? {} : { connection })}
@@ -303,7 +300,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       requireAdmin(current);
       const server = serverOf(c, current);
       const view = deps.serverAdmin.get(server.id);
-      return html(c, <ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={{ values: formValuesFromView(view), errors: {}, general: [] }} warnings={server.warnings} />);
+      return html(<ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={{ values: formValuesFromView(view), errors: {}, general: [] }} warnings={server.warnings} />);
     }),
   );
 
@@ -315,13 +312,13 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const submitted = await checkedForm(c);
       const { body, errors } = serverBodyFromForm(submitted);
       const values = formValues(submitted);
-      if (Object.keys(errors).length > 0) return html(c, <ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={{ values, errors, general: [] }} />, 400);
+      if (Object.keys(errors).length > 0) return html(<ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={{ values, errors, general: [] }} />, 400);
       try {
         await deps.serverAdmin.update(server.id, body);
         return seeOther(`/ui/mcp/servers/${encodeURIComponent(server.id)}?saved=1`);
       } catch (error) {
         if (!(error instanceof GatewayError) || error.status !== 400) throw error;
-        return html(c, <ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={formStateFromError(values, error)} />, 400);
+        return html(<ServerFormPage viewer={viewer(current)} mode="edit" id={server.id} state={formStateFromError(values, error)} />, 400);
       }
     }),
   );
@@ -363,7 +360,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const state = await toolsState(c, current, server);
       const wanted = c.req.query("tool");
       const selected = state.kind === "tools" ? (state.tools.find((tool) => tool.name === wanted) ?? (state.tools.length === 1 ? state.tools[0] : undefined)) : undefined;
-      return html(c, <ServerToolsPage viewer={viewer(current)} server={summary(server)} state={state} {...(selected === undefined ? {} : { selected })} />);
+      return html(<ServerToolsPage viewer={viewer(current)} server={summary(server)} state={state} {...(selected === undefined ? {} : { selected })} />);
     }),
   );
 
@@ -376,16 +373,16 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const name = submitted.get("tool") ?? "";
       const selected = state.kind === "tools" ? state.tools.find((tool) => tool.name === name) : undefined;
       const frame = { viewer: viewer(current), server: summary(server), state, values: submitted };
-      if (selected === undefined) return html(c, <ServerToolsPage {...frame} />, 404);
+      if (selected === undefined) return html(<ServerToolsPage {...frame} />, 404);
       const parsed = parseToolArguments(selected.inputSchema, submitted);
-      if (!parsed.ok) return html(c, <ServerToolsPage {...frame} selected={selected} errors={parsed.errors} />, 400);
+      if (!parsed.ok) return html(<ServerToolsPage {...frame} selected={selected} errors={parsed.errors} />, 400);
       try {
         const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal));
-        return html(c, <ServerToolsPage {...frame} selected={selected} result={result} />);
+        return html(<ServerToolsPage {...frame} selected={selected} result={result} />);
       } catch (error) {
         const failure = toGatewayError(error);
         if (failure.status >= 500 && !failure.expose) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message }, "UI tool call failed");
-        return html(c, <ServerToolsPage {...frame} selected={selected} callError={{ title: `${selected.name} failed`, ...explain(failure) }} />, 200);
+        return html(<ServerToolsPage {...frame} selected={selected} callError={{ title: `${selected.name} failed`, ...explain(failure) }} />, 200);
       }
     }),
   );
@@ -399,7 +396,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
 
   async function keysPage(c: UiContext, current: UiSession, extra: Partial<KeysPageProps> = {}, status = 200): Promise<Response> {
     const servers = [...deps.registry.current().servers.values()].map((server) => ({ id: server.id, name: server.name }));
-    return html(c, <KeysPage viewer={viewer(current)} keys={await allKeys()} servers={servers} {...extra} />, status);
+    return html(<KeysPage viewer={viewer(current)} keys={await allKeys()} servers={servers} {...extra} />, status);
   }
 
   app.get(
