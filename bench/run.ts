@@ -11,7 +11,8 @@
  * minimal Node proxy, and how many token requests the M2M authorization server saw.
  *
  * Environment: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 1,16,64),
- * BENCH_PATHS (comma-separated path names, default all).
+ * BENCH_PATHS (comma-separated path names, default all), BENCH_GATEWAY_NODE_ARGS (extra
+ * node flags for the gateway process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { createServer, type Server } from "node:http";
 import { execFile, spawn } from "node:child_process";
@@ -171,7 +172,8 @@ async function startGateway(work: string, ports: { fast: number; sdk: number; to
   let url = "";
   // info: the "listening" line tells the URL; nothing is logged per request at this level.
   const env = { ...process.env, DATABASE_URL: `sqlite:${join(work, "gatehouse.db")}`, GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "bench-salt", GATEHOUSE_LOG_LEVEL: "info" };
-  const gateway = await startProcess(process.execPath, [join(root, "dist", "cli.js"), "--config", config, "--port", "0", "--host", "127.0.0.1"], {
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+  const gateway = await startProcess(process.execPath, [...nodeArgs, join(root, "dist", "cli.js"), "--config", config, "--port", "0", "--host", "127.0.0.1"], {
     name: "gateway",
     env,
     ready: (line) => {

@@ -39,3 +39,49 @@ export function connectionTokens(value: string | null | undefined): string[] {
   if (value === null || value === undefined) return [];
   return value.toLowerCase().split(",").map((token) => token.trim()).filter((token) => token !== "");
 }
+
+/**
+ * The part of the fetch API's `Headers` that request handling reads. The Hono routes pass a
+ * `Headers`; the node:http fast path passes `IncomingRequestHeaders`, which reads Node's
+ * already-parsed header object instead of copying it (../shared/PERFORMANCE.md).
+ */
+export interface RequestHeaders {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  forEach(callback: (value: string, name: string) => void): void;
+}
+
+/** A Node request's headers as `RequestHeaders`: names lowercase, repeated values joined with ", ". */
+export class IncomingRequestHeaders implements RequestHeaders {
+  constructor(private readonly headers: NodeJS.Dict<string | string[]>) {}
+
+  get(name: string): string | null {
+    const value = this.headers[name.toLowerCase()];
+    if (value === undefined) return null;
+    return typeof value === "string" ? value : value.join(", ");
+  }
+
+  has(name: string): boolean {
+    return this.headers[name.toLowerCase()] !== undefined;
+  }
+
+  forEach(callback: (value: string, name: string) => void): void {
+    for (const name of Object.keys(this.headers)) {
+      const value = this.get(name);
+      if (value !== null) callback(value, name);
+    }
+  }
+}
+
+/** Response headers as node:http writes them: lowercase names, a list for a repeated header. */
+export type ResponseHeaders = Record<string, string | string[]>;
+
+/** The same as a fetch `Headers`, for a `Response`. */
+export function toFetchHeaders(headers: ResponseHeaders): Headers {
+  const result = new Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === "string") result.set(name, value);
+    else for (const item of value) result.append(name, item);
+  }
+  return result;
+}

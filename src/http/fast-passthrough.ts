@@ -7,16 +7,17 @@
  * no internal-only servers, no delegated auth, no interactive OAuth challenge, no legacy
  * SSE. Everything else falls through to the Hono app.
  */
-import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extractGatewayKey } from "../auth/inbound/gateway-key.js";
 import type { KeyResolver } from "../auth/inbound/key-resolver.js";
 import { DEBUG_REQUEST_HEADER } from "../debug.js";
+import { IncomingRequestHeaders } from "../headers.js";
 import { toGatewayError, unauthorized } from "../errors.js";
 import type { Logger } from "../log.js";
 import { serverForCaller } from "../mcp/access.js";
 import { parseJsonRpcBody, responseId, type JsonRpcId } from "../mcp/jsonrpc.js";
 import type { ProxyAnswer, ProxyHandler } from "../mcp/passthrough.js";
+import { ClientGone } from "../mcp/upstream-http.js";
 import { isInteractive } from "../oauth/gateway-issuer.js";
 import type { RegistrySnapshot, ServerRegistry } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -55,14 +56,14 @@ export function fastPassthrough(deps: FastPassthroughDeps): (request: IncomingMe
 
 /** `snapshot` is the one eligibility was decided on: a reload meanwhile must not change the server under it. */
 async function handle(deps: FastPassthroughDeps, request: IncomingMessage, response: ServerResponse, snapshot: RegistrySnapshot, name: string): Promise<void> {
-  const controller = new AbortController();
+  const gone = new ClientGone();
   // The client went away: abort the upstream request (as the Hono route's request signal does).
   response.once("close", () => {
-    if (!response.writableFinished) controller.abort();
+    if (!response.writableFinished) gone.abort();
   });
   let id: JsonRpcId | null = null;
   try {
-    const headers = toHeaders(request);
+    const headers = new IncomingRequestHeaders(request.headers);
     const presented = extractGatewayKey(headers);
     if (presented === undefined) throw unauthorized();
     const caller = await deps.keys.resolve(presented.key);
@@ -78,7 +79,7 @@ async function handle(deps: FastPassthroughDeps, request: IncomingMessage, respo
       method: "POST",
       headers,
       presentedKey: presented,
-      signal: controller.signal,
+      signal: gone,
       body,
       parsed,
       // Only servers that delegate auth relay a challenge; they never take this path.
@@ -93,22 +94,12 @@ async function handle(deps: FastPassthroughDeps, request: IncomingMessage, respo
       return;
     }
     const answer = errorResponse(failure, "jsonrpc", id);
-    await write(response, { status: answer.status, headers: answer.headers, body: await answer.text() });
+    await write(response, { status: answer.status, headers: Object.fromEntries(answer.headers), body: await answer.text() });
   }
 }
 
-function toHeaders(request: IncomingMessage): Headers {
-  const headers = new Headers();
-  const raw = request.rawHeaders;
-  for (let index = 0; index < raw.length; index += 2) headers.append(raw[index]!, raw[index + 1]!);
-  return headers;
-}
-
 async function write(response: ServerResponse, answer: ProxyAnswer): Promise<void> {
-  const headers: Record<string, string> = {};
-  answer.headers.forEach((value, name) => {
-    headers[name] = value;
-  });
+  const headers = answer.headers;
   const body = answer.body;
   if (body === null || typeof body === "string" || body instanceof Uint8Array) {
     if (body !== null) headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
@@ -123,7 +114,7 @@ async function write(response: ServerResponse, answer: ProxyAnswer): Promise<voi
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (!response.write(value)) await Promise.race([once(response, "drain"), once(response, "close")]);
+      if (!response.write(value)) await drained(response);
       if (response.destroyed) break;
     }
     response.end();
@@ -132,4 +123,17 @@ async function write(response: ServerResponse, answer: ProxyAnswer): Promise<voi
   } finally {
     reader.cancel().catch(() => undefined);
   }
+}
+
+/** Resolves when the client has taken the buffered output, or has gone. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.on("drain", done);
+    response.on("close", done);
+  });
 }

@@ -37,7 +37,29 @@ export async function readNodeBody(request: Request, incoming: IncomingMessage |
 export async function readIncoming(incoming: IncomingMessage, limitBytes: number): Promise<string> {
   const declared = Number(incoming.headers["content-length"] ?? NaN);
   if (declared > limitBytes) throw tooLarge(limitBytes);
-  return collect(incoming, limitBytes);
+  // Events rather than `for await`: no async iterator per request on the hot path.
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size <= limitBytes) {
+        parts.push(chunk);
+        return;
+      }
+      incoming.off("data", onData);
+      // Stop reading: the rest is neither buffered nor waited for.
+      incoming.pause();
+      reject(tooLarge(limitBytes));
+    };
+    incoming.on("data", onData);
+    incoming.once("end", () => resolve((parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)).toString("utf8")));
+    incoming.once("error", reject);
+    // Closed before the body was complete: the client went away (after "end", this is a no-op).
+    incoming.once("close", () => {
+      if (!incoming.complete) reject(new GatewayError({ status: 499, code: "client_closed_request", message: "the client closed the request" }));
+    });
+  });
 }
 
 function tooLarge(limitBytes: number): GatewayError {

@@ -17,7 +17,7 @@ import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
 import { outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
-import type { ProxyRequest } from "./passthrough.js";
+import type { FetchProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
@@ -33,7 +33,7 @@ interface BridgeSession {
 }
 
 export interface LegacySseBridge {
-  handle(request: ProxyRequest, parsed: ParsedBody | undefined): Promise<Response>;
+  handle(request: FetchProxyRequest, parsed: ParsedBody | undefined): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -57,7 +57,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
   }
 
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
-  async function connectUpstream(request: ProxyRequest, recorder: DebugRecorder): Promise<SSEClientTransport> {
+  async function connectUpstream(request: FetchProxyRequest, recorder: DebugRecorder): Promise<SSEClientTransport> {
     const { server } = request;
     for (let attempt = 0; ; attempt++) {
       const outbound = await outboundRequest(server, request.snapshot, { ...request, debug: recorder }, { forwardMcpHeaders: false });
@@ -76,7 +76,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     }
   }
 
-  async function open(request: ProxyRequest): Promise<WebStandardStreamableHTTPServerTransport> {
+  async function open(request: FetchProxyRequest): Promise<WebStandardStreamableHTTPServerTransport> {
     const { server } = request;
     const recorder = new DebugRecorder();
     const upstream = await connectUpstream(request, recorder);

@@ -9,7 +9,7 @@
  * configured credentials for that request (CONTRACT §5).
  */
 import { clientBearerToken, GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
-import { GATEWAY_OWNED, HOP_BY_HOP, MCP_TRANSPORT_HEADERS, connectionTokens } from "../headers.js";
+import { GATEWAY_OWNED, HOP_BY_HOP, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
 import { perRequestHeaders } from "../auth/upstream/per-request-headers.js";
 import type { UpstreamAuthContext, UpstreamCredentials } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
@@ -69,8 +69,8 @@ export async function outboundRequest(
 }
 
 /** Response headers from the upstream that the client may see. */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): Headers {
-  const headers = new Headers();
+export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): ResponseHeaders {
+  const headers: ResponseHeaders = {};
   // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
   const connection = upstream["connection"];
   const named = connectionTokens(typeof connection === "string" ? connection : undefined);
@@ -78,8 +78,7 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
     // The body may be rewritten (tool filtering), so its length is the adapter's to set;
     // upstream cookies would land on the gateway's origin, beside the UI's session cookie.
     if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name) || name === "content-length" || name === "set-cookie") continue;
-    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
-    else headers.set(name, value);
+    headers[name] = value;
   }
   return headers;
 }

@@ -11,6 +11,7 @@ import type { DebugRecorder } from "../debug.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../errors.js";
+import { toFetchHeaders, type RequestHeaders, type ResponseHeaders } from "../headers.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -20,16 +21,16 @@ import { assertToolAllowed, toolVisibility } from "./access.js";
 import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
 import { clientResponseHeaders, outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
-import type { UpstreamHttp } from "./upstream-http.js";
+import type { CancelSignal, UpstreamHttp } from "./upstream-http.js";
 
 export interface ProxyRequest {
   snapshot: RegistrySnapshot;
   server: McpServerEntry;
   caller: Caller;
   method: string;
-  headers: Headers;
+  headers: RequestHeaders;
   presentedKey: PresentedKey | undefined;
-  signal: AbortSignal;
+  signal: CancelSignal;
   debug?: DebugRecorder;
   /** The raw request body and its parse (POST only). */
   body: string | undefined;
@@ -46,12 +47,18 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 /** An answer before it is a Response: the node:http fast path writes it without one. */
 export interface ProxyAnswer {
   status: number;
-  headers: Headers;
+  headers: ResponseHeaders;
   body: ReadableStream<Uint8Array> | Uint8Array | string | null;
 }
 
+/** A request as the Hono route has it: fetch Headers and the Request's AbortSignal. */
+export interface FetchProxyRequest extends ProxyRequest {
+  headers: Headers;
+  signal: AbortSignal;
+}
+
 export interface ProxyHandler {
-  (request: ProxyRequest): Promise<Response>;
+  (request: FetchProxyRequest): Promise<Response>;
   /** The same, for streamable-HTTP servers, as a ProxyAnswer. */
   answer(request: ProxyRequest): Promise<ProxyAnswer>;
 }
@@ -67,7 +74,6 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
         headers: request.headers,
         presentedKey: request.presentedKey,
         caller: request.caller,
-        signal: request.signal,
         debug: request.debug,
       });
       const response = await deps.http.send({
@@ -105,7 +111,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
     return { status: upstream.statusCode, headers, body };
   }
 
-  async function passthrough(request: ProxyRequest): Promise<Response> {
+  async function passthrough(request: FetchProxyRequest): Promise<Response> {
     if (request.server.config.transport === "sse") {
       const parsed = request.parsed;
       upstreamMethod(request.method);
@@ -113,7 +119,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
       return deps.legacySse.handle(request, parsed);
     }
     const proxied = await answer(request);
-    return new Response(proxied.body, { status: proxied.status, headers: proxied.headers });
+    return new Response(proxied.body, { status: proxied.status, headers: toFetchHeaders(proxied.headers) });
   }
   return Object.assign(passthrough, { answer });
 }
@@ -123,11 +129,12 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
  * challenge's `resource_metadata` is pointed at the gateway's copy of the upstream's
  * metadata, whose `resource` names the gateway URL the client called (RFC 9728 §7.3).
  */
-function relayChallenge(request: ProxyRequest, headers: Headers, delegated: DelegatedResourceMetadata): void {
-  const challenge = headers.get("www-authenticate");
-  if (challenge === null) return;
+function relayChallenge(request: ProxyRequest, headers: ResponseHeaders, delegated: DelegatedResourceMetadata): void {
+  const sent = headers["www-authenticate"];
+  if (sent === undefined) return;
+  const challenge = typeof sent === "string" ? sent : sent.join(", ");
   delegated.remember(request.server, challenge);
-  if (challengeMetadataUrl(challenge) !== undefined) headers.set("www-authenticate", pointChallengeAt(challenge, request.resourceMetadataUrl()));
+  if (challengeMetadataUrl(challenge) !== undefined) headers["www-authenticate"] = pointChallengeAt(challenge, request.resourceMetadataUrl());
 }
 
 function upstreamMethod(method: string): "GET" | "POST" | "DELETE" {
@@ -157,13 +164,13 @@ function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
 
 async function responseBody(
   body: Readable,
-  headers: Headers,
+  headers: ResponseHeaders,
   /** The upstream's Content-Length (NaN when it sent none). */
   length: number,
   listIds: Set<JsonRpcId> | undefined,
   visible: ToolVisible | undefined,
 ): Promise<ReadableStream<Uint8Array> | Uint8Array | string> {
-  const contentType = headers.get("content-type") ?? "";
+  const contentType = String(headers["content-type"] ?? "");
   if (listIds === undefined || visible === undefined) {
     // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
     // cheaper to hand over than a web stream (../shared/PERFORMANCE.md). SSE and long or
@@ -182,10 +189,14 @@ async function responseBody(
 /** Answers up to this size are read whole instead of streamed. */
 const BUFFERED_RESPONSE_BYTES = 64 * 1024;
 
-async function readWhole(body: Readable, length: number): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+/** Events, not `for await`: an async iterator per response costs more than the copy it saves. */
+function readWhole(body: Readable, length: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on("data", (chunk: Buffer) => chunks.push(chunk));
+    body.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)));
+    body.once("error", reject);
+  });
 }
 
 function nodeToWeb(body: Readable): ReadableStream<Uint8Array> {

@@ -3,6 +3,7 @@
  * `timeoutMs` bounds the wait for the upstream's response headers only: a response that
  * has started (an SSE stream, a long tool call answered as SSE) is never cut.
  */
+import { EventEmitter } from "node:events";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 
@@ -17,8 +18,25 @@ export interface UpstreamHttpRequest {
   method: "GET" | "POST" | "DELETE";
   headers: Record<string, string>;
   body?: string | Buffer;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   timeoutMs: number;
+}
+
+/** What aborts an upstream request: the fetch request's AbortSignal, or the fast path's `ClientGone`. */
+export type CancelSignal = AbortSignal | ClientGone;
+
+/**
+ * The node:http fast path's cancellation: an EventEmitter that undici accepts as a request
+ * signal, for a fraction of an AbortController's cost (EventTarget setup on every request).
+ */
+export class ClientGone extends EventEmitter {
+  aborted = false;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit("abort");
+  }
 }
 
 export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = {}): UpstreamHttp {

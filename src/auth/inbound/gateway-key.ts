@@ -4,7 +4,8 @@
  * Knowing which header carried it lets the proxy strip exactly that header upstream and
  * leave a client's own `Authorization` for OAuth pass-through.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
+import type { RequestHeaders } from "../../headers.js";
 
 export const GATEWAY_KEY_HEADER = "x-litellm-api-key";
 
@@ -21,7 +22,7 @@ function stripBearer(value: string): string {
   return value.replace(BEARER, "").trim();
 }
 
-export function extractGatewayKey(headers: Headers): PresentedKey | undefined {
+export function extractGatewayKey(headers: RequestHeaders): PresentedKey | undefined {
   const dedicated = headers.get(GATEWAY_KEY_HEADER);
   if (dedicated !== null) {
     const key = stripBearer(dedicated);
@@ -39,7 +40,7 @@ export function extractGatewayKey(headers: Headers): PresentedKey | undefined {
  * The bearer token of the Authorization header, unless it is the gateway key: whether the
  * key travelled there, or the client sent the key in both headers (LiteLLM #30559).
  */
-export function clientBearerToken(headers: Headers, presented: PresentedKey | undefined): string | undefined {
+export function clientBearerToken(headers: RequestHeaders, presented: PresentedKey | undefined): string | undefined {
   if (presented?.source === "authorization") return undefined;
   const authorization = headers.get("authorization");
   if (authorization === null || !BEARER.test(authorization)) return undefined;
@@ -49,7 +50,5 @@ export function clientBearerToken(headers: Headers, presented: PresentedKey | un
 }
 
 function sameSecret(a: string, b: string): boolean {
-  const left = createHash("sha256").update(a).digest();
-  const right = createHash("sha256").update(b).digest();
-  return timingSafeEqual(left, right);
+  return timingSafeEqual(hash("sha256", a, "buffer"), hash("sha256", b, "buffer"));
 }

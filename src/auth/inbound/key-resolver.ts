@@ -4,7 +4,7 @@
  * `KeyResolver` in the chain; resolvers are tried in order, and a key that no resolver
  * knows is refused (fail closed: never an empty identity, cf. CVE-2026-59822).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { masterCaller, type Caller } from "./caller.js";
 
 export interface KeyResolver {
@@ -12,7 +12,8 @@ export interface KeyResolver {
 }
 
 export function sha256(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
+  // The one-shot form: no Hash object per request (the key is hashed on every call).
+  return hash("sha256", value, "buffer");
 }
 
 export function masterKeyResolver(masterKey: string | undefined): KeyResolver {

@@ -4,7 +4,7 @@
  * credentials for that request. Where names contain '-', the longest configured server
  * name that matches wins.
  */
-import { GATEWAY_OWNED } from "../../headers.js";
+import { GATEWAY_OWNED, type RequestHeaders } from "../../headers.js";
 import type { ServerNameMatcher } from "../../registry/server-names.js";
 
 const PREFIX = "x-mcp-";
@@ -13,7 +13,7 @@ const RESERVED = new Set(["x-mcp-servers"]);
 
 /** The headers this request carries for `serverName`, with their upstream names (lowercase). */
 export function perRequestHeaders(
-  headers: Headers,
+  headers: RequestHeaders,
   serverName: string,
   names: ServerNameMatcher,
 ): Record<string, string> | undefined {

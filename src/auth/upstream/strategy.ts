@@ -4,6 +4,7 @@
  * load time, so nothing is decided per request that could be decided once.
  */
 import type { DebugRecorder } from "../../debug.js";
+import type { RequestHeaders } from "../../headers.js";
 import type { Caller } from "../inbound/caller.js";
 import type { PresentedKey } from "../inbound/gateway-key.js";
 
@@ -20,7 +21,7 @@ export type AuthResolution =
 
 export interface UpstreamAuthContext {
   /** The inbound request's headers. */
-  headers: Headers;
+  headers: RequestHeaders;
   /** The gateway key and the header that carried it (that header never goes upstream). */
   presentedKey: PresentedKey | undefined;
   /** Who is calling: per-user credentials are looked up for them. */
