@@ -129,7 +129,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const purge = setInterval(() => void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired()]), 10 * 60_000);
   purge.unref();
   const http = createUpstreamHttp();
-  const clients = createUpstreamClients({ log });
+  const clients = createUpstreamClients({ log, http });
   const legacySse = createLegacySseBridge({ log });
   const delegated = delegatedResourceMetadata();
   const passthrough = createPassthrough({ http, legacySse, log, delegated });

@@ -34,9 +34,12 @@ export const GATEWAY_OWNED: ReadonlySet<string> = new Set([
   ...MCP_TRANSPORT_HEADERS,
 ]);
 
+const NO_TOKENS: readonly string[] = [];
+
 /** The header names a Connection header lists (RFC 9110 §7.6.1), lowercase. */
-export function connectionTokens(value: string | null | undefined): string[] {
-  if (value === null || value === undefined) return [];
+export function connectionTokens(value: string | null | undefined): readonly string[] {
+  // The usual values name no other header (and keep-alive is hop-by-hop anyway).
+  if (value === null || value === undefined || value === "keep-alive" || value === "close") return NO_TOKENS;
   return value.toLowerCase().split(",").map((token) => token.trim()).filter((token) => token !== "");
 }
 

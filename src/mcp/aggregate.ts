@@ -6,7 +6,6 @@
  * An upstream that is down or slow loses its tools from the list (logged with its name);
  * a call to it is a JSON-RPC error that names it.
  */
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import {
@@ -26,7 +25,8 @@ import { calledTool, type ParsedBody } from "./jsonrpc.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { prefixedToolName, routePrefixedTool } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
-import { GATEWAY_CLIENT_INFO, UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
+import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
+import { GATEWAY_CLIENT_INFO, type ToolsClient } from "./upstream-session.js";
 
 export interface AggregateRequest {
   snapshot: RegistrySnapshot;
@@ -103,7 +103,7 @@ export function createAggregate(deps: AggregateDeps) {
     progress?: (progress: { progress: number; total?: number; message?: string }) => void,
   ): Promise<CallToolResult> {
     return deps.clients.withClient(server, snapshot, inbound, async (client) => {
-      const result = await client.callTool({ name: tool, arguments: args }, undefined, {
+      const result = await client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
         signal: inbound.signal,
         timeout: server.timeoutMs,
         ...(progress === undefined ? {} : { onprogress: progress, resetTimeoutOnProgress: true }),
@@ -220,7 +220,7 @@ function isUpstreamRefusal(error: unknown): error is GatewayError {
   return isGatewayError(error) && error.code === UPSTREAM_UNAUTHORIZED;
 }
 
-async function listAllTools(client: Client, options: { signal?: AbortSignal; timeout: number }): Promise<Tool[]> {
+async function listAllTools(client: ToolsClient, options: { signal?: AbortSignal; timeout: number }): Promise<Tool[]> {
   const tools: Tool[] = [];
   let cursor: string | undefined;
   do {

@@ -41,7 +41,7 @@ export async function outboundRequest(
     }
   }
   // A listed header is still end-to-end only if the client did not make it hop-by-hop (RFC 9110 §7.6.1).
-  const connectionScoped = connectionTokens(inbound.headers.get("connection"));
+  const connectionScoped = server.extraHeaders.length === 0 ? [] : connectionTokens(inbound.headers.get("connection"));
   for (const name of server.extraHeaders) {
     if (GATEWAY_OWNED.has(name) || connectionScoped.includes(name)) continue;
     if (name === GATEWAY_KEY_HEADER) continue;

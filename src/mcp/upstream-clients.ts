@@ -1,6 +1,7 @@
 /**
- * MCP client sessions to upstreams, for the aggregate `/mcp` endpoint and the REST API,
- * built with the official SDK (initialize, session ids, SSE parsing, progress).
+ * MCP client sessions to upstreams, for the aggregate `/mcp` endpoint and the REST API:
+ * the lean `StreamableHttpSession` for streamable-HTTP servers, the official SDK's Client
+ * for legacy SSE ones.
  *
  * One session per (server, outbound headers): callers with the same credentials share a
  * session; a new M2M token or a per-request header makes a new one. Sessions are kept in
@@ -10,21 +11,19 @@
 import { createHash } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { McpError, ErrorCode } from "@modelcontextprotocol/sdk/types.js";
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpError, ErrorCode, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo } from "./outbound-headers.js";
-import { upstreamTimeout } from "./upstream-http.js";
-
-export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
+import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
+import { GATEWAY_CLIENT_INFO, StreamableHttpSession, type ToolsClient } from "./upstream-session.js";
 
 export interface UpstreamClients {
   /** Run `use` with a connected client for this server and caller; reconnects once if the session was lost. */
-  withClient<T>(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, use: (client: Client) => Promise<T>): Promise<T>;
+  withClient<T>(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, use: (client: ToolsClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -34,7 +33,7 @@ interface Challenge {
 }
 
 interface PooledClient {
-  client: Promise<Client>;
+  client: Promise<ToolsClient>;
   challenge: Challenge;
   lastUsed: number;
   /** Calls running on this session now. */
@@ -45,6 +44,8 @@ interface PooledClient {
 
 export interface UpstreamClientsOptions {
   log: Logger;
+  /** The pooled HTTP client the streamable-HTTP sessions send through. */
+  http: UpstreamHttp;
   maxSessions?: number;
   idleMs?: number;
   now?: () => number;
@@ -82,7 +83,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     if (pooled === undefined) {
       evictIdle();
       const challenge: Challenge = { value: undefined };
-      pooled = { client: connect(server, headers, challenge), challenge, lastUsed: now(), inFlight: 0, retired: false };
+      pooled = { client: connect(options.http, server, headers, challenge), challenge, lastUsed: now(), inFlight: 0, retired: false };
       pool.set(key, pooled);
       const created = pooled;
       created.client.catch(() => drop(key, created));
@@ -137,26 +138,26 @@ function sessionKey(server: McpServerEntry, headers: Record<string, string>): st
   return hash.digest("base64url");
 }
 
-async function connect(server: McpServerEntry, headers: Record<string, string>, challenge: Challenge): Promise<Client> {
-  // The SDK's errors carry a 401's status but not its challenge, which a delegating server's client needs.
-  const options = server.delegatesAuth ? { requestInit: { headers }, fetch: capturingChallenge(challenge) } : { requestInit: { headers } };
-  const transport: Transport =
-    server.config.transport === "sse" ? new SSEClientTransport(server.url, options) : new StreamableHTTPClientTransport(server.url, options);
+async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Record<string, string>, challenge: Challenge): Promise<ToolsClient> {
+  if (server.config.transport !== "sse") {
+    try {
+      // A 401's challenge is kept: a delegating server's client needs it.
+      return await StreamableHttpSession.open(http, server, headers, (value) => (challenge.value = value));
+    } catch (error) {
+      throw upstreamCallError(server, error, challenge.value);
+    }
+  }
   const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {} });
   try {
-    await client.connect(transport, { timeout: server.timeoutMs });
+    await client.connect(new SSEClientTransport(server.url, { requestInit: { headers } }), { timeout: server.timeoutMs });
   } catch (error) {
     await client.close().catch(() => undefined);
     throw upstreamCallError(server, error, challenge.value);
   }
-  return client;
-}
-
-function capturingChallenge(challenge: Challenge): FetchLike {
-  return async (url, init) => {
-    const response = await fetch(url, init);
-    if (response.status === 401) challenge.value = response.headers.get("www-authenticate") ?? undefined;
-    return response;
+  return {
+    listTools: (params, callOptions) => client.listTools(params, callOptions),
+    callTool: async (params, callOptions) => (await client.callTool(params, undefined, callOptions)) as CallToolResult,
+    close: () => client.close(),
   };
 }
 

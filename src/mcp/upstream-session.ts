@@ -1,0 +1,312 @@
+/**
+ * A lean MCP client session over streamable HTTP, for the calls the gateway makes itself
+ * (the aggregate `/mcp` and the REST API): `initialize` once, then one pooled undici POST
+ * per request, its answer read as JSON or as an SSE stream (MCP transports spec,
+ * "Sending Messages to the Server").
+ *
+ * The official SDK's Client does the same through global fetch and web streams, with a
+ * zod parse of every message; on the per-call path that cost several times the proxying
+ * itself (../shared/PERFORMANCE.md, issue 9). The SDK still serves legacy SSE servers, and
+ * its constants, error classes and protocol versions are used here.
+ *
+ * Errors are the SDK's, so one classifier serves both: `StreamableHTTPError` with the
+ * HTTP status (404 = session lost, 401 = credentials refused), `McpError` for a JSON-RPC
+ * error or a timeout.
+ */
+import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
+import { createParser } from "eventsource-parser";
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  ErrorCode,
+  LATEST_PROTOCOL_VERSION,
+  McpError,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type CallToolResult,
+  type ListToolsResult,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import { ClientGone, type UpstreamHttp } from "./upstream-http.js";
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Milliseconds to wait for the answer. */
+  timeout: number;
+  onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** A progress notification restarts the timeout (a long tool that reports progress). */
+  resetTimeoutOnProgress?: boolean;
+}
+
+/** What the aggregate and the REST API ask of an upstream session (the SDK Client offers the same). */
+export interface ToolsClient {
+  listTools(params: { cursor?: string }, options: CallOptions): Promise<ListToolsResult>;
+  callTool(params: { name: string; arguments?: Record<string, unknown> }, options: CallOptions): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+interface JsonRpcMessage {
+  jsonrpc?: unknown;
+  id?: unknown;
+  method?: unknown;
+  params?: { progressToken?: unknown; progress?: unknown; total?: unknown; message?: unknown };
+  result?: unknown;
+  error?: { code?: unknown; message?: unknown; data?: unknown };
+}
+
+const ACCEPT = "application/json, text/event-stream";
+
+export class StreamableHttpSession implements ToolsClient {
+  private nextId = 0;
+  private sessionId: string | undefined;
+  private protocolVersion = LATEST_PROTOCOL_VERSION;
+  private closed = false;
+
+  private constructor(
+    private readonly http: UpstreamHttp,
+    private readonly server: McpServerEntry,
+    private readonly headers: Record<string, string>,
+    /** Told the WWW-Authenticate of every 401 (a delegating server's challenge is relayed). */
+    private readonly onUnauthorized: (challenge: string | undefined) => void,
+  ) {}
+
+  /** Opens a session: `initialize`, then `notifications/initialized`. */
+  static async open(
+    http: UpstreamHttp,
+    server: McpServerEntry,
+    headers: Record<string, string>,
+    onUnauthorized: (challenge: string | undefined) => void,
+  ): Promise<StreamableHttpSession> {
+    const session = new StreamableHttpSession(http, server, headers, onUnauthorized);
+    const result = (await session.request(
+      "initialize",
+      { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: GATEWAY_CLIENT_INFO },
+      { timeout: server.timeoutMs },
+    )) as { protocolVersion?: unknown };
+    if (typeof result.protocolVersion !== "string" || !SUPPORTED_PROTOCOL_VERSIONS.includes(result.protocolVersion)) {
+      throw new Error(`the server's protocol version is not supported: ${String(result.protocolVersion)}`);
+    }
+    session.protocolVersion = result.protocolVersion;
+    session.initialized = true;
+    await session.notify("notifications/initialized");
+    return session;
+  }
+
+  async listTools(params: { cursor?: string }, options: CallOptions): Promise<ListToolsResult> {
+    const result = (await this.request("tools/list", params, options)) as { tools?: unknown; nextCursor?: unknown };
+    if (!Array.isArray(result.tools) || !result.tools.every((tool) => typeof (tool as { name?: unknown } | null)?.name === "string")) {
+      throw new McpError(ErrorCode.InternalError, "the tools/list result has no list of named tools");
+    }
+    return result as ListToolsResult;
+  }
+
+  async callTool(params: { name: string; arguments?: Record<string, unknown> }, options: CallOptions): Promise<CallToolResult> {
+    return (await this.request("tools/call", params, options)) as CallToolResult;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private initialized = false;
+
+  private requestHeaders(): Record<string, string> {
+    const headers: Record<string, string> = { ...this.headers, "content-type": "application/json", accept: ACCEPT };
+    // Negotiated by initialize, then sent on every request (MCP transports spec, "Protocol Version Header").
+    if (this.initialized) headers["mcp-protocol-version"] = this.protocolVersion;
+    if (this.sessionId !== undefined) headers["mcp-session-id"] = this.sessionId;
+    return headers;
+  }
+
+  private async notify(method: string): Promise<void> {
+    const response = await this.http.send({
+      serverName: this.server.name,
+      url: this.server.url,
+      method: "POST",
+      headers: this.requestHeaders(),
+      body: JSON.stringify({ jsonrpc: "2.0", method }),
+      timeoutMs: this.server.timeoutMs,
+    });
+    response.body.resume();
+    if (response.statusCode >= 400) this.failed(response.statusCode, response.headers, `${method} was refused`);
+  }
+
+  /** One JSON-RPC request; resolves with its result, rejects with its error. */
+  async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
+    if (this.closed) throw new McpError(ErrorCode.ConnectionClosed, "Connection closed");
+    const id = ++this.nextId;
+    const progress = options.onprogress;
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id,
+      method,
+      params: progress === undefined ? params : { ...params, _meta: { progressToken: id } },
+    });
+    const call = new PendingCall(options);
+    try {
+      const response = await this.http.send({
+        serverName: this.server.name,
+        url: this.server.url,
+        method: "POST",
+        headers: this.requestHeaders(),
+        body,
+        signal: call.cancel,
+        timeoutMs: options.timeout,
+      });
+      if (method === "initialize") {
+        const sessionId = response.headers["mcp-session-id"];
+        if (typeof sessionId === "string") this.sessionId = sessionId;
+      }
+      if (response.statusCode >= 300) {
+        const text = await readText(response.body).catch(() => "");
+        this.failed(response.statusCode, response.headers, text.slice(0, 500));
+      }
+      const contentType = String(response.headers["content-type"] ?? "");
+      const answer = contentType.includes("text/event-stream")
+        ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call))
+        : findResponse(parseJson(await readText(response.body)), id);
+      if (answer === undefined) throw new McpError(ErrorCode.InternalError, `the server's answer holds no response to request ${id}`);
+      return resultOf(answer);
+    } catch (error) {
+      throw call.explain(error);
+    } finally {
+      call.done();
+    }
+  }
+
+  /** A message in the stream that is not the answer: progress, or a server request this client does not serve. */
+  private onServerMessage(message: JsonRpcMessage, id: number, call: PendingCall): void {
+    if (message.method === "notifications/progress" && message.params?.progressToken === id) {
+      const { progress, total, message: text } = message.params;
+      if (typeof progress !== "number") return;
+      call.progressed({ progress, ...(typeof total === "number" ? { total } : {}), ...(typeof text === "string" ? { message: text } : {}) });
+      return;
+    }
+    if (typeof message.method === "string" && message.id !== undefined && message.id !== null) {
+      // Sampling, elicitation, roots: the gateway declares no client capabilities, and says so.
+      const refusal = JSON.stringify({ jsonrpc: "2.0", id: message.id, error: { code: ErrorCode.MethodNotFound, message: "Method not found" } });
+      void this.http
+        .send({ serverName: this.server.name, url: this.server.url, method: "POST", headers: this.requestHeaders(), body: refusal, timeoutMs: this.server.timeoutMs })
+        .then((response) => response.body.resume())
+        .catch(() => undefined);
+    }
+  }
+
+  private failed(status: number, headers: Record<string, string | string[] | undefined>, text: string): never {
+    if (status === 401) {
+      const challenge = headers["www-authenticate"];
+      this.onUnauthorized(Array.isArray(challenge) ? challenge.join(", ") : challenge);
+    }
+    if (status === 404 && this.sessionId !== undefined) this.closed = true;
+    throw new StreamableHTTPError(status, `HTTP ${status}${text === "" ? "" : `: ${text}`}`);
+  }
+}
+
+export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
+
+/** One request's timeout, cancellation (the client's signal, the timeout) and progress. */
+class PendingCall {
+  readonly cancel = new ClientGone();
+  private timer: NodeJS.Timeout | undefined;
+  private timedOut = false;
+  private readonly onClientAbort = () => this.cancel.abort();
+
+  constructor(private readonly options: CallOptions) {
+    this.arm();
+    options.signal?.addEventListener("abort", this.onClientAbort, { once: true });
+    if (options.signal?.aborted) this.cancel.abort();
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.cancel.abort();
+    }, this.options.timeout);
+  }
+
+  progressed(progress: { progress: number; total?: number; message?: string }): void {
+    this.options.onprogress?.(progress);
+    if (this.options.resetTimeoutOnProgress === true) {
+      clearTimeout(this.timer);
+      this.arm();
+    }
+  }
+
+  /** Reads SSE events until the response to `id`; the rest of the stream is dropped. */
+  fromEvents(body: Readable, id: number, other: (message: JsonRpcMessage) => void): Promise<JsonRpcMessage | undefined> {
+    return new Promise((resolve, reject) => {
+      let answer: JsonRpcMessage | undefined;
+      const parser = createParser({
+        onEvent: (event) => {
+          if (answer !== undefined || (event.event !== undefined && event.event !== "message")) return;
+          let message: JsonRpcMessage;
+          try {
+            message = JSON.parse(event.data) as JsonRpcMessage;
+          } catch {
+            return; // an empty priming event, or a comment-like payload
+          }
+          if (message.id === id && message.method === undefined) {
+            answer = message;
+            resolve(message);
+            // The server should end the stream now; reading on to its end keeps the connection reusable.
+            setTimeout(() => body.destroy(), STREAM_END_GRACE_MS).unref();
+            return;
+          }
+          other(message);
+        },
+      });
+      // undici's body ignores setEncoding: decode here (a character may span two chunks).
+      const decoder = new StringDecoder("utf8");
+      body.on("data", (chunk: Buffer) => parser.feed(decoder.write(chunk)));
+      body.once("end", () => resolve(answer));
+      body.once("error", (error) => (answer === undefined ? reject(error) : resolve(answer)));
+      body.once("close", () => resolve(answer));
+    });
+  }
+
+  /** What a failure was: the timeout, the client leaving, or the error itself. */
+  explain(error: unknown): unknown {
+    if (this.timedOut) return new McpError(ErrorCode.RequestTimeout, "Request timed out", { timeout: this.options.timeout });
+    if (this.options.signal?.aborted) return this.options.signal.reason ?? error;
+    return error;
+  }
+
+  done(): void {
+    clearTimeout(this.timer);
+    this.options.signal?.removeEventListener("abort", this.onClientAbort);
+  }
+}
+
+/** How long a stream may stay open after it carried the answer before it is cut. */
+const STREAM_END_GRACE_MS = 5_000;
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new McpError(ErrorCode.ParseError, "the server's answer is not JSON");
+  }
+}
+
+function readText(body: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on("data", (chunk: Buffer) => chunks.push(chunk));
+    body.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    body.once("error", reject);
+  });
+}
+
+/** The response to `id` in a JSON answer (one message, or a batch). */
+function findResponse(parsed: unknown, id: number): JsonRpcMessage | undefined {
+  const messages = Array.isArray(parsed) ? parsed : [parsed];
+  return messages.find((message): message is JsonRpcMessage => typeof message === "object" && message !== null && (message as JsonRpcMessage).id === id);
+}
+
+function resultOf(message: JsonRpcMessage): unknown {
+  if (message.error !== undefined) {
+    const { code, message: text, data } = message.error;
+    throw new McpError(typeof code === "number" ? code : ErrorCode.InternalError, typeof text === "string" ? text : "error", data);
+  }
+  if (typeof message.result !== "object" || message.result === null) throw new McpError(ErrorCode.InternalError, "the response has no result object");
+  return message.result;
+}
