@@ -14,6 +14,8 @@ export const JsonRpcCode = {
   InternalError: -32603,
   /** Implementation-defined server errors live in -32000..-32099. */
   UpstreamError: -32000,
+  /** The SDK transport's code for a refused request (415 media type, 400 protocol version). */
+  TransportError: -32000,
   UpstreamTimeout: -32001,
   Forbidden: -32003,
 } as const;

@@ -1,27 +1,20 @@
 /**
- * The aggregate `/mcp` endpoint: the gateway is itself an MCP server (the official SDK's
- * Server over its web-standard streamable HTTP transport, stateless, so any gateway
- * instance can answer any request). `tools/list` merges the tools of every server the
+ * The aggregate `/mcp` endpoint: the gateway is itself an MCP server (stateless
+ * streamable HTTP, `stateless-server.ts`, so any gateway instance can answer any request;
+ * a client that accepts only JSON, like curl, gets JSON). `tools/list` merges the tools of every server the
  * caller may use as `{server}-{tool}`; `tools/call` routes to the right upstream.
  * An upstream that is down or slow loses its tools from the list (logged with its name);
  * a call to it is a JSON-RPC error that names it.
  */
-import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import {
-  CallToolRequestSchema,
-  ListToolsRequestSchema,
-  McpError,
-  type CallToolResult,
-  type Tool,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
-import { GatewayError, clientMessage, isGatewayError, toGatewayError } from "../errors.js";
+import { GatewayError, JsonRpcCode, isGatewayError, toGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { serversForCaller, toolVisibility } from "./access.js";
 import { calledTool, type ParsedBody } from "./jsonrpc.js";
+import { answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { prefixedToolName, routePrefixedTool } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
@@ -34,7 +27,6 @@ export interface AggregateRequest {
   /** `x-mcp-servers`, parsed. */
   narrowTo: string[] | undefined;
   inbound: InboundRequestInfo & { signal: AbortSignal };
-  request: Request;
   parsed: ParsedBody;
   /** Where a delegating server's relayed challenge points: its metadata as seen from /mcp. */
   resourceMetadataUrl: (server: McpServerEntry) => string;
@@ -58,6 +50,13 @@ export interface AggregateDeps {
   listTimeoutMs: number;
   delegated: DelegatedResourceMetadata;
 }
+
+/** What `/mcp` says of itself in `initialize`. */
+const GATEWAY_SERVER = {
+  serverInfo: GATEWAY_CLIENT_INFO,
+  capabilities: { tools: {} },
+  instructions: "Gatehouse MCP gateway: tools of several MCP servers, named {server}-{tool}.",
+};
 
 export function createAggregate(deps: AggregateDeps) {
   /** The visible tools of each server, in parallel, and which servers failed (logged), so a caller can explain a tool that is missing. */
@@ -154,61 +153,42 @@ export function createAggregate(deps: AggregateDeps) {
       }
     }
 
-    const server = new Server(GATEWAY_CLIENT_INFO, {
-      capabilities: { tools: {} },
-      instructions: "Gatehouse MCP gateway: tools of several MCP servers, named {server}-{tool}.",
-    });
-    server.setRequestHandler(ListToolsRequestSchema, async (_list, extra) => {
-      const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, { ...request.inbound, signal: extra.signal });
-      for (const failure of failures) noteRefusal(failure.server, failure.error);
-      return {
-        tools: lists.flatMap(({ server: entry, tools }) =>
-          tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) })),
-        ),
-      };
-    });
-    server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
-      let called: McpServerEntry | undefined;
-      try {
-        const route = routePrefixedTool(request.snapshot, servers, request.caller, call.params.name);
-        called = route.server;
-        const progressToken = call.params._meta?.progressToken;
-        const relay =
-          progressToken === undefined
-            ? undefined
-            : (progress: { progress: number; total?: number; message?: string }) => {
-                void extra.sendNotification({ method: "notifications/progress", params: { ...progress, progressToken } });
-              };
-        return await callTool(route.server, route.tool, call.params.arguments, request.snapshot, { ...request.inbound, signal: extra.signal }, relay);
-      } catch (error) {
-        const failure = toGatewayError(error);
-        if (called !== undefined) noteRefusal(called, failure);
-        if (failure.status >= 500) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message, tool: call.params.name }, "aggregated tools/call failed");
-        throw new McpError(failure.rpcCode, clientMessage(failure), failure.expose ? { code: failure.code, ...failure.extra } : undefined);
-      }
-    });
-
+    checkTransportHeaders(request.inbound.headers, request.parsed);
+    const methods: StatelessServer["methods"] = {
+      "tools/list": async () => {
+        const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound);
+        for (const failure of failures) noteRefusal(failure.server, failure.error);
+        return {
+          tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) }))),
+        };
+      },
+      "tools/call": async (params, context) => {
+        const { name, arguments: args } = params;
+        if (typeof name !== "string" || (args !== undefined && (typeof args !== "object" || args === null || Array.isArray(args)))) {
+          throw new GatewayError({ status: 400, code: "invalid_params", message: "tools/call needs params.name (a string) and optional params.arguments (an object)", rpcCode: JsonRpcCode.InvalidParams });
+        }
+        let called: McpServerEntry | undefined;
+        try {
+          const route = routePrefixedTool(request.snapshot, servers, request.caller, name);
+          called = route.server;
+          return await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, request.inbound, context.progress);
+        } catch (error) {
+          const failure = toGatewayError(error);
+          if (called !== undefined) noteRefusal(called, failure);
+          if (failure.status >= 500) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message, tool: name }, "aggregated tools/call failed");
+          throw failure;
+        }
+      },
+    };
     // Debug headers must describe the calls, which a stream would start before: debug requests get JSON (no progress).
     // So do requests to delegating servers: an upstream 401 must be able to replace the whole answer.
-    const wantsSse =
-      request.inbound.debug === undefined &&
-      !delegating &&
-      request.parsed.messages.some((message) => calledTool(message) !== undefined && hasProgressToken(message)) &&
-      (request.request.headers.get("accept") ?? "").includes("text/event-stream");
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !wantsSse });
-    await server.connect(transport);
-    const close = () => void server.close().catch(() => undefined);
-    try {
-      const response = await transport.handleRequest(request.request, { parsedBody: request.parsed.isBatch ? request.parsed.messages : request.parsed.messages[0] });
-      if (refusal !== undefined) {
-        close();
-        throw relayedChallenge(request, refusal.server, refusal.error);
-      }
-      return closeWhenDone(response, close, request.inbound.signal);
-    } catch (error) {
-      close();
-      throw error;
-    }
+    const stream = request.inbound.debug === undefined && !delegating && wantsProgressStream(request.inbound.headers, request.parsed);
+    return answerMessages({ ...GATEWAY_SERVER, methods }, request.parsed.messages, {
+      stream,
+      beforeAnswer: () => {
+        if (refusal !== undefined) throw relayedChallenge(request, refusal.server, refusal.error);
+      },
+    });
   }
 
   return { handle, listToolsSettled, callTool };
@@ -229,25 +209,4 @@ async function listAllTools(client: ToolsClient, options: { signal?: AbortSignal
     cursor = page.nextCursor;
   } while (cursor !== undefined);
   return tools;
-}
-
-function hasProgressToken(message: ParsedBody["messages"][number]): boolean {
-  const params = "params" in message ? message.params : undefined;
-  const meta = params?._meta as { progressToken?: unknown } | undefined;
-  return meta?.progressToken !== undefined;
-}
-
-/** Close the per-request server once its response body has been fully sent (or abandoned). */
-function closeWhenDone(response: Response, close: () => void, signal: AbortSignal): Response {
-  signal.addEventListener("abort", close, { once: true });
-  if (response.body === null) {
-    close();
-    return response;
-  }
-  const body = response.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      flush: () => close(),
-    }),
-  );
-  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }

@@ -77,7 +77,6 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       narrowTo: serversHeader(c),
       resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
       inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
-      request: withAcceptDefault(c.req.raw),
       parsed,
     });
   });
@@ -124,17 +123,4 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
   app.all("/mcp/:server", jsonRpcErrors, passthroughAuth, (c) => proxy(c, c.req.param("server"), "mcp-first"));
   app.all("/:server/mcp", jsonRpcErrors, passthroughAuth, (c) => proxy(c, c.req.param("server"), "server-first"));
   return app;
-}
-
-/**
- * MCP requires clients to accept both JSON and SSE; curl users rarely say so. The
- * aggregate endpoint answers JSON unless SSE is needed, so a missing Accept is filled in
- * rather than refused with 406.
- */
-function withAcceptDefault(request: Request): Request {
-  const accept = request.headers.get("accept") ?? "";
-  if (accept.includes("application/json") && accept.includes("text/event-stream")) return request;
-  const headers = new Headers(request.headers);
-  headers.set("accept", "application/json, text/event-stream");
-  return new Request(request.url, { method: request.method, headers, signal: request.signal });
 }

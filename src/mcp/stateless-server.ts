@@ -1,0 +1,145 @@
+/**
+ * The server side of a stateless streamable-HTTP MCP endpoint (MCP transports spec,
+ * "Sending Messages to the Server"), as small as the aggregate `/mcp` needs: a POST holds
+ * one JSON-RPC message or a batch; notifications and responses alone get 202; requests
+ * are answered as one JSON body, or as an SSE stream when a request asked for progress
+ * and the client accepts SSE. `initialize` and `ping` are answered here; other methods go
+ * to the handlers, and an unknown one is -32601.
+ *
+ * It replaces the official SDK's Server and web-standard transport on this path: built per
+ * request, they cost more than the calls they route (issue 9). Wording and status codes of
+ * the transport errors follow the SDK's, so clients see the same answers.
+ */
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js";
+import { GatewayError, JsonRpcCode, clientMessage, toGatewayError } from "../errors.js";
+import type { RequestHeaders } from "../headers.js";
+import { isRequest, type ClientMessage, type JsonRpcId, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
+
+export interface Progress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+export interface MethodContext {
+  /** Relays progress to the client, when its request carried a progressToken and the answer streams. */
+  progress?: (progress: Progress) => void;
+}
+
+export type MethodHandler = (params: Record<string, unknown>, context: MethodContext) => Promise<unknown>;
+
+export interface StatelessServer {
+  serverInfo: { name: string; version: string };
+  capabilities: Record<string, unknown>;
+  instructions?: string;
+  methods: Record<string, MethodHandler>;
+}
+
+type Answer = { jsonrpc: "2.0"; id: JsonRpcId; result: unknown } | { jsonrpc: "2.0"; id: JsonRpcId; error: { code: number; message: string; data?: unknown } };
+
+/**
+ * Checks the transport headers (415, 400) before anything runs: throws a GatewayError the
+ * route answers as JSON-RPC.
+ */
+export function checkTransportHeaders(headers: RequestHeaders, parsed: ParsedBody): void {
+  const contentType = headers.get("content-type") ?? "";
+  if (!contentType.includes("application/json")) {
+    throw new GatewayError({ status: 415, code: "unsupported_media_type", message: "Unsupported Media Type: Content-Type must be application/json", rpcCode: JsonRpcCode.TransportError });
+  }
+  const version = headers.get("mcp-protocol-version");
+  const initializing = parsed.messages.some((message) => isRequest(message) && message.method === "initialize");
+  if (version !== null && !initializing && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+    throw new GatewayError({
+      status: 400,
+      code: "unsupported_protocol_version",
+      message: `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
+      rpcCode: JsonRpcCode.TransportError,
+    });
+  }
+}
+
+/** Whether the answer should stream: a request wants progress, and the client accepts SSE. */
+export function wantsProgressStream(headers: RequestHeaders, parsed: ParsedBody): boolean {
+  return (headers.get("accept") ?? "").includes("text/event-stream") && parsed.messages.some((message) => progressToken(message) !== undefined);
+}
+
+/**
+ * Answers the requests among `messages`. `stream` picks SSE (progress relayed as it comes)
+ * over one JSON body. `beforeAnswer` runs once every call is done and may throw to replace
+ * the whole answer (JSON only: a stream has started).
+ */
+export async function answerMessages(
+  server: StatelessServer,
+  messages: readonly ClientMessage[],
+  options: { stream: boolean; beforeAnswer?: () => void },
+): Promise<Response> {
+  const requests = messages.filter((message): message is JsonRpcRequest & { id: JsonRpcId } => isRequest(message) && message.id !== undefined);
+  // Notifications (initialized, cancelled) and responses need no answer (MCP transports spec).
+  if (requests.length === 0) return new Response(null, { status: 202 });
+  if (!options.stream) {
+    const answers = await Promise.all(requests.map((request) => answer(server, request, {})));
+    options.beforeAnswer?.();
+    return new Response(JSON.stringify(answers.length === 1 ? answers[0] : answers), { status: 200, headers: { "content-type": "application/json" } });
+  }
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      const send = (message: unknown) => {
+        try {
+          controller.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`));
+        } catch {
+          // The client went away: the stream is closed; the calls end on their signal.
+        }
+      };
+      await Promise.all(
+        requests.map(async (request) => {
+          const token = progressToken(request);
+          const progress = token === undefined ? undefined : (value: Progress) => send({ jsonrpc: "2.0", method: "notifications/progress", params: { ...value, progressToken: token } });
+          send(await answer(server, request, progress === undefined ? {} : { progress }));
+        }),
+      );
+      try {
+        controller.close();
+      } catch {
+        // already cancelled by the client
+      }
+    },
+  });
+  return new Response(body, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+}
+
+async function answer(server: StatelessServer, request: JsonRpcRequest & { id: JsonRpcId }, context: MethodContext): Promise<Answer> {
+  try {
+    return { jsonrpc: "2.0", id: request.id, result: await dispatch(server, request, context) };
+  } catch (error) {
+    const failure = toGatewayError(error);
+    const data = failure.expose ? { code: failure.code, ...failure.extra } : undefined;
+    return { jsonrpc: "2.0", id: request.id, error: { code: failure.rpcCode, message: clientMessage(failure), ...(data === undefined ? {} : { data }) } };
+  }
+}
+
+async function dispatch(server: StatelessServer, request: JsonRpcRequest, context: MethodContext): Promise<unknown> {
+  const params = request.params ?? {};
+  if (request.method === "initialize") {
+    const requested = params.protocolVersion;
+    return {
+      // The client's version when this server speaks it, else the latest (MCP lifecycle, "Version Negotiation").
+      protocolVersion: typeof requested === "string" && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION,
+      capabilities: server.capabilities,
+      serverInfo: server.serverInfo,
+      ...(server.instructions === undefined ? {} : { instructions: server.instructions }),
+    };
+  }
+  if (request.method === "ping") return {};
+  const handler = Object.hasOwn(server.methods, request.method) ? server.methods[request.method] : undefined;
+  if (handler === undefined) {
+    throw new GatewayError({ status: 404, code: "method_not_found", message: "Method not found", rpcCode: JsonRpcCode.MethodNotFound });
+  }
+  return handler(params, context);
+}
+
+function progressToken(message: ClientMessage): string | number | undefined {
+  if (!isRequest(message)) return undefined;
+  const token = (message.params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
+  return typeof token === "string" || typeof token === "number" ? token : undefined;
+}
