@@ -8,7 +8,6 @@
  * a bounded LRU, closed when idle or evicted, and dropped when they fail so the next call
  * reconnects (an upstream restart loses its sessions: 404 per the MCP transport spec).
  */
-import { createHash } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -132,10 +131,14 @@ function errorSummary(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/**
+ * The pool key: the server and every outbound header, joined (no digest: the session keeps
+ * these headers in memory anyway, and hashing them cost more than the rest of the lookup).
+ */
 function sessionKey(server: McpServerEntry, headers: Record<string, string>): string {
-  const hash = createHash("sha256").update(server.id).update("\0").update(server.url.href);
-  for (const name of Object.keys(headers).sort()) hash.update("\0").update(name).update("\0").update(headers[name]!);
-  return hash.digest("base64url");
+  let key = `${server.id}\0${server.url.href}`;
+  for (const name of Object.keys(headers).sort()) key += `\0${name}\0${headers[name]!}`;
+  return key;
 }
 
 async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Record<string, string>, challenge: Challenge): Promise<ToolsClient> {

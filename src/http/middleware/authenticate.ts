@@ -17,7 +17,7 @@ import { extractGatewayKey, GATEWAY_KEY_HEADER, type PresentedKey } from "../../
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { GatewayError, unauthorized } from "../../errors.js";
 import type { McpServerEntry } from "../../registry/server-entry.js";
-import type { AppEnv } from "../env.js";
+import { requestHeaders, type AppEnv } from "../env.js";
 
 export interface AuthenticateOptions {
   /** Marks callers outside the internal ranges, from whom internal-only servers are hidden. */
@@ -38,7 +38,7 @@ export function authenticate(keys: KeyResolver, options: AuthenticateOptions = {
       c.set("caller", seenFrom(caller, fromPublicInternet));
       c.set("presentedKey", presented);
     };
-    const presented = extractGatewayKey(c.req.raw.headers);
+    const presented = extractGatewayKey(requestHeaders(c));
     const delegated = presented?.source === GATEWAY_KEY_HEADER ? undefined : options.delegatedTargets?.(c, fromPublicInternet);
     if (delegated !== undefined) {
       const caller = presented === undefined ? undefined : await keys.resolve(presented.key);

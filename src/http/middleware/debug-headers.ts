@@ -2,10 +2,10 @@
 import { createMiddleware } from "hono/factory";
 import { extractGatewayKey } from "../../auth/inbound/gateway-key.js";
 import { DEBUG_REQUEST_HEADER, DebugRecorder, debugHeaders } from "../../debug.js";
-import type { AppEnv } from "../env.js";
+import { requestHeaders, type AppEnv } from "../env.js";
 
 export const debugHeadersMiddleware = createMiddleware<AppEnv>(async (c, next) => {
-  if ((c.req.header(DEBUG_REQUEST_HEADER) ?? "").toLowerCase() !== "true") return next();
+  if ((requestHeaders(c).get(DEBUG_REQUEST_HEADER) ?? "").toLowerCase() !== "true") return next();
   const recorder = new DebugRecorder();
   c.set("debug", recorder);
   await next();

@@ -5,7 +5,7 @@ import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { GatewayError } from "../../errors.js";
 import { callToolBodySchema, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
 import type { ServerRegistry } from "../../registry/registry.js";
-import type { AppEnv } from "../env.js";
+import { requestHeaders, type AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
 import { parseJson, readNodeBody } from "../read-body.js";
 import type { Context } from "hono";
@@ -25,7 +25,7 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
   const context = (c: Context<AppEnv>): RestContext => ({
     snapshot: deps.registry.current(),
     caller: c.get("caller"),
-    inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
+    inbound: { headers: requestHeaders(c), presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
   });
 
   app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));

@@ -19,7 +19,7 @@ import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.j
 import { aggregateResourceMetadataUrl, protectedResourceMetadataUrl, type McpPathForm } from "../../oauth/metadata.js";
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import { requestOrigin } from "./oauth.js";
-import type { AppEnv } from "../env.js";
+import { requestHeaders, type AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
 import { readNodeBody } from "../read-body.js";
 
@@ -76,7 +76,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       caller: c.get("caller"),
       narrowTo: serversHeader(c),
       resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
-      inbound: { headers: c.req.raw.headers, presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
+      inbound: { headers: requestHeaders(c), presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
       parsed,
     });
   });
