@@ -8,8 +8,8 @@
  * sessions for legacy SSE servers (README). Streamable-HTTP servers do not.
  */
 import { randomUUID } from "node:crypto";
-import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import type { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { DebugRecorder, type UpstreamCallRecord } from "../debug.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
@@ -21,6 +21,12 @@ import type { FetchProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
+
+/** The SDK's SSE client and server transport, loaded with the first legacy SSE session (most deployments have none). */
+const sdk = async () => {
+  const [client, server] = await Promise.all([import("@modelcontextprotocol/sdk/client/sse.js"), import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js")]);
+  return { SSEClientTransport: client.SSEClientTransport, SseError: client.SseError, WebStandardStreamableHTTPServerTransport: server.WebStandardStreamableHTTPServerTransport };
+};
 
 interface BridgeSession {
   serverId: string;
@@ -59,6 +65,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
   async function connectUpstream(request: FetchProxyRequest, recorder: DebugRecorder): Promise<SSEClientTransport> {
     const { server } = request;
+    const { SSEClientTransport, SseError } = await sdk();
     for (let attempt = 0; ; attempt++) {
       const outbound = await outboundRequest(server, request.snapshot, { ...request, debug: recorder }, { forwardMcpHeaders: false });
       const upstream = new SSEClientTransport(server.url, { requestInit: { headers: outbound.headers } });
@@ -79,6 +86,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
   async function open(request: FetchProxyRequest): Promise<WebStandardStreamableHTTPServerTransport> {
     const { server } = request;
     const recorder = new DebugRecorder();
+    const { WebStandardStreamableHTTPServerTransport, SseError } = await sdk();
     const upstream = await connectUpstream(request, recorder);
     const call = recorder.records[0];
     if (call !== undefined) request.debug?.record(call);

@@ -8,9 +8,6 @@
  * a bounded LRU, closed when idle or evicted, and dropped when they fail so the next call
  * reconnects (an upstream restart loses its sessions: 404 per the MCP transport spec).
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError, ErrorCode, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -150,6 +147,8 @@ async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Reco
       throw upstreamCallError(server, error, challenge.value);
     }
   }
+  // The SDK client serves legacy SSE servers only: loaded with the first one.
+  const [{ Client }, { SSEClientTransport }] = await Promise.all([import("@modelcontextprotocol/sdk/client/index.js"), import("@modelcontextprotocol/sdk/client/sse.js")]);
   const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {} });
   try {
     await client.connect(new SSEClientTransport(server.url, { requestInit: { headers } }), { timeout: server.timeoutMs });
@@ -165,7 +164,6 @@ async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Reco
 }
 
 function httpStatus(error: unknown): number | undefined {
-  if (error instanceof StreamableHTTPError) return error.code;
   if (isGatewayError(error) && typeof error.extra.upstream_status === "number") return error.extra.upstream_status;
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === "number" && code >= 400 && code < 600 ? code : undefined;

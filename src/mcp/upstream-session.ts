@@ -9,14 +9,13 @@
  * itself (../shared/PERFORMANCE.md, issue 9). The SDK still serves legacy SSE servers, and
  * its constants, error classes and protocol versions are used here.
  *
- * Errors are the SDK's, so one classifier serves both: `StreamableHTTPError` with the
- * HTTP status (404 = session lost, 401 = credentials refused), `McpError` for a JSON-RPC
- * error or a timeout.
+ * Errors read like the SDK's, so one classifier serves both: `UpstreamHttpError` with the
+ * HTTP status as `code` (404 = session lost, 401 = credentials refused), the SDK's
+ * `McpError` for a JSON-RPC error or a timeout.
  */
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { createParser } from "eventsource-parser";
-import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   ErrorCode,
   LATEST_PROTOCOL_VERSION,
@@ -197,7 +196,21 @@ export class StreamableHttpSession implements ToolsClient {
       this.onUnauthorized(Array.isArray(challenge) ? challenge.join(", ") : challenge);
     }
     if (status === 404 && this.sessionId !== undefined) this.closed = true;
-    throw new StreamableHTTPError(status, `HTTP ${status}${text === "" ? "" : `: ${text}`}`);
+    throw new UpstreamHttpError(status, `HTTP ${status}${text === "" ? "" : `: ${text}`}`);
+  }
+}
+
+/**
+ * The upstream answered an HTTP error status (`code`, as the SDK's StreamableHTTPError has
+ * it, so one classifier reads both; importing that class would load the SDK's OAuth client).
+ */
+export class UpstreamHttpError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "UpstreamHttpError";
   }
 }
 
