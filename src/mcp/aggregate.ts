@@ -134,6 +134,7 @@ export function createAggregate(deps: AggregateDeps) {
 
   /** Answer one POST /mcp. */
   async function handle(request: AggregateRequest): Promise<Response> {
+    checkTransportHeaders(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const delegating = servers.length > 0 && servers.every((entry) => entry.delegatesAuth);
     /** The first upstream refusal of a delegating server during this request. */
@@ -153,7 +154,6 @@ export function createAggregate(deps: AggregateDeps) {
       }
     }
 
-    checkTransportHeaders(request.inbound.headers, request.parsed);
     const methods: StatelessServer["methods"] = {
       "tools/list": async () => {
         const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound);
@@ -183,7 +183,7 @@ export function createAggregate(deps: AggregateDeps) {
     // Debug headers must describe the calls, which a stream would start before: debug requests get JSON (no progress).
     // So do requests to delegating servers: an upstream 401 must be able to replace the whole answer.
     const stream = request.inbound.debug === undefined && !delegating && wantsProgressStream(request.inbound.headers, request.parsed);
-    return answerMessages({ ...GATEWAY_SERVER, methods }, request.parsed.messages, {
+    return answerMessages({ ...GATEWAY_SERVER, methods }, request.parsed, {
       stream,
       beforeAnswer: () => {
         if (refusal !== undefined) throw relayedChallenge(request, refusal.server, refusal.error);

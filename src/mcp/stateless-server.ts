@@ -70,16 +70,17 @@ export function wantsProgressStream(headers: RequestHeaders, parsed: ParsedBody)
  */
 export async function answerMessages(
   server: StatelessServer,
-  messages: readonly ClientMessage[],
+  parsed: ParsedBody,
   options: { stream: boolean; beforeAnswer?: () => void },
 ): Promise<Response> {
-  const requests = messages.filter((message): message is JsonRpcRequest & { id: JsonRpcId } => isRequest(message) && message.id !== undefined);
+  const requests = parsed.messages.filter((message): message is JsonRpcRequest & { id: JsonRpcId } => isRequest(message) && message.id !== undefined);
   // Notifications (initialized, cancelled) and responses need no answer (MCP transports spec).
   if (requests.length === 0) return new Response(null, { status: 202 });
   if (!options.stream) {
     const answers = await Promise.all(requests.map((request) => answer(server, request, {})));
     options.beforeAnswer?.();
-    return new Response(JSON.stringify(answers.length === 1 ? answers[0] : answers), { status: 200, headers: { "content-type": "application/json" } });
+    // A batch is answered with an array, even of one (JSON-RPC 2.0 §6).
+    return new Response(JSON.stringify(parsed.isBatch ? answers : answers[0]), { status: 200, headers: { "content-type": "application/json" } });
   }
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({

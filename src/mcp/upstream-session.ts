@@ -166,7 +166,10 @@ export class StreamableHttpSession implements ToolsClient {
       if (answer === undefined) throw new McpError(ErrorCode.InternalError, `the server's answer holds no response to request ${id}`);
       return resultOf(answer);
     } catch (error) {
-      throw call.explain(error);
+      const explained = call.explain(error);
+      // Closing the POST is not cancelling (MCP transports spec): a stateful server would run the tool on.
+      if (call.cancel.aborted) this.post({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: call.timedOut ? "timeout" : "the client went away" } });
+      throw explained;
     } finally {
       call.done();
     }
@@ -181,13 +184,22 @@ export class StreamableHttpSession implements ToolsClient {
       return;
     }
     if (typeof message.method === "string" && message.id !== undefined && message.id !== null) {
-      // Sampling, elicitation, roots: the gateway declares no client capabilities, and says so.
-      const refusal = JSON.stringify({ jsonrpc: "2.0", id: message.id, error: { code: ErrorCode.MethodNotFound, message: "Method not found" } });
-      void this.http
-        .send({ serverName: this.server.name, url: this.server.url, method: "POST", headers: this.requestHeaders(), body: refusal, timeoutMs: this.server.timeoutMs })
-        .then((response) => response.body.resume())
-        .catch(() => undefined);
+      // A ping gets its empty result (MCP ping: the receiver MUST answer). Sampling,
+      // elicitation, roots: the gateway declares no client capabilities, and says so.
+      this.post(
+        message.method === "ping"
+          ? { jsonrpc: "2.0", id: message.id, result: {} }
+          : { jsonrpc: "2.0", id: message.id, error: { code: ErrorCode.MethodNotFound, message: "Method not found" } },
+      );
     }
+  }
+
+  /** A message the server gets nothing back for (answers to its requests, notifications): sent, not awaited. */
+  private post(message: Record<string, unknown>): void {
+    void this.http
+      .send({ serverName: this.server.name, url: this.server.url, method: "POST", headers: this.requestHeaders(), body: JSON.stringify(message), timeoutMs: this.server.timeoutMs })
+      .then((response) => response.body.resume())
+      .catch(() => undefined);
   }
 
   private failed(status: number, headers: Record<string, string | string[] | undefined>, text: string): never {
@@ -220,7 +232,7 @@ export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
 class PendingCall {
   readonly cancel = new ClientGone();
   private timer: NodeJS.Timeout | undefined;
-  private timedOut = false;
+  timedOut = false;
   private readonly onClientAbort = () => this.cancel.abort();
 
   constructor(private readonly options: CallOptions) {
