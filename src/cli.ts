@@ -10,11 +10,10 @@ import { runtimeSettings } from "./config/settings.js";
 import { isGatewayError } from "./errors.js";
 import { startGateway, VERSION, type RunningGateway } from "./gateway.js";
 import { createLogger, type Logger } from "./log.js";
-import type { MockServer } from "./mock-server/mock-server.js";
+import type { MockServer, startMockServer as StartMockServer } from "./mock-server/mock-server.js";
 
 /** The mock server (an SDK McpServer) is loaded only when asked for. */
-const startMockServer: typeof import("./mock-server/mock-server.js").startMockServer = async (options) =>
-  (await import("./mock-server/mock-server.js")).startMockServer(options);
+const startMockServer: typeof StartMockServer = async (options) => (await import("./mock-server/mock-server.js")).startMockServer(options);
 
 const HELP = `gatehouse ${VERSION}: an MCP gateway (LiteLLM-compatible config, headers and routes)
 

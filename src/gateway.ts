@@ -13,7 +13,7 @@ import type { Environment } from "./config/env-refs.js";
 import type { RuntimeSettings } from "./config/settings.js";
 import type { Config } from "./config/schema.js";
 import { createApp } from "./http/app.js";
-import { fastPassthrough } from "./http/fast-passthrough.js";
+import { fastLane } from "./http/fast-lane.js";
 import { serveNode } from "./http/node-server.js";
 import type { Logger } from "./log.js";
 import { createAggregate } from "./mcp/aggregate.js";
@@ -134,6 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const delegated = delegatedResourceMetadata();
   const passthrough = createPassthrough({ http, legacySse, log, delegated });
   const aggregate = createAggregate({ clients, log, listTimeoutMs: 10_000, delegated });
+  const rest = createRestTools(aggregate);
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
   let draining = false;
@@ -146,7 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     keys,
     passthrough,
     aggregate,
-    rest: createRestTools(aggregate),
+    rest,
     health: {
       database,
       serverCount: () => registry.current().servers.size,
@@ -180,7 +181,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: options.port,
     host: options.host,
     log,
-    fastPath: fastPassthrough({ registry, keys, passthrough, maxBodyBytes: general.max_request_body_bytes, log }),
+    fastPath: fastLane({ registry, keys, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes, log }),
   });
   const url = listening.url;
   log.info({ url, db: database.dialect, database: database.description, mcp_servers: [...registry.current().servers.keys()] }, "gatehouse is listening");

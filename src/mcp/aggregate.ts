@@ -9,6 +9,7 @@
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode, isGatewayError, toGatewayError } from "../errors.js";
+import type { HttpAnswer } from "../http/answer.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -133,7 +134,7 @@ export function createAggregate(deps: AggregateDeps) {
   }
 
   /** Answer one POST /mcp. */
-  async function handle(request: AggregateRequest): Promise<Response> {
+  async function handle(request: AggregateRequest): Promise<HttpAnswer> {
     checkTransportHeaders(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const delegating = servers.length > 0 && servers.every((entry) => entry.delegatesAuth);

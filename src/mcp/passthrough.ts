@@ -11,7 +11,8 @@ import type { DebugRecorder } from "../debug.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../errors.js";
-import { toFetchHeaders, type RequestHeaders, type ResponseHeaders } from "../headers.js";
+import type { RequestHeaders, ResponseHeaders } from "../headers.js";
+import { toResponse, type HttpAnswer } from "../http/answer.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -44,12 +45,8 @@ const USER_TOKEN_MODES = new Set(["oauth2-passthrough", "stored-user-token"]);
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
-/** An answer before it is a Response: the node:http fast path writes it without one. */
-export interface ProxyAnswer {
-  status: number;
-  headers: ResponseHeaders;
-  body: ReadableStream<Uint8Array> | Uint8Array | string | null;
-}
+/** An answer before it is a Response: the node:http fast lane writes it without one. */
+export type ProxyAnswer = HttpAnswer;
 
 /** A request as the Hono route has it: fetch Headers and the Request's AbortSignal. */
 export interface FetchProxyRequest extends ProxyRequest {
@@ -119,7 +116,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
       return deps.legacySse.handle(request, parsed);
     }
     const proxied = await answer(request);
-    return new Response(proxied.body, { status: proxied.status, headers: toFetchHeaders(proxied.headers) });
+    return toResponse(proxied);
   }
   return Object.assign(passthrough, { answer });
 }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
+import { parseJson } from "../http/read-body.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertToolAllowed, serverForCaller, serversForCaller } from "./access.js";
@@ -35,6 +36,18 @@ export const callToolBodySchema = z.object({
 });
 
 export type CallToolBody = z.output<typeof callToolBodySchema>;
+
+/** A `/mcp-rest/tools/call` body, or a 400 that says what is expected. */
+export function parseCallToolBody(text: string): CallToolBody {
+  const body = callToolBodySchema.safeParse(parseJson(text));
+  if (body.success) return body.data;
+  const issue = body.error.issues[0];
+  throw new GatewayError({
+    status: 400,
+    code: "invalid_request",
+    message: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"} (expected {name, arguments?, server_name?, server_id?})`,
+  });
+}
 
 export function createRestTools(aggregate: Aggregate) {
   async function list(context: RestContext, serverName: string | undefined): Promise<{ tools: RestTool[] }> {

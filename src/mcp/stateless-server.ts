@@ -13,6 +13,7 @@
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, clientMessage, toGatewayError } from "../errors.js";
 import type { RequestHeaders } from "../headers.js";
+import { jsonAnswer, type HttpAnswer } from "../http/answer.js";
 import { isRequest, type ClientMessage, type JsonRpcId, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
 
 export interface Progress {
@@ -72,15 +73,15 @@ export async function answerMessages(
   server: StatelessServer,
   parsed: ParsedBody,
   options: { stream: boolean; beforeAnswer?: () => void },
-): Promise<Response> {
+): Promise<HttpAnswer> {
   const requests = parsed.messages.filter((message): message is JsonRpcRequest & { id: JsonRpcId } => isRequest(message) && message.id !== undefined);
   // Notifications (initialized, cancelled) and responses need no answer (MCP transports spec).
-  if (requests.length === 0) return new Response(null, { status: 202 });
+  if (requests.length === 0) return { status: 202, headers: {}, body: null };
   if (!options.stream) {
     const answers = await Promise.all(requests.map((request) => answer(server, request, {})));
     options.beforeAnswer?.();
     // A batch is answered with an array, even of one (JSON-RPC 2.0 §6).
-    return new Response(JSON.stringify(parsed.isBatch ? answers : answers[0]), { status: 200, headers: { "content-type": "application/json" } });
+    return jsonAnswer(parsed.isBatch ? answers : answers[0]);
   }
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
@@ -106,7 +107,7 @@ export async function answerMessages(
       }
     },
   });
-  return new Response(body, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+  return { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body };
 }
 
 async function answer(server: StatelessServer, request: JsonRpcRequest & { id: JsonRpcId }, context: MethodContext): Promise<Answer> {

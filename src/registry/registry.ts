@@ -14,6 +14,8 @@ export interface RegistrySnapshot {
   readonly names: ServerNameMatcher;
   /** Whether any server is `available_on_public_internet: false`. */
   readonly hasInternalOnly: boolean;
+  /** Some server delegates auth upstream (a request may then be admitted without a gateway key). */
+  readonly hasDelegating: boolean;
   /** Routes that take `{server_id}` also accept the name (CONTRACT §4). */
   byIdOrName(idOrName: string): McpServerEntry | undefined;
 }
@@ -34,6 +36,7 @@ export function registrySnapshot(entries: Iterable<McpServerEntry>): RegistrySna
     servers,
     names,
     hasInternalOnly: [...servers.values()].some((entry) => entry.internalOnly),
+    hasDelegating: [...servers.values()].some((entry) => entry.delegatesAuth),
     byIdOrName: (idOrName) => byId.get(idOrName) ?? servers.get(idOrName),
   };
 }

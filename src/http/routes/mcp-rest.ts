@@ -2,12 +2,11 @@
 import { Hono } from "hono";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
-import { GatewayError } from "../../errors.js";
-import { callToolBodySchema, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
+import { parseCallToolBody, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import { requestHeaders, type AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
-import { parseJson, readNodeBody } from "../read-body.js";
+import { readNodeBody } from "../read-body.js";
 import type { Context } from "hono";
 
 export interface RestRouteDeps {
@@ -31,16 +30,8 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
   app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));
 
   app.post("/mcp-rest/tools/call", async (c) => {
-    const body = callToolBodySchema.safeParse(parseJson(await readNodeBody(c.req.raw, c.env?.incoming, deps.maxBodyBytes)));
-    if (!body.success) {
-      const issue = body.error.issues[0];
-      throw badBody(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"} (expected {name, arguments?, server_name?, server_id?})`);
-    }
-    return c.json(await deps.rest.call(context(c), body.data));
+    const body = parseCallToolBody(await readNodeBody(c.req.raw, c.env?.incoming, deps.maxBodyBytes));
+    return c.json(await deps.rest.call(context(c), body));
   });
   return app;
-}
-
-function badBody(message: string): GatewayError {
-  return new GatewayError({ status: 400, code: "invalid_request", message });
 }

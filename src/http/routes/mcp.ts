@@ -20,6 +20,7 @@ import { aggregateResourceMetadataUrl, protectedResourceMetadataUrl, type McpPat
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import { requestOrigin } from "./oauth.js";
 import { requestHeaders, type AppEnv } from "../env.js";
+import { toResponse } from "../answer.js";
 import { authenticate } from "../middleware/authenticate.js";
 import { readNodeBody } from "../read-body.js";
 
@@ -71,14 +72,14 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       });
     }
     const { parsed } = await readJsonRpc(c);
-    return deps.aggregate.handle({
+    return toResponse(await deps.aggregate.handle({
       snapshot: c.get("snapshot"),
       caller: c.get("caller"),
       narrowTo: serversHeader(c),
       resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
       inbound: { headers: requestHeaders(c), presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
       parsed,
-    });
+    }));
   });
 
   const proxy = async (c: Context<AppEnv>, serverName: string, form: McpPathForm) => {

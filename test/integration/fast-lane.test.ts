@@ -1,20 +1,24 @@
 /**
- * The pass-through's node:http fast path must answer exactly as the Hono route does. A
- * request with `x-litellm-mcp-debug` always takes the Hono route, so each case is sent
- * both ways and the answers compared (status, content type, body), debug headers aside.
+ * The node:http fast lane (pass-through, aggregate `/mcp`, `/mcp-rest/tools/call`) must
+ * answer exactly as the Hono routes do. A request with `x-litellm-mcp-debug` always takes
+ * the Hono route, so each case is sent both ways and the answers compared (status, content
+ * type, body), debug headers aside.
  */
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { masterKeyResolver } from "../../src/auth/inbound/key-resolver.js";
 import { parseConfig } from "../../src/config/load.js";
-import { fastPassthrough } from "../../src/http/fast-passthrough.js";
+import { fastLane } from "../../src/http/fast-lane.js";
 import { createLogger } from "../../src/log.js";
 import { createLegacySseBridge } from "../../src/mcp/legacy-sse-bridge.js";
 import { createPassthrough } from "../../src/mcp/passthrough.js";
 import { createUpstreamHttp } from "../../src/mcp/upstream-http.js";
 import { delegatedResourceMetadata } from "../../src/oauth/delegated-resource-metadata.js";
-import { configServerEntries, registrySnapshot } from "../../src/registry/registry.js";
+import { configServerEntries, registrySnapshot, type RegistrySnapshot } from "../../src/registry/registry.js";
+import { createAggregate } from "../../src/mcp/aggregate.js";
+import { createRestTools } from "../../src/mcp/rest-tools.js";
+import { createUpstreamClients } from "../../src/mcp/upstream-clients.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
 import { MASTER_KEY, MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { upstreamNamed, type Upstream } from "../fixtures/upstream-mcp.js";
@@ -56,6 +60,21 @@ const cases: Array<[string, string, () => Record<string, string>, string]> = [
   ["no key", "/alpha/mcp", () => ({}), rpc("tools/list")],
   ["a bad key", "/alpha/mcp", () => ({ "x-litellm-api-key": "Bearer sk-not-a-key" }), rpc("tools/list")],
   ["an unknown server", "/nosuch/mcp", () => master, rpc("tools/list")],
+  ["aggregate: a tool call", "/mcp", () => master, rpc("tools/call", { name: "alpha-where", arguments: {} }, 5)],
+  ["aggregate: initialize", "/mcp", () => master, rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } }, 1)],
+  ["aggregate: a notification (202)", "/mcp", () => master, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })],
+  ["aggregate: an unknown tool", "/mcp", () => master, rpc("tools/call", { name: "alpha-nosuch", arguments: {} }, 6)],
+  ["aggregate: a disallowed tool", "/mcp", () => master, rpc("tools/call", { name: "alpha-only_alpha", arguments: {} }, 6)],
+  ["aggregate: a server the key may not use", "/mcp", () => ({ "x-litellm-api-key": `Bearer ${limitedKey}` }), rpc("tools/call", { name: "alpha-where", arguments: {} }, 6)],
+  ["aggregate: no key", "/mcp", () => ({}), rpc("tools/list")],
+  ["aggregate: a body that is not JSON", "/mcp", () => master, "{not json"],
+  ["REST: a tool call", "/mcp-rest/tools/call", () => master, JSON.stringify({ server_name: "alpha", name: "where", arguments: {} })],
+  ["REST: a prefixed name", "/mcp-rest/tools/call", () => master, JSON.stringify({ name: "alpha-where", arguments: {} })],
+  ["REST: a bad body", "/mcp-rest/tools/call", () => master, JSON.stringify({ arguments: {} })],
+  ["REST: not JSON", "/mcp-rest/tools/call", () => master, "{nope"],
+  ["REST: no key", "/mcp-rest/tools/call", () => ({}), JSON.stringify({ server_name: "alpha", name: "where" })],
+  ["REST: a disallowed tool", "/mcp-rest/tools/call", () => master, JSON.stringify({ server_name: "alpha", name: "only_alpha" })],
+  ["REST: a body over the limit", "/mcp-rest/tools/call", () => master, JSON.stringify({ server_name: "alpha", name: "where", arguments: { padding: "x".repeat(4096) } })],
   ["a server the key may not use", "/alpha/mcp", () => ({ "x-litellm-api-key": `Bearer ${limitedKey}` }), rpc("tools/list")],
   ["a disallowed tool", "/alpha/mcp", () => master, rpc("tools/call", { name: "only_alpha", arguments: {} }, 3)],
   ["a body that is not JSON", "/alpha/mcp", () => master, "{not json"],
@@ -84,9 +103,12 @@ describe("fast path and Hono route answer alike", () => {
  * Which requests the fast path takes: its handler alone on a node:http server, where
  * whatever it declines answers 599 (in the gateway, the Hono route would get it).
  */
-describe("what the fast path takes", () => {
+describe("what the fast lane takes", () => {
   const DECLINED = 599;
   let server: Server;
+  let withDelegating: RegistrySnapshot;
+  let plainOnly: RegistrySnapshot;
+  let current: RegistrySnapshot;
   let base: string;
   let close: () => Promise<void>;
 
@@ -98,19 +120,25 @@ describe("what the fast path takes", () => {
       legacy: { url: upstream.url, transport: "sse" },
     };
     const { config } = parseConfig(stringify({ mcp_servers: servers }), { file: "fast-path.yaml", env: {} });
-    const snapshot = registrySnapshot(configServerEntries(config));
+    const entries = configServerEntries(config);
+    withDelegating = registrySnapshot(entries);
+    plainOnly = registrySnapshot(entries.filter((entry) => entry.name === "plain"));
+    current = withDelegating;
     const log = createLogger({ level: "silent" });
     const http = createUpstreamHttp();
     const legacySse = createLegacySseBridge({ log });
-    const passthrough = createPassthrough({ http, legacySse, log, delegated: delegatedResourceMetadata() });
-    const fast = fastPassthrough({ registry: { current: () => snapshot }, keys: masterKeyResolver(MASTER_KEY), passthrough, maxBodyBytes: 4096, log });
+    const delegated = delegatedResourceMetadata();
+    const passthrough = createPassthrough({ http, legacySse, log, delegated });
+    const clients = createUpstreamClients({ log, http });
+    const aggregate = createAggregate({ clients, log, listTimeoutMs: 5_000, delegated });
+    const fast = fastLane({ registry: { current: () => current }, keys: masterKeyResolver(MASTER_KEY), passthrough, aggregate, rest: createRestTools(aggregate), maxBodyBytes: 4096, log });
     server = createServer((request, response) => {
       if (!fast(request, response)) response.writeHead(DECLINED).end();
     });
     base = await listenOnLoopback(server);
     close = async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([http.close(), legacySse.close()]);
+      await Promise.all([clients.close(), http.close(), legacySse.close()]);
     };
   });
 
@@ -144,8 +172,23 @@ describe("what the fast path takes", () => {
     ["an interactive OAuth server (its 401 carries the gateway's challenge)", "/interactive/mcp", {}, "POST"],
     ["a server that delegates auth", "/delegating/mcp", {}, "POST"],
     ["a legacy SSE server", "/legacy/mcp", {}, "POST"],
-    ["another route", "/mcp", {}, "POST"],
+    ["/mcp while a server delegates auth (a keyless request may be admitted there)", "/mcp", {}, "POST"],
+    ["another route", "/mcp-rest/tools/list", {}, "POST"],
   ] as const)("leaves %s to the Hono route", async (_name, path, headers, method) => {
+    current = withDelegating;
     expect((await post(path, headers, method)).status).toBe(DECLINED);
+  });
+
+  it("takes /mcp when no server delegates auth, and /mcp-rest/tools/call either way", async () => {
+    current = plainOnly;
+    const aggregated = await fetch(`${base}/mcp`, { method: "POST", headers: { ...MCP_ACCEPT, ...master }, body: rpc("tools/call", { name: "plain-where", arguments: {} }, 3) });
+    expect(aggregated.status).toBe(200);
+    expect(await aggregated.json()).toMatchObject({ jsonrpc: "2.0", id: 3, result: { content: [{ type: "text" }] } });
+    for (const snapshot of [plainOnly, withDelegating]) {
+      current = snapshot;
+      const rest = await fetch(`${base}/mcp-rest/tools/call`, { method: "POST", headers: { "content-type": "application/json", ...master }, body: JSON.stringify({ server_name: "plain", name: "where", arguments: {} }) });
+      expect(rest.status).toBe(200);
+      expect(await rest.json()).toMatchObject({ content: [{ type: "text" }] });
+    }
   });
 });
