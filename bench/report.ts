@@ -16,7 +16,8 @@ export interface Report {
   generator: Generator;
   seconds: number;
   results: PathResult[];
-  gateway: { rssMb: number; peakRssMb: number };
+  /** `idleRssMb`: once V8's memory reducer has returned the load's headroom (it starts after ~8 s of quiet), within `idleSeconds`. */
+  gateway: { rssMb: number; peakRssMb: number; idleRssMb: number; idleSeconds: number };
   tokenRequests: number;
 }
 
@@ -43,6 +44,10 @@ export function markdownReport(report: Report): string {
       `| ${result.path} | ${result.connections} | ${fixed(result.load.requestsPerSecond, 0)} | ${fixed(result.load.p50, 2)} | ${fixed(result.load.p99, 2)} | ${added} | ${fixed(result.cpuMicrosPerRequest, 1)} | ${ratio(nginx)} | ${cpuRatio} | ${ratio(node)} | ${result.load.errors} |`,
     );
   }
-  lines.push("", `Gateway RSS after the run: ${fixed(report.gateway.rssMb, 0)} MB (peak ${fixed(report.gateway.peakRssMb, 0)} MB). Token requests seen by the M2M authorization server: ${report.tokenRequests}.`, "");
+  lines.push(
+    "",
+    `Gateway RSS after the run: ${fixed(report.gateway.rssMb, 0)} MB (peak ${fixed(report.gateway.peakRssMb, 0)} MB); ${fixed(report.gateway.idleRssMb, 0)} MB after ${fixed(report.gateway.idleSeconds, 0)} s idle. Token requests seen by the M2M authorization server: ${report.tokenRequests}.`,
+    "",
+  );
   return lines.join("\n");
 }

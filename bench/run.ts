@@ -16,7 +16,7 @@
  */
 import { createServer, type Server } from "node:http";
 import { execFile, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -91,13 +91,15 @@ async function main(): Promise<void> {
       }
     }
     const memory = await memoryMb(gateway.process.pid);
+    const idle = await idleMemory(gateway.process.pid, memory.rss);
+    log(`gateway RSS ${memory.rss.toFixed(0)} MB after the run, ${idle.rss.toFixed(0)} MB after ${idle.seconds.toFixed(0)} s idle`);
     const report: Report = {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", node: process.version },
       generator,
       seconds: SECONDS,
       results,
-      gateway: { rssMb: memory.rss, peakRssMb: memory.peak },
+      gateway: { rssMb: memory.rss, peakRssMb: memory.peak, idleRssMb: idle.rss, idleSeconds: idle.seconds },
       tokenRequests: tokens.count(),
     };
     const directory = join(root, "bench", "results");
@@ -113,6 +115,21 @@ async function main(): Promise<void> {
     tokenServer?.close();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The RSS once the gateway has been idle: V8 keeps the heap headroom it grew under load until
+ * its memory reducer runs (it starts after ~8 s without much allocation). Polled every 2 s,
+ * until it has fallen by a fifth or 60 s have passed.
+ */
+async function idleMemory(pid: number, afterRun: number): Promise<{ rss: number; seconds: number }> {
+  const started = Date.now();
+  let rss = afterRun;
+  while (Date.now() - started < 60_000 && rss > afterRun * 0.8) {
+    await new Promise((done) => setTimeout(done, 2_000));
+    rss = (await memoryMb(pid)).rss;
+  }
+  return { rss, seconds: (Date.now() - started) / 1000 };
 }
 
 async function measure(generator: Generator, path: PathSpec, connections: number): Promise<PathResult> {
@@ -172,8 +189,10 @@ async function startGateway(work: string, ports: { fast: number; sdk: number; to
   let url = "";
   // info: the "listening" line tells the URL; nothing is logged per request at this level.
   const env = { ...process.env, DATABASE_URL: `sqlite:${join(work, "gatehouse.db")}`, GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "bench-salt", GATEHOUSE_LOG_LEVEL: "info" };
-  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
-  const gateway = await startProcess(process.execPath, [...nodeArgs, join(root, "dist", "cli.js"), "--config", config, "--port", "0", "--host", "127.0.0.1"], {
+  const cli = join(root, "dist", "cli.js");
+  // Started as its bin starts it (the shebang's node flags), plus any the run asks for.
+  const nodeArgs = [...shebangFlags(await readFile(cli, "utf8")), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")];
+  const gateway = await startProcess(process.execPath, [...nodeArgs, cli, "--config", config, "--port", "0", "--host", "127.0.0.1"], {
     name: "gateway",
     env,
     ready: (line) => {
@@ -185,6 +204,13 @@ async function startGateway(work: string, ports: { fast: number; sdk: number; to
   });
   started.push(gateway);
   return { url, process: gateway };
+}
+
+/** The node flags of a `#!/usr/bin/env -S node --flag ...` line. */
+function shebangFlags(source: string): string[] {
+  const first = source.slice(0, source.indexOf("\n"));
+  const match = /^#!\S*env -S node((?: --\S+)*)\s*$/.exec(first);
+  return match?.[1]?.trim().split(" ").filter((flag) => flag !== "") ?? [];
 }
 
 /** The M2M authorization server: counts token requests, issues hour-long tokens. */
