@@ -41,6 +41,11 @@ import { createSecretBox } from "./store/secret-box.js";
 import { serversRepository } from "./store/servers-repository.js";
 import { uiSessionsRepository } from "./store/ui-sessions-repository.js";
 import { uiSessions } from "./ui/session.js";
+import { createAuditTrail } from "./observability/audit.js";
+import { createMetrics, type GatewayMetrics } from "./observability/metrics.js";
+import { assignRequestId, REQUEST_ID_HEADER } from "./observability/request-id.js";
+import { routeLabel } from "./observability/route-label.js";
+import { auditRepository } from "./store/audit-repository.js";
 
 export const VERSION = "0.1.0";
 
@@ -65,7 +70,7 @@ export interface RunningGateway {
 }
 
 /** Database, migrations, secrets at rest, and what is built on them. */
-async function openStore(options: GatewayOptions) {
+async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
   const { config, settings, env, log } = options;
   const database = await openDatabase(settings.databaseUrl, {
     onConnectionError: (error) => log.warn({ err: error.message }, "an idle database connection failed; it is replaced at the next query"),
@@ -81,8 +86,8 @@ async function openStore(options: GatewayOptions) {
     const upstreams = upstreamAuthorizations();
     // The token store needs the registry to find a server, and the registry's strategies need the store.
     const late: { registry?: DatabaseRegistry } = {};
-    const userTokens = userTokenStore({ repo: oauthRepo, upstreams, snapshot: () => late.registry!.current(), log });
-    const registry = await databaseRegistry({ config, servers, env, log, userTokens });
+    const userTokens = userTokenStore({ repo: oauthRepo, upstreams, snapshot: () => late.registry!.current(), log, events: metrics });
+    const registry = await databaseRegistry({ config, servers, env, log, userTokens, tokenEvents: metrics });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
     return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens };
@@ -95,7 +100,9 @@ async function openStore(options: GatewayOptions) {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { config, settings, log } = options;
   const general = config.general_settings;
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens } = await openStore(options);
+  const metrics = createMetrics();
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens } = await openStore(options, metrics);
+  const audit = createAuditTrail({ repository: auditRepository(database.db), log, enabled: general.audit_log });
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
     useXForwardedFor: general.use_x_forwarded_for,
@@ -107,7 +114,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   for (const warning of trustedRedirects.warnings) log.warn(warning);
   const registration = { repo: oauthRepo, upstreams, log };
   const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey });
-  const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log });
+  const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics });
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
   const sessionsRepo = uiSessionsRepository(database.db);
@@ -126,14 +133,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
   });
   // Pending authorizations and codes are refused once expired; this only keeps the tables small.
-  const purge = setInterval(() => void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired()]), 10 * 60_000);
+  const purge = setInterval(
+    () => void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired(), audit.purgeOlderThan(general.audit_retention_days)]),
+    10 * 60_000,
+  );
   purge.unref();
   const http = createUpstreamHttp();
   const clients = createUpstreamClients({ log, http });
   const legacySse = createLegacySseBridge({ log });
   const delegated = delegatedResourceMetadata();
-  const passthrough = createPassthrough({ http, legacySse, log, delegated });
-  const aggregate = createAggregate({ clients, log, listTimeoutMs: 10_000, delegated });
+  const passthrough = createPassthrough({ http, legacySse, log, delegated, audit, metrics });
+  const aggregate = createAggregate({ clients, log, listTimeoutMs: 10_000, delegated, audit, metrics });
   const rest = createRestTools(aggregate);
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
@@ -159,6 +169,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     oauth: { delegated, upstreams, registration, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin,
+    observability: { metrics, audit },
     keyAdmin,
     ui: {
       sessions,
@@ -182,6 +193,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     host: options.host,
     log,
     fastPath: fastLane({ registry, keys, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes, log }),
+    observe: {
+      start: (request, response) => response.setHeader(REQUEST_ID_HEADER, assignRequestId(request)),
+      end: (request, response, seconds) => {
+        const { route, server } = routeLabel(request.url ?? "/", registry.current());
+        metrics.httpRequest(route, server, response.statusCode, seconds);
+      },
+    },
   });
   const url = listening.url;
   log.info({ url, db: database.dialect, database: database.description, mcp_servers: [...registry.current().servers.keys()] }, "gatehouse is listening");
@@ -196,7 +214,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const stopped = listening.shutdown(general.shutdown_timeout_seconds * 1000);
     await legacySse.close();
     await stopped;
-    await Promise.allSettled([clients.close(), http.close(), database.close()]);
+    await Promise.allSettled([clients.close(), http.close(), audit.close()]);
+    await database.close();
     log.info("gatehouse stopped");
   }
 

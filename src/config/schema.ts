@@ -121,6 +121,10 @@ export const generalSettingsSchema = z.strictObject({
   shutdown_timeout_seconds: z.number().positive().default(10),
   /** Seconds between checks for servers and keys written by other instances (changes show within about this long). */
   store_poll_interval_seconds: z.number().positive().max(60).default(1),
+  /** Record every tool call in the audit trail (GET /v1/mcp/audit). */
+  audit_log: z.boolean().default(true),
+  /** Days audit events are kept. */
+  audit_retention_days: z.number().positive().default(30),
 });
 
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;

@@ -22,6 +22,7 @@ import { keyRoutes } from "./routes/keys.js";
 import { oauthRoutes, type OauthRouteDeps } from "./routes/oauth.js";
 import { connectRoutes } from "./routes/connect.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
+import { observabilityRoutes, type ObservabilityRouteDeps } from "./routes/observability.js";
 import { mcpRestRoutes } from "./routes/mcp-rest.js";
 import { mcpRoutes } from "./routes/mcp.js";
 import { uiRoutes, type UiRouteDeps } from "./routes/ui.js";
@@ -42,6 +43,7 @@ export interface AppDeps {
   serverAdmin: ServerAdmin;
   keyAdmin: KeyAdmin;
   ui: Omit<UiRouteDeps, "origin" | "network" | "log" | "maxBodyBytes">;
+  observability: Omit<ObservabilityRouteDeps, "keys">;
   maxBodyBytes: number;
 }
 
@@ -53,6 +55,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     errorResponse(new GatewayError({ status: 404, code: "not_found", message: "no such route (MCP servers are at /{server}/mcp and /mcp)" }), "rest", null),
   );
   app.route("/", healthRoutes(deps.health));
+  app.route("/", observabilityRoutes({ ...deps.observability, keys: deps.keys }));
   app.route("/", mcpRestRoutes(deps));
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));

@@ -8,6 +8,7 @@ import { errorBody, toGatewayError, type GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { jsonRpcError } from "../mcp/jsonrpc.js";
 import type { AppEnv } from "./env.js";
+import { requestIdOf } from "../observability/request-id.js";
 
 export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest" | "oauth", id: string | number | null): Response {
   const body =
@@ -26,7 +27,7 @@ export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest" | "
 }
 
 /** Server faults are warnings, client errors debug lines; the detail goes to the log only. */
-export function logFailure(log: Logger, error: GatewayError, request: { method: string; path: string | undefined }): void {
+export function logFailure(log: Logger, error: GatewayError, request: { method: string; path: string | undefined; request_id: string | undefined }): void {
   const fields = { ...request, status: error.status, code: error.code, detail: error.detail };
   if (error.status >= 500) log.warn(fields, error.message);
   else log.debug(fields, error.message);
@@ -35,7 +36,7 @@ export function logFailure(log: Logger, error: GatewayError, request: { method: 
 export function onError(log: Logger) {
   return (thrown: unknown, c: Context<AppEnv>): Response => {
     const error = toGatewayError(thrown);
-    logFailure(log, error, { method: c.req.method, path: c.req.path });
+    logFailure(log, error, { method: c.req.method, path: c.req.path, request_id: requestIdOf(c.env?.incoming) });
     return errorResponse(error, c.get("errorStyle") ?? "rest", c.get("jsonRpcId") ?? null);
   };
 }

@@ -28,6 +28,7 @@ import type { ProxyHandler } from "../mcp/passthrough.js";
 import { parseCallToolBody, type RestTools } from "../mcp/rest-tools.js";
 import { ClientGone } from "../mcp/upstream-http.js";
 import { isInteractive } from "../oauth/gateway-issuer.js";
+import { requestIdOf } from "../observability/request-id.js";
 import type { RegistrySnapshot, ServerRegistry } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { jsonAnswer, type HttpAnswer } from "./answer.js";
@@ -117,7 +118,7 @@ async function handle(deps: FastLaneDeps, lane: Lane, incoming: IncomingMessage,
     await write(response, answer);
   } catch (error) {
     const failure = toGatewayError(error);
-    logFailure(deps.log, failure, { method: "POST", path: incoming.url });
+    logFailure(deps.log, failure, { method: "POST", path: incoming.url, request_id: requestIdOf(incoming) });
     if (response.headersSent) {
       response.destroy();
       return;
@@ -149,6 +150,7 @@ async function passthrough(deps: FastLaneDeps, request: LaneRequest, name: strin
     parsed,
     // Only servers that delegate auth relay a challenge; they never take this lane.
     resourceMetadataUrl: () => "",
+    requestId: requestIdOf(request.incoming),
   });
 }
 
@@ -163,6 +165,7 @@ async function aggregate(deps: FastLaneDeps, aggregate: Aggregate, request: Lane
     resourceMetadataUrl: () => "",
     inbound: { headers: request.headers, presentedKey: request.presented, caller: request.caller, signal: clientSignal(request.response) },
     parsed,
+    requestId: requestIdOf(request.incoming),
   });
 }
 
@@ -171,6 +174,7 @@ async function restCall(deps: FastLaneDeps, rest: RestTools, request: LaneReques
   const context = {
     snapshot: request.snapshot,
     caller: request.caller,
+    requestId: requestIdOf(request.incoming),
     inbound: { headers: request.headers, presentedKey: request.presented, caller: request.caller, signal: clientSignal(request.response) },
   };
   return jsonAnswer(await rest.call(context, body));

@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "../log.js";
 
@@ -25,6 +26,11 @@ export async function serveNode(
     log: Logger;
     /** Answers the requests it recognises straight from node:http (returns true); the rest go to `fetch`. */
     fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
+    /** Told of every request as it arrives (before any lane), and again when its answer is done, with the seconds it took. */
+    observe?: {
+      start(request: IncomingMessage, response: ServerResponse): void;
+      end(request: IncomingMessage, response: ServerResponse, seconds: number): void;
+    };
   },
 ): Promise<NodeServer> {
   const listener = getRequestListener(fetch);
@@ -32,11 +38,15 @@ export async function serveNode(
   let draining = false;
   let allDone: (() => void) | undefined;
 
+  const observe = options.observe;
   const server = createServer((request, response) => {
+    const started = performance.now();
     inFlight.add(response);
     if (draining) response.shouldKeepAlive = false;
+    observe?.start(request, response);
     response.once("close", () => {
       inFlight.delete(response);
+      observe?.end(request, response, (performance.now() - started) / 1000);
       if (inFlight.size === 0) allDone?.();
     });
     if (options.fastPath?.(request, response) === true) return;

@@ -10,6 +10,9 @@ import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode, isGatewayError, toGatewayError } from "../errors.js";
 import type { HttpAnswer } from "../http/answer.js";
+import type { AuditRoute, AuditTrail } from "../observability/audit.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -31,7 +34,19 @@ export interface AggregateRequest {
   parsed: ParsedBody;
   /** Where a delegating server's relayed challenge points: its metadata as seen from /mcp. */
   resourceMetadataUrl: (server: McpServerEntry) => string;
+  /** For the audit trail. */
+  requestId?: string;
 }
+
+/** Who a tool call is audited as, besides the caller. */
+export interface ToolCallContext {
+  route: AuditRoute;
+  requestId?: string;
+  progress?: (progress: { progress: number; total?: number; message?: string }) => void;
+}
+
+/** Only in-process uses without a caller (none on HTTP routes, where authentication comes first). */
+const UNKNOWN_CALLER: Caller = { kind: "delegated", keyId: "(unknown)", subject: "anonymous", servers: new Set(), tools: new Map() };
 
 export interface ServerTools {
   server: McpServerEntry;
@@ -47,6 +62,8 @@ export interface ListFailure {
 export interface AggregateDeps {
   clients: UpstreamClients;
   log: Logger;
+  audit?: AuditTrail;
+  metrics?: Pick<GatewayMetrics, "upstreamError">;
   /** Upper bound for one upstream's tools/list inside an aggregated listing. */
   listTimeoutMs: number;
   delegated: DelegatedResourceMetadata;
@@ -94,22 +111,33 @@ export function createAggregate(deps: AggregateDeps) {
     return { lists, failures };
   }
 
+  /** One tool call on a pooled upstream session, audited under `call.route`; upstream failures are counted. */
   async function callTool(
     server: McpServerEntry,
     tool: string,
     args: Record<string, unknown> | undefined,
     snapshot: RegistrySnapshot,
     inbound: InboundRequestInfo,
-    progress?: (progress: { progress: number; total?: number; message?: string }) => void,
+    call: ToolCallContext,
   ): Promise<CallToolResult> {
-    return deps.clients.withClient(server, snapshot, inbound, async (client) => {
-      const result = await client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
-        signal: inbound.signal,
-        timeout: server.timeoutMs,
-        ...(progress === undefined ? {} : { onprogress: progress, resetTimeoutOnProgress: true }),
-      });
-      return result as CallToolResult;
-    });
+    const started = performance.now();
+    const audit = { requestId: call.requestId, caller: inbound.caller ?? UNKNOWN_CALLER, route: call.route, server: server.name, tool };
+    try {
+      const result = await deps.clients.withClient(server, snapshot, inbound, (client) =>
+        client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
+          signal: inbound.signal,
+          timeout: server.timeoutMs,
+          ...(call.progress === undefined ? {} : { onprogress: call.progress, resetTimeoutOnProgress: true }),
+        }),
+      );
+      deps.audit?.record({ ...audit, outcome: result.isError === true ? "tool_error" : "ok", durationMs: performance.now() - started });
+      return result;
+    } catch (error) {
+      const failure = toGatewayError(error);
+      if (failure.code.startsWith("upstream_")) deps.metrics?.upstreamError(server.name, failure.code);
+      deps.audit?.record({ ...audit, outcome: "error", status: failure.status, errorCode: failure.code, durationMs: performance.now() - started });
+      throw failure;
+    }
   }
 
   /**
@@ -172,7 +200,11 @@ export function createAggregate(deps: AggregateDeps) {
         try {
           const route = routePrefixedTool(request.snapshot, servers, request.caller, name);
           called = route.server;
-          return await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, request.inbound, context.progress);
+          return await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, request.inbound, {
+            route: "aggregate",
+            requestId: request.requestId,
+            ...(context.progress === undefined ? {} : { progress: context.progress }),
+          });
         } catch (error) {
           const failure = toGatewayError(error);
           if (called !== undefined) noteRefusal(called, failure);

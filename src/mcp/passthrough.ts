@@ -10,7 +10,10 @@ import type { Caller } from "../auth/inbound/caller.js";
 import type { DebugRecorder } from "../debug.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
-import { GatewayError } from "../errors.js";
+import { GatewayError, toGatewayError } from "../errors.js";
+import type { AuditTrail } from "../observability/audit.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import { performance } from "node:perf_hooks";
 import type { RequestHeaders, ResponseHeaders } from "../headers.js";
 import { toResponse, type HttpAnswer } from "../http/answer.js";
 import type { Logger } from "../log.js";
@@ -38,6 +41,8 @@ export interface ProxyRequest {
   parsed: ParsedBody | undefined;
   /** The gateway's protected resource metadata URL for this route, named in a relayed upstream challenge. */
   resourceMetadataUrl: () => string;
+  /** For the audit trail. */
+  requestId?: string;
 }
 
 /** Credentials of one user, obtained through the gateway's OAuth facade. */
@@ -60,8 +65,40 @@ export interface ProxyHandler {
   answer(request: ProxyRequest): Promise<ProxyAnswer>;
 }
 
-export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacySseBridge; log: Logger; delegated: DelegatedResourceMetadata }): ProxyHandler {
-  async function answer(request: ProxyRequest): Promise<ProxyAnswer> {
+export interface PassthroughDeps {
+  http: UpstreamHttp;
+  legacySse: LegacySseBridge;
+  log: Logger;
+  delegated: DelegatedResourceMetadata;
+  audit?: AuditTrail;
+  metrics?: Pick<GatewayMetrics, "upstreamError">;
+}
+
+export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
+  /** Audits the request's tool calls (outcome by the upstream's HTTP status: the body streams through unread) and counts upstream failures. */
+  async function audited<T extends { status: number }>(request: ProxyRequest, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const parsed = request.parsed;
+    const tools = parsed === undefined ? NO_TOOLS : calledTools(parsed);
+    try {
+      const proxied = await run();
+      for (const tool of tools) {
+        deps.audit?.record({ ...auditBase(request, tool, started), outcome: proxied.status < 300 ? "ok" : "error", status: proxied.status });
+      }
+      return proxied;
+    } catch (error) {
+      const failure = toGatewayError(error);
+      if (failure.code.startsWith("upstream_")) deps.metrics?.upstreamError(request.server.name, failure.code);
+      for (const tool of tools) {
+        deps.audit?.record({ ...auditBase(request, tool, started), outcome: "error", status: failure.status, errorCode: failure.code });
+      }
+      throw failure;
+    }
+  }
+
+  const answer = (request: ProxyRequest) => audited(request, () => forward(request));
+
+  async function forward(request: ProxyRequest): Promise<ProxyAnswer> {
     const method = upstreamMethod(request.method);
     const parsed = request.parsed;
     if (parsed !== undefined) checkToolCalls(request, parsed);
@@ -113,7 +150,7 @@ export function createPassthrough(deps: { http: UpstreamHttp; legacySse: LegacyS
       const parsed = request.parsed;
       upstreamMethod(request.method);
       if (parsed !== undefined) checkToolCalls(request, parsed);
-      return deps.legacySse.handle(request, parsed);
+      return audited(request, () => deps.legacySse.handle(request, parsed));
     }
     const proxied = await answer(request);
     return toResponse(proxied);
@@ -132,6 +169,21 @@ function relayChallenge(request: ProxyRequest, headers: ResponseHeaders, delegat
   const challenge = typeof sent === "string" ? sent : sent.join(", ");
   delegated.remember(request.server, challenge);
   if (challengeMetadataUrl(challenge) !== undefined) headers["www-authenticate"] = pointChallengeAt(challenge, request.resourceMetadataUrl());
+}
+
+const NO_TOOLS: readonly string[] = [];
+
+function calledTools(parsed: ParsedBody): readonly string[] {
+  let tools: string[] | undefined;
+  for (const message of parsed.messages) {
+    const tool = calledTool(message);
+    if (tool !== undefined) (tools ??= []).push(tool);
+  }
+  return tools ?? NO_TOOLS;
+}
+
+function auditBase(request: ProxyRequest, tool: string, started: number) {
+  return { requestId: request.requestId, caller: request.caller, route: "passthrough" as const, server: request.server.name, tool, durationMs: performance.now() - started };
 }
 
 function upstreamMethod(method: string): "GET" | "POST" | "DELETE" {

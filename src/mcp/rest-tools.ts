@@ -18,6 +18,8 @@ import { routePrefixedTool, unknownTool, type ToolRoute } from "./tool-routing.j
 export interface RestContext {
   snapshot: RegistrySnapshot;
   caller: Caller;
+  /** For the audit trail. */
+  requestId?: string;
   inbound: InboundRequestInfo & { signal: AbortSignal };
 }
 
@@ -72,7 +74,7 @@ export function createRestTools(aggregate: Aggregate) {
 
   async function call(context: RestContext, body: CallToolBody): Promise<CallToolResult> {
     const route = await resolve(context, body);
-    return aggregate.callTool(route.server, route.tool, body.arguments, context.snapshot, context.inbound);
+    return aggregate.callTool(route.server, route.tool, body.arguments, context.snapshot, context.inbound, { route: "rest", requestId: context.requestId });
   }
 
   /**

@@ -25,11 +25,14 @@ import { verifierMatches } from "./pkce.js";
 import { validateTokenResponse } from "./token-validation.js";
 import { refreshAtUpstream } from "./upstream-refresh.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+import type { TokenEvents } from "../observability/metrics.js";
 
 export interface TokenDeps {
   repo: OauthRepository;
   upstreams: UpstreamAuthorizations;
   log: Logger;
+  /** Token requests to upstream authorization servers (metrics). */
+  events?: TokenEvents;
   now?: () => number;
 }
 
@@ -107,7 +110,9 @@ export function createTokenEndpoint(deps: TokenDeps) {
         ...allowHttp(upstream.as.token_endpoint!),
       });
       token = await oauth.processAuthorizationCodeResponse(upstream.as, upstreamClient, response);
+      deps.events?.tokenRequest(server.name, "authorization_code", "ok");
     } catch (error) {
+      deps.events?.tokenRequest(server.name, "authorization_code", "error");
       upstreamRefused(server, error, deps.log);
     }
     validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
@@ -139,7 +144,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
     const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
     if (client === undefined || client.serverId !== server.id) throw oauthError("invalid_client", "unknown client_id for this server", 401);
     try {
-      return publicAnswer(await refreshAtUpstream(deps.upstreams, server, client, refresh));
+      return publicAnswer(await refreshAtUpstream(deps.upstreams, server, client, refresh, deps.events));
     } catch (error) {
       if (isGatewayError(error)) throw error;
       upstreamRefused(server, error, deps.log);

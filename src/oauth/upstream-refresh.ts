@@ -5,6 +5,7 @@
  */
 import * as oauth from "oauth4webapi";
 import { allowHttp } from "../auth/upstream/allow-http.js";
+import type { TokenEvents } from "../observability/metrics.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { StoredClient } from "../store/oauth-repository.js";
 import { upstreamClientFor } from "./gateway-issuer.js";
@@ -17,15 +18,23 @@ export async function refreshAtUpstream(
   server: McpServerEntry,
   client: StoredClient,
   refreshToken: string,
+  events?: TokenEvents,
 ): Promise<oauth.TokenEndpointResponse> {
   const upstream = await upstreams.get(server);
   const { client: upstreamClient, auth } = upstreamClientFor(server, client);
-  const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, refreshToken, {
-    additionalParameters: { resource: upstream.resource },
-    signal: AbortSignal.timeout(server.timeoutMs),
-    ...allowHttp(upstream.as.token_endpoint!),
-  });
-  const token = await oauth.processRefreshTokenResponse(upstream.as, upstreamClient, response);
+  let token: oauth.TokenEndpointResponse;
+  try {
+    const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, refreshToken, {
+      additionalParameters: { resource: upstream.resource },
+      signal: AbortSignal.timeout(server.timeoutMs),
+      ...allowHttp(upstream.as.token_endpoint!),
+    });
+    token = await oauth.processRefreshTokenResponse(upstream.as, upstreamClient, response);
+    events?.tokenRequest(server.name, "refresh", "ok");
+  } catch (error) {
+    events?.tokenRequest(server.name, "refresh", "error");
+    throw error;
+  }
   validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
   return token;
 }

@@ -14,6 +14,7 @@ import type { OauthRepository, StoredUserToken } from "../store/oauth-repository
 import { toStoredToken } from "./token.js";
 import { refreshAtUpstream } from "./upstream-refresh.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+import type { TokenEvents } from "../observability/metrics.js";
 
 /** Refresh this long before expiry, so no call is sent with a token about to lapse. */
 const REFRESH_MARGIN_MS = 60_000;
@@ -24,6 +25,8 @@ export function userTokenStore(deps: {
   snapshot: () => RegistrySnapshot;
   log: Logger;
   now?: () => number;
+  /** Token requests to upstream authorization servers (metrics). */
+  events?: TokenEvents;
 }): UserTokenSource {
   const now = deps.now ?? Date.now;
   const refreshing = new Map<string, Promise<string | undefined>>();
@@ -39,7 +42,7 @@ export function userTokenStore(deps: {
     const client = await deps.repo.getClient(stored.clientId);
     if (server === undefined || client === undefined || stored.refresh_token === undefined) return undefined;
     try {
-      const token = await refreshAtUpstream(deps.upstreams, server, client, stored.refresh_token);
+      const token = await refreshAtUpstream(deps.upstreams, server, client, stored.refresh_token, deps.events);
       await deps.repo.saveUserToken(serverId, user, toStoredToken(token, stored.clientId, now(), server.config.token_storage_ttl_seconds, stored.refresh_token));
       deps.log.debug({ server: server.name, user }, "refreshed a per-user upstream token");
       return token.access_token;

@@ -16,6 +16,7 @@ import type { Logger } from "../log.js";
 import type { ServersRepository, StoredServer } from "../store/servers-repository.js";
 import { configServerEntries, registrySnapshot, type RegistrySnapshot, type ServerRegistry } from "./registry.js";
 import { buildServerEntry, type McpServerEntry } from "./server-entry.js";
+import type { TokenEvents } from "../observability/metrics.js";
 
 /** A database server that could not be loaded on this instance, and why. */
 export interface ServerProblem {
@@ -44,8 +45,14 @@ export async function databaseRegistry(options: {
   log: Logger;
   /** Per-user tokens for interactive servers' strategies. */
   userTokens?: UserTokenSource;
+  /** Token fetches and cache hits of the servers' credential strategies. */
+  tokenEvents?: TokenEvents;
 }): Promise<DatabaseRegistry> {
-  const context = { log: options.log, ...(options.userTokens === undefined ? {} : { userTokens: options.userTokens }) };
+  const context = {
+    log: options.log,
+    ...(options.userTokens === undefined ? {} : { userTokens: options.userTokens }),
+    ...(options.tokenEvents === undefined ? {} : { tokenEvents: options.tokenEvents }),
+  };
   const fromConfig = configServerEntries(options.config, context);
   const configNames = new Set(fromConfig.map((entry) => entry.name));
   let snapshot: RegistrySnapshot = registrySnapshot(fromConfig);

@@ -66,6 +66,23 @@ export interface UiSessionsTable {
   expires_at: string;
 }
 
+export interface AuditEventsTable {
+  id: string;
+  at: string;
+  request_id: string | null;
+  caller_kind: string;
+  caller: string;
+  subject: string;
+  user_id: string | null;
+  route: string;
+  server: string;
+  tool: string;
+  outcome: string;
+  status: number | null;
+  error_code: string | null;
+  duration_ms: number;
+}
+
 export interface Tables {
   mcp_servers: McpServersTable;
   virtual_keys: VirtualKeysTable;
@@ -75,6 +92,7 @@ export interface Tables {
   oauth_codes: SingleUseTable & { code_hash: string };
   user_tokens: UserTokensTable;
   ui_sessions: UiSessionsTable;
+  audit_events: AuditEventsTable;
 }
 
 export type Db = Kysely<Tables>;

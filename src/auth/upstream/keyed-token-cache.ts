@@ -19,7 +19,7 @@ interface Entry<T> {
   expiresAt: number;
 }
 
-export function keyedTokenCache<T>(options: { now: () => number; maxEntries: number }): KeyedTokenCache<T> {
+export function keyedTokenCache<T>(options: { now: () => number; maxEntries: number; onHit?: () => void }): KeyedTokenCache<T> {
   const entries = new Map<string, Entry<T>>();
   const pending = new Map<string, Promise<Entry<T>>>();
 
@@ -41,6 +41,7 @@ export function keyedTokenCache<T>(options: { now: () => number; maxEntries: num
         entries.delete(key);
         if (options.now() < cached.expiresAt) {
           entries.set(key, cached);
+          options.onHit?.();
           return cached.value;
         }
       }

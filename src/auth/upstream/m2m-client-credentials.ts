@@ -10,6 +10,7 @@
  */
 import * as oauth from "oauth4webapi";
 import type { Logger } from "../../log.js";
+import type { TokenEvents } from "../../observability/metrics.js";
 import { allowHttp } from "./allow-http.js";
 import { refreshingCache, type Expiring } from "./refreshing-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
@@ -30,6 +31,7 @@ export interface ClientCredentialsOptions {
   timeoutMs?: number;
   now?: () => number;
   log?: Logger;
+  events?: TokenEvents;
 }
 
 /** Refresh once this share of the cached lifetime has passed. */
@@ -48,6 +50,7 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Upstre
         ...allowHttp(options.tokenUrl),
       });
       const token = await oauth.processClientCredentialsResponse(endpoint.as, endpoint.client, response);
+      options.events?.tokenRequest(options.serverName, "client_credentials", "ok");
       const fetchedAt = now();
       const lifetimeMs = cacheLifetimeSeconds(token.expires_in) * 1000;
       options.log?.debug({ server: options.serverName, expires_in: token.expires_in, client_auth: method }, "fetched an M2M access token");
@@ -57,6 +60,7 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Upstre
         refreshAt: fetchedAt + lifetimeMs * REFRESH_AFTER,
       };
     } catch (error) {
+      options.events?.tokenRequest(options.serverName, "client_credentials", "error");
       throw tokenEndpointError(options.serverName, options.tokenUrl, error, timeoutMs);
     }
   }
@@ -64,6 +68,7 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Upstre
   const cache = refreshingCache({
     fetch: requestToken,
     now,
+    onHit: () => options.events?.tokenCacheHit(options.serverName, "client_credentials"),
     onBackgroundError: (error) =>
       options.log?.warn(
         { server: options.serverName, detail: error instanceof Error ? ((error as { detail?: string }).detail ?? error.message) : String(error) },

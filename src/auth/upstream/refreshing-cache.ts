@@ -26,6 +26,8 @@ export function refreshingCache<T>(options: {
   now: () => number;
   /** Told about a background refresh that failed (the caller kept the current value). */
   onBackgroundError?: (error: unknown) => void;
+  /** Told when a value is served from the cache (metrics). */
+  onHit?: () => void;
 }): RefreshingCache<T> {
   let current: Expiring<T> | undefined;
   let pending: Promise<Expiring<T>> | undefined;
@@ -56,6 +58,7 @@ export function refreshingCache<T>(options: {
       const cached = current;
       if (cached !== undefined && now < cached.expiresAt) {
         if (now >= cached.refreshAt && pending === undefined) refresh().catch((error: unknown) => options.onBackgroundError?.(error));
+        options.onHit?.();
         return cached.value;
       }
       return (await refresh()).value;

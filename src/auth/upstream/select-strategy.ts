@@ -11,6 +11,7 @@ import { oauth2Interactive, type UserTokenSource } from "./oauth2-interactive.js
 import { staticAuth } from "./static-auth.js";
 import { tokenExchangeAuth } from "./token-exchange.js";
 import type { UpstreamAuth } from "./strategy.js";
+import type { TokenEvents } from "../../observability/metrics.js";
 
 /** What strategies may use besides the server's config. */
 export interface StrategyContext {
@@ -18,6 +19,8 @@ export interface StrategyContext {
   now?: () => number;
   /** Per-user tokens of interactive servers (the OAuth facade's store). */
   userTokens?: UserTokenSource;
+  /** Told of token requests and cache hits (metrics). */
+  tokenEvents?: TokenEvents;
 }
 
 export function selectUpstreamAuth(serverId: string, serverName: string, server: ServerConfig, context: StrategyContext = {}): UpstreamAuth {
@@ -36,6 +39,7 @@ export function selectUpstreamAuth(serverId: string, serverName: string, server:
           timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
           ...(context.log === undefined ? {} : { log: context.log }),
           ...(context.now === undefined ? {} : { now: context.now }),
+          ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
         });
       }
       if (delegatesAuthToUpstream(server)) return delegatedAuth();
@@ -55,6 +59,7 @@ export function selectUpstreamAuth(serverId: string, serverName: string, server:
         timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
         ...(context.log === undefined ? {} : { log: context.log }),
         ...(context.now === undefined ? {} : { now: context.now }),
+        ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
       });
     default:
       return staticAuth(server.auth_type, server.auth_value ?? server.authentication_token);

@@ -16,6 +16,7 @@ import { decodeJwt } from "jose";
 import * as oauth from "oauth4webapi";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
 import type { Logger } from "../../log.js";
+import type { TokenEvents } from "../../observability/metrics.js";
 import { clientBearerToken } from "../inbound/gateway-key.js";
 import { allowHttp } from "./allow-http.js";
 import { keyedTokenCache } from "./keyed-token-cache.js";
@@ -51,6 +52,7 @@ export interface TokenExchangeOptions {
   maxEntries?: number;
   now?: () => number;
   log?: Logger;
+  events?: TokenEvents;
 }
 
 const TOKEN_EXCHANGE: TokenRequestKind = {
@@ -75,7 +77,11 @@ export function tokenExchangeAuth(options: TokenExchangeOptions): UpstreamAuth {
     authMethod: options.authMethod,
     timeoutMs,
   });
-  const cache = keyedTokenCache<UpstreamCredentials>({ now, maxEntries: options.maxEntries ?? 10_000 });
+  const cache = keyedTokenCache<UpstreamCredentials>({
+    now,
+    maxEntries: options.maxEntries ?? 10_000,
+    onHit: () => options.events?.tokenCacheHit(options.serverName, "token_exchange"),
+  });
   /** Which cache key issued credentials belong to, so an upstream 401 drops exactly that entry. */
   const keys = new WeakMap<UpstreamCredentials, string>();
 
@@ -91,7 +97,9 @@ export function tokenExchangeAuth(options: TokenExchangeOptions): UpstreamAuth {
         ...allowHttp(options.endpoint),
       });
       token = await oauth.processGenericTokenEndpointResponse(endpoint.as, endpoint.client, response, { recognizedTokenTypes: RECOGNIZED_TOKEN_TYPES });
+      options.events?.tokenRequest(options.serverName, "token_exchange", "ok");
     } catch (error) {
+      options.events?.tokenRequest(options.serverName, "token_exchange", "error");
       throw exchangeError(options, error, timeoutMs);
     }
     const exchangedAt = now();

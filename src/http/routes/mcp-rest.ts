@@ -7,6 +7,7 @@ import type { ServerRegistry } from "../../registry/registry.js";
 import { requestHeaders, type AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
 import { readNodeBody } from "../read-body.js";
+import { requestIdOf } from "../../observability/request-id.js";
 import type { Context } from "hono";
 
 export interface RestRouteDeps {
@@ -24,6 +25,7 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
   const context = (c: Context<AppEnv>): RestContext => ({
     snapshot: deps.registry.current(),
     caller: c.get("caller"),
+    requestId: requestIdOf(c.env?.incoming),
     inbound: { headers: requestHeaders(c), presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
   });
 

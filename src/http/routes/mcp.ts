@@ -21,6 +21,7 @@ import type { OriginSettings } from "../../oauth/public-origin.js";
 import { requestOrigin } from "./oauth.js";
 import { requestHeaders, type AppEnv } from "../env.js";
 import { toResponse } from "../answer.js";
+import { requestIdOf } from "../../observability/request-id.js";
 import { authenticate } from "../middleware/authenticate.js";
 import { readNodeBody } from "../read-body.js";
 
@@ -79,6 +80,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
       inbound: { headers: requestHeaders(c), presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
       parsed,
+      requestId: requestIdOf(c.env?.incoming),
     }));
   });
 
@@ -98,6 +100,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       body: read?.body,
       parsed: read?.parsed,
       resourceMetadataUrl: () => protectedResourceMetadataUrl(requestOrigin(deps.origin, c), server, form),
+      requestId: requestIdOf(c.env?.incoming),
     }));
   };
 

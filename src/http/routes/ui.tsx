@@ -37,6 +37,7 @@ import type { AppEnv } from "../env.js";
 import { peerAddress } from "../middleware/authenticate.js";
 import { readBody } from "../read-body.js";
 import { requestOrigin } from "./oauth.js";
+import { requestIdOf } from "../../observability/request-id.js";
 
 /** The signed-in user's tokens for interactive servers. */
 export interface UiConnections {
@@ -377,7 +378,10 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const parsed = parseToolArguments(selected.inputSchema, submitted);
       if (!parsed.ok) return html(<ServerToolsPage {...frame} selected={selected} errors={parsed.errors} />, 400);
       try {
-        const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal));
+        const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal), {
+          route: "ui",
+          requestId: requestIdOf(c.env?.incoming),
+        });
         return html(<ServerToolsPage {...frame} selected={selected} result={result} />);
       } catch (error) {
         const failure = toGatewayError(error);

@@ -6,11 +6,13 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as initial from "./001-initial.js";
 import * as interactiveOauth from "./002-interactive-oauth.js";
 import * as uiSessions from "./003-ui-sessions.js";
+import * as auditEvents from "./004-audit-events.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
   "002-interactive-oauth": interactiveOauth,
   "003-ui-sessions": uiSessions,
+  "004-audit-events": auditEvents,
 };
 
 /** Every migration's name, in order. */

@@ -298,6 +298,8 @@ describe("parseConfig: defaults", () => {
       max_request_body_bytes: 4 * 1024 * 1024,
       shutdown_timeout_seconds: 10,
       store_poll_interval_seconds: 1,
+      audit_log: true,
+      audit_retention_days: 30,
     });
   });
 });
