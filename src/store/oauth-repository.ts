@@ -28,6 +28,13 @@ export interface StoredUserToken {
   expiresAt?: number;
 }
 
+export interface UserTokenRecord {
+  token: StoredUserToken;
+  version: number;
+  /** ISO time until which an instance is refreshing this token. */
+  leaseUntil: string | undefined;
+}
+
 export type SingleUseKind = "flow" | "code";
 
 export type ConsumeResult<T> = { status: "ok"; serverId: string; payload: T } | { status: "unknown" | "expired" | "used" };
@@ -35,6 +42,11 @@ export type ConsumeResult<T> = { status: "ok"; serverId: string; payload: T } | 
 const sha256 = (value: string) => createHash("sha256").update(value, "utf8").digest("hex");
 
 export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => new Date()) {
+  const userTokenValues = (serverId: string, userId: string, token: StoredUserToken) => ({
+    sealed: box.seal(JSON.stringify(token), `user_tokens/${serverId}/${userId}`),
+    expires_at: token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
+    updated_at: now().toISOString(),
+  });
   const table = (kind: SingleUseKind) => (kind === "flow" ? "oauth_flows" : "oauth_codes") as "oauth_flows";
   const keyColumn = (kind: SingleUseKind) => (kind === "flow" ? "state_hash" : "code_hash") as "state_hash";
 
@@ -97,26 +109,67 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
       return { status: "ok", serverId: row.server_id, payload: JSON.parse(box.open(row.sealed, `${table(kind)}/${hash}`)) as T };
     },
 
+    /** A new connection's token: replaces whatever was stored (and any refresh in progress). */
     async saveUserToken(serverId: string, userId: string, token: StoredUserToken): Promise<void> {
-      const values = {
-        sealed: box.seal(JSON.stringify(token), `user_tokens/${serverId}/${userId}`),
-        expires_at: token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
-        updated_at: now().toISOString(),
-      };
+      const values = userTokenValues(serverId, userId, token);
       await db
         .insertInto("user_tokens")
         .values({ server_id: serverId, user_id: userId, ...values })
-        .onConflict((conflict) => conflict.columns(["server_id", "user_id"]).doUpdateSet(values))
+        .onConflict((conflict) => conflict.columns(["server_id", "user_id"]).doUpdateSet({ ...values, version: (eb) => eb("user_tokens.version", "+", 1), refresh_lease_until: null }))
         .execute();
     },
 
     async getUserToken(serverId: string, userId: string): Promise<StoredUserToken | undefined> {
-      const row = await db.selectFrom("user_tokens").select("sealed").where("server_id", "=", serverId).where("user_id", "=", userId).executeTakeFirst();
-      return row === undefined ? undefined : (JSON.parse(box.open(row.sealed, `user_tokens/${serverId}/${userId}`)) as StoredUserToken);
+      return (await this.getUserTokenRecord(serverId, userId))?.token;
     },
 
-    async deleteUserToken(serverId: string, userId: string): Promise<void> {
-      await db.deleteFrom("user_tokens").where("server_id", "=", serverId).where("user_id", "=", userId).execute();
+    /** The token with its version (for the compare-and-set writes below) and refresh lease. */
+    async getUserTokenRecord(serverId: string, userId: string): Promise<UserTokenRecord | undefined> {
+      const row = await db
+        .selectFrom("user_tokens")
+        .select(["sealed", "version", "refresh_lease_until"])
+        .where("server_id", "=", serverId)
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return { token: JSON.parse(box.open(row.sealed, `user_tokens/${serverId}/${userId}`)) as StoredUserToken, version: Number(row.version), leaseUntil: row.refresh_lease_until ?? undefined };
+    },
+
+    /** Takes the refresh lease of this version until `until`, unless another instance holds it: true when taken. */
+    async claimRefresh(serverId: string, userId: string, version: number, until: Date): Promise<boolean> {
+      const result = await db
+        .updateTable("user_tokens")
+        .set({ refresh_lease_until: until.toISOString() })
+        .where("server_id", "=", serverId)
+        .where("user_id", "=", userId)
+        .where("version", "=", version)
+        .where((eb) => eb.or([eb("refresh_lease_until", "is", null), eb("refresh_lease_until", "<", now().toISOString())]))
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    /** Stores the refreshed token over `version` and ends the lease: false when the row changed meanwhile (a new connection). */
+    async saveRefreshedUserToken(serverId: string, userId: string, version: number, token: StoredUserToken): Promise<boolean> {
+      const result = await db
+        .updateTable("user_tokens")
+        .set({ ...userTokenValues(serverId, userId, token), version: version + 1, refresh_lease_until: null })
+        .where("server_id", "=", serverId)
+        .where("user_id", "=", userId)
+        .where("version", "=", version)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    /** Ends a lease without a new token (the refresh failed for a passing reason). */
+    async releaseRefresh(serverId: string, userId: string, version: number): Promise<void> {
+      await db.updateTable("user_tokens").set({ refresh_lease_until: null }).where("server_id", "=", serverId).where("user_id", "=", userId).where("version", "=", version).execute();
+    },
+
+    /** Deletes the token, or only `version` of it (a refused refresh must not delete a token saved since). */
+    async deleteUserToken(serverId: string, userId: string, version?: number): Promise<void> {
+      let remove = db.deleteFrom("user_tokens").where("server_id", "=", serverId).where("user_id", "=", userId);
+      if (version !== undefined) remove = remove.where("version", "=", version);
+      await remove.execute();
     },
 
     /** Drops pending records past their expiry (run now and then; expiry is also checked on use). */

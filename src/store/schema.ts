@@ -2,7 +2,7 @@
  * The tables, as Kysely sees them. Timestamps are ISO-8601 strings and JSON is text, so
  * the same rows read identically on SQLite and PostgreSQL.
  */
-import type { Kysely } from "kysely";
+import type { ColumnType, Kysely } from "kysely";
 
 export interface McpServersTable {
   /** Stable id, never changed by an edit (LiteLLM #33431). */
@@ -57,6 +57,10 @@ export interface UserTokensTable {
   sealed: string;
   expires_at: string | null;
   updated_at: string;
+  /** Bumped by every save: a refresh or delete applies only to the version it read. */
+  version: ColumnType<number, number | undefined, number>;
+  /** While set and in the future, one instance is refreshing this token. */
+  refresh_lease_until: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface UiSessionsTable {

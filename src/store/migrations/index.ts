@@ -7,12 +7,14 @@ import * as initial from "./001-initial.js";
 import * as interactiveOauth from "./002-interactive-oauth.js";
 import * as uiSessions from "./003-ui-sessions.js";
 import * as auditEvents from "./004-audit-events.js";
+import * as userTokenRefreshLease from "./005-user-token-refresh-lease.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
   "002-interactive-oauth": interactiveOauth,
   "003-ui-sessions": uiSessions,
   "004-audit-events": auditEvents,
+  "005-user-token-refresh-lease": userTokenRefreshLease,
 };
 
 /** Every migration's name, in order. */
