@@ -22,7 +22,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { availableGenerator, drive, type Generator, type LoadRequest } from "./load.js";
-import { childPids, cpuMicros, listeningPort, memoryMb, startProcess, type Started } from "./processes.js";
+import { childPids, cpuMicros, memoryMb, type Started } from "./processes.js";
+import { freePort, MASTER_KEY, startGateway, startListening, startTokenServer } from "./harness.js";
 import { markdownReport, type PathResult, type Report } from "./report.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,8 +31,6 @@ const root = resolve(here, "../..");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "1,16,64").split(",").map(Number);
 const ONLY = process.env.BENCH_PATHS?.split(",").map((name) => name.trim());
-const MASTER_KEY = "sk-bench-master-key-0123456789";
-const STATIC_TOKEN = "bench-static-upstream-token";
 const MESSAGE = "hello from the benchmark";
 
 const callBody = (name: string) => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: { message: MESSAGE } } });
@@ -159,77 +158,6 @@ async function checkPath(path: PathSpec): Promise<void> {
   if (response.status !== 200 || !text.includes(MESSAGE)) throw new Error(`path ${path.name} does not work (HTTP ${response.status}): ${text.slice(0, 300)}`);
 }
 
-async function startListening(command: string, args: string[], name: string, started: Started[]): Promise<{ port: number; process: Started }> {
-  let port: number | undefined;
-  const process = await startProcess(command, args, { name, ready: (line) => (port = listeningPort(line)) !== undefined });
-  started.push(process);
-  return { port: port!, process };
-}
-
-async function startGateway(work: string, ports: { fast: number; sdk: number; token: number }, started: Started[]) {
-  const config = join(work, "config.yaml");
-  await writeFile(
-    config,
-    `mcp_servers:
-  fast:
-    url: http://127.0.0.1:${ports.fast}/mcp
-    auth_type: bearer_token
-    auth_value: ${STATIC_TOKEN}
-  fast_m2m:
-    url: http://127.0.0.1:${ports.fast}/mcp
-    auth_type: oauth2
-    client_id: bench-client
-    client_secret: bench-secret
-    token_url: http://127.0.0.1:${ports.token}/token
-    token_endpoint_auth_method: client_secret_post
-  sdk:
-    url: http://127.0.0.1:${ports.sdk}/mcp
-`,
-  );
-  let url = "";
-  // info: the "listening" line tells the URL; nothing is logged per request at this level.
-  const env = { ...process.env, DATABASE_URL: `sqlite:${join(work, "gatehouse.db")}`, GATEHOUSE_MASTER_KEY: MASTER_KEY, GATEHOUSE_SALT_KEY: "bench-salt", GATEHOUSE_LOG_LEVEL: "info" };
-  const cli = join(root, "dist", "cli.js");
-  // Started as its bin starts it (the shebang's node flags), plus any the run asks for.
-  const nodeArgs = [...shebangFlags(await readFile(cli, "utf8")), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")];
-  const gateway = await startProcess(process.execPath, [...nodeArgs, cli, "--config", config, "--port", "0", "--host", "127.0.0.1"], {
-    name: "gateway",
-    env,
-    ready: (line) => {
-      const parsed = safeJson(line) as { msg?: string; url?: string } | undefined;
-      if (parsed?.msg !== "gatehouse is listening" || parsed.url === undefined) return false;
-      url = parsed.url;
-      return true;
-    },
-  });
-  started.push(gateway);
-  return { url, process: gateway };
-}
-
-/** The node flags of a `#!/usr/bin/env -S node --flag ...` line. */
-function shebangFlags(source: string): string[] {
-  const first = source.slice(0, source.indexOf("\n"));
-  const match = /^#!\S*env -S node((?: --\S+)*)\s*$/.exec(first);
-  return match?.[1]?.trim().split(" ").filter((flag) => flag !== "") ?? [];
-}
-
-/** The M2M authorization server: counts token requests, issues hour-long tokens. */
-async function startTokenServer(): Promise<{ server: Server; port: number; count: () => number }> {
-  let count = 0;
-  const server = createServer((request, response) => {
-    request.resume();
-    if (request.method !== "POST" || request.url !== "/token") {
-      response.writeHead(404).end();
-      return;
-    }
-    count++;
-    response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify({ access_token: `bench-m2m-token-${count}`, token_type: "Bearer", expires_in: 3600 }));
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  return { server, port: typeof address === "object" && address !== null ? address.port : 0, count: () => count };
-}
-
 async function hasNginx(): Promise<boolean> {
   try {
     await promisify(execFile)("nginx", ["-v"]);
@@ -293,22 +221,6 @@ async function answers(port: number): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  return typeof address === "object" && address !== null ? address.port : 0;
-}
-
-function safeJson(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
   }
 }
 
