@@ -14,9 +14,9 @@
  * BENCH_PATHS (comma-separated path names, default all), BENCH_GATEWAY_NODE_ARGS (extra
  * node flags for the gateway process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { execFile, spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
