@@ -151,6 +151,7 @@ async function passthrough(deps: FastLaneDeps, request: LaneRequest, name: strin
     // Only servers that delegate auth relay a challenge; they never take this lane.
     resourceMetadataUrl: () => "",
     requestId: requestIdOf(request.incoming),
+    cutClient: () => request.response.destroy(),
   });
 }
 
@@ -205,7 +206,7 @@ async function write(response: ServerResponse, answer: HttpAnswer): Promise<void
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (!response.write(value)) await drained(response);
+      if (!response.write(value) && !response.destroyed) await drained(response);
       if (response.destroyed) break;
     }
     response.end();

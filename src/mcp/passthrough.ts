@@ -43,6 +43,8 @@ export interface ProxyRequest {
   resourceMetadataUrl: () => string;
   /** For the audit trail. */
   requestId?: string;
+  /** Destroys the client's connection (node:http): an answer the upstream broke off must not look complete. */
+  cutClient?: () => void;
 }
 
 /** Credentials of one user, obtained through the gateway's OAuth facade. */
@@ -141,7 +143,12 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     }
     const visible = toolVisibility(request.caller, request.server);
     const listIds = visible === undefined || parsed === undefined ? undefined : toolsListIds(parsed);
-    const body = await responseBody(upstream.body, headers, Number(upstream.headers["content-length"] ?? Number.NaN), listIds, visible);
+    const broken = (error: Error) => {
+      deps.log.warn({ server: request.server.name, request_id: request.requestId, err: error.message }, "an MCP server's answer broke off mid-stream; the client's connection was cut");
+      deps.metrics?.upstreamError(request.server.name, "upstream_stream_broken");
+      request.cutClient?.();
+    };
+    const body = await responseBody(upstream.body, headers, Number(upstream.headers["content-length"] ?? Number.NaN), listIds, visible, request.cutClient === undefined ? undefined : broken);
     return { status: upstream.statusCode, headers, body };
   }
 
@@ -218,7 +225,10 @@ async function responseBody(
   length: number,
   listIds: Set<JsonRpcId> | undefined,
   visible: ToolVisible | undefined,
+  /** Told when the upstream fails mid-body (then the stream just ends); without it, the stream errors. */
+  broken: ((error: Error) => void) | undefined,
 ): Promise<ReadableStream<Uint8Array> | Uint8Array | string> {
+  const nodeToWeb = (stream: Readable) => streamOf(stream, broken);
   const contentType = String(headers["content-type"] ?? "");
   if (listIds === undefined || visible === undefined) {
     // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
@@ -248,7 +258,41 @@ function readWhole(body: Readable, length: number): Promise<Uint8Array> {
   });
 }
 
-function nodeToWeb(body: Readable): ReadableStream<Uint8Array> {
-  return Readable.toWeb(body) as ReadableStream<Uint8Array>;
+/**
+ * The upstream's body as a web stream, read as the client takes it. When the upstream
+ * fails mid-body, `broken` (which logs and cuts the client's connection, so the answer
+ * cannot pass for complete) is told and the stream ends; without `broken`, it errors.
+ */
+function streamOf(body: Readable, broken: ((error: Error) => void) | undefined): ReadableStream<Uint8Array> {
+  if (broken === undefined) return Readable.toWeb(body) as ReadableStream<Uint8Array>;
+  let done = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const finish = () => {
+        if (done) return;
+        done = true;
+        controller.close();
+      };
+      body.on("data", (chunk: Buffer) => {
+        if (done) return;
+        controller.enqueue(chunk);
+        if ((controller.desiredSize ?? 1) <= 0) body.pause();
+      });
+      body.once("end", finish);
+      body.once("error", (error) => {
+        if (!done) broken(error);
+        finish();
+      });
+      body.pause();
+    },
+    pull() {
+      body.resume();
+    },
+    cancel() {
+      // The client went away: stop reading the upstream.
+      done = true;
+      body.destroy();
+    },
+  });
 }
 

@@ -15,7 +15,7 @@ import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo } from "./outbound-headers.js";
 import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
-import { GATEWAY_CLIENT_INFO, StreamableHttpSession, type ToolsClient } from "./upstream-session.js";
+import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ToolsClient } from "./upstream-session.js";
 
 export interface UpstreamClients {
   /** Run `use` with a connected client for this server and caller; reconnects once if the session was lost. */
@@ -185,6 +185,18 @@ function isTransportFailure(error: unknown): boolean {
 export function upstreamCallError(server: McpServerEntry, error: unknown, challenge?: string): GatewayError {
   if (isGatewayError(error)) return error;
   if (server.delegatesAuth && httpStatus(error) === 401) return upstreamUnauthorized(server, challenge, error);
+  if (error instanceof UpstreamProtocolError) {
+    return new GatewayError({
+      status: 502,
+      code: "upstream_error",
+      // The gateway's own words about the answer, never the answer itself.
+      message: `MCP server '${server.name}' answered with something that is not MCP: ${error.message}`,
+      detail: `${server.url.origin}: ${error.message}`,
+      rpcCode: JsonRpcCode.UpstreamError,
+      extra: { server: server.name },
+      cause: error,
+    });
+  }
   if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
     return upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `${server.url.origin}: ${error.message}`, error);
   }

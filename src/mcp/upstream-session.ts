@@ -11,7 +11,8 @@
  *
  * Errors read like the SDK's, so one classifier serves both: `UpstreamHttpError` with the
  * HTTP status as `code` (404 = session lost, 401 = credentials refused), the SDK's
- * `McpError` for a JSON-RPC error or a timeout.
+ * `McpError` for a JSON-RPC error or a timeout, `UpstreamProtocolError` for an answer that
+ * is not MCP.
  */
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
@@ -93,7 +94,7 @@ export class StreamableHttpSession implements ToolsClient {
   async listTools(params: { cursor?: string }, options: CallOptions): Promise<ListToolsResult> {
     const result = (await this.request("tools/list", params, options)) as { tools?: unknown; nextCursor?: unknown };
     if (!Array.isArray(result.tools) || !result.tools.every((tool) => typeof (tool as { name?: unknown } | null)?.name === "string")) {
-      throw new McpError(ErrorCode.InternalError, "the tools/list result has no list of named tools");
+      throw new UpstreamProtocolError("the tools/list result has no list of named tools");
     }
     return result as ListToolsResult;
   }
@@ -163,7 +164,7 @@ export class StreamableHttpSession implements ToolsClient {
       const answer = contentType.includes("text/event-stream")
         ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call))
         : findResponse(parseJson(await readText(response.body)), id);
-      if (answer === undefined) throw new McpError(ErrorCode.InternalError, `the server's answer holds no response to request ${id}`);
+      if (answer === undefined) throw new UpstreamProtocolError(`the answer holds no response to request ${id}`);
       return resultOf(answer);
     } catch (error) {
       const explained = call.explain(error);
@@ -223,6 +224,18 @@ export class UpstreamHttpError extends Error {
   ) {
     super(message);
     this.name = "UpstreamHttpError";
+  }
+}
+
+/**
+ * The upstream answered something that is not MCP (not JSON, no response to the request, a
+ * malformed result). Not an McpError: those carry the upstream's own JSON-RPC codes, and
+ * -32700 or -32603 here would tell the client its own request was at fault.
+ */
+export class UpstreamProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UpstreamProtocolError";
   }
 }
 
@@ -308,7 +321,7 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new McpError(ErrorCode.ParseError, "the server's answer is not JSON");
+    throw new UpstreamProtocolError("the answer is not JSON");
   }
 }
 
@@ -332,6 +345,6 @@ function resultOf(message: JsonRpcMessage): unknown {
     const { code, message: text, data } = message.error;
     throw new McpError(typeof code === "number" ? code : ErrorCode.InternalError, typeof text === "string" ? text : "error", data);
   }
-  if (typeof message.result !== "object" || message.result === null) throw new McpError(ErrorCode.InternalError, "the response has no result object");
+  if (typeof message.result !== "object" || message.result === null) throw new UpstreamProtocolError("the response has no result object");
   return message.result;
 }

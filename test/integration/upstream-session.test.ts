@@ -27,7 +27,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { serverConfigSchema } from "../../src/config/schema.js";
 import { createUpstreamHttp, type UpstreamHttp } from "../../src/mcp/upstream-http.js";
-import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamHttpError, type CallOptions } from "../../src/mcp/upstream-session.js";
+import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamHttpError, UpstreamProtocolError, type CallOptions } from "../../src/mcp/upstream-session.js";
 import { buildServerEntry, type McpServerEntry } from "../../src/registry/server-entry.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
@@ -324,21 +324,19 @@ describe("StreamableHttpSession: reading answers", () => {
     expect(firstText(await session.callTool({ name: "x" }, CALL))).toBe("mine");
   });
 
-  it("an answer that is not JSON is McpError ParseError", async () => {
+  it("an answer that is not JSON is an UpstreamProtocolError (not the client's -32700)", async () => {
     const fake = await scripted((exchange) => sendJson(exchange.res, "{this is not json"));
     const session = await open(fake.url);
     const error = await rejectionOf(session.callTool({ name: "x" }, CALL));
-    expect(error).toBeInstanceOf(McpError);
-    expect((error as McpError).code).toBe(ErrorCode.ParseError);
+    expect(error).toBeInstanceOf(UpstreamProtocolError);
   });
 
-  it("a JSON answer without a response to the request is McpError InternalError", async () => {
+  it("a JSON answer without a response to the request is an UpstreamProtocolError", async () => {
     const fake = await scripted((exchange) => sendJson(exchange.res, { jsonrpc: "2.0", id: 4242, result: {} }));
     const session = await open(fake.url);
     const error = await rejectionOf(session.callTool({ name: "x" }, CALL));
-    expect(error).toBeInstanceOf(McpError);
-    expect((error as McpError).code).toBe(ErrorCode.InternalError);
-    expect((error as McpError).message).toContain("holds no response to request 2");
+    expect(error).toBeInstanceOf(UpstreamProtocolError);
+    expect((error as Error).message).toContain("holds no response to request 2");
   });
 
   it("resolves as soon as the SSE answer arrives, without waiting for the stream to end", async () => {
@@ -352,7 +350,7 @@ describe("StreamableHttpSession: reading answers", () => {
     expect(fake.exchanges.find(isMethod("tools/call"))?.res.writableEnded).toBe(false);
   });
 
-  it("an SSE stream that ends without the answer is McpError InternalError, after relaying what it carried", async () => {
+  it("an SSE stream that ends without the answer is an UpstreamProtocolError, after relaying what it carried", async () => {
     const fake = await scripted((exchange) => {
       openSse(exchange.res);
       sendEvent(exchange.res, { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: exchange.message.id, progress: 1 } });
@@ -361,9 +359,8 @@ describe("StreamableHttpSession: reading answers", () => {
     const session = await open(fake.url);
     const progress: number[] = [];
     const error = await rejectionOf(session.callTool({ name: "x" }, { ...CALL, onprogress: (update) => progress.push(update.progress) }));
-    expect(error).toBeInstanceOf(McpError);
-    expect((error as McpError).code).toBe(ErrorCode.InternalError);
-    expect((error as McpError).message).toContain("holds no response to request 2");
+    expect(error).toBeInstanceOf(UpstreamProtocolError);
+    expect((error as Error).message).toContain("holds no response to request 2");
     expect(progress).toEqual([1]);
   });
 
@@ -632,21 +629,20 @@ describe("StreamableHttpSession: tools/list results", () => {
     ["tools that is not an array", { tools: { name: "x" } }],
     ["a tool without a name", { tools: [{ name: "ok", inputSchema: { type: "object" } }, { description: "nameless" }] }],
     ["a null tool", { tools: [null] }],
-  ])("a result with %s is McpError InternalError", async (_label, result) => {
+  ])("a result with %s is an UpstreamProtocolError", async (_label, result) => {
     const fake = await scripted((exchange) => sendJson(exchange.res, resultFor(exchange, result)));
     const session = await open(fake.url);
     const error = await rejectionOf(session.listTools({}, CALL));
-    expect(error).toBeInstanceOf(McpError);
-    expect((error as McpError).code).toBe(ErrorCode.InternalError);
-    expect((error as McpError).message).toContain("no list of named tools");
+    expect(error).toBeInstanceOf(UpstreamProtocolError);
+    expect((error as Error).message).toContain("no list of named tools");
   });
 
-  it("a result that is not an object is McpError InternalError", async () => {
+  it("a result that is not an object is an UpstreamProtocolError", async () => {
     const fake = await scripted((exchange) => sendJson(exchange.res, resultFor(exchange, "tools")));
     const session = await open(fake.url);
     const error = await rejectionOf(session.listTools({}, CALL));
-    expect(error).toBeInstanceOf(McpError);
-    expect((error as McpError).message).toContain("no result object");
+    expect(error).toBeInstanceOf(UpstreamProtocolError);
+    expect((error as Error).message).toContain("no result object");
   });
 
   it("passes the cursor and returns nextCursor", async () => {

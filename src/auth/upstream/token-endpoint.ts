@@ -45,59 +45,86 @@ export interface TokenEndpointClientOptions {
 export interface TokenEndpointClient {
   as: oauth.AuthorizationServer;
   client: oauth.Client;
-  /** Decided once: the configured method, else the endpoint's metadata (one lookup), else client_secret_post. */
+  /**
+   * The configured method, else the endpoint's metadata, else client_secret_post. Decided
+   * once the metadata lookup got an answer; a lookup the server did not answer (down,
+   * timed out) is tried again at the next request, so an outage at start-up is not
+   * remembered as "no metadata".
+   */
   authentication(): Promise<{ method: ClientAuthMethod | "none"; auth: oauth.ClientAuth }>;
 }
 
 export function tokenEndpointClient(options: TokenEndpointClientOptions): TokenEndpointClient {
-  let method: Promise<ClientAuthMethod> | undefined;
+  let method: Promise<Discovered> | undefined;
   const secret = options.clientSecret;
   return {
     as: { issuer: new URL(options.tokenUrl).origin, token_endpoint: options.tokenUrl },
     client: { client_id: options.clientId },
     async authentication() {
       if (secret === undefined) return { method: "none", auth: oauth.None() };
-      method ??= options.authMethod !== undefined
-        ? Promise.resolve(options.authMethod)
-        : preferredClientAuth(options.tokenUrl, options.timeoutMs).then((preferred) => preferred ?? "client_secret_post");
-      const chosen = await method;
+      const lookup = (method ??=
+        options.authMethod !== undefined
+          ? Promise.resolve({ method: options.authMethod, answered: true })
+          : preferredClientAuth(options.tokenUrl, discoveryBudgetMs(options.timeoutMs)));
+      const found = await lookup;
+      if (!found.answered && method === lookup) method = undefined;
+      const chosen = found.method ?? "client_secret_post";
       return { method: chosen, auth: chosen === "client_secret_basic" ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret) };
     },
   };
+}
+
+/** What a metadata lookup found; `answered`: some metadata URL answered (so "nothing found" is a real answer). */
+export interface Discovered {
+  method: ClientAuthMethod | undefined;
+  answered: boolean;
+}
+
+/**
+ * How long the metadata lookup may take before the token request, which has the whole
+ * timeout of its own: half of it, at most 3 s (a server that does not answer at all
+ * fails the call in about 1.5 timeouts, not once per metadata URL).
+ */
+function discoveryBudgetMs(timeoutMs: number): number {
+  return Math.min(timeoutMs / 2, 3_000);
 }
 
 /**
  * The client authentication the token endpoint's own metadata (RFC 8414 §2, or OIDC
  * discovery) lists first among those we support. The issuer is not configured, so it is
  * guessed from the token URL: its origin, and the path above the token endpoint. Only
- * metadata whose `token_endpoint` is exactly `tokenUrl` counts. Undefined when none is found.
+ * metadata whose `token_endpoint` is exactly `tokenUrl` counts. Every candidate URL is
+ * asked at once, within one `timeoutMs`; the first match in this order wins: RFC 8414 then
+ * OIDC, at the parent path then at the origin.
  */
-export async function preferredClientAuth(tokenUrl: string, timeoutMs: number): Promise<ClientAuthMethod | undefined> {
+export async function preferredClientAuth(tokenUrl: string, timeoutMs: number): Promise<Discovered> {
   const url = new URL(tokenUrl);
   const parent = url.pathname.replace(/\/[^/]*$/, "");
   const issuers = [...new Set([url.origin + parent, url.origin])];
-  for (const issuer of issuers) {
-    for (const algorithm of ["oauth2", "oidc"] as const) {
-      const metadata = await discover(new URL(issuer), algorithm, timeoutMs);
-      if (metadata?.token_endpoint !== tokenUrl) continue;
-      // RFC 8414 §2: when the list is absent, the default is client_secret_basic.
-      const supported = metadata.token_endpoint_auth_methods_supported ?? ["client_secret_basic"];
-      return supported.find((method): method is ClientAuthMethod => method === "client_secret_post" || method === "client_secret_basic");
-    }
-  }
-  return undefined;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const lookups = await Promise.all(
+    issuers.flatMap((issuer) => (["oauth2", "oidc"] as const).map((algorithm) => discover(new URL(issuer), algorithm, signal))),
+  );
+  const answered = lookups.some((lookup) => lookup.answered);
+  const metadata = lookups.find((lookup) => lookup.metadata?.token_endpoint === tokenUrl)?.metadata;
+  if (metadata === undefined) return { method: undefined, answered };
+  // RFC 8414 §2: when the list is absent, the default is client_secret_basic.
+  const supported = metadata.token_endpoint_auth_methods_supported ?? ["client_secret_basic"];
+  return { method: supported.find((method): method is ClientAuthMethod => method === "client_secret_post" || method === "client_secret_basic"), answered };
 }
 
-async function discover(issuer: URL, algorithm: "oauth2" | "oidc", timeoutMs: number): Promise<oauth.AuthorizationServer | undefined> {
+async function discover(issuer: URL, algorithm: "oauth2" | "oidc", signal: AbortSignal): Promise<{ metadata?: oauth.AuthorizationServer; answered: boolean }> {
+  let response: Response;
   try {
-    const response = await oauth.discoveryRequest(issuer, {
-      algorithm,
-      signal: AbortSignal.timeout(timeoutMs),
-      ...allowHttp(issuer),
-    });
-    return await oauth.processDiscoveryResponse(issuer, response);
+    response = await oauth.discoveryRequest(issuer, { algorithm, signal, ...allowHttp(issuer) });
   } catch {
-    return undefined;
+    return { answered: false };
+  }
+  try {
+    return { metadata: await oauth.processDiscoveryResponse(issuer, response), answered: true };
+  } catch {
+    // An answer that is not metadata (404, HTML): a real answer all the same.
+    return { answered: true };
   }
 }
 

@@ -101,6 +101,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       parsed: read?.parsed,
       resourceMetadataUrl: () => protectedResourceMetadataUrl(requestOrigin(deps.origin, c), server, form),
       requestId: requestIdOf(c.env?.incoming),
+      ...(c.env?.outgoing === undefined ? {} : { cutClient: () => c.env.outgoing.destroy() }),
     }));
   };
 
