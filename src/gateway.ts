@@ -102,7 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const general = config.general_settings;
   const metrics = createMetrics();
   const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens } = await openStore(options, metrics);
-  const audit = createAuditTrail({ repository: auditRepository(database.db), log, enabled: general.audit_log });
+  const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
     useXForwardedFor: general.use_x_forwarded_for,

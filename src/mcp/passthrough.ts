@@ -11,7 +11,7 @@ import type { DebugRecorder } from "../debug.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
 import { GatewayError, toGatewayError } from "../errors.js";
-import type { AuditTrail } from "../observability/audit.js";
+import type { AuditTrail, ToolCallEvent } from "../observability/audit.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { performance } from "node:perf_hooks";
 import type { RequestHeaders, ResponseHeaders } from "../headers.js";
@@ -85,14 +85,14 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     try {
       const proxied = await run();
       for (const tool of tools) {
-        deps.audit?.record({ ...auditBase(request, tool, started), outcome: proxied.status < 300 ? "ok" : "error", status: proxied.status });
+        deps.audit?.record(auditEvent(request, tool, started, proxied.status < 300 ? "ok" : "error", proxied.status, undefined));
       }
       return proxied;
     } catch (error) {
       const failure = toGatewayError(error);
       if (failure.code.startsWith("upstream_")) deps.metrics?.upstreamError(request.server.name, failure.code);
       for (const tool of tools) {
-        deps.audit?.record({ ...auditBase(request, tool, started), outcome: "error", status: failure.status, errorCode: failure.code });
+        deps.audit?.record(auditEvent(request, tool, started, "error", failure.status, failure.code));
       }
       throw failure;
     }
@@ -189,8 +189,8 @@ function calledTools(parsed: ParsedBody): readonly string[] {
   return tools ?? NO_TOOLS;
 }
 
-function auditBase(request: ProxyRequest, tool: string, started: number) {
-  return { requestId: request.requestId, caller: request.caller, route: "passthrough" as const, server: request.server.name, tool, durationMs: performance.now() - started };
+function auditEvent(request: ProxyRequest, tool: string, started: number, outcome: "ok" | "error", status: number, errorCode: string | undefined): ToolCallEvent {
+  return { requestId: request.requestId, caller: request.caller, route: "passthrough", server: request.server.name, tool, outcome, status, errorCode, durationMs: performance.now() - started };
 }
 
 function upstreamMethod(method: string): "GET" | "POST" | "DELETE" {

@@ -16,6 +16,8 @@ export interface Database {
   /** The URL with any password masked, for logs. */
   description: string;
   db: Db;
+  /** The SQLite handle under `db`, for the few bulk writes that need prepared statements (the audit trail). */
+  sqlite?: SQLite.Database;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -69,14 +71,16 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     created.on("error", (error) => options.onConnectionError?.(error));
     return created;
   };
+  const sqlite = location.dialect === "sqlite" ? await openSqlite(location.path).catch((error: unknown) => Promise.reject(unavailable(error))) : undefined;
   const db =
-    location.dialect === "sqlite"
-      ? new Kysely<Tables>({ dialect: new SqliteDialect({ database: await openSqlite(location.path).catch((error: unknown) => Promise.reject(unavailable(error))) }) })
-      : new Kysely<Tables>({ dialect: new PostgresDialect({ pool: pool(location.connectionString) }) });
+    sqlite !== undefined
+      ? new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) })
+      : new Kysely<Tables>({ dialect: new PostgresDialect({ pool: pool((location as { connectionString: string }).connectionString) }) });
   const database: Database = {
     dialect: location.dialect,
     description,
     db,
+    ...(sqlite === undefined ? {} : { sqlite }),
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -104,6 +108,9 @@ async function openSqlite(path: string): Promise<SQLite.Database> {
   for (;;) {
     try {
       sqlite.pragma("journal_mode = WAL");
+      // The usual setting with WAL: a commit survives the process crashing, and is synced at
+      // checkpoints rather than each time (the audit trail commits five times a second).
+      sqlite.pragma("synchronous = NORMAL");
       return sqlite;
     } catch (error) {
       if ((error as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) {
