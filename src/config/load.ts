@@ -60,8 +60,17 @@ function parseYaml(text: string, file: string): { tree: Record<string, unknown>;
   }
   const warnings = doc.warnings.map((warning) => `${where(warning)}: ${warning.message}`);
 
-  const root: unknown = doc.toJS();
+  let root: unknown;
+  try {
+    // maxAliasCount bounds alias expansion (a "billion laughs" document).
+    root = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // Unresolved or recursive aliases, alias bombs, merges of non-mappings.
+    throw new ConfigError([`${file}: YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`]);
+  }
   if (root === null || root === undefined) return { tree: {}, warnings };
+  const odd = unusualMapping(root, "");
+  if (odd !== undefined) throw new ConfigError([`${file}: ${odd}`]);
   if (typeof root !== "object" || Array.isArray(root)) {
     const got = Array.isArray(root) ? "a list" : `${typeof root} ${JSON.stringify(root)}`;
     throw new ConfigError([`${file}: (top level): expected a mapping with mcp_servers: and general_settings:, got ${got}`]);
@@ -71,6 +80,41 @@ function parseYaml(text: string, file: string): { tree: Record<string, unknown>;
     if (tree[section] === null) delete tree[section];
   }
   return { tree, warnings };
+}
+
+/** Aliases a config may expand; real configs use a handful (`<<: *defaults`). */
+const MAX_ALIAS_COUNT = 1_000;
+
+/**
+ * A key that would not survive as a plain object key (`__proto__` sets a prototype when the
+ * tree is rebuilt), or a mapping YAML turned into something else (`!!omap`, `!!set`): the
+ * server or header would vanish without a word, so it is refused instead.
+ */
+function unusualMapping(value: unknown, path: string, within: Set<object> = new Set()): string | undefined {
+  const where = path || "(top level)";
+  if (value instanceof Map || value instanceof Set) return `${where}: a plain mapping is expected here, not a YAML !!omap, !!pairs or !!set`;
+  if (typeof value !== "object" || value === null) return undefined;
+  // An alias inside its own anchor ("&a [*a]") makes the tree contain itself.
+  if (within.has(value)) return `${where}: a YAML alias refers to the node that contains it`;
+  within.add(value);
+  try {
+    if (Array.isArray(value)) {
+      for (const [index, item] of value.entries()) {
+        const found = unusualMapping(item, `${path}[${index}]`, within);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    }
+    for (const key of Object.keys(value)) {
+      const at = path === "" ? key : `${path}.${key}`;
+      if (key === "__proto__") return `${at}: '__proto__' is reserved and cannot be used as a name`;
+      const found = unusualMapping((value as Record<string, unknown>)[key], at, within);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  } finally {
+    within.delete(value);
+  }
 }
 
 // --- warnings ---------------------------------------------------------------------------

@@ -39,7 +39,8 @@ export async function serveNode(
   let allDone: (() => void) | undefined;
 
   const observe = options.observe;
-  const server = createServer((request, response) => {
+  // Slow clients (slowloris): headers within 20 s and the whole request within 60 s, checked every 5 s.
+  const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, connectionsCheckingInterval: 5_000 }, (request, response) => {
     const started = performance.now();
     inFlight.add(response);
     if (draining) response.shouldKeepAlive = false;

@@ -96,8 +96,10 @@ export function createRestTools(aggregate: Aggregate) {
     const { lists, failures } = await aggregate.listToolsSettled(context.snapshot, context.caller, servers, context.inbound);
     const offering: McpServerEntry[] = lists.filter(({ tools }) => tools.some((tool) => tool.name === body.name)).map(({ server }) => server);
     if (offering.length === 1) return { server: offering[0]!, tool: body.name };
-    if (offering.length === 0 && failures.length > 0) throw missingBecauseUnlisted(body.name, failures);
-    if (offering.length === 0) throw unknownTool(context.caller, body.name);
+    // A server that failed (5xx) may well offer the tool; one that only wants this caller's authorization (401) is no fault.
+    const broken = failures.filter(({ error }) => error.status >= 500);
+    if (offering.length === 0 && broken.length > 0) throw missingBecauseUnlisted(body.name, broken);
+    if (offering.length === 0) throw unknownToolAmong(context.caller, body.name, failures);
     throw new GatewayError({
       status: 400,
       code: "ambiguous_tool",
@@ -110,6 +112,19 @@ export function createRestTools(aggregate: Aggregate) {
 }
 
 export type RestTools = ReturnType<typeof createRestTools>;
+
+/** An unknown tool; the servers this caller has not authorized yet (not listed) are named, since it may be theirs. */
+function unknownToolAmong(caller: Caller, tool: string, unauthorized: readonly ListFailure[]): GatewayError {
+  const error = unknownTool(caller, tool);
+  if (unauthorized.length === 0 || error.status !== 404) return error;
+  const names = unauthorized.map(({ server }) => `'${server.name}'`).join(", ");
+  return new GatewayError({
+    status: error.status,
+    code: error.code,
+    message: `${error.message}; not listed, because they need your authorization first: ${names} (or name the server with server_name)`,
+    rpcCode: error.rpcCode,
+  });
+}
 
 /**
  * No server that answered offers the tool, but some servers could not be listed: the

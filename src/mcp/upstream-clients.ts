@@ -101,7 +101,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
         try {
           return await use(await pooled.client);
         } catch (error) {
-          if (inbound.signal?.aborted) throw error;
+          // The client's own fault (a refused tool, unforwardable params): the session is fine.
+          if (inbound.signal?.aborted || (isGatewayError(error) && error.status < 500)) throw error;
           const lost = isSessionLost(error);
           if (lost || isTransportFailure(error)) {
             options.log.warn({ server: server.name, err: errorSummary(error), retry: lost && attempt === 0 }, "upstream MCP session failed; it will be reconnected");

@@ -25,6 +25,7 @@ import {
   type CallToolResult,
   type ListToolsResult,
 } from "@modelcontextprotocol/sdk/types.js";
+import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { ClientGone, type UpstreamHttp } from "./upstream-http.js";
 
@@ -135,12 +136,13 @@ export class StreamableHttpSession implements ToolsClient {
     if (this.closed) throw new McpError(ErrorCode.ConnectionClosed, "Connection closed");
     const id = ++this.nextId;
     const progress = options.onprogress;
-    const body = JSON.stringify({
-      jsonrpc: "2.0",
-      id,
-      method,
-      params: progress === undefined ? params : { ...params, _meta: { progressToken: id } },
-    });
+    let body: string;
+    try {
+      body = JSON.stringify({ jsonrpc: "2.0", id, method, params: progress === undefined ? params : { ...params, _meta: { progressToken: id } } });
+    } catch {
+      // JSON.parse took the client's body, JSON.stringify overflows its stack (thousands of levels): the client's fault, not the upstream's.
+      throw new GatewayError({ status: 400, code: "invalid_params", message: `${method}: the params are nested too deeply to forward`, rpcCode: JsonRpcCode.InvalidParams });
+    }
     const call = new PendingCall(options);
     try {
       const response = await this.http.send({

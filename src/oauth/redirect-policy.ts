@@ -54,11 +54,14 @@ export function checkRedirectUri(uri: string, publicOrigin: string, trusted: rea
   if (uri.length > 2048) return { ok: false, reason: "redirect_uri is too long" };
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
   if (/[\u0000-\u0020\u007f\\]/.test(uri)) return { ok: false, reason: "redirect_uri contains a backslash, a space or a control character" };
-  if (!/^https?:\/\//i.test(uri)) return { ok: false, reason: "redirect_uri must be an absolute http:// or https:// URL" };
+  // Exactly two slashes: URL parsers disagree on what follows a third ("http:///host").
+  if (!/^https?:\/\/[^/]/i.test(uri)) return { ok: false, reason: "redirect_uri must be an absolute http:// or https:// URL (scheme://host/...)" };
   if (uri.includes("#")) return { ok: false, reason: "redirect_uri must not contain a fragment" };
   const authority = rawAuthority(uri);
   if (authority.includes("@")) return { ok: false, reason: "redirect_uri must not contain userinfo (user@host)" };
   if (authority.includes("%")) return { ok: false, reason: "redirect_uri must not percent-encode its host" };
+  // The parser drops an IPv4 address's trailing dot before the host can be checked: look at what was sent.
+  if (/\.(?::\d*)?$/.test(authority)) return { ok: false, reason: "redirect_uri must not end its host with a dot" };
   let url: URL;
   try {
     url = new URL(uri);

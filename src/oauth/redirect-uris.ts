@@ -8,6 +8,9 @@ const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
 export function registrableRedirectUri(value: unknown): string | undefined {
   if (typeof value !== "string") return "must be a string";
+  // What URL parsers read differently: a backslash is "/" to WHATWG, part of userinfo to others (as in Connect's redirect_uri check).
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
+  if (/[\u0000-\u0020\u007f\\]/.test(value)) return "must not contain a backslash, a space or a control character";
   let url: URL;
   try {
     url = new URL(value);

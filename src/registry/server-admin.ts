@@ -39,7 +39,25 @@ function maskedConfig(config: ServerConfig): Record<string, unknown> {
     if (typeof value === "string") view[field] = maskSecret(value);
   }
   view.static_headers = Object.fromEntries(Object.keys(config.static_headers).map((header) => [header, "****"]));
+  view.url = maskedUrl(config.url);
   return view;
+}
+
+/**
+ * The URL with its query values and userinfo masked (a query often carries an API key);
+ * an edit that sends this form back keeps the stored URL.
+ */
+export function maskedUrl(href: string): string {
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch {
+    return href;
+  }
+  if (url.search === "" && url.username === "" && url.password === "") return href;
+  const userinfo = url.username !== "" || url.password !== "" ? "****@" : "";
+  const query = [...url.searchParams].map(([name, value]) => `${encodeURIComponent(name)}=${maskSecret(value)}`).join("&");
+  return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query === "" ? "" : `?${query}`}`;
 }
 
 function badRequest(message: string, extra: Record<string, unknown> = {}): GatewayError {
@@ -64,6 +82,7 @@ const CREDENTIAL_FIELDS = ["auth_value", "authentication_token"] as const;
  * auth_type none (which has no use for it).
  */
 function keepUnsentSecrets(config: Record<string, unknown>, previous: Record<string, unknown>): void {
+  if (typeof previous.url === "string" && config.url === maskedUrl(previous.url)) config.url = previous.url;
   const previousCredential = CREDENTIAL_FIELDS.find((field) => previous[field] !== undefined);
   const sentCredential = CREDENTIAL_FIELDS.find((field) => config[field] !== undefined);
   if (previousCredential !== undefined) {
@@ -91,6 +110,9 @@ function keepUnsentSecrets(config: Record<string, unknown>, previous: Record<str
 
 /** A masked placeholder that no stored value replaced would be stored as the secret itself: refuse it. */
 function assertNoMaskedPlaceholder(config: Record<string, unknown>): void {
+  if (typeof config.url === "string" && /(?:[?&][^=&]*=|\/\/)\*{4}/.test(config.url)) {
+    throw badRequest("url: holds a masked placeholder (****) that is not the stored URL's; send the real URL", { field: "url" });
+  }
   for (const field of SECRET_SERVER_FIELDS) {
     const value = config[field];
     let masked: string | undefined;

@@ -289,6 +289,21 @@ describe.each(await dialects())("/v1/mcp/server on %s", (dialect) => {
     expect((await api("GET", `/v1/mcp/server/${created.server_id}`)).body.url).toBe(beta.url);
   });
 
+  it("a credential in the url's query is masked in the views; sending the masked url back keeps the stored one, a made-up mask is 400", async () => {
+    const created = await create({ server_name: "keyed", url: `${alpha.url}?api_key=query-secret-0123456789` });
+    expect(created.url).toBe(`${alpha.url}?api_key=****6789`);
+    expect((await api("GET", "/v1/mcp/server/keyed")).text).not.toContain("query-secret");
+    expect((await list()).servers.find((server) => server.server_name === "keyed")?.url).toBe(`${alpha.url}?api_key=****6789`);
+    const kept = await api("PUT", "/v1/mcp/server/keyed", { server_name: "keyed", url: created.url, description: "edited" });
+    expect(kept.status, kept.text).toBe(200);
+    expect(await where("keyed")).toBe("alpha");
+    const row = (await storedRows()).find((stored) => stored.name === "keyed")!;
+    expect(row.config + (row.secrets ?? "")).not.toContain("****");
+    const refused = await api<ErrorBody>("PUT", "/v1/mcp/server/keyed", { server_name: "keyed", url: `${alpha.url}?api_key=****0000` });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.text).toContain("url");
+  });
+
   it("PUT by name works too, and the body's server_name may be left out", async () => {
     const created = await create({ server_name: "byname", url: alpha.url });
     const put = await api("PUT", "/v1/mcp/server/byname", { url: beta.url, description: "edited by name" });
