@@ -43,7 +43,7 @@ import { uiSessionsRepository } from "./store/ui-sessions-repository.js";
 import { uiSessions } from "./ui/session.js";
 import { createAuditTrail } from "./observability/audit.js";
 import { createMetrics, type GatewayMetrics } from "./observability/metrics.js";
-import { assignRequestId, REQUEST_ID_HEADER } from "./observability/request-id.js";
+import { assignRequestId, REQUEST_ID_HEADER, requestIdOf } from "./observability/request-id.js";
 import { routeLabel } from "./observability/route-label.js";
 import { auditRepository } from "./store/audit-repository.js";
 
@@ -188,6 +188,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxBodyBytes: general.max_request_body_bytes,
   });
 
+  const debugLogging = log.isLevelEnabled("debug");
   const listening = await serveNode(app.fetch, {
     port: options.port,
     host: options.host,
@@ -198,6 +199,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       end: (request, response, seconds) => {
         const { route, server } = routeLabel(request.url ?? "/", registry.current());
         metrics.httpRequest(route, server, response.statusCode, seconds);
+        // The access log, at debug level only (nothing per request at info). The path without its query: a query may hold a code or a key.
+        if (debugLogging) {
+          const path = (request.url ?? "/").split("?", 1)[0];
+          log.debug({ request_id: requestIdOf(request), method: request.method, path, status: response.statusCode, duration_ms: Math.round(seconds * 1000), route, server }, "request");
+        }
       },
     },
   });

@@ -99,6 +99,20 @@ describe("x-request-id", () => {
     }
   });
 
+  it("is in the access log line (debug level) of every request, whose path leaves out the query", async () => {
+    const answered = await callEcho("/alpha/mcp");
+    const oauth = await fetch(new URL("/callback?code=secret-code-123&state=s", gateway.url));
+    for (const response of [answered, oauth]) {
+      const id = response.headers.get("x-request-id");
+      await response.arrayBuffer();
+      await expect.poll(() => gateway.logs.find((line) => line.msg === "request" && line.request_id === id)).toBeDefined();
+    }
+    const lines = gateway.logs.filter((line) => line.msg === "request" && (line.request_id === answered.headers.get("x-request-id") || line.request_id === oauth.headers.get("x-request-id")));
+    expect(lines[0]).toMatchObject({ method: "POST", path: "/alpha/mcp", status: 200, route: "passthrough", server: "alpha" });
+    expect(lines[1]).toMatchObject({ method: "GET", path: "/callback", route: "oauth" });
+    expect(JSON.stringify(gateway.logs)).not.toContain("secret-code-123");
+  });
+
   it("is named by the log line of a failed request, on both lanes", async () => {
     for (const headers of [master, { ...master, "x-litellm-mcp-debug": "true" }]) {
       const response = await post("/down/mcp", rpc("tools/call", { name: "echo", arguments: {} }, 2), headers);
