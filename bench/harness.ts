@@ -39,6 +39,9 @@ export async function startGateway(work: string, ports: { fast: number; sdk: num
     token_endpoint_auth_method: client_secret_post
   sdk:
     url: http://127.0.0.1:${ports.sdk}/mcp
+general_settings:
+  # BENCH_AUDIT=false measures the gateway without its audit trail of tool calls (on by default).
+  audit_log: ${process.env.BENCH_AUDIT === "false" ? "false" : "true"}
 `,
   );
   let url = "";

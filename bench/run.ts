@@ -11,7 +11,8 @@
  * minimal Node proxy, and how many token requests the M2M authorization server saw.
  *
  * Environment: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 1,16,64),
- * BENCH_PATHS (comma-separated path names, default all), BENCH_GATEWAY_NODE_ARGS (extra
+ * BENCH_PATHS (comma-separated path names, default all), BENCH_AUDIT=false (the gateway
+ * without its audit trail), BENCH_GATEWAY_NODE_ARGS (extra
  * node flags for the gateway process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import type { Server } from "node:http";
