@@ -50,16 +50,17 @@ export function maskCredential(value: string): string {
  * An upstream URL as shown in `x-mcp-debug-outbound-url`: credentials some servers carry
  * in the URL (userinfo, `?api_key=...`) are masked; every query value is, since the
  * gateway cannot tell which are secret. The fragment is never sent upstream: dropped.
+ * `mask` masks one value (the admin API passes its own, whose form round-trips).
  */
-export function maskUrl(href: string): string {
+export function maskUrl(href: string, mask: (value: string) => string = maskCredential): string {
   let url: URL;
   try {
     url = new URL(href);
   } catch {
-    return maskCredential(href);
+    return mask(href);
   }
   const userinfo = url.username !== "" || url.password !== "" ? "****@" : "";
-  const query = [...url.searchParams].map(([name, value]) => `${encodeURIComponent(name)}=${maskCredential(value)}`).join("&");
+  const query = [...url.searchParams].map(([name, value]) => `${encodeURIComponent(name)}=${mask(value)}`).join("&");
   return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query === "" ? "" : `?${query}`}`;
 }
 

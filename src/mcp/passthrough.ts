@@ -25,7 +25,7 @@ import { assertToolAllowed, toolVisibility } from "./access.js";
 import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
 import { clientResponseHeaders, outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
-import type { CancelSignal, UpstreamHttp } from "./upstream-http.js";
+import { readAll, type CancelSignal, type UpstreamHttp } from "./upstream-http.js";
 
 export interface ProxyRequest {
   snapshot: RegistrySnapshot;
@@ -234,7 +234,7 @@ async function responseBody(
     // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
     // cheaper to hand over than a web stream (../shared/PERFORMANCE.md). SSE and long or
     // unsized bodies stream through.
-    if (!contentType.includes("text/event-stream") && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return readWhole(body, length);
+    if (!contentType.includes("text/event-stream") && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return readAll(body);
     return nodeToWeb(body);
   }
   if (contentType.includes("text/event-stream")) return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, visible));
@@ -247,16 +247,6 @@ async function responseBody(
 
 /** Answers up to this size are read whole instead of streamed. */
 const BUFFERED_RESPONSE_BYTES = 64 * 1024;
-
-/** Events, not `for await`: an async iterator per response costs more than the copy it saves. */
-function readWhole(body: Readable, length: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.on("data", (chunk: Buffer) => chunks.push(chunk));
-    body.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)));
-    body.once("error", reject);
-  });
-}
 
 /**
  * The upstream's body as a web stream, read as the client takes it. When the upstream

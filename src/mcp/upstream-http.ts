@@ -4,6 +4,7 @@
  * has started (an SSE stream, a long tool call answered as SSE) is never cut.
  */
 import { EventEmitter } from "node:events";
+import type { Readable } from "node:stream";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 
@@ -65,6 +66,16 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
     },
     close: () => agent.close(),
   };
+}
+
+/** An upstream body, whole (small answers: JSON-RPC results, error bodies). Events, not `for await`: cheaper per request. */
+export function readAll(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on("data", (chunk: Buffer) => chunks.push(chunk));
+    body.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    body.once("error", reject);
+  });
 }
 
 /** Map a transport failure to what the client is told; the log keeps the cause. */

@@ -27,7 +27,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import { ClientGone, type UpstreamHttp } from "./upstream-http.js";
+import { ClientGone, readAll, type UpstreamHttp } from "./upstream-http.js";
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -159,13 +159,13 @@ export class StreamableHttpSession implements ToolsClient {
         if (typeof sessionId === "string") this.sessionId = sessionId;
       }
       if (response.statusCode >= 300) {
-        const text = await readText(response.body).catch(() => "");
+        const text = (await readAll(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
         this.failed(response.statusCode, response.headers, text.slice(0, 500));
       }
       const contentType = String(response.headers["content-type"] ?? "");
       const answer = contentType.includes("text/event-stream")
         ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call))
-        : findResponse(parseJson(await readText(response.body)), id);
+        : findResponse(parseJson((await readAll(response.body)).toString("utf8")), id);
       if (answer === undefined) throw new UpstreamProtocolError(`the answer holds no response to request ${id}`);
       return resultOf(answer);
     } catch (error) {
@@ -325,15 +325,6 @@ function parseJson(text: string): unknown {
   } catch {
     throw new UpstreamProtocolError("the answer is not JSON");
   }
-}
-
-function readText(body: Readable): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.on("data", (chunk: Buffer) => chunks.push(chunk));
-    body.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    body.once("error", reject);
-  });
 }
 
 /** The response to `id` in a JSON answer (one message, or a batch). */

@@ -12,6 +12,7 @@ import { GatewayError } from "../errors.js";
 import { SECRET_SERVER_FIELDS, type ServersRepository } from "../store/servers-repository.js";
 import type { DatabaseRegistry } from "./database-registry.js";
 import type { McpServerEntry } from "./server-entry.js";
+import { maskUrl } from "../debug.js";
 
 /**
  * Fields of the API body that are about the record, not the server's config. The
@@ -48,16 +49,8 @@ function maskedConfig(config: ServerConfig): Record<string, unknown> {
  * an edit that sends this form back keeps the stored URL.
  */
 export function maskedUrl(href: string): string {
-  let url: URL;
-  try {
-    url = new URL(href);
-  } catch {
-    return href;
-  }
-  if (url.search === "" && url.username === "" && url.password === "") return href;
-  const userinfo = url.username !== "" || url.password !== "" ? "****@" : "";
-  const query = [...url.searchParams].map(([name, value]) => `${encodeURIComponent(name)}=${maskSecret(value)}`).join("&");
-  return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query === "" ? "" : `?${query}`}`;
+  // A URL with nothing to mask is shown as configured (maskUrl would normalise it).
+  return URL.canParse(href) && !/[?@]/.test(href) ? href : maskUrl(href, maskSecret);
 }
 
 function badRequest(message: string, extra: Record<string, unknown> = {}): GatewayError {

@@ -7,6 +7,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { upstreamNamed, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
+import { rejectionOf } from "../fixtures/assertions.js";
 
 const DEFAULT_TOOLS = ["add", "echo", "progress", "secret_admin", "slow", "whoami"];
 const WARN = 40;
@@ -14,15 +15,6 @@ const WARN = 40;
 function firstText(result: Awaited<ReturnType<Client["callTool"]>>): string {
   const content = result.content as Array<{ type: string; text?: string }>;
   return content[0]?.text ?? "";
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the promise to reject, but it resolved");
 }
 
 function isCallOf(tool: string): (request: RecordedRequest) => boolean {

@@ -27,13 +27,12 @@ import { createTestDatabase, postgresAvailable, POSTGRES_URL, type TestDatabase 
 import {
   startBareTokenEndpoint,
   startFaultyUpstream,
-  startRestartableAuthorizationServer,
   startSilentServer,
   type BareTokenEndpoint,
   type FaultyUpstream,
-  type RestartableAuthorizationServer,
 } from "../fixtures/faulty-peers.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { startAuthorizationServer, type AuthorizationServer } from "../fixtures/oidc-provider.js";
 import { startJwtUpstream, type JwtUpstream } from "../fixtures/jwt-upstream.js";
 import { startUpstream, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
 
@@ -439,13 +438,13 @@ describe("M2M authorization server faults (client_credentials)", () => {
   const SECRET = "faults-m2m-secret-never-shown-81c2";
   const MARKER = "AS-BODY-MARKER-5d0e";
   let upstream: JwtUpstream;
-  let as: RestartableAuthorizationServer;
+  let as: AuthorizationServer;
   const gateways: TestGateway[] = [];
 
   beforeAll(async () => {
     upstream = await startJwtUpstream({});
     // The client authenticates with client_secret_basic (oidc-provider's default), which the metadata lists first.
-    as = await startRestartableAuthorizationServer({ resource: upstream.url, clients: [{ client_id: CLIENT_ID, client_secret: SECRET }] });
+    as = await startAuthorizationServer({ resource: upstream.url, clients: [{ client_id: CLIENT_ID, client_secret: SECRET }] });
     upstream.trust(as);
   });
   afterEach(async () => {

@@ -6,7 +6,6 @@
  * that verifies the JWTs; hand-made requests check what the authorization server refuses;
  * a small page checks the headless browser's form submission.
  */
-import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +16,7 @@ import { CookieJar, findSingleForm, followRedirects, submitSingleForm } from "..
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
 import { connectWithOAuth, TestOAuthClientProvider } from "../fixtures/mcp-oauth-client.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
+import { pkcePair as pkce } from "../fixtures/mcp-oauth-client.js";
 
 const CONFIDENTIAL = { client_id: "gatehouse-upstream-client", client_secret: "confidential-secret-7c1e0b", redirect_uri: "http://127.0.0.1:9/callback" };
 
@@ -47,11 +47,6 @@ async function connected(headers: Record<string, string> = {}, provider = new Te
 function firstText(result: Awaited<ReturnType<Client["callTool"]>>): string | undefined {
   const [first] = result.content as Array<{ type: string; text?: string }>;
   return first?.text;
-}
-
-function pkce(): { verifier: string; challenge: string } {
-  const verifier = randomBytes(32).toString("base64url");
-  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
 }
 
 async function registerPublicClient(redirectUri: string): Promise<string> {

@@ -33,6 +33,7 @@ import { CookieJar, fetchWithCookies, findSingleForm, followRedirects, submitSin
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
 import { connectWithOAuth, type OAuthConnection, type TestOAuthClientProvider } from "../fixtures/mcp-oauth-client.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
+import { loopbackRedirectUri as loopbackRedirect, pkcePair as pkce } from "../fixtures/mcp-oauth-client.js";
 
 /** The gateway's own pre-registered confidential client at the authorization server (GitHub style). */
 const GH = { client_id: "gatehouse-gh-client", client_secret: "gh-shared-secret-5d1f9a0c2b7e" };
@@ -115,15 +116,6 @@ afterAll(async () => {
 // --- helpers ------------------------------------------------------------------------------
 
 const keyHeader = (key: string) => ({ "x-litellm-api-key": `Bearer ${key}` });
-
-function pkce(): { verifier: string; challenge: string } {
-  const verifier = randomBytes(32).toString("base64url");
-  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
-}
-
-let nextPort = 40000 + Math.floor(Math.random() * 9000);
-/** A loopback redirect_uri of a native MCP client, distinct per call (nothing listens there). */
-const loopbackRedirect = () => `http://127.0.0.1:${nextPort++}/oauth/callback`;
 
 /** The SDK client through the gateway; closed after the suite. */
 async function connect(path: string, key: string, options: { provider?: TestOAuthClientProvider } = {}): Promise<OAuthConnection> {

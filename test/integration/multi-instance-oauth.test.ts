@@ -23,7 +23,6 @@
  * The test opens the database itself (same salt key) to read the stored per-user tokens
  * and to move their expiry into the past: the clock cannot be made to pass an hour.
  */
-import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/store/database.js";
 import { oauthRepository, type OauthRepository, type StoredUserToken } from "../../src/store/oauth-repository.js";
@@ -35,6 +34,7 @@ import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServe
 import { startJwtUpstream, type JwtUpstream } from "../fixtures/jwt-upstream.js";
 import { connectWithOAuth, type OAuthConnection } from "../fixtures/mcp-oauth-client.js";
 import { startGatewayPair, startLoopbackProxy, type GatewayPair, type LoopbackProxy, type ProxiedRequest } from "../fixtures/two-gateways.js";
+import { loopbackRedirectUri as loopbackRedirect, pkcePair as pkce } from "../fixtures/mcp-oauth-client.js";
 
 const SALT = "multi-instance-oauth-salt";
 /** The gateway's pre-registered public client at the authorization server (no secret: refresh tokens rotate). */
@@ -65,15 +65,6 @@ interface RawFlow {
 }
 
 const keyHeader = (key: string) => ({ "x-litellm-api-key": `Bearer ${key}` });
-
-function pkce(): { verifier: string; challenge: string } {
-  const verifier = randomBytes(32).toString("base64url");
-  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
-}
-
-let nextPort = 30000 + Math.floor(Math.random() * 9000);
-/** A native MCP client's loopback redirect_uri (nothing listens there: the browser stops before it). */
-const loopbackRedirect = () => `http://127.0.0.1:${nextPort++}/oauth/callback`;
 
 /** The bearer token of an upstream request. */
 function bearerOf(headers: Record<string, string>): string | undefined {

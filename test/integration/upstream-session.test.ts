@@ -32,6 +32,7 @@ import { buildServerEntry, type McpServerEntry } from "../../src/registry/server
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
 import { startUpstream, type RecordedRequest, type Upstream, type UpstreamOptions } from "../fixtures/upstream-mcp.js";
+import { rejectionOf } from "../fixtures/assertions.js";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -154,15 +155,6 @@ function entryFor(url: string, timeout = 10): McpServerEntry {
 function firstText(result: CallToolResult): string {
   const content = result.content as Array<{ type: string; text?: string }>;
   return content[0]?.text ?? "";
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the promise to reject, but it resolved");
 }
 
 function bodyOf(request: RecordedRequest): JsonRpc {
