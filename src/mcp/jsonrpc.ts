@@ -5,6 +5,7 @@
  * not a JSON-RPC message.
  */
 import { GatewayError, JsonRpcCode } from "../errors.js";
+import { assertUnambiguousKeys, foldCase } from "./unambiguous-keys.js";
 
 export type JsonRpcId = string | number;
 
@@ -64,7 +65,42 @@ export function parseJsonRpcBody(body: string): ParsedBody {
       rpcCode: JsonRpcCode.InvalidRequest,
     });
   }
+  assertUnambiguousKeys(body);
+  for (const message of messages as ClientMessage[]) if (isRequest(message) && typeof message.method === "string") assertUnambiguousCall(message);
   return { messages: messages as ClientMessage[], isBatch };
+}
+
+/** Methods whose messages the gateway checks or rewrites (permissions, tool filtering). */
+const CHECKED_METHODS = new Map(["tools/call", "tools/list"].map((method) => [foldCase(method), method]));
+
+/** Control characters, and UTF-16 surrogates that are not a pair (decoders replace, drop or refuse them). */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const UNSAFE_NAME = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * A method or tool name that another decoder or server could read as a different one than
+ * the permission check saw: a checked method in other letter case, a tool name with
+ * characters that some decoders replace, drop or cut at.
+ */
+function assertUnambiguousCall(message: JsonRpcRequest): void {
+  const method = CHECKED_METHODS.get(foldCase(message.method));
+  if (method !== undefined && method !== message.method) {
+    throw new GatewayError({
+      status: 400,
+      code: "invalid_request",
+      message: `Invalid Request: method ${JSON.stringify(message.method.slice(0, 64))} differs from ${JSON.stringify(method)} only in letter case; JSON-RPC method names are case-sensitive`,
+      rpcCode: JsonRpcCode.InvalidRequest,
+    });
+  }
+  const name = message.params?.name;
+  if (message.method === "tools/call" && typeof name === "string" && UNSAFE_NAME.test(name)) {
+    throw new GatewayError({
+      status: 400,
+      code: "invalid_params",
+      message: "Invalid params: params.name holds a control character or an unpaired surrogate, which JSON decoders read differently; MCP tool names are printable text",
+      rpcCode: JsonRpcCode.InvalidParams,
+    });
+  }
 }
 
 export function jsonRpcError(id: JsonRpcId | null, code: number, message: string, data?: unknown) {
