@@ -123,6 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     keys,
     keysRepo,
     csrfKey: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "ui session csrf v1", 32)),
+    masterKey: settings.masterKey,
   });
   const watcher = watchRevisions({
     db: database.db,

@@ -68,6 +68,8 @@ export interface UiSessionsTable {
   subject: string;
   created_at: string;
   expires_at: string;
+  /** HMAC fingerprint of the key the session was opened with; null for sessions older than migration 007 (refused). */
+  binding: string | null;
 }
 
 export interface AuditEventsTable {

@@ -5,6 +5,11 @@
  * the key's identity (never the key), so "Log out" ends it on every instance, and a key
  * deleted or expired ends its sessions at the next page. Forms carry a CSRF token that is
  * an HMAC of the session id, so it needs no storage and dies with the session.
+ *
+ * Each session is bound to a keyed fingerprint (HMAC) of the key that opened it: of the
+ * master key itself, or of the virtual key's hash. A restart with another master key (same
+ * salt key and database) ends every master session, where the old cookie would otherwise
+ * still mint keys (issue 15 item 4).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { masterCaller, type Caller } from "../auth/inbound/caller.js";
@@ -35,9 +40,22 @@ export interface UiSessions {
 
 const hash = (id: string) => createHash("sha256").update(id).digest("hex");
 
-export function uiSessions(deps: { repo: UiSessionsRepository; keys: KeyResolver; keysRepo: KeysRepository; csrfKey: Buffer; now?: () => number }): UiSessions {
+export interface UiSessionsDeps {
+  repo: UiSessionsRepository;
+  keys: KeyResolver;
+  keysRepo: KeysRepository;
+  csrfKey: Buffer;
+  /** The current master key: master sessions are bound to its fingerprint. */
+  masterKey: string;
+  now?: () => number;
+}
+
+export function uiSessions(deps: UiSessionsDeps): UiSessions {
   const now = deps.now ?? Date.now;
   const mac = (purpose: string, id: string) => createHmac("sha256", deps.csrfKey).update(`${purpose}:${id}`).digest("base64url");
+  const masterBinding = mac("ui-binding", `master:${deps.masterKey}`);
+  /** The fingerprint a session of `subject` must carry: of the master key, or of the virtual key's hash. */
+  const bindingOf = (subject: string) => (subject === "master" ? masterBinding : mac("ui-binding", subject));
   const csrfFor = (id: string) => mac("ui-session", id);
   const sameText = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
   /** The session id of a well-signed cookie value. */
@@ -48,7 +66,8 @@ export function uiSessions(deps: { repo: UiSessionsRepository; keys: KeyResolver
     return sameText(cookie.slice(dot + 1), mac("ui-cookie", id)) ? id : undefined;
   }
 
-  async function callerOf(subject: string): Promise<Caller | undefined> {
+  async function callerOf(subject: string, binding: string | null): Promise<Caller | undefined> {
+    if (binding === null || !sameText(binding, bindingOf(subject))) return undefined;
     if (subject === "master") return masterCaller();
     if (!subject.startsWith("key:")) return undefined;
     const stored = await deps.keysRepo.findByToken(subject.slice("key:".length));
@@ -62,7 +81,7 @@ export function uiSessions(deps: { repo: UiSessionsRepository; keys: KeyResolver
       if (caller === undefined) return undefined;
       const id = randomBytes(32).toString("base64url");
       const expiresAt = now() + SESSION_TTL_MS;
-      await deps.repo.insert(hash(id), { subject: caller.subject, expiresAt });
+      await deps.repo.insert(hash(id), { subject: caller.subject, expiresAt, binding: bindingOf(caller.subject) });
       return { cookie: `${id}.${mac("ui-cookie", id)}`, session: { caller, csrf: csrfFor(id), expiresAt } };
     },
     async resolve(cookie) {
@@ -70,7 +89,7 @@ export function uiSessions(deps: { repo: UiSessionsRepository; keys: KeyResolver
       if (id === undefined) return undefined;
       const stored = await deps.repo.find(hash(id));
       if (stored === undefined || stored.expiresAt <= now()) return undefined;
-      const caller = await callerOf(stored.subject);
+      const caller = await callerOf(stored.subject, stored.binding);
       return caller === undefined ? undefined : { caller, csrf: csrfFor(id), expiresAt: stored.expiresAt };
     },
     async logout(cookie) {

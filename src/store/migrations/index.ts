@@ -8,6 +8,7 @@ import * as interactiveOauth from "./002-interactive-oauth.js";
 import * as uiSessions from "./003-ui-sessions.js";
 import * as auditEvents from "./004-audit-events.js";
 import * as userTokenRefreshLease from "./005-user-token-refresh-lease.js";
+import * as uiSessionBinding from "./007-ui-session-binding.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "003-ui-sessions": uiSessions,
   "004-audit-events": auditEvents,
   "005-user-token-refresh-lease": userTokenRefreshLease,
+  "007-ui-session-binding": uiSessionBinding,
 };
 
 /** Every migration's name, in order. */
