@@ -4,6 +4,7 @@
  * credentials for that request. Where names contain '-', the longest configured server
  * name that matches wins.
  */
+import { GatewayError } from "../../errors.js";
 import { GATEWAY_OWNED, type RequestHeaders } from "../../headers.js";
 import type { ServerNameMatcher } from "../../registry/server-names.js";
 
@@ -26,4 +27,20 @@ export function perRequestHeaders(
     (found ??= {})[match.rest] = value;
   });
   return found;
+}
+
+/**
+ * A per-request header holds a gateway key (issue 15 item 9). Refused rather than dropped:
+ * the client chose this header as the server's credential, and without it the request
+ * would silently run with the server's configured credentials instead.
+ */
+export function gatewayKeyInPerRequestHeader(serverName: string, upstreamName: string): GatewayError {
+  return new GatewayError({
+    status: 400,
+    code: "gateway_key_in_upstream_header",
+    message:
+      `the x-mcp-${serverName}-${upstreamName} header holds a gateway key, and gateway keys are never sent upstream: ` +
+      `put MCP server '${serverName}''s own credential there, and the gateway key in 'x-litellm-api-key'`,
+    extra: { server: serverName, header: `x-mcp-${serverName}-${upstreamName}` },
+  });
 }
