@@ -2,7 +2,9 @@
  * Per-request upstream credentials (CONTRACT §5): a client header `x-mcp-{server}-{name}`
  * is sent to that server only, as `{name}`, and overrides the server's configured
  * credentials for that request. Where names contain '-', the longest configured server
- * name that matches wins.
+ * name that matches wins. Header names ignore case, so server names are unique ignoring
+ * case (config, API and the registry's load refuse `A` beside `a`), and a header goes to
+ * the one server the matcher resolves it to, never to another of the same spelling.
  */
 import { GatewayError } from "../../errors.js";
 import { GATEWAY_OWNED, type RequestHeaders } from "../../headers.js";
@@ -19,11 +21,10 @@ export function perRequestHeaders(
   names: ServerNameMatcher,
 ): Record<string, string> | undefined {
   let found: Record<string, string> | undefined;
-  const wanted = serverName.toLowerCase();
   headers.forEach((value, name) => {
     if (!name.startsWith(PREFIX) || RESERVED.has(name) || name.startsWith("x-mcp-debug-")) return;
     const match = names.matchPrefix(name.slice(PREFIX.length), { caseInsensitive: true });
-    if (match === undefined || match.server.toLowerCase() !== wanted || match.rest === "" || GATEWAY_OWNED.has(match.rest)) return;
+    if (match === undefined || match.server !== serverName || match.rest === "" || GATEWAY_OWNED.has(match.rest)) return;
     (found ??= {})[match.rest] = value;
   });
   return found;
