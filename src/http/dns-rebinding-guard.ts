@@ -140,14 +140,16 @@ export function dnsRebindingGuard(options: RebindingGuardOptions): (request: Inc
   }
 
   return (request, response) => {
-    const route = checkedRoute(request.url ?? "/");
     const host = request.headers.host;
     if (loopbackOnly && host !== undefined) {
       const name = hostnameOf(host);
-      if (!isLoopbackHostname(name) && name !== proxyHost) return refuse(request, response, hostRefused(host, proxyHost), route ?? "rest");
+      if (!isLoopbackHostname(name) && name !== proxyHost) return refuse(request, response, hostRefused(host, proxyHost), checkedRoute(request.url ?? "/") ?? "rest");
     }
     const origin = request.headers.origin;
-    if (route === undefined || origin === undefined) return false;
+    // Most requests (MCP clients outside browsers) carry no Origin: nothing more to do.
+    if (origin === undefined) return false;
+    const route = checkedRoute(request.url ?? "/");
+    if (route === undefined) return false;
     const own =
       host !== undefined && AUTHORITY.test(host)
         ? publicOrigin(options.origin, { url: `http://${host}/`, headers: new IncomingRequestHeaders(request.headers), peer: request.socket.remoteAddress })

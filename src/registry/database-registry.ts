@@ -7,9 +7,10 @@
  * A config server's name always wins: a database row whose name collides with it (the
  * config file gained a server) is left out with a warning, never merged. Names collide
  * ignoring case (issue 15 item 10: `x-mcp-{server}-*` header names ignore case). Between
- * database rows the first created keeps the name, on every instance alike; rows that
- * clash (two instances created `A` and `a` at once, or a database from before this rule)
- * are left out with an error naming both, until one is renamed or deleted through the API.
+ * database rows the first created (ties: the lower id) keeps the name, on every instance
+ * alike; rows that clash (two instances created `A` and `a` at once, or a database from
+ * before this rule) are left out with an error naming both, until one is renamed or
+ * deleted through the API.
  */
 import type { UserTokenSource } from "../auth/upstream/oauth2-interactive.js";
 import type { Environment } from "../config/env-refs.js";

@@ -316,7 +316,9 @@ describe("item 10: server names are unique ignoring case", () => {
       const database = await openDatabase(url);
       try {
         await migrateToLatest(database);
-        const servers = serversRepository(database.db, createSecretBox("test-salt"));
+        // A clock a second apart per row: 'Dup' is created first (ties are broken by id).
+        let clock = Date.parse("2026-01-01T00:00:00Z");
+        const servers = serversRepository(database.db, createSecretBox("test-salt"), () => new Date((clock += 1000)));
         await servers.insert("Dup", { url: first.url });
         dupId = (await servers.insert("dup", { url: second.url })).id;
       } finally {
