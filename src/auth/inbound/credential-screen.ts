@@ -71,13 +71,13 @@ export function credentialCandidates(value: string): string[] | undefined {
   return [...found];
 }
 
-function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(hash("sha256", a, "buffer"), hash("sha256", b, "buffer"));
-}
+const digest = (value: string) => hash("sha256", value, "buffer");
 
 /** A request's screen: `keys` resolves master and virtual keys, `presented` is the key that authenticated it. */
 export function credentialScreen(keys: KeyResolver, presented: PresentedKey | undefined): CredentialScreen {
-  const answers = new Map<string, Promise<boolean>>();
+  // Made on first use: most requests never screen anything.
+  let answers: Map<string, Promise<boolean>> | undefined;
+  let presentedDigest: Buffer | undefined;
 
   async function isGatewayKey(candidate: string): Promise<boolean> {
     try {
@@ -92,13 +92,17 @@ export function credentialScreen(keys: KeyResolver, presented: PresentedKey | un
   async function screen(value: string): Promise<boolean> {
     const candidates = credentialCandidates(value);
     if (candidates === undefined) return true;
-    if (presented !== undefined && candidates.some((candidate) => sameSecret(candidate, presented.key))) return true;
+    if (presented !== undefined) {
+      const expected = (presentedDigest ??= digest(presented.key));
+      if (candidates.some((candidate) => timingSafeEqual(digest(candidate), expected))) return true;
+    }
     for (const candidate of candidates) if (await isGatewayKey(candidate)) return true;
     return false;
   }
 
   return {
     carriesGatewayKey(value) {
+      answers ??= new Map();
       let answer = answers.get(value);
       if (answer === undefined) {
         answer = screen(value);
