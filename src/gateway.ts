@@ -13,6 +13,7 @@ import type { Environment } from "./config/env-refs.js";
 import type { RuntimeSettings } from "./config/settings.js";
 import type { Config } from "./config/schema.js";
 import { createApp } from "./http/app.js";
+import { dnsRebindingGuard } from "./http/dns-rebinding-guard.js";
 import { fastLane } from "./http/fast-lane.js";
 import { serveNode } from "./http/node-server.js";
 import type { Logger } from "./log.js";
@@ -194,6 +195,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: options.port,
     host: options.host,
     log,
+    guard: dnsRebindingGuard({ listenHost: options.host, origin, allowedOrigins: settings.allowedOrigins, log }),
     fastPath: fastLane({ registry, keys, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes, log }),
     observe: {
       start: (request, response) => response.setHeader(REQUEST_ID_HEADER, assignRequestId(request)),

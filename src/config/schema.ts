@@ -11,6 +11,12 @@ export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 const stringList = z.array(z.string());
+
+/** `http(s)://host[:port]` exactly, as browsers send `Origin` (RFC 6454 §7): no path, no trailing slash. */
+export function isOrigin(value: string): boolean {
+  return /^https?:\/\/[^/?#\\@%\s]+$/i.test(value) && URL.canParse(value);
+}
+const origin = z.string().refine(isOrigin, "must be an origin: http(s)://host[:port], no path or trailing slash, e.g. https://app.example.com");
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be a valid HTTP header name");
 
 export const STATIC_AUTH_TYPES = ["none", "api_key", "bearer_token", "basic", "authorization", "token"] as const;
@@ -125,6 +131,11 @@ export const generalSettingsSchema = z.strictObject({
   audit_log: z.boolean().default(true),
   /** Days audit events are kept. */
   audit_retention_days: z.number().positive().default(30),
+  /**
+   * Browser origins, besides the public origin and loopback, that may call the MCP and
+   * OAuth facade routes (Origin check against DNS rebinding); LITELLM_CORS_ORIGINS wins.
+   */
+  mcp_allowed_origins: z.array(origin).default([]),
 });
 
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;
@@ -135,12 +146,33 @@ export type GeneralSettings = z.output<typeof generalSettingsSchema>;
  */
 export const IGNORED_LITELLM_SECTIONS = ["model_list", "litellm_settings", "router_settings", "environment_variables"] as const;
 
+/**
+ * Server names are unique ignoring case (issue 15 item 10): an `x-mcp-{server}-*` header
+ * names its server in an HTTP header name, which is case-insensitive, so `A` beside `a`
+ * would receive each other's per-request credentials.
+ */
+function uniqueIgnoringCase(servers: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  for (const name of Object.keys(servers)) {
+    const first = seen.get(name.toLowerCase());
+    if (first === undefined) seen.set(name.toLowerCase(), name);
+    else {
+      ctx.addIssue({
+        code: "custom",
+        path: [name],
+        message: `differs from server '${first}' only in case; server names must be unique ignoring case (x-mcp-{server}-* header names ignore case): rename one`,
+      });
+    }
+  }
+}
+
 export const configSchema = z.strictObject({
   mcp_servers: z
     .record(
       z.string().regex(SERVER_NAME_PATTERN, "server names may contain only letters, digits, '_' and '-'"),
       serverConfigSchema,
     )
+    .superRefine(uniqueIgnoringCase)
     .default({}),
   general_settings: generalSettingsSchema.default(() => generalSettingsSchema.parse({})),
   model_list: z.unknown().optional(),

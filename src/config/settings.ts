@@ -6,7 +6,7 @@
 import { DEFAULT_DATABASE_URL } from "../store/database.js";
 import type { Environment } from "./env-refs.js";
 import { ConfigError } from "./errors.js";
-import type { Config } from "./schema.js";
+import { isOrigin, type Config } from "./schema.js";
 
 export interface RuntimeSettings {
   databaseUrl: string;
@@ -19,6 +19,12 @@ export interface RuntimeSettings {
   proxyBaseUrl: string | undefined;
   /** MCP_TRUSTED_REDIRECT_ORIGINS as given (parsed by the redirect policy). */
   trustedRedirectOrigins: string | undefined;
+  /**
+   * Extra browser origins allowed on the MCP and OAuth facade routes, normalised
+   * (`scheme://host[:port]`, default port dropped): LITELLM_CORS_ORIGINS when set, else
+   * general_settings.mcp_allowed_origins.
+   */
+  allowedOrigins: string[];
   warnings: string[];
 }
 
@@ -38,16 +44,39 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
       "GATEHOUSE_SALT_KEY is not set: secrets at rest are encrypted with a key derived from the master key; set GATEHOUSE_SALT_KEY so that rotating the master key does not make stored secrets unreadable",
     );
   }
+  const allowedOrigins = browserOrigins(env.LITELLM_CORS_ORIGINS, general.mcp_allowed_origins, warnings);
   return {
     databaseUrl: env.DATABASE_URL || general.database_url || DEFAULT_DATABASE_URL,
     masterKey,
     saltKey,
     proxyBaseUrl: env.PROXY_BASE_URL,
     trustedRedirectOrigins: env.MCP_TRUSTED_REDIRECT_ORIGINS,
+    allowedOrigins,
     previousSaltKeys: (env.GATEHOUSE_SALT_KEY_PREVIOUS ?? env.LITELLM_SALT_KEY_PREVIOUS ?? "")
       .split(",")
       .map((key) => key.trim())
       .filter((key) => key !== ""),
     warnings,
   };
+}
+
+/**
+ * LITELLM_CORS_ORIGINS (LiteLLM's list of browser origins allowed to call the proxy; its
+ * `*` default does not carry over) when set, else the config's list. A bad entry in the
+ * variable is ignored with a warning, as for the other origin variables; the config's
+ * entries were validated by the schema.
+ */
+function browserOrigins(fromEnv: string | undefined, fromConfig: readonly string[], warnings: string[]): string[] {
+  if (fromEnv === undefined || fromEnv.trim() === "") return fromConfig.map((value) => new URL(value).origin);
+  const origins: string[] = [];
+  for (const entry of fromEnv.split(",").map((value) => value.trim()).filter((value) => value !== "")) {
+    if (entry === "*") {
+      warnings.push(
+        "LITELLM_CORS_ORIGINS: '*' is ignored: Gatehouse lets only the public origin, loopback and listed origins call its MCP and OAuth routes from a browser (DNS-rebinding protection); list the origins instead",
+      );
+    } else if (!isOrigin(entry)) {
+      warnings.push(`LITELLM_CORS_ORIGINS: '${entry}' is not an origin (http(s)://host[:port], no path or trailing slash); it is ignored`);
+    } else origins.push(new URL(entry).origin);
+  }
+  return origins;
 }

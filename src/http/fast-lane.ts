@@ -14,6 +14,7 @@
  * the Hono app.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { credentialScreen, type CredentialScreen } from "../auth/inbound/credential-screen.js";
 import { extractGatewayKey, type PresentedKey } from "../auth/inbound/gateway-key.js";
 import type { KeyResolver } from "../auth/inbound/key-resolver.js";
 import type { Caller } from "../auth/inbound/caller.js";
@@ -91,6 +92,7 @@ interface LaneRequest {
   headers: IncomingRequestHeaders;
   caller: Caller;
   presented: PresentedKey;
+  screen: CredentialScreen;
   /** The registry snapshot the lane was chosen on: a reload meanwhile must not change the servers under it. */
   snapshot: RegistrySnapshot;
 }
@@ -108,7 +110,7 @@ async function handle(deps: FastLaneDeps, lane: Lane, incoming: IncomingMessage,
     if (presented === undefined) throw unauthorized();
     const caller = await deps.keys.resolve(presented.key);
     if (caller === undefined) throw unauthorized("invalid gateway key");
-    const request: LaneRequest = { incoming, response, snapshot, headers, presented, caller };
+    const request: LaneRequest = { incoming, response, snapshot, headers, presented, screen: credentialScreen(deps.keys, presented), caller };
     const answer =
       lane.kind === "passthrough"
         ? await passthrough(deps, request, lane.name, errorId)
@@ -145,6 +147,7 @@ async function passthrough(deps: FastLaneDeps, request: LaneRequest, name: strin
     method: "POST",
     headers: request.headers,
     presentedKey: request.presented,
+    screen: request.screen,
     signal: gone,
     body,
     parsed,
@@ -164,7 +167,7 @@ async function aggregate(deps: FastLaneDeps, aggregate: Aggregate, request: Lane
     narrowTo: parseServersHeader(request.headers.get("x-mcp-servers")),
     // Only delegating servers relay a challenge; with one configured, /mcp takes the Hono route.
     resourceMetadataUrl: () => "",
-    inbound: { headers: request.headers, presentedKey: request.presented, caller: request.caller, signal: clientSignal(request.response) },
+    inbound: { headers: request.headers, presentedKey: request.presented, screen: request.screen, caller: request.caller, signal: clientSignal(request.response) },
     parsed,
     requestId: requestIdOf(request.incoming),
   });
@@ -176,7 +179,7 @@ async function restCall(deps: FastLaneDeps, rest: RestTools, request: LaneReques
     snapshot: request.snapshot,
     caller: request.caller,
     requestId: requestIdOf(request.incoming),
-    inbound: { headers: request.headers, presentedKey: request.presented, caller: request.caller, signal: clientSignal(request.response) },
+    inbound: { headers: request.headers, presentedKey: request.presented, screen: request.screen, caller: request.caller, signal: clientSignal(request.response) },
   };
   return jsonAnswer(await rest.call(context, body));
 }

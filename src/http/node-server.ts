@@ -24,6 +24,8 @@ export async function serveNode(
     port: number;
     host: string;
     log: Logger;
+    /** Runs first, before either lane: answers a request it refuses (returns true), e.g. the DNS-rebinding checks. */
+    guard?: (request: IncomingMessage, response: ServerResponse) => boolean;
     /** Answers the requests it recognises straight from node:http (returns true); the rest go to `fetch`. */
     fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
     /** Told of every request as it arrives (before any lane), and again when its answer is done, with the seconds it took. */
@@ -50,6 +52,7 @@ export async function serveNode(
       observe?.end(request, response, (performance.now() - started) / 1000);
       if (inFlight.size === 0) allDone?.();
     });
+    if (options.guard?.(request, response) === true) return;
     if (options.fastPath?.(request, response) === true) return;
     void listener(request, response);
   });

@@ -7,10 +7,15 @@
  * Precedence, lowest first: forwarded MCP headers and `extra_headers`, `static_headers`,
  * the server's credentials; per-request `x-mcp-{server}-*` headers replace the
  * configured credentials for that request (CONTRACT §5).
+ *
+ * No client header holding a gateway key goes upstream, however the key is written in it
+ * (the request's credential screen, issue 15 item 9): an `extra_headers` header is then
+ * left out; a per-request header is refused with 400, since the client chose it as the
+ * upstream's credential and would otherwise get the server's own credentials instead.
  */
-import { clientBearerToken, GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
+import { GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
 import { GATEWAY_OWNED, HOP_BY_HOP, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
-import { perRequestHeaders } from "../auth/upstream/per-request-headers.js";
+import { gatewayKeyInPerRequestHeader, perRequestHeaders } from "../auth/upstream/per-request-headers.js";
 import type { UpstreamAuthContext, UpstreamCredentials } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -45,10 +50,8 @@ export async function outboundRequest(
   for (const name of server.extraHeaders) {
     if (GATEWAY_OWNED.has(name) || connectionScoped.includes(name)) continue;
     if (name === GATEWAY_KEY_HEADER) continue;
-    // Authorization is forwarded only when it is not the gateway key (in whichever header that came).
-    if (name === "authorization" && clientBearerToken(inbound.headers, inbound.presentedKey) === undefined && /^bearer/i.test(inbound.headers.get(name) ?? "")) continue;
     const value = inbound.headers.get(name);
-    if (value !== null) headers[name] = value;
+    if (value !== null && !(await inbound.screen.carriesGatewayKey(value))) headers[name] = value;
   }
   Object.assign(headers, server.staticHeaders);
 
@@ -57,7 +60,13 @@ export async function outboundRequest(
   const call = { server: server.name, authType: server.config.auth_type, url: server.url.origin + server.url.pathname };
   let credentials: UpstreamCredentials;
   try {
-    credentials = perRequest === undefined ? await server.auth.credentials(inbound) : { headers: perRequest, resolution: "per-request-header" };
+    if (perRequest === undefined) credentials = await server.auth.credentials(inbound);
+    else {
+      for (const [name, value] of Object.entries(perRequest)) {
+        if (await inbound.screen.carriesGatewayKey(value)) throw gatewayKeyInPerRequestHeader(server.name, name);
+      }
+      credentials = { headers: perRequest, resolution: "per-request-header" };
+    }
   } catch (error) {
     // The report says what happened: no credential, and why (e.g. upstream_authorization_required).
     inbound.debug?.record({ ...call, resolution: `(none: ${(error as { code?: string }).code ?? "failed"})` });

@@ -8,6 +8,7 @@
 import { Readable } from "node:stream";
 import type { Caller } from "../auth/inbound/caller.js";
 import type { DebugRecorder } from "../debug.js";
+import type { CredentialScreen } from "../auth/inbound/credential-screen.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
 import { GatewayError, toGatewayError } from "../errors.js";
@@ -34,6 +35,8 @@ export interface ProxyRequest {
   method: string;
   headers: RequestHeaders;
   presentedKey: PresentedKey | undefined;
+  /** Which inbound header values hold a gateway key (never forwarded). */
+  screen: CredentialScreen;
   signal: CancelSignal;
   debug?: DebugRecorder;
   /** The raw request body and its parse (POST only). */
@@ -109,6 +112,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       const outbound = await outboundRequest(request.server, request.snapshot, {
         headers: request.headers,
         presentedKey: request.presentedKey,
+        screen: request.screen,
         caller: request.caller,
         debug: request.debug,
       });

@@ -13,7 +13,10 @@ export const PAGE_HEADERS = {
   // No form-action: browsers apply it to the redirect after the consent form, which goes upstream.
   "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
   "cache-control": "no-store",
-  "referrer-policy": "no-referrer",
+  // Not no-referrer: under it browsers send `Origin: null` with the consent form (Fetch standard,
+  // "append a request Origin header"), which the DNS-rebinding check refuses. same-origin
+  // still sends nothing to other origins (the upstream the consent redirects to).
+  "referrer-policy": "same-origin",
 } as const;
 
 function page(title: string, body: string): string {

@@ -60,7 +60,7 @@ export function validOrigin(value: string): string | undefined {
 
 const first = (value: string | null) => value?.split(",")[0]?.trim() || undefined;
 
-export function publicOrigin(settings: OriginSettings, request: { url: string; headers: Headers; peer: string | undefined }): string {
+export function publicOrigin(settings: OriginSettings, request: { url: string; headers: Pick<Headers, "get">; peer: string | undefined }): string {
   if (settings.proxyBaseUrl !== undefined) return settings.proxyBaseUrl;
   const own = new URL(request.url);
   if (settings.useXForwardedFor && inRanges(settings.trustedProxies, request.peer)) {

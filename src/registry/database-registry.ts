@@ -5,7 +5,12 @@
  * during one runs once after it.
  *
  * A config server's name always wins: a database row whose name collides with it (the
- * config file gained a server) is left out with a warning, never merged.
+ * config file gained a server) is left out with a warning, never merged. Names collide
+ * ignoring case (issue 15 item 10: `x-mcp-{server}-*` header names ignore case). Between
+ * database rows the first created (ties: the lower id) keeps the name, on every instance
+ * alike; rows that clash (two instances created `A` and `a` at once, or a database from
+ * before this rule) are left out with an error naming both, until one is renamed or
+ * deleted through the API.
  */
 import type { UserTokenSource } from "../auth/upstream/oauth2-interactive.js";
 import type { Environment } from "../config/env-refs.js";
@@ -54,7 +59,6 @@ export async function databaseRegistry(options: {
     ...(options.tokenEvents === undefined ? {} : { tokenEvents: options.tokenEvents }),
   };
   const fromConfig = configServerEntries(options.config, context);
-  const configNames = new Set(fromConfig.map((entry) => entry.name));
   let snapshot: RegistrySnapshot = registrySnapshot(fromConfig);
   let loaded = new Map<string, Loaded>();
   let rows = new Map<string, StoredServer>();
@@ -77,11 +81,15 @@ export async function databaseRegistry(options: {
       ...row,
       problem: `${row.problem} (set the salt key it was sealed with in GATEHOUSE_SALT_KEY_PREVIOUS)`,
     }));
+    // Lowercased name → who holds it: config servers first, then rows in creation order.
+    const holders = new Map<string, { name: string; id?: string }>(fromConfig.map((entry) => [entry.name.toLowerCase(), { name: entry.name }]));
     for (const row of stored) {
-      if (configNames.has(row.name)) {
-        nextProblems.push({ id: row.id, name: row.name, problem: `the config file defines a server named '${row.name}' too; the config server is used` });
+      const holder = holders.get(row.name.toLowerCase());
+      if (holder !== undefined) {
+        nextProblems.push({ id: row.id, name: row.name, problem: nameClash(row.name, holder) });
         continue;
       }
+      holders.set(row.name.toLowerCase(), { name: row.name, id: row.id });
       try {
         const source = JSON.stringify(row.config);
         next.set(row.id, { entry: entryFor(row, source), source });
@@ -126,4 +134,14 @@ export async function databaseRegistry(options: {
     problems: () => problems,
     stored: (id) => rows.get(id),
   };
+}
+
+/** Why a row is left out: its name is held by a config server or an older row (ignoring case). */
+function nameClash(name: string, holder: { name: string; id?: string }): string {
+  if (holder.id === undefined) {
+    return holder.name === name
+      ? `the config file defines a server named '${name}' too; the config server is used`
+      : `the config file defines a server named '${holder.name}', which differs only in case (names are unique ignoring case); the config server is used: rename or delete this one`;
+  }
+  return `database server '${holder.name}' (${holder.id}) was created first with the same name ignoring case (names are unique ignoring case); this one is left out: rename or delete one of them`;
 }

@@ -153,8 +153,16 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
     return entry;
   }
 
-  function writable(idOrName: string): McpServerEntry {
-    const entry = find(idOrName);
+  /**
+   * A database server the API may change: one in the registry, or a stored row the registry
+   * left out (its name clashes, its config no longer loads), by id, so it can be renamed,
+   * fixed or deleted.
+   */
+  function writable(idOrName: string): { id: string; name: string } {
+    const entry = registry.current().byIdOrName(idOrName);
+    const leftOut = entry === undefined ? registry.stored(idOrName) : undefined;
+    if (leftOut !== undefined) return { id: leftOut.id, name: leftOut.name };
+    if (entry === undefined) throw new GatewayError({ status: 404, code: "unknown_server", message: `no MCP server with id or name '${idOrName}'` });
     if (entry.source === "config") {
       throw new GatewayError({
         status: 403,
@@ -193,11 +201,14 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
     }
   }
 
+  /** Names are unique ignoring case (issue 15 item 10): `x-mcp-{server}-*` header names ignore case. */
   function assertNameFree(name: string, exceptId?: string): void {
-    const existing = registry.current().servers.get(name);
-    const storedClash = registry.problems().some((problem) => problem.name === name && problem.id !== exceptId);
-    if ((existing !== undefined && existing.id !== exceptId) || storedClash) {
-      throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${name}' exists already`, extra: { field: "server_name" } });
+    const wanted = name.toLowerCase();
+    const holders = [...registry.current().servers.values(), ...registry.problems()];
+    const taken = holders.find((holder) => holder.name.toLowerCase() === wanted && holder.id !== exceptId);
+    if (taken !== undefined) {
+      const same = taken.name === name ? "" : ` ('${taken.name}'; names are unique ignoring case)`;
+      throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${name}' exists already${same}`, extra: { field: "server_name" } });
     }
   }
 

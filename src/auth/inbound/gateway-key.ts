@@ -1,10 +1,9 @@
 /**
  * Where the caller's gateway key travels (CONTRACT §3): `x-litellm-api-key: Bearer <key>`
  * (a bare key too), or, only when that header is absent, `Authorization: Bearer <key>`.
- * Knowing which header carried it lets the proxy strip exactly that header upstream and
- * leave a client's own `Authorization` for OAuth pass-through.
+ * Which headers may still go upstream is the credential screen's question
+ * (credential-screen.ts): any header holding a gateway key stays here.
  */
-import { hash, timingSafeEqual } from "node:crypto";
 import type { RequestHeaders } from "../../headers.js";
 
 export const GATEWAY_KEY_HEADER = "x-litellm-api-key";
@@ -34,21 +33,4 @@ export function extractGatewayKey(headers: RequestHeaders): PresentedKey | undef
     return key === "" ? undefined : { key, source: "authorization" };
   }
   return undefined;
-}
-
-/**
- * The bearer token of the Authorization header, unless it is the gateway key: whether the
- * key travelled there, or the client sent the key in both headers (LiteLLM #30559).
- */
-export function clientBearerToken(headers: RequestHeaders, presented: PresentedKey | undefined): string | undefined {
-  if (presented?.source === "authorization") return undefined;
-  const authorization = headers.get("authorization");
-  if (authorization === null || !BEARER.test(authorization)) return undefined;
-  const token = stripBearer(authorization);
-  if (token === "" || (presented !== undefined && sameSecret(token, presented.key))) return undefined;
-  return token;
-}
-
-function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(hash("sha256", a, "buffer"), hash("sha256", b, "buffer"));
 }

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { GatewayError } from "../../errors.js";
 import type { RegistrySnapshot } from "../../registry/registry.js";
 import type { KeysRepository, ObjectPermission, StoredKey } from "../../store/keys-repository.js";
-import { hashKey } from "./virtual-keys.js";
+import { hashKey, VIRTUAL_KEY_PREFIX } from "./virtual-keys.js";
 
 const DURATION = /^(\d+)\s*(s|m|h|d)$/;
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -105,7 +105,7 @@ export function createKeyAdmin(options: { keys: KeysRepository; now?: () => Date
     async generate(body: unknown, snapshot: RegistrySnapshot): Promise<KeyView & { key: string }> {
       const parsed = generateSchema.safeParse(body ?? {});
       if (!parsed.success) throw invalid(parsed.error);
-      const key = `sk-${randomBytes(24).toString("base64url")}`;
+      const key = `${VIRTUAL_KEY_PREFIX}${randomBytes(24).toString("base64url")}`;
       const stored: StoredKey = {
         token: hashKey(key),
         keyName: `sk-...${key.slice(-4)}`,

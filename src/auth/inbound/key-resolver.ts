@@ -9,6 +9,12 @@ import { masterCaller, type Caller } from "./caller.js";
 
 export interface KeyResolver {
   resolve(key: string): Promise<Caller | undefined> | Caller | undefined;
+  /**
+   * A cheap test of the key's form: false when `key` cannot be one of this resolver's keys,
+   * which spares a lookup (a virtual key always starts with `sk-`; a JWT or an upstream
+   * token never costs a database read).
+   */
+  accepts?(key: string): boolean;
 }
 
 export function sha256(value: string): Buffer {
@@ -29,6 +35,7 @@ export function chainResolvers(resolvers: readonly KeyResolver[]): KeyResolver {
   return {
     async resolve(key) {
       for (const resolver of resolvers) {
+        if (resolver.accepts?.(key) === false) continue;
         const caller = await resolver.resolve(key);
         if (caller !== undefined) return caller;
       }

@@ -16,6 +16,9 @@ export interface VirtualKeyResolver extends KeyResolver {
   invalidate(): void;
 }
 
+/** Every virtual key starts so (`/key/generate` makes `sk-` + 32 base64url characters). */
+export const VIRTUAL_KEY_PREFIX = "sk-";
+
 export function hashKey(key: string): string {
   return createHash("sha256").update(key, "utf8").digest("hex");
 }
@@ -79,6 +82,7 @@ export function virtualKeyResolver(
   keys.onWrite(invalidate);
 
   return {
+    accepts: (key) => key.startsWith(VIRTUAL_KEY_PREFIX),
     async resolve(key) {
       const token = hashKey(key);
       let entry = cache.get(token);

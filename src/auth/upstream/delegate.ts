@@ -4,12 +4,12 @@
  * client's `Authorization` untouched (`delegated`). Only for `auth_type: oauth2` with the
  * interactive flow; anywhere else the flag is ignored (and the load logs it).
  *
- * The gateway key is never forwarded: not when it travelled in Authorization, and not
- * when the client sent it in both headers (LiteLLM #30559).
+ * An Authorization header holding a gateway key is never forwarded, however the key is
+ * written in it (LiteLLM #30559, issue 15 item 9): the upstream then sees no credential.
  */
 import { inferOauth2Flow } from "../../config/load.js";
 import type { ServerConfig } from "../../config/schema.js";
-import { clientBearerToken } from "../inbound/gateway-key.js";
+import { forwardableAuthorization } from "../inbound/credential-screen.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
 
 /** Whether the server really delegates: the flag, on an interactive oauth2 server. */
@@ -19,12 +19,9 @@ export function delegatesAuthToUpstream(config: ServerConfig): boolean {
 
 export function delegatedAuth(): UpstreamAuth {
   return {
-    credentials({ headers, presentedKey }): UpstreamCredentials {
-      const authorization = headers.get("authorization");
-      const isBearer = authorization !== null && /^bearer(\s|$)/i.test(authorization);
-      if (authorization === null) return { headers: {}, resolution: "delegated" };
-      const forward = isBearer ? clientBearerToken(headers, presentedKey) !== undefined : presentedKey?.source !== "authorization";
-      return { headers: forward ? { authorization } : {}, resolution: "delegated" };
+    async credentials(context): Promise<UpstreamCredentials> {
+      const authorization = await forwardableAuthorization(context);
+      return { headers: authorization === undefined ? {} : { authorization }, resolution: "delegated" };
     },
   };
 }

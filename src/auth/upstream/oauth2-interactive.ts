@@ -6,11 +6,11 @@
  *    before expiry by the token store;
  * 3. else 401 `upstream_authorization_required`, which the MCP route turns into a
  *    `WWW-Authenticate: Bearer resource_metadata=...` challenge so the client starts OAuth.
- * A gateway key in Authorization is never forwarded (clientBearerToken).
+ * An Authorization header holding a gateway key is never forwarded (credential-screen.ts).
  */
 import { GatewayError } from "../../errors.js";
 import { callerUserKey } from "../inbound/caller.js";
-import { clientBearerToken } from "../inbound/gateway-key.js";
+import { clientBearerToken } from "../inbound/credential-screen.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
 
 export interface UserTokenSource {
@@ -33,8 +33,9 @@ export function upstreamRefusedUserToken(serverName: string): GatewayError {
 
 export function oauth2Interactive(serverId: string, serverName: string, userTokens: UserTokenSource | undefined): UpstreamAuth {
   return {
-    async credentials({ headers, presentedKey, caller }): Promise<UpstreamCredentials> {
-      const bearer = clientBearerToken(headers, presentedKey);
+    async credentials(context): Promise<UpstreamCredentials> {
+      const { caller } = context;
+      const bearer = await clientBearerToken(context);
       if (bearer !== undefined) return { headers: { authorization: `Bearer ${bearer}` }, resolution: "oauth2-passthrough" };
       const user = caller === undefined ? undefined : callerUserKey(caller);
       const stored = user === undefined || userTokens === undefined ? undefined : await userTokens.accessToken(serverId, user);

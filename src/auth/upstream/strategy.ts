@@ -6,6 +6,7 @@
 import type { DebugRecorder } from "../../debug.js";
 import type { RequestHeaders } from "../../headers.js";
 import type { Caller } from "../inbound/caller.js";
+import type { CredentialScreen } from "../inbound/credential-screen.js";
 import type { PresentedKey } from "../inbound/gateway-key.js";
 
 /** What `x-mcp-debug-auth-resolution` reports: the mechanism actually used. */
@@ -24,6 +25,8 @@ export interface UpstreamAuthContext {
   headers: RequestHeaders;
   /** The gateway key and the header that carried it (that header never goes upstream). */
   presentedKey: PresentedKey | undefined;
+  /** Says which inbound header values hold a gateway key: those never go upstream, in any header. */
+  screen: CredentialScreen;
   /** Who is calling: per-user credentials are looked up for them. */
   caller?: Caller;
   /** Present when the client asked for debug headers: told what was actually used. */

@@ -17,7 +17,7 @@ import * as oauth from "oauth4webapi";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { TokenEvents } from "../../observability/metrics.js";
-import { clientBearerToken } from "../inbound/gateway-key.js";
+import { authorizationCarriesGatewayKey, clientBearerToken } from "../inbound/credential-screen.js";
 import { allowHttp } from "./allow-http.js";
 import { keyedTokenCache } from "./keyed-token-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
@@ -112,9 +112,10 @@ export function tokenExchangeAuth(options: TokenExchangeOptions): UpstreamAuth {
   }
 
   return {
-    async credentials({ headers, presentedKey }) {
-      const subjectToken = clientBearerToken(headers, presentedKey);
-      if (subjectToken === undefined) throw subjectTokenMissing(options.serverName, presentedKey?.source === "authorization");
+    async credentials(context) {
+      const subjectToken = await clientBearerToken(context);
+      // A gateway key is never a subject token: the authorization server would receive it.
+      if (subjectToken === undefined) throw subjectTokenMissing(options.serverName, await authorizationCarriesGatewayKey(context));
       const subjectExpiresAt = jwtExpiry(subjectToken);
       if (subjectExpiresAt !== undefined && subjectExpiresAt <= now()) throw subjectTokenExpired(options.serverName);
       const key = createHash("sha256").update(options.serverId).update("\0").update(subjectToken).digest("base64url");

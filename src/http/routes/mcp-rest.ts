@@ -1,6 +1,7 @@
 /** `/mcp-rest/tools/list` and `/mcp-rest/tools/call` (CONTRACT §4). */
 import { Hono } from "hono";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
+import { credentialScreen } from "../../auth/inbound/credential-screen.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { parseCallToolBody, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
 import type { ServerRegistry } from "../../registry/registry.js";
@@ -26,7 +27,14 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
     snapshot: deps.registry.current(),
     caller: c.get("caller"),
     requestId: requestIdOf(c.env?.incoming),
-    inbound: { headers: requestHeaders(c), presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
+    inbound: {
+      headers: requestHeaders(c),
+      presentedKey: c.get("presentedKey"),
+      screen: credentialScreen(deps.keys, c.get("presentedKey")),
+      caller: c.get("caller"),
+      debug: c.get("debug"),
+      signal: c.req.raw.signal,
+    },
   });
 
   app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));

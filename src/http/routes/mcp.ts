@@ -6,6 +6,7 @@
  */
 import { Hono, type Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { credentialScreen } from "../../auth/inbound/credential-screen.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { GatewayError } from "../../errors.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
@@ -78,7 +79,14 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       caller: c.get("caller"),
       narrowTo: serversHeader(c),
       resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
-      inbound: { headers: requestHeaders(c), presentedKey: c.get("presentedKey"), caller: c.get("caller"), debug: c.get("debug"), signal: c.req.raw.signal },
+      inbound: {
+        headers: requestHeaders(c),
+        presentedKey: c.get("presentedKey"),
+        screen: credentialScreen(deps.keys, c.get("presentedKey")),
+        caller: c.get("caller"),
+        debug: c.get("debug"),
+        signal: c.req.raw.signal,
+      },
       parsed,
       requestId: requestIdOf(c.env?.incoming),
     }));
@@ -95,6 +103,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       method: c.req.method,
       headers: c.req.raw.headers,
       presentedKey: c.get("presentedKey"),
+      screen: credentialScreen(deps.keys, c.get("presentedKey")),
       signal: c.req.raw.signal,
       debug: c.get("debug"),
       body: read?.body,

@@ -12,6 +12,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Child } from "hono/jsx";
 import { callerUserKey, seenFrom, type Caller } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
+import { FORWARD_NOTHING } from "../../auth/inbound/credential-screen.js";
 import type { KeyAdmin, KeyView } from "../../auth/inbound/key-admin.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { inferOauth2Flow } from "../../config/load.js";
@@ -200,7 +201,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
 
   // --- MCP Servers -----------------------------------------------------------------------
 
-  const inbound = (caller: Caller, signal: AbortSignal) => ({ headers: new Headers(), presentedKey: undefined, caller, signal });
+  // The UI's own calls carry no client header upstream.
+  const inbound = (caller: Caller, signal: AbortSignal) => ({ headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING, caller, signal });
 
   async function healthOf(current: UiSession, servers: McpServerEntry[]): Promise<Map<string, Health>> {
     const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientBearerToken, extractGatewayKey } from "../../../src/auth/inbound/gateway-key.js";
+import { extractGatewayKey } from "../../../src/auth/inbound/gateway-key.js";
 
 describe("extractGatewayKey", () => {
   it("reads x-litellm-api-key with and without Bearer", () => {
@@ -17,24 +17,5 @@ describe("extractGatewayKey", () => {
     expect(extractGatewayKey(new Headers({ "x-litellm-api-key": "Bearer " }))).toBeUndefined();
     expect(extractGatewayKey(new Headers({ authorization: "Basic dXNlcjpwYXNz" }))).toBeUndefined();
     expect(extractGatewayKey(new Headers())).toBeUndefined();
-  });
-});
-
-describe("clientBearerToken", () => {
-  it("is the Authorization bearer when the gateway key travelled elsewhere", () => {
-    const headers = new Headers({ "x-litellm-api-key": "sk-1", authorization: "Bearer user-token" });
-    expect(clientBearerToken(headers, extractGatewayKey(headers))).toBe("user-token");
-  });
-
-  it("is never the gateway key itself", () => {
-    const headers = new Headers({ authorization: "Bearer sk-1" });
-    expect(clientBearerToken(headers, extractGatewayKey(headers))).toBeUndefined();
-  });
-});
-
-describe("the gateway key never doubles as the upstream bearer", () => {
-  it("drops an Authorization bearer equal to the key sent in x-litellm-api-key (LiteLLM #30559)", () => {
-    const headers = new Headers({ "x-litellm-api-key": "Bearer sk-same", authorization: "Bearer sk-same" });
-    expect(clientBearerToken(headers, extractGatewayKey(headers))).toBeUndefined();
   });
 });

@@ -10,6 +10,8 @@
  */
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
+import { credentialScreen } from "../../../src/auth/inbound/credential-screen.js";
+import { masterKeyResolver } from "../../../src/auth/inbound/key-resolver.js";
 import { keyedTokenCache } from "../../../src/auth/upstream/keyed-token-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "../../../src/auth/upstream/strategy.js";
 import { tokenExchangeAuth, type TokenExchangeOptions } from "../../../src/auth/upstream/token-exchange.js";
@@ -271,6 +273,7 @@ describe("tokenExchangeAuth on a fake clock, against the real token-exchange ser
       auth.credentials({
         headers: new Headers({ authorization: `Bearer ${subject}`, "x-litellm-api-key": `Bearer ${GATEWAY_KEY}` }),
         presentedKey: { key: GATEWAY_KEY, source: "x-litellm-api-key" },
+        screen: credentialScreen(masterKeyResolver(GATEWAY_KEY), { key: GATEWAY_KEY, source: "x-litellm-api-key" }),
       }),
     );
   }
@@ -371,14 +374,22 @@ describe("tokenExchangeAuth on a fake clock, against the real token-exchange ser
   it("without a subject token: subject_token_required, and nothing is sent to the server", async () => {
     const { as, auth } = await exchanger(3600);
     const error = await failure(
-      Promise.resolve(auth.credentials({ headers: new Headers({ "x-litellm-api-key": GATEWAY_KEY }), presentedKey: { key: GATEWAY_KEY, source: "x-litellm-api-key" } })),
+      Promise.resolve(auth.credentials({
+          headers: new Headers({ "x-litellm-api-key": GATEWAY_KEY }),
+          presentedKey: { key: GATEWAY_KEY, source: "x-litellm-api-key" },
+          screen: credentialScreen(masterKeyResolver(GATEWAY_KEY), { key: GATEWAY_KEY, source: "x-litellm-api-key" }),
+        }),),
     );
     expect(error.status).toBe(401);
     expect(error.code).toBe("subject_token_required");
     expect(error.message).toContain("Authorization: Bearer <token>");
 
     const inAuthorization = await failure(
-      Promise.resolve(auth.credentials({ headers: new Headers({ authorization: `Bearer ${GATEWAY_KEY}` }), presentedKey: { key: GATEWAY_KEY, source: "authorization" } })),
+      Promise.resolve(auth.credentials({
+          headers: new Headers({ authorization: `Bearer ${GATEWAY_KEY}` }),
+          presentedKey: { key: GATEWAY_KEY, source: "authorization" },
+          screen: credentialScreen(masterKeyResolver(GATEWAY_KEY), { key: GATEWAY_KEY, source: "authorization" }),
+        }),),
     );
     expect(inAuthorization.code).toBe("subject_token_required");
     expect(inAuthorization.message).toContain("x-litellm-api-key");

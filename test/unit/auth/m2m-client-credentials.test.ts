@@ -8,6 +8,7 @@
 import { Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { decodeJwt } from "jose";
+import { FORWARD_NOTHING } from "../../../src/auth/inbound/credential-screen.js";
 import { clientCredentialsAuth, type ClientCredentialsOptions } from "../../../src/auth/upstream/m2m-client-credentials.js";
 import type { UpstreamAuth, UpstreamAuthContext, UpstreamCredentials } from "../../../src/auth/upstream/strategy.js";
 import { GatewayError } from "../../../src/errors.js";
@@ -16,7 +17,7 @@ import { startAuthorizationServer, type AuthorizationServer, type TokenHold } fr
 
 const RESOURCE = "http://127.0.0.1:1/mcp";
 const CLIENT = { client_id: "unit-m2m", client_secret: "unit-m2m-secret-7c2e9a41" };
-const CONTEXT: UpstreamAuthContext = { headers: new Headers(), presentedKey: undefined };
+const CONTEXT: UpstreamAuthContext = { headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING };
 const SECOND = 1000;
 
 /** Lets settled promises run their reactions (no timer, no delay). */

@@ -26,3 +26,12 @@ describe("x-mcp-{server}-{name} headers (CONTRACT §5)", () => {
     expect(perRequestHeaders(new Headers({ "x-mcp-servers": "github" }), "github", names)).toBeUndefined();
   });
 });
+
+describe("a per-request header and names that differ only in case (issue 15 item 10)", () => {
+  it("reaches exactly one server, even if a registry ever held both 'A' and 'a'", () => {
+    const both = serverNameMatcher(["A", "a"]);
+    const headers = new Headers({ "x-mcp-a-authorization": "Bearer for-one" });
+    const receivers = ["A", "a"].filter((server) => perRequestHeaders(headers, server, both) !== undefined);
+    expect(receivers).toHaveLength(1);
+  });
+});

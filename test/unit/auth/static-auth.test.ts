@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { FORWARD_NOTHING } from "../../../src/auth/inbound/credential-screen.js";
 import { staticAuth, staticAuthHeader } from "../../../src/auth/upstream/static-auth.js";
 
 describe("static auth headers (CONTRACT §2)", () => {
@@ -13,13 +14,13 @@ describe("static auth headers (CONTRACT §2)", () => {
   });
 
   it("none sends nothing and reports no-auth", async () => {
-    const credentials = await staticAuth("none", undefined).credentials({ headers: new Headers(), presentedKey: undefined });
+    const credentials = await staticAuth("none", undefined).credentials({ headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING });
     expect(credentials).toEqual({ headers: {}, resolution: "no-auth" });
   });
 
   it("a static credential reports static-token and is computed once", async () => {
     const auth = staticAuth("bearer_token", "t1");
-    const context = { headers: new Headers(), presentedKey: undefined };
+    const context = { headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING };
     const first = await auth.credentials(context);
     expect(first).toEqual({ headers: { authorization: "Bearer t1" }, resolution: "static-token" });
     expect(await auth.credentials(context)).toBe(first);

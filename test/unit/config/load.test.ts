@@ -300,6 +300,7 @@ describe("parseConfig: defaults", () => {
       store_poll_interval_seconds: 1,
       audit_log: true,
       audit_retention_days: 30,
+      mcp_allowed_origins: [],
     });
   });
 });

@@ -1,0 +1,159 @@
+/**
+ * DNS-rebinding protection (MCP transports spec, "Security Warning": servers MUST validate
+ * `Origin`, and answer 403 to a present, invalid one; issue 15 item 14). A page on
+ * `evil.example` whose name the attacker re-points at 127.0.0.1 is same-origin with the
+ * gateway in the victim's browser, so two checks run before either request lane:
+ *
+ * - Listening only on loopback, every request must name the gateway in `Host`: a loopback
+ *   name (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`, any port) or the host of
+ *   PROXY_BASE_URL. A rebinding page sends its own name.
+ * - On the MCP routes (`/mcp`, `/{server}/mcp`, `/mcp/{server}`, `/mcp-rest/*`) and the
+ *   OAuth facade (`/{server}/register|authorize|token`), a present `Origin` must be the
+ *   public origin (seed rules: PROXY_BASE_URL, trusted X-Forwarded-*, else the request's
+ *   own), a loopback origin, or listed (general_settings.mcp_allowed_origins /
+ *   LITELLM_CORS_ORIGINS). `Origin: null` (sandboxed frames, file pages, no-referrer forms)
+ *   is refused there. Discovery documents (`/.well-known/*`) stay open to every origin: they
+ *   are public and browser-based MCP clients read them cross-origin.
+ *
+ * Requests without `Origin` (MCP clients outside browsers, top-level navigations) pass the
+ * second check; requests without `Host` (HTTP/1.0) pass the first: a browser always sends it.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isIPv4 } from "node:net";
+import { GatewayError, JsonRpcCode } from "../errors.js";
+import { IncomingRequestHeaders } from "../headers.js";
+import type { Logger } from "../log.js";
+import { publicOrigin, type OriginSettings } from "../oauth/public-origin.js";
+import { requestIdOf } from "../observability/request-id.js";
+import { errorResponse, logFailure } from "./error-response.js";
+
+export interface RebindingGuardOptions {
+  /** The address the gateway listens on (--host). */
+  listenHost: string;
+  origin: OriginSettings;
+  /** Normalised extra origins (RuntimeSettings.allowedOrigins). */
+  allowedOrigins: readonly string[];
+  log: Logger;
+}
+
+/** How a refusal is worded on this route, as the route's own errors are. */
+type Style = "jsonrpc" | "rest" | "oauth";
+
+const FACADE_ENDPOINTS = new Set(["register", "authorize", "token"]);
+
+/**
+ * The routes whose `Origin` is checked, with their error style; undefined for the others.
+ * Read from the path's segments, percent-decoded and without empty ones, so `//mcp`,
+ * `/mcp/` or `/%6Dcp` cannot slip past a check the router would still route.
+ */
+export function checkedRoute(url: string): Style | undefined {
+  const path = url.split("?", 1)[0]!;
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // A malformed escape: judge the path as sent.
+  }
+  const segments = decoded.split("/").filter((segment) => segment !== "");
+  const [first, second] = segments;
+  if (first === "mcp-rest") return "rest";
+  if (segments.length === 1 && first === "mcp") return "jsonrpc";
+  if (segments.length === 2 && (first === "mcp" || second === "mcp")) return "jsonrpc";
+  if (segments.length === 2 && second !== undefined && FACADE_ENDPOINTS.has(second)) return "oauth";
+  return undefined;
+}
+
+/** Whether the configured listen address is loopback only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackListenAddress(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || bare === "::1" || (isIPv4(bare) && bare.startsWith("127.")) || /^::ffff:127\./.test(bare);
+}
+
+/** RFC 6761 localhost names, 127.0.0.0/8 and [::1]: names a rebinding page cannot own. */
+export function isLoopbackHostname(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, "");
+  return host === "localhost" || host.endsWith(".localhost") || (isIPv4(host) && host.startsWith("127.")) || host === "[::1]";
+}
+
+/** The host name of a `Host` header value (`name[:port]`, `[v6][:port]`), lowercase. */
+export function hostnameOf(host: string): string {
+  const value = host.trim().toLowerCase();
+  if (value.startsWith("[")) return value.slice(0, value.indexOf("]") + 1);
+  return value.replace(/:\d*$/, "");
+}
+
+/** Whether `origin` (an Origin header's value) is one this gateway's MCP and OAuth routes answer. */
+export function originAllowed(origin: string, ownOrigin: string | undefined, allowed: readonly string[]): boolean {
+  // `null`, or anything that is not exactly scheme://host[:port], is refused.
+  if (!/^https?:\/\/[^/?#\\@%\s]+$/i.test(origin) || !URL.canParse(origin)) return false;
+  const url = new URL(origin);
+  return url.origin === ownOrigin || isLoopbackHostname(url.hostname) || allowed.includes(url.origin);
+}
+
+/** `name[:port]` or `[v6][:port]`: a Host the request's own origin can be built from. */
+const AUTHORITY = /^(?:[a-z0-9_.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+const clip = (value: string) => (value.length > 100 ? `${value.slice(0, 100)}...` : value);
+
+function hostRefused(host: string, proxyHost: string | undefined): GatewayError {
+  const names = `localhost, 127.0.0.0/8 and [::1]${proxyHost === undefined ? "" : ` and ${proxyHost} (PROXY_BASE_URL)`}`;
+  return new GatewayError({
+    status: 403,
+    code: "host_not_allowed",
+    rpcCode: JsonRpcCode.Forbidden,
+    message:
+      `Host '${clip(host)}' is not a name of this gateway: it listens only on loopback and answers to ${names} (DNS-rebinding protection); ` +
+      "behind a reverse proxy that forwards its own Host, set PROXY_BASE_URL to the gateway's public origin",
+  });
+}
+
+function originRefused(origin: string): GatewayError {
+  return new GatewayError({
+    status: 403,
+    code: "origin_not_allowed",
+    rpcCode: JsonRpcCode.Forbidden,
+    message:
+      `Origin '${clip(origin)}' may not call this gateway's MCP and OAuth routes (DNS-rebinding protection, MCP transports spec): ` +
+      "only the gateway's public origin, loopback origins and origins listed in general_settings.mcp_allowed_origins (or LITELLM_CORS_ORIGINS) may",
+  });
+}
+
+/**
+ * The check, as a node:http pre-handler: answers 403 and returns true for a refused
+ * request; returns false (untouched) otherwise. Runs before the fast lane and the Hono app,
+ * so both lanes are covered by this one place.
+ */
+export function dnsRebindingGuard(options: RebindingGuardOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
+  const loopbackOnly = isLoopbackListenAddress(options.listenHost);
+  const proxyBase = options.origin.proxyBaseUrl === undefined ? undefined : new URL(options.origin.proxyBaseUrl);
+  const proxyHost = proxyBase === undefined ? undefined : hostnameOf(proxyBase.host);
+
+  function refuse(request: IncomingMessage, response: ServerResponse, error: GatewayError, style: Style): true {
+    logFailure(options.log, error, { method: request.method ?? "GET", path: request.url?.split("?", 1)[0], request_id: requestIdOf(request) });
+    const answer = errorResponse(error, style, null);
+    void answer.text().then((body) => {
+      if (response.headersSent) return;
+      response.writeHead(answer.status, { ...Object.fromEntries(answer.headers), "content-length": String(Buffer.byteLength(body)) });
+      response.end(body);
+    });
+    return true;
+  }
+
+  return (request, response) => {
+    const host = request.headers.host;
+    if (loopbackOnly && host !== undefined) {
+      const name = hostnameOf(host);
+      if (!isLoopbackHostname(name) && name !== proxyHost) return refuse(request, response, hostRefused(host, proxyHost), checkedRoute(request.url ?? "/") ?? "rest");
+    }
+    const origin = request.headers.origin;
+    // Most requests (MCP clients outside browsers) carry no Origin: nothing more to do.
+    if (origin === undefined) return false;
+    const route = checkedRoute(request.url ?? "/");
+    if (route === undefined) return false;
+    const own =
+      host !== undefined && AUTHORITY.test(host)
+        ? publicOrigin(options.origin, { url: `http://${host}/`, headers: new IncomingRequestHeaders(request.headers), peer: request.socket.remoteAddress })
+        : options.origin.proxyBaseUrl;
+    return originAllowed(origin, own, options.allowedOrigins) ? false : refuse(request, response, originRefused(origin), route);
+  };
+}
