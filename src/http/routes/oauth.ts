@@ -42,13 +42,15 @@ export interface OauthRouteDeps {
   maxBodyBytes: number;
 }
 
-/** A registration body, at most REGISTRATION_BODY_LIMIT_BYTES whatever max_request_body_bytes says; RFC 7591 §3.2.2 error body. */
-async function readRegistration(request: Request): Promise<unknown> {
+/** A registration body: at most REGISTRATION_BODY_LIMIT_BYTES (or max_request_body_bytes when that is less). */
+async function readRegistration(request: Request, maxBodyBytes: number): Promise<unknown> {
+  if (maxBodyBytes <= REGISTRATION_BODY_LIMIT_BYTES) return readJson(request, maxBodyBytes);
   try {
     return await readJson(request, REGISTRATION_BODY_LIMIT_BYTES);
   } catch (error) {
     if (error instanceof GatewayError && error.status === 413) {
-      throw oauthError("invalid_client_metadata", `the client metadata is larger than ${REGISTRATION_BODY_LIMIT_BYTES} bytes; a registration needs far less`, 413);
+      // The gateway's one code for a body over a limit, here with the registration's own limit.
+      throw oauthError("request_too_large", `the client metadata is larger than ${REGISTRATION_BODY_LIMIT_BYTES} bytes, the most a registration may send`, 413);
     }
     throw error;
   }
@@ -116,7 +118,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
         headers: { "retry-after": String(verdict.retryAfterSeconds) },
       });
     }
-    const registered = await registerClient(deps.registration, entry, await readRegistration(c.req.raw));
+    const registered = await registerClient(deps.registration, entry, await readRegistration(c.req.raw, deps.maxBodyBytes));
     return c.json(registered, 201, NO_STORE);
   });
 
