@@ -75,7 +75,7 @@ function parseRequest(body: unknown): { redirectUris: string[]; clientName?: str
     throw invalidMetadata("response_types: only code is supported");
   }
   return {
-    redirectUris: [...new Set(uris as string[])],
+    redirectUris: uris as string[],
     ...(typeof metadata.client_name === "string" ? { clientName: metadata.client_name } : {}),
     ...(typeof metadata.scope === "string" ? { scope: metadata.scope } : {}),
   };
