@@ -28,6 +28,7 @@ import { createConnect } from "./oauth/connect.js";
 import { delegatedResourceMetadata } from "./oauth/delegated-resource-metadata.js";
 import { originSettings } from "./oauth/public-origin.js";
 import { parseTrustedRedirectOrigins } from "./oauth/redirect-policy.js";
+import { registrationRateLimit } from "./oauth/registration-rate-limit.js";
 import { createTokenEndpoint } from "./oauth/token.js";
 import { upstreamAuthorizations } from "./oauth/upstream-authorization-server.js";
 import { userTokenStore } from "./oauth/user-tokens.js";
@@ -83,7 +84,7 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
     const servers = serversRepository(database.db, box);
     const rewrapped = await servers.rewrapSecrets();
     if (rewrapped > 0) log.info({ rows: rewrapped, key_id: box.currentKeyId }, "re-encrypted stored secrets with the current GATEHOUSE_SALT_KEY");
-    const oauthRepo = oauthRepository(database.db, box);
+    const oauthRepo = oauthRepository(database.db, box, undefined, { incompleteClientTtlMs: config.general_settings.oauth_incomplete_client_ttl_seconds * 1000 });
     const upstreams = upstreamAuthorizations();
     // The token store needs the registry to find a server, and the registry's strategies need the store.
     const late: { registry?: DatabaseRegistry } = {};
@@ -113,8 +114,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const csrfKey = Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "consent form csrf v1", 32));
   const trustedRedirects = parseTrustedRedirectOrigins(settings.trustedRedirectOrigins);
   for (const warning of trustedRedirects.warnings) log.warn(warning);
-  const registration = { repo: oauthRepo, upstreams, log };
-  const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey });
+  const registration = { repo: oauthRepo };
+  const registrationLimit = registrationRateLimit({ limit: general.oauth_registration_rate_limit_per_minute });
+  const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log });
   const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics });
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
@@ -134,7 +136,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       if (first) log.warn({ err: error instanceof Error ? error.message : String(error) }, "cannot read the store's revisions; changes made by other instances are not picked up until it answers");
     },
   });
-  // Pending authorizations and codes are refused once expired; this only keeps the tables small.
+  // Pending authorizations, codes and never-completed clients are refused once expired; this only keeps the tables small.
   const purge = setInterval(
     () => void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired(), audit.purgeOlderThan(general.audit_retention_days)]),
     10 * 60_000,
@@ -168,7 +170,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     origin,
     network: callerNetwork(origin, internalRanges, () => registry.current().hasInternalOnly),
-    oauth: { delegated, upstreams, registration, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
+    oauth: { delegated, upstreams, registration, registrationLimit, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin,
     observability: { metrics, audit },

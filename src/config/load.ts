@@ -129,7 +129,7 @@ function ignoredSectionWarnings(tree: Record<string, unknown>, file: string): st
   ];
 }
 
-const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "token_exchange_endpoint"] as const;
+const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "issuer", "token_exchange_endpoint"] as const;
 
 /** RFC 6761 `localhost` names, 127.0.0.0/8 and [::1]: traffic that never leaves the machine. */
 export function isLoopbackHost(hostname: string): boolean {

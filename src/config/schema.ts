@@ -47,6 +47,12 @@ export const serverConfigSchema = z
     token_url: httpUrl.optional(),
     authorization_url: httpUrl.optional(),
     registration_url: httpUrl.optional(),
+    /**
+     * The upstream authorization server's issuer identifier: its RFC 8414 metadata gives the
+     * endpoints, and must name exactly this issuer (RFC 8414 §3.3). Pins discovery: the
+     * upstream's own RFC 9728 metadata no longer chooses where the gateway's client goes.
+     */
+    issuer: httpUrl.optional(),
     scopes: stringList.optional(),
     /** How the gateway authenticates to token_url; default: what its metadata prefers, else client_secret_post. */
     token_endpoint_auth_method: z.enum(["client_secret_post", "client_secret_basic"]).optional(),
@@ -96,6 +102,9 @@ export const serverConfigSchema = z
         }
       }
     }
+    if (secretGoesToDiscoveredEndpoint(server)) {
+      ctx.addIssue({ code: "custom", path: ["client_secret"], message: SECRET_NEEDS_NAMED_ENDPOINT });
+    }
     if (server.auth_type === "oauth2_token_exchange" && server.token_exchange_endpoint === undefined && server.token_url === undefined) {
       ctx.addIssue({
         code: "custom",
@@ -113,6 +122,28 @@ export const serverConfigSchema = z
   });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
+
+export const SECRET_NEEDS_NAMED_ENDPOINT =
+  "a configured client_secret is sent only to a token endpoint you name: add token_url (the upstream's token endpoint), " +
+  "or issuer (its authorization server, whose RFC 8414 metadata gives the token endpoint); " +
+  "without either the token endpoint would come from the upstream's own metadata, which may name any host";
+
+/**
+ * Issue 15 item 8: the interactive flow discovers its authorization server from the
+ * upstream's RFC 9728 metadata unless told otherwise, and an upstream that names another
+ * (internal) host would receive the operator's client secret. client_credentials and
+ * token exchange always name their endpoint (checked above).
+ */
+function secretGoesToDiscoveredEndpoint(server: {
+  auth_type: string;
+  oauth2_flow?: string | undefined;
+  client_secret?: string | undefined;
+  token_url?: string | undefined;
+  issuer?: string | undefined;
+}): boolean {
+  // Without token_url the flow is the interactive one (client_credentials needs token_url, reported above).
+  return server.auth_type === "oauth2" && server.oauth2_flow !== "client_credentials" && server.client_secret !== undefined && server.token_url === undefined && server.issuer === undefined;
+}
 
 export const generalSettingsSchema = z.strictObject({
   master_key: z.string().min(1).optional(),
@@ -136,6 +167,10 @@ export const generalSettingsSchema = z.strictObject({
    * OAuth facade routes (Origin check against DNS rebinding); LITELLM_CORS_ORIGINS wins.
    */
   mcp_allowed_origins: z.array(origin).default([]),
+  /** Dynamic client registrations (POST /{server}/register) accepted per client address per minute, per instance; 0: no limit. */
+  oauth_registration_rate_limit_per_minute: z.number().int().nonnegative().default(10),
+  /** Seconds a registered MCP client is kept while it has never redeemed an authorization code. */
+  oauth_incomplete_client_ttl_seconds: z.number().int().positive().default(24 * 3600),
 });
 
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;

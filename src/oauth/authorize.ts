@@ -5,18 +5,31 @@
  * redirect_uri matches its registration exactly (until then errors are an HTML page, never
  * a redirect: RFC 6749 §4.1.2.1); response_type is `code`; PKCE is S256; then, when the
  * gateway uses one shared upstream client for many MCP clients, the user consents (MCP
- * security best practices: confused deputy); finally a sealed, single-use, 10-minute
- * pending flow is stored and the browser goes upstream with the gateway's own PKCE, its
- * `/callback`, the scopes, and `resource` = the upstream's resource URI.
+ * security best practices: confused deputy); then, for a server without a pre-stored
+ * client_id, the gateway registers itself upstream for this client if it has not yet
+ * (upstream-registration.ts); finally a sealed, single-use, 10-minute pending flow is
+ * stored and the browser goes upstream with the gateway's own PKCE, its `/callback`, the
+ * scopes, and `resource` = the upstream's resource URI.
+ *
+ * Errors go back to the client's redirect_uri only for a client the gateway trusts
+ * (RFC 9700 §4.11.2): one that has redeemed an authorization code before, or the gateway's
+ * own Connect client. Anyone can register a client with any redirect_uri, so for any
+ * other client an error is an HTML page that names the problem and redirects nowhere
+ * (issue 15 item 12: `response_type=token` sent the browser on to the registered foreign
+ * URI with no user step).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import * as oauth from "oauth4webapi";
 import type { McpServerEntry } from "../registry/server-entry.js";
+import type { Logger } from "../log.js";
+import { isGatewayError } from "../errors.js";
 import type { OauthRepository, StoredClient } from "../store/oauth-repository.js";
 import { callbackUrl, issuerFor, upstreamClientFor, usesSharedClient } from "./gateway-issuer.js";
 import { consentPage, errorPage, PAGE_HEADERS } from "./pages.js";
+import { oauthError } from "./oauth-error.js";
 import { isS256Challenge } from "./pkce.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+import { registerAtUpstream } from "./upstream-registration.js";
 
 export const FLOW_TTL_MS = 10 * 60_000;
 const CONSENT_COOKIE = "gatehouse_consent";
@@ -26,6 +39,7 @@ export interface AuthorizeDeps {
   upstreams: UpstreamAuthorizations;
   /** HMAC key for the consent form's CSRF token. */
   csrfKey: Buffer;
+  log: Logger;
 }
 
 /** What is kept, sealed, between /authorize and /callback. */
@@ -71,6 +85,29 @@ function redirectError(target: string, error: string, description: string, state
 }
 
 /**
+ * Whether the browser may be sent to this client's redirect_uri without a user step
+ * (RFC 9700 §4.11.2): it completed a flow before, or the gateway registered it for its own
+ * Connect flow after the same-origin policy checked its redirect_uri.
+ */
+export function isTrustedClient(client: StoredClient): boolean {
+  return client.completedAt !== undefined || client.firstParty === true;
+}
+
+/** Where an authorization error goes: the redirect_uri of a trusted client, else an HTML page (RFC 9700 §4.11.2). */
+export interface ErrorTarget {
+  client: StoredClient;
+  redirectUri: string;
+  state: string | undefined;
+  iss: string;
+}
+
+export function authorizationError(target: ErrorTarget, error: string, description: string): Response {
+  if (isTrustedClient(target.client)) return redirectError(target.redirectUri, error, description, target.state, target.iss);
+  const status = error === "server_error" || error === "temporarily_unavailable" ? 502 : 400;
+  return html(status, errorPage("Authorization refused", `${description} (${error}).`, "Start the connection again from your MCP client."));
+}
+
+/**
  * The scopes asked of the upstream: the configured ones when there are any (a client cannot
  * widen what the operator allowed, least of all through a shared client), else what the
  * client asked for, else what the upstream publishes.
@@ -109,6 +146,17 @@ export function createAuthorize(deps: AuthorizeDeps) {
     return { client, redirectUri: requested };
   }
 
+  /** The client with the gateway's own upstream registration for it, made now if this is its first authorization. */
+  async function withUpstreamClient(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
+    if (usesSharedClient(server) || client.upstreamCredentials !== null) return client;
+    const clientName = typeof client.metadata.client_name === "string" ? client.metadata.client_name : undefined;
+    const credentials = await registerAtUpstream(deps, server, origin, clientName);
+    // Two first authorizations at once: the registration stored first is the one every flow uses.
+    const kept = await deps.repo.setUpstreamCredentials(client.clientId, credentials);
+    if (kept === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
+    return { ...client, upstreamCredentials: kept };
+  }
+
   async function goUpstream(
     server: McpServerEntry,
     origin: string,
@@ -118,10 +166,16 @@ export function createAuthorize(deps: AuthorizeDeps) {
     userId?: string,
     clientVerifier?: string,
   ): Promise<Response> {
+    const target: ErrorTarget = { client, redirectUri, state: params.get("state") ?? undefined, iss: issuerFor(origin, server) };
     const upstream = await deps.upstreams.get(server);
     const endpoint = upstream.as.authorization_endpoint;
-    if (endpoint === undefined) {
-      return redirectError(redirectUri, "server_error", `the upstream of ${server.name} has no authorization endpoint`, params.get("state") ?? undefined, issuerFor(origin, server));
+    if (endpoint === undefined) return authorizationError(target, "server_error", `the upstream of ${server.name} has no authorization endpoint`);
+    let registered: StoredClient;
+    try {
+      registered = await withUpstreamClient(server, origin, client);
+    } catch (error) {
+      if (!isGatewayError(error) || !error.expose) throw error;
+      return authorizationError(target, error.code, error.message);
     }
     const state = oauth.generateRandomState();
     const verifier = oauth.generateRandomCodeVerifier();
@@ -129,7 +183,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     const binding = randomBytes(24).toString("base64url");
     const scope = scopeFor(server, params, upstream.scopes);
     const flow: PendingFlow = {
-      clientId: client.clientId,
+      clientId: registered.clientId,
       redirectUri,
       ...(params.get("state") === null ? {} : { clientState: params.get("state")! }),
       codeChallenge: params.get("code_challenge")!,
@@ -143,7 +197,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     await deps.repo.putSingleUse("flow", state, server.id, flow, FLOW_TTL_MS);
     const url = new URL(endpoint);
     url.searchParams.set("response_type", "code");
-    url.searchParams.set("client_id", upstreamClientFor(server, client).client.client_id);
+    url.searchParams.set("client_id", upstreamClientFor(server, registered).client.client_id);
     url.searchParams.set("redirect_uri", callbackUrl(origin));
     url.searchParams.set("state", state);
     url.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(verifier));
@@ -164,13 +218,13 @@ export function createAuthorize(deps: AuthorizeDeps) {
       const validated = await validateClient(server, params);
       if (validated instanceof Response) return validated;
       const { client, redirectUri } = validated;
-      const state = params.get("state") ?? undefined;
       const iss = issuerFor(origin, server);
-      if (params.get("response_type") !== "code") return redirectError(redirectUri, "unsupported_response_type", "only response_type=code is supported", state, iss);
+      const target: ErrorTarget = { client, redirectUri, state: params.get("state") ?? undefined, iss };
+      if (params.get("response_type") !== "code") return authorizationError(target, "unsupported_response_type", "only response_type=code is supported");
       const challenge = params.get("code_challenge");
-      if (challenge === null) return redirectError(redirectUri, "invalid_request", "code_challenge is required (PKCE, S256)", state, iss);
-      if (params.get("code_challenge_method") !== "S256") return redirectError(redirectUri, "invalid_request", "code_challenge_method must be S256; plain is not accepted", state, iss);
-      if (!isS256Challenge(challenge)) return redirectError(redirectUri, "invalid_request", "code_challenge is not a base64url SHA-256 value", state, iss);
+      if (challenge === null) return authorizationError(target, "invalid_request", "code_challenge is required (PKCE, S256)");
+      if (params.get("code_challenge_method") !== "S256") return authorizationError(target, "invalid_request", "code_challenge_method must be S256; plain is not accepted");
+      if (!isS256Challenge(challenge)) return authorizationError(target, "invalid_request", "code_challenge is not a base64url SHA-256 value");
 
       if (!usesSharedClient(server)) return goUpstream(server, origin, client, redirectUri, params, userId);
 

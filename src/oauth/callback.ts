@@ -6,14 +6,17 @@
  * the upstream issuer). The gateway then issues its own short-lived, single-use code,
  * bound to the client's PKCE challenge, and relays it to the client's redirect_uri with
  * the client's original state and the gateway's issuer. A broken or replayed state gets
- * an HTML page that says what to do.
+ * an HTML page that says what to do. The upstream's refusal goes back to the client only
+ * when the gateway trusts it (RFC 9700 §4.11.2, authorize.ts): an upstream can answer an
+ * error at once, without any user step (an unknown scope the client chose), and that
+ * would make the gateway an open redirector toward whatever URI anyone registered.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import * as oauth from "oauth4webapi";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { OauthRepository } from "../store/oauth-repository.js";
-import { cookieValue, flowCookieName, type PendingFlow } from "./authorize.js";
+import { authorizationError, cookieValue, flowCookieName, type PendingFlow } from "./authorize.js";
 import { issuerFor, upstreamClientFor } from "./gateway-issuer.js";
 import { errorPage, PAGE_HEADERS } from "./pages.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
@@ -35,6 +38,11 @@ export interface CallbackDeps {
 
 function page(status: number, title: string, message: string): Response {
   return new Response(errorPage(title, message, "Go back to your MCP client and start the connection again."), { status, headers: PAGE_HEADERS });
+}
+
+/** An upstream's error code as relayed: an RFC 6749 §4.1.2.1 code is an ASCII word; anything else says server_error. */
+function oauthCode(code: string): string {
+  return /^[a-z_]{1,64}$/.test(code) ? code : "server_error";
 }
 
 function relay(target: string, params: Record<string, string | undefined>): Response {
@@ -65,15 +73,16 @@ export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnaps
   if (client === undefined) return page(400, "Unknown client", "The application of this sign-in is no longer registered.");
 
   const upstream = await deps.upstreams.get(server);
+  const target = { client, redirectUri: pending.redirectUri, state: pending.clientState, iss };
   try {
     oauth.validateAuthResponse(upstream.as, upstreamClientFor(server, client).client, query, state);
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
-      // The upstream refused (the user denied, or a policy): tell the client in OAuth terms.
-      return relay(pending.redirectUri, { error: error.error, error_description: `the authorization server of ${server.name} answered ${error.error}`, state: pending.clientState, iss });
+      // The upstream refused (the user denied, or a policy): tell the client in OAuth terms, or the user when the client is not trusted.
+      return authorizationError(target, oauthCode(error.error), `the authorization server of ${server.name} answered ${oauthCode(error.error)}`);
     }
     deps.log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error) }, "invalid authorization response from an upstream authorization server");
-    return relay(pending.redirectUri, { error: "server_error", error_description: `the authorization response of ${server.name} was invalid`, state: pending.clientState, iss });
+    return authorizationError(target, "server_error", `the authorization response of ${server.name} was invalid`);
   }
 
   const code = randomBytes(32).toString("base64url");

@@ -74,7 +74,7 @@ export function createConnect(deps: ConnectDeps) {
     async authorize(server: McpServerEntry, evidence: OriginEvidence, params: URLSearchParams, userId: string): Promise<Response> {
       interactive(server);
       const redirectUri = checkRedirect(params.get("redirect_uri") ?? undefined, evidence);
-      const client = await registerClient(deps.registration, server, evidence.origin, { redirect_uris: [redirectUri], client_name: "Gatehouse UI" });
+      const client = await registerClient(deps.registration, server, { redirect_uris: [redirectUri], client_name: "Gatehouse UI" }, { firstParty: true });
       const verifier = oauth.generateRandomCodeVerifier();
       const flowParams = new URLSearchParams({ code_challenge: await oauth.calculatePKCECodeChallenge(verifier) });
       const state = params.get("state");

@@ -1,37 +1,65 @@
 /**
  * `POST /{server}/register`: RFC 7591 dynamic client registration of an MCP client.
  *
- * The gateway always registers the MCP client itself (a public client, PKCE protected,
- * `token_endpoint_auth_method: none`) and keeps what the upstream needs server-side:
- * when the server has a pre-stored `client_id` (the GitHub case) that one is used for every
- * MCP client; otherwise the gateway registers itself at the upstream's registration
- * endpoint, with its own `/callback` as redirect URI, and keeps those credentials sealed.
- * No fake secret is ever handed out.
+ * The gateway registers the MCP client itself (a public client, PKCE protected,
+ * `token_endpoint_auth_method: none`); no fake secret is ever handed out. Anyone may call
+ * this, so it costs the operator as little as possible (issue 15 item 7): the route caps
+ * the body and rate-limits per client address, every field here is capped in count and
+ * length, nothing is sent upstream (the gateway's own upstream registration, when the
+ * server has no pre-stored client_id, waits for the client's first authorization:
+ * upstream-registration.ts), and a client that never completes a flow expires.
  */
 import { randomBytes } from "node:crypto";
-import * as oauth from "oauth4webapi";
-import type { Logger } from "../log.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import type { OauthRepository, StoredClient } from "../store/oauth-repository.js";
-import { callbackUrl, usesSharedClient } from "./gateway-issuer.js";
-import { allowHttp } from "../auth/upstream/allow-http.js";
+import type { OauthRepository } from "../store/oauth-repository.js";
 import { oauthError } from "./oauth-error.js";
 import { registrableRedirectUri } from "./redirect-uris.js";
-import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
 export interface RegistrationDeps {
   repo: OauthRepository;
-  upstreams: UpstreamAuthorizations;
-  log: Logger;
 }
+
+/** The largest registration body read (a real client's metadata is well under 2 KB). */
+export const REGISTRATION_BODY_LIMIT_BYTES = 16 * 1024;
+
+/** Bounds on what one registration may hold; every field, stored or not. */
+export const REGISTRATION_LIMITS = {
+  fields: 32,
+  redirectUris: 10,
+  arrayItems: 10,
+  clientNameLength: 200,
+  scopeLength: 1000,
+  stringLength: 2048,
+} as const;
 
 function invalidMetadata(description: string) {
   return oauthError("invalid_client_metadata", description);
 }
 
+/** No field may be longer or hold more items than the limits, whether the gateway keeps it or not. */
+function checkBounds(metadata: Record<string, unknown>): void {
+  const fields = Object.keys(metadata);
+  if (fields.length > REGISTRATION_LIMITS.fields) throw invalidMetadata(`the client metadata has ${fields.length} fields; at most ${REGISTRATION_LIMITS.fields} are accepted`);
+  for (const field of fields) {
+    const value = metadata[field];
+    const values = Array.isArray(value) ? value : [value];
+    const maxItems = field === "redirect_uris" ? REGISTRATION_LIMITS.redirectUris : REGISTRATION_LIMITS.arrayItems;
+    if (values.length > maxItems) {
+      throw oauthError(field === "redirect_uris" ? "invalid_redirect_uri" : "invalid_client_metadata", `${field}: at most ${maxItems} entries are accepted`);
+    }
+    const maxLength = field === "client_name" ? REGISTRATION_LIMITS.clientNameLength : field === "scope" ? REGISTRATION_LIMITS.scopeLength : REGISTRATION_LIMITS.stringLength;
+    for (const item of values) {
+      if (typeof item === "string" && item.length > maxLength) {
+        throw oauthError(field === "redirect_uris" ? "invalid_redirect_uri" : "invalid_client_metadata", `${field}: longer than ${maxLength} characters`);
+      }
+    }
+  }
+}
+
 function parseRequest(body: unknown): { redirectUris: string[]; clientName?: string; scope?: string } {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidMetadata("the body must be a JSON object of client metadata (RFC 7591 §2)");
   const metadata = body as Record<string, unknown>;
+  checkBounds(metadata);
   const uris = metadata.redirect_uris;
   if (!Array.isArray(uris) || uris.length === 0) throw oauthError("invalid_redirect_uri", "redirect_uris: at least one redirect URI is required");
   uris.forEach((uri, index) => {
@@ -48,47 +76,18 @@ function parseRequest(body: unknown): { redirectUris: string[]; clientName?: str
   }
   return {
     redirectUris: uris as string[],
-    ...(typeof metadata.client_name === "string" ? { clientName: metadata.client_name.slice(0, 200) } : {}),
+    ...(typeof metadata.client_name === "string" ? { clientName: metadata.client_name } : {}),
     ...(typeof metadata.scope === "string" ? { scope: metadata.scope } : {}),
   };
 }
 
-export async function registerClient(deps: RegistrationDeps, server: McpServerEntry, origin: string, body: unknown) {
+export interface RegistrationOptions {
+  /** The gateway's own Connect flow, whose redirect_uris passed the same-origin policy (redirect-policy.ts). */
+  firstParty?: boolean;
+}
+
+export async function registerClient(deps: RegistrationDeps, server: McpServerEntry, body: unknown, options: RegistrationOptions = {}) {
   const request = parseRequest(body);
-  let upstreamCredentials: StoredClient["upstreamCredentials"] = null;
-  if (!usesSharedClient(server)) {
-    const { as } = await deps.upstreams.get(server);
-    if (as.registration_endpoint === undefined) {
-      throw oauthError(
-        "invalid_client_metadata",
-        `MCP server '${server.name}' has no client_id and its authorization server offers no dynamic registration; configure client_id/client_secret for it`,
-      );
-    }
-    try {
-      const response = await oauth.dynamicClientRegistrationRequest(
-        as,
-        {
-          redirect_uris: [callbackUrl(origin)],
-          client_name: `Gatehouse for ${request.clientName ?? "an MCP client"}`,
-          grant_types: ["authorization_code", "refresh_token"],
-          response_types: ["code"],
-          token_endpoint_auth_method: "client_secret_basic",
-        },
-        { signal: AbortSignal.timeout(server.timeoutMs), ...allowHttp(as.registration_endpoint) },
-      );
-      const registered = await oauth.processDynamicClientRegistrationResponse(response);
-      upstreamCredentials = {
-        client_id: registered.client_id,
-        ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}),
-        // The token requests must authenticate the way this registration says (not the server's config default).
-        token_endpoint_auth_method: typeof registered.token_endpoint_auth_method === "string" ? registered.token_endpoint_auth_method : "client_secret_basic",
-      };
-    } catch (error) {
-      const code = error instanceof oauth.ResponseBodyError ? error.error : undefined;
-      deps.log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error), oauth_error: code }, "upstream dynamic client registration failed");
-      throw oauthError(code === "invalid_redirect_uri" || code === "invalid_client_metadata" ? code : "server_error", `the authorization server of MCP server '${server.name}' refused the registration${code === undefined ? "" : `: ${code}`}`, code === undefined ? 502 : 400);
-    }
-  }
   const clientId = `gh_${randomBytes(18).toString("base64url")}`;
   const issuedAt = Math.floor(Date.now() / 1000);
   const metadata = {
@@ -101,6 +100,6 @@ export async function registerClient(deps: RegistrationDeps, server: McpServerEn
     ...(request.clientName === undefined ? {} : { client_name: request.clientName }),
     ...(request.scope === undefined ? {} : { scope: request.scope }),
   };
-  await deps.repo.saveClient({ clientId, serverId: server.id, metadata, upstreamCredentials });
+  await deps.repo.saveClient({ clientId, serverId: server.id, metadata, upstreamCredentials: null, ...(options.firstParty === true ? { firstParty: true } : {}) });
   return metadata;
 }

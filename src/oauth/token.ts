@@ -7,6 +7,7 @@
  * own verifier and client credentials (oauth4webapi), applies `token_validation`, stores
  * the tokens for the calling user when a gateway key came with the request, and answers
  * with the upstream's tokens (the client sends them back as its bearer; CONTRACT §5).
+ * The first code a client redeems marks it completed (trusted, kept).
  * refresh_token: forwarded upstream with the server's client credentials.
  * Answers carry `Cache-Control: no-store` (RFC 6749 §5.1).
  */
@@ -118,6 +119,8 @@ export function createTokenEndpoint(deps: TokenDeps) {
     validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
     const user = issued.userId ?? (caller === undefined ? undefined : callerUserKey(caller));
     if (user !== undefined) await deps.repo.saveUserToken(server.id, user, toStoredToken(token, client.clientId, now(), server.config.token_storage_ttl_seconds));
+    // A completed flow: the client is trusted with error redirects from now on, and no longer expires (authorize.ts, oauth-repository.ts).
+    await deps.repo.markCompleted(client.clientId);
     return publicAnswer(token);
   }
 

@@ -1,13 +1,21 @@
 /**
  * The upstream authorization server of an interactive `oauth2` server: configured
- * (`authorization_url`, `token_url`, `registration_url`) or discovered from the upstream's
- * own metadata, RFC 9728 (protected resource) then RFC 8414 / OpenID discovery, all
- * through oauth4webapi. Cached per server for an hour, fetched single-flight.
+ * (`authorization_url`, `token_url`, `registration_url`), discovered from the configured
+ * `issuer` (RFC 8414 / OpenID discovery), or discovered from the upstream's own metadata,
+ * RFC 9728 (protected resource) then RFC 8414, all through oauth4webapi. Cached per server
+ * for an hour, fetched single-flight.
+ *
+ * A configured client_secret goes only to a token endpoint the operator named: `token_url`,
+ * or the one in the metadata of the configured `issuer` (issue 15 item 8: an upstream's
+ * RFC 9728 document named another internal host, which then received the secret). The
+ * config schema refuses a secret without either; this file refuses it again, in case a
+ * server reached here some other way.
  */
 import * as oauth from "oauth4webapi";
 import { allowHttp } from "../auth/upstream/allow-http.js";
 import { refreshingCache, type RefreshingCache } from "../auth/upstream/refreshing-cache.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
+import { SECRET_NEEDS_NAMED_ENDPOINT } from "../config/schema.js";
 import { oauthError } from "./oauth-error.js";
 
 export interface UpstreamAuthorization {
@@ -33,6 +41,7 @@ export async function discoverResource(upstream: URL): Promise<oauth.ResourceSer
   return undefined;
 }
 
+/** RFC 8414 (then OpenID) metadata of `issuer`; oauth4webapi refuses a document naming another issuer (RFC 8414 §3.3). */
 async function discoverAuthorizationServer(issuer: URL): Promise<oauth.AuthorizationServer | undefined> {
   for (const algorithm of ["oauth2", "oidc"] as const) {
     try {
@@ -45,28 +54,34 @@ async function discoverAuthorizationServer(issuer: URL): Promise<oauth.Authoriza
   return undefined;
 }
 
+function notFound(server: McpServerEntry): never {
+  const how =
+    server.config.issuer === undefined
+      ? "set authorization_url and token_url (or issuer), or make the upstream publish RFC 9728 / RFC 8414 metadata"
+      : `check that issuer ${server.config.issuer} serves RFC 8414 or OpenID metadata naming exactly that issuer, or set authorization_url and token_url`;
+  throw oauthError("server_error", `cannot find the authorization server of MCP server '${server.name}': ${how}`, 502);
+}
+
 export async function resolveUpstreamAuthorization(server: McpServerEntry): Promise<UpstreamAuthorization> {
   const config = server.config;
+  if (config.client_secret !== undefined && config.token_url === undefined && config.issuer === undefined) {
+    throw oauthError("server_error", `MCP server '${server.name}': ${SECRET_NEEDS_NAMED_ENDPOINT}`, 500);
+  }
   const resourceMetadata = await discoverResource(server.url);
   const resource = config.resource ?? resourceMetadata?.resource ?? server.url.href;
   let as: oauth.AuthorizationServer | undefined;
   if (config.authorization_url !== undefined && config.token_url !== undefined) {
     as = {
-      issuer: new URL(config.authorization_url).origin,
+      issuer: config.issuer ?? new URL(config.authorization_url).origin,
       authorization_endpoint: config.authorization_url,
       token_endpoint: config.token_url,
       ...(config.registration_url === undefined ? {} : { registration_endpoint: config.registration_url }),
     };
   } else {
-    const issuer = resourceMetadata?.authorization_servers?.[0];
+    // A configured issuer pins discovery; the upstream's RFC 9728 list is only a fallback for servers without one.
+    const issuer = config.issuer ?? resourceMetadata?.authorization_servers?.[0];
     const discovered = issuer === undefined ? undefined : await discoverAuthorizationServer(new URL(issuer));
-    if (discovered === undefined) {
-      throw oauthError(
-        "server_error",
-        `cannot find the authorization server of MCP server '${server.name}': set authorization_url and token_url, or make the upstream publish RFC 9728 / RFC 8414 metadata`,
-        502,
-      );
-    }
+    if (discovered === undefined) notFound(server);
     as = {
       ...discovered,
       ...(config.authorization_url === undefined ? {} : { authorization_endpoint: config.authorization_url }),

@@ -5,14 +5,16 @@
  *
  * On SQLite the Migrator's lock is only a transaction: two processes opening the same
  * file can both see "nothing migrated yet", and the slower one then fails on a table the
- * faster one created. Its retry finds the migration recorded and does nothing.
+ * faster one created. Its retry finds the migration recorded and does nothing. The slower
+ * one can collide again at a later migration, so it has a few attempts; migrations that
+ * alter a table skip what another run did already (006-oauth-client-trust.ts).
  */
 import { Migrator, type MigrationResultSet } from "kysely";
 import { GatewayError } from "../errors.js";
 import { migrationProvider } from "./migrations/index.js";
 import type { Database } from "./database.js";
 
-const SQLITE_ATTEMPTS = 3;
+const SQLITE_ATTEMPTS = 5;
 
 export async function migrateToLatest(database: Database): Promise<string[]> {
   const migrator = new Migrator({ db: database.db, provider: migrationProvider });

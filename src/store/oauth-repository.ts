@@ -4,6 +4,10 @@
  * authorization codes, and per-user upstream tokens. Secrets inside are sealed with the
  * SecretBox; states and codes are stored as SHA-256 hashes. Pending records are
  * single-use: `consume` marks one used atomically, so a replay finds it used.
+ *
+ * A client that never redeemed an authorization code expires `incompleteClientTtlMs` after
+ * its registration (issue 15 item 7: anonymous registrations must not pile up): it is
+ * unknown from then on, and `purgeExpired` deletes it.
  */
 import { createHash } from "node:crypto";
 import type { Db } from "./schema.js";
@@ -14,8 +18,25 @@ export interface StoredClient {
   serverId: string;
   metadata: Record<string, unknown>;
   /** The upstream's own client credentials, when the upstream registered this client (RFC 7591 forwarding). */
-  upstreamCredentials: { client_id: string; client_secret?: string; token_endpoint_auth_method?: string } | null;
+  upstreamCredentials: UpstreamCredentials | null;
+  /** Registered by the gateway's own Connect flow, whose redirect_uri passed the same-origin policy. */
+  firstParty?: boolean;
+  /** Epoch ms of the first authorization code it redeemed; undefined: never (RFC 9700 §4.11.2: not trusted yet). */
+  completedAt?: number;
 }
+
+export interface UpstreamCredentials {
+  client_id: string;
+  client_secret?: string;
+  token_endpoint_auth_method?: string;
+}
+
+export interface OauthRepositoryOptions {
+  /** How long a client that never redeemed an authorization code is kept. Default 24 h. */
+  incompleteClientTtlMs?: number;
+}
+
+export const DEFAULT_INCOMPLETE_CLIENT_TTL_MS = 24 * 3600_000;
 
 export interface StoredUserToken {
   /** The gateway client whose upstream credentials refresh this token. */
@@ -41,7 +62,11 @@ export type ConsumeResult<T> = { status: "ok"; serverId: string; payload: T } | 
 
 const sha256 = (value: string) => createHash("sha256").update(value, "utf8").digest("hex");
 
-export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => new Date()) {
+export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => new Date(), options: OauthRepositoryOptions = {}) {
+  const incompleteTtlMs = options.incompleteClientTtlMs ?? DEFAULT_INCOMPLETE_CLIENT_TTL_MS;
+  /** Clients that never completed a flow and were registered before this are expired. */
+  const incompleteCutoff = () => new Date(now().getTime() - incompleteTtlMs).toISOString();
+  const sealCredentials = (clientId: string, credentials: UpstreamCredentials) => box.seal(JSON.stringify(credentials), `oauth_clients/${clientId}`);
   const userTokenValues = (serverId: string, userId: string, token: StoredUserToken) => ({
     sealed: box.seal(JSON.stringify(token), `user_tokens/${serverId}/${userId}`),
     expires_at: token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
@@ -58,23 +83,46 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
           client_id: client.clientId,
           server_id: client.serverId,
           metadata: JSON.stringify(client.metadata),
-          upstream_credentials:
-            client.upstreamCredentials === null ? null : box.seal(JSON.stringify(client.upstreamCredentials), `oauth_clients/${client.clientId}`),
+          upstream_credentials: client.upstreamCredentials === null ? null : sealCredentials(client.clientId, client.upstreamCredentials),
           created_at: now().toISOString(),
+          first_party: client.firstParty === true ? 1 : 0,
         })
         .execute();
     },
 
+    /** The client, unless unknown or expired (registered longer ago than the TTL and never completed a flow). */
     async getClient(clientId: string): Promise<StoredClient | undefined> {
       const row = await db.selectFrom("oauth_clients").selectAll().where("client_id", "=", clientId).executeTakeFirst();
       if (row === undefined) return undefined;
+      if (row.completed_at === null && row.created_at < incompleteCutoff()) return undefined;
       return {
         clientId: row.client_id,
         serverId: row.server_id,
         metadata: JSON.parse(row.metadata) as Record<string, unknown>,
         upstreamCredentials:
-          row.upstream_credentials === null ? null : (JSON.parse(box.open(row.upstream_credentials, `oauth_clients/${row.client_id}`)) as StoredClient["upstreamCredentials"]),
+          row.upstream_credentials === null ? null : (JSON.parse(box.open(row.upstream_credentials, `oauth_clients/${row.client_id}`)) as UpstreamCredentials),
+        ...(Number(row.first_party) === 1 ? { firstParty: true } : {}),
+        ...(row.completed_at === null ? {} : { completedAt: Date.parse(row.completed_at) }),
       };
+    },
+
+    /**
+     * Stores the gateway's own upstream registration for this client, unless one is stored
+     * already (two first authorizations at once): answers the credentials that are kept.
+     */
+    async setUpstreamCredentials(clientId: string, credentials: UpstreamCredentials): Promise<UpstreamCredentials | undefined> {
+      await db
+        .updateTable("oauth_clients")
+        .set({ upstream_credentials: sealCredentials(clientId, credentials) })
+        .where("client_id", "=", clientId)
+        .where("upstream_credentials", "is", null)
+        .execute();
+      return (await this.getClient(clientId))?.upstreamCredentials ?? undefined;
+    },
+
+    /** The client redeemed an authorization code: it is trusted with redirects from now on, and kept. */
+    async markCompleted(clientId: string): Promise<void> {
+      await db.updateTable("oauth_clients").set({ completed_at: now().toISOString() }).where("client_id", "=", clientId).where("completed_at", "is", null).execute();
     },
 
     /** Stores a single-use record under the hash of `key` (a state or a code), sealed and bound to it. */
@@ -172,11 +220,12 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
       await remove.execute();
     },
 
-    /** Drops pending records past their expiry (run now and then; expiry is also checked on use). */
+    /** Drops pending records and never-completed clients past their expiry (run now and then; expiry is also checked on use). */
     async purgeExpired(): Promise<void> {
       const at = now().toISOString();
       await db.deleteFrom("oauth_flows").where("expires_at", "<", at).execute();
       await db.deleteFrom("oauth_codes").where("expires_at", "<", at).execute();
+      await db.deleteFrom("oauth_clients").where("completed_at", "is", null).where("created_at", "<", incompleteCutoff()).execute();
     },
   };
 }

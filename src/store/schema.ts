@@ -41,6 +41,10 @@ export interface OauthClientsTable {
   metadata: string;
   upstream_credentials: string | null;
   created_at: string;
+  /** When the client first redeemed an authorization code; null: never (not trusted yet, expires). */
+  completed_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1 for the clients of the gateway's own Connect flow (their redirect_uri passed the same-origin policy). */
+  first_party: ColumnType<number, number | undefined, number>;
 }
 
 /** A pending authorization (oauth_flows) or an issued authorization code (oauth_codes): single-use, expiring. */

@@ -62,36 +62,43 @@ beforeAll(async () => {
   as2 = await startInteractiveAuthorizationServer({ resource: upstream2.url, accessTokenTtl: 61 });
   upstream2.trust(as2);
 
-  // `gh` needs a client registered for `${gateway.url}/callback`, so the gateway starts before
-  // the main authorization server. Its metadata is discovered lazily, on first use, from the
-  // upstream's RFC 9728 document, which names no authorization server until `trust(as)`.
-  gateway = await startTestGateway({
-    env: { DATABASE_URL: `sqlite:${join(dir, "gatehouse.db")}`, GATEHOUSE_SALT_KEY: SALT },
-    servers: {
-      dyn: { url: upstream.url, auth_type: "oauth2", description: "protected upstream, discovered" },
-      gh: { url: upstream.url, auth_type: "oauth2", client_id: GH.client_id, client_secret: GH.client_secret, scopes: ["mcp:read"] },
-      tvpass: {
-        url: upstream.url,
-        auth_type: "oauth2",
-        token_validation: { sub: "alice", aud: upstream.url, scope: "mcp:read mcp:write" },
-        token_storage_ttl_seconds: 7200,
-      },
-      tvfail: { url: upstream.url, auth_type: "oauth2", token_validation: { sub: "mallory" } },
-      short: { url: upstream2.url, auth_type: "oauth2" },
-      conf: {
-        url: upstream2.url,
-        auth_type: "oauth2",
-        authorization_url: as2.authorizationEndpoint,
-        token_url: as2.tokenEndpoint,
-        registration_url: as2.registrationEndpoint,
-        scopes: ["mcp:read"],
-      },
-    },
-  });
+  // `gh` needs a client registered for `${gateway.url}/callback`, and the gateway needs the
+  // authorization server's issuer for `gh` (a configured client_secret goes only to a token
+  // endpoint the operator named: issue 15 item 8), so the gateway starts inside the
+  // authorization server's start, between its listening and its clients. Metadata is
+  // discovered lazily, on first use; for the other servers from the upstream's RFC 9728
+  // document, which names no authorization server until `trust(as)`.
   as = await startInteractiveAuthorizationServer({
     resource: upstream.url,
-    // client_secret_post: what the gateway sends when token_endpoint_auth_method is not configured.
-    clients: [{ ...GH, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_post" }],
+    clients: async (issuer) => {
+      gateway = await startTestGateway({
+        env: { DATABASE_URL: `sqlite:${join(dir, "gatehouse.db")}`, GATEHOUSE_SALT_KEY: SALT },
+        // Every test here registers from 127.0.0.1; the per-address limit has its own suite (security-oauth).
+        general: { oauth_registration_rate_limit_per_minute: 0 },
+        servers: {
+          dyn: { url: upstream.url, auth_type: "oauth2", description: "protected upstream, discovered" },
+          gh: { url: upstream.url, auth_type: "oauth2", client_id: GH.client_id, client_secret: GH.client_secret, issuer, scopes: ["mcp:read"] },
+          tvpass: {
+            url: upstream.url,
+            auth_type: "oauth2",
+            token_validation: { sub: "alice", aud: upstream.url, scope: "mcp:read mcp:write" },
+            token_storage_ttl_seconds: 7200,
+          },
+          tvfail: { url: upstream.url, auth_type: "oauth2", token_validation: { sub: "mallory" } },
+          short: { url: upstream2.url, auth_type: "oauth2" },
+          conf: {
+            url: upstream2.url,
+            auth_type: "oauth2",
+            authorization_url: as2.authorizationEndpoint,
+            token_url: as2.tokenEndpoint,
+            registration_url: as2.registrationEndpoint,
+            scopes: ["mcp:read"],
+          },
+        },
+      });
+      // client_secret_post: what the gateway sends when token_endpoint_auth_method is not configured.
+      return [{ ...GH, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_post" }];
+    },
   });
   upstream.trust(as);
 
@@ -728,14 +735,22 @@ describe("refusals at /authorize", () => {
     }
   });
 
-  it("refuses plain PKCE (and no PKCE) with a redirect carrying error=invalid_request, the state and iss", async () => {
+  // Issue 15 item 12: before its first completed flow a client is anyone's, and so is its redirect_uri (RFC 9700 §4.11.2).
+  it("refuses plain PKCE (and no PKCE): with an HTML page for a client that never completed a flow, with a redirect carrying error=invalid_request, the state and iss for one that did", async () => {
+    const completed = await rawFlow("dyn");
+    expect((await redeem(completed, "dyn")).status).toBe(200);
     const authorizations = as.authorizationRequests().length;
     const cases: Array<Record<string, string>> = [{ code_challenge: pkce().verifier, code_challenge_method: "plain" }, { code_challenge: challenge }, {}];
     for (const params of cases) {
-      const response = await fetch(authorizeUrl("dyn", { client_id: clientId, redirect_uri: redirectUri, state: "pkce-state", ...params }), { redirect: "manual" });
+      const untrusted = await fetch(authorizeUrl("dyn", { client_id: clientId, redirect_uri: redirectUri, state: "pkce-state", ...params }), { redirect: "manual" });
+      const text = await page(untrusted);
+      expectFriendlyPage(untrusted, text, 400);
+      expect(text).toContain("invalid_request");
+
+      const response = await fetch(authorizeUrl("dyn", { client_id: completed.clientId, redirect_uri: completed.redirectUri, state: "pkce-state", ...params }), { redirect: "manual" });
       expect(response.status).toBe(302);
       const location = new URL(response.headers.get("location")!);
-      expect(`${location.origin}${location.pathname}`).toBe(redirectUri);
+      expect(`${location.origin}${location.pathname}`).toBe(completed.redirectUri);
       expect(Object.fromEntries(location.searchParams)).toMatchObject({ error: "invalid_request", state: "pkce-state", iss: `${gateway.url}/dyn` });
       expect(location.searchParams.get("code")).toBeNull();
     }

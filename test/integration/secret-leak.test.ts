@@ -141,46 +141,50 @@ beforeAll(async () => {
   oboAs = await startTokenExchangeServer({ resource: oboUp.url, clients: [{ client_id: "gatehouse-obo", client_secret: OBO_SECRET }] });
   protectedUp = await startProtectedResourceUpstream({ name: "protected" });
 
-  const env: Record<string, string> = {
-    GATEHOUSE_MASTER_KEY: MASTER,
-    GATEHOUSE_SALT_KEY: SALT,
-    DATABASE_URL: "sqlite::memory:",
-    LEAK_STATIC_TOKEN: STATIC_TOKEN,
-    LEAK_STATIC_HEADER: STATIC_HEADER,
-    LEAK_M2M_SECRET: M2M_SECRET,
-    LEAK_GH_SECRET: GH_SECRET,
-    LEAK_OBO_SECRET: OBO_SECRET,
-  };
-  const servers = {
-    static: { url: plainUp.url, auth_type: "bearer_token", auth_value: "os.environ/LEAK_STATIC_TOKEN", static_headers: { "X-Upstream-Secret": "os.environ/LEAK_STATIC_HEADER" } },
-    apikey: { url: plainUp.url, auth_type: "api_key", auth_value: API_KEY },
-    basic: { url: plainUp.url, auth_type: "basic", auth_value: BASIC_VALUE },
-    keyed_url: { url: `${plainUp.url}?api_key=${URL_SECRET}`, auth_type: "none" },
-    m2m: { url: m2mUp.url, auth_type: "oauth2", client_id: "m2m-leak-client", client_secret: "os.environ/LEAK_M2M_SECRET", token_url: m2mAs.tokenUrl, scopes: ["mcp:read"] },
-    m2mbad: { url: m2mUp.url, auth_type: "oauth2", client_id: "m2m-leak-client", client_secret: M2M_WRONG_SECRET, token_url: m2mAs.tokenUrl },
-    m2mgarbage: { url: m2mUp.url, auth_type: "oauth2", client_id: "m2m-garbage-client", client_secret: M2M_GARBAGE_SECRET, token_url: m2mAs.tokenUrl },
-    obo: { url: oboUp.url, auth_type: "oauth2_token_exchange", token_exchange_endpoint: oboAs.tokenUrl, client_id: "gatehouse-obo", client_secret: "os.environ/LEAK_OBO_SECRET" },
-    gh: { url: protectedUp.url, auth_type: "oauth2", client_id: GH_CLIENT_ID, client_secret: "os.environ/LEAK_GH_SECRET", scopes: ["mcp:read"] },
-    dyn: { url: protectedUp.url, auth_type: "oauth2" },
-  };
-  const { config, warnings } = parseConfig(stringify({ mcp_servers: servers }), { file: "leak-config.yaml", env });
-  const settings = runtimeSettings(config, env);
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logLines.push(...chunk.toString("utf8").split("\n").filter((line) => line.trim() !== ""));
-      callback();
-    },
-  });
-  // The strictest output: every level; startup warnings logged as the CLI logs them.
-  const log = createLogger({ level: "trace", destination });
-  for (const warning of [...warnings, ...settings.warnings]) log.warn(warning);
-  gateway = await startGateway({ config, settings, env, log, port: 0, host: "127.0.0.1" });
-  gatewayUrl = gateway.url;
-
-  // The shared client needs the gateway's callback; the upstream names its authorization server only now.
+  // The shared client needs the gateway's callback, and `gh` the authorization server's issuer
+  // (a configured client_secret goes only to a token endpoint the operator named): the gateway
+  // starts between the authorization server's listening and its clients. The upstream names
+  // its authorization server only after both.
   ias = await startInteractiveAuthorizationServer({
     resource: protectedUp.url,
-    clients: [{ client_id: GH_CLIENT_ID, client_secret: GH_SECRET, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_post" }],
+    clients: async (issuer) => {
+      const env: Record<string, string> = {
+        GATEHOUSE_MASTER_KEY: MASTER,
+        GATEHOUSE_SALT_KEY: SALT,
+        DATABASE_URL: "sqlite::memory:",
+        LEAK_STATIC_TOKEN: STATIC_TOKEN,
+        LEAK_STATIC_HEADER: STATIC_HEADER,
+        LEAK_M2M_SECRET: M2M_SECRET,
+        LEAK_GH_SECRET: GH_SECRET,
+        LEAK_OBO_SECRET: OBO_SECRET,
+      };
+      const servers = {
+        static: { url: plainUp.url, auth_type: "bearer_token", auth_value: "os.environ/LEAK_STATIC_TOKEN", static_headers: { "X-Upstream-Secret": "os.environ/LEAK_STATIC_HEADER" } },
+        apikey: { url: plainUp.url, auth_type: "api_key", auth_value: API_KEY },
+        basic: { url: plainUp.url, auth_type: "basic", auth_value: BASIC_VALUE },
+        keyed_url: { url: `${plainUp.url}?api_key=${URL_SECRET}`, auth_type: "none" },
+        m2m: { url: m2mUp.url, auth_type: "oauth2", client_id: "m2m-leak-client", client_secret: "os.environ/LEAK_M2M_SECRET", token_url: m2mAs.tokenUrl, scopes: ["mcp:read"] },
+        m2mbad: { url: m2mUp.url, auth_type: "oauth2", client_id: "m2m-leak-client", client_secret: M2M_WRONG_SECRET, token_url: m2mAs.tokenUrl },
+        m2mgarbage: { url: m2mUp.url, auth_type: "oauth2", client_id: "m2m-garbage-client", client_secret: M2M_GARBAGE_SECRET, token_url: m2mAs.tokenUrl },
+        obo: { url: oboUp.url, auth_type: "oauth2_token_exchange", token_exchange_endpoint: oboAs.tokenUrl, client_id: "gatehouse-obo", client_secret: "os.environ/LEAK_OBO_SECRET" },
+        gh: { url: protectedUp.url, auth_type: "oauth2", client_id: GH_CLIENT_ID, client_secret: "os.environ/LEAK_GH_SECRET", issuer, scopes: ["mcp:read"] },
+        dyn: { url: protectedUp.url, auth_type: "oauth2" },
+      };
+      const { config, warnings } = parseConfig(stringify({ mcp_servers: servers }), { file: "leak-config.yaml", env });
+      const settings = runtimeSettings(config, env);
+      const destination = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          logLines.push(...chunk.toString("utf8").split("\n").filter((line) => line.trim() !== ""));
+          callback();
+        },
+      });
+      // The strictest output: every level; startup warnings logged as the CLI logs them.
+      const log = createLogger({ level: "trace", destination });
+      for (const warning of [...warnings, ...settings.warnings]) log.warn(warning);
+      gateway = await startGateway({ config, settings, env, log, port: 0, host: "127.0.0.1" });
+      gatewayUrl = gateway.url;
+      return [{ client_id: GH_CLIENT_ID, client_secret: GH_SECRET, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_post" }];
+    },
   });
   protectedUp.trust(ias);
 }, 30_000);

@@ -58,18 +58,23 @@ const clients = {} as Record<InteractiveName, { client_id: string; redirect_uris
 beforeAll(async () => {
   plainUp = await startUpstream({ name: "plain" });
   protectedUp = await startProtectedResourceUpstream({ name: "protected" });
-  gateway = await startTestGateway({
-    servers: {
-      plain: { url: plainUp.url },
-      ia: { url: protectedUp.url, auth_type: "oauth2" },
-      iash: { url: protectedUp.url, auth_type: "oauth2", ...SHARED },
-    },
-    general: { max_request_body_bytes: BODY_LIMIT },
-    env: { PROXY_BASE_URL: PUBLIC_ORIGIN },
-  });
+  // `iash` names its issuer (a configured client_secret goes only to a token endpoint the
+  // operator named), and the issuer registers the gateway's /callback: the gateway starts in between.
   as = await startInteractiveAuthorizationServer({
     resource: protectedUp.url,
-    clients: [{ ...SHARED, redirect_uris: [`${PUBLIC_ORIGIN}/callback`], token_endpoint_auth_method: "client_secret_post" }],
+    clients: async (issuer) => {
+      gateway = await startTestGateway({
+        servers: {
+          plain: { url: plainUp.url },
+          ia: { url: protectedUp.url, auth_type: "oauth2" },
+          iash: { url: protectedUp.url, auth_type: "oauth2", ...SHARED, issuer },
+        },
+        // The properties register hundreds of clients from 127.0.0.1; the per-address limit has its own suite.
+        general: { max_request_body_bytes: BODY_LIMIT, oauth_registration_rate_limit_per_minute: 0 },
+        env: { PROXY_BASE_URL: PUBLIC_ORIGIN },
+      });
+      return [{ ...SHARED, redirect_uris: [`${PUBLIC_ORIGIN}/callback`], token_endpoint_auth_method: "client_secret_post" }];
+    },
   });
   protectedUp.trust(as);
   for (const server of INTERACTIVE) {
@@ -478,7 +483,7 @@ describe("the OAuth facade with arbitrary parameters", () => {
       tail: optional(fc.constantFrom(...RAW_QUERY_TAILS)),
     });
     const logMark = gateway.logs.length;
-    const reached = { clientRedirect: 0, consent: 0, upstream: 0 };
+    const reached = { clientRedirect: 0, refusedPage: 0, consent: 0, upstream: 0 };
     await fc.assert(
       fc.asyncProperty(queryArb, async (query) => {
         const params = new URLSearchParams();
@@ -502,7 +507,8 @@ describe("the OAuth facade with arbitrary parameters", () => {
             reached.upstream++;
             return;
           }
-          // An error back to the client: only to a redirect_uri that this server's client registered, with our issuer.
+          // An error back to the client: only to a redirect_uri that this server's client registered, with our issuer
+          // (and, below, never at all here: none of these clients has completed a flow, RFC 9700 §4.11.2).
           const owner = INTERACTIVE.find((server) => server === query.server && clients[server].client_id === clientId);
           expect(owner, `redirect for a client the server does not know: ${show(answer)} → ${location.href}`).toBeDefined();
           const registered = clients[owner!].redirect_uris.map((uri) => new URL(uri)).map((uri) => uri.origin + uri.pathname);
@@ -522,13 +528,17 @@ describe("the OAuth facade with arbitrary parameters", () => {
           return;
         }
         expect(answer.status, show(answer)).toBeGreaterThanOrEqual(400);
-        if ((answer.headers.get("content-type") ?? "").startsWith("text/html")) expectFlowErrorPage(answer);
-        else oauthErrorOf(answer);
+        if ((answer.headers.get("content-type") ?? "").startsWith("text/html")) {
+          expectFlowErrorPage(answer);
+          // Past the client and redirect_uri checks: the refusal a trusted client would get as a redirect.
+          if (answer.text.includes("Authorization refused")) reached.refusedPage++;
+        } else oauthErrorOf(answer);
       }),
       { numRuns: 250 },
     );
     // The generator gets past the client and redirect_uri checks, to the later steps.
-    expect(reached.clientRedirect).toBeGreaterThan(0);
+    expect(reached.refusedPage).toBeGreaterThan(0);
+    expect(reached.clientRedirect, "error redirects to clients that never completed a flow").toBe(0);
     expect(reached.consent + reached.upstream).toBeGreaterThan(0);
     await expectStillServing(logMark);
   }, 60_000);

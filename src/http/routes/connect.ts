@@ -80,7 +80,8 @@ export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
     const uris = Array.isArray(body?.redirect_uris) ? body.redirect_uris : [];
     const seen = evidence(deps.origin, c);
     for (const uri of uris) deps.connect.checkRedirect(typeof uri === "string" ? uri : undefined, seen);
-    return c.json(await registerClient(deps.registration, entry, seen.origin, body), 201, { "cache-control": "no-store" });
+    // Every redirect_uri passed the same-origin policy: the client is first-party, trusted with redirects (RFC 9700 §4.11.2).
+    return c.json(await registerClient(deps.registration, entry, body, { firstParty: true }), 201, { "cache-control": "no-store" });
   });
 
   app.post("/v1/mcp/server/oauth/:server_id/token", async (c) => {

@@ -5,8 +5,9 @@
  */
 import { Hono, type Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { CallerNetwork } from "../../auth/inbound/client-address.js";
+import { clientAddress, type CallerNetwork } from "../../auth/inbound/client-address.js";
 import { extractGatewayKey } from "../../auth/inbound/gateway-key.js";
+import { GatewayError } from "../../errors.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import type { Authorize } from "../../oauth/authorize.js";
 import { handleCallback, type CallbackDeps } from "../../oauth/callback.js";
@@ -15,7 +16,8 @@ import type { DelegatedResourceMetadata } from "../../oauth/delegated-resource-m
 import { authorizationServerMetadata, gatewayResourceUrl, protectedResourceMetadata, type McpPathForm } from "../../oauth/metadata.js";
 import { oauthError } from "../../oauth/oauth-error.js";
 import { publicOrigin, type OriginSettings } from "../../oauth/public-origin.js";
-import { registerClient, type RegistrationDeps } from "../../oauth/register.js";
+import { registerClient, REGISTRATION_BODY_LIMIT_BYTES, type RegistrationDeps } from "../../oauth/register.js";
+import type { RegistrationRateLimit } from "../../oauth/registration-rate-limit.js";
 import { NO_STORE, type TokenEndpoint } from "../../oauth/token.js";
 import type { UpstreamAuthorizations } from "../../oauth/upstream-authorization-server.js";
 import type { ServerRegistry } from "../../registry/registry.js";
@@ -32,10 +34,26 @@ export interface OauthRouteDeps {
   delegated: DelegatedResourceMetadata;
   upstreams: UpstreamAuthorizations;
   registration: RegistrationDeps;
+  /** Per client address, for the anonymous POST /{server}/register. */
+  registrationLimit: RegistrationRateLimit;
   authorize: Authorize;
   token: TokenEndpoint;
   callback: CallbackDeps;
   maxBodyBytes: number;
+}
+
+/** A registration body: at most REGISTRATION_BODY_LIMIT_BYTES (or max_request_body_bytes when that is less). */
+async function readRegistration(request: Request, maxBodyBytes: number): Promise<unknown> {
+  if (maxBodyBytes <= REGISTRATION_BODY_LIMIT_BYTES) return readJson(request, maxBodyBytes);
+  try {
+    return await readJson(request, REGISTRATION_BODY_LIMIT_BYTES);
+  } catch (error) {
+    if (error instanceof GatewayError && error.status === 413) {
+      // The gateway's one code for a body over a limit, here with the registration's own limit.
+      throw oauthError("request_too_large", `the client metadata is larger than ${REGISTRATION_BODY_LIMIT_BYTES} bytes, the most a registration may send`, 413);
+    }
+    throw error;
+  }
 }
 
 /** The origin the client used, by the seed's rules (PROXY_BASE_URL, trusted X-Forwarded-*, the request). */
@@ -89,7 +107,18 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
 
   app.post("/:server/register", oauthErrors, async (c) => {
     const entry = server(c, c.req.param("server"));
-    const registered = await registerClient(deps.registration, entry, requestOrigin(deps.origin, c), await readJson(c.req.raw, deps.maxBodyBytes));
+    const address = clientAddress(deps.origin, peerAddress(c), c.req.raw.headers) ?? "unknown";
+    const verdict = deps.registrationLimit.take(address);
+    if (!verdict.allowed) {
+      throw new GatewayError({
+        status: 429,
+        // RFC 6749 §4.1.2.1's code for a server that cannot take the request now; the body is RFC 7591 §3.2.2 shaped.
+        code: "temporarily_unavailable",
+        message: `too many client registrations from this address; try again in ${verdict.retryAfterSeconds} s (general_settings.oauth_registration_rate_limit_per_minute)`,
+        headers: { "retry-after": String(verdict.retryAfterSeconds) },
+      });
+    }
+    const registered = await registerClient(deps.registration, entry, await readRegistration(c.req.raw, deps.maxBodyBytes));
     return c.json(registered, 201, NO_STORE);
   });
 

@@ -8,6 +8,7 @@ import * as interactiveOauth from "./002-interactive-oauth.js";
 import * as uiSessions from "./003-ui-sessions.js";
 import * as auditEvents from "./004-audit-events.js";
 import * as userTokenRefreshLease from "./005-user-token-refresh-lease.js";
+import * as oauthClientTrust from "./006-oauth-client-trust.js";
 import * as uiSessionBinding from "./007-ui-session-binding.js";
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "003-ui-sessions": uiSessions,
   "004-audit-events": auditEvents,
   "005-user-token-refresh-lease": userTokenRefreshLease,
+  "006-oauth-client-trust": oauthClientTrust,
   "007-ui-session-binding": uiSessionBinding,
 };
 

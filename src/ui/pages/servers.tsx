@@ -194,6 +194,7 @@ export function ServerFormPage(props: { viewer: Viewer; mode: "create" | "edit";
             {field("token_url", "Token URL", { type: "url" })}
             {field("authorization_url", "Authorization URL", { type: "url", hint: "Interactive flow; empty: discovered from the upstream." })}
             {field("registration_url", "Registration URL", { type: "url" })}
+            {field("issuer", "Issuer", { type: "url", hint: "Interactive flow: the authorization server whose metadata gives the endpoints. A Client Secret needs this or the Token URL." })}
             {field("scopes", "Scopes", { hint: "Separated by spaces or commas." })}
             {field("resource", "Resource", { hint: "RFC 8707 resource indicator (optional)." })}
             {field("token_exchange_endpoint", "Token Exchange Endpoint", { type: "url", hint: "Token exchange only; else the Token URL." })}

@@ -97,6 +97,8 @@ describe("parseConfig: os.environ/ references", () => {
         "    auth_type: oauth2",
         "    client_id: os.environ/CLIENT_ID",
         "    client_secret: os.environ/CLIENT_SECRET",
+        // A configured secret needs the token endpoint it goes to (issue 15 item 8).
+        "    token_url: https://github.com/login/oauth/access_token",
         "    scopes: [repo, os.environ/EXTRA_SCOPE]",
         "    static_headers:",
         "      X-Tenant: os.environ/TENANT",
@@ -157,6 +159,22 @@ describe("parseConfig: problems name the path and say what is wrong", () => {
       `${FILE}: general_settings.master_kye: unknown key 'master_kye' (did you mean 'master_key'?)`,
       `${FILE}: mcp_server: unknown key 'mcp_server' (did you mean 'mcp_servers'?)`,
     ]);
+  });
+
+  // Issue 15 item 8: the upstream's RFC 9728 metadata chose where the operator's secret went.
+  it("refuses an interactive oauth2 server whose client_secret has no operator-named token endpoint (token_url or issuer), and accepts either", () => {
+    const secret = ["auth_type: oauth2", "client_id: gatehouse", "client_secret: s3cret-value"];
+    const problems = problemsOf(server(...secret));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^config\.yaml: mcp_servers\.a\.client_secret: a configured client_secret is sent only to a token endpoint you name: add token_url .*, or issuer /);
+    expect(problems[0]).not.toContain("s3cret-value");
+    expect(problemsOf(server(...secret, "authorization_url: https://auth.example.com/authorize"))).toHaveLength(1);
+    expect(parse(server(...secret, "token_url: https://auth.example.com/token")).config.mcp_servers.a?.token_url).toBe("https://auth.example.com/token");
+    expect(parse(server(...secret, "issuer: https://auth.example.com")).config.mcp_servers.a?.issuer).toBe("https://auth.example.com");
+    // Without a secret, discovery through the upstream's metadata stays (a public client).
+    expect(parse(server("auth_type: oauth2", "client_id: gatehouse")).config.mcp_servers.a?.client_id).toBe("gatehouse");
+    // client_credentials reports its own missing token_url, once.
+    expect(problemsOf(server(...secret, "oauth2_flow: client_credentials"))).toEqual([`${FILE}: mcp_servers.a.token_url: oauth2_flow client_credentials needs token_url`]);
   });
 
   it("offers no suggestion when no known key is close", () => {
@@ -301,6 +319,8 @@ describe("parseConfig: defaults", () => {
       audit_log: true,
       audit_retention_days: 30,
       mcp_allowed_origins: [],
+      oauth_registration_rate_limit_per_minute: 10,
+      oauth_incomplete_client_ttl_seconds: 86400,
     });
   });
 });
@@ -332,6 +352,12 @@ describe("parseConfig: warnings", () => {
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toMatch(/^config\.yaml: mcp_servers\.internal\.token_url: http:\/\/auth\.internal\/oauth\/token is plain http:\/\//);
     expect(warnings[1]).toMatch(/^config\.yaml: mcp_servers\.internal\.authorization_url: /);
+  });
+
+  it("warns about a non-loopback http:// issuer: its metadata names the token endpoint the secret goes to", () => {
+    const { warnings } = parse(yaml("mcp_servers:", "  a:", "    url: https://mcp.example.com/mcp", "    auth_type: oauth2", "    client_id: c", "    client_secret: s", "    issuer: http://auth.internal"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^config\.yaml: mcp_servers\.a\.issuer: http:\/\/auth\.internal\/ is plain http:\/\//);
   });
 
   it("does not warn about loopback http:// endpoints", () => {

@@ -1,0 +1,45 @@
+/**
+ * How many dynamic client registrations one client address may make (issue 15 item 7:
+ * anonymous registration costs the operator a row, and used to cost an upstream
+ * registration too). A sliding window per address, in this instance's memory: behind N
+ * instances an address gets up to N times the limit, which still bounds the cost.
+ *
+ * The map is bounded: past `maxAddresses` the address seen least recently is forgotten
+ * (its count starts again), so a caller rotating through many addresses costs memory
+ * only up to the bound.
+ */
+
+export interface RegistrationRateLimit {
+  /** Counts one registration from `address`; when over the limit, how many seconds until one is allowed again. */
+  take(address: string): { allowed: true } | { allowed: false; retryAfterSeconds: number };
+}
+
+export interface RegistrationRateLimitOptions {
+  /** Registrations per address per window; 0: no limit. */
+  limit: number;
+  windowMs?: number;
+  maxAddresses?: number;
+  now?: () => number;
+}
+
+export function registrationRateLimit(options: RegistrationRateLimitOptions): RegistrationRateLimit {
+  const { limit, windowMs = 60_000, maxAddresses = 10_000, now = Date.now } = options;
+  /** Per address, the times of its registrations within the window, oldest first; least recently seen address first. */
+  const seen = new Map<string, number[]>();
+  return {
+    take(address) {
+      if (limit === 0) return { allowed: true };
+      const at = now();
+      const times = (seen.get(address) ?? []).filter((time) => time > at - windowMs);
+      seen.delete(address);
+      if (times.length >= limit) {
+        seen.set(address, times);
+        return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((times[0]! + windowMs - at) / 1000)) };
+      }
+      times.push(at);
+      seen.set(address, times);
+      if (seen.size > maxAddresses) seen.delete(seen.keys().next().value!);
+      return { allowed: true };
+    },
+  };
+}
