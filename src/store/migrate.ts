@@ -7,7 +7,7 @@
  * file can both see "nothing migrated yet", and the slower one then fails on a table the
  * faster one created. Its retry finds the migration recorded and does nothing. The slower
  * one can collide again at a later migration, so it has a few attempts; migrations that
- * alter a table skip what another run did already (006-oauth-client-trust.ts).
+ * alter a table skip what another run did already (migrations/add-column-once.ts).
  */
 import { Migrator, type MigrationResultSet } from "kysely";
 import { GatewayError } from "../errors.js";

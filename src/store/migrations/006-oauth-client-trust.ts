@@ -10,32 +10,16 @@
  * completed (their owners may have connected long ago, and nothing recorded it).
  */
 import { sql, type Kysely } from "kysely";
+import { addColumnOnce } from "./add-column-once.js";
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  if (await addColumnOnce(db, "completed_at", () => db.schema.alterTable("oauth_clients").addColumn("completed_at", "varchar(40)"))) {
+  if (await addColumnOnce(db, "oauth_clients", "completed_at", () => db.schema.alterTable("oauth_clients").addColumn("completed_at", "varchar(40)"))) {
     // Only the run that added the column marks the earlier clients: a later run would mark new ones.
     await sql`update oauth_clients set completed_at = created_at`.execute(db);
   }
-  await addColumnOnce(db, "first_party", () => db.schema.alterTable("oauth_clients").addColumn("first_party", "integer", (col) => col.notNull().defaultTo(0)));
+  await addColumnOnce(db, "oauth_clients", "first_party", () => db.schema.alterTable("oauth_clients").addColumn("first_party", "integer", (col) => col.notNull().defaultTo(0)));
   // The purge looks for old clients that never completed.
   await db.schema.createIndex("oauth_clients_created_at").ifNotExists().on("oauth_clients").column("created_at").execute();
-}
-
-/**
- * Adds a column of oauth_clients; false when another run added it meanwhile. On SQLite
- * Kysely takes no migration lock, so instances starting on one file run this at once
- * (migrate.ts retries the loser), and every step here must survive the other's.
- */
-async function addColumnOnce(db: Kysely<unknown>, column: string, alter: () => { execute(): Promise<void> }): Promise<boolean> {
-  try {
-    await alter().execute();
-    return true;
-  } catch (error) {
-    const tables = await db.introspection.getTables();
-    const exists = tables.find((table) => table.name === "oauth_clients")?.columns.some((candidate) => candidate.name === column) ?? false;
-    if (exists) return false;
-    throw error;
-  }
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

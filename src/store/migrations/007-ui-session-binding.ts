@@ -5,9 +5,10 @@
  * migration have none and end at the next page.
  */
 import type { Kysely } from "kysely";
+import { addColumnOnce } from "./add-column-once.js";
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable("ui_sessions").addColumn("binding", "varchar(64)").execute();
+  await addColumnOnce(db, "ui_sessions", "binding", () => db.schema.alterTable("ui_sessions").addColumn("binding", "varchar(64)"));
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
