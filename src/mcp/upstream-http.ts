@@ -1,7 +1,14 @@
 /**
  * The pooled keep-alive HTTP client every pass-through request goes through (undici).
- * `timeoutMs` bounds the wait for the upstream's response headers only: a response that
- * has started (an SSE stream, a long tool call answered as SSE) is never cut.
+ * `timeoutMs` bounds everything before the upstream's response headers: the wait for a
+ * free connection in the pool, connecting, sending, and the upstream's first answer
+ * (issue 15 item 5: undici's headersTimeout starts only once the request is sent, so a
+ * request queued behind a full pool waited past its `timeout`). A response that has
+ * started (an SSE stream, a long tool call answered as SSE) is never cut.
+ *
+ * Long-lived requests (pass-through GET streams) go through a second agent, so that
+ * however many are open they never take the connections tool calls need; their number
+ * is bounded by the stream budget (stream-budget.ts).
  */
 import { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
@@ -21,6 +28,8 @@ export interface UpstreamHttpRequest {
   body?: string | Buffer;
   signal?: CancelSignal;
   timeoutMs: number;
+  /** A stream expected to stay open (a GET stream): sent on the streams' own connections. */
+  longLived?: boolean;
 }
 
 /** What aborts an upstream request: the fetch request's AbortSignal, or the fast path's `ClientGone`. */
@@ -47,25 +56,74 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
     connections: options.connectionsPerOrigin ?? 256,
     pipelining: 1,
   });
+  // No connection limit of its own: the stream budget admits every stream it carries.
+  const streams = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, pipelining: 1 });
   return {
     async send(request) {
+      const deadline = new HeadersDeadline(request.signal, request.timeoutMs);
       try {
-        return await agent.request({
+        const response = await (request.longLived === true ? streams : agent).request({
           origin: request.url.origin,
           path: request.url.pathname + request.url.search,
           method: request.method,
           headers: request.headers,
           body: request.body,
-          signal: request.signal,
+          signal: deadline.signal,
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
         });
+        deadline.headersArrived(response.body);
+        return response;
       } catch (error) {
-        throw upstreamFailure(request, error);
+        deadline.failed();
+        throw upstreamFailure(request, deadline.expired ? new undiciErrors.HeadersTimeoutError() : error);
       }
     },
-    close: () => agent.close(),
+    close: async () => {
+      await Promise.all([agent.close(), streams.close()]);
+    },
   };
+}
+
+/**
+ * One request's cancellation until its response headers: the client's signal, or the
+ * request's `timeoutMs` from the moment it is handed to the pool. After the headers only
+ * the client's signal counts (it still aborts the body when the client goes away).
+ */
+class HeadersDeadline {
+  readonly signal = new ClientGone();
+  expired = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onClientGone = () => this.signal.abort();
+
+  constructor(
+    private readonly client: CancelSignal | undefined,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.signal.abort();
+    }, timeoutMs);
+    if (client === undefined) return;
+    if (client.aborted) this.signal.abort();
+    else if (client instanceof ClientGone) client.once("abort", this.onClientGone);
+    else client.addEventListener("abort", this.onClientGone, { once: true });
+  }
+
+  headersArrived(body: Readable): void {
+    clearTimeout(this.timer);
+    if (this.client !== undefined) body.once("close", () => this.detach());
+  }
+
+  failed(): void {
+    clearTimeout(this.timer);
+    this.detach();
+  }
+
+  private detach(): void {
+    if (this.client instanceof ClientGone) this.client.off("abort", this.onClientGone);
+    else this.client?.removeEventListener("abort", this.onClientGone);
+  }
 }
 
 /** An upstream body, whole (small answers: JSON-RPC results, error bodies). Events, not `for await`: cheaper per request. */
@@ -85,7 +143,7 @@ export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" 
     return new GatewayError({ status: 499, code: "client_closed_request", message: "the client closed the request", cause: error });
   }
   if (error instanceof undiciErrors.HeadersTimeoutError) {
-    return upstreamTimeout(request, `no response headers from ${request.url.origin} after ${request.timeoutMs} ms`, error);
+    return upstreamTimeout(request, `no response headers from ${request.url.origin} within ${request.timeoutMs} ms (waiting for a pooled connection included)`, error);
   }
   const code = (error as { code?: string } | undefined)?.code;
   return new GatewayError({
