@@ -14,6 +14,7 @@ import { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError, JsonRpcCode } from "../errors.js";
+import { originSlots, type ReleaseSlot } from "./origin-slots.js";
 
 export interface UpstreamHttp {
   send(request: UpstreamHttpRequest): Promise<Dispatcher.ResponseData>;
@@ -50,19 +51,20 @@ export class ClientGone extends EventEmitter {
 }
 
 export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = {}): UpstreamHttp {
-  const agent = new Agent({
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
-    connections: options.connectionsPerOrigin ?? 256,
-    pipelining: 1,
-  });
-  // No connection limit of its own: the stream budget admits every stream it carries.
-  const streams = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, pipelining: 1 });
+  // The connection limit is the slots' (origin-slots.ts): undici never queues a request itself.
+  const slots = originSlots(options.connectionsPerOrigin ?? 256);
+  const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null, pipelining: 1 });
+  // No limit of its own either: the stream budget admits every stream it carries.
+  const streams = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null, pipelining: 1 });
   return {
     async send(request) {
       const deadline = new HeadersDeadline(request.signal, request.timeoutMs);
+      const longLived = request.longLived === true;
+      let release: ReleaseSlot | undefined;
+      let sent: Promise<Dispatcher.ResponseData> | undefined;
       try {
-        const response = await (request.longLived === true ? streams : agent).request({
+        if (!longLived) release = slots.tryTake(request.url.origin) ?? (await slots.wait(request.url.origin, deadline.ended));
+        sent = (longLived ? streams : agent).request({
           origin: request.url.origin,
           path: request.url.pathname + request.url.search,
           method: request.method,
@@ -72,10 +74,20 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
         });
+        // Raced: while it connects, undici acts on an abort only once connected.
+        const response = await Promise.race([sent, deadline.ended]);
         deadline.headersArrived(response.body);
+        // The connection is busy until its body is read or destroyed.
+        if (release !== undefined) {
+          if (response.body.closed) release();
+          else response.body.once("close", release);
+        }
         return response;
       } catch (error) {
         deadline.failed();
+        // A request that lost the race is aborted; its slot is free once undici lets go of it, and a late answer is dropped.
+        if (sent === undefined) release?.();
+        else void sent.then((late) => late.body.destroy(), () => undefined).finally(() => release?.());
         throw upstreamFailure(request, deadline.expired ? new undiciErrors.HeadersTimeoutError() : error);
       }
     },
@@ -93,26 +105,38 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
 class HeadersDeadline {
   readonly signal = new ClientGone();
   expired = false;
+  /** Rejects when the deadline passes or the client goes away before the headers. */
+  readonly ended: Promise<never>;
   private readonly timer: NodeJS.Timeout;
-  private readonly onClientGone = () => this.signal.abort();
+  private end: (error: Error) => void = () => undefined;
+  private readonly onClientGone = () => {
+    this.signal.abort();
+    this.end(new undiciErrors.RequestAbortedError());
+  };
 
   constructor(
     private readonly client: CancelSignal | undefined,
     timeoutMs: number,
   ) {
+    this.ended = new Promise<never>((_, reject) => (this.end = reject));
+    this.ended.catch(() => undefined);
     this.timer = setTimeout(() => {
       this.expired = true;
       this.signal.abort();
+      this.end(new undiciErrors.HeadersTimeoutError());
     }, timeoutMs);
     if (client === undefined) return;
-    if (client.aborted) this.signal.abort();
+    if (client.aborted) this.onClientGone();
     else if (client instanceof ClientGone) client.once("abort", this.onClientGone);
     else client.addEventListener("abort", this.onClientGone, { once: true });
   }
 
   headersArrived(body: Readable): void {
     clearTimeout(this.timer);
-    if (this.client !== undefined) body.once("close", () => this.detach());
+    this.end = () => undefined;
+    if (this.client === undefined) return;
+    // From here the client's leaving aborts the body only (through `signal`); the listener goes with the body.
+    body.once("close", () => this.detach());
   }
 
   failed(): void {
