@@ -142,11 +142,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   purge.unref();
   const http = createUpstreamHttp({ connectionsPerOrigin: general.max_connections_per_upstream });
   const clients = createUpstreamClients({ log, http });
-  const legacySse = createLegacySseBridge({ log });
+  const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
+  const legacySse = createLegacySseBridge({ log, streams });
   const delegated = delegatedResourceMetadata();
   // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
   const sessionIds = sessionBinding(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp session binding v1", 32)));
-  const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
   const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, log, delegated, audit, metrics });
   const aggregate = createAggregate({
     clients,

@@ -8,7 +8,6 @@
  * Upstream session ids reach the client bound to its key (session-binding.ts), and GET
  * streams and SSE answers are held to the stream budget (stream-budget.ts).
  */
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Caller } from "../auth/inbound/caller.js";
 import type { DebugRecorder } from "../debug.js";
@@ -31,7 +30,7 @@ import { clientResponseHeaders, outboundRequest, retryAfterUnauthorized } from "
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
 import { readAll, type CancelSignal, type UpstreamHttp } from "./upstream-http.js";
 import { sessionNotFound, type SessionBinding } from "./session-binding.js";
-import { withStreamBudget, type StreamBudget, type StreamTracker } from "./stream-budget.js";
+import { streamOwner, withStreamBudget, type StreamBudget, type StreamTracker } from "./stream-budget.js";
 
 export interface ProxyRequest {
   snapshot: RegistrySnapshot;
@@ -109,7 +108,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
   }
 
   const answer = (request: ProxyRequest) =>
-    audited(request, () => withStreamBudget(deps.streams, request.server, streamOwner(request), upstreamMethod(request.method), (track) => forward(request, track)));
+    audited(request, () => withStreamBudget(deps.streams, request.server, streamOwner(request.caller, request.headers), upstreamMethod(request.method), (track) => forward(request, track)));
 
   async function forward(request: ProxyRequest, track: StreamTracker): Promise<ProxyAnswer> {
     const method = upstreamMethod(request.method);
@@ -211,17 +210,6 @@ function bindSessionId(request: ProxyRequest, headers: ResponseHeaders, sessions
   const issued = headers["mcp-session-id"];
   if (typeof issued === "string") headers["mcp-session-id"] = sessions.wrap(request.server.id, request.caller.subject, issued);
   else if (issued !== undefined) delete headers["mcp-session-id"];
-}
-
-/**
- * Whose stream budget a request draws on: its key's subject. Callers without a gateway key
- * (servers that delegate auth) are told apart by the credential they present upstream, so
- * that one of them cannot use up the budget of all the others.
- */
-function streamOwner(request: ProxyRequest): string {
-  if (request.caller.kind !== "delegated") return request.caller.subject;
-  const authorization = request.headers.get("authorization");
-  return authorization === null ? "anonymous" : `delegated:${createHash("sha256").update(authorization).digest("base64url")}`;
 }
 
 const NO_TOOLS: readonly string[] = [];

@@ -15,13 +15,18 @@
  *   counted while open, over the limits if need be: the upstream has done the work, and
  *   refusing its answer then would lose the result (a retry would run the tool twice).
  *
+ * A legacy SSE bridge session (legacy-sse-bridge.ts) holds one upstream SSE stream for its
+ * whole life: it is admitted like a GET stream when it opens.
+ *
  * A slot is freed when its stream closes, however it ends. Counts are per gateway
  * instance. Limits: the server's `max_streams_per_key` / `max_streams`, else
  * `general_settings.max_streams_per_key` / `max_streams_per_server`.
  */
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
+import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
-import type { ResponseHeaders } from "../headers.js";
+import type { RequestHeaders, ResponseHeaders } from "../headers.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 
 export interface StreamLimits {
@@ -93,6 +98,17 @@ export function createStreamBudget(defaults: StreamLimits): StreamBudget {
     count: take,
     open: (serverId) => servers.get(serverId)?.total ?? 0,
   };
+}
+
+/**
+ * Whose budget a request draws on: its key's subject. Callers without a gateway key
+ * (servers that delegate auth) are told apart by the credential they present upstream, so
+ * that one of them cannot use up the budget of all the others.
+ */
+export function streamOwner(caller: Caller, headers: RequestHeaders): string {
+  if (caller.kind !== "delegated") return caller.subject;
+  const authorization = headers.get("authorization");
+  return authorization === null ? "anonymous" : `delegated:${createHash("sha256").update(authorization).digest("base64url")}`;
 }
 
 /** Told the upstream's answer once its headers are in: the stream's slot is freed when its body closes. */

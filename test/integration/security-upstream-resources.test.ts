@@ -366,18 +366,49 @@ describe("item 5: one key's streams cannot starve an upstream for everyone", () 
   });
 });
 
-describe("item 5: SSE answers to POSTs count as streams", () => {
+describe("item 5: SSE answers to POSTs and legacy SSE sessions count as streams", () => {
   let gateway: TestGateway;
   let sse: Upstream;
+  let legacy: Upstream;
 
   beforeAll(async () => {
     sse = await startUpstream({ name: "sse", mode: "sse" });
-    gateway = await startTestGateway({ servers: { sse: { url: sse.url } }, general: { max_streams_per_key: 2 } });
+    legacy = await startUpstream({ name: "legacy", legacySse: true });
+    gateway = await startTestGateway({ servers: { sse: { url: sse.url }, legacy: { url: legacy.url, transport: "sse" } }, general: { max_streams_per_key: 2 } });
   });
 
   afterAll(async () => {
     await gateway?.close();
     await sse?.close();
+    await legacy?.close();
+  });
+
+  it("a key holding max_streams_per_key legacy SSE bridge sessions (each an upstream SSE stream) gets 429 for another, until it ends one", async () => {
+    const key = await gateway.generateKey({ key_alias: `legacy-${++secrets}` });
+    const open = async () => {
+      const init = await gateway.fetch("/legacy/mcp", { method: "POST", key, headers: MCP_ACCEPT, body: INITIALIZE });
+      await init.body?.cancel();
+      return init;
+    };
+    const sessions = [await open(), await open()];
+    expect(sessions.map((init) => init.status)).toEqual([200, 200]);
+    const streamsBefore = legacy.requests.filter((request) => request.method === "GET").length;
+    const third = await gateway.fetch("/legacy/mcp", { method: "POST", key, headers: MCP_ACCEPT, body: INITIALIZE });
+    expect(third.status).toBe(429);
+    expect(third.headers.get("retry-after")).toBe("10");
+    expect(await answerOf(third)).toMatchObject({ error: { data: { code: "too_many_streams", server: "legacy" } } });
+    // Refused before the gateway opened an upstream stream for it.
+    expect(legacy.requests.filter((request) => request.method === "GET").length).toBe(streamsBefore);
+
+    const ended = await gateway.fetch("/legacy/mcp", { method: "DELETE", key, headers: { ...MCP_ACCEPT, "mcp-session-id": sessions[0]!.headers.get("mcp-session-id")! } });
+    expect(ended.status).toBe(200);
+    await ended.body?.cancel();
+    const again = await open();
+    expect(again.status).toBe(200);
+    for (const init of [sessions[1]!, again]) {
+      const closed = await gateway.fetch("/legacy/mcp", { method: "DELETE", key, headers: { ...MCP_ACCEPT, "mcp-session-id": init.headers.get("mcp-session-id")! } });
+      await closed.body?.cancel();
+    }
   });
 
   it.each(LANES)("a key holding max_streams_per_key open SSE answers gets 429 for its next POST, other keys do not ($lane)", async ({ headers }) => {
