@@ -300,6 +300,11 @@ describe("parseConfig: defaults", () => {
       store_poll_interval_seconds: 1,
       audit_log: true,
       audit_retention_days: 30,
+      max_connections_per_upstream: 256,
+      max_streams_per_key: 64,
+      max_streams_per_server: 256,
+      tools_list_max_pages: 100,
+      tools_list_max_tools: 10_000,
     });
   });
 });
