@@ -4,7 +4,8 @@
  * free connection in the pool, connecting, sending, and the upstream's first answer
  * (issue 15 item 5: undici's headersTimeout starts only once the request is sent, so a
  * request queued behind a full pool waited past its `timeout`). A response that has
- * started (an SSE stream, a long tool call answered as SSE) is never cut.
+ * started (an SSE stream, a long tool call answered as SSE) is never cut. The connection
+ * limit per origin and the queue are the gateway's own (origin-slots.ts).
  *
  * Long-lived requests (pass-through GET streams) go through a second agent, so that
  * however many are open they never take the connections tool calls need; their number
