@@ -21,6 +21,8 @@ import { createAggregate } from "./mcp/aggregate.js";
 import { createLegacySseBridge } from "./mcp/legacy-sse-bridge.js";
 import { createPassthrough } from "./mcp/passthrough.js";
 import { createRestTools } from "./mcp/rest-tools.js";
+import { sessionBinding } from "./mcp/session-binding.js";
+import { createStreamBudget } from "./mcp/stream-budget.js";
 import { createUpstreamClients } from "./mcp/upstream-clients.js";
 import { createUpstreamHttp } from "./mcp/upstream-http.js";
 import { createAuthorize } from "./oauth/authorize.js";
@@ -142,12 +144,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     10 * 60_000,
   );
   purge.unref();
-  const http = createUpstreamHttp();
+  const http = createUpstreamHttp({ connectionsPerOrigin: general.max_connections_per_upstream });
   const clients = createUpstreamClients({ log, http });
-  const legacySse = createLegacySseBridge({ log });
+  const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
+  const legacySse = createLegacySseBridge({ log, streams });
   const delegated = delegatedResourceMetadata();
-  const passthrough = createPassthrough({ http, legacySse, log, delegated, audit, metrics });
-  const aggregate = createAggregate({ clients, log, listTimeoutMs: 10_000, delegated, audit, metrics });
+  // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
+  const sessionIds = sessionBinding(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp session binding v1", 32)));
+  const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, log, delegated, audit, metrics });
+  const aggregate = createAggregate({
+    clients,
+    log,
+    listTimeoutMs: 10_000,
+    listLimits: { maxPages: general.tools_list_max_pages, maxTools: general.tools_list_max_tools },
+    delegated,
+    audit,
+    metrics,
+  });
   const rest = createRestTools(aggregate);
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);

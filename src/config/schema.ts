@@ -39,6 +39,10 @@ export const serverConfigSchema = z
     disallowed_tools: stringList.optional(),
     /** Seconds the upstream has to start answering. */
     timeout: z.number().positive().max(3600).default(60),
+    /** Long-lived streams (GET streams, SSE answers) one key may hold open to this server; default general_settings.max_streams_per_key. */
+    max_streams_per_key: z.number().int().positive().optional(),
+    /** Long-lived streams all keys together may hold open to this server; default general_settings.max_streams_per_server. */
+    max_streams: z.number().int().positive().optional(),
 
     // oauth2
     oauth2_flow: z.enum(["client_credentials", "authorization_code"]).optional(),
@@ -171,6 +175,16 @@ export const generalSettingsSchema = z.strictObject({
   oauth_registration_rate_limit_per_minute: z.number().int().nonnegative().default(10),
   /** Seconds a registered MCP client is kept while it has never redeemed an authorization code. */
   oauth_incomplete_client_ttl_seconds: z.number().int().positive().default(24 * 3600),
+  /** Connections kept to one upstream origin for requests (long-lived GET streams have their own, bounded by the stream limits). */
+  max_connections_per_upstream: z.number().int().positive().max(65_536).default(256),
+  /** Long-lived streams (pass-through GET streams and SSE answers) one key may hold open to one server (429 past it). */
+  max_streams_per_key: z.number().int().positive().default(64),
+  /** Long-lived streams all keys together may hold open to one server (further GET streams get 429). */
+  max_streams_per_server: z.number().int().positive().default(256),
+  /** Pages the gateway reads from one server for one tools/list (it stops earlier on a repeated cursor). */
+  tools_list_max_pages: z.number().int().positive().max(10_000).default(100),
+  /** Tools the gateway keeps from one server for one tools/list. */
+  tools_list_max_tools: z.number().int().positive().max(1_000_000).default(10_000),
 });
 
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;

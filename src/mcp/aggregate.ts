@@ -23,7 +23,8 @@ import type { InboundRequestInfo } from "./outbound-headers.js";
 import { prefixedToolName, routePrefixedTool } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
-import { GATEWAY_CLIENT_INFO, type ToolsClient } from "./upstream-session.js";
+import { GATEWAY_CLIENT_INFO } from "./upstream-session.js";
+import { DEFAULT_LIST_LIMITS, listAllTools, type ListLimits } from "./tool-listing.js";
 
 export interface AggregateRequest {
   snapshot: RegistrySnapshot;
@@ -64,8 +65,10 @@ export interface AggregateDeps {
   log: Logger;
   audit?: AuditTrail;
   metrics?: Pick<GatewayMetrics, "upstreamError">;
-  /** Upper bound for one upstream's tools/list inside an aggregated listing. */
+  /** Upper bound for one page of one upstream's tools/list inside an aggregated listing. */
   listTimeoutMs: number;
+  /** Pages and tools one listing may take from one server (general_settings.tools_list_max_pages / tools_list_max_tools). */
+  listLimits?: ListLimits;
   delegated: DelegatedResourceMetadata;
 }
 
@@ -77,6 +80,7 @@ const GATEWAY_SERVER = {
 };
 
 export function createAggregate(deps: AggregateDeps) {
+  const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
   /** The visible tools of each server, in parallel, and which servers failed (logged), so a caller can explain a tool that is missing. */
   async function listToolsSettled(
     snapshot: RegistrySnapshot,
@@ -86,9 +90,17 @@ export function createAggregate(deps: AggregateDeps) {
   ): Promise<{ lists: ServerTools[]; failures: ListFailure[] }> {
     const settled = await Promise.allSettled(
       servers.map(async (server) => {
-        const tools = await deps.clients.withClient(server, snapshot, inbound, (client) =>
-          listAllTools(client, { signal: inbound.signal, timeout: Math.min(server.timeoutMs, deps.listTimeoutMs) }),
+        const { tools, truncated, pages } = await deps.clients.withClient(server, snapshot, inbound, (client) =>
+          listAllTools(client, {
+            ...(inbound.signal === undefined ? {} : { signal: inbound.signal }),
+            pageTimeoutMs: Math.min(server.timeoutMs, deps.listTimeoutMs),
+            totalTimeoutMs: server.timeoutMs,
+            limits: listLimits,
+          }),
         );
+        if (truncated !== undefined) {
+          deps.log.warn({ server: server.name, reason: truncated, pages, tools: tools.length }, "tools/list of an MCP server was cut short (a bound on pages, tools or time); its tools listed so far are served");
+        }
         const visible = toolVisibility(caller, server);
         return { server, tools: visible === undefined ? tools : tools.filter((tool) => visible(tool.name)) };
       }),
@@ -231,15 +243,4 @@ export type Aggregate = ReturnType<typeof createAggregate>;
 
 function isUpstreamRefusal(error: unknown): error is GatewayError {
   return isGatewayError(error) && error.code === UPSTREAM_UNAUTHORIZED;
-}
-
-async function listAllTools(client: ToolsClient, options: { signal?: AbortSignal; timeout: number }): Promise<Tool[]> {
-  const tools: Tool[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.listTools(cursor === undefined ? {} : { cursor }, options);
-    tools.push(...page.tools);
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  return tools;
 }

@@ -6,6 +6,9 @@
  *
  * Sessions live in this process: deployments with several instances need sticky
  * sessions for legacy SSE servers (README). Streamable-HTTP servers do not.
+ *
+ * Each session holds one upstream SSE stream for its whole life, so opening one draws on
+ * the stream budget (stream-budget.ts) like a pass-through GET stream: 429 past it.
  */
 import { randomUUID } from "node:crypto";
 import type { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
@@ -21,6 +24,7 @@ import type { FetchProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
+import { streamOwner, type StreamBudget } from "./stream-budget.js";
 
 /** The SDK's SSE client and server transport, loaded with the first legacy SSE session (most deployments have none). */
 const sdk = async () => {
@@ -36,6 +40,8 @@ interface BridgeSession {
   client: WebStandardStreamableHTTPServerTransport;
   upstream: SSEClientTransport;
   lastUsed: number;
+  /** Frees the session's slot in the stream budget (idempotent). */
+  release: () => void;
 }
 
 export interface LegacySseBridge {
@@ -43,7 +49,7 @@ export interface LegacySseBridge {
   close(): Promise<void>;
 }
 
-export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number; idleMs?: number; now?: () => number }): LegacySseBridge {
+export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget; maxSessions?: number; idleMs?: number; now?: () => number }): LegacySseBridge {
   const sessions = new Map<string, BridgeSession>();
   const maxSessions = deps.maxSessions ?? 1000;
   const idleMs = deps.idleMs ?? 30 * 60_000;
@@ -53,6 +59,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     const session = sessions.get(id);
     if (session === undefined) return;
     sessions.delete(id);
+    session.release();
     void session.upstream.close().catch(() => undefined);
     void session.client.close().catch(() => undefined);
   }
@@ -83,11 +90,18 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     }
   }
 
-  async function open(request: FetchProxyRequest): Promise<WebStandardStreamableHTTPServerTransport> {
+  async function open(request: FetchProxyRequest): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
     const { server } = request;
     const recorder = new DebugRecorder();
     const { WebStandardStreamableHTTPServerTransport, SseError } = await sdk();
-    const upstream = await connectUpstream(request, recorder);
+    const release = deps.streams.admit(server, streamOwner(request.caller, request.headers));
+    let upstream: SSEClientTransport;
+    try {
+      upstream = await connectUpstream(request, recorder);
+    } catch (error) {
+      release();
+      throw error;
+    }
     const call = recorder.records[0];
     if (call !== undefined) request.debug?.record(call);
     evictIdle();
@@ -97,7 +111,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     const client = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
-        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.subject, call, client, upstream, lastUsed: now() });
+        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.subject, call, client, upstream, lastUsed: now(), release });
       },
       onsessionclosed: (id) => closeSession(id),
     });
@@ -117,6 +131,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
     };
     upstream.onclose = () => {
       if (client.sessionId !== undefined) closeSession(client.sessionId);
+      release();
     };
     // The upstream's SSE stream broke (a restart, a proxy timeout). A legacy session cannot be
     // resumed, and EventSource would silently reconnect into a new, uninitialized one: end the
@@ -128,15 +143,22 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
       else void upstream.close().catch(() => undefined);
     };
     await client.start();
-    return client;
+    // For a bridge that never became a session: the client transport, the upstream stream and the slot.
+    const dispose = () => {
+      void client.close().catch(() => undefined);
+      void upstream.close().catch(() => undefined);
+      release();
+    };
+    return { client, dispose };
   }
 
   return {
     async handle(request, parsed) {
       const sessionId = request.headers.get("mcp-session-id");
       let transport: WebStandardStreamableHTTPServerTransport;
+      let dispose: (() => void) | undefined;
       if (sessionId === null) {
-        transport = await open(request);
+        ({ client: transport, dispose } = await open(request));
       } else {
         const session = sessions.get(sessionId);
         // Another caller's session is as unknown as an expired one.
@@ -150,9 +172,7 @@ export function createLegacySseBridge(deps: { log: Logger; maxSessions?: number;
       const parsedBody = parsed === undefined ? undefined : parsed.isBatch ? parsed.messages : parsed.messages[0];
       const response = await transport.handleRequest(new Request(request.server.url, { method: request.method, headers: request.headers, body: request.body ?? null, signal: request.signal }), { parsedBody });
       // The first request was not an initialize: nothing will reuse this bridge.
-      if (sessionId === null && transport.sessionId === undefined) {
-        void transport.close();
-      }
+      if (sessionId === null && transport.sessionId === undefined) dispose?.();
       return response;
     },
     async close() {

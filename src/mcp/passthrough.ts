@@ -4,6 +4,9 @@
  * permissions, and forwarded as the original bytes; the response (JSON or SSE) streams
  * back chunk by chunk, rewritten only where a tools/list answer must be filtered.
  * The client's disconnect aborts the upstream request (the signal is passed down).
+ *
+ * Upstream session ids reach the client bound to its key (session-binding.ts), and GET
+ * streams and SSE answers are held to the stream budget (stream-budget.ts).
  */
 import { Readable } from "node:stream";
 import type { Caller } from "../auth/inbound/caller.js";
@@ -27,6 +30,8 @@ import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrp
 import { clientResponseHeaders, outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
 import { readAll, type CancelSignal, type UpstreamHttp } from "./upstream-http.js";
+import { sessionNotFound, type SessionBinding } from "./session-binding.js";
+import { streamOwner, withStreamBudget, type StreamBudget, type StreamTracker } from "./stream-budget.js";
 
 export interface ProxyRequest {
   snapshot: RegistrySnapshot;
@@ -72,6 +77,10 @@ export interface ProxyHandler {
 
 export interface PassthroughDeps {
   http: UpstreamHttp;
+  /** Upstream session ids as the client sees them: bound to the key that opened them. */
+  sessions: SessionBinding;
+  /** Long-lived streams per key and per server. */
+  streams: StreamBudget;
   legacySse: LegacySseBridge;
   log: Logger;
   delegated: DelegatedResourceMetadata;
@@ -101,12 +110,14 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     }
   }
 
-  const answer = (request: ProxyRequest) => audited(request, () => forward(request));
+  const answer = (request: ProxyRequest) =>
+    audited(request, () => withStreamBudget(deps.streams, request.server, streamOwner(request.caller, request.headers), upstreamMethod(request.method), (track) => forward(request, track)));
 
-  async function forward(request: ProxyRequest): Promise<ProxyAnswer> {
+  async function forward(request: ProxyRequest, track: StreamTracker): Promise<ProxyAnswer> {
     const method = upstreamMethod(request.method);
     const parsed = request.parsed;
     if (parsed !== undefined) checkToolCalls(request, parsed);
+    const sessionId = upstreamSessionId(request, deps.sessions);
 
     const send = async () => {
       const outbound = await outboundRequest(request.server, request.snapshot, {
@@ -116,6 +127,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
         caller: request.caller,
         debug: request.debug,
       });
+      if (sessionId !== undefined) outbound.headers["mcp-session-id"] = sessionId;
       const response = await deps.http.send({
         serverName: request.server.name,
         url: request.server.url,
@@ -124,6 +136,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
         body: request.body,
         signal: request.signal,
         timeoutMs: request.server.timeoutMs,
+        longLived: method === "GET",
       });
       return { outbound, response };
     };
@@ -140,6 +153,8 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       throw upstreamRefusedUserToken(request.server.name);
     }
     const headers = clientResponseHeaders(upstream.headers);
+    bindSessionId(request, headers, deps.sessions);
+    track(upstream.body, headers);
     if (upstream.statusCode === 401 && outbound.credentials.resolution === "delegated") relayChallenge(request, headers, deps.delegated);
     if (NULL_BODY_STATUS.has(upstream.statusCode)) {
       upstream.body.resume();
@@ -180,6 +195,25 @@ function relayChallenge(request: ProxyRequest, headers: ResponseHeaders, delegat
   const challenge = typeof sent === "string" ? sent : sent.join(", ");
   delegated.remember(request.server, challenge);
   if (challengeMetadataUrl(challenge) !== undefined) headers["www-authenticate"] = pointChallengeAt(challenge, request.resourceMetadataUrl());
+}
+
+/**
+ * The upstream session id a request names, unwrapped; a 404 when it was not issued to
+ * this caller for this server (another key's session, or an id the client made up).
+ */
+function upstreamSessionId(request: ProxyRequest, sessions: SessionBinding): string | undefined {
+  const presented = request.headers.get("mcp-session-id");
+  if (presented === null) return undefined;
+  const upstreamId = sessions.unwrap(request.server.id, request.caller.subject, presented);
+  if (upstreamId === undefined) throw sessionNotFound(request.server.name);
+  return upstreamId;
+}
+
+/** The upstream's new session id goes to the client bound to this caller and server. */
+function bindSessionId(request: ProxyRequest, headers: ResponseHeaders, sessions: SessionBinding): void {
+  const issued = headers["mcp-session-id"];
+  if (typeof issued === "string") headers["mcp-session-id"] = sessions.wrap(request.server.id, request.caller.subject, issued);
+  else if (issued !== undefined) delete headers["mcp-session-id"];
 }
 
 const NO_TOOLS: readonly string[] = [];

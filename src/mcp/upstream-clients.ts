@@ -3,8 +3,10 @@
  * the lean `StreamableHttpSession` for streamable-HTTP servers, the official SDK's Client
  * for legacy SSE ones.
  *
- * One session per (server, outbound headers): callers with the same credentials share a
- * session; a new M2M token or a per-request header makes a new one. Sessions are kept in
+ * One session per (server, caller, outbound headers): a session is never shared between
+ * two gateway keys, even when the gateway sends the same credentials for both (a stateful
+ * upstream keeps per-session state: issue 15 item 3, key Y was shown what key X stored);
+ * a new M2M token or a per-request header makes a new one too. Sessions are kept in
  * a bounded LRU, closed when idle or evicted, and dropped when they fail so the next call
  * reconnects (an upstream restart loses its sessions: 404 per the MCP transport spec).
  */
@@ -73,8 +75,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     }
   }
 
-  function acquire(server: McpServerEntry, headers: Record<string, string>): [string, PooledClient] {
-    const key = sessionKey(server, headers);
+  function acquire(server: McpServerEntry, caller: string, headers: Record<string, string>): [string, PooledClient] {
+    const key = sessionKey(server, caller, headers);
     let pooled = pool.get(key);
     if (pooled === undefined) {
       evictIdle();
@@ -96,7 +98,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     async withClient(server, snapshot, inbound, use) {
       for (let attempt = 0; ; attempt++) {
         const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
-        const [key, pooled] = acquire(server, outbound.headers);
+        const [key, pooled] = acquire(server, inbound.caller?.subject ?? NO_CALLER, outbound.headers);
         pooled.inFlight++;
         try {
           return await use(await pooled.client);
@@ -129,12 +131,16 @@ function errorSummary(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/** In-process uses without a caller share nothing with HTTP callers (whose subjects are `master`, `key:...`, `anonymous`). */
+const NO_CALLER = "(no caller)";
+
 /**
- * The pool key: the server and every outbound header, joined (no digest: the session keeps
- * these headers in memory anyway, and hashing them cost more than the rest of the lookup).
+ * The pool key: the server, the caller's identity (its key's `subject`), and every
+ * outbound header, joined (no digest: the session keeps these headers in memory anyway,
+ * and hashing them cost more than the rest of the lookup).
  */
-function sessionKey(server: McpServerEntry, headers: Record<string, string>): string {
-  let key = `${server.id}\0${server.url.href}`;
+function sessionKey(server: McpServerEntry, caller: string, headers: Record<string, string>): string {
+  let key = `${server.id}\0${server.url.href}\0${caller}`;
   for (const name of Object.keys(headers).sort()) key += `\0${name}\0${headers[name]!}`;
   return key;
 }

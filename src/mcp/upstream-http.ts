@@ -1,12 +1,21 @@
 /**
  * The pooled keep-alive HTTP client every pass-through request goes through (undici).
- * `timeoutMs` bounds the wait for the upstream's response headers only: a response that
- * has started (an SSE stream, a long tool call answered as SSE) is never cut.
+ * `timeoutMs` bounds everything before the upstream's response headers: the wait for a
+ * free connection in the pool, connecting, sending, and the upstream's first answer
+ * (issue 15 item 5: undici's headersTimeout starts only once the request is sent, so a
+ * request queued behind a full pool waited past its `timeout`). A response that has
+ * started (an SSE stream, a long tool call answered as SSE) is never cut. The connection
+ * limit per origin and the queue are the gateway's own (origin-slots.ts).
+ *
+ * Long-lived requests (pass-through GET streams) go through a second agent, so that
+ * however many are open they never take the connections tool calls need; their number
+ * is bounded by the stream budget (stream-budget.ts).
  */
 import { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError, JsonRpcCode } from "../errors.js";
+import { originSlots, type ReleaseSlot } from "./origin-slots.js";
 
 export interface UpstreamHttp {
   send(request: UpstreamHttpRequest): Promise<Dispatcher.ResponseData>;
@@ -21,6 +30,8 @@ export interface UpstreamHttpRequest {
   body?: string | Buffer;
   signal?: CancelSignal;
   timeoutMs: number;
+  /** A stream expected to stay open (a GET stream): sent on the streams' own connections. */
+  longLived?: boolean;
 }
 
 /** What aborts an upstream request: the fetch request's AbortSignal, or the fast path's `ClientGone`. */
@@ -41,31 +52,103 @@ export class ClientGone extends EventEmitter {
 }
 
 export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = {}): UpstreamHttp {
-  const agent = new Agent({
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
-    connections: options.connectionsPerOrigin ?? 256,
-    pipelining: 1,
-  });
+  // The connection limit is the slots' (origin-slots.ts): undici never queues a request itself.
+  const slots = originSlots(options.connectionsPerOrigin ?? 256);
+  const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null, pipelining: 1 });
+  // No limit of its own either: the stream budget admits every stream it carries.
+  const streams = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null, pipelining: 1 });
   return {
     async send(request) {
+      const deadline = new HeadersDeadline(request.signal, request.timeoutMs);
+      const longLived = request.longLived === true;
+      let release: ReleaseSlot | undefined;
+      let sent: Promise<Dispatcher.ResponseData> | undefined;
       try {
-        return await agent.request({
+        if (!longLived) release = slots.tryTake(request.url.origin) ?? (await slots.wait(request.url.origin, deadline.ended));
+        sent = (longLived ? streams : agent).request({
           origin: request.url.origin,
           path: request.url.pathname + request.url.search,
           method: request.method,
           headers: request.headers,
           body: request.body,
-          signal: request.signal,
+          signal: deadline.signal,
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
         });
+        // Raced: while it connects, undici acts on an abort only once connected.
+        const response = await Promise.race([sent, deadline.ended]);
+        deadline.headersArrived(response.body);
+        // The connection is busy until its body is read or destroyed.
+        if (release !== undefined) {
+          if (response.body.closed) release();
+          else response.body.once("close", release);
+        }
+        return response;
       } catch (error) {
-        throw upstreamFailure(request, error);
+        deadline.failed();
+        // A request that lost the race is aborted; its slot is free once undici lets go of it, and a late answer is dropped.
+        if (sent === undefined) release?.();
+        else void sent.then((late) => late.body.destroy(), () => undefined).finally(() => release?.());
+        throw upstreamFailure(request, deadline.expired ? new undiciErrors.HeadersTimeoutError() : error);
       }
     },
-    close: () => agent.close(),
+    close: async () => {
+      await Promise.all([agent.close(), streams.close()]);
+    },
   };
+}
+
+/**
+ * One request's cancellation until its response headers: the client's signal, or the
+ * request's `timeoutMs` from the moment it is handed to the pool. After the headers only
+ * the client's signal counts (it still aborts the body when the client goes away).
+ */
+class HeadersDeadline {
+  readonly signal = new ClientGone();
+  expired = false;
+  /** Rejects when the deadline passes or the client goes away before the headers. */
+  readonly ended: Promise<never>;
+  private readonly timer: NodeJS.Timeout;
+  private end: (error: Error) => void = () => undefined;
+  private readonly onClientGone = () => {
+    this.signal.abort();
+    this.end(new undiciErrors.RequestAbortedError());
+  };
+
+  constructor(
+    private readonly client: CancelSignal | undefined,
+    timeoutMs: number,
+  ) {
+    this.ended = new Promise<never>((_, reject) => (this.end = reject));
+    this.ended.catch(() => undefined);
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.signal.abort();
+      this.end(new undiciErrors.HeadersTimeoutError());
+    }, timeoutMs);
+    if (client === undefined) return;
+    if (client.aborted) this.onClientGone();
+    else if (client instanceof ClientGone) client.once("abort", this.onClientGone);
+    else client.addEventListener("abort", this.onClientGone, { once: true });
+  }
+
+  headersArrived(body: Readable): void {
+    clearTimeout(this.timer);
+    this.end = () => undefined;
+    if (this.client === undefined) return;
+    // From here the client's leaving aborts the body only (through `signal`); the listener goes with the body.
+    body.once("close", () => this.detach());
+  }
+
+  failed(): void {
+    clearTimeout(this.timer);
+    this.detach();
+  }
+
+  private detach(): void {
+    if (this.client instanceof ClientGone) this.client.off("abort", this.onClientGone);
+    else this.client?.removeEventListener("abort", this.onClientGone);
+  }
 }
 
 /** An upstream body, whole (small answers: JSON-RPC results, error bodies). Events, not `for await`: cheaper per request. */
@@ -85,7 +168,7 @@ export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" 
     return new GatewayError({ status: 499, code: "client_closed_request", message: "the client closed the request", cause: error });
   }
   if (error instanceof undiciErrors.HeadersTimeoutError) {
-    return upstreamTimeout(request, `no response headers from ${request.url.origin} after ${request.timeoutMs} ms`, error);
+    return upstreamTimeout(request, `no response headers from ${request.url.origin} within ${request.timeoutMs} ms (waiting for a pooled connection included)`, error);
   }
   const code = (error as { code?: string } | undefined)?.code;
   return new GatewayError({

@@ -79,6 +79,11 @@ function sessionIdOf(client: Client): string | undefined {
   return (client.transport as StreamableHTTPClientTransport | undefined)?.sessionId;
 }
 
+/** The upstream's session id inside the one the client was given (`<upstream id>.<tag>`: bound to the client's key). */
+function upstreamSessionIdOf(clientId: string | null | undefined): string | undefined {
+  return /^([0-9a-f-]{36})\.[A-Za-z0-9_-]{22}$/.exec(clientId ?? "")?.[1];
+}
+
 const INITIALIZE = rpc("initialize", { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: "raw", version: "1.0.0" } });
 
 /** A JSON-RPC message out of a JSON or single-event SSE body. */
@@ -149,8 +154,8 @@ describe.each(VARIANTS)("pass-through to a $options.mode upstream ($server)", ({
     expect(seen.some(isCallOf("echo"))).toBe(true);
     expect(seen.every((request) => request.path === "/mcp")).toBe(true);
     if (options.stateful) {
-      // The upstream 404s an unknown session id: the calls above worked only because its own id passed through.
-      const sessionId = sessionIdOf(client);
+      // The upstream 404s an unknown session id: the calls above worked only because its own id passed through (bound to the key).
+      const sessionId = upstreamSessionIdOf(sessionIdOf(client));
       expect(sessionId).toMatch(/^[0-9a-f-]{36}$/);
       expect(seen.filter(isCallOf("add")).map((request) => request.headers["mcp-session-id"])).toEqual([sessionId]);
     } else {
@@ -168,7 +173,8 @@ describe("sessions", () => {
     const init = await gateway.fetch(`/${server}/mcp`, { method: "POST", headers: MCP_ACCEPT, body: INITIALIZE });
     expect(init.status).toBe(200);
     const sessionId = init.headers.get("mcp-session-id");
-    expect(sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    const upstreamId = upstreamSessionIdOf(sessionId);
+    expect(upstreamId).toMatch(/^[0-9a-f-]{36}$/);
     expect(messageOf(await init.text())).toMatchObject({ id: 1, result: { serverInfo: { name: server } } });
     expect(upstream.sessionCount()).toBe(sessionsBefore + 1);
 
@@ -184,7 +190,7 @@ describe("sessions", () => {
     const list = await gateway.fetch(`/${server}/mcp`, { method: "POST", headers: session, body: rpc("tools/list", {}, 2) });
     expect(list.status).toBe(200);
     expect(messageOf(await list.text())).toMatchObject({ id: 2, result: { tools: expect.any(Array) } });
-    expect(upstream.requests.at(-1)?.headers["mcp-session-id"]).toBe(sessionId);
+    expect(upstream.requests.at(-1)?.headers["mcp-session-id"]).toBe(upstreamId);
 
     // The standalone GET stream: opened upstream with the session id, handed to the client as SSE.
     const aborted = upstream.abortedRequests;
@@ -195,7 +201,7 @@ describe("sessions", () => {
     expect(stream.status).toBe(200);
     expect(stream.headers.get("content-type")).toContain("text/event-stream");
     const get = upstream.requests.findLast((request) => request.method === "GET");
-    expect(get?.headers["mcp-session-id"]).toBe(sessionId);
+    expect(get?.headers["mcp-session-id"]).toBe(upstreamId);
     expect(get?.aborted).toBe(false);
     // Closing the stream on the client side closes it upstream too.
     await stream.body?.cancel();
@@ -205,7 +211,7 @@ describe("sessions", () => {
     const deleted = await gateway.fetch(`/mcp/${server}`, { method: "DELETE", headers: session });
     expect(deleted.status).toBe(200);
     await deleted.body?.cancel();
-    expect(upstream.requests.at(-1)).toMatchObject({ method: "DELETE", headers: { "mcp-session-id": sessionId } });
+    expect(upstream.requests.at(-1)).toMatchObject({ method: "DELETE", headers: { "mcp-session-id": upstreamId } });
     await upstream.waitUntil(() => upstream.sessionCount() === sessionsBefore);
 
     const stale = await gateway.fetch(`/${server}/mcp`, { method: "POST", headers: session, body: rpc("tools/list", {}, 3) });
@@ -216,7 +222,7 @@ describe("sessions", () => {
   it("the SDK client's terminateSession reaches the upstream as DELETE", async () => {
     const upstream = upstreamOf("sse-stateful");
     const client = await gateway.connect("/sse-stateful/mcp");
-    const sessionId = sessionIdOf(client);
+    const sessionId = upstreamSessionIdOf(sessionIdOf(client));
     expect(sessionId).toBeDefined();
     const sessions = upstream.sessionCount();
     await (client.transport as StreamableHTTPClientTransport).terminateSession();

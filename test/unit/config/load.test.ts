@@ -321,6 +321,11 @@ describe("parseConfig: defaults", () => {
       mcp_allowed_origins: [],
       oauth_registration_rate_limit_per_minute: 10,
       oauth_incomplete_client_ttl_seconds: 86400,
+      max_connections_per_upstream: 256,
+      max_streams_per_key: 64,
+      max_streams_per_server: 256,
+      tools_list_max_pages: 100,
+      tools_list_max_tools: 10_000,
     });
   });
 });

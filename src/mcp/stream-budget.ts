@@ -1,0 +1,158 @@
+/**
+ * How many long-lived streams to upstreams may be open at once: pass-through `GET`
+ * streams (the standalone SSE stream, open for a whole session) and SSE answers to POSTs,
+ * counted per (server, caller) and per server.
+ *
+ * Issue 15 item 5: one key held 260 `GET /{server}/mcp` streams open, filled the
+ * 256-connection pool, and every other key's POSTs waited past their `timeout`. GET
+ * streams now use their own connections (upstream-http.ts), and this budget bounds them:
+ *
+ * - a GET stream is admitted only while both counts are under their limits, else 429
+ *   with `Retry-After`, before anything is sent upstream;
+ * - a POST is refused (429) only when its own caller already holds its per-caller limit
+ *   on that server (the per-server limit is not checked: one group of keys filling it
+ *   must not shut out everyone's tool calls); when its answer turns out to be SSE, it is
+ *   counted while open, over the limits if need be: the upstream has done the work, and
+ *   refusing its answer then would lose the result (a retry would run the tool twice).
+ *
+ * A legacy SSE bridge session (legacy-sse-bridge.ts) holds one upstream SSE stream for its
+ * whole life: it is admitted like a GET stream when it opens.
+ *
+ * A slot is freed when its stream closes, however it ends. Counts are per gateway
+ * instance. Limits: the server's `max_streams_per_key` / `max_streams`, else
+ * `general_settings.max_streams_per_key` / `max_streams_per_server`.
+ */
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { Caller } from "../auth/inbound/caller.js";
+import { GatewayError, JsonRpcCode } from "../errors.js";
+import type { RequestHeaders, ResponseHeaders } from "../headers.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+
+export interface StreamLimits {
+  /** Streams one caller may hold open to one server. */
+  perKey: number;
+  /** Streams all callers together may hold open to one server. */
+  perServer: number;
+}
+
+export interface StreamBudget {
+  /** Takes a slot for a GET stream, or throws a 429; the returned function frees it (once). */
+  admit(server: McpServerEntry, caller: string): () => void;
+  /** Throws a 429 when `caller` already holds its per-key limit on this server (a POST, before it is sent). */
+  check(server: McpServerEntry, caller: string): void;
+  /** Counts a stream that has started regardless of the limits (an SSE answer to a POST); the returned function frees it (once). */
+  count(server: McpServerEntry, caller: string): () => void;
+  /** Open streams to a server (metrics, tests). */
+  open(serverId: string): number;
+}
+
+/** What a refused client is told to wait: the budget cannot know when a stream will close. */
+export const STREAM_RETRY_AFTER_SECONDS = 10;
+
+interface ServerStreams {
+  total: number;
+  byCaller: Map<string, number>;
+}
+
+export function createStreamBudget(defaults: StreamLimits): StreamBudget {
+  const servers = new Map<string, ServerStreams>();
+
+  const limitsOf = (server: McpServerEntry): StreamLimits => ({
+    perKey: server.config.max_streams_per_key ?? defaults.perKey,
+    perServer: server.config.max_streams ?? defaults.perServer,
+  });
+
+  function take(server: McpServerEntry, caller: string): () => void {
+    let streams = servers.get(server.id);
+    if (streams === undefined) servers.set(server.id, (streams = { total: 0, byCaller: new Map() }));
+    streams.total++;
+    streams.byCaller.set(caller, (streams.byCaller.get(caller) ?? 0) + 1);
+    const held = streams;
+    let freed = false;
+    return () => {
+      if (freed) return;
+      freed = true;
+      held.total--;
+      const left = (held.byCaller.get(caller) ?? 1) - 1;
+      // Entries go when they reach zero: the maps hold only callers with open streams.
+      if (left === 0) held.byCaller.delete(caller);
+      else held.byCaller.set(caller, left);
+      if (held.total === 0 && servers.get(server.id) === held) servers.delete(server.id);
+    };
+  }
+
+  function check(server: McpServerEntry, caller: string): void {
+    const limit = limitsOf(server).perKey;
+    if ((servers.get(server.id)?.byCaller.get(caller) ?? 0) >= limit) throw tooManyStreams(server, "key", limit);
+  }
+
+  return {
+    admit(server, caller) {
+      check(server, caller);
+      const limit = limitsOf(server).perServer;
+      if ((servers.get(server.id)?.total ?? 0) >= limit) throw tooManyStreams(server, "server", limit);
+      return take(server, caller);
+    },
+    check,
+    count: take,
+    open: (serverId) => servers.get(serverId)?.total ?? 0,
+  };
+}
+
+/**
+ * Whose budget a request draws on: its key's subject. Callers without a gateway key
+ * (servers that delegate auth) are told apart by the credential they present upstream, so
+ * that one of them cannot use up the budget of all the others.
+ */
+export function streamOwner(caller: Caller, headers: RequestHeaders): string {
+  if (caller.kind !== "delegated") return caller.subject;
+  const authorization = headers.get("authorization");
+  return authorization === null ? "anonymous" : `delegated:${createHash("sha256").update(authorization).digest("base64url")}`;
+}
+
+/** Told the upstream's answer once its headers are in: the stream's slot is freed when its body closes. */
+export type StreamTracker = (body: Readable, headers: ResponseHeaders) => void;
+
+/**
+ * Runs one pass-through request within the budget: a GET is admitted (or refused) before
+ * `run` sends it, a POST is checked; `run` reports the upstream's answer through `track`,
+ * whose body holds the slot until it closes. A request that fails frees its slot.
+ */
+export async function withStreamBudget<T>(
+  budget: StreamBudget,
+  server: McpServerEntry,
+  caller: string,
+  method: "GET" | "POST" | "DELETE",
+  run: (track: StreamTracker) => Promise<T>,
+): Promise<T> {
+  let release = method === "GET" ? budget.admit(server, caller) : undefined;
+  if (method === "POST") budget.check(server, caller);
+  const track: StreamTracker = (body, headers) => {
+    if (release === undefined && String(headers["content-type"] ?? "").includes("text/event-stream")) release = budget.count(server, caller);
+    if (release === undefined) return;
+    if (body.closed) release();
+    else body.once("close", release);
+  };
+  try {
+    return await run(track);
+  } catch (error) {
+    release?.();
+    throw error;
+  }
+}
+
+function tooManyStreams(server: McpServerEntry, scope: "key" | "server", limit: number): GatewayError {
+  const message =
+    scope === "key"
+      ? `your key already holds ${limit} open streams to MCP server '${server.name}' (its max_streams_per_key); close one (an idle GET stream, a finished session) or retry after ${STREAM_RETRY_AFTER_SECONDS} s`
+      : `MCP server '${server.name}' already has ${limit} open streams through the gateway (its max_streams); retry after ${STREAM_RETRY_AFTER_SECONDS} s`;
+  return new GatewayError({
+    status: 429,
+    code: "too_many_streams",
+    message,
+    rpcCode: JsonRpcCode.InvalidRequest,
+    headers: { "retry-after": String(STREAM_RETRY_AFTER_SECONDS) },
+    extra: { server: server.name, limit },
+  });
+}
