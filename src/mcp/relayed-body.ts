@@ -37,7 +37,7 @@ export async function classifyBody(headers: Record<string, string | string[] | u
   const encoding = headers["content-encoding"];
   const contentType = typeof headers["content-type"] === "string" ? headers["content-type"] : undefined;
   if (encoding !== undefined && String(encoding).trim().toLowerCase() !== "identity") {
-    body.destroy();
+    discard(body);
     return { refused: "a compressed body (Content-Encoding), which the gateway did not ask for" };
   }
   const kind = relayedKind(contentType);
@@ -53,7 +53,7 @@ function isEmpty(body: Readable): Promise<boolean> {
       body.off("data", onData);
       body.off("end", onEnd);
       body.off("error", onError);
-      if (!empty) body.destroy();
+      if (!empty) discard(body);
       resolve(empty);
     };
     const onData = () => done(false);
@@ -63,6 +63,12 @@ function isEmpty(body: Readable): Promise<boolean> {
     body.once("end", onEnd);
     body.once("error", onError);
   });
+}
+
+/** A refused body is not read on (it may be endless): its connection is closed, and the abort that causes is expected. */
+function discard(body: Readable): void {
+  body.on("error", () => undefined);
+  body.destroy();
 }
 
 /**
