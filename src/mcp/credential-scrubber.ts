@@ -212,19 +212,38 @@ export const NO_SCRUBBING: CredentialScrubber = Object.freeze({
   stream: () => ({ write: identity, end: () => Buffer.alloc(0) }),
 });
 
+/**
+ * Header names that carry a credential. `static_headers` and per-request headers carry
+ * anything (a tenant, a region, a team name); only these, or a value shaped like a token,
+ * are scrubbed, so that a team named `platform` does not turn into `****` in every answer.
+ */
+const CREDENTIAL_NAME = /auth|token|key|secret|passw|session|cookie|signature|credential/i;
+const TOKEN_SHAPED = /^(?=.*[A-Za-z])(?=.*\d)\S{20,}$/;
+
+function carriesCredential(name: string, value: string): boolean {
+  return CREDENTIAL_NAME.test(name) || TOKEN_SHAPED.test(value.trim());
+}
+
 const byCredentials = new WeakMap<object, WeakMap<object, CredentialScrubber>>();
 
 /**
- * The scrubber for one upstream request's credential headers and the server's
- * `static_headers`. Static and cached credentials are the same objects from request to
- * request, so their scrubber is built once and remembered.
+ * The scrubber for one upstream request: every value of the credential strategy's headers
+ * (the static auth_value, an M2M, exchanged or user token), and the credential-carrying
+ * ones of `static_headers` and per-request `x-mcp-{server}-*` headers. Static and cached
+ * credentials are the same objects from request to request, so their scrubber is built
+ * once and remembered.
  */
-export function scrubberFor(credentialHeaders: Readonly<Record<string, string>>, staticHeaders: Readonly<Record<string, string>>): CredentialScrubber {
-  let perStatic = byCredentials.get(credentialHeaders);
+export function scrubberFor(credentials: { headers: Readonly<Record<string, string>>; resolution: string }, staticHeaders: Readonly<Record<string, string>>): CredentialScrubber {
+  let perStatic = byCredentials.get(credentials.headers);
   let scrubber = perStatic?.get(staticHeaders);
   if (scrubber !== undefined) return scrubber;
-  scrubber = credentialScrubber([...Object.values(credentialHeaders), ...Object.values(staticHeaders)]);
-  if (perStatic === undefined) byCredentials.set(credentialHeaders, (perStatic = new WeakMap()));
+  const chosen = credentials.resolution === "per-request-header";
+  const values = Object.entries(credentials.headers)
+    .filter(([name, value]) => !chosen || carriesCredential(name, value))
+    .concat(Object.entries(staticHeaders).filter(([name, value]) => carriesCredential(name, value)))
+    .map(([, value]) => value);
+  scrubber = credentialScrubber(values);
+  if (perStatic === undefined) byCredentials.set(credentials.headers, (perStatic = new WeakMap()));
   perStatic.set(staticHeaders, scrubber);
   return scrubber;
 }

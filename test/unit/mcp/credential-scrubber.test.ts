@@ -87,10 +87,18 @@ describe("credentialScrubber", () => {
   });
 
   it("scrubberFor: built once for the same credential and static header objects", () => {
-    const credentials = Object.freeze({ authorization: `Bearer ${TOKEN}` });
-    const statics = Object.freeze({ "x-static": "static-header-secret" });
+    const credentials = Object.freeze({ headers: Object.freeze({ authorization: `Bearer ${TOKEN}` }), resolution: "static-token" });
+    const statics = Object.freeze({ "x-static-token": "static-header-secret" });
     const first = scrubberFor(credentials, statics);
     expect(scrubberFor(credentials, statics)).toBe(first);
-    expect(first.text("static-header-secret")).toBe("****cret");
+    expect(first.text(`static-header-secret ${TOKEN}`)).toBe("****cret ****AbCd");
+  });
+
+  it("scrubberFor: static_headers and per-request headers that carry no credential are left alone (a team named 'platform' stays readable)", () => {
+    const statics = Object.freeze({ "x-team": "platform", "x-region": "eu-west-1", "x-upstream-key": "k3y-for-upstream", "x-opaque": "a1b2c3d4e5f6g7h8i9j0k1" });
+    const scrubber = scrubberFor({ headers: Object.freeze({ authorization: `Bearer ${TOKEN}` }), resolution: "static-token" }, statics);
+    expect(scrubber.text("platform eu-west-1 k3y-for-upstream a1b2c3d4e5f6g7h8i9j0k1")).toBe("platform eu-west-1 ****ream ****j0k1");
+    const perRequest = scrubberFor({ headers: { authorization: "Bearer per-request-token", "x-tenant": "acme-tenant" }, resolution: "per-request-header" }, Object.freeze({}));
+    expect(perRequest.text("per-request-token acme-tenant")).toBe("****oken acme-tenant");
   });
 });
