@@ -459,6 +459,12 @@ describe("item 13: an upstream 401 to a credential the gateway owns is the gatew
     for (const value of sent) expect(tokens.issued()).toContain(value!.replace(/^Bearer /, ""));
   });
 
+  it("a legacy SSE server's 401 to the gateway's credential is 502 upstream_auth_failed too, without its challenge (legacy servers take the Hono route only)", async () => {
+    legacyUpstream.failNext({ status: 401, headers: { "www-authenticate": INTERNAL_CHALLENGE }, body: { error: "invalid_token" } }, 1, "GET");
+    const outcome = await postMcp(gateway, "/legacy/mcp", rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } }), {}, gateway.masterKey);
+    expectAuthFailed("passthrough", outcome, "legacy", /auth_type/);
+  });
+
   it.each(ROUTE_LANES)("$route ($lane): an upstream 401 to a server with no credential configured says to configure auth_type", async ({ route, headers }) => {
     upstreams.noauth!.respond = () => refusal();
     expectAuthFailed(route, await callTool(route, "noauth", headers), "noauth", /auth_type/);
