@@ -184,7 +184,9 @@ describe("item 1: an upstream's answer never becomes active content on the gatew
   });
 
   it.each(LANES)("an upstream answer with a body and no Content-Type is refused; an empty one (a notification's 202) still relays ($lane)", async ({ headers }) => {
-    upstreams.plain!.respond = (request) => (request.rpc === "tools/list" ? { status: 200, body: KEY_MINTING_PAGE } : undefined);
+    // The 202 comes chunked, of no declared length: the gateway has to find out that it is empty.
+    upstreams.plain!.respond = (request) =>
+      request.rpc === "tools/list" ? { status: 200, body: KEY_MINTING_PAGE } : request.id === undefined ? { status: 202, headers: { "transfer-encoding": "chunked" } } : undefined;
     const refused = await postMcp(gateway, "/plain/mcp", rpc("tools/list"), headers);
     expectPageRefused(refused, "plain");
     expect(refused.text).toContain("without a Content-Type");
