@@ -3,12 +3,13 @@
  *
  * Only a user's own upstream token (the gateway's OAuth facade: the client is asked to
  * authorize again through the gateway) and a delegating server's token (the client
- * authorizes with the upstream itself) are the client's to fix, so only those modes
- * answer with a challenge. Every other credential is the gateway's: its configured
- * secret, its M2M or exchanged token, or none at all. Relaying that 401 and its
+ * authorizes with the upstream itself) are the client's to fix with an OAuth flow, so only
+ * those modes answer with a challenge. Every other credential is the gateway's: its
+ * configured secret, its M2M or exchanged token, or none at all. Relaying that 401 and its
  * `WWW-Authenticate` would send MCP clients into an OAuth flow against the upstream's
  * internal authorization server; the client gets a 502 that names the server and the
- * setting to fix instead.
+ * setting to fix instead. Per-request `x-mcp-{server}-*` credentials are the client's own
+ * but come from no OAuth flow: a 401 that says which headers to fix, without a challenge.
  */
 import type { AuthResolution } from "../auth/upstream/strategy.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
@@ -40,10 +41,13 @@ function remedy(server: McpServerEntry, resolution: AuthResolution): string {
   }
 }
 
-/** An upstream 401 to a credential the gateway owns: 502, naming the server and what to fix; never the upstream's challenge. */
+/**
+ * An upstream 401 to a credential the gateway owns (502), or to the client's per-request
+ * headers (401), naming the server and what to fix; never with the upstream's challenge.
+ */
 export function upstreamAuthFailed(server: McpServerEntry, resolution: AuthResolution): GatewayError {
   return new GatewayError({
-    status: 502,
+    status: resolution === "per-request-header" ? 401 : 502,
     code: UPSTREAM_AUTH_FAILED,
     message: `MCP server '${server.name}' answered 401: ${remedy(server, resolution)}`,
     detail: `${server.url.origin} answered 401 to credentials of mode ${resolution}`,

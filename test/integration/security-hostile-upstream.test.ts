@@ -461,6 +461,18 @@ describe("item 13: an upstream 401 to a credential the gateway owns is the gatew
     for (const value of sent) expect(tokens.issued()).toContain(value!.replace(/^Bearer /, ""));
   });
 
+  it.each(ROUTE_LANES)("$route ($lane): an upstream 401 to the client's own x-mcp-{server}-authorization is a 401 naming those headers, without the upstream's challenge", async ({ route, headers }) => {
+    upstreams.noauth!.respond = () => refusal();
+    const outcome = await callTool(route, "noauth", { ...headers, "x-mcp-noauth-authorization": `Bearer ${PER_REQUEST}` });
+    expect(outcome.status, outcome.text).toBe(route === "aggregate" ? 200 : 401);
+    expect(outcome.headers.get("www-authenticate")).toBeNull();
+    expect(seen(outcome)).not.toContain("10.20.30.40");
+    const error = errorOf(route, outcome);
+    expect(error.code).toBe("upstream_auth_failed");
+    expect(error.message).toContain("x-mcp-noauth-* headers");
+    expectNoneOf(seen(outcome), [PER_REQUEST], route);
+  });
+
   it("a legacy SSE server's 401 to the gateway's credential is 502 upstream_auth_failed too, without its challenge (legacy servers take the Hono route only)", async () => {
     legacyUpstream.failNext({ status: 401, headers: { "www-authenticate": INTERNAL_CHALLENGE }, body: { error: "invalid_token" } }, 1, "GET");
     const outcome = await postMcp(gateway, "/legacy/mcp", rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } }), {}, gateway.masterKey);
