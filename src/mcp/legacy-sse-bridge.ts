@@ -19,12 +19,14 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
+import type { CredentialScrubber } from "./credential-scrubber.js";
 import { outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
 import type { FetchProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
+import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
 
 /** The SDK's SSE client and server transport, loaded with the first legacy SSE session (most deployments have none). */
 const sdk = async () => {
@@ -70,7 +72,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
   }
 
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
-  async function connectUpstream(request: FetchProxyRequest, recorder: DebugRecorder): Promise<SSEClientTransport> {
+  async function connectUpstream(request: FetchProxyRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
     const { server } = request;
     const { SSEClientTransport, SseError } = await sdk();
     for (let attempt = 0; ; attempt++) {
@@ -80,12 +82,14 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
         await withTimeout(upstream.start(), request.signal, server.timeoutMs, () =>
           upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `no endpoint event from ${server.url.origin} within ${server.timeoutMs} ms`),
         );
-        return upstream;
+        return { upstream, scrubber: outbound.scrubber };
       } catch (error) {
         await upstream.close().catch(() => undefined);
         const unauthorized = error instanceof SseError && error.code === 401;
         if (attempt === 0 && unauthorized && retryAfterUnauthorized(server, outbound.credentials)) continue;
-        throw upstreamCallError(server, error);
+        const resolution = outbound.credentials.resolution;
+        if (unauthorized && !clientAnswersChallenge(resolution)) throw upstreamAuthFailed(server, resolution);
+        throw outbound.scrubber.error(upstreamCallError(server, error));
       }
     }
   }
@@ -95,13 +99,14 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     const recorder = new DebugRecorder();
     const { WebStandardStreamableHTTPServerTransport, SseError } = await sdk();
     const release = deps.streams.admit(server, streamOwner(request.caller, request.headers));
-    let upstream: SSEClientTransport;
+    let connected: { upstream: SSEClientTransport; scrubber: CredentialScrubber };
     try {
-      upstream = await connectUpstream(request, recorder);
+      connected = await connectUpstream(request, recorder);
     } catch (error) {
       release();
       throw error;
     }
+    const { upstream, scrubber } = connected;
     const call = recorder.records[0];
     if (call !== undefined) request.debug?.record(call);
     evictIdle();
@@ -118,14 +123,15 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     client.onmessage = (message) => {
       trackRequest(message, pendingLists, progressOwners);
       upstream.send(message).catch((error: unknown) => {
-        deps.log.warn({ server: server.name, err: String(error) }, "could not relay a message to a legacy SSE MCP server");
+        deps.log.warn({ server: server.name, err: scrubber.text(String(error)) }, "could not relay a message to a legacy SSE MCP server");
         const id = "id" in message && "method" in message ? message.id : undefined;
         if (id !== undefined) {
           void client.send({ jsonrpc: "2.0", id, error: { code: JsonRpcCode.UpstreamError, message: `MCP server '${server.name}' is unreachable` } });
         }
       });
     };
-    upstream.onmessage = (message) => {
+    upstream.onmessage = (upstreamMessage) => {
+      const message = scrubber.value(upstreamMessage);
       const relatedRequestId = relatedRequest(message, pendingLists, progressOwners, visible);
       void client.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId }).catch(() => undefined);
     };
@@ -138,7 +144,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     // bridge session instead, so the client gets 404 and initializes again (MCP transports spec).
     upstream.onerror = (error) => {
       if (!(error instanceof SseError)) return;
-      deps.log.warn({ server: server.name, err: error.message }, "the legacy SSE stream of an MCP server ended; closing its bridge session");
+      deps.log.warn({ server: server.name, err: scrubber.text(error.message) }, "the legacy SSE stream of an MCP server ended; closing its bridge session");
       if (client.sessionId !== undefined) closeSession(client.sessionId);
       else void upstream.close().catch(() => undefined);
     };

@@ -14,7 +14,8 @@
  * upstream's credential and would otherwise get the server's own credentials instead.
  */
 import { GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
-import { GATEWAY_OWNED, HOP_BY_HOP, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
+import { GATEWAY_OWNED, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
+import { scrubberFor, type CredentialScrubber } from "./credential-scrubber.js";
 import { gatewayKeyInPerRequestHeader, perRequestHeaders } from "../auth/upstream/per-request-headers.js";
 import type { UpstreamAuthContext, UpstreamCredentials } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
@@ -23,6 +24,8 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 export interface OutboundRequest {
   headers: Record<string, string>;
   credentials: UpstreamCredentials;
+  /** Takes these credentials (and `static_headers` values) out of upstream text before a client or the log sees it. */
+  scrubber: CredentialScrubber;
 }
 
 export type InboundRequestInfo = UpstreamAuthContext;
@@ -74,24 +77,46 @@ export async function outboundRequest(
   }
   Object.assign(headers, credentials.headers);
   inbound.debug?.record({ ...call, resolution: credentials.resolution });
-  return { headers, credentials };
+  return { headers, credentials, scrubber: scrubberFor(credentials, server.staticHeaders) };
 }
 
-/** Response headers from the upstream that the client may see. */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): ResponseHeaders {
-  const headers: ResponseHeaders = {};
-  // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+/**
+ * The upstream response headers an MCP client needs (MCP transports spec): the body's
+ * type, the session and protocol version, caching and back-off. An allowlist, so nothing
+ * else an upstream sends lands on the gateway's origin, where the admin UI lives
+ * (issue 15 item 1): no `Set-Cookie`, no `Location`, no `Link` preloads, no CSP or CORS
+ * of the upstream's choosing. Content-Length is the adapter's to set (the body may be
+ * rewritten); Content-Encoding is refused with the body (`relayed-body.ts`).
+ */
+const RELAYED_RESPONSE_HEADERS = ["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after"] as const;
+
+/**
+ * On every relayed answer: the browser never sniffs it into a type the gateway did not
+ * check (`nosniff`), and should it render it anyway, it runs sandboxed, with no script and
+ * no access to the gateway's origin (CSP `sandbox`).
+ */
+export const RELAYED_ANSWER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "x-content-type-options": "nosniff",
+  "content-security-policy": "sandbox; default-src 'none'",
+});
+
+/**
+ * Response headers from the upstream that the client may see. `challenge`: the upstream's
+ * `WWW-Authenticate` is relayed too (a delegating server's 401, the client's to answer).
+ */
+export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, options: { challenge: boolean } = { challenge: false }): ResponseHeaders {
+  const headers: ResponseHeaders = { ...RELAYED_ANSWER_HEADERS };
+  // Headers named in Connection are hop-by-hop (RFC 9110 §7.6.1), even allowlisted ones.
   const connection = upstream["connection"];
   const named = connectionTokens(typeof connection === "string" ? connection : undefined);
-  for (const [name, value] of Object.entries(upstream)) {
-    // The body may be rewritten (tool filtering), so its length is the adapter's to set;
-    // upstream cookies would land on the gateway's origin, beside the UI's session cookie.
-    if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name) || name === "content-length" || name === "set-cookie") continue;
-    headers[name] = value;
+  for (const name of RELAYED_RESPONSE_HEADERS) {
+    const value = upstream[name];
+    if (value !== undefined && !named.includes(name)) headers[name] = value;
   }
+  const challenge = upstream["www-authenticate"];
+  if (options.challenge && challenge !== undefined) headers["www-authenticate"] = challenge;
   return headers;
 }
-
 
 /**
  * The upstream answered 401 to these credentials: drop them from the strategy's cache,

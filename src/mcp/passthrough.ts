@@ -2,7 +2,11 @@
  * `/{server}/mcp` and `/mcp/{server}`: a transparent streamable-HTTP proxy to one
  * upstream. The request body is read whole (small JSON-RPC), checked just enough for
  * permissions, and forwarded as the original bytes; the response (JSON or SSE) streams
- * back chunk by chunk, rewritten only where a tools/list answer must be filtered.
+ * back chunk by chunk, rewritten only where a tools/list answer must be filtered and
+ * where it echoes the request's credentials (scrubbed, issue 15 item 11). Only JSON and
+ * SSE bodies and an allowlist of headers are relayed, marked so a browser never runs
+ * them on the gateway's origin (item 1); a 401 to a credential the gateway owns is a 502
+ * of the gateway's, never the upstream's challenge (item 13).
  * The client's disconnect aborts the upstream request (the signal is passed down).
  *
  * Upstream session ids reach the client bound to its key (session-binding.ts), and GET
@@ -27,7 +31,10 @@ import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata 
 import type { LegacySseBridge } from "./legacy-sse-bridge.js";
 import { assertToolAllowed, toolVisibility } from "./access.js";
 import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
-import { clientResponseHeaders, outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
+import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized } from "./outbound-headers.js";
+import type { CredentialScrubber } from "./credential-scrubber.js";
+import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
+import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
 import { readAll, type CancelSignal, type UpstreamHttp } from "./upstream-http.js";
 import { sessionNotFound, type SessionBinding } from "./session-binding.js";
@@ -54,9 +61,6 @@ export interface ProxyRequest {
   /** Destroys the client's connection (node:http): an answer the upstream broke off must not look complete. */
   cutClient?: () => void;
 }
-
-/** Credentials of one user, obtained through the gateway's OAuth facade. */
-const USER_TOKEN_MODES = new Set(["oauth2-passthrough", "stored-user-token"]);
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -146,29 +150,47 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       upstream.body.resume();
       ({ outbound, response: upstream } = await send());
     }
-    if (upstream.statusCode === 401 && USER_TOKEN_MODES.has(outbound.credentials.resolution)) {
+    const status = upstream.statusCode;
+    const resolution = outbound.credentials.resolution;
+    if (status === 401 && USER_TOKEN_MODES.has(resolution)) {
       // Answer with the gateway's own challenge, not the upstream's: the client re-authorizes through the gateway.
       upstream.body.resume();
       await outbound.credentials.onRejected?.();
       throw upstreamRefusedUserToken(request.server.name);
     }
-    const headers = clientResponseHeaders(upstream.headers);
+    if (status === 401 && !clientAnswersChallenge(resolution)) {
+      // The gateway's own credential: the upstream's challenge would send the client into an OAuth flow against the upstream.
+      upstream.body.resume();
+      throw upstreamAuthFailed(request.server, resolution);
+    }
+    const challenge = status === 401 && resolution === "delegated";
+    const headers = clientResponseHeaders(upstream.headers, { challenge });
     bindSessionId(request, headers, deps.sessions);
     track(upstream.body, headers);
-    if (upstream.statusCode === 401 && outbound.credentials.resolution === "delegated") relayChallenge(request, headers, deps.delegated);
-    if (NULL_BODY_STATUS.has(upstream.statusCode)) {
+    if (challenge) relayChallenge(request, headers, deps.delegated);
+    if (NULL_BODY_STATUS.has(status)) {
       upstream.body.resume();
-      return { status: upstream.statusCode, headers, body: null };
+      return { status, headers, body: null };
+    }
+    const kind = await classifyBody(upstream.headers, upstream.body);
+    if (typeof kind === "object" && !challenge) {
+      const retryAfter = upstream.headers["retry-after"];
+      throw unrelayedAnswer(request.server, status, kind.refused, typeof retryAfter === "string" ? retryAfter : undefined);
+    }
+    if (typeof kind === "object" || kind === "empty") {
+      // A delegating server's 401 keeps its challenge; a body that is not relayed is dropped.
+      delete headers["content-type"];
+      return { status, headers, body: null };
     }
     const visible = toolVisibility(request.caller, request.server);
     const listIds = visible === undefined || parsed === undefined ? undefined : toolsListIds(parsed);
     const broken = (error: Error) => {
-      deps.log.warn({ server: request.server.name, request_id: request.requestId, err: error.message }, "an MCP server's answer broke off mid-stream; the client's connection was cut");
+      deps.log.warn({ server: request.server.name, request_id: request.requestId, err: outbound.scrubber.text(error.message) }, "an MCP server's answer broke off mid-stream; the client's connection was cut");
       deps.metrics?.upstreamError(request.server.name, "upstream_stream_broken");
       request.cutClient?.();
     };
-    const body = await responseBody(upstream.body, headers, Number(upstream.headers["content-length"] ?? Number.NaN), listIds, visible, request.cutClient === undefined ? undefined : broken);
-    return { status: upstream.statusCode, headers, body };
+    const body = await responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, visible, request.cutClient === undefined ? undefined : broken);
+    return { status, headers, body };
   }
 
   async function passthrough(request: FetchProxyRequest): Promise<Response> {
@@ -176,7 +198,10 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       const parsed = request.parsed;
       upstreamMethod(request.method);
       if (parsed !== undefined) checkToolCalls(request, parsed);
-      return audited(request, () => deps.legacySse.handle(request, parsed));
+      const bridged = await audited(request, () => deps.legacySse.handle(request, parsed));
+      // The bridge's own transport wrote this answer, but it carries the upstream's messages.
+      for (const [name, value] of Object.entries(RELAYED_ANSWER_HEADERS)) bridged.headers.set(name, value);
+      return bridged;
     }
     const proxied = await answer(request);
     return toResponse(proxied);
@@ -258,57 +283,65 @@ function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
 
 async function responseBody(
   body: Readable,
-  headers: ResponseHeaders,
+  kind: "json" | "sse",
   /** The upstream's Content-Length (NaN when it sent none). */
   length: number,
+  scrubber: CredentialScrubber,
   listIds: Set<JsonRpcId> | undefined,
   visible: ToolVisible | undefined,
   /** Told when the upstream fails mid-body (then the stream just ends); without it, the stream errors. */
   broken: ((error: Error) => void) | undefined,
 ): Promise<ReadableStream<Uint8Array> | Uint8Array | string> {
-  const nodeToWeb = (stream: Readable) => streamOf(stream, broken);
-  const contentType = String(headers["content-type"] ?? "");
+  const nodeToWeb = (stream: Readable) => streamOf(stream, scrubber, broken);
   if (listIds === undefined || visible === undefined) {
     // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
-    // cheaper to hand over than a web stream (../shared/PERFORMANCE.md). SSE and long or
-    // unsized bodies stream through.
-    if (!contentType.includes("text/event-stream") && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return readAll(body);
+    // cheaper to hand over than a web stream. SSE and long or unsized bodies stream through.
+    if (kind === "json" && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return scrubber.bytes(await readAll(body));
     return nodeToWeb(body);
   }
-  if (contentType.includes("text/event-stream")) return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, visible));
-  if (contentType.includes("json")) {
-    const text = await new Response(nodeToWeb(body)).text();
-    return filterToolsListJson(text, listIds, visible);
-  }
-  return nodeToWeb(body);
+  if (kind === "sse") return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, visible));
+  const text = await new Response(nodeToWeb(body)).text();
+  return filterToolsListJson(text, listIds, visible);
 }
 
 /** Answers up to this size are read whole instead of streamed. */
 const BUFFERED_RESPONSE_BYTES = 64 * 1024;
 
 /**
- * The upstream's body as a web stream, read as the client takes it. When the upstream
- * fails mid-body, `broken` (which logs and cuts the client's connection, so the answer
- * cannot pass for complete) is told and the stream ends; without `broken`, it errors.
+ * The upstream's body as a web stream, read as the client takes it, with the request's
+ * credentials scrubbed out as it passes (a secret cut between two chunks is held back
+ * until it is whole). When the upstream fails mid-body, `broken` (which logs and cuts the
+ * client's connection, so the answer cannot pass for complete) is told and the stream
+ * ends; without `broken`, it errors.
  */
-function streamOf(body: Readable, broken: ((error: Error) => void) | undefined): ReadableStream<Uint8Array> {
-  if (broken === undefined) return Readable.toWeb(body) as ReadableStream<Uint8Array>;
+function streamOf(body: Readable, scrubber: CredentialScrubber, broken: ((error: Error) => void) | undefined): ReadableStream<Uint8Array> {
+  if (broken === undefined && !scrubber.active) return Readable.toWeb(body) as ReadableStream<Uint8Array>;
+  const scrub = scrubber.stream();
   let done = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
       const finish = () => {
         if (done) return;
         done = true;
+        const rest = scrub.end();
+        if (rest.length > 0) controller.enqueue(rest);
         controller.close();
       };
       body.on("data", (chunk: Buffer) => {
         if (done) return;
-        controller.enqueue(chunk);
+        const scrubbed = scrub.write(chunk);
+        if (scrubbed.length > 0) controller.enqueue(scrubbed);
         if ((controller.desiredSize ?? 1) <= 0) body.pause();
       });
       body.once("end", finish);
       body.once("error", (error) => {
-        if (!done) broken(error);
+        if (done) return;
+        if (broken === undefined) {
+          done = true;
+          controller.error(error);
+          return;
+        }
+        broken(error);
         finish();
       });
       body.pause();
@@ -323,4 +356,3 @@ function streamOf(body: Readable, broken: ((error: Error) => void) | undefined):
     },
   });
 }
-

@@ -15,7 +15,9 @@ import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo } from "./outbound-headers.js";
+import type { CredentialScrubber } from "./credential-scrubber.js";
+import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo, type OutboundRequest } from "./outbound-headers.js";
+import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
 import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
 import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ToolsClient } from "./upstream-session.js";
 
@@ -75,13 +77,14 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     }
   }
 
-  function acquire(server: McpServerEntry, caller: string, headers: Record<string, string>): [string, PooledClient] {
-    const key = sessionKey(server, caller, headers);
+  function acquire(server: McpServerEntry, caller: string, outbound: OutboundRequest): [string, PooledClient] {
+    const key = sessionKey(server, caller, outbound.headers);
     let pooled = pool.get(key);
     if (pooled === undefined) {
       evictIdle();
       const challenge: Challenge = { value: undefined };
-      pooled = { client: connect(options.http, server, headers, challenge), challenge, lastUsed: now(), inFlight: 0, retired: false };
+      // The key holds every outbound header, so one session's credentials (and scrubber) never change.
+      pooled = { client: connect(options.http, server, outbound.headers, challenge, outbound.scrubber), challenge, lastUsed: now(), inFlight: 0, retired: false };
       pool.set(key, pooled);
       const created = pooled;
       created.client.catch(() => drop(key, created));
@@ -98,7 +101,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     async withClient(server, snapshot, inbound, use) {
       for (let attempt = 0; ; attempt++) {
         const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
-        const [key, pooled] = acquire(server, inbound.caller?.subject ?? NO_CALLER, outbound.headers);
+        const [key, pooled] = acquire(server, inbound.caller?.subject ?? NO_CALLER, outbound);
         pooled.inFlight++;
         try {
           return await use(await pooled.client);
@@ -106,13 +109,16 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
           // The client's own fault (a refused tool, unforwardable params): the session is fine.
           if (inbound.signal?.aborted || (isGatewayError(error) && error.status < 500)) throw error;
           const lost = isSessionLost(error);
+          const scrubber = outbound.scrubber;
           if (lost || isTransportFailure(error)) {
-            options.log.warn({ server: server.name, err: errorSummary(error), retry: lost && attempt === 0 }, "upstream MCP session failed; it will be reconnected");
+            options.log.warn({ server: server.name, err: scrubber.text(errorSummary(error)), retry: lost && attempt === 0 }, "upstream MCP session failed; it will be reconnected");
             drop(key, pooled);
           }
           // One retry: a lost session reconnects; a refused cached token is replaced.
           if (attempt === 0 && (lost || (isUnauthorized(error) && retryAfterUnauthorized(server, outbound.credentials)))) continue;
-          throw upstreamCallError(server, error, pooled.challenge.value);
+          const resolution = outbound.credentials.resolution;
+          if (isUnauthorized(error) && !clientAnswersChallenge(resolution)) throw upstreamAuthFailed(server, resolution);
+          throw scrubber.error(upstreamCallError(server, error, pooled.challenge.value));
         } finally {
           pooled.inFlight--;
           if (pooled.retired && pooled.inFlight === 0) closePooled(pooled);
@@ -145,11 +151,11 @@ function sessionKey(server: McpServerEntry, caller: string, headers: Record<stri
   return key;
 }
 
-async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Record<string, string>, challenge: Challenge): Promise<ToolsClient> {
+async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Record<string, string>, challenge: Challenge, scrubber: CredentialScrubber): Promise<ToolsClient> {
   if (server.config.transport !== "sse") {
     try {
       // A 401's challenge is kept: a delegating server's client needs it.
-      return await StreamableHttpSession.open(http, server, headers, (value) => (challenge.value = value));
+      return await StreamableHttpSession.open(http, server, headers, (value) => (challenge.value = value), scrubber);
     } catch (error) {
       throw upstreamCallError(server, error, challenge.value);
     }
@@ -163,9 +169,10 @@ async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Reco
     await client.close().catch(() => undefined);
     throw upstreamCallError(server, error, challenge.value);
   }
+  // The SDK parses the answers itself: scrubbed once parsed (its errors are, in withClient).
   return {
-    listTools: (params, callOptions) => client.listTools(params, callOptions),
-    callTool: async (params, callOptions) => (await client.callTool(params, undefined, callOptions)) as CallToolResult,
+    listTools: async (params, callOptions) => scrubber.value(await client.listTools(params, callOptions)),
+    callTool: async (params, callOptions) => scrubber.value((await client.callTool(params, undefined, callOptions)) as CallToolResult),
     close: () => client.close(),
   };
 }

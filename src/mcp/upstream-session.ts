@@ -27,6 +27,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
+import { NO_SCRUBBING, type CredentialScrubber } from "./credential-scrubber.js";
 import { ClientGone, readAll, type UpstreamHttp } from "./upstream-http.js";
 
 export interface CallOptions {
@@ -68,6 +69,8 @@ export class StreamableHttpSession implements ToolsClient {
     private readonly headers: Record<string, string>,
     /** Told the WWW-Authenticate of every 401 (a delegating server's challenge is relayed). */
     private readonly onUnauthorized: (challenge: string | undefined) => void,
+    /** Every answer, error text included, is scrubbed of these headers' credentials before it is parsed. */
+    private readonly scrubber: CredentialScrubber,
   ) {}
 
   /** Opens a session: `initialize`, then `notifications/initialized`. */
@@ -76,8 +79,9 @@ export class StreamableHttpSession implements ToolsClient {
     server: McpServerEntry,
     headers: Record<string, string>,
     onUnauthorized: (challenge: string | undefined) => void,
+    scrubber: CredentialScrubber = NO_SCRUBBING,
   ): Promise<StreamableHttpSession> {
-    const session = new StreamableHttpSession(http, server, headers, onUnauthorized);
+    const session = new StreamableHttpSession(http, server, headers, onUnauthorized, scrubber);
     const result = (await session.request(
       "initialize",
       { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: GATEWAY_CLIENT_INFO },
@@ -159,13 +163,13 @@ export class StreamableHttpSession implements ToolsClient {
         if (typeof sessionId === "string") this.sessionId = sessionId;
       }
       if (response.statusCode >= 300) {
-        const text = (await readAll(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
+        const text = this.scrubber.bytes(await readAll(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
         this.failed(response.statusCode, response.headers, text.slice(0, 500));
       }
       const contentType = String(response.headers["content-type"] ?? "");
       const answer = contentType.includes("text/event-stream")
-        ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call))
-        : findResponse(parseJson((await readAll(response.body)).toString("utf8")), id);
+        ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call), (data) => this.scrubber.text(data))
+        : findResponse(parseJson(this.scrubber.bytes(await readAll(response.body)).toString("utf8")), id);
       if (answer === undefined) throw new UpstreamProtocolError(`the answer holds no response to request ${id}`);
       return resultOf(answer);
     } catch (error) {
@@ -272,7 +276,7 @@ class PendingCall {
   }
 
   /** Reads SSE events until the response to `id`; the rest of the stream is dropped. */
-  fromEvents(body: Readable, id: number, other: (message: JsonRpcMessage) => void): Promise<JsonRpcMessage | undefined> {
+  fromEvents(body: Readable, id: number, other: (message: JsonRpcMessage) => void, scrub: (data: string) => string): Promise<JsonRpcMessage | undefined> {
     return new Promise((resolve, reject) => {
       let answer: JsonRpcMessage | undefined;
       const parser = createParser({
@@ -280,7 +284,7 @@ class PendingCall {
           if (answer !== undefined || (event.event !== undefined && event.event !== "message")) return;
           let message: JsonRpcMessage;
           try {
-            message = JSON.parse(event.data) as JsonRpcMessage;
+            message = JSON.parse(scrub(event.data)) as JsonRpcMessage;
           } catch {
             return; // an empty priming event, or a comment-like payload
           }

@@ -1,8 +1,12 @@
 /**
- * The UI's stylesheet and its one small script, served from `/ui/static/` (no build step;
- * the CSP allows scripts and styles from the gateway's own origin only). Every page works
- * without the script: it only hides the form sections that do not apply.
+ * The UI's stylesheet and its one small script, inline in every page (no build step).
+ * The UI's CSP allows exactly these two by their SHA-256 hashes, not the gateway's origin:
+ * the same origin serves `/{server}/mcp`, whose answers come from upstreams (issue 15
+ * item 1), so `'self'` would trust whatever an upstream managed to have served there.
+ * Every page works without the script: it only hides the form sections that do not apply.
+ * Script and stylesheet must stay free of `</script>` and `</style>` (they are inlined raw).
  */
+import { createHash } from "node:crypto";
 
 export const APP_CSS = `
 :root { --fg: #1c1e21; --muted: #5f6368; --line: #d9dce1; --bg: #f6f7f9; --card: #fff; --accent: #2457c5; --danger: #b3261e; --ok: #1e7b34; --warn: #8a5a00; }
@@ -115,3 +119,11 @@ document.querySelectorAll("button[data-confirm]").forEach(function (button) {
   });
 });
 `;
+
+const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
+
+/**
+ * The UI pages' Content-Security-Policy: the inline script and stylesheet by hash
+ * (CSP Level 2 hash-source), images only as `data:` (tool results), nothing else.
+ */
+export const UI_CONTENT_SECURITY_POLICY = `default-src 'none'; script-src ${sha256(APP_JS)}; style-src ${sha256(APP_CSS)}; img-src data:; media-src data:; base-uri 'none'; frame-ancestors 'none'`;

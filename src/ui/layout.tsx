@@ -1,5 +1,9 @@
-/** The frame of every UI page: head, top navigation, main. */
+/**
+ * The frame of every UI page: head, top navigation, main. The stylesheet and the script
+ * are inline, each allowed by its hash in the UI's CSP (`UI_CONTENT_SECURITY_POLICY`).
+ */
 import type { Child } from "hono/jsx";
+import { APP_CSS, APP_JS } from "./assets.js";
 
 export interface Viewer {
   /** What the top bar says about who is signed in: `master key` or the key's alias. */
@@ -17,12 +21,12 @@ export function Page(props: { title: string; viewer?: Viewer; section?: Section;
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · Gatehouse`}</title>
-        <link rel="stylesheet" href="/ui/static/app.css" />
+        <style dangerouslySetInnerHTML={{ __html: APP_CSS }} />
       </head>
       <body>
         {props.viewer === undefined ? null : <TopBar viewer={props.viewer} section={props.section ?? "none"} />}
         <main id="main">{props.children}</main>
-        <script src="/ui/static/app.js" defer></script>
+        <script dangerouslySetInnerHTML={{ __html: APP_JS }} />
       </body>
     </html>
   );

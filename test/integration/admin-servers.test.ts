@@ -148,11 +148,20 @@ describe.each(await dialects())("/v1/mcp/server on %s", (dialect) => {
     return api<unknown>("POST", "/mcp-rest/tools/call", { server_name: server, name, arguments: args }, undefined, on);
   }
 
-  /** The request headers the server's upstream saw for a tool call through the gateway. */
+  /**
+   * The request headers the server's upstream saw for a tool call through the gateway, as
+   * the upstream recorded them: the tool's own report is scrubbed of the credentials the
+   * gateway sent (issue 15 item 11).
+   */
   async function upstreamHeaders(server: string, on: TestGateway = gateway): Promise<Record<string, string>> {
+    const upstreams = [alpha, beta, cfgUpstream];
+    const before = upstreams.map((upstream) => upstream.requests.length);
     const answer = await restCall(server, "whoami", {}, on);
     expect(answer.status, answer.text).toBe(200);
-    return JSON.parse(firstText(answer.body)) as Record<string, string>;
+    const isWhoami = (body: unknown) => (body as { params?: { name?: string } } | undefined)?.params?.name === "whoami";
+    const calls = upstreams.flatMap((upstream, index) => upstream.requests.slice(before[index]).filter((request) => isWhoami(request.body)));
+    expect(calls).toHaveLength(1);
+    return calls[0]!.headers;
   }
 
   async function where(server: string, on: TestGateway = gateway): Promise<string> {

@@ -417,12 +417,22 @@ describe("upstream MCP server faults", () => {
         await expectHealthy("flaky");
       });
 
-      it.each(LANES)("passthrough ($lane): relayed as the upstream sent it (README: the pass-through is transparent), and the gateway carries on", async ({ headers }) => {
+      // A JSON body is relayed as the upstream sent it (the pass-through is transparent); any
+      // other type is refused, so that no upstream page runs on the gateway's origin (issue 15 item 1).
+      it.each(LANES)("passthrough ($lane): a JSON body is relayed as sent, an HTML page is a 502 naming the server, and the gateway carries on", async ({ headers }) => {
         front.inject({ kind: "answer", status: 200, contentType, body }, "tools/call");
         const response = await gateway.fetch("/flaky/mcp", { method: "POST", headers: { ...MCP_ACCEPT, ...headers }, body: rpc("tools/call", { name: "echo", arguments: { message: "x" } }, 3) });
-        expect(response.status).toBe(200);
-        expect(response.headers.get("content-type")).toBe(contentType);
-        expect(await response.text()).toBe(body);
+        if (contentType === "application/json") {
+          expect(response.status).toBe(200);
+          expect(response.headers.get("content-type")).toBe(contentType);
+          expect(await response.text()).toBe(body);
+        } else {
+          expect(response.status).toBe(502);
+          expect(response.headers.get("content-type")).toContain("application/json");
+          const text = await response.text();
+          expect(text).toContain("'flaky'");
+          expect(text).not.toContain("GARBAGE-7f3");
+        }
         await expectHealthy("flaky");
       });
     });

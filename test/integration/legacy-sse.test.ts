@@ -162,7 +162,8 @@ describe("legacy SSE upstream credentials", () => {
     const before = legacy.requests.length;
     const client = await gateway.connect("/legacy-auth/mcp");
     const reported = JSON.parse(firstText(await client.callTool({ name: "whoami", arguments: {} }))) as Record<string, string>;
-    expect(reported["authorization"]).toBe("Bearer legacy-token");
+    // The tool's report of the credential is scrubbed (issue 15 item 11); the upstream's record below has it whole.
+    expect(reported["authorization"]).toBe("Bearer ****oken");
     expect(reported["x-legacy-tenant"]).toBe("acme");
 
     const seen = legacy.requests.slice(before);

@@ -308,7 +308,7 @@ describe("M2M client_credentials against oidc-provider", () => {
   });
 
   describe("an upstream that refuses every token (wrong audience)", () => {
-    it.each(ROUTES)("via %s: one refetch per call, never a loop, and the client gets the upstream's 401", async (route) => {
+    it.each(ROUTES)("via %s: one refetch per call, never a loop, and the client gets the gateway's 502 upstream_auth_failed (not the upstream's 401)", async (route) => {
       const { upstream, as, gateway } = await startStack({ upstreamAudience: "https://some-other-resource.example.test/mcp" });
 
       const first = await callEcho(gateway, route, "refused");
@@ -448,16 +448,20 @@ describe("M2M client_credentials against oidc-provider", () => {
 });
 
 
+/**
+ * The token is the gateway's, so its refusal is the gateway's 502 on every route (issue 15
+ * item 13): relaying the upstream's 401 and challenge would send MCP clients into an OAuth
+ * flow against the upstream's authorization server.
+ */
 function expectRefused(route: Route, outcome: Outcome): void {
-  if (route === "passthrough") {
-    // The upstream's own answer is relayed.
-    expect(outcome.status).toBe(401);
-    expect(outcome.headers).toContain('error="invalid_token"');
-  } else if (route === "rest") {
+  expect(outcome.headers).not.toContain("www-authenticate");
+  if (route === "rest") {
     expect(outcome.status).toBe(502);
-    expect(outcome.rest).toMatchObject({ server: SERVER, upstream_status: 401 });
+    expect(outcome.rest).toMatchObject({ error: "upstream_auth_failed", server: SERVER, upstream_status: 401 });
     expect(outcome.rest?.detail).toContain(`'${SERVER}'`);
   } else {
+    if (route === "passthrough") expect(outcome.status).toBe(502);
+    expect(outcome.error?.data).toMatchObject({ code: "upstream_auth_failed", server: SERVER });
     expect(outcome.error?.message).toContain(`'${SERVER}'`);
     expect(outcome.error?.message).toContain("401");
   }

@@ -303,7 +303,9 @@ describe("exercising every route with the secrets in play", () => {
     expect(both.headers.get("x-mcp-debug-oauth2-token")).toMatch(/SAME_AS_LITELLM_KEY/);
     plainUp.failNext({ status: 401, headers: { "www-authenticate": 'Bearer realm="plain"' }, body: { error: "invalid_token" } });
     const refused = await mcp("/static/mcp", { ...asKey(MASTER), ...DEBUG }, "tools/list");
-    expect(refused.status).toBe(401);
+    // The refused credential is the gateway's: its own 502, not the upstream's challenge (issue 15 item 13).
+    expect(refused.status).toBe(502);
+    expect(refused.headers.get("www-authenticate")).toBeNull();
     plainUp.failNext({ status: 401, body: { error: "invalid_token" } });
     const refusedAggregate = await mcp("/mcp", { ...asKey(MASTER), ...DEBUG }, "tools/call", { name: "static-echo", arguments: { message: "x" } });
     expect(refusedAggregate.status).toBe(200);

@@ -35,31 +35,41 @@ function isCallOf(tool: string): (request: RecordedRequest) => boolean {
   };
 }
 
-/** The headers the upstream saw on the request that carried a `whoami` call, as the tool itself reports them. */
+/**
+ * The headers the upstream recorded for the one `whoami` call that `call` makes. Not the
+ * tool's own report of them: the gateway scrubs its credentials out of upstream answers
+ * (issue 15 item 11), so the report shows masks where the credentials were.
+ */
+async function headersOfWhoami(call: () => Promise<unknown>): Promise<Record<string, string>> {
+  const upstreams = [shared, gh, ghEnterprise];
+  const before = upstreams.map((upstream) => upstream.requests.length);
+  await call();
+  const calls = upstreams.flatMap((upstream, index) => upstream.requests.slice(before[index]).filter(isCallOf("whoami")));
+  expect(calls).toHaveLength(1);
+  return calls[0]!.headers;
+}
+
+/** The headers the upstream saw on the request that carried a `whoami` call. */
 async function whoami(client: Client): Promise<Record<string, string>> {
-  const result = await client.callTool({ name: "whoami", arguments: {} });
-  const content = result.content as Array<{ type: string; text?: string }>;
-  return JSON.parse(content[0]?.text ?? "{}") as Record<string, string>;
+  return headersOfWhoami(() => client.callTool({ name: "whoami", arguments: {} }));
 }
 
 const KEY_HEADER = { "x-litellm-api-key": `Bearer ${MASTER_KEY}` };
 
 /**
- * One raw `whoami` call through the pass-through; returns the headers the upstream reported.
+ * One raw `whoami` call through the pass-through; returns the headers the upstream saw.
  * The gateway key goes in x-litellm-api-key unless `headers` carry it some other way.
  */
 async function rawWhoami(path: string, headers: Record<string, string>, keyHeader: Record<string, string> = KEY_HEADER): Promise<Record<string, string>> {
-  const response = await gateway.fetch(path, {
-    method: "POST",
-    headers: { ...MCP_ACCEPT, ...keyHeader, ...headers },
-    body: rpc("tools/call", { name: "whoami", arguments: {} }),
+  return headersOfWhoami(async () => {
+    const response = await gateway.fetch(path, {
+      method: "POST",
+      headers: { ...MCP_ACCEPT, ...keyHeader, ...headers },
+      body: rpc("tools/call", { name: "whoami", arguments: {} }),
+    });
+    expect(response.status).toBe(200);
+    await response.text();
   });
-  expect(response.status).toBe(200);
-  // A JSON upstream answers JSON, an SSE upstream one `message` event.
-  const body = await response.text();
-  const data = body.split("\n").find((line) => line.startsWith("data:"));
-  const message = JSON.parse(data === undefined ? body : data.slice(5)) as { result: { content: Array<{ text: string }> } };
-  return JSON.parse(message.result.content[0]!.text) as Record<string, string>;
 }
 
 beforeAll(async () => {

@@ -25,7 +25,7 @@ import type { OriginSettings } from "../../oauth/public-origin.js";
 import type { DatabaseRegistry } from "../../registry/database-registry.js";
 import type { ServerAdmin } from "../../registry/server-admin.js";
 import type { McpServerEntry } from "../../registry/server-entry.js";
-import { APP_CSS, APP_JS } from "../../ui/assets.js";
+import { UI_CONTENT_SECURITY_POLICY } from "../../ui/assets.js";
 import { Page, type Viewer } from "../../ui/layout.js";
 import { KeysPage, type KeysPageProps } from "../../ui/pages/keys.js";
 import { LoginPage } from "../../ui/pages/login.js";
@@ -64,7 +64,7 @@ const LOGIN_CSRF_COOKIE = "gatehouse_login_csrf";
 const HEALTH_TIMEOUT_MS = 5_000;
 
 const SECURITY_HEADERS = {
-  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src data:; base-uri 'none'; frame-ancestors 'none'",
+  "content-security-policy": UI_CONTENT_SECURITY_POLICY,
   "x-frame-options": "DENY",
   "x-content-type-options": "nosniff",
   "referrer-policy": "same-origin",
@@ -144,8 +144,6 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     }
   };
 
-  app.get("/ui/static/app.css", () => new Response(APP_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=3600" } }));
-  app.get("/ui/static/app.js", () => new Response(APP_JS, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=3600" } }));
   app.get("/favicon.ico", () => new Response(null, { status: 204, headers: { "cache-control": "public, max-age=86400" } }));
   app.get("/ui", () => seeOther("/ui/mcp/servers"));
   app.get("/ui/", () => seeOther("/ui/mcp/servers"));
