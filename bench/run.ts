@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: what a proxied MCP `tools/call` costs through Gatehouse, side by side
- * with the floor, on this machine, in one run (issue 9, ../shared/PERFORMANCE.md).
+ * with the floor, on this machine, in one run (issue 9).
  *
  * Starts on loopback, each in its own process: a fast canned upstream (so the proxy is the
  * bottleneck) and an upstream built with the official SDK; nginx as a plain reverse proxy

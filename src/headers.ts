@@ -46,7 +46,7 @@ export function connectionTokens(value: string | null | undefined): readonly str
 /**
  * The part of the fetch API's `Headers` that request handling reads. The Hono routes pass a
  * `Headers`; the node:http fast path passes `IncomingRequestHeaders`, which reads Node's
- * already-parsed header object instead of copying it (../shared/PERFORMANCE.md).
+ * already-parsed header object instead of copying it (measured: README, Performance).
  */
 export interface RequestHeaders {
   get(name: string): string | null;

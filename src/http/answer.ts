@@ -1,7 +1,7 @@
 /**
  * An HTTP answer before it is a fetch `Response`: the MCP and REST handlers produce it, the
  * Hono routes wrap it in a Response, and the node:http fast lane writes it as it is
- * (../shared/PERFORMANCE.md: a web Response and its stream cost more than small answers).
+ * (README, Performance: a web Response and its stream cost more than small answers).
  */
 import { toFetchHeaders, type ResponseHeaders } from "../headers.js";
 

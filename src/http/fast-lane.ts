@@ -1,6 +1,6 @@
 /**
  * The fast lane: the hot MCP routes answered straight from node:http, without Hono's
- * Request/Response and middleware (../shared/PERFORMANCE.md: on these paths they cost more
+ * Request/Response and middleware (README, Performance: on these paths they cost more
  * than the proxying itself):
  *
  * - `POST /{server}/mcp` and `/mcp/{server}`, the pass-through;

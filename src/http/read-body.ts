@@ -26,7 +26,7 @@ async function collect(chunks: AsyncIterable<Uint8Array>, limitBytes: number): P
 /**
  * As readBody, from the Node request itself when the server is node:http (the MCP and REST
  * hot paths): the chunks are Buffers already, without the web stream that `Request.body`
- * wraps around them (../shared/PERFORMANCE.md). The Request's own body must then not be read.
+ * wraps around them (measured: README, Performance). The Request's own body must then not be read.
  */
 export async function readNodeBody(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<string> {
   if (incoming === undefined || incoming.readableEnded) return readBody(request, limitBytes);

@@ -6,7 +6,7 @@
  *
  * The official SDK's Client does the same through global fetch and web streams, with a
  * zod parse of every message; on the per-call path that cost several times the proxying
- * itself (../shared/PERFORMANCE.md, issue 9). The SDK still serves legacy SSE servers, and
+ * itself (issue 9; README, Performance). The SDK still serves legacy SSE servers, and
  * its constants, error classes and protocol versions are used here.
  *
  * Errors read like the SDK's, so one classifier serves both: `UpstreamHttpError` with the

@@ -9,10 +9,10 @@
  * (to 127.0.0.1/32, or to 10.0.0.0/8 for the X-Forwarded-For cases): 127.0.0.2 is then the
  * public internet. `gateway.fetch` and `gateway.connect` (undici) come from 127.0.0.1.
  */
-import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway, type TestGatewayOptions } from "../fixtures/gateway.js";
 import { upstreamNamed, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
+import { rawJson, rawRequest, type RawAnswer, type RawRequest } from "../fixtures/raw-http.js";
 
 const INTERNAL_PEER = "127.0.0.1";
 const PUBLIC_PEER = "127.0.0.2";
@@ -66,28 +66,13 @@ async function twoServers(general: Record<string, unknown> = ONLY_LOOPBACK_ONE) 
 
 // --- requests from a chosen peer ------------------------------------------------------------
 
-interface RawAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
 
 /** One HTTP request from a chosen local address (the peer the gateway sees); no keep-alive. */
-function send(gateway: TestGateway, path: string, from: Peer, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(new URL(path, gateway.url), { method: init.method ?? "GET", headers: init.headers ?? {}, localAddress: from, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", reject);
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") }));
-    });
-    outgoing.on("error", reject);
-    outgoing.end(init.body);
-  });
-}
+const send = (gateway: TestGateway, path: string, from: Peer, init: Omit<Partial<RawRequest>, "localAddress"> = {}) =>
+  rawRequest(new URL(path, gateway.url), { ...init, method: init.method ?? "GET", localAddress: from });
 
 const keyHeader = (key: string) => ({ "x-litellm-api-key": `Bearer ${key}` });
-const json = (answer: RawAnswer) => JSON.parse(answer.text) as Record<string, unknown>;
+const json = rawJson;
 
 function mcpPost(gateway: TestGateway, path: string, from: Peer, body: string, headers: Record<string, string> = keyHeader(gateway.masterKey)): Promise<RawAnswer> {
   return send(gateway, path, from, { method: "POST", headers: { ...MCP_ACCEPT, ...headers }, body });

@@ -16,12 +16,12 @@
  *   (`interactive-as.ts`) and an upstream that verifies the JWT (`protected-resource-upstream.ts`),
  *   for the whole Connect flow.
  */
-import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { CookieJar, followRedirects } from "../fixtures/headless-browser.js";
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
+import { rawJson, rawRequest, type RawRequest } from "../fixtures/raw-http.js";
 
 const TRUSTED_PEER = "127.0.0.2";
 const DIRECT_PEER = "127.0.0.1";
@@ -54,27 +54,11 @@ afterAll(async () => {
 
 // --- helpers ------------------------------------------------------------------------------
 
-interface RawAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
 
 /** One HTTP request from a chosen local address (the peer the gateway sees); no keep-alive. */
-function send(url: string, from: Peer, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(url, { method: init.method ?? "GET", headers: init.headers ?? {}, localAddress: from, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", reject);
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") }));
-    });
-    outgoing.on("error", reject);
-    outgoing.end(init.body);
-  });
-}
+const send = (url: string, from: Peer, init: Omit<Partial<RawRequest>, "localAddress"> = {}) => rawRequest(url, { ...init, method: init.method ?? "GET", localAddress: from });
 
-const json = (answer: RawAnswer) => JSON.parse(answer.text) as Record<string, unknown>;
+const json = rawJson;
 const keyHeader = (key: string) => ({ "x-litellm-api-key": `Bearer ${key}` });
 
 /** What the three origin-bearing answers of `gh` say, fetched from `from` with `headers`. */

@@ -220,7 +220,8 @@ describe("item 1: an upstream's answer never becomes active content on the gatew
     const sse = await postMcp(gateway, "/plain/mcp", rpc("ping"), headers);
     const accepted = await postMcp(gateway, "/plain/mcp", JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }), headers);
     expect([json.status, sse.status, accepted.status]).toEqual([200, 200, 202]);
-    expect(json.headers.get("mcp-session-id")).toBe("session-from-upstream");
+    // Relayed, bound to the caller's key (issue 15 item 3): `<upstream id>.<tag>`.
+    expect(json.headers.get("mcp-session-id")).toMatch(/^session-from-upstream\.[\w-]+$/);
     expect(json.headers.get("retry-after")).toBe("7");
     expect(sse.headers.get("content-type")).toContain("text/event-stream");
     for (const [what, outcome] of [["JSON", json], ["SSE", sse], ["202", accepted]] as const) {

@@ -17,7 +17,7 @@
  * `x-litellm-mcp-debug: true`, which the fast lane never takes).
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +31,7 @@ import { listenOnLoopback } from "../fixtures/loopback.js";
 import { loopbackRedirectUri, pkcePair } from "../fixtures/mcp-oauth-client.js";
 import { startTokenExchangeServer, type TokenExchangeServer } from "../fixtures/token-exchange-as.js";
 import { upstreamNamed, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
+import { rawJson, rawRequest, type RawAnswer, type RawRequest } from "../fixtures/raw-http.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -60,27 +61,11 @@ const LANES = [
 const keyHeader = (key: string) => ({ "x-litellm-api-key": `Bearer ${key}` });
 const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString("base64")}`;
 
-interface RawAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
 
 /** One request with exactly these headers (Host and Origin included, which fetch would not send as given). */
-function send(base: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(new URL(path, base), { method: init.method ?? "POST", headers: init.headers ?? {}, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", reject);
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") }));
-    });
-    outgoing.on("error", reject);
-    outgoing.end(init.body);
-  });
-}
+const send = (base: string, path: string, init: Partial<RawRequest> = {}) => rawRequest(new URL(path, base), { ...init, method: init.method ?? "POST" });
 
-const json = (answer: RawAnswer) => JSON.parse(answer.text) as Record<string, unknown>;
+const json = rawJson;
 
 /** The three routes that carry a tool call, each as the route names it. */
 function toolCall(route: "passthrough" | "aggregate" | "rest", server: string, message: string): { path: string; body: string } {

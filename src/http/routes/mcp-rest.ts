@@ -1,11 +1,10 @@
 /** `/mcp-rest/tools/list` and `/mcp-rest/tools/call` (CONTRACT §4). */
 import { Hono } from "hono";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
-import { credentialScreen } from "../../auth/inbound/credential-screen.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { parseCallToolBody, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
 import type { ServerRegistry } from "../../registry/registry.js";
-import { requestHeaders, type AppEnv } from "../env.js";
+import { upstreamAuthContext, type AppEnv } from "../env.js";
 import { authenticate } from "../middleware/authenticate.js";
 import { readNodeBody } from "../read-body.js";
 import { requestIdOf } from "../../observability/request-id.js";
@@ -27,14 +26,7 @@ export function mcpRestRoutes(deps: RestRouteDeps): Hono<AppEnv> {
     snapshot: deps.registry.current(),
     caller: c.get("caller"),
     requestId: requestIdOf(c.env?.incoming),
-    inbound: {
-      headers: requestHeaders(c),
-      presentedKey: c.get("presentedKey"),
-      screen: credentialScreen(deps.keys, c.get("presentedKey")),
-      caller: c.get("caller"),
-      debug: c.get("debug"),
-      signal: c.req.raw.signal,
-    },
+    inbound: upstreamAuthContext(c, deps.keys),
   });
 
   app.get("/mcp-rest/tools/list", async (c) => c.json(await deps.rest.list(context(c), c.req.query("server_name") ?? c.req.query("server_id"))));

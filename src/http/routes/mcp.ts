@@ -20,7 +20,7 @@ import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.j
 import { aggregateResourceMetadataUrl, protectedResourceMetadataUrl, type McpPathForm } from "../../oauth/metadata.js";
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import { requestOrigin } from "./oauth.js";
-import { requestHeaders, type AppEnv } from "../env.js";
+import { upstreamAuthContext, type AppEnv } from "../env.js";
 import { toResponse } from "../answer.js";
 import { requestIdOf } from "../../observability/request-id.js";
 import { authenticate } from "../middleware/authenticate.js";
@@ -79,14 +79,7 @@ export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
       caller: c.get("caller"),
       narrowTo: serversHeader(c),
       resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
-      inbound: {
-        headers: requestHeaders(c),
-        presentedKey: c.get("presentedKey"),
-        screen: credentialScreen(deps.keys, c.get("presentedKey")),
-        caller: c.get("caller"),
-        debug: c.get("debug"),
-        signal: c.req.raw.signal,
-      },
+      inbound: upstreamAuthContext(c, deps.keys),
       parsed,
       requestId: requestIdOf(c.env?.incoming),
     }));
