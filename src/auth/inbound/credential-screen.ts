@@ -31,44 +31,77 @@ export interface CredentialScreen {
 export const MAX_CANDIDATES = 64;
 
 const BEARER = /^bearer(\s+|$)/i;
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 const unquote = (value: string) => value.replace(/^"(.*)"$/s, "$1");
 
-/** `user:password` of a Basic credential (RFC 7617 §2), and its two halves. */
-function basicPieces(token: string): string[] {
-  if (!BASE64.test(token)) return [];
-  const decoded = Buffer.from(token, "base64").toString("utf8");
+/**
+ * What a receiver may decode from a token as base64. Decoders are lenient (Node's skips
+ * whitespace and characters outside the alphabet and takes the url-safe alphabet too, as
+ * the `basic-auth` package does), so `Basic .<base64>` or a tab inside still decodes to the
+ * key: the screen decodes the same way instead of insisting on canonical base64.
+ */
+function base64Decoded(token: string): string | undefined {
+  const compact = token.replace(/[^A-Za-z0-9+/_-]/g, "");
+  if (compact.length < 8) return undefined;
+  return Buffer.from(compact, "base64").toString("utf8");
+}
+
+/** A decoded `user:password` (RFC 7617 §2) and its two halves. */
+function userPassPieces(decoded: string): string[] {
   const colon = decoded.indexOf(":");
   return colon < 0 ? [decoded] : [decoded, decoded.slice(0, colon), decoded.slice(colon + 1)];
 }
+
+/** Strings shaped like a virtual key anywhere in a text (`sk-` and url-safe characters). */
+const KEY_SHAPED = /sk-[A-Za-z0-9_-]{8,}/g;
 
 /**
  * Every string in a header value that a receiver could take as a credential: the whole
  * value, each comma-separated credential (RFC 9110 §5.3 joins repeated fields with ","),
  * what follows its auth scheme, each word and each `;` `=` `:`-separated piece of a word,
- * unquoted, and the decoded parts of a Basic credential. Undefined when there are more
- * than MAX_CANDIDATES.
+ * unquoted, what each of those decodes to as (lenient) base64 with its `user:password`
+ * halves, and every `sk-...` string in any of them. Undefined when there are more than
+ * MAX_CANDIDATES.
  */
-export function credentialCandidates(value: string): string[] | undefined {
+export function credentialCandidates(value: string): Candidates | undefined {
   const found = new Set<string>();
+  const decodedTexts: string[] = [];
   const add = (candidate: string) => {
     const trimmed = candidate.trim();
     if (trimmed !== "") found.add(trimmed);
+  };
+  const decode = (token: string) => {
+    const decoded = base64Decoded(token);
+    if (decoded === undefined) return;
+    decodedTexts.push(decoded);
+    for (const piece of userPassPieces(decoded)) add(piece);
   };
   add(value);
   for (const part of value.split(",")) {
     const words = part.trim().split(/\s+/);
     add(part);
-    if (words.length > 1) add(unquote(words.slice(1).join(" ")));
+    if (words.length > 1) {
+      const rest = unquote(words.slice(1).join(" "));
+      add(rest);
+      decode(rest);
+    }
     for (const word of words) {
       add(unquote(word));
+      decode(word);
       for (const piece of word.split(/[;=:]/)) add(unquote(piece));
     }
-    if (words.length > 1 && /^basic$/i.test(words[0]!)) for (const piece of basicPieces(unquote(words[1]!))) add(piece);
     if (found.size > MAX_CANDIDATES) return undefined;
   }
-  return [...found];
+  const texts = [value, ...decodedTexts];
+  for (const text of texts) for (const match of text.matchAll(KEY_SHAPED)) add(match[0]);
+  if (found.size > MAX_CANDIDATES) return undefined;
+  return { pieces: [...found], texts };
+}
+
+/** What the screen compares: every piece a receiver could take as a credential, and the texts they came from (raw and decoded). */
+export interface Candidates {
+  pieces: string[];
+  texts: string[];
 }
 
 const digest = (value: string) => hash("sha256", value, "buffer");
@@ -92,11 +125,13 @@ export function credentialScreen(keys: KeyResolver, presented: PresentedKey | un
   async function screen(value: string): Promise<boolean> {
     const candidates = credentialCandidates(value);
     if (candidates === undefined) return true;
+    // Anywhere inside, raw or decoded: a receiver that finds the key in there has it.
+    if (candidates.texts.some((text) => (presented !== undefined && text.includes(presented.key)) || keys.foundIn?.(text) === true)) return true;
     if (presented !== undefined) {
       const expected = (presentedDigest ??= digest(presented.key));
-      if (candidates.some((candidate) => timingSafeEqual(digest(candidate), expected))) return true;
+      if (candidates.pieces.some((candidate) => timingSafeEqual(digest(candidate), expected))) return true;
     }
-    for (const candidate of candidates) if (await isGatewayKey(candidate)) return true;
+    for (const candidate of candidates.pieces) if (await isGatewayKey(candidate)) return true;
     return false;
   }
 

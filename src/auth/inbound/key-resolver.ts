@@ -15,6 +15,8 @@ export interface KeyResolver {
    * token never costs a database read).
    */
   accepts?(key: string): boolean;
+  /** Whether a key this resolver knows without a lookup (the master key) occurs anywhere in `text`. */
+  foundIn?(text: string): boolean;
 }
 
 export function sha256(value: string): Buffer {
@@ -28,6 +30,7 @@ export function masterKeyResolver(masterKey: string | undefined): KeyResolver {
   const caller = masterCaller();
   return {
     resolve: (key) => (timingSafeEqual(sha256(key), expected) ? caller : undefined),
+    foundIn: (text) => text.includes(masterKey),
   };
 }
 
@@ -41,5 +44,6 @@ export function chainResolvers(resolvers: readonly KeyResolver[]): KeyResolver {
       }
       return undefined;
     },
+    foundIn: (text) => resolvers.some((resolver) => resolver.foundIn?.(text) === true),
   };
 }

@@ -31,7 +31,7 @@ function keys() {
 
 describe("credentialCandidates", () => {
   it("finds the credential in every way a header can hold it", () => {
-    const pieces = (value: string) => credentialCandidates(value) ?? [];
+    const pieces = (value: string) => credentialCandidates(value)?.pieces ?? [];
     expect(pieces(VIRTUAL)).toContain(VIRTUAL);
     expect(pieces(`Bearer upstream-token, Bearer ${VIRTUAL}`)).toContain(VIRTUAL);
     expect(pieces(basic(`${VIRTUAL}:`))).toContain(VIRTUAL);
@@ -54,6 +54,11 @@ describe("credentialScreen", () => {
     ["Basic base64(<key>:)", basic(`${MASTER}:`)],
     ["another valid virtual key", `Bearer ${VIRTUAL}`],
     ["an expired virtual key", `Bearer ${EXPIRED}`],
+    ["the master key inside a longer token", `Bearer x${MASTER}y`],
+    ["Basic in the url-safe alphabet", `Basic ${Buffer.from(`???:${MASTER}`).toString("base64url")}`],
+    ["Basic with a stray character before it", `Basic .${Buffer.from(`${MASTER}:`).toString("base64")}`],
+    ["Basic with whitespace inside", `Basic ${Buffer.from(`${MASTER}:`).toString("base64").replace(/(.{6})/, "$1\t")}`],
+    ["a virtual key inside base64 of a longer text", `Bearer ${Buffer.from(`user=${VIRTUAL};x`).toString("base64")}`],
   ])("recognises %s", async (_name, value) => {
     expect(await credentialScreen(keys().resolver, undefined).carriesGatewayKey(value)).toBe(true);
   });
