@@ -66,7 +66,10 @@ export function parseJsonRpcBody(body: string): ParsedBody {
     });
   }
   assertUnambiguousKeys(body);
-  for (const message of messages as ClientMessage[]) if (isRequest(message) && typeof message.method === "string") assertUnambiguousCall(message);
+  for (const message of messages as ClientMessage[]) {
+    assertUnambiguousId(message);
+    if (isRequest(message) && typeof message.method === "string") assertUnambiguousCall(message);
+  }
   return { messages: messages as ClientMessage[], isBatch };
 }
 
@@ -76,6 +79,17 @@ const CHECKED_METHODS = new Map(["tools/call", "tools/list"].map((method) => [fo
 /** Control characters, and UTF-16 surrogates that are not a pair (decoders replace, drop or refuse them). */
 // eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const UNSAFE_NAME = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** An id that decoders read differently (a control character, an unpaired surrogate): its answer could escape the id-matched handling. */
+function assertUnambiguousId(message: ClientMessage): void {
+  if (typeof message.id !== "string" || !UNSAFE_NAME.test(message.id)) return;
+  throw new GatewayError({
+    status: 400,
+    code: "invalid_request",
+    message: "Invalid Request: the id holds a control character or an unpaired surrogate, which JSON decoders read differently; use printable text or a number",
+    rpcCode: JsonRpcCode.InvalidRequest,
+  });
+}
 
 /**
  * A method or tool name that another decoder or server could read as a different one than
@@ -118,4 +132,24 @@ export function calledTool(message: ClientMessage): string | undefined {
   if (!isRequest(message) || message.method !== "tools/call") return undefined;
   const name = message.params?.name;
   return typeof name === "string" ? name : "";
+}
+
+/**
+ * A request body's Content-Type, when present, must be JSON in UTF-8: the gateway reads the
+ * body as UTF-8, and an upstream that honoured `charset=utf-7` (Express's `json()` does)
+ * would read other keys and values than the permission check saw (issue 15 item 2). The
+ * MCP transport sends `application/json`; JSON is UTF-8 (RFC 8259 §8.1).
+ */
+export function assertJsonUtf8(contentType: string | null): void {
+  if (contentType === null) return;
+  const [type, ...parameters] = contentType.split(";");
+  const charset = parameters.map((parameter) => parameter.trim().toLowerCase()).find((parameter) => parameter.startsWith("charset="));
+  const charsetValue = charset?.slice("charset=".length).replace(/^"(.*)"$/, "$1");
+  if (type!.trim().toLowerCase() === "application/json" && (charsetValue === undefined || charsetValue === "utf-8" || charsetValue === "utf8")) return;
+  throw new GatewayError({
+    status: 415,
+    code: "unsupported_media_type",
+    message: "Unsupported Media Type: Content-Type must be application/json (UTF-8; no other charset)",
+    rpcCode: JsonRpcCode.TransportError,
+  });
 }

@@ -47,6 +47,9 @@ export async function outboundRequest(
       const value = inbound.headers.get(name);
       if (value !== null) headers[name] = value;
     }
+    // The body was read as UTF-8 JSON (a declared charset other than UTF-8 is refused): the
+    // upstream must decode it the same way, so none of the client's parameters go along.
+    if (headers["content-type"] !== undefined) headers["content-type"] = "application/json";
   }
   // A listed header is still end-to-end only if the client did not make it hop-by-hop (RFC 9110 §7.6.1).
   const connectionScoped = server.extraHeaders.length === 0 ? [] : connectionTokens(inbound.headers.get("connection"));

@@ -30,7 +30,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import type { LegacySseBridge } from "./legacy-sse-bridge.js";
 import { assertToolAllowed, toolVisibility } from "./access.js";
-import { calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
+import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized } from "./outbound-headers.js";
 import type { CredentialScrubber } from "./credential-scrubber.js";
 import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
@@ -120,6 +120,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
   async function forward(request: ProxyRequest, track: StreamTracker): Promise<ProxyAnswer> {
     const method = upstreamMethod(request.method);
     const parsed = request.parsed;
+    if (request.body !== undefined) assertJsonUtf8(request.headers.get("content-type"));
     if (parsed !== undefined) checkToolCalls(request, parsed);
     const sessionId = upstreamSessionId(request, deps.sessions);
 

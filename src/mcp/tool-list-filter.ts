@@ -1,8 +1,10 @@
 /**
  * Removes tools a caller may not see from `tools/list` responses that pass through the
- * proxy untouched otherwise. Only responses to the tools/list requests of this HTTP
- * request are rewritten, in JSON bodies and in SSE events alike; every other byte is
- * forwarded as it came.
+ * proxy untouched otherwise, in JSON bodies and in SSE events alike; every other byte is
+ * forwarded as it came. When the HTTP request carried a tools/list, every response in the
+ * answer that carries `result.tools` is filtered, whatever its id: an upstream that reads
+ * an id differently than the gateway (an unpaired surrogate replaced, a folded key) must
+ * not get a list past the filter by answering under another id (fail closed).
  */
 import type { JsonRpcId } from "./jsonrpc.js";
 
@@ -16,7 +18,7 @@ interface ToolsListResponse {
 function filterMessage(message: unknown, ids: ReadonlySet<JsonRpcId>, visible: ToolVisible): boolean {
   if (typeof message !== "object" || message === null) return false;
   const response = message as ToolsListResponse;
-  if (response.id === undefined || !ids.has(response.id) || !Array.isArray(response.result?.tools)) return false;
+  if (ids.size === 0 || !Array.isArray(response.result?.tools)) return false;
   response.result.tools = response.result.tools.filter((tool) => typeof tool.name === "string" && visible(tool.name));
   return true;
 }

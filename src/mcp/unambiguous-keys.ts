@@ -78,6 +78,8 @@ function walkObject(
   while (text.charCodeAt(i) !== CLOSE_BRACE) {
     const keyEnd = stringEnd(text, i);
     const key = decodeString(text, i, keyEnd);
+    // Keys of the protocol are printable ASCII; beyond it decoders fold differently (Go reads `İd` as `id`, JS does not) or cut at NUL.
+    if (!PRINTABLE_ASCII.test(key)) throw ambiguous(where, key, ", which is not printable ASCII as the protocol's keys are");
     const folded = foldCase(key);
     const earlier = seen.get(folded);
     if (earlier !== undefined) throw ambiguous(where, key, key === earlier ? " twice" : ` beside ${quote(earlier)}, which differs from it only in letter case`);
@@ -91,6 +93,8 @@ function walkObject(
   }
   return i + 1;
 }
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 const quote = (value: string) => JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
 

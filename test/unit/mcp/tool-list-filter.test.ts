@@ -21,8 +21,12 @@ describe("filterToolsListJson", () => {
     expect(out.result.tools).toEqual([{ name: "echo" }]);
   });
 
-  it("leaves other responses and unparsable bodies byte for byte", () => {
-    const other = JSON.stringify(list(2));
+  it("filters a tools list answered under another id too (an upstream may read the id differently: fail closed)", () => {
+    expect(JSON.parse(filterToolsListJson(JSON.stringify(list(2)), new Set([1]), visible)).result.tools).toEqual([{ name: "echo" }]);
+  });
+
+  it("leaves responses without tools and unparsable bodies byte for byte", () => {
+    const other = JSON.stringify({ jsonrpc: "2.0", id: 2, result: { content: [] } });
     expect(filterToolsListJson(other, new Set([1]), visible)).toBe(other);
     expect(filterToolsListJson("not json", new Set([1]), visible)).toBe("not json");
   });
@@ -48,8 +52,8 @@ describe("filterToolsListSse", () => {
     expect(JSON.parse(data.slice(6)).result.tools).toEqual([{ name: "echo" }]);
   });
 
-  it("passes events of other requests through unchanged", async () => {
-    const event = `data: ${JSON.stringify(list(5))}\r\n\r\n`;
+  it("passes events without tools through unchanged", async () => {
+    const event = `data: ${JSON.stringify({ jsonrpc: "2.0", method: "notifications/progress", params: { progress: 1 } })}\r\n\r\n`;
     expect(await runSse([event], new Set([1]))).toBe(event);
   });
 });

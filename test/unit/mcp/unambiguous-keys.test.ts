@@ -23,6 +23,8 @@ describe("ambiguous JSON-RPC keys", () => {
     ["'method' twice", '{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"ping","params":{"name":"x"}}'],
     ["'params' twice", '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repo"},"params":{"name":"echo"}}'],
     ["'argumentſ' (long s folds to s)", '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","argument\u017f":{}}}'],
+    ["'İd' (Go folds U+0130 onto i)", '{"jsonrpc":"2.0","id":1,"\u0130d":2,"method":"tools/list"}'],
+    ["a params key cut at NUL by C decoders", '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name\\u0000":"delete_repo","name":"echo"}}'],
     ["a key that differs only in case from another, not interpreted", '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","foo":1,"FOO":2}}'],
     ["a batch whose second message repeats a key", '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","Name":"x"}}]'],
     ["'Id' beside 'id'", '{"jsonrpc":"2.0","id":1,"Id":2,"method":"ping"}'],
@@ -69,6 +71,7 @@ describe("ambiguous JSON-RPC keys", () => {
         const folds = entries.map(([k]) => foldCase(k));
         const interpreted = new Map(["name", "arguments", "cursor", "uri", "ref", "argument", "level", "_meta", "protocolVersion", "capabilities", "clientInfo", "task"].map((k) => [foldCase(k), k]));
         const expectRefusal =
+          entries.some(([k]) => !/^[\x20-\x7e]*$/.test(k)) ||
           new Set(folds).size !== folds.length || entries.some(([k]) => interpreted.has(foldCase(k)) && interpreted.get(foldCase(k)) !== k);
         let threw = false;
         try {
