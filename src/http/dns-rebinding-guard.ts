@@ -127,6 +127,13 @@ export function dnsRebindingGuard(options: RebindingGuardOptions): (request: Inc
   const loopbackOnly = isLoopbackListenAddress(options.listenHost);
   const proxyBase = options.origin.proxyBaseUrl === undefined ? undefined : new URL(options.origin.proxyBaseUrl);
   const proxyHost = proxyBase === undefined ? undefined : hostnameOf(proxyBase.host);
+  if (!loopbackOnly && proxyBase === undefined) {
+    // The Origin check then compares with an origin built from the request's own Host, which a rebinding page chooses.
+    options.log.warn(
+      { listen: options.listenHost },
+      "the gateway listens beyond loopback without PROXY_BASE_URL: DNS-rebinding protection cannot tell its own origin from a rebinding page's; set PROXY_BASE_URL to the origin users reach it at",
+    );
+  }
 
   function refuse(request: IncomingMessage, response: ServerResponse, error: GatewayError, style: Style): true {
     logFailure(options.log, error, { method: request.method ?? "GET", path: request.url?.split("?", 1)[0], request_id: requestIdOf(request) });

@@ -146,15 +146,35 @@ export function createAuthorize(deps: AuthorizeDeps) {
     return { client, redirectUri: requested };
   }
 
+  /**
+   * First authorizations of one client running now: they share one upstream registration
+   * (an attack review saw 25 concurrent authorizes of one anonymous client register 25
+   * clients upstream). Across instances the stored one wins, at most one per instance.
+   */
+  const registering = new Map<string, Promise<StoredClient>>();
+
   /** The client with the gateway's own upstream registration for it, made now if this is its first authorization. */
-  async function withUpstreamClient(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
-    if (usesSharedClient(server) || client.upstreamCredentials !== null) return client;
+  function withUpstreamClient(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
+    if (usesSharedClient(server) || client.upstreamCredentials !== null) return Promise.resolve(client);
+    let pending = registering.get(client.clientId);
+    if (pending === undefined) {
+      pending = registerOnce(server, origin, client).finally(() => registering.delete(client.clientId));
+      registering.set(client.clientId, pending);
+    }
+    return pending;
+  }
+
+  async function registerOnce(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
+    // Another instance (or an earlier request) may have registered it since this one read the client.
+    const current = await deps.repo.getClient(client.clientId);
+    if (current === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
+    if (current.upstreamCredentials !== null) return current;
     const clientName = typeof client.metadata.client_name === "string" ? client.metadata.client_name : undefined;
     const credentials = await registerAtUpstream(deps, server, origin, clientName);
-    // Two first authorizations at once: the registration stored first is the one every flow uses.
+    // Two first authorizations at once on two instances: the registration stored first is the one every flow uses.
     const kept = await deps.repo.setUpstreamCredentials(client.clientId, credentials);
     if (kept === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
-    return { ...client, upstreamCredentials: kept };
+    return { ...current, upstreamCredentials: kept };
   }
 
   async function goUpstream(

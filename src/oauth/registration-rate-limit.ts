@@ -6,8 +6,23 @@
  *
  * The map is bounded: past `maxAddresses` the address seen least recently is forgotten
  * (its count starts again), so a caller rotating through many addresses costs memory
- * only up to the bound.
+ * only up to the bound. IPv6 addresses count by their /64: every IPv6 host holds a whole
+ * /64 (RFC 4291 §2.5.4), so one caller could otherwise rotate through 2^64 addresses.
  */
+import { isIPv6 } from "node:net";
+
+/** The unit an address is counted in: an IPv4 address, or the /64 of an IPv6 one. */
+export function rateLimitKey(address: string): string {
+  const bare = address.replace(/^\[(.*)\]$/, "$1").replace(/%.*$/, "");
+  if (!isIPv6(bare)) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  if (mapped !== null) return mapped[1]!;
+  const [head = "", tail = ""] = bare.toLowerCase().split("::");
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === "" ? [] : tail.split(":");
+  const groups = bare.includes("::") ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
 
 export interface RegistrationRateLimit {
   /** Counts one registration from `address`; when over the limit, how many seconds until one is allowed again. */
@@ -29,6 +44,7 @@ export function registrationRateLimit(options: RegistrationRateLimitOptions): Re
   return {
     take(address) {
       if (limit === 0) return { allowed: true };
+      address = rateLimitKey(address);
       const at = now();
       const times = (seen.get(address) ?? []).filter((time) => time > at - windowMs);
       seen.delete(address);

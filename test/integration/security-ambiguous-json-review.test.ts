@@ -15,7 +15,7 @@
  *
  * Every probe runs on both request paths.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMcpExpressApp } from "@modelcontextprotocol/sdk/server/express.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -96,7 +96,8 @@ function goField(object: Raw | undefined, field: string): Raw | undefined {
   let found: Raw | undefined;
   if (object === null || typeof object !== "object" || Array.isArray(object)) return undefined;
   for (const [key, value] of object.pairs) if (goFold(key) === goFold(field)) found = value;
-  return typeof found === "string" ? found.toWellFormed() : found;
+  // Go's decoder replaces an unpaired surrogate with U+FFFD.
+  return typeof found === "string" ? found.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd") : found;
 }
 
 /** A member as a C decoder reads it (cJSON): the key is a C string (cut at NUL), the first match wins. */
@@ -146,7 +147,7 @@ beforeAll(async () => {
   cUpstream = decoderUpstream(cField, cRan);
   // An upstream built the way the SDK documents it: createMcpExpressApp (express.json()) + the streamable HTTP transport.
   const app = createMcpExpressApp();
-  app.post("/mcp", async (req, res) => {
+  app.post("/mcp", async (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
     const server = new McpServer({ name: "express", version: "1.0.0" });
     server.registerTool("echo", { inputSchema: { message: z.string().optional() } }, ({ message }) => {
       expressRan.push("echo");

@@ -14,13 +14,14 @@ import { serverForCaller } from "../../mcp/access.js";
 import type { Connect, OriginEvidence } from "../../oauth/connect.js";
 import { errorPage, PAGE_HEADERS } from "../../oauth/pages.js";
 import { registerClient, type RegistrationDeps } from "../../oauth/register.js";
+import type { RegistrationRateLimit } from "../../oauth/registration-rate-limit.js";
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import { GatewayError, toGatewayError } from "../../errors.js";
 import type { AppEnv } from "../env.js";
 import { authenticate, peerAddress } from "../middleware/authenticate.js";
 import { readJson } from "../read-body.js";
-import { requestOrigin } from "./oauth.js";
+import { admitRegistration, readRegistration, requestOrigin } from "./oauth.js";
 
 export interface ConnectRouteDeps {
   registry: ServerRegistry;
@@ -31,6 +32,8 @@ export interface ConnectRouteDeps {
   sessions: UiSessions;
   connect: Connect;
   registration: RegistrationDeps;
+  /** The same per-address limit as anonymous registration at /{server}/register. */
+  registrationLimit: RegistrationRateLimit;
   maxBodyBytes: number;
 }
 
@@ -42,6 +45,19 @@ function evidence(settings: OriginSettings, c: Context<AppEnv>): OriginEvidence 
     forwarded: { "x-forwarded-proto": header("x-forwarded-proto"), "x-forwarded-host": header("x-forwarded-host"), "x-forwarded-port": header("x-forwarded-port") },
     peer: peerAddress(c),
   };
+}
+
+/**
+ * Whether a Connect client is first-party, trusted with error redirects before it has
+ * completed a flow (RFC 9700 §4.11.2): only when every redirect_uri is on the public origin
+ * the operator configured (PROXY_BASE_URL). The same-origin check alone is not enough: it
+ * compares with an origin taken from the request (its Host, or X-Forwarded-Host an
+ * ingress may copy from the client), which a caller can choose.
+ */
+function onConfiguredOrigin(uris: readonly unknown[], settings: OriginSettings): boolean {
+  const configured = settings.proxyBaseUrl;
+  if (configured === undefined || uris.length === 0) return false;
+  return uris.every((uri) => typeof uri === "string" && URL.canParse(uri) && new URL(uri).origin === new URL(configured).origin);
 }
 
 function page(status: number, title: string, message: string, next: string): Response {
@@ -76,12 +92,12 @@ export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
 
   app.post("/v1/mcp/server/oauth/:server_id/register", async (c) => {
     const entry = server(c);
-    const body = (await readJson(c.req.raw, deps.maxBodyBytes)) as { redirect_uris?: unknown } | undefined;
+    admitRegistration(deps.registrationLimit, deps.origin, c);
+    const body = (await readRegistration(c.req.raw, deps.maxBodyBytes)) as { redirect_uris?: unknown } | undefined;
     const uris = Array.isArray(body?.redirect_uris) ? body.redirect_uris : [];
     const seen = evidence(deps.origin, c);
     for (const uri of uris) deps.connect.checkRedirect(typeof uri === "string" ? uri : undefined, seen);
-    // Every redirect_uri passed the same-origin policy: the client is first-party, trusted with redirects (RFC 9700 §4.11.2).
-    return c.json(await registerClient(deps.registration, entry, body, { firstParty: true }), 201, { "cache-control": "no-store" });
+    return c.json(await registerClient(deps.registration, entry, body, { firstParty: onConfiguredOrigin(uris, deps.origin) }), 201, { "cache-control": "no-store" });
   });
 
   app.post("/v1/mcp/server/oauth/:server_id/token", async (c) => {

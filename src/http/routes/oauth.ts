@@ -43,7 +43,7 @@ export interface OauthRouteDeps {
 }
 
 /** A registration body: at most REGISTRATION_BODY_LIMIT_BYTES (or max_request_body_bytes when that is less). */
-async function readRegistration(request: Request, maxBodyBytes: number): Promise<unknown> {
+export async function readRegistration(request: Request, maxBodyBytes: number): Promise<unknown> {
   if (maxBodyBytes <= REGISTRATION_BODY_LIMIT_BYTES) return readJson(request, maxBodyBytes);
   try {
     return await readJson(request, REGISTRATION_BODY_LIMIT_BYTES);
@@ -54,6 +54,19 @@ async function readRegistration(request: Request, maxBodyBytes: number): Promise
     }
     throw error;
   }
+}
+
+/** Counts a registration from the client's address (trusted X-Forwarded-For only), or refuses it 429 past the limit. */
+export function admitRegistration(limit: RegistrationRateLimit, origin: OriginSettings, c: Context<AppEnv>): void {
+  const verdict = limit.take(clientAddress(origin, peerAddress(c), c.req.raw.headers) ?? "unknown");
+  if (verdict.allowed) return;
+  throw new GatewayError({
+    status: 429,
+    // RFC 6749 §4.1.2.1's code for a server that cannot take the request now; the body is RFC 7591 §3.2.2 shaped.
+    code: "temporarily_unavailable",
+    message: `too many client registrations from this address; try again in ${verdict.retryAfterSeconds} s (general_settings.oauth_registration_rate_limit_per_minute)`,
+    headers: { "retry-after": String(verdict.retryAfterSeconds) },
+  });
 }
 
 /** The origin the client used, by the seed's rules (PROXY_BASE_URL, trusted X-Forwarded-*, the request). */
@@ -107,17 +120,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
 
   app.post("/:server/register", oauthErrors, async (c) => {
     const entry = server(c, c.req.param("server"));
-    const address = clientAddress(deps.origin, peerAddress(c), c.req.raw.headers) ?? "unknown";
-    const verdict = deps.registrationLimit.take(address);
-    if (!verdict.allowed) {
-      throw new GatewayError({
-        status: 429,
-        // RFC 6749 §4.1.2.1's code for a server that cannot take the request now; the body is RFC 7591 §3.2.2 shaped.
-        code: "temporarily_unavailable",
-        message: `too many client registrations from this address; try again in ${verdict.retryAfterSeconds} s (general_settings.oauth_registration_rate_limit_per_minute)`,
-        headers: { "retry-after": String(verdict.retryAfterSeconds) },
-      });
-    }
+    admitRegistration(deps.registrationLimit, deps.origin, c);
     const registered = await registerClient(deps.registration, entry, await readRegistration(c.req.raw, deps.maxBodyBytes));
     return c.json(registered, 201, NO_STORE);
   });
