@@ -11,9 +11,10 @@
  *   with `Retry-After`, before anything is sent upstream;
  * - a POST is refused (429) only when its own caller already holds its per-caller limit
  *   on that server (the per-server limit is not checked: one group of keys filling it
- *   must not shut out everyone's tool calls); when its answer turns out to be SSE, it is
- *   counted while open, over the limits if need be: the upstream has done the work, and
- *   refusing its answer then would lose the result (a retry would run the tool twice).
+ *   must not shut out everyone's tool calls); it counts from when it is sent until its
+ *   answer starts, and on while that answer is an open SSE stream. A stream that has
+ *   started is never cut: the upstream has done the work, and refusing its answer then
+ *   would lose the result (a retry would run the tool twice).
  *
  * A legacy SSE bridge session (legacy-sse-bridge.ts) holds one upstream SSE stream for its
  * whole life: it is admitted like a GET stream when it opens.
@@ -126,11 +127,21 @@ export async function withStreamBudget<T>(
   method: "GET" | "POST" | "DELETE",
   run: (track: StreamTracker) => Promise<T>,
 ): Promise<T> {
-  let release = method === "GET" ? budget.admit(server, caller) : undefined;
-  if (method === "POST") budget.check(server, caller);
+  let release: (() => void) | undefined;
+  if (method === "GET") release = budget.admit(server, caller);
+  else if (method === "POST") {
+    // Counted from now, not from its answer's headers: concurrent POSTs of one key would
+    // otherwise all pass the check and all become open SSE answers (an attack review saw 4
+    // of max 2 fill the pool). Freed at its headers unless the answer is a stream.
+    budget.check(server, caller);
+    release = budget.count(server, caller);
+  }
   const track: StreamTracker = (body, headers) => {
-    if (release === undefined && String(headers["content-type"] ?? "").includes("text/event-stream")) release = budget.count(server, caller);
     if (release === undefined) return;
+    if (method === "POST" && !String(headers["content-type"] ?? "").includes("text/event-stream")) {
+      release();
+      return;
+    }
     if (body.closed) release();
     else body.once("close", release);
   };

@@ -77,11 +77,26 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     }
   }
 
+  /**
+   * One caller keeps at most SESSIONS_PER_CALLER sessions to one server (a session per
+   * distinct set of outbound headers: a per-request header with a fresh value each time
+   * would otherwise open one upstream session, for a legacy SSE server an open stream, per
+   * call, and push every other caller's sessions out of the pool). Its least recently used
+   * one goes first.
+   */
+  function retireOldestBeyond(server: McpServerEntry, caller: string): void {
+    const prefix = `${server.id}\0${server.url.href}\0${caller}\0`;
+    const mine: Array<[string, PooledClient]> = [];
+    for (const entry of pool) if (entry[0].startsWith(prefix)) mine.push(entry);
+    for (let index = 0; index <= mine.length - SESSIONS_PER_CALLER; index++) drop(...mine[index]!);
+  }
+
   function acquire(server: McpServerEntry, caller: string, outbound: OutboundRequest): [string, PooledClient] {
     const key = sessionKey(server, caller, outbound.headers);
     let pooled = pool.get(key);
     if (pooled === undefined) {
       evictIdle();
+      retireOldestBeyond(server, caller);
       const challenge: Challenge = { value: undefined };
       // The key holds every outbound header, so one session's credentials (and scrubber) never change.
       pooled = { client: connect(options.http, server, outbound.headers, challenge, outbound.scrubber), challenge, lastUsed: now(), inFlight: 0, retired: false };
@@ -137,6 +152,9 @@ function errorSummary(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/** Sessions one caller may hold to one server at once (see retireOldestBeyond). */
+const SESSIONS_PER_CALLER = 4;
+
 /** In-process uses without a caller share nothing with HTTP callers (whose subjects are `master`, `key:...`, `anonymous`). */
 const NO_CALLER = "(no caller)";
 
@@ -146,7 +164,7 @@ const NO_CALLER = "(no caller)";
  * and hashing them cost more than the rest of the lookup).
  */
 function sessionKey(server: McpServerEntry, caller: string, headers: Record<string, string>): string {
-  let key = `${server.id}\0${server.url.href}\0${caller}`;
+  let key = `${server.id}\0${server.url.href}\0${caller}\0`;
   for (const name of Object.keys(headers).sort()) key += `\0${name}\0${headers[name]!}`;
   return key;
 }
