@@ -4,7 +4,7 @@
  * server's secret to a caller who may only use the server, nor write it to the log.
  *
  * The values looked for are exactly those the gateway sent in the request's credential
- * headers and `static_headers`, in the forms an upstream is likely to echo them: as sent,
+ * headers and `static_headers`, and the secrets in the server's configured URL, in the forms an upstream is likely to echo them: as sent,
  * the token after an auth scheme, `user:pass` and the password behind a Basic header, and
  * each of those base64, base64url, URL-encoded and JSON-escaped. Values shorter than
  * `MIN_SECRET_LENGTH` are left alone: scrubbing them would mangle ordinary text.
@@ -67,7 +67,29 @@ function secretsOf(headerValue: string): string[] {
 function encodingsOf(secret: string): string[] {
   const utf8 = Buffer.from(secret, "utf8");
   const base64 = utf8.toString("base64");
-  return [secret, base64, base64.replace(/=+$/, ""), utf8.toString("base64url"), encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)];
+  const json = JSON.stringify(secret).slice(1, -1);
+  // Encoders that escape more than JSON needs: PHP's json_encode writes `\/`, Go's encoding/json `\u003c`, `\u003e`, `\u0026`.
+  const slashes = json.replace(/\//g, "\\/");
+  const html = (text: string) => text.replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+  return [secret, base64, base64.replace(/=+$/, ""), utf8.toString("base64url"), encodeURIComponent(secret), json, slashes, html(json), html(slashes)];
+}
+
+/**
+ * Secrets in a configured upstream URL: its userinfo, query values that carry a
+ * credential (by name or shape), and token-shaped path segments (`/s/<key>/mcp`).
+ */
+function urlSecrets(url: URL): string[] {
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  const secrets = [url.username, url.password].filter((part) => part !== "").map(decode);
+  for (const [name, value] of url.searchParams) if (carriesCredential(name, value)) secrets.push(value);
+  for (const segment of url.pathname.split("/")) if (TOKEN_SHAPED.test(decode(segment))) secrets.push(decode(segment));
+  return secrets;
 }
 
 interface Needle {
@@ -233,17 +255,25 @@ const byCredentials = new WeakMap<object, WeakMap<object, CredentialScrubber>>()
  * credentials are the same objects from request to request, so their scrubber is built
  * once and remembered.
  */
-export function scrubberFor(credentials: { headers: Readonly<Record<string, string>>; resolution: string }, staticHeaders: Readonly<Record<string, string>>): CredentialScrubber {
+export function scrubberFor(
+  credentials: { headers: Readonly<Record<string, string>>; resolution: string },
+  staticHeaders: Readonly<Record<string, string>>,
+  /** The server's configured URL: a secret in it is scrubbed too. */
+  url?: URL,
+): CredentialScrubber {
+  // The URL belongs to one server entry, as its static headers do: it keys the cache when given.
+  const perServerKey: object = url ?? staticHeaders;
   let perStatic = byCredentials.get(credentials.headers);
-  let scrubber = perStatic?.get(staticHeaders);
+  let scrubber = perStatic?.get(perServerKey);
   if (scrubber !== undefined) return scrubber;
   const chosen = credentials.resolution === "per-request-header";
   const values = Object.entries(credentials.headers)
     .filter(([name, value]) => !chosen || carriesCredential(name, value))
     .concat(Object.entries(staticHeaders).filter(([name, value]) => carriesCredential(name, value)))
-    .map(([, value]) => value);
+    .map(([, value]) => value)
+    .concat(url === undefined ? [] : urlSecrets(url));
   scrubber = credentialScrubber(values);
   if (perStatic === undefined) byCredentials.set(credentials.headers, (perStatic = new WeakMap()));
-  perStatic.set(staticHeaders, scrubber);
+  perStatic.set(perServerKey, scrubber);
   return scrubber;
 }

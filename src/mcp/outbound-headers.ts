@@ -80,7 +80,7 @@ export async function outboundRequest(
   }
   Object.assign(headers, credentials.headers);
   inbound.debug?.record({ ...call, resolution: credentials.resolution });
-  return { headers, credentials, scrubber: scrubberFor(credentials, server.staticHeaders) };
+  return { headers, credentials, scrubber: scrubberFor(credentials, server.staticHeaders, server.url) };
 }
 
 /**

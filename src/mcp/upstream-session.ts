@@ -69,7 +69,7 @@ export class StreamableHttpSession implements ToolsClient {
     private readonly headers: Record<string, string>,
     /** Told the WWW-Authenticate of every 401 (a delegating server's challenge is relayed). */
     private readonly onUnauthorized: (challenge: string | undefined) => void,
-    /** Every answer, error text included, is scrubbed of these headers' credentials before it is parsed. */
+    /** Every answer is scrubbed of these headers' credentials once parsed (any escaping decoded), error text before it is shown. */
     private readonly scrubber: CredentialScrubber,
   ) {}
 
@@ -168,8 +168,8 @@ export class StreamableHttpSession implements ToolsClient {
       }
       const contentType = String(response.headers["content-type"] ?? "");
       const answer = contentType.includes("text/event-stream")
-        ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call), (data) => this.scrubber.text(data))
-        : findResponse(parseJson(this.scrubber.bytes(await readAll(response.body)).toString("utf8")), id);
+        ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call), (message) => this.scrubber.value(message))
+        : findResponse(this.scrubber.value(parseJson((await readAll(response.body)).toString("utf8"))), id);
       if (answer === undefined) throw new UpstreamProtocolError(`the answer holds no response to request ${id}`);
       return resultOf(answer);
     } catch (error) {
@@ -276,7 +276,7 @@ class PendingCall {
   }
 
   /** Reads SSE events until the response to `id`; the rest of the stream is dropped. */
-  fromEvents(body: Readable, id: number, other: (message: JsonRpcMessage) => void, scrub: (data: string) => string): Promise<JsonRpcMessage | undefined> {
+  fromEvents(body: Readable, id: number, other: (message: JsonRpcMessage) => void, scrub: (message: JsonRpcMessage) => JsonRpcMessage): Promise<JsonRpcMessage | undefined> {
     return new Promise((resolve, reject) => {
       let answer: JsonRpcMessage | undefined;
       const parser = createParser({
@@ -284,7 +284,8 @@ class PendingCall {
           if (answer !== undefined || (event.event !== undefined && event.event !== "message")) return;
           let message: JsonRpcMessage;
           try {
-            message = JSON.parse(scrub(event.data)) as JsonRpcMessage;
+            // Scrubbed once parsed: every escaped spelling of a secret is decoded by then.
+            message = scrub(JSON.parse(event.data) as JsonRpcMessage);
           } catch {
             return; // an empty priming event, or a comment-like payload
           }
