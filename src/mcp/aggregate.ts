@@ -195,14 +195,17 @@ export function createAggregate(deps: AggregateDeps) {
       }
     }
 
+    // One listing per HTTP request, however many tools/list a batch holds: each would otherwise be a full bounded listing of every upstream.
+    let listing: Promise<{ tools: unknown[] }> | undefined;
+    const listOnce = async () => {
+      const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound);
+      for (const failure of failures) noteRefusal(failure.server, failure.error);
+      return {
+        tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) }))),
+      };
+    };
     const methods: StatelessServer["methods"] = {
-      "tools/list": async () => {
-        const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound);
-        for (const failure of failures) noteRefusal(failure.server, failure.error);
-        return {
-          tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) }))),
-        };
-      },
+      "tools/list": () => (listing ??= listOnce()),
       "tools/call": async (params, context) => {
         const { name, arguments: args } = params;
         if (typeof name !== "string" || (args !== undefined && (typeof args !== "object" || args === null || Array.isArray(args)))) {

@@ -43,6 +43,9 @@ function isMessage(value: unknown): value is ClientMessage {
   return isId(message.id) && ("result" in message || "error" in message);
 }
 
+/** Messages one JSON-RPC batch may hold. */
+export const MAX_BATCH_MESSAGES = 100;
+
 export function parseJsonRpcBody(body: string): ParsedBody {
   let parsed: unknown;
   try {
@@ -57,6 +60,15 @@ export function parseJsonRpcBody(body: string): ParsedBody {
   }
   const isBatch = Array.isArray(parsed);
   const messages: unknown[] = isBatch ? (parsed as unknown[]) : [parsed];
+  if (messages.length > MAX_BATCH_MESSAGES) {
+    // Each message can cost an upstream call (or a listing of every upstream on /mcp); real clients batch a handful at most.
+    throw new GatewayError({
+      status: 400,
+      code: "invalid_request",
+      message: `Invalid Request: a batch may hold at most ${MAX_BATCH_MESSAGES} messages; this one holds ${messages.length}`,
+      rpcCode: JsonRpcCode.InvalidRequest,
+    });
+  }
   if (messages.length === 0 || !messages.every(isMessage)) {
     throw new GatewayError({
       status: 400,

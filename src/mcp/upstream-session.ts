@@ -191,6 +191,9 @@ export class StreamableHttpSession implements ToolsClient {
       return;
     }
     if (typeof message.method === "string" && message.id !== undefined && message.id !== null) {
+      // Each answer is a POST back: an upstream streaming thousands of requests in one answer
+      // would have the gateway flood it (and its pool) in return. Past the bound, none is answered.
+      if (++call.serverRequests > SERVER_REQUESTS_PER_CALL) return;
       // A ping gets its empty result (MCP ping: the receiver MUST answer). Sampling,
       // elicitation, roots: the gateway declares no client capabilities, and says so.
       this.post(
@@ -248,10 +251,15 @@ export class UpstreamProtocolError extends Error {
 export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
 
 /** One request's timeout, cancellation (the client's signal, the timeout) and progress. */
+/** Server requests (ping, sampling, ...) answered during one call; a real server sends a few at most. */
+const SERVER_REQUESTS_PER_CALL = 16;
+
 class PendingCall {
   readonly cancel = new ClientGone();
   private timer: NodeJS.Timeout | undefined;
   timedOut = false;
+  /** Requests of the server answered during this call (bounded: SERVER_REQUESTS_PER_CALL). */
+  serverRequests = 0;
   private readonly onClientAbort = () => this.cancel.abort();
 
   constructor(private readonly options: CallOptions) {
