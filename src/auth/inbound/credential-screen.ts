@@ -30,6 +30,9 @@ export interface CredentialScreen {
  */
 export const MAX_CANDIDATES = 64;
 
+/** Key lookups one request's screen makes at most, across all its headers. */
+export const MAX_LOOKUPS_PER_REQUEST = 64;
+
 const BEARER = /^bearer(\s+|$)/i;
 
 const unquote = (value: string) => value.replace(/^"(.*)"$/s, "$1");
@@ -112,7 +115,12 @@ export function credentialScreen(keys: KeyResolver, presented: PresentedKey | un
   let answers: Map<string, Promise<boolean>> | undefined;
   let presentedDigest: Buffer | undefined;
 
+  let lookups = 0;
+
   async function isGatewayKey(candidate: string): Promise<boolean> {
+    // Each sk- piece may cost a key lookup (a cached miss evicts a valid key's entry): a request
+    // spreading many over many headers is kept back past the budget instead (fail closed).
+    if (keys.looksUp?.(candidate) === true && ++lookups > MAX_LOOKUPS_PER_REQUEST) return true;
     try {
       return (await keys.resolve(candidate)) !== undefined;
     } catch (error) {

@@ -17,6 +17,8 @@ export interface KeyResolver {
   accepts?(key: string): boolean;
   /** Whether a key this resolver knows without a lookup (the master key) occurs anywhere in `text`. */
   foundIn?(text: string): boolean;
+  /** Whether resolving `key` costs a lookup (a cache or database read), not just a comparison in memory. */
+  looksUp?(key: string): boolean;
 }
 
 export function sha256(value: string): Buffer {
@@ -45,5 +47,6 @@ export function chainResolvers(resolvers: readonly KeyResolver[]): KeyResolver {
       return undefined;
     },
     foundIn: (text) => resolvers.some((resolver) => resolver.foundIn?.(text) === true),
+    looksUp: (key) => resolvers.some((resolver) => resolver.looksUp?.(key) === true),
   };
 }

@@ -83,6 +83,7 @@ export function virtualKeyResolver(
 
   return {
     accepts: (key) => key.startsWith(VIRTUAL_KEY_PREFIX),
+    looksUp: (key) => key.startsWith(VIRTUAL_KEY_PREFIX),
     async resolve(key) {
       const token = hashKey(key);
       let entry = cache.get(token);

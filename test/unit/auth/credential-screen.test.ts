@@ -6,6 +6,7 @@ import {
   credentialScreen,
   forwardableAuthorization,
   MAX_CANDIDATES,
+  MAX_LOOKUPS_PER_REQUEST,
 } from "../../../src/auth/inbound/credential-screen.js";
 import { chainResolvers, masterKeyResolver, type KeyResolver } from "../../../src/auth/inbound/key-resolver.js";
 import { GatewayError } from "../../../src/errors.js";
@@ -77,6 +78,18 @@ describe("credentialScreen", () => {
     expect(looked).toEqual([]);
     expect(await screen.carriesGatewayKey("Bearer sk-not-a-key")).toBe(false);
     expect(looked).toEqual(["sk-not-a-key"]);
+  });
+
+  it("keeps headers back once a request has spent MAX_LOOKUPS_PER_REQUEST key lookups (many sk- pieces over many headers)", async () => {
+    let looked = 0;
+    const resolver: KeyResolver = { looksUp: (key) => key.startsWith("sk-"), resolve: (key) => (key.startsWith("sk-") && looked++, undefined) };
+    const screen = credentialScreen(resolver, undefined);
+    const header = (index: number) => Array.from({ length: 8 }, (_, piece) => `sk-h${index}p${piece}-unknown`).join(", ");
+    const answers: boolean[] = [];
+    for (let index = 0; index < 20; index++) answers.push(await screen.carriesGatewayKey(header(index)));
+    expect(looked).toBeLessThanOrEqual(MAX_LOOKUPS_PER_REQUEST);
+    expect(answers[0]).toBe(false);
+    expect(answers.at(-1)).toBe(true);
   });
 
   it("screens a value once per request", async () => {
