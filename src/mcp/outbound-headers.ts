@@ -91,7 +91,7 @@ export async function outboundRequest(
  * of the upstream's choosing. Content-Length is the adapter's to set (the body may be
  * rewritten); Content-Encoding is refused with the body (`relayed-body.ts`).
  */
-const RELAYED_RESPONSE_HEADERS = ["content-type", "cache-control", "mcp-session-id", "mcp-protocol-version", "retry-after"] as const;
+const RELAYED_RESPONSE_HEADERS = ["content-type", "mcp-session-id", "mcp-protocol-version", "retry-after"] as const;
 
 /**
  * On every relayed answer: the browser never sniffs it into a type the gateway did not
@@ -101,6 +101,8 @@ const RELAYED_RESPONSE_HEADERS = ["content-type", "cache-control", "mcp-session-
 export const RELAYED_ANSWER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   "x-content-type-options": "nosniff",
   "content-security-policy": "sandbox; default-src 'none'",
+  // An answer is one caller's (a tool result, a session): an upstream's `public, max-age` must not let a shared cache keep it.
+  "cache-control": "no-store",
 });
 
 /**
@@ -117,8 +119,18 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
     if (value !== undefined && !named.includes(name)) headers[name] = value;
   }
   const challenge = upstream["www-authenticate"];
-  if (options.challenge && challenge !== undefined) headers["www-authenticate"] = challenge;
+  if (options.challenge && challenge !== undefined && isBearerOnly(challenge)) headers["www-authenticate"] = challenge;
   return headers;
+}
+
+/**
+ * MCP authorization challenges are Bearer (RFC 6750 §3). A Basic, Digest, Negotiate or NTLM
+ * challenge relayed on the gateway's origin would make a browser ask for a password there
+ * (and send it to the gateway), so only Bearer challenges are relayed.
+ */
+function isBearerOnly(challenge: string | string[]): boolean {
+  const text = typeof challenge === "string" ? challenge : challenge.join(", ");
+  return /^\s*bearer\b/i.test(text) && !/(^|,)\s*(basic|digest|negotiate|ntlm|kerberos)\b/i.test(text);
 }
 
 /**
