@@ -19,7 +19,7 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
-import type { CredentialScrubber } from "./credential-scrubber.js";
+import type { CredentialScrubber } from "../credential-scrubber.js";
 import { outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
 import type { FetchProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";

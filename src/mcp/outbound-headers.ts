@@ -15,7 +15,7 @@
  */
 import { GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
 import { GATEWAY_OWNED, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
-import { scrubberFor, type CredentialScrubber } from "./credential-scrubber.js";
+import { scrubberFor, type CredentialScrubber } from "../credential-scrubber.js";
 import { gatewayKeyInPerRequestHeader, perRequestHeaders } from "../auth/upstream/per-request-headers.js";
 import type { UpstreamAuthContext, UpstreamCredentials } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";

@@ -32,7 +32,7 @@ import type { LegacySseBridge } from "./legacy-sse-bridge.js";
 import { assertToolAllowed, toolVisibility } from "./access.js";
 import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized } from "./outbound-headers.js";
-import type { CredentialScrubber } from "./credential-scrubber.js";
+import type { CredentialScrubber } from "../credential-scrubber.js";
 import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
 import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";

@@ -15,7 +15,7 @@ import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import type { CredentialScrubber } from "./credential-scrubber.js";
+import type { CredentialScrubber } from "../credential-scrubber.js";
 import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo, type OutboundRequest } from "./outbound-headers.js";
 import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
 import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";

@@ -27,7 +27,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import { NO_SCRUBBING, type CredentialScrubber } from "./credential-scrubber.js";
+import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
 import { ClientGone, readAll, type UpstreamHttp } from "./upstream-http.js";
 
 export interface CallOptions {

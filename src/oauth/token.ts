@@ -12,6 +12,7 @@
  * Answers carry `Cache-Control: no-store` (RFC 6749 §5.1).
  */
 import * as oauth from "oauth4webapi";
+import { standardOAuthErrorCode } from "../auth/upstream/token-endpoint.js";
 import { callerUserKey, type Caller } from "../auth/inbound/caller.js";
 import { isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -41,13 +42,15 @@ export const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as c
 
 function upstreamRefused(server: McpServerEntry, error: unknown, log: Logger): never {
   if (error instanceof oauth.ResponseBodyError) {
-    log.info({ server: server.name, oauth_error: error.error, status: error.status }, "upstream token endpoint refused a token request");
+    // The authorization server's `error` is its free text: only a standard code is repeated (it may echo the client secret).
+    const code = standardOAuthErrorCode(error.error);
+    log.info({ server: server.name, oauth_error: code ?? "(not a standard code)", status: error.status }, "upstream token endpoint refused a token request");
     // invalid_grant stays invalid_grant (an expired or replayed refresh token; Obot #7501);
     // an upstream invalid_client is the gateway's misconfiguration, not the client's.
     if (error.error === "invalid_client" || error.error === "unauthorized_client") {
       throw oauthError("server_error", `the authorization server of ${server.name} refused the gateway's client credentials (check client_id/client_secret)`, 502);
     }
-    throw oauthError(error.error === "invalid_grant" ? "invalid_grant" : "invalid_request", `the authorization server of ${server.name} refused: ${error.error}`);
+    throw oauthError(error.error === "invalid_grant" ? "invalid_grant" : "invalid_request", `the authorization server of ${server.name} refused: ${code ?? "an error that is not a standard OAuth code"}`);
   }
   log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error) }, "upstream token endpoint failed");
   throw oauthError("server_error", `the authorization server of ${server.name} could not be reached or answered invalidly`, 502);

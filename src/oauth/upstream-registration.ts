@@ -7,6 +7,7 @@
  */
 import * as oauth from "oauth4webapi";
 import { allowHttp } from "../auth/upstream/allow-http.js";
+import { standardOAuthErrorCode } from "../auth/upstream/token-endpoint.js";
 import type { Logger } from "../log.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { UpstreamCredentials } from "../store/oauth-repository.js";
@@ -48,7 +49,8 @@ export async function registerAtUpstream(deps: UpstreamRegistrationDeps, server:
       token_endpoint_auth_method: typeof registered.token_endpoint_auth_method === "string" ? registered.token_endpoint_auth_method : "client_secret_basic",
     };
   } catch (error) {
-    const code = error instanceof oauth.ResponseBodyError ? error.error : undefined;
+    // The authorization server's `error` is its free text: only a standard code is repeated.
+    const code = error instanceof oauth.ResponseBodyError ? standardOAuthErrorCode(error.error) : undefined;
     deps.log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error), oauth_error: code }, "upstream dynamic client registration failed");
     throw oauthError("server_error", `the authorization server of MCP server '${server.name}' refused the gateway's registration${code === undefined ? "" : `: ${code}`}`, 502);
   }

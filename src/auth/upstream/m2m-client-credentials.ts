@@ -61,7 +61,7 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Upstre
       };
     } catch (error) {
       options.events?.tokenRequest(options.serverName, "client_credentials", "error");
-      throw tokenEndpointError(options.serverName, options.tokenUrl, error, timeoutMs);
+      throw tokenEndpointError(options.serverName, options.tokenUrl, error, timeoutMs, undefined, [options.clientSecret]);
     }
   }
 

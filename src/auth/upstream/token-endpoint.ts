@@ -4,6 +4,7 @@
  * client secret or the authorization server's body; the log gets the detail.
  */
 import * as oauth from "oauth4webapi";
+import { credentialScrubber } from "../../credential-scrubber.js";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
 import { allowHttp } from "./allow-http.js";
 
@@ -128,11 +129,25 @@ async function discover(issuer: URL, algorithm: "oauth2" | "oidc", signal: Abort
   }
 }
 
-/** The OAuth `error` code of a failed token response, when the authorization server sent one. */
-export function oauthErrorCode(error: unknown): string | undefined {
+/**
+ * An OAuth `error` code as RFC 6749 §5.2 registers them (`invalid_client`, ...), or
+ * undefined: the field is the authorization server's free text, and one that echoed the
+ * client secret in it showed the secret to every caller of the server (issue 15 item 11).
+ */
+export function standardOAuthErrorCode(code: string | undefined): string | undefined {
+  return code !== undefined && /^[a-z_]{1,64}$/.test(code) ? code : undefined;
+}
+
+/** The OAuth `error` code of a failed token response, as the authorization server sent it (untrusted text). */
+function rawOAuthErrorCode(error: unknown): string | undefined {
   if (error instanceof oauth.ResponseBodyError) return error.error;
   if (error instanceof oauth.WWWAuthenticateChallengeError) return error.cause.find((challenge) => challenge.parameters.error !== undefined)?.parameters.error;
   return undefined;
+}
+
+/** The OAuth `error` code of a failed token response, when the authorization server sent a standard one. */
+export function oauthErrorCode(error: unknown): string | undefined {
+  return standardOAuthErrorCode(rawOAuthErrorCode(error));
 }
 
 /**
@@ -150,15 +165,19 @@ function isTimeout(error: unknown): boolean {
   return error instanceof Error && (error.name === "TimeoutError" || (error.cause instanceof Error && error.cause.name === "TimeoutError"));
 }
 
-/** Log-only detail: what happened, without a secret or the response body. */
-export function logDetail(tokenUrl: string, error: unknown): string {
+/**
+ * Log-only detail: what happened, without the response body. The authorization server's
+ * own text (its error code and description) may echo what it was sent: `secrets` (the
+ * client secret) are masked in it.
+ */
+export function logDetail(tokenUrl: string, error: unknown, secrets: readonly string[] = []): string {
   const httpStatus = responseStatus(error);
   const status = httpStatus === undefined ? "" : ` HTTP ${httpStatus}`;
-  const code = oauthErrorCode(error);
-  const oauthError = code === undefined ? "" : ` error=${code}`;
-  const description = error instanceof oauth.ResponseBodyError && error.error_description !== undefined ? ` (${error.error_description})` : "";
+  const code = rawOAuthErrorCode(error);
+  const oauthError = code === undefined ? "" : ` error=${code.slice(0, 200)}`;
+  const description = error instanceof oauth.ResponseBodyError && error.error_description !== undefined ? ` (${error.error_description.slice(0, 500)})` : "";
   const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return `token endpoint ${new URL(tokenUrl).origin}${new URL(tokenUrl).pathname}${status}${oauthError}: ${what}${description}`;
+  return credentialScrubber(secrets).text(`token endpoint ${new URL(tokenUrl).origin}${new URL(tokenUrl).pathname}${status}${oauthError}: ${what}${description}`);
 }
 
 /** How a failed request to a token endpoint is described: what was asked, what to check, the error code. */
@@ -170,13 +189,22 @@ export interface TokenRequestKind {
 
 const CLIENT_CREDENTIALS: TokenRequestKind = { request: "token request", hint: "check client_id, client_secret and token_url", code: "upstream_token_error" };
 
-export function tokenEndpointError(serverName: string, tokenUrl: string, error: unknown, timeoutMs: number, kind: TokenRequestKind = CLIENT_CREDENTIALS): GatewayError {
+export function tokenEndpointError(
+  serverName: string,
+  tokenUrl: string,
+  error: unknown,
+  timeoutMs: number,
+  kind: TokenRequestKind = CLIENT_CREDENTIALS,
+  /** What the request sent that must not show in the log (the client secret). */
+  secrets: readonly string[] = [],
+): GatewayError {
   const code = oauthErrorCode(error);
   const status = responseStatus(error);
   let message: string;
   if (code !== undefined) message = `the token endpoint of MCP server '${serverName}' refused the ${kind.request}: ${code}`;
   else if (isTimeout(error)) message = `the token endpoint of MCP server '${serverName}' did not answer within ${timeoutMs / 1000} s`;
   // An error page (a 5xx, a proxy's HTML) without an OAuth error code: its status is what the operator can act on.
+  // An error page (or a non-standard error code) without a standard OAuth code: its status is what the operator can act on.
   else if (status !== undefined && status >= 400) message = `the token endpoint of MCP server '${serverName}' answered HTTP ${status}`;
   else if (error instanceof oauth.OperationProcessingError) message = `the token endpoint of MCP server '${serverName}' sent an invalid token response`;
   else message = `the token endpoint of MCP server '${serverName}' is unreachable`;
@@ -184,7 +212,7 @@ export function tokenEndpointError(serverName: string, tokenUrl: string, error: 
     status: 502,
     code: kind.code,
     message: `${message} (${kind.hint}; the gateway log has the detail)`,
-    detail: logDetail(tokenUrl, error),
+    detail: logDetail(tokenUrl, error, secrets),
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: serverName, ...(code === undefined ? {} : { oauth_error: code }) },
     cause: error,

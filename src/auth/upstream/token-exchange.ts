@@ -178,11 +178,16 @@ function exchangeError(options: TokenExchangeOptions, error: unknown, timeoutMs:
       message: `the authorization server of MCP server '${options.serverName}' refused your access token for exchange (invalid_grant): send a valid, unexpired token issued for this gateway`,
       headers: { "www-authenticate": 'Bearer error="invalid_token", error_description="the subject token was refused"' },
       // The authorization server's reason (error_description) is for the log only.
-      detail: logDetail(options.endpoint, error),
+      detail: logDetail(options.endpoint, error, secretsOf(options)),
       rpcCode: JsonRpcCode.InvalidRequest,
       extra: { server: options.serverName, oauth_error: code },
       cause: error,
     });
   }
-  return tokenEndpointError(options.serverName, options.endpoint, error, timeoutMs, TOKEN_EXCHANGE);
+  return tokenEndpointError(options.serverName, options.endpoint, error, timeoutMs, TOKEN_EXCHANGE, secretsOf(options));
+}
+
+/** What an exchange sent that its error text must not repeat in the log. */
+function secretsOf(options: TokenExchangeOptions): string[] {
+  return options.clientSecret === undefined ? [] : [options.clientSecret];
 }

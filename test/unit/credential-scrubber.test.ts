@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { GatewayError } from "../../../src/errors.js";
-import { credentialScrubber, NO_SCRUBBING, scrubberFor } from "../../../src/mcp/credential-scrubber.js";
+import { GatewayError } from "../../src/errors.js";
+import { credentialScrubber, NO_SCRUBBING, scrubberFor } from "../../src/credential-scrubber.js";
 
 const TOKEN = "tok-5ecret-value-AbCd";
 

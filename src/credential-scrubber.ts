@@ -12,7 +12,7 @@
  * A scrubber with nothing to look for is `NO_SCRUBBING`, whose every method returns its
  * input, so requests without credentials pay nothing.
  */
-import { GatewayError } from "../errors.js";
+import { GatewayError } from "./errors.js";
 
 /** Shorter values are not looked for (an 8-character match is rarely a coincidence). */
 export const MIN_SECRET_LENGTH = 8;
