@@ -23,60 +23,13 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { z } from "zod";
 import { MCP_ACCEPT, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
+import { parseRaw, type Raw } from "../fixtures/raw-json.js";
 
 const LANES = [
   { lane: "fast lane", headers: {} as Record<string, string> },
   { lane: "Hono route", headers: { "x-litellm-mcp-debug": "true" } as Record<string, string> },
 ];
 
-// ---------------------------------------------------------------------------------------
-// A tiny JSON decoder that keeps every member (repeats included), for decoders unlike JSON.parse
-// ---------------------------------------------------------------------------------------
-type Raw = { pairs: Array<[string, Raw]> } | Raw[] | string | number | boolean | null;
-
-function parseRaw(text: string): Raw {
-  let i = 0;
-  const space = () => {
-    while (/\s/.test(text[i] ?? "")) i++;
-  };
-  const value = (): Raw => {
-    space();
-    const c = text[i];
-    if (c === "{") {
-      i++;
-      const pairs: Array<[string, Raw]> = [];
-      space();
-      while (text[i] !== "}") {
-        const key = value() as string;
-        space();
-        i++; // :
-        pairs.push([key, value()]);
-        space();
-        if (text[i] === ",") i++;
-        space();
-      }
-      i++;
-      return { pairs };
-    }
-    if (c === "[") {
-      i++;
-      const items: Raw[] = [];
-      space();
-      while (text[i] !== "]") {
-        items.push(value());
-        space();
-        if (text[i] === ",") i++;
-        space();
-      }
-      i++;
-      return items;
-    }
-    const match = /^("(?:[^"\\]|\\.)*"|[^,}\]\s]+)/.exec(text.slice(i))!;
-    i += match[0].length;
-    return JSON.parse(match[0]) as Raw;
-  };
-  return value();
-}
 
 /** Go's encoding/json field match (Go 1.21+ foldName): ASCII upper-cased, other runes ToUpper(ToLower(r)), simple mappings. */
 function goFold(key: string): string {

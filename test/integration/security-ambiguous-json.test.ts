@@ -9,55 +9,19 @@ import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MCP_ACCEPT, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
+import { parseRaw, type Raw } from "../fixtures/raw-json.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
-/** Go's encoding/json, for the fields an MCP server decodes: case-insensitive keys, last one wins. */
+/** Go's encoding/json, for the fields an MCP server decodes: case-insensitive keys, the last one wins. */
 function decodeLikeGo(text: string): { method?: string; name?: string } {
-  const pick = (object: unknown, field: string): unknown => {
-    let found: unknown;
-    // JSON.parse drops repeated keys, so walk the raw pairs the way a streaming decoder does.
-    for (const [key, value] of rawPairs(object)) if (key.toLowerCase() === field) found = value;
+  const pick = (object: Raw | undefined, field: string): Raw | undefined => {
+    let found: Raw | undefined;
+    if (object === null || typeof object !== "object" || Array.isArray(object)) return undefined;
+    for (const [key, value] of object.pairs) if (key.toLowerCase() === field) found = value;
     return found;
   };
-  const top = rawObject(text);
-  const params = pick(top, "params");
-  return { method: pick(top, "method") as string | undefined, name: pick(params, "name") as string | undefined };
-}
-
-/** A JSON object's members in order, repeats kept (a tiny decoder for the test's own bodies). */
-type RawObject = { pairs: Array<[string, unknown]> };
-function rawPairs(object: unknown): Array<[string, unknown]> {
-  return (object as RawObject | undefined)?.pairs ?? [];
-}
-function rawObject(text: string): RawObject {
-  let i = 0;
-  const space = () => {
-    while (/\s/.test(text[i] ?? "")) i++;
-  };
-  const value = (): unknown => {
-    space();
-    if (text[i] === "{") {
-      i++;
-      const pairs: Array<[string, unknown]> = [];
-      space();
-      while (text[i] !== "}") {
-        const key = value() as string;
-        space();
-        i++; // :
-        pairs.push([key, value()]);
-        space();
-        if (text[i] === ",") i++;
-        space();
-      }
-      i++;
-      return { pairs };
-    }
-    const match = /^("(?:[^"\\]|\\.)*"|[^,}\]\s]+)/.exec(text.slice(i))!;
-    i += match[0].length;
-    if (match[0].startsWith("[")) throw new Error("the test's bodies have no arrays");
-    return JSON.parse(match[0]) as unknown;
-  };
-  return value() as RawObject;
+  const top = parseRaw(text);
+  return { method: pick(top, "method") as string | undefined, name: pick(pick(top, "params"), "name") as string | undefined };
 }
 
 describe("ambiguous JSON-RPC is refused before any upstream reads it", () => {
