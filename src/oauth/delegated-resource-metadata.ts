@@ -102,7 +102,9 @@ async function upstreamDocument(server: McpServerEntry, named: string | undefine
   throw new GatewayError({
     status: 502,
     code: "upstream_metadata_unavailable",
-    message: `MCP server '${server.name}' delegates auth upstream, but its protected resource metadata (RFC 9728) could not be fetched from ${maskUrl(server.url.href)}`,
+    // The upstream's address is for the log: anonymous callers of a delegating server are told the server only.
+    message: `MCP server '${server.name}' delegates auth upstream, but its protected resource metadata (RFC 9728) could not be fetched (the gateway log names the address)`,
+    detail: `protected resource metadata not found at ${maskUrl(server.url.href)}${named === undefined ? "" : ` nor at the challenge's ${maskUrl(named)}`}`,
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: server.name },
   });

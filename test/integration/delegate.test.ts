@@ -331,7 +331,10 @@ describe("protected resource metadata of a delegating server", () => {
     // Before any 401 there is nothing to serve: 502, and the failure is not cached.
     const early = await gateway.fetch("/.well-known/oauth-protected-resource/deleg/mcp", { key: null });
     expect(early.status).toBe(502);
-    expect(((await early.json()) as { error?: string }).error).toBe("upstream_metadata_unavailable");
+    const earlyText = await early.text();
+    expect((JSON.parse(earlyText) as { error?: string }).error).toBe("upstream_metadata_unavailable");
+    // An anonymous caller is told the server, not the upstream's address (second attack review of issue 15).
+    expect(earlyText).not.toContain(new URL(upstream.url).host);
 
     expect((await post(gateway, "/mcp/deleg")).status).toBe(401);
     const answer = await getJson(gateway, "/.well-known/oauth-protected-resource/mcp/deleg");
