@@ -10,68 +10,21 @@
  * The gateway trusts X-Forwarded-* from 127.0.0.1, as behind an ingress; each test uses
  * its own client addresses.
  */
-import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
-import { listenOnLoopback } from "../fixtures/loopback.js";
+import { startHostileAuthorizationServer, type HostileAuthorizationServer } from "../fixtures/hostile-authorization-server.js";
 import { loopbackRedirectUri, pkcePair } from "../fixtures/mcp-oauth-client.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
 
 const EVIL_REDIRECT = "https://evil.example/landing";
 
-/** An authorization server that registers anyone, slowly, and counts registrations. */
-async function startSlowRegistrationServer(delayMs: number): Promise<{ issuer: string; jwksUri: string; registrations(): number; close(): Promise<void> }> {
-  let issuer = "";
-  let registered = 0;
-  const server: Server = createServer((request, response) => {
-    const url = new URL(request.url ?? "/", issuer);
-    const json = (status: number, value: unknown) => {
-      response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-      response.end(JSON.stringify(value));
-    };
-    request.resume();
-    request.on("end", () => {
-      if (url.pathname.startsWith("/.well-known/")) {
-        return json(200, {
-          issuer,
-          authorization_endpoint: `${issuer}/authorize`,
-          token_endpoint: `${issuer}/token`,
-          registration_endpoint: `${issuer}/register`,
-          jwks_uri: `${issuer}/jwks`,
-          response_types_supported: ["code"],
-          code_challenge_methods_supported: ["S256"],
-        });
-      }
-      if (url.pathname === "/jwks") return json(200, { keys: [] });
-      if (url.pathname === "/register" && request.method === "POST") {
-        registered++;
-        const n = registered;
-        setTimeout(() => json(201, { client_id: `slow-client-${n}`, client_secret: `slow-secret-${n}`, client_secret_expires_at: 0, token_endpoint_auth_method: "client_secret_basic" }), delayMs);
-        return;
-      }
-      json(404, { error: "not_found" });
-    });
-  });
-  issuer = await listenOnLoopback(server);
-  return {
-    issuer,
-    jwksUri: `${issuer}/jwks`,
-    registrations: () => registered,
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
-  };
-}
-
-let as: Awaited<ReturnType<typeof startSlowRegistrationServer>>;
+let as: HostileAuthorizationServer;
 let anonUp: ProtectedResourceUpstream;
 let gateway: TestGateway;
 let limitedKey: string;
 
 beforeAll(async () => {
-  as = await startSlowRegistrationServer(300);
+  as = await startHostileAuthorizationServer({ registrationDelayMs: 300 });
   anonUp = await startProtectedResourceUpstream({ name: "anon-up", trust: as });
   gateway = await startTestGateway({
     general: { use_x_forwarded_for: true, mcp_trusted_proxy_ranges: ["127.0.0.1/32"] },
