@@ -8,6 +8,8 @@
  * its last 4 characters.
  */
 
+import type { RequestHeaders } from "./headers.js";
+
 export const DEBUG_REQUEST_HEADER = "x-litellm-mcp-debug";
 
 export interface UpstreamCallRecord {
@@ -70,7 +72,7 @@ function bearer(value: string | null): string | undefined {
 }
 
 /** The response headers for a request that asked for them. */
-export function debugHeaders(request: Headers, recorder: DebugRecorder, gatewayKey: string | undefined): Record<string, string> {
+export function debugHeaders(request: RequestHeaders, recorder: DebugRecorder, gatewayKey: string | undefined): Record<string, string> {
   const inbound: string[] = [];
   for (const name of ["x-litellm-api-key", "authorization"]) {
     const value = request.get(name);

@@ -4,6 +4,7 @@
  * CLI and by the integration tests, so both run exactly the same wiring.
  */
 import { hkdfSync } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import type { Server } from "node:http";
 import { callerNetwork, DEFAULT_INTERNAL_RANGES, parseRanges } from "./auth/inbound/client-address.js";
 import { createKeyAdmin } from "./auth/inbound/key-admin.js";
@@ -14,7 +15,9 @@ import type { RuntimeSettings } from "./config/settings.js";
 import type { Config } from "./config/schema.js";
 import { createApp } from "./http/app.js";
 import { dnsRebindingGuard } from "./http/dns-rebinding-guard.js";
-import { fastLane } from "./http/fast-lane.js";
+import { honoAdapter } from "./http/hono-adapter.js";
+import { router } from "./http/router.js";
+import { mcpRoutes } from "./http/routes/mcp.js";
 import { serveNode } from "./http/node-server.js";
 import type { Logger } from "./log.js";
 import { createAggregate } from "./mcp/aggregate.js";
@@ -47,7 +50,6 @@ import { uiSessionsRepository } from "./store/ui-sessions-repository.js";
 import { uiSessions } from "./ui/session.js";
 import { createAuditTrail } from "./observability/audit.js";
 import { createMetrics, type GatewayMetrics } from "./observability/metrics.js";
-import { assignRequestId, REQUEST_ID_HEADER, requestIdOf } from "./observability/request-id.js";
 import { routeLabel } from "./observability/route-label.js";
 import { auditRepository } from "./store/audit-repository.js";
 
@@ -168,13 +170,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const serverAdmin = createServerAdmin({ registry, servers, env: options.env });
   const keyAdmin = createKeyAdmin({ keys: keysRepo });
 
+  const network = callerNetwork(origin, internalRanges, () => registry.current().hasInternalOnly);
   const app = createApp({
     log,
     registry,
     keys,
-    passthrough,
     aggregate,
-    rest,
     health: {
       database,
       serverCount: () => registry.current().servers.size,
@@ -182,7 +183,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       version: VERSION,
     },
     origin,
-    network: callerNetwork(origin, internalRanges, () => registry.current().hasInternalOnly),
+    network,
     oauth: { delegated, upstreams, registration, registrationLimit, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin,
@@ -206,23 +207,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const debugLogging = log.isLevelEnabled("debug");
-  const listening = await serveNode(app.fetch, {
+  const listening = await serveNode({
     port: options.port,
     host: options.host,
     log,
-    guard: dnsRebindingGuard({ listenHost: options.host, origin, allowedOrigins: settings.allowedOrigins, log }),
-    fastPath: fastLane({ registry, keys, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes, log }),
-    observe: {
-      start: (request, response) => response.setHeader(REQUEST_ID_HEADER, assignRequestId(request)),
-      end: (request, response, seconds) => {
-        const { route, server } = routeLabel(request.url ?? "/", registry.current());
-        metrics.httpRequest(route, server, response.statusCode, seconds);
-        // The access log, at debug level only (nothing per request at info). The path without its query: a query may hold a code or a key.
-        if (debugLogging) {
-          const path = (request.url ?? "/").split("?", 1)[0];
-          log.debug({ request_id: requestIdOf(request), method: request.method, path, status: response.statusCode, duration_ms: Math.round(seconds * 1000), route, server }, "request");
-        }
-      },
+    handle: router({
+      guard: dnsRebindingGuard({ listenHost: options.host, origin, allowedOrigins: settings.allowedOrigins, log }),
+      mcp: mcpRoutes({ origin, network, registry, keys, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes }),
+      other: honoAdapter(app),
+      registry,
+    }),
+    ended: (exchange) => {
+      const seconds = (performance.now() - exchange.started) / 1000;
+      const status = exchange.response.statusCode;
+      const { route, server } = exchange.route === undefined ? routeLabel(exchange.path, registry.current()) : { route: exchange.route, server: exchange.serverLabel };
+      metrics.httpRequest(route, server, status, seconds);
+      // The access log, at debug level only (nothing per request at info). The path without its query: a query may hold a code or a key.
+      if (debugLogging) {
+        log.debug({ request_id: exchange.requestId, method: exchange.method, path: exchange.path, status, duration_ms: Math.round(seconds * 1000), route, server }, "request");
+      }
     },
   });
   const url = listening.url;

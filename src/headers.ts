@@ -88,3 +88,10 @@ export function toFetchHeaders(headers: ResponseHeaders): Headers {
   }
   return result;
 }
+
+/** Request headers as a fetch `Headers`, for APIs that take a fetch Request (the SDK's transports). */
+export function fetchHeaders(headers: RequestHeaders): Headers {
+  const result = new Headers();
+  headers.forEach((value, name) => result.append(name, value));
+  return result;
+}

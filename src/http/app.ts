@@ -1,6 +1,8 @@
 /**
- * The HTTP application: routes and the error mapper, over dependencies built by the
- * composition root. Tests call `app.request()` in-process or serve it on a loopback port.
+ * The Hono application: the routes where Hono's cost does not matter (health, metrics and
+ * audit, admin API, keys, OAuth endpoints, Connect, UI) and their error mapper. The MCP
+ * and REST routes are not here: the router serves them from node:http (routes/mcp.ts).
+ * Tests may call `app.request()` in-process.
  */
 import { Hono } from "hono";
 import type { KeyAdmin } from "../auth/inbound/key-admin.js";
@@ -11,30 +13,22 @@ import type { OriginSettings } from "../oauth/public-origin.js";
 import type { ServerAdmin } from "../registry/server-admin.js";
 import type { Logger } from "../log.js";
 import type { Aggregate } from "../mcp/aggregate.js";
-import type { ProxyHandler } from "../mcp/passthrough.js";
-import type { RestTools } from "../mcp/rest-tools.js";
 import type { ServerRegistry } from "../registry/registry.js";
 import type { AppEnv } from "./env.js";
-import { errorResponse, onError } from "./error-response.js";
-import { debugHeadersMiddleware } from "./middleware/debug-headers.js";
+import { errorResponse, noSuchRoute, onError } from "./error-response.js";
 import { adminServerRoutes } from "./routes/admin-servers.js";
 import { keyRoutes } from "./routes/keys.js";
 import { oauthRoutes, type OauthRouteDeps } from "./routes/oauth.js";
 import { connectRoutes } from "./routes/connect.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { observabilityRoutes, type ObservabilityRouteDeps } from "./routes/observability.js";
-import { mcpRestRoutes } from "./routes/mcp-rest.js";
-import { mcpRoutes } from "./routes/mcp.js";
 import { uiRoutes, type UiRouteDeps } from "./routes/ui.js";
-import { GatewayError } from "../errors.js";
 
 export interface AppDeps {
   log: Logger;
   registry: ServerRegistry;
   keys: KeyResolver;
-  passthrough: ProxyHandler;
   aggregate: Aggregate;
-  rest: RestTools;
   health: HealthDeps;
   origin: OriginSettings;
   network: CallerNetwork;
@@ -50,18 +44,13 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(onError(deps.log));
-  app.use(debugHeadersMiddleware);
-  app.notFound(() =>
-    errorResponse(new GatewayError({ status: 404, code: "not_found", message: "no such route (MCP servers are at /{server}/mcp and /mcp)" }), "rest", null),
-  );
+  app.notFound(() => errorResponse(noSuchRoute(), "rest", null));
   app.route("/", healthRoutes(deps.health));
   app.route("/", observabilityRoutes({ ...deps.observability, keys: deps.keys }));
-  app.route("/", mcpRestRoutes(deps));
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, sessions: deps.ui.sessions, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, registrationLimit: deps.oauth.registrationLimit, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", uiRoutes({ ...deps.ui, origin: deps.origin, network: deps.network, log: deps.log, maxBodyBytes: deps.maxBodyBytes }));
-  app.route("/", mcpRoutes(deps));
   return app;
 }

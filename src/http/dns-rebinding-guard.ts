@@ -2,7 +2,7 @@
  * DNS-rebinding protection (MCP transports spec, "Security Warning": servers MUST validate
  * `Origin`, and answer 403 to a present, invalid one; issue 15 item 14). A page on
  * `evil.example` whose name the attacker re-points at 127.0.0.1 is same-origin with the
- * gateway in the victim's browser, so two checks run before either request lane:
+ * gateway in the victim's browser, so two checks run before any route:
  *
  * - Listening only on loopback, every request must name the gateway in `Host`: a loopback
  *   name (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`, any port) or the host of
@@ -18,14 +18,11 @@
  * Requests without `Origin` (MCP clients outside browsers, top-level navigations) pass the
  * second check; requests without `Host` (HTTP/1.0) pass the first: a browser always sends it.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { isIPv4 } from "node:net";
 import { GatewayError, JsonRpcCode } from "../errors.js";
-import { IncomingRequestHeaders } from "../headers.js";
 import type { Logger } from "../log.js";
 import { publicOrigin, type OriginSettings } from "../oauth/public-origin.js";
-import { requestIdOf } from "../observability/request-id.js";
-import { errorResponse, logFailure } from "./error-response.js";
+import type { NodeExchange } from "./exchange.js";
 
 export interface RebindingGuardOptions {
   /** The address the gateway listens on (--host). */
@@ -119,11 +116,10 @@ function originRefused(origin: string): GatewayError {
 }
 
 /**
- * The check, as a node:http pre-handler: answers 403 and returns true for a refused
- * request; returns false (untouched) otherwise. Runs before the fast lane and the Hono app,
- * so both lanes are covered by this one place.
+ * The check, as the router's first step: answers 403 and returns true for a refused
+ * request; returns false (untouched) otherwise. Every route is behind it.
  */
-export function dnsRebindingGuard(options: RebindingGuardOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
+export function dnsRebindingGuard(options: RebindingGuardOptions): (exchange: NodeExchange) => boolean {
   const loopbackOnly = isLoopbackListenAddress(options.listenHost);
   const proxyBase = options.origin.proxyBaseUrl === undefined ? undefined : new URL(options.origin.proxyBaseUrl);
   const proxyHost = proxyBase === undefined ? undefined : hostnameOf(proxyBase.host);
@@ -135,32 +131,27 @@ export function dnsRebindingGuard(options: RebindingGuardOptions): (request: Inc
     );
   }
 
-  function refuse(request: IncomingMessage, response: ServerResponse, error: GatewayError, style: Style): true {
-    logFailure(options.log, error, { method: request.method ?? "GET", path: request.url?.split("?", 1)[0], request_id: requestIdOf(request) });
-    const answer = errorResponse(error, style, null);
-    void answer.text().then((body) => {
-      if (response.headersSent) return;
-      response.writeHead(answer.status, { ...Object.fromEntries(answer.headers), "content-length": String(Buffer.byteLength(body)) });
-      response.end(body);
-    });
+  function refuse(exchange: NodeExchange, error: GatewayError, style: Style): true {
+    void exchange.fail(error, style);
     return true;
   }
 
-  return (request, response) => {
+  return (exchange) => {
+    const request = exchange.incoming;
     const host = request.headers.host;
     if (loopbackOnly && host !== undefined) {
       const name = hostnameOf(host);
-      if (!isLoopbackHostname(name) && name !== proxyHost) return refuse(request, response, hostRefused(host, proxyHost), checkedRoute(request.url ?? "/") ?? "rest");
+      if (!isLoopbackHostname(name) && name !== proxyHost) return refuse(exchange, hostRefused(host, proxyHost), checkedRoute(exchange.path) ?? "rest");
     }
     const origin = request.headers.origin;
     // Most requests (MCP clients outside browsers) carry no Origin: nothing more to do.
     if (origin === undefined) return false;
-    const route = checkedRoute(request.url ?? "/");
+    const route = checkedRoute(exchange.path);
     if (route === undefined) return false;
     const own =
       host !== undefined && AUTHORITY.test(host)
-        ? publicOrigin(options.origin, { url: `http://${host}/`, headers: new IncomingRequestHeaders(request.headers), peer: request.socket.remoteAddress })
+        ? publicOrigin(options.origin, { url: `http://${host}/`, headers: exchange.headers, peer: exchange.peer })
         : options.origin.proxyBaseUrl;
-    return originAllowed(origin, own, options.allowedOrigins) ? false : refuse(request, response, originRefused(origin), route);
+    return originAllowed(origin, own, options.allowedOrigins) ? false : refuse(exchange, originRefused(origin), route);
   };
 }

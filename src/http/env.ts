@@ -1,14 +1,14 @@
-/** Types shared by the HTTP layer: what middleware puts on the Hono context. */
+/** Types shared by the Hono routes: what middleware puts on the context, and the request's exchange. */
 import type { HttpBindings } from "@hono/node-server";
 import type { Context } from "hono";
 import { IncomingRequestHeaders, type RequestHeaders } from "../headers.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
-import type { DebugRecorder } from "../debug.js";
 import { credentialScreen } from "../auth/inbound/credential-screen.js";
 import type { KeyResolver } from "../auth/inbound/key-resolver.js";
 import type { UpstreamAuthContext } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
+import type { NodeExchange } from "./exchange.js";
 
 export interface AppEnv {
   Bindings: HttpBindings;
@@ -17,12 +17,28 @@ export interface AppEnv {
     presentedKey: PresentedKey | undefined;
     /** The registry snapshot this request uses throughout. */
     snapshot: RegistrySnapshot;
-    /** How errors of this route are answered: JSON-RPC error objects on MCP routes. */
+    /** How errors of this route are answered. */
     errorStyle: "jsonrpc" | "rest" | "oauth";
     jsonRpcId: string | number | null;
-    /** Set when the request asked for debug headers. */
-    debug: DebugRecorder | undefined;
   };
+}
+
+const EXCHANGE = Symbol("gatehouse.exchange");
+
+/** Hands the request's exchange to the Hono routes (hono-adapter.ts). */
+export function attachExchange(incoming: HttpBindings["incoming"], exchange: NodeExchange): void {
+  (incoming as unknown as Record<symbol, NodeExchange>)[EXCHANGE] = exchange;
+}
+
+/** The exchange a node:http request was handed to the Hono app with. */
+export function exchangeOfIncoming(incoming: HttpBindings["incoming"]): NodeExchange | undefined {
+  return (incoming as unknown as Record<symbol, NodeExchange | undefined>)[EXCHANGE];
+}
+
+/** The exchange of a request served by node:http (undefined in-process, as `app.request()` in tests). */
+export function exchangeOf(c: Context<AppEnv>): NodeExchange | undefined {
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  return incoming === undefined ? undefined : exchangeOfIncoming(incoming);
 }
 
 /**
@@ -41,7 +57,7 @@ export function upstreamAuthContext(c: Context<AppEnv>, keys: KeyResolver): Requ
     presentedKey: c.get("presentedKey"),
     screen: credentialScreen(keys, c.get("presentedKey")),
     caller: c.get("caller"),
-    debug: c.get("debug"),
+    debug: exchangeOf(c)?.debug,
     signal: c.req.raw.signal,
   };
 }

@@ -1,16 +1,20 @@
 /**
- * The one place where errors become HTTP responses (STYLE house rule 1). MCP routes
- * answer with a JSON-RPC error object, every other route with `{detail, error}`;
- * internal faults are logged with their detail and leave as a generic message.
+ * The one place where errors become HTTP answers (STYLE house rule 1). MCP routes
+ * answer with a JSON-RPC error object, OAuth endpoints as RFC 6749 §5.2 says, every
+ * other route with `{detail, error}`; internal faults are logged with their detail and
+ * leave as a generic message.
  */
 import type { Context } from "hono";
-import { errorBody, toGatewayError, type GatewayError } from "../errors.js";
+import { errorBody, GatewayError, toGatewayError } from "../errors.js";
+import type { HttpAnswer } from "../exchange.js";
 import type { Logger } from "../log.js";
 import { jsonRpcError } from "../mcp/jsonrpc.js";
-import type { AppEnv } from "./env.js";
-import { requestIdOf } from "../observability/request-id.js";
+import { toResponse } from "./answer.js";
+import { exchangeOf, type AppEnv } from "./env.js";
 
-export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest" | "oauth", id: string | number | null): Response {
+export type ErrorStyle = "jsonrpc" | "rest" | "oauth";
+
+export function errorAnswer(error: GatewayError, style: ErrorStyle, id: string | number | null): HttpAnswer {
   const body =
     style === "jsonrpc"
       ? jsonRpcError(id, error.rpcCode, error.expose ? error.message : "internal error", error.expose ? { code: error.code, ...error.extra } : undefined)
@@ -20,10 +24,15 @@ export function errorResponse(error: GatewayError, style: "jsonrpc" | "rest" | "
           ? { error: error.code, error_description: error.message }
           : { error: "server_error", error_description: "internal error" }
         : errorBody(error);
-  return new Response(JSON.stringify(body), {
+  return {
     status: error.status,
     headers: { "content-type": "application/json", ...(style === "oauth" ? { "cache-control": "no-store" } : {}), ...error.headers },
-  });
+    body: JSON.stringify(body),
+  };
+}
+
+export function errorResponse(error: GatewayError, style: ErrorStyle, id: string | number | null): Response {
+  return toResponse(errorAnswer(error, style, id));
 }
 
 /** Server faults are warnings, client errors debug lines; the detail goes to the log only. */
@@ -36,7 +45,12 @@ export function logFailure(log: Logger, error: GatewayError, request: { method: 
 export function onError(log: Logger) {
   return (thrown: unknown, c: Context<AppEnv>): Response => {
     const error = toGatewayError(thrown);
-    logFailure(log, error, { method: c.req.method, path: c.req.path, request_id: requestIdOf(c.env?.incoming) });
+    logFailure(log, error, { method: c.req.method, path: c.req.path, request_id: exchangeOf(c)?.requestId });
     return errorResponse(error, c.get("errorStyle") ?? "rest", c.get("jsonRpcId") ?? null);
   };
+}
+
+/** The answer to a path no route serves (the same for every route family). */
+export function noSuchRoute(): GatewayError {
+  return new GatewayError({ status: 404, code: "not_found", message: "no such route (MCP servers are at /{server}/mcp and /mcp)" });
 }

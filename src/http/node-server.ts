@@ -1,14 +1,17 @@
 /**
- * The node:http server under the Hono app, with a graceful shutdown: stop accepting,
- * answer in-flight requests with `Connection: close`, then close every connection that is
- * left (idle keep-alive sockets, sockets a client opened but never used), bounded by a
- * deadline after which in-flight requests are cut.
+ * The node:http server every request arrives on, with a graceful shutdown: stop
+ * accepting, answer in-flight requests with `Connection: close`, then close every
+ * connection that is left (idle keep-alive sockets, sockets a client opened but never
+ * used), bounded by a deadline after which in-flight requests are cut.
+ *
+ * Each request becomes a `NodeExchange` and goes to `handle` (the router). In-flight
+ * requests are counted, not kept in a set: a set of responses per request cost ~20 µs of
+ * garbage collection a request in the benchmark (README, Performance).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { performance } from "node:perf_hooks";
-import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "../log.js";
+import { NodeExchange, type ExchangeHost } from "./exchange.js";
 
 export interface NodeServer {
   server: Server;
@@ -18,43 +21,32 @@ export interface NodeServer {
   shutdown(deadlineMs: number): Promise<void>;
 }
 
-export async function serveNode(
-  fetch: (request: Request) => Response | Promise<Response>,
-  options: {
-    port: number;
-    host: string;
-    log: Logger;
-    /** Runs first, before either lane: answers a request it refuses (returns true), e.g. the DNS-rebinding checks. */
-    guard?: (request: IncomingMessage, response: ServerResponse) => boolean;
-    /** Answers the requests it recognises straight from node:http (returns true); the rest go to `fetch`. */
-    fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
-    /** Told of every request as it arrives (before any lane), and again when its answer is done, with the seconds it took. */
-    observe?: {
-      start(request: IncomingMessage, response: ServerResponse): void;
-      end(request: IncomingMessage, response: ServerResponse, seconds: number): void;
-    };
-  },
-): Promise<NodeServer> {
-  const listener = getRequestListener(fetch);
-  const inFlight = new Set<ServerResponse>();
-  let draining = false;
+export async function serveNode(options: {
+  port: number;
+  host: string;
+  log: Logger;
+  /** Routes the request; answers it, now or later. */
+  handle: (exchange: NodeExchange) => void;
+  /** Told when a request's connection is done with it (answered, failed or abandoned). */
+  ended?: (exchange: NodeExchange) => void;
+}): Promise<NodeServer> {
+  let inFlight = 0;
   let allDone: (() => void) | undefined;
+  const host: ExchangeHost = {
+    draining: false,
+    log: options.log,
+    ended(exchange) {
+      inFlight--;
+      options.ended?.(exchange);
+      if (inFlight === 0) allDone?.();
+    },
+  };
 
-  const observe = options.observe;
   // Slow clients (slowloris): headers within 20 s and the whole request within 60 s, checked every 5 s.
   const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, connectionsCheckingInterval: 5_000 }, (request, response) => {
-    const started = performance.now();
-    inFlight.add(response);
-    if (draining) response.shouldKeepAlive = false;
-    observe?.start(request, response);
-    response.once("close", () => {
-      inFlight.delete(response);
-      observe?.end(request, response, (performance.now() - started) / 1000);
-      if (inFlight.size === 0) allDone?.();
-    });
-    if (options.guard?.(request, response) === true) return;
-    if (options.fastPath?.(request, response) === true) return;
-    void listener(request, response);
+    inFlight++;
+    if (host.draining) response.shouldKeepAlive = false;
+    options.handle(new NodeExchange(request, response, host));
   });
   // Longer than the usual 60 s idle timeout of load balancers, so they close first.
   server.keepAliveTimeout = 65_000;
@@ -67,18 +59,18 @@ export async function serveNode(
     });
   });
   const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const hostname = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
   return {
     server,
-    url: `http://${host}:${address.port}`,
+    url: `http://${hostname}:${address.port}`,
     async shutdown(deadlineMs) {
-      draining = true;
-      for (const response of inFlight) if (!response.headersSent) response.shouldKeepAlive = false;
+      // Answers written from now on say `Connection: close` (NodeExchange.write and the Hono adapter read this).
+      host.draining = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       const finished = new Promise<void>((resolve) => {
         allDone = resolve;
-        if (inFlight.size === 0) resolve();
+        if (inFlight === 0) resolve();
       });
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<boolean>((resolve) => {
@@ -86,7 +78,7 @@ export async function serveNode(
       });
       const timedOut = await Promise.race([finished.then(() => false), deadline]);
       clearTimeout(timer);
-      if (timedOut) options.log.warn({ in_flight: inFlight.size }, "in-flight requests did not finish within shutdown_timeout_seconds; closing their connections");
+      if (timedOut) options.log.warn({ in_flight: inFlight }, "in-flight requests did not finish within shutdown_timeout_seconds; closing their connections");
       // What is left is idle, never used, or past the deadline.
       server.closeAllConnections();
       await stopped;

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { GatewayError, JsonRpcCode } from "../errors.js";
+import { parseJson } from "../exchange.js";
 
 export async function readBody(request: Request, limitBytes: number): Promise<string> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
@@ -21,16 +22,6 @@ async function collect(chunks: AsyncIterable<Uint8Array>, limitBytes: number): P
     parts.push(chunk);
   }
   return Buffer.concat(parts, size).toString("utf8");
-}
-
-/**
- * As readBody, from the Node request itself when the server is node:http (the MCP and REST
- * hot paths): the chunks are Buffers already, without the web stream that `Request.body`
- * wraps around them (measured: README, Performance). The Request's own body must then not be read.
- */
-export async function readNodeBody(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<string> {
-  if (incoming === undefined || incoming.readableEnded) return readBody(request, limitBytes);
-  return readIncoming(incoming, limitBytes);
 }
 
 /** A Node request's body, whole, refused (413) past the limit. */
@@ -74,14 +65,4 @@ function tooLarge(limitBytes: number): GatewayError {
 /** A JSON request body (any JSON value), or a 400 that says it is not JSON. */
 export async function readJson(request: Request, limitBytes: number): Promise<unknown> {
   return parseJson(await readBody(request, limitBytes));
-}
-
-/** A body's JSON (undefined when empty), or a 400 that says it is not JSON. */
-export function parseJson(text: string): unknown {
-  if (text.trim() === "") return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new GatewayError({ status: 400, code: "invalid_request", message: "the body is not valid JSON" });
-  }
 }

@@ -9,7 +9,7 @@
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode, isGatewayError, toGatewayError } from "../errors.js";
-import type { HttpAnswer } from "../http/answer.js";
+import type { HttpAnswer } from "../exchange.js";
 import type { AuditRoute, AuditTrail } from "../observability/audit.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { performance } from "node:perf_hooks";

@@ -15,13 +15,14 @@ import type { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js
 import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { DebugRecorder, type UpstreamCallRecord } from "../debug.js";
+import { fetchHeaders } from "../headers.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
 import { outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
-import type { FetchProxyRequest } from "./passthrough.js";
+import type { ProxyRequest } from "./passthrough.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
@@ -47,7 +48,7 @@ interface BridgeSession {
 }
 
 export interface LegacySseBridge {
-  handle(request: FetchProxyRequest, parsed: ParsedBody | undefined): Promise<Response>;
+  handle(request: ProxyRequest, parsed: ParsedBody | undefined): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -72,14 +73,14 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
   }
 
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
-  async function connectUpstream(request: FetchProxyRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
+  async function connectUpstream(request: ProxyRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
     const { server } = request;
     const { SSEClientTransport, SseError } = await sdk();
     for (let attempt = 0; ; attempt++) {
-      const outbound = await outboundRequest(server, request.snapshot, { ...request, debug: recorder }, { forwardMcpHeaders: false });
+      const outbound = await outboundRequest(server, request.snapshot, { headers: request.inbound.headers, presentedKey: request.presentedKey, screen: request.screen, caller: request.caller, debug: recorder, signal: request.inbound.signal }, { forwardMcpHeaders: false });
       const upstream = new SSEClientTransport(server.url, { requestInit: { headers: outbound.headers } });
       try {
-        await withTimeout(upstream.start(), request.signal, server.timeoutMs, () =>
+        await withTimeout(upstream.start(), request.inbound.signal, server.timeoutMs, () =>
           upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `no endpoint event from ${server.url.origin} within ${server.timeoutMs} ms`),
         );
         return { upstream, scrubber: outbound.scrubber };
@@ -94,11 +95,11 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     }
   }
 
-  async function open(request: FetchProxyRequest): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
+  async function open(request: ProxyRequest): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
     const { server } = request;
     const recorder = new DebugRecorder();
     const { WebStandardStreamableHTTPServerTransport, SseError } = await sdk();
-    const release = deps.streams.admit(server, streamOwner(request.caller, request.headers));
+    const release = deps.streams.admit(server, streamOwner(request.caller, request.inbound.headers));
     let connected: { upstream: SSEClientTransport; scrubber: CredentialScrubber };
     try {
       connected = await connectUpstream(request, recorder);
@@ -108,7 +109,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     }
     const { upstream, scrubber } = connected;
     const call = recorder.records[0];
-    if (call !== undefined) request.debug?.record(call);
+    if (call !== undefined) request.inbound.debug?.record(call);
     evictIdle();
     const visible = toolVisibility(request.caller, server);
     const pendingLists = new Set<JsonRpcId>();
@@ -160,7 +161,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
 
   return {
     async handle(request, parsed) {
-      const sessionId = request.headers.get("mcp-session-id");
+      const sessionId = request.inbound.headers.get("mcp-session-id");
       let transport: WebStandardStreamableHTTPServerTransport;
       let dispose: (() => void) | undefined;
       if (sessionId === null) {
@@ -172,11 +173,11 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
           throw new GatewayError({ status: 404, code: "session_not_found", message: "Session not found", rpcCode: JsonRpcCode.InvalidRequest });
         }
         session.lastUsed = now();
-        if (session.call !== undefined) request.debug?.record(session.call);
+        if (session.call !== undefined) request.inbound.debug?.record(session.call);
         transport = session.client;
       }
       const parsedBody = parsed === undefined ? undefined : parsed.isBatch ? parsed.messages : parsed.messages[0];
-      const response = await transport.handleRequest(new Request(request.server.url, { method: request.method, headers: request.headers, body: request.body ?? null, signal: request.signal }), { parsedBody });
+      const response = await transport.handleRequest(new Request(request.server.url, { method: request.inbound.method, headers: fetchHeaders(request.inbound.headers), body: request.body ?? null, signal: request.inbound.signal }), { parsedBody });
       // The first request was not an initialize: nothing will reuse this bridge.
       if (sessionId === null && transport.sessionId === undefined) dispose?.();
       return response;

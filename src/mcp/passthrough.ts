@@ -14,7 +14,6 @@
  */
 import { Readable } from "node:stream";
 import type { Caller } from "../auth/inbound/caller.js";
-import type { DebugRecorder } from "../debug.js";
 import type { CredentialScreen } from "../auth/inbound/credential-screen.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
@@ -22,8 +21,8 @@ import { GatewayError, toGatewayError } from "../errors.js";
 import type { AuditTrail, ToolCallEvent } from "../observability/audit.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { performance } from "node:perf_hooks";
-import type { RequestHeaders, ResponseHeaders } from "../headers.js";
-import { toResponse, type HttpAnswer } from "../http/answer.js";
+import type { ResponseHeaders } from "../headers.js";
+import type { HttpAnswer, InboundRequest } from "../exchange.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -36,7 +35,7 @@ import type { CredentialScrubber } from "../credential-scrubber.js";
 import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
 import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
-import { readAll, type CancelSignal, type UpstreamHttp } from "./upstream-http.js";
+import { readAll, type UpstreamHttp } from "./upstream-http.js";
 import { sessionNotFound, type SessionBinding } from "./session-binding.js";
 import { streamOwner, withStreamBudget, type StreamBudget, type StreamTracker } from "./stream-budget.js";
 
@@ -44,39 +43,22 @@ export interface ProxyRequest {
   snapshot: RegistrySnapshot;
   server: McpServerEntry;
   caller: Caller;
-  method: string;
-  headers: RequestHeaders;
+  /** The client's request: method, headers, cancellation, request id, debug recorder. */
+  inbound: InboundRequest;
   presentedKey: PresentedKey | undefined;
   /** Which inbound header values hold a gateway key (never forwarded). */
   screen: CredentialScreen;
-  signal: CancelSignal;
-  debug?: DebugRecorder;
   /** The raw request body and its parse (POST only). */
   body: string | undefined;
   parsed: ParsedBody | undefined;
   /** The gateway's protected resource metadata URL for this route, named in a relayed upstream challenge. */
   resourceMetadataUrl: () => string;
-  /** For the audit trail. */
-  requestId?: string;
-  /** Destroys the client's connection (node:http): an answer the upstream broke off must not look complete. */
-  cutClient?: () => void;
 }
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
-/** An answer before it is a Response: the node:http fast lane writes it without one. */
-export type ProxyAnswer = HttpAnswer;
-
-/** A request as the Hono route has it: fetch Headers and the Request's AbortSignal. */
-export interface FetchProxyRequest extends ProxyRequest {
-  headers: Headers;
-  signal: AbortSignal;
-}
-
 export interface ProxyHandler {
-  (request: FetchProxyRequest): Promise<Response>;
-  /** The same, for streamable-HTTP servers, as a ProxyAnswer. */
-  answer(request: ProxyRequest): Promise<ProxyAnswer>;
+  answer(request: ProxyRequest): Promise<HttpAnswer>;
 }
 
 export interface PassthroughDeps {
@@ -114,23 +96,23 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     }
   }
 
-  const answer = (request: ProxyRequest) =>
-    audited(request, () => withStreamBudget(deps.streams, request.server, streamOwner(request.caller, request.headers), upstreamMethod(request.method), (track) => forward(request, track)));
+  const streamable = (request: ProxyRequest) =>
+    audited(request, () => withStreamBudget(deps.streams, request.server, streamOwner(request.caller, request.inbound.headers), upstreamMethod(request.inbound.method), (track) => forward(request, track)));
 
-  async function forward(request: ProxyRequest, track: StreamTracker): Promise<ProxyAnswer> {
-    const method = upstreamMethod(request.method);
+  async function forward(request: ProxyRequest, track: StreamTracker): Promise<HttpAnswer> {
+    const method = upstreamMethod(request.inbound.method);
     const parsed = request.parsed;
-    if (request.body !== undefined) assertJsonUtf8(request.headers.get("content-type"));
+    if (request.body !== undefined) assertJsonUtf8(request.inbound.headers.get("content-type"));
     if (parsed !== undefined) checkToolCalls(request, parsed);
     const sessionId = upstreamSessionId(request, deps.sessions);
 
     const send = async () => {
       const outbound = await outboundRequest(request.server, request.snapshot, {
-        headers: request.headers,
+        headers: request.inbound.headers,
         presentedKey: request.presentedKey,
         screen: request.screen,
         caller: request.caller,
-        debug: request.debug,
+        debug: request.inbound.debug,
       });
       if (sessionId !== undefined) outbound.headers["mcp-session-id"] = sessionId;
       const response = await deps.http.send({
@@ -139,7 +121,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
         method,
         headers: outbound.headers,
         body: request.body,
-        signal: request.signal,
+        signal: request.inbound.cancel,
         timeoutMs: request.server.timeoutMs,
         longLived: method === "GET",
       });
@@ -186,28 +168,30 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     const visible = toolVisibility(request.caller, request.server);
     const listIds = visible === undefined || parsed === undefined ? undefined : toolsListIds(parsed);
     const broken = (error: Error) => {
-      deps.log.warn({ server: request.server.name, request_id: request.requestId, err: outbound.scrubber.text(error.message) }, "an MCP server's answer broke off mid-stream; the client's connection was cut");
+      deps.log.warn({ server: request.server.name, request_id: request.inbound.requestId, err: outbound.scrubber.text(error.message) }, "an MCP server's answer broke off mid-stream; the client's connection was cut");
       deps.metrics?.upstreamError(request.server.name, "upstream_stream_broken");
-      request.cutClient?.();
+      request.inbound.cut();
     };
-    const body = await responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, visible, request.cutClient === undefined ? undefined : broken);
+    const body = await responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, visible, broken);
     return { status, headers, body };
   }
 
-  async function passthrough(request: FetchProxyRequest): Promise<Response> {
-    if (request.server.config.transport === "sse") {
-      const parsed = request.parsed;
-      upstreamMethod(request.method);
-      if (parsed !== undefined) checkToolCalls(request, parsed);
-      const bridged = await audited(request, () => deps.legacySse.handle(request, parsed));
-      // The bridge's own transport wrote this answer, but it carries the upstream's messages.
-      for (const [name, value] of Object.entries(RELAYED_ANSWER_HEADERS)) bridged.headers.set(name, value);
-      return bridged;
-    }
-    const proxied = await answer(request);
-    return toResponse(proxied);
+  /** A legacy HTTP+SSE upstream, through the bridge (the SDK's transports speak fetch Request and Response). */
+  async function legacy(request: ProxyRequest): Promise<HttpAnswer> {
+    const parsed = request.parsed;
+    upstreamMethod(request.inbound.method);
+    if (parsed !== undefined) checkToolCalls(request, parsed);
+    const bridged = await audited(request, () => deps.legacySse.handle(request, parsed));
+    const headers: ResponseHeaders = {};
+    bridged.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    // The bridge's own transport wrote this answer, but it carries the upstream's messages.
+    Object.assign(headers, RELAYED_ANSWER_HEADERS);
+    return { status: bridged.status, headers, body: bridged.body };
   }
-  return Object.assign(passthrough, { answer });
+
+  return { answer: (request) => (request.server.config.transport === "sse" ? legacy(request) : streamable(request)) };
 }
 
 /**
@@ -228,7 +212,7 @@ function relayChallenge(request: ProxyRequest, headers: ResponseHeaders, delegat
  * this caller for this server (another key's session, or an id the client made up).
  */
 function upstreamSessionId(request: ProxyRequest, sessions: SessionBinding): string | undefined {
-  const presented = request.headers.get("mcp-session-id");
+  const presented = request.inbound.headers.get("mcp-session-id");
   if (presented === null) return undefined;
   const upstreamId = sessions.unwrap(request.server.id, request.caller.subject, presented);
   if (upstreamId === undefined) throw sessionNotFound(request.server.name);
@@ -254,7 +238,7 @@ function calledTools(parsed: ParsedBody): readonly string[] {
 }
 
 function auditEvent(request: ProxyRequest, tool: string, started: number, outcome: "ok" | "error", status: number, errorCode: string | undefined): ToolCallEvent {
-  return { requestId: request.requestId, caller: request.caller, route: "passthrough", server: request.server.name, tool, outcome, status, errorCode, durationMs: performance.now() - started };
+  return { requestId: request.inbound.requestId, caller: request.caller, route: "passthrough", server: request.server.name, tool, outcome, status, errorCode, durationMs: performance.now() - started };
 }
 
 function upstreamMethod(method: string): "GET" | "POST" | "DELETE" {

@@ -1,5 +1,5 @@
 /**
- * The REST face of the gateway (CONTRACT §4): `/mcp-rest/tools/list` and
+ * The REST face of the gateway: `/mcp-rest/tools/list` and
  * `/mcp-rest/tools/call`, so curl and non-MCP clients can use the same servers, with
  * the same permissions, as `/mcp`.
  */
@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
-import { parseJson } from "../http/read-body.js";
+import { parseJson } from "../exchange.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertToolAllowed, serverForCaller, serversForCaller } from "./access.js";

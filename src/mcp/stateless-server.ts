@@ -13,7 +13,7 @@
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, clientMessage, toGatewayError } from "../errors.js";
 import type { RequestHeaders } from "../headers.js";
-import { jsonAnswer, type HttpAnswer } from "../http/answer.js";
+import { jsonAnswer, type HttpAnswer } from "../exchange.js";
 import { isRequest, type ClientMessage, type JsonRpcId, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
 
 export interface Progress {

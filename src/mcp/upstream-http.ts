@@ -12,10 +12,10 @@
  * however many are open they never take the connections tool calls need; their number
  * is bounded by the stream budget (stream-budget.ts).
  */
-import { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError, JsonRpcCode } from "../errors.js";
+import { Cancellation } from "../exchange.js";
 import { originSlots, type ReleaseSlot } from "./origin-slots.js";
 
 export interface UpstreamHttp {
@@ -29,27 +29,11 @@ export interface UpstreamHttpRequest {
   method: "GET" | "POST" | "DELETE";
   headers: Record<string, string>;
   body?: string | Buffer;
-  signal?: CancelSignal;
+  /** The client's going away (the inbound request's Cancellation). */
+  signal?: Cancellation;
   timeoutMs: number;
   /** A stream expected to stay open (a GET stream): sent on the streams' own connections. */
   longLived?: boolean;
-}
-
-/** What aborts an upstream request: the fetch request's AbortSignal, or the fast path's `ClientGone`. */
-export type CancelSignal = AbortSignal | ClientGone;
-
-/**
- * The node:http fast path's cancellation: an EventEmitter that undici accepts as a request
- * signal, for a fraction of an AbortController's cost (EventTarget setup on every request).
- */
-export class ClientGone extends EventEmitter {
-  aborted = false;
-
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit("abort");
-  }
 }
 
 export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = {}): UpstreamHttp {
@@ -106,7 +90,7 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
   };
 }
 
-function requestOptions(request: UpstreamHttpRequest, signal: CancelSignal | undefined): Dispatcher.RequestOptions {
+function requestOptions(request: UpstreamHttpRequest, signal: Cancellation | undefined): Dispatcher.RequestOptions {
   return {
     origin: request.url.origin,
     path: request.url.pathname + request.url.search,
@@ -132,7 +116,7 @@ function holdUntilRead(response: Dispatcher.ResponseData, release: ReleaseSlot |
  * the client's signal counts (it still aborts the body when the client goes away).
  */
 class HeadersDeadline {
-  readonly signal = new ClientGone();
+  readonly signal = new Cancellation();
   expired = false;
   /** Rejects when the deadline passes or the client goes away before the headers. */
   readonly ended: Promise<never>;
@@ -144,7 +128,7 @@ class HeadersDeadline {
   };
 
   constructor(
-    private readonly client: CancelSignal | undefined,
+    private readonly client: Cancellation | undefined,
     timeoutMs: number,
   ) {
     this.ended = new Promise<never>((_, reject) => (this.end = reject));
@@ -156,8 +140,7 @@ class HeadersDeadline {
     }, timeoutMs);
     if (client === undefined) return;
     if (client.aborted) this.onClientGone();
-    else if (client instanceof ClientGone) client.once("abort", this.onClientGone);
-    else client.addEventListener("abort", this.onClientGone, { once: true });
+    else client.once("abort", this.onClientGone);
   }
 
   headersArrived(body: Readable): void {
@@ -174,8 +157,7 @@ class HeadersDeadline {
   }
 
   private detach(): void {
-    if (this.client instanceof ClientGone) this.client.off("abort", this.onClientGone);
-    else this.client?.removeEventListener("abort", this.onClientGone);
+    this.client?.removeListener("abort", this.onClientGone);
   }
 }
 

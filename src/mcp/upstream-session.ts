@@ -28,7 +28,8 @@ import {
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
-import { ClientGone, readAll, type UpstreamHttp } from "./upstream-http.js";
+import { Cancellation } from "../exchange.js";
+import { readAll, type UpstreamHttp } from "./upstream-http.js";
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -255,7 +256,7 @@ export const GATEWAY_CLIENT_INFO = { name: "gatehouse", version: "0.1.0" };
 const SERVER_REQUESTS_PER_CALL = 16;
 
 class PendingCall {
-  readonly cancel = new ClientGone();
+  readonly cancel = new Cancellation();
   private timer: NodeJS.Timeout | undefined;
   timedOut = false;
   /** Requests of the server answered during this call (bounded: SERVER_REQUESTS_PER_CALL). */

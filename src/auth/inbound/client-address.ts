@@ -9,6 +9,7 @@
  * whatever the client chose to send, and proves nothing).
  */
 import { BlockList, isIPv4, isIPv6 } from "node:net";
+import type { RequestHeaders } from "../../headers.js";
 
 export interface AddressRanges {
   list: BlockList;
@@ -56,7 +57,7 @@ export interface ForwardingTrust {
   trustedProxies: AddressRanges;
 }
 
-export function clientAddress(trust: ForwardingTrust, peer: string | undefined, headers: Headers): string | undefined {
+export function clientAddress(trust: ForwardingTrust, peer: string | undefined, headers: Pick<RequestHeaders, "get">): string | undefined {
   if (!trust.useXForwardedFor || !inRanges(trust.trustedProxies, peer)) return peer;
   const forwarded = (headers.get("x-forwarded-for") ?? "").split(",").map((hop) => hop.trim()).filter((hop) => hop !== "");
   for (let index = forwarded.length - 1; index >= 0; index--) {
@@ -77,7 +78,7 @@ function stripPort(hop: string): string {
 
 /** Whether a request comes from outside `mcp_internal_ip_ranges` (then internal-only servers are hidden from it). */
 export interface CallerNetwork {
-  fromPublicInternet(peer: string | undefined, headers: Headers): boolean;
+  fromPublicInternet(peer: string | undefined, headers: Pick<RequestHeaders, "get">): boolean;
 }
 
 /**

@@ -1,30 +1,35 @@
 /**
- * The MCP routes: the aggregate `/mcp` and the per-server pass-through at
- * `/{server}/mcp` and `/mcp/{server}`. Order of checks: the gateway key (401 before
- * anything is said about a server), then the server (404/403), then the body (413, then
- * -32700/-32600).
+ * The MCP and REST routes, served straight from node:http (their only implementation):
+ *
+ * - `/{server}/mcp` and `/mcp/{server}`: the pass-through to one upstream;
+ * - `/mcp`: the aggregate of every server the caller may use;
+ * - `/mcp-rest/tools/list` and `/mcp-rest/tools/call`.
+ *
+ * Each is a short chain of named steps over the request's exchange, in the order the
+ * answers promise: authenticate (401 before anything is said about a server), resolve the
+ * server (404/403), read the JSON-RPC body (413, then -32700/-32600), forward (the tool
+ * checks run there, before anything goes upstream), write. Errors answer in the route's
+ * style: a JSON-RPC error with the request's id on MCP routes, `{detail, error}` on REST.
  */
-import { Hono, type Context } from "hono";
-import { createMiddleware } from "hono/factory";
+import { authenticate as authenticateRequest, type Authenticated } from "../../auth/inbound/authenticate.js";
+import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { credentialScreen } from "../../auth/inbound/credential-screen.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
+import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../../errors.js";
-import type { CallerNetwork } from "../../auth/inbound/client-address.js";
+import { jsonAnswer, type HttpAnswer } from "../../exchange.js";
 import { delegatedTargets, parseServersHeader, serverForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
-import { parseJsonRpcBody, responseId, type ParsedBody } from "../../mcp/jsonrpc.js";
+import { parseJsonRpcBody, responseId, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
+import type { InboundRequestInfo } from "../../mcp/outbound-headers.js";
 import type { ProxyHandler } from "../../mcp/passthrough.js";
-import type { ServerRegistry } from "../../registry/registry.js";
-import type { McpServerEntry } from "../../registry/server-entry.js";
-import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
+import { parseCallToolBody, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
 import { aggregateResourceMetadataUrl, protectedResourceMetadataUrl, type McpPathForm } from "../../oauth/metadata.js";
-import type { OriginSettings } from "../../oauth/public-origin.js";
-import { requestOrigin } from "./oauth.js";
-import { upstreamAuthContext, type AppEnv } from "../env.js";
-import { toResponse } from "../answer.js";
-import { requestIdOf } from "../../observability/request-id.js";
-import { authenticate } from "../middleware/authenticate.js";
-import { readNodeBody } from "../read-body.js";
+import { publicOrigin, type OriginSettings } from "../../oauth/public-origin.js";
+import type { RegistrySnapshot, ServerRegistry } from "../../registry/registry.js";
+import type { McpServerEntry } from "../../registry/server-entry.js";
+import { noSuchRoute } from "../error-response.js";
+import type { NodeExchange } from "../exchange.js";
 
 export interface McpRouteDeps {
   origin: OriginSettings;
@@ -33,101 +38,147 @@ export interface McpRouteDeps {
   keys: KeyResolver;
   passthrough: ProxyHandler;
   aggregate: Aggregate;
+  rest: RestTools;
   maxBodyBytes: number;
 }
 
-export function mcpRoutes(deps: McpRouteDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
-  const jsonRpcErrors = createMiddleware<AppEnv>(async (c, next) => {
-    c.set("errorStyle", "jsonrpc");
-    c.set("jsonRpcId", null);
-    c.set("snapshot", deps.registry.current());
-    await next();
-  });
-  const serversHeader = (c: Context<AppEnv>) => parseServersHeader(c.req.header("x-mcp-servers") ?? null);
-  // The seed's delegate bypass: targets from x-mcp-servers on /mcp, from the path (and x-mcp-servers) on pass-through.
-  const aggregateAuth = authenticate(deps.keys, {
-    network: deps.network,
-    delegatedTargets: (c, fromPublicInternet) => delegatedTargets(c.get("snapshot"), serversHeader(c), fromPublicInternet),
-  });
-  const passthroughAuth = authenticate(deps.keys, {
-    network: deps.network,
-    delegatedTargets: (c, fromPublicInternet) =>
-      delegatedTargets(c.get("snapshot"), [c.req.param("server")!, ...(serversHeader(c) ?? [])], fromPublicInternet),
-  });
+export interface McpRoutes {
+  passthrough(exchange: NodeExchange, serverName: string, form: McpPathForm): Promise<void>;
+  aggregate(exchange: NodeExchange): Promise<void>;
+  /** `/mcp-rest/{endpoint}`. */
+  rest(exchange: NodeExchange, endpoint: string): Promise<void>;
+}
 
-  async function readJsonRpc(c: Context<AppEnv>): Promise<{ body: string; parsed: ParsedBody }> {
-    const body = await readNodeBody(c.req.raw, c.env?.incoming, deps.maxBodyBytes);
+/** The JSON-RPC id a failure answers with, once the body has been read. */
+interface ErrorId {
+  id: JsonRpcId | null;
+}
+
+export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
+  /** Step: the gateway key (or the delegate bypass, when every target delegates auth upstream). */
+  async function authenticate(exchange: NodeExchange, targets?: (snapshot: RegistrySnapshot) => readonly string[] | undefined, snapshot?: RegistrySnapshot): Promise<Authenticated> {
+    const authenticated = await authenticateRequest(deps.keys, exchange, {
+      network: deps.network,
+      ...(targets === undefined || snapshot === undefined || !snapshot.hasDelegating
+        ? {}
+        : { delegatedTargets: (fromPublicInternet: boolean) => delegatedTargets(snapshot, targets(snapshot), fromPublicInternet) }),
+    });
+    exchange.caller = authenticated.caller;
+    return authenticated;
+  }
+
+  /** Step: the JSON-RPC body, whole; its id answers any later failure. */
+  async function readJsonRpc(exchange: NodeExchange, errorId: ErrorId): Promise<{ body: string; parsed: ParsedBody }> {
+    const body = await exchange.readBody(deps.maxBodyBytes);
     const parsed = parseJsonRpcBody(body);
-    c.set("jsonRpcId", responseId(parsed));
+    errorId.id = responseId(parsed);
     return { body, parsed };
   }
 
-  app.on(["GET", "POST", "DELETE"], "/mcp", jsonRpcErrors, aggregateAuth, async (c) => {
-    if (c.req.method !== "POST") {
-      // The aggregate endpoint is stateless: no standalone SSE stream, no session to delete.
-      throw new GatewayError({
-        status: 405,
-        code: "method_not_allowed",
-        message: "the aggregate /mcp endpoint is stateless: send JSON-RPC with POST (GET streams and DELETE are not offered)",
-        headers: { allow: "POST" },
-      });
-    }
-    const { parsed } = await readJsonRpc(c);
-    return toResponse(await deps.aggregate.handle({
-      snapshot: c.get("snapshot"),
-      caller: c.get("caller"),
-      narrowTo: serversHeader(c),
-      resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(requestOrigin(deps.origin, c), server),
-      inbound: upstreamAuthContext(c, deps.keys),
-      parsed,
-      requestId: requestIdOf(c.env?.incoming),
-    }));
-  });
+  const serversHeader = (exchange: NodeExchange) => parseServersHeader(exchange.headers.get("x-mcp-servers"));
+  const origin = (exchange: NodeExchange) =>
+    publicOrigin(deps.origin, { url: `http://${exchange.headers.get("host") ?? "localhost"}${exchange.path}`, headers: exchange.headers, peer: exchange.peer });
 
-  const proxy = async (c: Context<AppEnv>, serverName: string, form: McpPathForm) => {
-    const snapshot = c.get("snapshot");
-    const server = serverForCaller(snapshot, c.get("caller"), serverName);
-    const read = c.req.method === "POST" ? await readJsonRpc(c) : undefined;
-    return challengeOnMissingToken(c, server, form, () => deps.passthrough({
-      snapshot,
-      server,
-      caller: c.get("caller"),
-      method: c.req.method,
-      headers: c.req.raw.headers,
-      presentedKey: c.get("presentedKey"),
-      screen: credentialScreen(deps.keys, c.get("presentedKey")),
-      signal: c.req.raw.signal,
-      debug: c.get("debug"),
-      body: read?.body,
-      parsed: read?.parsed,
-      resourceMetadataUrl: () => protectedResourceMetadataUrl(requestOrigin(deps.origin, c), server, form),
-      requestId: requestIdOf(c.env?.incoming),
-      ...(c.env?.outgoing === undefined ? {} : { cutClient: () => c.env.outgoing.destroy() }),
-    }));
-  };
+  function inbound(exchange: NodeExchange, { caller, presented }: Authenticated): InboundRequestInfo & { signal: AbortSignal } {
+    return { headers: exchange.headers, presentedKey: presented, screen: credentialScreen(deps.keys, presented), caller, debug: exchange.debug, signal: exchange.signal };
+  }
 
-  /**
-   * An interactive server without an upstream token for this caller: 401 with the
-   * RFC 9728 challenge that makes MCP clients start OAuth (LiteLLM #29261 answered 500).
-   */
-  async function challengeOnMissingToken(c: Context<AppEnv>, server: McpServerEntry, form: McpPathForm, run: () => Promise<Response>): Promise<Response> {
+  async function passthrough(exchange: NodeExchange, serverName: string, form: McpPathForm): Promise<void> {
+    const errorId: ErrorId = { id: null };
     try {
-      return await run();
+      const snapshot = deps.registry.current();
+      const authenticated = await authenticate(exchange, () => [serverName, ...(serversHeader(exchange) ?? [])], snapshot);
+      const server = serverForCaller(snapshot, authenticated.caller, serverName);
+      const read = exchange.method === "POST" ? await readJsonRpc(exchange, errorId) : undefined;
+      const metadataUrl = () => protectedResourceMetadataUrl(origin(exchange), server, form);
+      const answer = await challengeOnMissingToken(metadataUrl, server, () =>
+        deps.passthrough.answer({
+          snapshot,
+          server,
+          caller: authenticated.caller,
+          inbound: exchange,
+          presentedKey: authenticated.presented,
+          screen: credentialScreen(deps.keys, authenticated.presented),
+          body: read?.body,
+          parsed: read?.parsed,
+          resourceMetadataUrl: metadataUrl,
+        }),
+      );
+      await exchange.write(answer);
     } catch (error) {
-      if (!(error instanceof GatewayError) || error.code !== AUTHORIZATION_REQUIRED) throw error;
-      const metadata = protectedResourceMetadataUrl(requestOrigin(deps.origin, c), server, form);
-      const scope = server.config.scopes === undefined ? "" : `, scope="${server.config.scopes.join(" ")}"`;
-      throw new GatewayError({
-        status: 401,
-        code: error.code,
-        message: error.message,
-        extra: error.extra,
-        headers: { ...error.headers, "www-authenticate": `Bearer resource_metadata="${metadata}"${scope}` },
-      });
+      await exchange.fail(error, "jsonrpc", errorId.id);
     }
   }
-  app.all("/mcp/:server", jsonRpcErrors, passthroughAuth, (c) => proxy(c, c.req.param("server"), "mcp-first"));
-  app.all("/:server/mcp", jsonRpcErrors, passthroughAuth, (c) => proxy(c, c.req.param("server"), "server-first"));
-  return app;
+
+  async function aggregate(exchange: NodeExchange): Promise<void> {
+    const errorId: ErrorId = { id: null };
+    try {
+      const snapshot = deps.registry.current();
+      const authenticated = await authenticate(exchange, () => serversHeader(exchange), snapshot);
+      if (exchange.method !== "POST") throw aggregateIsStateless();
+      const { parsed } = await readJsonRpc(exchange, errorId);
+      const answer = await deps.aggregate.handle({
+        snapshot,
+        caller: authenticated.caller,
+        narrowTo: serversHeader(exchange),
+        resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(origin(exchange), server),
+        inbound: inbound(exchange, authenticated),
+        parsed,
+        requestId: exchange.requestId,
+      });
+      await exchange.write(answer);
+    } catch (error) {
+      await exchange.fail(error, "jsonrpc", errorId.id);
+    }
+  }
+
+  async function rest(exchange: NodeExchange, endpoint: string): Promise<void> {
+    try {
+      const authenticated = await authenticate(exchange);
+      const context: RestContext = { snapshot: deps.registry.current(), caller: authenticated.caller, requestId: exchange.requestId, inbound: inbound(exchange, authenticated) };
+      let answer: HttpAnswer;
+      if (endpoint === "tools/list" && exchange.method === "GET") {
+        const query = new URLSearchParams(exchange.query);
+        answer = jsonAnswer(await deps.rest.list(context, query.get("server_name") ?? query.get("server_id") ?? undefined));
+      } else if (endpoint === "tools/call" && exchange.method === "POST") {
+        answer = jsonAnswer(await deps.rest.call(context, parseCallToolBody(await exchange.readBody(deps.maxBodyBytes))));
+      } else {
+        throw noSuchRoute();
+      }
+      await exchange.write(answer);
+    } catch (error) {
+      await exchange.fail(error, "rest");
+    }
+  }
+
+  return { passthrough, aggregate, rest };
+}
+
+/**
+ * Step (interactive servers): without an upstream token for this caller, 401 with the
+ * RFC 9728 challenge that makes MCP clients start OAuth (LiteLLM #29261 answered 500).
+ */
+async function challengeOnMissingToken(metadataUrl: () => string, server: McpServerEntry, run: () => Promise<HttpAnswer>): Promise<HttpAnswer> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof GatewayError) || error.code !== AUTHORIZATION_REQUIRED) throw error;
+    const scope = server.config.scopes === undefined ? "" : `, scope="${server.config.scopes.join(" ")}"`;
+    throw new GatewayError({
+      status: 401,
+      code: error.code,
+      message: error.message,
+      extra: error.extra,
+      headers: { ...error.headers, "www-authenticate": `Bearer resource_metadata="${metadataUrl()}"${scope}` },
+    });
+  }
+}
+
+function aggregateIsStateless(): GatewayError {
+  return new GatewayError({
+    status: 405,
+    code: "method_not_allowed",
+    message: "the aggregate /mcp endpoint is stateless: send JSON-RPC with POST (GET streams and DELETE are not offered)",
+    headers: { allow: "POST" },
+  });
 }

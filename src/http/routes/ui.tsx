@@ -34,11 +34,10 @@ import { ServerFormPage, ServersPage, type Health, type ServerRow } from "../../
 import { formStateFromError, formValues, formValuesFromView, serverBodyFromForm } from "../../ui/server-form.js";
 import { SESSION_COOKIE, type UiSession, type UiSessions } from "../../ui/session.js";
 import { parseToolArguments } from "../../ui/tool-form.js";
-import type { AppEnv } from "../env.js";
+import { exchangeOf, type AppEnv } from "../env.js";
 import { peerAddress } from "../middleware/authenticate.js";
 import { readBody } from "../read-body.js";
 import { requestOrigin } from "./oauth.js";
-import { requestIdOf } from "../../observability/request-id.js";
 
 /** The signed-in user's tokens for interactive servers. */
 export interface UiConnections {
@@ -380,7 +379,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       try {
         const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal), {
           route: "ui",
-          requestId: requestIdOf(c.env?.incoming),
+          requestId: exchangeOf(c)?.requestId,
         });
         return html(<ServerToolsPage {...frame} selected={selected} result={result} />);
       } catch (error) {
