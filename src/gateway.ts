@@ -35,6 +35,7 @@ import { createTokenEndpoint } from "./oauth/token.js";
 import { upstreamAuthorizations } from "./oauth/upstream-authorization-server.js";
 import { userTokenStore } from "./oauth/user-tokens.js";
 import { databaseRegistry, type DatabaseRegistry } from "./registry/database-registry.js";
+import { upstreamAuthFactory } from "./auth/upstream/select-strategy.js";
 import { createServerAdmin } from "./registry/server-admin.js";
 import { openDatabase } from "./store/database.js";
 import { keysRepository } from "./store/keys-repository.js";
@@ -91,7 +92,7 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
     // The token store needs the registry to find a server, and the registry's strategies need the store.
     const late: { registry?: DatabaseRegistry } = {};
     const userTokens = userTokenStore({ repo: oauthRepo, upstreams, snapshot: () => late.registry!.current(), log, events: metrics });
-    const registry = await databaseRegistry({ config, servers, env, log, userTokens, tokenEvents: metrics });
+    const registry = await databaseRegistry({ config, servers, env, log, authFor: upstreamAuthFactory({ log, userTokens, tokenEvents: metrics }) });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
     return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens };

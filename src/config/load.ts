@@ -9,7 +9,7 @@ import type { Environment } from "./env-refs.js";
 import { ConfigError, formatPath } from "./errors.js";
 import { validateWithEnv } from "./validate.js";
 import { IGNORED_LITELLM_SECTIONS, configSchema } from "./schema.js";
-import type { Config, ServerConfig } from "./schema.js";
+import type { Config } from "./schema.js";
 
 export interface ParseConfigOptions {
   /** Name used in every problem and warning line, usually the path given to --config. */
@@ -156,21 +156,7 @@ function plainHttpWarnings(config: Config, file: string): string[] {
 
 // --- helpers for the rest of the gateway ------------------------------------------------
 
-export type Oauth2Flow = NonNullable<ServerConfig["oauth2_flow"]>;
-
-/**
- * The seed's inference when `oauth2_flow` is omitted (CONTRACT §2): an authorization_url
- * means interactive; token_url + client_id + client_secret alone means client_credentials;
- * anything else is interactive, with the upstream's own discovery.
- */
-export function inferOauth2Flow(
-  server: Pick<ServerConfig, "oauth2_flow" | "authorization_url" | "token_url" | "client_id" | "client_secret">,
-): Oauth2Flow {
-  if (server.oauth2_flow !== undefined) return server.oauth2_flow;
-  if (server.authorization_url !== undefined) return "authorization_code";
-  if (server.token_url !== undefined && server.client_id !== undefined && server.client_secret !== undefined) return "client_credentials";
-  return "authorization_code";
-}
+export { inferOauth2Flow, type Oauth2Flow } from "./server-kind.js";
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {

@@ -58,7 +58,7 @@ const REST_CALL: Lane = { kind: "rest-call" };
 
 /** Whether the pass-through's Hono route would do nothing for this server beyond what the lane does. */
 function eligible(server: McpServerEntry): boolean {
-  return server.config.transport === "http" && !server.delegatesAuth && !server.internalOnly && !isInteractive(server);
+  return server.config.transport === "http" && server.kind !== "delegated" && !server.internalOnly && !isInteractive(server);
 }
 
 function laneFor(url: string, snapshot: RegistrySnapshot, deps: FastLaneDeps): Lane | undefined {

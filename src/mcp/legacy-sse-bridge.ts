@@ -20,8 +20,10 @@ import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
-import { outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
-import type { FetchProxyRequest } from "./passthrough.js";
+import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo } from "./outbound-headers.js";
+import type { Caller } from "../auth/inbound/caller.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
@@ -46,8 +48,19 @@ interface BridgeSession {
   release: () => void;
 }
 
+/** What the bridge reads of a pass-through request, as the Hono route has it (fetch Headers, the Request's AbortSignal). */
+export interface LegacySseRequest extends InboundRequestInfo {
+  snapshot: RegistrySnapshot;
+  server: McpServerEntry;
+  caller: Caller;
+  method: string;
+  headers: Headers;
+  signal: AbortSignal;
+  body: string | undefined;
+}
+
 export interface LegacySseBridge {
-  handle(request: FetchProxyRequest, parsed: ParsedBody | undefined): Promise<Response>;
+  handle(request: LegacySseRequest, parsed: ParsedBody | undefined): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -72,7 +85,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
   }
 
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
-  async function connectUpstream(request: FetchProxyRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
+  async function connectUpstream(request: LegacySseRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
     const { server } = request;
     const { SSEClientTransport, SseError } = await sdk();
     for (let attempt = 0; ; attempt++) {
@@ -94,7 +107,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     }
   }
 
-  async function open(request: FetchProxyRequest): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
+  async function open(request: LegacySseRequest): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
     const { server } = request;
     const recorder = new DebugRecorder();
     const { WebStandardStreamableHTTPServerTransport, SseError } = await sdk();

@@ -17,6 +17,7 @@ import { sessionBinding } from "../../src/mcp/session-binding.js";
 import { createStreamBudget } from "../../src/mcp/stream-budget.js";
 import { createUpstreamHttp } from "../../src/mcp/upstream-http.js";
 import { delegatedResourceMetadata } from "../../src/oauth/delegated-resource-metadata.js";
+import { upstreamAuthFactory } from "../../src/auth/upstream/select-strategy.js";
 import { configServerEntries, registrySnapshot, type RegistrySnapshot } from "../../src/registry/registry.js";
 import { createAggregate } from "../../src/mcp/aggregate.js";
 import { createRestTools } from "../../src/mcp/rest-tools.js";
@@ -122,7 +123,7 @@ describe("what the fast lane takes", () => {
       legacy: { url: upstream.url, transport: "sse" },
     };
     const { config } = parseConfig(stringify({ mcp_servers: servers }), { file: "fast-path.yaml", env: {} });
-    const entries = configServerEntries(config);
+    const entries = configServerEntries(config, { authFor: upstreamAuthFactory() });
     withDelegating = registrySnapshot(entries);
     plainOnly = registrySnapshot(entries.filter((entry) => entry.name === "plain"));
     current = withDelegating;
