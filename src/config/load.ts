@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import type { YAMLError } from "yaml";
+import { isLoopbackHostname } from "../loopback.js";
 import type { Environment } from "./env-refs.js";
 import { ConfigError, formatPath } from "./errors.js";
 import { validateWithEnv } from "./validate.js";
@@ -131,12 +132,6 @@ function ignoredSectionWarnings(tree: Record<string, unknown>, file: string): st
 
 const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "issuer", "token_exchange_endpoint"] as const;
 
-/** RFC 6761 `localhost` names, 127.0.0.0/8 and [::1]: traffic that never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
-  return host === "localhost" || host.endsWith(".localhost") || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "[::1]";
-}
-
 /** CONTRACT §6: plain http:// is allowed for OAuth endpoints, with one warning each off loopback. */
 function plainHttpWarnings(config: Config, file: string): string[] {
   const warnings: string[] = [];
@@ -145,7 +140,7 @@ function plainHttpWarnings(config: Config, file: string): string[] {
       const value = server[key];
       if (value === undefined) continue;
       const url = new URL(value);
-      if (url.protocol !== "http:" || isLoopbackHost(url.hostname)) continue;
+      if (url.protocol !== "http:" || isLoopbackHostname(url.hostname)) continue;
       warnings.push(
         `${file}: ${formatPath(["mcp_servers", name, key])}: ${url.origin}${url.pathname} is plain http:// to a non-loopback host, so client secrets and tokens cross the network unencrypted; use https:// unless this is a trusted internal network`,
       );
