@@ -26,13 +26,14 @@ const ROOT = "^src/(cli\\.ts|gateway\\.ts|mock-server/)";
  * Upstream strategies (STYLE.md: they never import each other) and the helpers they may
  * share. Helpers: `strategy.ts` (the interface every strategy implements),
  * `token-endpoint.ts` (the token endpoint call and client authentication of RFC 6749 §2.3),
+ * `metadata-discovery.ts` (every RFC 8414 / OpenID / RFC 9728 lookup, under one cache policy),
  * `keyed-token-cache.ts` and `refreshing-cache.ts` (the single-flight caches),
  * `allow-http.ts` (the plain-HTTP policy for upstream OAuth endpoints) and
  * `per-request-headers.ts` (the `x-mcp-{server}-*` parser the proxy calls; not a strategy).
  * `select-strategy.ts` is the picker: it imports every strategy, and nothing imports it
  * but the composition root.
  */
-const UPSTREAM_HELPERS = "(strategy|token-endpoint|keyed-token-cache|refreshing-cache|allow-http|per-request-headers)\\.ts$";
+const UPSTREAM_HELPERS = "(strategy|token-endpoint|metadata-discovery|keyed-token-cache|refreshing-cache|allow-http|per-request-headers)\\.ts$";
 
 /**
  * Temporary: mcp/ files the lead is rewriting in parallel (HttpAnswer and the body reader

@@ -16,6 +16,7 @@ import { createPassthrough } from "../../src/mcp/passthrough.js";
 import { sessionBinding } from "../../src/mcp/session-binding.js";
 import { createStreamBudget } from "../../src/mcp/stream-budget.js";
 import { createUpstreamHttp } from "../../src/mcp/upstream-http.js";
+import { metadataDiscovery } from "../../src/auth/upstream/metadata-discovery.js";
 import { delegatedResourceMetadata } from "../../src/oauth/delegated-resource-metadata.js";
 import { upstreamAuthFactory } from "../../src/auth/upstream/select-strategy.js";
 import { configServerEntries, registrySnapshot, type RegistrySnapshot } from "../../src/registry/registry.js";
@@ -131,7 +132,7 @@ describe("what the fast lane takes", () => {
     const http = createUpstreamHttp();
     const streams = createStreamBudget({ perKey: 64, perServer: 256 });
     const legacySse = createLegacySseBridge({ log, streams });
-    const delegated = delegatedResourceMetadata();
+    const delegated = delegatedResourceMetadata({ discovery: metadataDiscovery() });
     const sessions = sessionBinding(Buffer.alloc(32, 7));
     const passthrough = createPassthrough({ http, sessions, streams, legacySse, log, delegated });
     const clients = createUpstreamClients({ log, http });

@@ -14,6 +14,7 @@ import { staticAuth } from "./static-auth.js";
 import { tokenExchangeAuth } from "./token-exchange.js";
 import type { UpstreamAuth } from "./strategy.js";
 import type { TokenEvents } from "../../observability/metrics.js";
+import type { MetadataDiscovery } from "./metadata-discovery.js";
 
 /** What strategies may use besides the server's config. */
 export interface StrategyContext {
@@ -23,6 +24,8 @@ export interface StrategyContext {
   userTokens?: UserTokenSource;
   /** Told of token requests and cache hits (metrics). */
   tokenEvents?: TokenEvents;
+  /** The gateway's upstream metadata lookups, shared by every strategy. */
+  discovery?: MetadataDiscovery;
 }
 
 export function upstreamAuthFactory(context: StrategyContext = {}): UpstreamAuthFactory {
@@ -45,6 +48,7 @@ export function selectUpstreamAuth({ id: serverId, name: serverName, kind, confi
         ...(context.log === undefined ? {} : { log: context.log }),
         ...(context.now === undefined ? {} : { now: context.now }),
         ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
+        ...(context.discovery === undefined ? {} : { discovery: context.discovery }),
       });
     case "delegated":
       return delegatedAuth();
@@ -66,6 +70,7 @@ export function selectUpstreamAuth({ id: serverId, name: serverName, kind, confi
         ...(context.log === undefined ? {} : { log: context.log }),
         ...(context.now === undefined ? {} : { now: context.now }),
         ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
+        ...(context.discovery === undefined ? {} : { discovery: context.discovery }),
       });
     case "none":
     case "static":
