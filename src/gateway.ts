@@ -38,6 +38,8 @@ import { createTokenEndpoint } from "./oauth/token.js";
 import { upstreamAuthorizations } from "./oauth/upstream-authorization-server.js";
 import { userTokenStore } from "./oauth/user-tokens.js";
 import { databaseRegistry, type DatabaseRegistry } from "./registry/database-registry.js";
+import { upstreamAuthFactory } from "./auth/upstream/select-strategy.js";
+import { metadataDiscovery } from "./auth/upstream/metadata-discovery.js";
 import { createServerAdmin } from "./registry/server-admin.js";
 import { openDatabase } from "./store/database.js";
 import { keysRepository } from "./store/keys-repository.js";
@@ -89,14 +91,16 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
     const rewrapped = await servers.rewrapSecrets();
     if (rewrapped > 0) log.info({ rows: rewrapped, key_id: box.currentKeyId }, "re-encrypted stored secrets with the current GATEHOUSE_SALT_KEY");
     const oauthRepo = oauthRepository(database.db, box, undefined, { incompleteClientTtlMs: config.general_settings.oauth_incomplete_client_ttl_seconds * 1000 });
-    const upstreams = upstreamAuthorizations();
+    // One metadata discovery for every upstream lookup: token endpoints, authorization servers, protected resources.
+    const discovery = metadataDiscovery();
+    const upstreams = upstreamAuthorizations(discovery);
     // The token store needs the registry to find a server, and the registry's strategies need the store.
     const late: { registry?: DatabaseRegistry } = {};
     const userTokens = userTokenStore({ repo: oauthRepo, upstreams, snapshot: () => late.registry!.current(), log, events: metrics });
-    const registry = await databaseRegistry({ config, servers, env, log, userTokens, tokenEvents: metrics });
+    const registry = await databaseRegistry({ config, servers, env, log, authFor: upstreamAuthFactory({ log, userTokens, tokenEvents: metrics, discovery }) });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
-    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens };
+    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery };
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
@@ -107,7 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const { config, settings, log } = options;
   const general = config.general_settings;
   const metrics = createMetrics();
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens } = await openStore(options, metrics);
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery } = await openStore(options, metrics);
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
@@ -150,7 +154,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const clients = createUpstreamClients({ log, http });
   const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
   const legacySse = createLegacySseBridge({ log, streams });
-  const delegated = delegatedResourceMetadata();
+  const delegated = delegatedResourceMetadata({ discovery });
   // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
   const sessionIds = sessionBinding(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp session binding v1", 32)));
   const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, log, delegated, audit, metrics });

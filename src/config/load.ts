@@ -5,11 +5,12 @@
 import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import type { YAMLError } from "yaml";
+import { isLoopbackHostname } from "../loopback.js";
 import type { Environment } from "./env-refs.js";
 import { ConfigError, formatPath } from "./errors.js";
 import { validateWithEnv } from "./validate.js";
 import { IGNORED_LITELLM_SECTIONS, configSchema } from "./schema.js";
-import type { Config, ServerConfig } from "./schema.js";
+import type { Config } from "./schema.js";
 
 export interface ParseConfigOptions {
   /** Name used in every problem and warning line, usually the path given to --config. */
@@ -131,12 +132,6 @@ function ignoredSectionWarnings(tree: Record<string, unknown>, file: string): st
 
 const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "issuer", "token_exchange_endpoint"] as const;
 
-/** RFC 6761 `localhost` names, 127.0.0.0/8 and [::1]: traffic that never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
-  return host === "localhost" || host.endsWith(".localhost") || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "[::1]";
-}
-
 /** CONTRACT §6: plain http:// is allowed for OAuth endpoints, with one warning each off loopback. */
 function plainHttpWarnings(config: Config, file: string): string[] {
   const warnings: string[] = [];
@@ -145,7 +140,7 @@ function plainHttpWarnings(config: Config, file: string): string[] {
       const value = server[key];
       if (value === undefined) continue;
       const url = new URL(value);
-      if (url.protocol !== "http:" || isLoopbackHost(url.hostname)) continue;
+      if (url.protocol !== "http:" || isLoopbackHostname(url.hostname)) continue;
       warnings.push(
         `${file}: ${formatPath(["mcp_servers", name, key])}: ${url.origin}${url.pathname} is plain http:// to a non-loopback host, so client secrets and tokens cross the network unencrypted; use https:// unless this is a trusted internal network`,
       );
@@ -156,21 +151,7 @@ function plainHttpWarnings(config: Config, file: string): string[] {
 
 // --- helpers for the rest of the gateway ------------------------------------------------
 
-export type Oauth2Flow = NonNullable<ServerConfig["oauth2_flow"]>;
-
-/**
- * The seed's inference when `oauth2_flow` is omitted (CONTRACT §2): an authorization_url
- * means interactive; token_url + client_id + client_secret alone means client_credentials;
- * anything else is interactive, with the upstream's own discovery.
- */
-export function inferOauth2Flow(
-  server: Pick<ServerConfig, "oauth2_flow" | "authorization_url" | "token_url" | "client_id" | "client_secret">,
-): Oauth2Flow {
-  if (server.oauth2_flow !== undefined) return server.oauth2_flow;
-  if (server.authorization_url !== undefined) return "authorization_code";
-  if (server.token_url !== undefined && server.client_id !== undefined && server.client_secret !== undefined) return "client_credentials";
-  return "authorization_code";
-}
+export { inferOauth2Flow, type Oauth2Flow } from "./server-kind.js";
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {

@@ -3,7 +3,6 @@
  * with the precedence of CONTRACT §1. The environment is passed in: only the
  * composition root reads process.env.
  */
-import { DEFAULT_DATABASE_URL } from "../store/database.js";
 import type { Environment } from "./env-refs.js";
 import { ConfigError } from "./errors.js";
 import { isOrigin, type Config } from "./schema.js";
@@ -27,6 +26,9 @@ export interface RuntimeSettings {
   allowedOrigins: string[];
   warnings: string[];
 }
+
+/** Where the store lives when neither DATABASE_URL nor general_settings.database_url says. */
+export const DEFAULT_DATABASE_URL = "sqlite:./gatehouse.db";
 
 export function runtimeSettings(config: Config, env: Environment): RuntimeSettings {
   const general = config.general_settings;

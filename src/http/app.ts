@@ -15,7 +15,10 @@ import type { Logger } from "../log.js";
 import type { Aggregate } from "../mcp/aggregate.js";
 import type { ServerRegistry } from "../registry/registry.js";
 import type { AppEnv } from "./env.js";
-import { errorResponse, noSuchRoute, onError } from "./error-response.js";
+import { errorResponse, logFailure, noSuchRoute } from "./error-response.js";
+import { exchangeOf } from "./env.js";
+import { toGatewayError } from "../errors.js";
+import type { Context } from "hono";
 import { adminServerRoutes } from "./routes/admin-servers.js";
 import { keyRoutes } from "./routes/keys.js";
 import { oauthRoutes, type OauthRouteDeps } from "./routes/oauth.js";
@@ -53,4 +56,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, sessions: deps.ui.sessions, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, registrationLimit: deps.oauth.registrationLimit, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", uiRoutes({ ...deps.ui, origin: deps.origin, network: deps.network, log: deps.log, maxBodyBytes: deps.maxBodyBytes }));
   return app;
+}
+
+/** The Hono routes' error mapper: the same answers as errorAnswer, in the route's style. */
+export function onError(log: Logger) {
+  return (thrown: unknown, c: Context<AppEnv>): Response => {
+    const error = toGatewayError(thrown);
+    logFailure(log, error, { method: c.req.method, path: c.req.path, request_id: exchangeOf(c)?.requestId });
+    return errorResponse(error, c.get("errorStyle") ?? "rest", c.get("jsonRpcId") ?? null);
+  };
 }

@@ -18,9 +18,9 @@
  * Requests without `Origin` (MCP clients outside browsers, top-level navigations) pass the
  * second check; requests without `Host` (HTTP/1.0) pass the first: a browser always sends it.
  */
-import { isIPv4 } from "node:net";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
+import { isLoopbackHostname, isLoopbackListenAddress } from "../loopback.js";
 import { publicOrigin, type OriginSettings } from "../oauth/public-origin.js";
 import type { NodeExchange } from "./exchange.js";
 
@@ -58,18 +58,6 @@ export function checkedRoute(url: string): Style | undefined {
   if (segments.length === 2 && (first === "mcp" || second === "mcp")) return "jsonrpc";
   if (segments.length === 2 && second !== undefined && FACADE_ENDPOINTS.has(second)) return "oauth";
   return undefined;
-}
-
-/** Whether the configured listen address is loopback only (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackListenAddress(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
-  return bare === "localhost" || bare === "::1" || (isIPv4(bare) && bare.startsWith("127.")) || /^::ffff:127\./.test(bare);
-}
-
-/** RFC 6761 localhost names, 127.0.0.0/8 and [::1]: names a rebinding page cannot own. */
-export function isLoopbackHostname(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
-  return host === "localhost" || host.endsWith(".localhost") || (isIPv4(host) && host.startsWith("127.")) || host === "[::1]";
 }
 
 /** The host name of a `Host` header value (`name[:port]`, `[v6][:port]`), lowercase. */

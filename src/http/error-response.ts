@@ -4,13 +4,11 @@
  * other route with `{detail, error}`; internal faults are logged with their detail and
  * leave as a generic message.
  */
-import type { Context } from "hono";
-import { errorBody, GatewayError, toGatewayError } from "../errors.js";
+import { errorBody, GatewayError } from "../errors.js";
 import type { HttpAnswer } from "../exchange.js";
 import type { Logger } from "../log.js";
 import { jsonRpcError } from "../mcp/jsonrpc.js";
 import { toResponse } from "./answer.js";
-import { exchangeOf, type AppEnv } from "./env.js";
 
 export type ErrorStyle = "jsonrpc" | "rest" | "oauth";
 
@@ -40,14 +38,6 @@ export function logFailure(log: Logger, error: GatewayError, request: { method: 
   const fields = { ...request, status: error.status, code: error.code, detail: error.detail };
   if (error.status >= 500) log.warn(fields, error.message);
   else log.debug(fields, error.message);
-}
-
-export function onError(log: Logger) {
-  return (thrown: unknown, c: Context<AppEnv>): Response => {
-    const error = toGatewayError(thrown);
-    logFailure(log, error, { method: c.req.method, path: c.req.path, request_id: exchangeOf(c)?.requestId });
-    return errorResponse(error, c.get("errorStyle") ?? "rest", c.get("jsonRpcId") ?? null);
-  };
 }
 
 /** The answer to a path no route serves (the same for every route family). */

@@ -63,7 +63,7 @@ export function delegatedTargets(snapshot: RegistrySnapshot, names: readonly str
   const servers: McpServerEntry[] = [];
   for (const name of names) {
     const server = snapshot.byIdOrName(name);
-    if (server === undefined || !server.delegatesAuth || (server.internalOnly && fromPublicInternet)) return undefined;
+    if (server === undefined || server.kind !== "delegated" || (server.internalOnly && fromPublicInternet)) return undefined;
     servers.push(server);
   }
   return servers;

@@ -177,7 +177,7 @@ export function createAggregate(deps: AggregateDeps) {
   async function handle(request: AggregateRequest): Promise<HttpAnswer> {
     checkTransportHeaders(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
-    const delegating = servers.length > 0 && servers.every((entry) => entry.delegatesAuth);
+    const delegating = servers.length > 0 && servers.every((entry) => entry.kind === "delegated");
     /** The first upstream refusal of a delegating server during this request. */
     let refusal: { server: McpServerEntry; error: GatewayError } | undefined;
     const noteRefusal = (entry: McpServerEntry, error: GatewayError) => {

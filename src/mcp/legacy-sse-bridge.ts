@@ -22,7 +22,12 @@ import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
 import { outboundRequest, retryAfterUnauthorized } from "./outbound-headers.js";
-import type { ProxyRequest } from "./passthrough.js";
+import type { Caller } from "../auth/inbound/caller.js";
+import type { CredentialScreen } from "../auth/inbound/credential-screen.js";
+import type { PresentedKey } from "../auth/inbound/gateway-key.js";
+import type { InboundRequest } from "../exchange.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
@@ -47,8 +52,19 @@ interface BridgeSession {
   release: () => void;
 }
 
+/** What the bridge reads of a pass-through request (declared here: the pass-through imports the bridge). */
+export interface LegacySseRequest {
+  snapshot: RegistrySnapshot;
+  server: McpServerEntry;
+  caller: Caller;
+  inbound: InboundRequest;
+  presentedKey: PresentedKey | undefined;
+  screen: CredentialScreen;
+  body: string | undefined;
+}
+
 export interface LegacySseBridge {
-  handle(request: ProxyRequest, parsed: ParsedBody | undefined): Promise<Response>;
+  handle(request: LegacySseRequest, parsed: ParsedBody | undefined): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -73,7 +89,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
   }
 
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
-  async function connectUpstream(request: ProxyRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
+  async function connectUpstream(request: LegacySseRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
     const { server } = request;
     const { SSEClientTransport, SseError } = await sdk();
     for (let attempt = 0; ; attempt++) {
@@ -95,7 +111,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     }
   }
 
-  async function open(request: ProxyRequest): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
+  async function open(request: LegacySseRequest): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
     const { server } = request;
     const recorder = new DebugRecorder();
     const { WebStandardStreamableHTTPServerTransport, SseError } = await sdk();

@@ -216,7 +216,7 @@ function isTransportFailure(error: unknown): boolean {
 /** Name the server and keep the upstream's own words out of the client's view unless they are JSON-RPC errors. */
 export function upstreamCallError(server: McpServerEntry, error: unknown, challenge?: string): GatewayError {
   if (isGatewayError(error)) return error;
-  if (server.delegatesAuth && httpStatus(error) === 401) return upstreamUnauthorized(server, challenge, error);
+  if (server.kind === "delegated" && httpStatus(error) === 401) return upstreamUnauthorized(server, challenge, error);
   if (error instanceof UpstreamProtocolError) {
     return new GatewayError({
       status: 502,

@@ -7,18 +7,19 @@
  *
  * The upstream's 401 reaches the client as it was sent, except that the challenge's
  * `resource_metadata` URL is pointed at the gateway's copy (the only change); the URL the
- * upstream named is remembered and fetched for that copy. Documents are cached per server
- * for five minutes, fetched single-flight.
+ * upstream named is remembered and fetched for that copy, through the gateway's one
+ * metadata discovery (single flight, a timeout per request); a document is used for five
+ * minutes. When the named URL gives no answer, the well-known document is served, but only
+ * for that request: a fallback is never kept as the server's document.
  */
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import { maskUrl } from "../debug.js";
-import { refreshingCache, type RefreshingCache } from "../auth/upstream/refreshing-cache.js";
+import type { MetadataDiscovery } from "../auth/upstream/metadata-discovery.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { discoverResource } from "./upstream-authorization-server.js";
 
-const CACHE_MS = 5 * 60_000;
-const FETCH_TIMEOUT_MS = 10_000;
-const MAX_DOCUMENT_BYTES = 64 * 1024;
+/** How long a document is used before it is fetched again. */
+const MAX_AGE_MS = 5 * 60_000;
 
 /**
  * A quoted string (skipped: its text is not a parameter, RFC 9110 §5.6.4), or the
@@ -55,49 +56,29 @@ export interface DelegatedResourceMetadata {
   document(server: McpServerEntry, resource: string): Promise<Record<string, unknown>>;
 }
 
-export function delegatedResourceMetadata(options: { now?: () => number } = {}): DelegatedResourceMetadata {
-  const now = options.now ?? Date.now;
+export function delegatedResourceMetadata(options: { discovery: MetadataDiscovery }): DelegatedResourceMetadata {
+  const { discovery } = options;
   const remembered = new Map<string, string>();
-  const caches = new WeakMap<McpServerEntry, RefreshingCache<Record<string, unknown>>>();
-
-  function cacheFor(server: McpServerEntry): RefreshingCache<Record<string, unknown>> {
-    let cache = caches.get(server);
-    if (cache === undefined) {
-      cache = refreshingCache({
-        fetch: async () => {
-          const value = await upstreamDocument(server, remembered.get(server.id));
-          const at = now();
-          return { value, expiresAt: at + CACHE_MS, refreshAt: at + CACHE_MS * 0.8 };
-        },
-        now,
-      });
-      caches.set(server, cache);
-    }
-    return cache;
-  }
 
   return {
     remember(server, challenge) {
       const url = challengeMetadataUrl(challenge);
       // Only the upstream's own origin: a challenge must not send the gateway fetching elsewhere.
       if (url === undefined || !URL.canParse(url) || new URL(url).origin !== server.url.origin) return;
-      if (remembered.get(server.id) === url) return;
       remembered.set(server.id, url);
-      // A document fetched before the upstream named its URL came from the well-known guess.
-      caches.delete(server);
     },
     async document(server, resource) {
-      return { ...(await cacheFor(server).get()), resource };
+      return { ...(await upstreamDocument(discovery, server, remembered.get(server.id))), resource };
     },
   };
 }
 
-async function upstreamDocument(server: McpServerEntry, named: string | undefined): Promise<Record<string, unknown>> {
+async function upstreamDocument(discovery: MetadataDiscovery, server: McpServerEntry, named: string | undefined): Promise<Record<string, unknown>> {
   if (named !== undefined) {
-    const document = await fetchDocument(named);
-    if (document !== undefined) return document;
+    const found = await discovery.resourceMetadataDocument(new URL(named), { maxAgeMs: MAX_AGE_MS });
+    if (found.status === "found") return found.metadata;
   }
-  const discovered = await discoverResource(server.url);
+  const discovered = await discoverResource(discovery, server.url, MAX_AGE_MS);
   if (discovered !== undefined) return { ...discovered };
   throw new GatewayError({
     status: 502,
@@ -108,18 +89,4 @@ async function upstreamDocument(server: McpServerEntry, named: string | undefine
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: server.name },
   });
-}
-
-/** A JSON object naming authorization servers, or undefined for anything else. */
-async function fetchDocument(url: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const response = await fetch(url, { headers: { accept: "application/json" }, redirect: "error", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
-    const text = await response.text();
-    if (!response.ok || text.length > MAX_DOCUMENT_BYTES) return undefined;
-    const document: unknown = JSON.parse(text);
-    if (typeof document !== "object" || document === null || Array.isArray(document)) return undefined;
-    return Array.isArray((document as { authorization_servers?: unknown }).authorization_servers) ? (document as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -4,7 +4,7 @@
  * issuer in metadata, the `authorization_servers` entry and the `iss` on redirects are
  * always identical (the MCP SDK checks RFC 8414 §3.3 issuer equality; LiteLLM #36479).
  */
-import { inferOauth2Flow } from "../config/load.js";
+import { usesAuthorizationCode } from "../config/server-kind.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { StoredClient } from "../store/oauth-repository.js";
 import * as oauth from "oauth4webapi";
@@ -12,9 +12,9 @@ import * as oauth from "oauth4webapi";
 export const issuerFor = (origin: string, server: McpServerEntry) => `${origin}/${server.name}`;
 export const callbackUrl = (origin: string) => `${origin}/callback`;
 
-/** `auth_type: oauth2` with the authorization code flow: the servers the OAuth facade serves. */
+/** `auth_type: oauth2` with the authorization code flow (delegating or not): the servers the OAuth facade serves. */
 export function isInteractive(server: McpServerEntry): boolean {
-  return server.config.auth_type === "oauth2" && inferOauth2Flow(server.config) === "authorization_code";
+  return usesAuthorizationCode(server.kind);
 }
 
 /** The server keeps one upstream client for all MCP clients (the GitHub case): consent is needed. */

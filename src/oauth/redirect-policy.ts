@@ -7,7 +7,7 @@
  * disagree about the host is refused outright: userinfo, fragments, backslashes,
  * percent-encoded or trailing-dot hosts, control characters.
  */
-import { isIPv4 } from "node:net";
+import { isLoopbackRedirectHost } from "../loopback.js";
 
 export interface TrustedRedirectOrigin {
   /** Lowercase host, without the `*.` of a wildcard. */
@@ -39,11 +39,6 @@ export function parseTrustedRedirectOrigins(value: string | undefined): { origin
 
 export type RedirectVerdict = { ok: true; url: URL } | { ok: false; reason: string };
 
-function isLoopback(hostname: string): boolean {
-  if (hostname === "localhost" || hostname === "[::1]") return true;
-  return isIPv4(hostname) && hostname.startsWith("127.");
-}
-
 /** The authority as written (between `//` and the path), before any URL parser normalises it. */
 function rawAuthority(uri: string): string {
   const afterScheme = uri.slice(uri.indexOf("//") + 2);
@@ -74,7 +69,7 @@ export function checkRedirectUri(uri: string, publicOrigin: string, trusted: rea
     return { ok: false, reason: "redirect_uri has an invalid host name (empty label or characters outside a DNS name)" };
   }
   if (url.origin === publicOrigin) return { ok: true, url };
-  if (isLoopback(url.hostname)) return { ok: true, url };
+  if (isLoopbackRedirectHost(url.hostname)) return { ok: true, url };
   const host = url.hostname.toLowerCase();
   for (const entry of trusted) {
     const hostMatches = entry.wildcard ? host.endsWith(`.${entry.host}`) && host !== entry.host : host === entry.host;

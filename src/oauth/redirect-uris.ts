@@ -3,8 +3,7 @@
  * or http on a loopback host for native clients. No fragment, no userinfo. At authorize,
  * the redirect_uri must then match a registered one exactly.
  */
-
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+import { isLoopbackRedirectHost } from "../loopback.js";
 
 export function registrableRedirectUri(value: unknown): string | undefined {
   if (typeof value !== "string") return "must be a string";
@@ -20,7 +19,7 @@ export function registrableRedirectUri(value: unknown): string | undefined {
   if (url.hash !== "" || value.includes("#")) return "must not contain a fragment";
   if (url.username !== "" || url.password !== "") return "must not contain userinfo";
   if (url.protocol === "https:") return undefined;
-  if (url.protocol === "http:" && LOOPBACK.test(url.hostname)) return undefined;
+  if (url.protocol === "http:" && isLoopbackRedirectHost(url.hostname)) return undefined;
   if (url.protocol === "http:") return "http:// is allowed only on a loopback host (localhost, 127.0.0.1, [::1])";
   // Private-use schemes of native apps (RFC 8252 §7.1), e.g. cursor://...; they contain a '.' or are app-specific.
   if (/^[a-z][a-z0-9+.-]*:$/.test(url.protocol) && !["javascript:", "data:", "file:", "vbscript:"].includes(url.protocol)) return undefined;

@@ -2,8 +2,8 @@
  * The upstream authorization server of an interactive `oauth2` server: configured
  * (`authorization_url`, `token_url`, `registration_url`), discovered from the configured
  * `issuer` (RFC 8414 / OpenID discovery), or discovered from the upstream's own metadata,
- * RFC 9728 (protected resource) then RFC 8414, all through oauth4webapi. Cached per server
- * for an hour, fetched single-flight.
+ * RFC 9728 (protected resource) then RFC 8414, all through oauth4webapi and the gateway's
+ * one metadata discovery (single flight, a timeout per request, an hour's cache).
  *
  * A configured client_secret goes only to a token endpoint the operator named: `token_url`,
  * or the one in the metadata of the configured `issuer` (issue 15 item 8: an upstream's
@@ -11,9 +11,8 @@
  * config schema refuses a secret without either; this file refuses it again, in case a
  * server reached here some other way.
  */
-import * as oauth from "oauth4webapi";
-import { allowHttp } from "../auth/upstream/allow-http.js";
-import { refreshingCache, type RefreshingCache } from "../auth/upstream/refreshing-cache.js";
+import type * as oauth from "oauth4webapi";
+import type { MetadataDiscovery } from "../auth/upstream/metadata-discovery.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { SECRET_NEEDS_NAMED_ENDPOINT } from "../config/schema.js";
 import { oauthError } from "./oauth-error.js";
@@ -25,31 +24,21 @@ export interface UpstreamAuthorization {
   scopes: string[];
 }
 
-const CACHE_MS = 60 * 60_000;
-const DISCOVERY_TIMEOUT_MS = 10_000;
-
-export async function discoverResource(upstream: URL): Promise<oauth.ResourceServer | undefined> {
+/** RFC 9728 metadata of the upstream MCP server, or undefined when neither form publishes it (or no answer came). */
+export async function discoverResource(discovery: MetadataDiscovery, upstream: URL, maxAgeMs?: number): Promise<oauth.ResourceServer | undefined> {
   // The resource identifier is the MCP endpoint; some servers publish their origin instead.
   for (const candidate of [upstream, new URL(upstream.origin)]) {
-    try {
-      const response = await oauth.resourceDiscoveryRequest(candidate, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS), ...allowHttp(candidate) });
-      return await oauth.processResourceDiscoveryResponse(candidate, response);
-    } catch {
-      // try the next form
-    }
+    const found = await discovery.protectedResource(candidate, maxAgeMs === undefined ? {} : { maxAgeMs });
+    if (found.status === "found") return found.metadata;
   }
   return undefined;
 }
 
 /** RFC 8414 (then OpenID) metadata of `issuer`; oauth4webapi refuses a document naming another issuer (RFC 8414 §3.3). */
-async function discoverAuthorizationServer(issuer: URL): Promise<oauth.AuthorizationServer | undefined> {
+async function discoverAuthorizationServer(discovery: MetadataDiscovery, issuer: URL): Promise<oauth.AuthorizationServer | undefined> {
   for (const algorithm of ["oauth2", "oidc"] as const) {
-    try {
-      const response = await oauth.discoveryRequest(issuer, { algorithm, signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS), ...allowHttp(issuer) });
-      return await oauth.processDiscoveryResponse(issuer, response);
-    } catch {
-      // try OpenID discovery next
-    }
+    const found = await discovery.authorizationServer(issuer, algorithm);
+    if (found.status === "found") return found.metadata;
   }
   return undefined;
 }
@@ -62,12 +51,12 @@ function notFound(server: McpServerEntry): never {
   throw oauthError("server_error", `cannot find the authorization server of MCP server '${server.name}': ${how}`, 502);
 }
 
-export async function resolveUpstreamAuthorization(server: McpServerEntry): Promise<UpstreamAuthorization> {
+export async function resolveUpstreamAuthorization(server: McpServerEntry, discovery: MetadataDiscovery): Promise<UpstreamAuthorization> {
   const config = server.config;
   if (config.client_secret !== undefined && config.token_url === undefined && config.issuer === undefined) {
     throw oauthError("server_error", `MCP server '${server.name}': ${SECRET_NEEDS_NAMED_ENDPOINT}`, 500);
   }
-  const resourceMetadata = await discoverResource(server.url);
+  const resourceMetadata = await discoverResource(discovery, server.url);
   const resource = config.resource ?? resourceMetadata?.resource ?? server.url.href;
   let as: oauth.AuthorizationServer | undefined;
   if (config.authorization_url !== undefined && config.token_url !== undefined) {
@@ -80,7 +69,7 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry): Prom
   } else {
     // A configured issuer pins discovery; the upstream's RFC 9728 list is only a fallback for servers without one.
     const issuer = config.issuer ?? resourceMetadata?.authorization_servers?.[0];
-    const discovered = issuer === undefined ? undefined : await discoverAuthorizationServer(new URL(issuer));
+    const discovered = issuer === undefined ? undefined : await discoverAuthorizationServer(discovery, new URL(issuer));
     if (discovered === undefined) notFound(server);
     as = {
       ...discovered,
@@ -93,24 +82,15 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry): Prom
   return { as, resource, scopes: [...scopes] };
 }
 
-/** One cache per server id; a server edit (new entry object) starts a new cache. */
-export function upstreamAuthorizations(now: () => number = Date.now) {
-  const caches = new WeakMap<McpServerEntry, RefreshingCache<UpstreamAuthorization>>();
+/**
+ * The upstream authorization of each interactive server, resolved on demand. Nothing is
+ * cached here: the metadata behind it is, in the discovery, so a value resolved while a
+ * lookup got no answer (its resource and scopes fallbacks) is never kept.
+ */
+export function upstreamAuthorizations(discovery: MetadataDiscovery) {
   return {
     get(server: McpServerEntry): Promise<UpstreamAuthorization> {
-      let cache = caches.get(server);
-      if (cache === undefined) {
-        cache = refreshingCache({
-          fetch: async () => {
-            const value = await resolveUpstreamAuthorization(server);
-            const at = now();
-            return { value, expiresAt: at + CACHE_MS, refreshAt: at + CACHE_MS * 0.8 };
-          },
-          now,
-        });
-        caches.set(server, cache);
-      }
-      return cache.get();
+      return resolveUpstreamAuthorization(server, discovery);
     },
   };
 }

@@ -9,16 +9,24 @@
  * growing without bound.
  */
 import { randomUUID } from "node:crypto";
-import type { Caller } from "../auth/inbound/caller.js";
 import type { Logger } from "../log.js";
 import type { AuditQuery, AuditRepository } from "../store/audit-repository.js";
 import type { AuditEventsTable } from "../store/schema.js";
+
+/** Who called, as the trail records it (auth/inbound's Caller has these fields; observability does not depend on auth). */
+export interface AuditedCaller {
+  kind: string;
+  /** The key's label, never the key. */
+  keyId: string;
+  subject: string;
+  userId?: string | undefined;
+}
 
 export type AuditRoute = "passthrough" | "aggregate" | "rest" | "ui";
 
 export interface ToolCallEvent {
   requestId: string | undefined;
-  caller: Caller;
+  caller: AuditedCaller;
   route: AuditRoute;
   server: string;
   tool: string;

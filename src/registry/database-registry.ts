@@ -12,7 +12,6 @@
  * before this rule) are left out with an error naming both, until one is renamed or
  * deleted through the API.
  */
-import type { UserTokenSource } from "../auth/upstream/oauth2-interactive.js";
 import type { Environment } from "../config/env-refs.js";
 import { ConfigError } from "../config/errors.js";
 import type { Config } from "../config/schema.js";
@@ -20,8 +19,7 @@ import { parseServerInput } from "../config/server-input.js";
 import type { Logger } from "../log.js";
 import type { ServersRepository, StoredServer } from "../store/servers-repository.js";
 import { configServerEntries, registrySnapshot, type RegistrySnapshot, type ServerRegistry } from "./registry.js";
-import { buildServerEntry, type McpServerEntry } from "./server-entry.js";
-import type { TokenEvents } from "../observability/metrics.js";
+import { buildServerEntry, type McpServerEntry, type UpstreamAuthFactory } from "./server-entry.js";
 
 /** A database server that could not be loaded on this instance, and why. */
 export interface ServerProblem {
@@ -48,16 +46,10 @@ export async function databaseRegistry(options: {
   servers: ServersRepository;
   env: Environment;
   log: Logger;
-  /** Per-user tokens for interactive servers' strategies. */
-  userTokens?: UserTokenSource;
-  /** Token fetches and cache hits of the servers' credential strategies. */
-  tokenEvents?: TokenEvents;
+  /** Builds each server's credential strategy (auth/upstream, from the composition root). */
+  authFor: UpstreamAuthFactory;
 }): Promise<DatabaseRegistry> {
-  const context = {
-    log: options.log,
-    ...(options.userTokens === undefined ? {} : { userTokens: options.userTokens }),
-    ...(options.tokenEvents === undefined ? {} : { tokenEvents: options.tokenEvents }),
-  };
+  const context = { log: options.log, authFor: options.authFor };
   const fromConfig = configServerEntries(options.config, context);
   let snapshot: RegistrySnapshot = registrySnapshot(fromConfig);
   let loaded = new Map<string, Loaded>();

@@ -3,9 +3,8 @@
  * uses it throughout, so a concurrent reload (database servers, issue 3) can never mix
  * two versions of the registry inside one request.
  */
-import type { StrategyContext } from "../auth/upstream/select-strategy.js";
 import type { Config } from "../config/schema.js";
-import { buildServerEntry, type McpServerEntry } from "./server-entry.js";
+import { buildServerEntry, type McpServerEntry, type ServerEntryOptions } from "./server-entry.js";
 import { serverNameMatcher, type ServerNameMatcher } from "./server-names.js";
 
 export interface RegistrySnapshot {
@@ -36,11 +35,11 @@ export function registrySnapshot(entries: Iterable<McpServerEntry>): RegistrySna
     servers,
     names,
     hasInternalOnly: [...servers.values()].some((entry) => entry.internalOnly),
-    hasDelegating: [...servers.values()].some((entry) => entry.delegatesAuth),
+    hasDelegating: [...servers.values()].some((entry) => entry.kind === "delegated"),
     byIdOrName: (idOrName) => byId.get(idOrName) ?? servers.get(idOrName),
   };
 }
 
-export function configServerEntries(config: Config, context: StrategyContext = {}): McpServerEntry[] {
-  return Object.entries(config.mcp_servers).map(([name, server]) => buildServerEntry(name, name, "config", server, context));
+export function configServerEntries(config: Config, options: ServerEntryOptions): McpServerEntry[] {
+  return Object.entries(config.mcp_servers).map(([name, server]) => buildServerEntry(name, name, "config", server, options));
 }

@@ -1,16 +1,36 @@
 /**
  * An upstream MCP server as the proxy uses it: the validated config plus everything that
- * can be computed once (parsed URL, auth strategy, tool filter, header sets), so the hot
- * path does no parsing.
+ * can be computed once (parsed URL, kind, auth strategy, tool filter, header sets), so the
+ * hot path does no parsing.
  */
 import type { ServerConfig } from "../config/schema.js";
+import { serverKind, type ServerKind } from "../config/server-kind.js";
+import type { Logger } from "../log.js";
 import type { UpstreamAuth } from "../auth/upstream/strategy.js";
-import { selectUpstreamAuth, type StrategyContext } from "../auth/upstream/select-strategy.js";
-import { delegatesAuthToUpstream } from "../auth/upstream/delegate.js";
 import { serverWarnings } from "./server-warnings.js";
 import { toolFilter, type ToolFilter } from "./tool-filter.js";
 
 export type ServerSource = "config" | "database";
+
+/** What a server's credential strategy is built from. */
+export interface ServerAuthSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: ServerKind;
+  readonly config: ServerConfig;
+}
+
+/**
+ * Builds a server's upstream credential strategy. The composition root passes
+ * auth/upstream's factory in, so the registry depends on no strategy.
+ */
+export type UpstreamAuthFactory = (server: ServerAuthSpec) => UpstreamAuth;
+
+export interface ServerEntryOptions {
+  authFor: UpstreamAuthFactory;
+  /** Told of settings that do not do what they seem to. */
+  log?: Logger;
+}
 
 export interface McpServerEntry {
   /** Config servers: the name. Database servers: a stable id that survives edits. */
@@ -18,6 +38,8 @@ export interface McpServerEntry {
   readonly name: string;
   readonly source: ServerSource;
   readonly config: ServerConfig;
+  /** How the gateway authenticates upstream, decided once from the config. */
+  readonly kind: ServerKind;
   readonly url: URL;
   readonly auth: UpstreamAuth;
   readonly allowsTool: ToolFilter;
@@ -28,22 +50,22 @@ export interface McpServerEntry {
   readonly staticHeaders: Readonly<Record<string, string>>;
   /** `available_on_public_internet: false`: hidden from callers outside the internal ranges. */
   readonly internalOnly: boolean;
-  /** The gateway skips its own key check for requests that target only such servers. */
-  readonly delegatesAuth: boolean;
   /** Settings that do not do what they seem to (logged when loaded). */
   readonly warnings: readonly string[];
 }
 
-export function buildServerEntry(id: string, name: string, source: ServerSource, config: ServerConfig, context: StrategyContext = {}): McpServerEntry {
-  const warnings = serverWarnings(config);
-  for (const warning of warnings) context.log?.warn({ server: name, server_id: id }, warning);
+export function buildServerEntry(id: string, name: string, source: ServerSource, config: ServerConfig, options: ServerEntryOptions): McpServerEntry {
+  const kind = serverKind(config);
+  const warnings = serverWarnings(config, kind);
+  for (const warning of warnings) options.log?.warn({ server: name, server_id: id }, warning);
   return Object.freeze({
     id,
     name,
     source,
     config,
+    kind,
     url: new URL(config.url),
-    auth: selectUpstreamAuth(id, name, config, context),
+    auth: options.authFor({ id, name, kind, config }),
     allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools),
     timeoutMs: config.timeout * 1000,
     extraHeaders: Object.freeze(config.extra_headers.map((header) => header.toLowerCase())),
@@ -51,7 +73,6 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
       Object.fromEntries(Object.entries(config.static_headers).map(([header, value]) => [header.toLowerCase(), value])),
     ),
     internalOnly: !config.available_on_public_internet,
-    delegatesAuth: delegatesAuthToUpstream(config),
     warnings: Object.freeze(warnings),
   });
 }

@@ -3,22 +3,21 @@
  * logged once when a server is loaded (config file or database) and shown by the admin
  * API and UI beside the server.
  */
-import { inferOauth2Flow } from "../config/load.js";
 import type { ServerConfig } from "../config/schema.js";
-import { delegatesAuthToUpstream } from "../auth/upstream/delegate.js";
+import type { ServerKind } from "../config/server-kind.js";
 
-export function serverWarnings(config: ServerConfig): string[] {
+export function serverWarnings(config: ServerConfig, kind: ServerKind): string[] {
   const warnings: string[] = [];
   if (config.delegate_auth_to_upstream && config.auth_type !== "oauth2") {
     warnings.push(
       `delegate_auth_to_upstream is ignored: it applies only to auth_type oauth2, and this server uses ${config.auth_type}; the gateway checks keys for it as usual`,
     );
-  } else if (config.delegate_auth_to_upstream && inferOauth2Flow(config) === "client_credentials") {
+  } else if (config.delegate_auth_to_upstream && kind === "client_credentials") {
     warnings.push(
       "delegate_auth_to_upstream is ignored: this oauth2 server uses the client_credentials (M2M) flow, so there is no user OAuth flow to delegate; the gateway checks keys for it as usual",
     );
   }
-  if (!config.available_on_public_internet && delegatesAuthToUpstream(config)) {
+  if (!config.available_on_public_internet && kind === "delegated") {
     // The seed's warning: the internal-only flag does not turn the delegate bypass off.
     warnings.push(
       "available_on_public_internet: false with delegate_auth_to_upstream: true: callers inside mcp_internal_ip_ranges reach this server and its upstream OAuth flow without a gateway key; enforce access at the upstream IdP and at the network edge",

@@ -26,8 +26,6 @@ export type DatabaseLocation =
   | { dialect: "sqlite"; path: string }
   | { dialect: "postgres"; connectionString: string };
 
-export const DEFAULT_DATABASE_URL = "sqlite:./gatehouse.db";
-
 /** `sqlite:PATH`, `sqlite::memory:`, `postgres://...`, `postgresql://...`. */
 export function parseDatabaseUrl(url: string): DatabaseLocation {
   if (url.startsWith("sqlite:")) {

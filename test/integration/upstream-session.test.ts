@@ -28,6 +28,7 @@ import {
 import { serverConfigSchema } from "../../src/config/schema.js";
 import { createUpstreamHttp, type UpstreamHttp } from "../../src/mcp/upstream-http.js";
 import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamHttpError, UpstreamProtocolError, type CallOptions } from "../../src/mcp/upstream-session.js";
+import { upstreamAuthFactory } from "../../src/auth/upstream/select-strategy.js";
 import { buildServerEntry, type McpServerEntry } from "../../src/registry/server-entry.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
@@ -149,7 +150,7 @@ function isMethod(method: string): (exchange: Exchange) => boolean {
 
 /** A registry entry for `url`, as the gateway builds one from its config; `timeout` in seconds. */
 function entryFor(url: string, timeout = 10): McpServerEntry {
-  return buildServerEntry("under-test", "under-test", "config", serverConfigSchema.parse({ url, timeout }));
+  return buildServerEntry("under-test", "under-test", "config", serverConfigSchema.parse({ url, timeout }), { authFor: upstreamAuthFactory() });
 }
 
 function firstText(result: CallToolResult): string {

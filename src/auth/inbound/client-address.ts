@@ -10,6 +10,7 @@
  */
 import { BlockList, isIPv4, isIPv6 } from "node:net";
 import type { RequestHeaders } from "../../headers.js";
+import { LOOPBACK_RANGES } from "../../loopback.js";
 
 export interface AddressRanges {
   list: BlockList;
@@ -50,7 +51,7 @@ export function inRanges(ranges: AddressRanges, address: string | undefined): bo
  * Private and loopback networks: the default of `mcp_internal_ip_ranges` (RFC 1918, RFC 6598
  * shared address space, loopback, IPv6 unique-local and loopback).
  */
-export const DEFAULT_INTERNAL_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "::1/128", "fc00::/7"];
+export const DEFAULT_INTERNAL_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", ...LOOPBACK_RANGES, "fc00::/7"];
 
 export interface ForwardingTrust {
   useXForwardedFor: boolean;

@@ -2,20 +2,14 @@
  * `delegate_auth_to_upstream: true` (seed "Delegate Auth to Upstream", CONTRACT §5): the
  * MCP client runs OAuth with the upstream's own issuer, and the gateway forwards the
  * client's `Authorization` untouched (`delegated`). Only for `auth_type: oauth2` with the
- * interactive flow; anywhere else the flag is ignored (and the load logs it).
+ * interactive flow (the server's kind is then `delegated`); anywhere else the flag is
+ * ignored (and the load logs it).
  *
  * An Authorization header holding a gateway key is never forwarded, however the key is
  * written in it (LiteLLM #30559, issue 15 item 9): the upstream then sees no credential.
  */
-import { inferOauth2Flow } from "../../config/load.js";
-import type { ServerConfig } from "../../config/schema.js";
 import { forwardableAuthorization } from "../inbound/credential-screen.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
-
-/** Whether the server really delegates: the flag, on an interactive oauth2 server. */
-export function delegatesAuthToUpstream(config: ServerConfig): boolean {
-  return config.delegate_auth_to_upstream && config.auth_type === "oauth2" && inferOauth2Flow(config) === "authorization_code";
-}
 
 export function delegatedAuth(): UpstreamAuth {
   return {

@@ -14,6 +14,7 @@ import type { TokenEvents } from "../../observability/metrics.js";
 import { allowHttp } from "./allow-http.js";
 import { refreshingCache, type Expiring } from "./refreshing-cache.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
+import { metadataDiscovery, type MetadataDiscovery } from "./metadata-discovery.js";
 import { cacheLifetimeSeconds, DEFAULT_TOKEN_TIMEOUT_MS, targetParameters, tokenEndpointClient, tokenEndpointError, type ClientAuthMethod } from "./token-endpoint.js";
 
 export interface ClientCredentialsOptions {
@@ -32,6 +33,8 @@ export interface ClientCredentialsOptions {
   now?: () => number;
   log?: Logger;
   events?: TokenEvents;
+  /** The gateway's metadata lookups (for the token endpoint's preferred client authentication); default: this strategy's own. */
+  discovery?: MetadataDiscovery;
 }
 
 /** Refresh once this share of the cached lifetime has passed. */
@@ -40,7 +43,7 @@ const REFRESH_AFTER = 0.8;
 export function clientCredentialsAuth(options: ClientCredentialsOptions): UpstreamAuth {
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
-  const endpoint = tokenEndpointClient({ ...options, authMethod: options.authMethod, timeoutMs });
+  const endpoint = tokenEndpointClient({ ...options, authMethod: options.authMethod, timeoutMs, discovery: options.discovery ?? metadataDiscovery({ now }) });
 
   async function requestToken(): Promise<Expiring<UpstreamCredentials>> {
     try {

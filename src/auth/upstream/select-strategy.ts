@@ -1,10 +1,12 @@
 /**
- * Picks the upstream credential strategy for a server, once, at load time.
+ * Picks the upstream credential strategy for a server, once, at load time, by the kind
+ * the registry decided. The composition root hands `upstreamAuthFactory(...)` to the
+ * registry, which builds each server's strategy with it.
  */
-import { inferOauth2Flow } from "../../config/load.js";
-import type { ServerConfig } from "../../config/schema.js";
+import type { StaticAuthType } from "../../config/schema.js";
 import type { Logger } from "../../log.js";
-import { delegatedAuth, delegatesAuthToUpstream } from "./delegate.js";
+import type { ServerAuthSpec, UpstreamAuthFactory } from "../../registry/server-entry.js";
+import { delegatedAuth } from "./delegate.js";
 import { clientCredentialsAuth } from "./m2m-client-credentials.js";
 import { DEFAULT_TOKEN_TIMEOUT_MS } from "./token-endpoint.js";
 import { oauth2Interactive, type UserTokenSource } from "./oauth2-interactive.js";
@@ -12,6 +14,7 @@ import { staticAuth } from "./static-auth.js";
 import { tokenExchangeAuth } from "./token-exchange.js";
 import type { UpstreamAuth } from "./strategy.js";
 import type { TokenEvents } from "../../observability/metrics.js";
+import type { MetadataDiscovery } from "./metadata-discovery.js";
 
 /** What strategies may use besides the server's config. */
 export interface StrategyContext {
@@ -21,30 +24,37 @@ export interface StrategyContext {
   userTokens?: UserTokenSource;
   /** Told of token requests and cache hits (metrics). */
   tokenEvents?: TokenEvents;
+  /** The gateway's upstream metadata lookups, shared by every strategy. */
+  discovery?: MetadataDiscovery;
 }
 
-export function selectUpstreamAuth(serverId: string, serverName: string, server: ServerConfig, context: StrategyContext = {}): UpstreamAuth {
-  switch (server.auth_type) {
-    case "oauth2":
-      if (inferOauth2Flow(server) === "client_credentials") {
-        return clientCredentialsAuth({
-          serverName,
-          tokenUrl: server.token_url!,
-          clientId: server.client_id!,
-          clientSecret: server.client_secret!,
-          scopes: server.scopes,
-          resource: server.resource,
-          audience: server.audience,
-          authMethod: server.token_endpoint_auth_method,
-          timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
-          ...(context.log === undefined ? {} : { log: context.log }),
-          ...(context.now === undefined ? {} : { now: context.now }),
-          ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
-        });
-      }
-      if (delegatesAuthToUpstream(server)) return delegatedAuth();
+export function upstreamAuthFactory(context: StrategyContext = {}): UpstreamAuthFactory {
+  return (server) => selectUpstreamAuth(server, context);
+}
+
+export function selectUpstreamAuth({ id: serverId, name: serverName, kind, config: server }: ServerAuthSpec, context: StrategyContext = {}): UpstreamAuth {
+  switch (kind) {
+    case "client_credentials":
+      return clientCredentialsAuth({
+        serverName,
+        tokenUrl: server.token_url!,
+        clientId: server.client_id!,
+        clientSecret: server.client_secret!,
+        scopes: server.scopes,
+        resource: server.resource,
+        audience: server.audience,
+        authMethod: server.token_endpoint_auth_method,
+        timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
+        ...(context.log === undefined ? {} : { log: context.log }),
+        ...(context.now === undefined ? {} : { now: context.now }),
+        ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
+        ...(context.discovery === undefined ? {} : { discovery: context.discovery }),
+      });
+    case "delegated":
+      return delegatedAuth();
+    case "interactive":
       return oauth2Interactive(serverId, serverName, context.userTokens);
-    case "oauth2_token_exchange":
+    case "token_exchange":
       return tokenExchangeAuth({
         serverId,
         serverName,
@@ -60,8 +70,10 @@ export function selectUpstreamAuth(serverId: string, serverName: string, server:
         ...(context.log === undefined ? {} : { log: context.log }),
         ...(context.now === undefined ? {} : { now: context.now }),
         ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
+        ...(context.discovery === undefined ? {} : { discovery: context.discovery }),
       });
-    default:
-      return staticAuth(server.auth_type, server.auth_value ?? server.authentication_token);
+    case "none":
+    case "static":
+      return staticAuth(server.auth_type as StaticAuthType, server.auth_value ?? server.authentication_token);
   }
 }

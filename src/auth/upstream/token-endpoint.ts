@@ -6,7 +6,7 @@
 import * as oauth from "oauth4webapi";
 import { credentialScrubber } from "../../credential-scrubber.js";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
-import { allowHttp } from "./allow-http.js";
+import type { MetadataDiscovery } from "./metadata-discovery.js";
 
 export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
 
@@ -40,6 +40,8 @@ export interface TokenEndpointClientOptions {
   /** Fixed client authentication; else what the token endpoint's metadata prefers, else client_secret_post. */
   authMethod: ClientAuthMethod | undefined;
   timeoutMs: number;
+  /** Where the token endpoint's metadata is looked up (shared by the gateway's upstream lookups). */
+  discovery: MetadataDiscovery;
 }
 
 /** The gateway as an OAuth client of one token endpoint (shared by the grants it sends there). */
@@ -47,38 +49,25 @@ export interface TokenEndpointClient {
   as: oauth.AuthorizationServer;
   client: oauth.Client;
   /**
-   * The configured method, else the endpoint's metadata, else client_secret_post. Decided
-   * once the metadata lookup got an answer; a lookup the server did not answer (down,
-   * timed out) is tried again at the next request, so an outage at start-up is not
-   * remembered as "no metadata".
+   * The configured method, else the endpoint's metadata, else client_secret_post. The
+   * metadata comes from the discovery's cache: a lookup that got no answer (down, timed
+   * out) or found no metadata is asked again later, so neither an outage at start-up nor
+   * a fallback is remembered as the server's choice.
    */
   authentication(): Promise<{ method: ClientAuthMethod | "none"; auth: oauth.ClientAuth }>;
 }
 
 export function tokenEndpointClient(options: TokenEndpointClientOptions): TokenEndpointClient {
-  let method: Promise<Discovered> | undefined;
   const secret = options.clientSecret;
   return {
     as: { issuer: new URL(options.tokenUrl).origin, token_endpoint: options.tokenUrl },
     client: { client_id: options.clientId },
     async authentication() {
       if (secret === undefined) return { method: "none", auth: oauth.None() };
-      const lookup = (method ??=
-        options.authMethod !== undefined
-          ? Promise.resolve({ method: options.authMethod, answered: true })
-          : preferredClientAuth(options.tokenUrl, discoveryBudgetMs(options.timeoutMs)));
-      const found = await lookup;
-      if (!found.answered && method === lookup) method = undefined;
-      const chosen = found.method ?? "client_secret_post";
+      const chosen = options.authMethod ?? (await preferredClientAuth(options.discovery, options.tokenUrl, discoveryBudgetMs(options.timeoutMs))) ?? "client_secret_post";
       return { method: chosen, auth: chosen === "client_secret_basic" ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret) };
     },
   };
-}
-
-/** What a metadata lookup found; `answered`: some metadata URL answered (so "nothing found" is a real answer). */
-export interface Discovered {
-  method: ClientAuthMethod | undefined;
-  answered: boolean;
 }
 
 /**
@@ -98,35 +87,18 @@ function discoveryBudgetMs(timeoutMs: number): number {
  * asked at once, within one `timeoutMs`; the first match in this order wins: RFC 8414 then
  * OIDC, at the parent path then at the origin.
  */
-export async function preferredClientAuth(tokenUrl: string, timeoutMs: number): Promise<Discovered> {
+export async function preferredClientAuth(discovery: MetadataDiscovery, tokenUrl: string, timeoutMs: number): Promise<ClientAuthMethod | undefined> {
   const url = new URL(tokenUrl);
   const parent = url.pathname.replace(/\/[^/]*$/, "");
   const issuers = [...new Set([url.origin + parent, url.origin])];
-  const signal = AbortSignal.timeout(timeoutMs);
   const lookups = await Promise.all(
-    issuers.flatMap((issuer) => (["oauth2", "oidc"] as const).map((algorithm) => discover(new URL(issuer), algorithm, signal))),
+    issuers.flatMap((issuer) => (["oauth2", "oidc"] as const).map((algorithm) => discovery.authorizationServer(new URL(issuer), algorithm, { timeoutMs }))),
   );
-  const answered = lookups.some((lookup) => lookup.answered);
-  const metadata = lookups.find((lookup) => lookup.metadata?.token_endpoint === tokenUrl)?.metadata;
-  if (metadata === undefined) return { method: undefined, answered };
+  const metadata = lookups.find((lookup) => lookup.status === "found" && lookup.metadata.token_endpoint === tokenUrl);
+  if (metadata?.status !== "found") return undefined;
   // RFC 8414 §2: when the list is absent, the default is client_secret_basic.
-  const supported = metadata.token_endpoint_auth_methods_supported ?? ["client_secret_basic"];
-  return { method: supported.find((method): method is ClientAuthMethod => method === "client_secret_post" || method === "client_secret_basic"), answered };
-}
-
-async function discover(issuer: URL, algorithm: "oauth2" | "oidc", signal: AbortSignal): Promise<{ metadata?: oauth.AuthorizationServer; answered: boolean }> {
-  let response: Response;
-  try {
-    response = await oauth.discoveryRequest(issuer, { algorithm, signal, ...allowHttp(issuer) });
-  } catch {
-    return { answered: false };
-  }
-  try {
-    return { metadata: await oauth.processDiscoveryResponse(issuer, response), answered: true };
-  } catch {
-    // An answer that is not metadata (404, HTML): a real answer all the same.
-    return { answered: true };
-  }
+  const supported = metadata.metadata.token_endpoint_auth_methods_supported ?? ["client_secret_basic"];
+  return supported.find((method): method is ClientAuthMethod => method === "client_secret_post" || method === "client_secret_basic");
 }
 
 /**

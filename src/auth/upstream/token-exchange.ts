@@ -11,6 +11,7 @@
  * (the exchange must not outlive what it was granted for); single-flight per subject.
  * Nothing here ever puts the subject token in an error or a log line.
  */
+import { metadataDiscovery, type MetadataDiscovery } from "./metadata-discovery.js";
 import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
 import * as oauth from "oauth4webapi";
@@ -53,6 +54,8 @@ export interface TokenExchangeOptions {
   now?: () => number;
   log?: Logger;
   events?: TokenEvents;
+  /** The gateway's metadata lookups (for the token endpoint's preferred client authentication); default: this strategy's own. */
+  discovery?: MetadataDiscovery;
 }
 
 const TOKEN_EXCHANGE: TokenRequestKind = {
@@ -76,6 +79,7 @@ export function tokenExchangeAuth(options: TokenExchangeOptions): UpstreamAuth {
     clientSecret: options.clientSecret,
     authMethod: options.authMethod,
     timeoutMs,
+    discovery: options.discovery ?? metadataDiscovery({ now }),
   });
   const cache = keyedTokenCache<UpstreamCredentials>({
     now,

@@ -92,7 +92,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
   const prm = (form: McpPathForm) => async (c: Context<AppEnv>) => {
     const entry = server(c, c.req.param("server")!);
     const origin = requestOrigin(deps.origin, c);
-    const document = entry.delegatesAuth
+    const document = entry.kind === "delegated"
       ? await deps.delegated.document(entry, gatewayResourceUrl(origin, entry, form))
       : await protectedResourceMetadata(origin, entry, form, deps.upstreams);
     return c.json(document, 200, { "access-control-allow-origin": "*" });
@@ -103,7 +103,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
   app.get("/.well-known/oauth-protected-resource/mcp", oauthErrors, async (c) => {
     const name = c.req.query("server") ?? "";
     const entry = server(c, name);
-    if (!entry.delegatesAuth) throw oauthError("invalid_request", `MCP server '${name}' does not delegate auth upstream; its metadata is at /.well-known/oauth-protected-resource/${name}/mcp`, 404);
+    if (entry.kind !== "delegated") throw oauthError("invalid_request", `MCP server '${name}' does not delegate auth upstream; its metadata is at /.well-known/oauth-protected-resource/${name}/mcp`, 404);
     const document = await deps.delegated.document(entry, `${requestOrigin(deps.origin, c)}/mcp`);
     return c.json(document, 200, { "access-control-allow-origin": "*" });
   });

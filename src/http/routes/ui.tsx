@@ -15,12 +15,10 @@ import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { FORWARD_NOTHING } from "../../auth/inbound/credential-screen.js";
 import type { KeyAdmin, KeyView } from "../../auth/inbound/key-admin.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
-import { inferOauth2Flow } from "../../config/load.js";
 import { clientMessage, GatewayError, toGatewayError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { serverForCaller, serversForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
-import { isInteractive } from "../../oauth/gateway-issuer.js";
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import type { DatabaseRegistry } from "../../registry/database-registry.js";
 import type { ServerAdmin } from "../../registry/server-admin.js";
@@ -266,7 +264,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       url: server.url.origin + server.url.pathname,
       transport: server.config.transport,
       authType: server.config.auth_type,
-      ...(server.config.auth_type === "oauth2" ? { oauthFlow: inferOauth2Flow(server.config) } : {}),
+      ...(server.config.auth_type === "oauth2" ? { oauthFlow: server.kind === "client_credentials" ? "client_credentials" : "authorization_code" } : {}),
       ...(server.config.description === undefined ? {} : { description: server.config.description }),
       source: server.source,
       warnings: server.warnings,
@@ -279,7 +277,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/mcp/servers/:id",
     page(async (c, current) => {
       const server = serverOf(c, current);
-      const connects = isInteractive(server) && !server.delegatesAuth;
+      const connects = server.kind === "interactive";
       const connection: Connection | undefined = connects ? await deps.connections.expiresAt(server.id, callerUserKey(current.caller)) : undefined;
       const notices: Record<string, string> = { created: "MCP server created.", saved: "Changes saved.", connected: "Connected: the gateway now calls this server with your account.", disconnected: "Disconnected: your tokens for this server were deleted." };
       const notice = Object.keys(notices).find((name) => c.req.query(name) !== undefined);

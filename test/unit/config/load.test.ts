@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, it, expect } from "vitest";
 import { resolveEnvRefs } from "../../../src/config/env-refs.js";
 import { ConfigError, closestMatch, formatPath } from "../../../src/config/errors.js";
-import { inferOauth2Flow, isLoopbackHost, loadConfigFile, parseConfig } from "../../../src/config/load.js";
+import { inferOauth2Flow, loadConfigFile, parseConfig } from "../../../src/config/load.js";
+import { isLoopbackHostname as isLoopbackHost } from "../../../src/loopback.js";
 import type { ServerConfig } from "../../../src/config/schema.js";
 
 const FILE = "config.yaml";

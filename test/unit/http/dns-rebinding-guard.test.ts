@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config/load.js";
 import { runtimeSettings } from "../../../src/config/settings.js";
-import { checkedRoute, hostnameOf, isLoopbackHostname, isLoopbackListenAddress, originAllowed } from "../../../src/http/dns-rebinding-guard.js";
+import { checkedRoute, hostnameOf, originAllowed } from "../../../src/http/dns-rebinding-guard.js";
+import { isLoopbackHostname, isLoopbackListenAddress } from "../../../src/loopback.js";
 
 describe("which routes check Origin", () => {
   it.each([

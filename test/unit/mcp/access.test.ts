@@ -3,6 +3,7 @@ import { masterCaller, type Caller } from "../../../src/auth/inbound/caller.js";
 import { parseConfig } from "../../../src/config/load.js";
 import { GatewayError } from "../../../src/errors.js";
 import { assertToolAllowed, parseServersHeader, serverForCaller, serversForCaller, toolVisibility } from "../../../src/mcp/access.js";
+import { upstreamAuthFactory } from "../../../src/auth/upstream/select-strategy.js";
 import { configServerEntries, registrySnapshot } from "../../../src/registry/registry.js";
 
 const { config } = parseConfig(
@@ -15,7 +16,7 @@ general_settings: {master_key: sk-x}
 `,
   { file: "t.yaml", env: {} },
 );
-const snapshot = registrySnapshot(configServerEntries(config));
+const snapshot = registrySnapshot(configServerEntries(config, { authFor: upstreamAuthFactory() }));
 const restricted: Caller = { kind: "virtual", keyId: "k1", subject: "key:k1", servers: new Set(["open", "limited"]), tools: new Map([["open", new Set(["echo"])]]) };
 
 function statusOf(run: () => unknown): number | undefined {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config/load.js";
 import { GatewayError } from "../../../src/errors.js";
 import { createStreamBudget } from "../../../src/mcp/stream-budget.js";
+import { upstreamAuthFactory } from "../../../src/auth/upstream/select-strategy.js";
 import { configServerEntries } from "../../../src/registry/registry.js";
 
 const { config } = parseConfig(
@@ -13,7 +14,7 @@ mcp_servers:
 `,
   { file: "t.yaml", env: {} },
 );
-const [plain, tight] = configServerEntries(config);
+const [plain, tight] = configServerEntries(config, { authFor: upstreamAuthFactory() });
 
 function refusal(run: () => unknown): GatewayError | undefined {
   try {
