@@ -4,8 +4,8 @@
  * (issue 10). Not part of `npm test`.
  *
  * Starts, on loopback: the fast upstream, the SDK upstream, an M2M authorization server
- * issuing short-lived tokens (so refreshes happen during the run), and the gateway as its
- * bin starts it. Then keeps SOAK_CONCURRENCY requests in flight, drawn from a mix of
+ * issuing short-lived tokens (so refreshes happen during the run), and the gateway as
+ * `node dist/cli.js` starts it. Then keeps SOAK_CONCURRENCY requests in flight, drawn from a mix of
  * pass-through (static and M2M), aggregate, REST, tools/list, bad keys and calls the
  * client abandons. Every minute, faults take turns:
  *
