@@ -1,5 +1,5 @@
 /**
- * config.yaml → a validated, deep-frozen Config (CONTRACT §2), or one ConfigError that
+ * config.yaml → a validated, deep-frozen Config (README, "config.yaml"), or one ConfigError that
  * lists every problem. Warnings are returned, not logged: the caller owns the logger.
  */
 import { readFile } from "node:fs/promises";
@@ -137,7 +137,10 @@ export function isLoopbackHost(hostname: string): boolean {
   return host === "localhost" || host.endsWith(".localhost") || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "[::1]";
 }
 
-/** CONTRACT §6: plain http:// is allowed for OAuth endpoints, with one warning each off loopback. */
+/**
+ * Plain http:// is allowed for OAuth endpoints (loopback development, internal networks),
+ * with one warning each off loopback.
+ */
 function plainHttpWarnings(config: Config, file: string): string[] {
   const warnings: string[] = [];
   for (const [name, server] of Object.entries(config.mcp_servers)) {
@@ -159,7 +162,7 @@ function plainHttpWarnings(config: Config, file: string): string[] {
 export type Oauth2Flow = NonNullable<ServerConfig["oauth2_flow"]>;
 
 /**
- * The seed's inference when `oauth2_flow` is omitted (CONTRACT §2): an authorization_url
+ * LiteLLM's inference when `oauth2_flow` is omitted (README, "config.yaml"): an authorization_url
  * means interactive; token_url + client_id + client_secret alone means client_credentials;
  * anything else is interactive, with the upstream's own discovery.
  */
