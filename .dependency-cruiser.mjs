@@ -23,7 +23,7 @@ const WEB = "^src/(http|ui)/";
 const ROOT = "^src/(cli\\.ts|gateway\\.ts|mock-server/)";
 
 /**
- * Upstream strategies (STYLE.md: they never import each other) and the helpers they may
+ * Upstream strategies (they never import each other) and the helpers they may
  * share. Helpers: `strategy.ts` (the interface every strategy implements),
  * `token-endpoint.ts` (the token endpoint call and client authentication of RFC 6749 §2.3),
  * `metadata-discovery.ts` (every RFC 8414 / OpenID / RFC 9728 lookup, under one cache policy),
@@ -135,7 +135,7 @@ export default {
     {
       name: "upstream-strategies-never-import-each-other",
       severity: "error",
-      comment: "STYLE.md: one file per way of getting upstream credentials; shared code lives in the helpers (UPSTREAM_HELPERS).",
+      comment: "One file per way of getting upstream credentials; shared code lives in the helpers (UPSTREAM_HELPERS).",
       from: { path: "^src/auth/upstream/", pathNot: [`^src/auth/upstream/${UPSTREAM_HELPERS}`, "^src/auth/upstream/select-strategy\\.ts$"] },
       to: { path: "^src/auth/upstream/", pathNot: `^src/auth/upstream/${UPSTREAM_HELPERS}` },
     },

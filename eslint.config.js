@@ -12,12 +12,13 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       "no-restricted-syntax": [
         "error",
-        { selector: "ExportAllDeclaration", message: "Use explicit named exports (STYLE.md)." },
+        { selector: "ExportAllDeclaration", message: "Re-export names explicitly (export { a } from ...), not with export *: a module's public names stay listed." },
       ],
     },
   },
   {
-    // Only the composition root reads the environment (STYLE.md house rule 3).
+    // Only the composition root reads the environment: no module does I/O or reads settings when
+    // imported, and tests pass settings in.
     files: ["src/**/*.ts"],
     ignores: ["src/cli.ts"],
     rules: {

@@ -1,5 +1,6 @@
 /** The benchmark's results as JSON (kept for comparison over time) and as a Markdown table. */
 import type { Generator, LoadResult } from "./load.js";
+import { evaluateTargets, markdownTargets } from "./targets.js";
 
 export interface PathResult {
   path: string;
@@ -16,7 +17,7 @@ export interface Report {
   generator: Generator;
   seconds: number;
   results: PathResult[];
-  /** `idleRssMb`: once V8's memory reducer has returned the load's headroom (it starts after ~8 s of quiet), within `idleSeconds`. */
+  /** In MiB. `idleRssMb`: once V8's memory reducer has returned the load's headroom (it starts after ~8 s of quiet), within `idleSeconds`. */
   gateway: { rssMb: number; peakRssMb: number; idleRssMb: number; idleSeconds: number };
   tokenRequests: number;
 }
@@ -46,8 +47,9 @@ export function markdownReport(report: Report): string {
   }
   lines.push(
     "",
-    `Gateway RSS after the run: ${fixed(report.gateway.rssMb, 0)} MB (peak ${fixed(report.gateway.peakRssMb, 0)} MB); ${fixed(report.gateway.idleRssMb, 0)} MB after ${fixed(report.gateway.idleSeconds, 0)} s idle. Token requests seen by the M2M authorization server: ${report.tokenRequests}.`,
+    `Gateway RSS after the run: ${fixed(report.gateway.rssMb, 0)} MiB (peak ${fixed(report.gateway.peakRssMb, 0)} MiB); ${fixed(report.gateway.idleRssMb, 0)} MiB after ${fixed(report.gateway.idleSeconds, 0)} s idle. Token requests seen by the M2M authorization server: ${report.tokenRequests}.`,
     "",
+    markdownTargets(evaluateTargets(report)),
   );
   return lines.join("\n");
 }

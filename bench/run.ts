@@ -8,7 +8,9 @@
  * gateway (built `dist/cli.js`, SQLite). Then drives each path with wrk (else autocannon)
  * at each connection count for a bounded time and reports requests/s, p50/p99 latency,
  * the proxy's CPU time per request (from /proc), its peak RSS, ratios to nginx and to the
- * minimal Node proxy, and how many token requests the M2M authorization server saw.
+ * minimal Node proxy, and how many token requests the M2M authorization server saw; and
+ * whether each of issue 16's targets is met (`targets.ts`), in the report and at the end of
+ * its output.
  *
  * Environment: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 1,16,64),
  * BENCH_PATHS (comma-separated path names, default all), BENCH_AUDIT=false (the gateway
@@ -26,6 +28,7 @@ import { availableGenerator, drive, type Generator, type LoadRequest } from "./l
 import { childPids, cpuMicros, memoryMb, type Started } from "./processes.js";
 import { freePort, MASTER_KEY, startGateway, startListening, startTokenServer } from "./harness.js";
 import { markdownReport, type PathResult, type Report } from "./report.js";
+import { evaluateTargets, textTargets } from "./targets.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
     }
     const memory = await memoryMb(gateway.process.pid);
     const idle = await idleMemory(gateway.process.pid, memory.rss);
-    log(`gateway RSS ${memory.rss.toFixed(0)} MB after the run, ${idle.rss.toFixed(0)} MB after ${idle.seconds.toFixed(0)} s idle`);
+    log(`gateway RSS ${memory.rss.toFixed(0)} MiB after the run, ${idle.rss.toFixed(0)} MiB after ${idle.seconds.toFixed(0)} s idle`);
     const report: Report = {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", node: process.version },
@@ -109,7 +112,7 @@ async function main(): Promise<void> {
     const markdown = markdownReport(report);
     await writeFile(join(directory, `${stamp}.md`), markdown);
     await writeFile(join(directory, "latest.md"), markdown);
-    process.stdout.write(`\n${markdown}\nwritten: bench/results/${stamp}.json and .md\n`);
+    process.stdout.write(`\n${markdown}\nwritten: bench/results/${stamp}.json and .md\n\n${textTargets(evaluateTargets(report))}`);
   } finally {
     await Promise.allSettled(started.reverse().map((process) => process.stop()));
     tokenServer?.close();

@@ -4,8 +4,8 @@
  * (issue 10). Not part of `npm test`.
  *
  * Starts, on loopback: the fast upstream, the SDK upstream, an M2M authorization server
- * issuing short-lived tokens (so refreshes happen during the run), and the gateway as its
- * bin starts it. Then keeps SOAK_CONCURRENCY requests in flight, drawn from a mix of
+ * issuing short-lived tokens (so refreshes happen during the run), and the gateway as
+ * `node dist/cli.js` starts it. Then keeps SOAK_CONCURRENCY requests in flight, drawn from a mix of
  * pass-through (static and M2M), aggregate, REST, tools/list, bad keys and calls the
  * client abandons. Every minute, faults take turns:
  *
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
       void memoryMb(pid).then((memory) => {
         rss.push({ at: Date.now(), mb: memory.rss });
         const errors = [...counts].filter(([key]) => key !== "ok" && key !== "abandoned").map(([key, value]) => `${key}=${value}`).join(" ");
-        log(`t+${Math.round((Date.now() - startedAt) / 1000)}s  requests ${done}  ok ${counts.get("ok") ?? 0}  ${errors || "no errors"}  RSS ${memory.rss.toFixed(0)} MB`);
+        log(`t+${Math.round((Date.now() - startedAt) / 1000)}s  requests ${done}  ok ${counts.get("ok") ?? 0}  ${errors || "no errors"}  RSS ${memory.rss.toFixed(0)} MiB`);
       });
     }, REPORT_EVERY_MS);
     log(`soak: ${SECONDS} s, ${CONCURRENCY} in flight, gateway ${gateway.url} (pid ${pid})`);
@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     log("");
     log(`requests: ${done} in ${SECONDS} s (${(done / SECONDS).toFixed(0)}/s); ${[...counts].map(([key, value]) => `${key}=${value}`).join(" ")}`);
     log(`faults: ${windows.map((window) => window.fault).join(", ") || "none (run longer than a minute)"}; token requests: ${tokens.count()}`);
-    log(`RSS MB: start ${rss[0]?.mb.toFixed(0) ?? "?"}, max ${Math.max(...rss.map((sample) => sample.mb)).toFixed(0)}, end ${rss.at(-1)?.mb.toFixed(0)}; middle third ${middle.toFixed(0)}, last third ${last.toFixed(0)}`);
+    log(`RSS MiB: start ${rss[0]?.mb.toFixed(0) ?? "?"}, max ${Math.max(...rss.map((sample) => sample.mb)).toFixed(0)}, end ${rss.at(-1)?.mb.toFixed(0)}; middle third ${middle.toFixed(0)}, last third ${last.toFixed(0)}`);
     for (const line of unexpected) log(`unexpected: ${line}`);
     if (unexpectedCount > 0 || leak) {
       log(`FAILED: ${unexpectedCount} unexpected errors${leak ? "; RSS grew by more than half between the second and last thirds" : ""}`);

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env node
 /**
  * The composition root: the only module that reads process.env, parses argv, opens
  * sockets and handles signals.

@@ -1,5 +1,5 @@
 /**
- * Debug headers (seed "Debugging OAuth", CONTRACT §5): a request with
+ * Debug headers (LiteLLM's "Debugging OAuth"; README, "Debug headers"): a request with
  * `x-litellm-mcp-debug: true` gets, on every response (a gateway 401 included), what the
  * gateway actually did for it: the inbound auth it saw, the upstream credential mode it
  * used and the URL it called, per server. Recorded where the upstream request is built,

@@ -1,5 +1,5 @@
 /**
- * LiteLLM's `os.environ/NAME` references (CONTRACT §2): any string value of the config,
+ * LiteLLM's `os.environ/NAME` references (README, "config.yaml"): any string value of the config,
  * at any depth and inside lists, that is exactly `os.environ/NAME` becomes the value of
  * the environment variable NAME. Keys are never resolved.
  */

@@ -1,7 +1,7 @@
 /**
  * Startup errors of config.yaml, and the translation of zod issues into lines a person can
- * act on: `<file>: <dotted.path>: <what is wrong>` (CONTRACT §2: name the config path and
- * the nearest known key for a typo).
+ * act on: `<file>: <dotted.path>: <what is wrong>` (README, "config.yaml": name the config path
+ * and the nearest known key for a typo).
  */
 import { z } from "zod";
 

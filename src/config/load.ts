@@ -1,5 +1,5 @@
 /**
- * config.yaml → a validated, deep-frozen Config (CONTRACT §2), or one ConfigError that
+ * config.yaml → a validated, deep-frozen Config (README, "config.yaml"), or one ConfigError that
  * lists every problem. Warnings are returned, not logged: the caller owns the logger.
  */
 import { readFile } from "node:fs/promises";
@@ -132,7 +132,10 @@ function ignoredSectionWarnings(tree: Record<string, unknown>, file: string): st
 
 const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "issuer", "token_exchange_endpoint"] as const;
 
-/** CONTRACT §6: plain http:// is allowed for OAuth endpoints, with one warning each off loopback. */
+/**
+ * Plain http:// is allowed for OAuth endpoints (loopback development, internal networks),
+ * with one warning each off loopback.
+ */
 function plainHttpWarnings(config: Config, file: string): string[] {
   const warnings: string[] = [];
   for (const [name, server] of Object.entries(config.mcp_servers)) {

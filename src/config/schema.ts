@@ -1,5 +1,5 @@
 /**
- * The config.yaml schema (CONTRACT §2). The `Config` type is inferred from it, so the
+ * The config.yaml schema (README, "config.yaml"). The `Config` type is inferred from it, so the
  * schema is the single source of truth for option names, types and defaults.
  *
  * Every object is strict: an unknown key is a startup error, never silently ignored.

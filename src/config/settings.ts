@@ -1,6 +1,7 @@
 /**
  * Settings that come from the environment or the config file, resolved once at startup
- * with the precedence of CONTRACT §1. The environment is passed in: only the
+ * with the precedence of the README's environment variables table (the environment first,
+ * then general_settings, then the default). The environment is passed in: only the
  * composition root reads process.env.
  */
 import type { Environment } from "./env-refs.js";

@@ -12,7 +12,8 @@ import type { ToolVisible } from "./tool-list-filter.js";
 
 /**
  * The server a caller names, or an error. A caller limited to some servers gets the same
- * 403 for a server that does not exist and for one it may not use (CONTRACT §3).
+ * 403 for a server that does not exist and for one it may not use, so a key never learns
+ * which servers exist.
  */
 export function serverForCaller(snapshot: RegistrySnapshot, caller: Caller, name: string): McpServerEntry {
   const server = snapshot.byIdOrName(name);

@@ -184,7 +184,7 @@ export function createAggregate(deps: AggregateDeps) {
       if (delegating && isUpstreamRefusal(error)) refusal ??= { server: entry, error };
     };
     if (delegating) await openDelegatedSessions(request, servers);
-    // A forbidden tool is an HTTP 403 like on every other route (CONTRACT §3).
+    // A forbidden tool is an HTTP 403 like on every other route.
     for (const message of request.parsed.messages) {
       const name = calledTool(message);
       if (name === undefined) continue;

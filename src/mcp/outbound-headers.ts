@@ -6,7 +6,7 @@
  *
  * Precedence, lowest first: forwarded MCP headers and `extra_headers`, `static_headers`,
  * the server's credentials; per-request `x-mcp-{server}-*` headers replace the
- * configured credentials for that request (CONTRACT §5).
+ * configured credentials for that request (README, "Per-request upstream credentials").
  *
  * No client header holding a gateway key goes upstream, however the key is written in it
  * (the request's credential screen, issue 15 item 9): an `extra_headers` header is then

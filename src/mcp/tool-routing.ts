@@ -1,7 +1,7 @@
 /**
- * Maps an aggregated tool name `{server}-{tool}` back to its server and upstream tool
- * (the longest configured server name wins, CONTRACT §5), within the servers the
- * caller may use.
+ * Maps an aggregated tool name `{server}-{tool}` back to its server and upstream tool (the
+ * longest configured server name wins, as for `x-mcp-{server}-*` headers), within the
+ * servers the caller may use.
  */
 import { isServerRestricted, type Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";

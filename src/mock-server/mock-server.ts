@@ -1,5 +1,5 @@
 /**
- * The seed's M2M test server (CONTRACT §1 "mock server"), a TypeScript twin of
+ * LiteLLM's M2M test server (README, "Machine-to-machine OAuth"), a TypeScript twin of
  * BerriAI/mock-oauth2-mcp-server: an OAuth 2.0 authorization server that knows one
  * confidential client and the client_credentials grant, and a streamable-HTTP MCP server
  * with one tool, `echo`, that only answers requests bearing a token it issued.

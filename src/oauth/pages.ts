@@ -1,6 +1,7 @@
 /**
- * The HTML pages the gateway shows in the middle of an OAuth flow: plain, no JavaScript,
- * no login needed (CONTRACT §6), never framed, never a stack trace.
+ * The HTML pages the gateway shows in the middle of an OAuth flow: plain, no JavaScript, no
+ * login needed (MCP clients' users are not signed in to the UI), never framed, never a
+ * stack trace.
  */
 
 const escape = (value: string) =>

@@ -1,5 +1,6 @@
 /**
- * The gateway's public origin, as the seed orders it (CONTRACT §5): PROXY_BASE_URL when it
+ * The gateway's public origin, in LiteLLM's order (README, "Behind a reverse proxy: the
+ * public origin"): PROXY_BASE_URL when it
  * is a valid http(s) origin; else X-Forwarded-Proto/Host/Port, but only when
  * `use_x_forwarded_for` is on and the TCP peer is inside `mcp_trusted_proxy_ranges`; else
  * the request's own URL. Default ports are normalised away. Every OAuth route uses this

@@ -1,11 +1,12 @@
 /**
- * Which `redirect_uri` the UI's Connect flow may send an authorization code to (seed,
- * "Why the same-origin check exists"; CONTRACT §5): the gateway's own public origin; any
- * loopback address (`localhost`, 127.0.0.0/8, [::1]; any port, http or https); or an
- * https origin listed in MCP_TRUSTED_REDIRECT_ORIGINS (`host`, `host:port`, or `*.suffix`
- * for strictly deeper subdomains). Everything that could make a parser and a browser
- * disagree about the host is refused outright: userinfo, fragments, backslashes,
- * percent-encoded or trailing-dot hosts, control characters.
+ * Which `redirect_uri` the UI's Connect flow may send an authorization code to (LiteLLM's
+ * "Why the same-origin check exists"; README, "Connecting an interactive server from the
+ * UI"): the gateway's own public origin; any loopback address (`localhost`, 127.0.0.0/8,
+ * [::1]; any port, http or https); or an https origin listed in
+ * MCP_TRUSTED_REDIRECT_ORIGINS (`host`, `host:port`, or `*.suffix` for strictly deeper
+ * subdomains). Everything that could make a parser and a browser disagree about the host is
+ * refused outright: userinfo, fragments, backslashes, percent-encoded or trailing-dot
+ * hosts, control characters.
  */
 import { isLoopbackRedirectHost } from "../loopback.js";
 

@@ -1,12 +1,13 @@
 /**
  * `POST /{server}/token`: the MCP client redeems the gateway's code, or refreshes.
  *
- * authorization_code: the code is consumed once and must not have expired; client_id
- * and redirect_uri must match; the client's code_verifier must match the challenge it
- * sent at /authorize (RFC 7636 §4.6). The gateway then redeems the upstream's code with its
- * own verifier and client credentials (oauth4webapi), applies `token_validation`, stores
- * the tokens for the calling user when a gateway key came with the request, and answers
- * with the upstream's tokens (the client sends them back as its bearer; CONTRACT §5).
+ * authorization_code: the code is consumed once and must not have expired; client_id and
+ * redirect_uri must match; the client's code_verifier must match the challenge it sent at
+ * /authorize (RFC 7636 §4.6). The gateway then redeems the upstream's code with its own
+ * verifier and client credentials (oauth4webapi), applies `token_validation`, stores the
+ * tokens for the calling user when a gateway key came with the request, and answers with
+ * the upstream's tokens (the client sends them back as its bearer; README, "Interactive
+ * OAuth for MCP clients").
  * The first code a client redeems marks it completed (trusted, kept).
  * refresh_token: forwarded upstream with the server's client credentials.
  * Answers carry `Cache-Control: no-store` (RFC 6749 §5.1).

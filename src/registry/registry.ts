@@ -15,7 +15,7 @@ export interface RegistrySnapshot {
   readonly hasInternalOnly: boolean;
   /** Some server delegates auth upstream (a request may then be admitted without a gateway key). */
   readonly hasDelegating: boolean;
-  /** Routes that take `{server_id}` also accept the name (CONTRACT §4). */
+  /** Routes that take `{server_id}` also accept the name (README, "Managing servers and keys"). */
   byIdOrName(idOrName: string): McpServerEntry | undefined;
 }
 

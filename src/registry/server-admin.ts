@@ -1,8 +1,8 @@
 /**
- * The server registry's management API (CONTRACT §4 `/v1/mcp/server`): list, read,
- * create, edit, delete. Input is validated by the config file's own schema; config
- * servers are listed read-only; secrets are write-only (masked on the way out, kept when
- * an edit leaves them out).
+ * The server registry's management API, `/v1/mcp/server` (README, "Managing servers and
+ * keys"): list, read, create, edit, delete. Input is validated by the config file's own
+ * schema; config servers are listed read-only; secrets are write-only (masked on the way
+ * out, kept when an edit leaves them out).
  */
 import type { Environment } from "../config/env-refs.js";
 import { ConfigError } from "../config/errors.js";

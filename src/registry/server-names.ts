@@ -1,7 +1,7 @@
 /**
  * Resolves `{server}-{rest}` strings (prefixed tool names, `x-mcp-{server}-{header}`)
  * where server names may themselves contain '-': the longest configured name that
- * matches wins (CONTRACT §5). Built once per registry snapshot.
+ * matches wins (README, "Per-request upstream credentials"). Built once per registry snapshot.
  */
 
 export interface PrefixMatch {

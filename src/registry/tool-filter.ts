@@ -1,5 +1,5 @@
 /**
- * A server's `allowed_tools` / `disallowed_tools` (CONTRACT §2), applied wherever tools
+ * A server's `allowed_tools` / `disallowed_tools` (README, "config.yaml"), applied wherever tools
  * are listed or called. With both lists, a tool must be allowed and not disallowed.
  */
 

@@ -1,7 +1,7 @@
 /**
  * The database connection: SQLite through better-sqlite3 (embedded default) or
  * PostgreSQL through pg, both behind Kysely. This module owns the URL forms
- * (CONTRACT §1) and the connection lifecycle; migrate.ts creates the tables.
+ * (README, "Database") and the connection lifecycle; migrate.ts creates the tables.
  */
 import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";

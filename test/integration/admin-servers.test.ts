@@ -1,6 +1,6 @@
 /**
- * The server registry's management API, `/v1/mcp/server` (CONTRACT §4, issue "server
- * registry"), on SQLite and PostgreSQL, against real upstream MCP servers: CRUD with
+ * The server registry's management API, `/v1/mcp/server` (README, "Managing servers and keys";
+ * issue "server registry"), on SQLite and PostgreSQL, against real upstream MCP servers: CRUD with
  * stable ids, config servers read-only, changes routable at once (and on a second
  * instance after a store sync), write-only masked secrets, validation with the config
  * file's schema, master key only, secrets encrypted at rest, restarts and salt rotation.

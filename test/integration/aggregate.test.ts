@@ -1,5 +1,5 @@
 /**
- * The aggregate `/mcp` endpoint (CONTRACT §4): the gateway as one MCP server in front of
+ * The aggregate `/mcp` endpoint (README, "Routes"): the gateway as one MCP server in front of
  * real upstream MCP servers, driven by the official SDK client and by raw JSON-RPC POSTs.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

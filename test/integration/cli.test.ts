@@ -1,5 +1,5 @@
 /**
- * The command line (CONTRACT §1-2): `node dist/cli.js` as users run it, in a child
+ * The command line (README, "Configuration"): `node dist/cli.js` as users run it, in a child
  * process, with its JSON log lines read from stdout and its errors from stderr.
  */
 import type { ChildProcess } from "node:child_process";

@@ -1,8 +1,8 @@
 /**
- * Debug headers (seed "Debugging OAuth" and "Common Issues", CONTRACT §5-6) through a real
- * gateway: a request with `x-litellm-mcp-debug: true` learns, masked, which inbound auth it
- * sent, which OAuth2 bearer it carried, and, per server, the credential mode the gateway
- * actually used, the upstream URL and the configured auth_type.
+ * Debug headers (LiteLLM's "Debugging OAuth" and "Common Issues"; README, "Debug headers")
+ * through a real gateway: a request with `x-litellm-mcp-debug: true` learns, masked, which
+ * inbound auth it sent, which OAuth2 bearer it carried, and, per server, the credential
+ * mode the gateway actually used, the upstream URL and the configured auth_type.
  *
  * Upstreams: the SDK fixture (static auth types, per-request headers, /mcp aggregation),
  * an M2M upstream whose tokens come from the seed's mock server and are checked against
@@ -42,7 +42,7 @@ const secret = (label: string): string => `${label}${randomBytes(18).toString("b
 const tail = (value: string): string => value.slice(-4);
 
 const BASIC_USER_PASS = `svc-user:${randomBytes(15).toString("base64url")}`;
-/** CONTRACT §2: every static auth_type, with the header the upstream must receive. */
+/** Every static auth_type (README, "config.yaml"), with the header the upstream must receive. */
 const STATIC = [
   { server: "st_none", authType: "none", value: undefined, resolution: "no-auth" },
   { server: "st_api_key", authType: "api_key", value: secret("Qk1"), resolution: "static-token" },

@@ -1,7 +1,8 @@
 /**
- * The seed's machine-to-machine walkthrough (seed/mcp-oauth.txt, "Test with Mock Server"),
- * verbatim: the product's mock server, the seed's config.yaml, and its two curl commands,
- * then the same server through /{server}/mcp and /mcp with the official SDK client.
+ * The seed's machine-to-machine walkthrough (LiteLLM's MCP OAuth docs, "Test with Mock
+ * Server"), verbatim: the product's mock server, the seed's config.yaml, and its two curl
+ * commands, then the same server through /{server}/mcp and /mcp with the official SDK
+ * client.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";

@@ -1,6 +1,6 @@
 /**
- * The shipped mock server (CONTRACT §1): OAuth 2.0 client credentials + an MCP echo tool
- * behind bearer tokens it issued.
+ * The shipped mock server (README, "Machine-to-machine OAuth"): OAuth 2.0 client
+ * credentials + an MCP echo tool behind bearer tokens it issued.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";

@@ -1,6 +1,7 @@
 /**
  * The gateway's public origin and the Connect flow's redirect_uri check, through real
- * gateways (seed, "Reverse proxy and ingress configuration"; CONTRACT §5).
+ * gateways (LiteLLM's "Reverse proxy and ingress configuration"; README, "Behind a reverse
+ * proxy: the public origin").
  *
  * Which peer a request comes from is controlled by binding the client socket: every gateway
  * listens on 127.0.0.1, and Linux routes all of 127/8 to lo, so a request sent with

@@ -1,5 +1,5 @@
 /**
- * `/mcp-rest/tools/list` and `/mcp-rest/tools/call` (CONTRACT §4, §6) against real
+ * `/mcp-rest/tools/list` and `/mcp-rest/tools/call` (README, "Routes") against real
  * upstream MCP servers.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

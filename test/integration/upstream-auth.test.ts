@@ -1,8 +1,8 @@
 /**
  * Upstream credentials on the pass-through, seen where they matter: at a real upstream
- * MCP server. The static `auth_type`s of CONTRACT §2, `os.environ/` values,
+ * MCP server. The static `auth_type`s (README, "config.yaml"), `os.environ/` values,
  * `static_headers`, `extra_headers`, and per-request `x-mcp-{server}-{name}` headers
- * (CONTRACT §5).
+ * (README, "Per-request upstream credentials").
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -11,7 +11,7 @@ import { startUpstream, type RecordedRequest, type Upstream } from "../fixtures/
 
 const basic = (userPass: string) => `Basic ${Buffer.from(userPass, "utf8").toString("base64")}`;
 
-/** CONTRACT §2, one row per static auth_type: the header the upstream must receive. */
+/** README, "config.yaml", one row per static auth_type: the header the upstream must receive. */
 const STATIC_AUTH = [
   { authType: "none", value: undefined, header: undefined, expected: undefined },
   { authType: "api_key", value: "ak-123", header: "x-api-key", expected: "ak-123" },
@@ -104,7 +104,7 @@ afterAll(async () => {
 });
 
 describe("static auth_type", () => {
-  it.each(STATIC_AUTH)("$authType arrives upstream as CONTRACT §2 says", async ({ authType, header, expected }) => {
+  it.each(STATIC_AUTH)("$authType arrives upstream as the README says", async ({ authType, header, expected }) => {
     const client = await gateway.connect(`/static-${authType}/mcp`);
     const before = shared.requests.length;
     const seen = await whoami(client);

@@ -1,7 +1,8 @@
 /**
- * Virtual keys (CONTRACT §3, §4): `/key/generate`, `/key/list`, `/key/delete` with
- * LiteLLM's shapes, keys stored only as a hash, and `object_permission` enforced on every
- * route (`/{server}/mcp`, `/mcp`, REST), on SQLite and PostgreSQL.
+ * Virtual keys (README, "Gateway keys (inbound)" and "Managing servers and keys"):
+ * `/key/generate`, `/key/list`, `/key/delete` with LiteLLM's shapes, keys stored only as a
+ * hash, and `object_permission` enforced on every route (`/{server}/mcp`, `/mcp`, REST), on
+ * SQLite and PostgreSQL.
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";

@@ -617,12 +617,13 @@ describe("the OAuth facade with arbitrary parameters", () => {
   }, 60_000);
 
   it("dynamic client registration refuses redirect URIs with a backslash (\"https://app.example.test\\@evil.example/cb\")", async () => {
-    // src/oauth/redirect-uris.ts registrableRedirectUri checks userinfo and fragments on the
-    // WHATWG-parsed URL only, which reads "\" as "/" (host app.example.test); an RFC 3986 parser
-    // has no backslash, and lenient ones take "app.example.test\" for userinfo and evil.example
-    // for the host. The Connect flow refuses backslashes for exactly this reason (CONTRACT §5,
-    // src/oauth/redirect-policy.ts); /{server}/register stores such a URI (201, echoed back to
-    // the client as registered), and /authorize then redirects to its WHATWG reading.
+    // src/oauth/redirect-uris.ts registrableRedirectUri checks userinfo and fragments on
+    // the WHATWG-parsed URL only, which reads "\" as "/" (host app.example.test); an RFC
+    // 3986 parser has no backslash, and lenient ones take "app.example.test\" for userinfo
+    // and evil.example for the host. The Connect flow refuses backslashes for exactly this
+    // reason (README, "Connecting an interactive server from the UI";
+    // src/oauth/redirect-policy.ts); /{server}/register stores such a URI (201, echoed back
+    // to the client as registered), and /authorize then redirects to its WHATWG reading.
     for (const uri of ["https://app.example.test\\@evil.example/oauth/cb", "http://127.0.0.1:49321\\@evil.example/callback"]) {
       const answer = await send("/iash/register", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: [uri] }), key: null });
       expect(answer.status, `${uri}: ${show(answer)}`).toBe(400);
@@ -666,7 +667,10 @@ const OTHER_HOSTS = ["evil.example", `${PUBLIC_HOST}.evil.example`, "127.0.0.1.e
 /** Alternative spellings of 127.0.0.1 a URL parser canonicalises (0x7f.0.0.1, 2130706433, 127.1): the policy does not say. */
 const AMBIGUOUS_HOSTS = ["0x7f.0.0.1", "2130706433", "127.1", "ｌｏｃａｌｈｏｓｔ", "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]"];
 
-/** Built from parts, so the oracle knows the verdict by construction (CONTRACT §5, README "Connecting an interactive server"). */
+/**
+ * Built from parts, so the oracle knows the verdict by construction (README, "Connecting an
+ * interactive server from the UI").
+ */
 const redirectCaseArb: fc.Arbitrary<RedirectCase> = fc
   .record({
     scheme: weighted(fc.constantFrom("http", "https", "HTTP", "HtTpS"), fc.constantFrom("ftp", "javascript", "file", "ws", "data", ""), 5),
@@ -715,7 +719,7 @@ async function connectAuthorize(uri: string): Promise<Answer> {
   return send(`/v1/mcp/server/oauth/iash/authorize?redirect_uri=${encodeURIComponent(uri)}`);
 }
 
-describe("the Connect flow's redirect_uri (CONTRACT §5)", () => {
+describe("the Connect flow's redirect_uri", () => {
   it("GET /v1/mcp/server/oauth/{server_id}/authorize: accepted exactly for the public origin and loopback; everything else is 400 invalid_request", async () => {
     const logMark = gateway.logs.length;
     const seen = { accept: 0, refuse: 0 };

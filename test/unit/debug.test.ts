@@ -1,6 +1,7 @@
 /**
- * The debug headers' building blocks (seed "Debugging OAuth", CONTRACT §5): masking, and
- * the five response headers built from the request and what the gateway recorded.
+ * The debug headers' building blocks (LiteLLM's "Debugging OAuth"; README, "Debug
+ * headers"): masking, and the five response headers built from the request and what the
+ * gateway recorded.
  */
 import { describe, expect, it } from "vitest";
 import { DebugRecorder, debugHeaders, maskCredential } from "../../src/debug.js";

@@ -2,11 +2,11 @@
  * Who is calling, and what they may use. Built once per key (and cached by the key
  * resolver), then consulted on every request without further I/O.
  *
- * Permission semantics (CONTRACT §3): `servers: "all"` sees every server; a set limits
- * the caller to those server ids (an empty set sees none). `tools` optionally limits, per
- * server id, which tools may be listed and called. Ids, not names: a database server's
- * id survives renames, so an edit never orphans the keys that grant it (LiteLLM #33431).
- * A config server's id is its name.
+ * Permission semantics (README, "Gateway keys (inbound)"): `servers: "all"` sees every
+ * server; a set limits the caller to those server ids (an empty set sees none). `tools`
+ * optionally limits, per server id, which tools may be listed and called. Ids, not names: a
+ * database server's id survives renames, so an edit never orphans the keys that grant it
+ * (LiteLLM #33431). A config server's id is its name.
  */
 
 export interface Caller {

@@ -1,10 +1,11 @@
 /**
- * Keeps gateway keys on this side (CONTRACT §3, LiteLLM #30559, issue 15 item 9): an inbound
- * header that could go upstream (Authorization, an `extra_headers` name, a per-request
- * `x-mcp-{server}-{name}`) is not sent when any credential in it is a gateway key, however
- * it is written: a bare key, one of several comma-separated credentials, a Bearer token,
- * the user or password of `Basic base64(user:password)`, a quoted or `name=value` piece.
- * Master key and virtual keys alike, and not only the key that authenticated the request.
+ * Keeps gateway keys on this side (a gateway key is never sent upstream; LiteLLM #30559,
+ * issue 15 item 9): an inbound header that could go upstream (Authorization, an
+ * `extra_headers` name, a per-request `x-mcp-{server}-{name}`) is not sent when any
+ * credential in it is a gateway key, however it is written: a bare key, one of several
+ * comma-separated credentials, a Bearer token, the user or password of `Basic
+ * base64(user:password)`, a quoted or `name=value` piece. Master key and virtual keys
+ * alike, and not only the key that authenticated the request.
  *
  * Cost: nothing on a request whose forwarded headers carry no credential (most carry only
  * `x-litellm-api-key`, which never goes upstream). Each candidate is compared with the

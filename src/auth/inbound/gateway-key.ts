@@ -1,8 +1,8 @@
 /**
- * Where the caller's gateway key travels (CONTRACT §3): `x-litellm-api-key: Bearer <key>`
- * (a bare key too), or, only when that header is absent, `Authorization: Bearer <key>`.
- * Which headers may still go upstream is the credential screen's question
- * (credential-screen.ts): any header holding a gateway key stays here.
+ * Where the caller's gateway key travels (README, "Gateway keys (inbound)"):
+ * `x-litellm-api-key: Bearer <key>` (a bare key too), or, only when that header is absent,
+ * `Authorization: Bearer <key>`. Which headers may still go upstream is the credential
+ * screen's question (credential-screen.ts): any header holding a gateway key stays here.
  */
 import type { RequestHeaders } from "../../headers.js";
 

@@ -1,8 +1,9 @@
 /**
- * Virtual keys' management API (CONTRACT §4): `/key/generate`, `/key/list`,
- * `/key/delete`, with LiteLLM's shapes. The plaintext key exists only in the answer to
- * /key/generate; the store keeps its SHA-256. Server names in `object_permission` are
- * stored as server ids, which never change, so renaming a server keeps its keys working.
+ * Virtual keys' management API (README, "Managing servers and keys"): `/key/generate`,
+ * `/key/list`, `/key/delete`, with LiteLLM's shapes. The plaintext key exists only in the
+ * answer to /key/generate; the store keeps its SHA-256. Server names in `object_permission`
+ * are stored as server ids, which never change, so renaming a server keeps its keys
+ * working.
  */
 import { randomBytes } from "node:crypto";
 import { z } from "zod";

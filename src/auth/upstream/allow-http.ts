@@ -1,5 +1,5 @@
 /**
- * oauth4webapi refuses plain http:// endpoints unless told otherwise. CONTRACT §6 accepts
+ * oauth4webapi refuses plain http:// endpoints unless told otherwise. The gateway accepts
  * them (loopback development, internal networks; a non-loopback one is warned about at
  * startup), so every upstream OAuth call passes this option for its own URL.
  */

@@ -1,9 +1,9 @@
 /**
- * `delegate_auth_to_upstream: true` (seed "Delegate Auth to Upstream", CONTRACT §5): the
- * MCP client runs OAuth with the upstream's own issuer, and the gateway forwards the
- * client's `Authorization` untouched (`delegated`). Only for `auth_type: oauth2` with the
- * interactive flow (the server's kind is then `delegated`); anywhere else the flag is
- * ignored (and the load logs it).
+ * `delegate_auth_to_upstream: true` (LiteLLM's MCP OAuth docs, "Delegate Auth to Upstream";
+ * README, "Delegating auth to the upstream"): the MCP client runs OAuth with the upstream's
+ * own issuer, and the gateway forwards the client's `Authorization` untouched
+ * (`delegated`). Only for `auth_type: oauth2` with the interactive flow (the server's kind
+ * is then `delegated`); anywhere else the flag is ignored (and the load logs it).
  *
  * An Authorization header holding a gateway key is never forwarded, however the key is
  * written in it (LiteLLM #30559, issue 15 item 9): the upstream then sees no credential.

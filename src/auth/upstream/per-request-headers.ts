@@ -1,10 +1,11 @@
 /**
- * Per-request upstream credentials (CONTRACT §5): a client header `x-mcp-{server}-{name}`
- * is sent to that server only, as `{name}`, and overrides the server's configured
- * credentials for that request. Where names contain '-', the longest configured server
- * name that matches wins. Header names ignore case, so server names are unique ignoring
- * case (config, API and the registry's load refuse `A` beside `a`), and a header goes to
- * the one server the matcher resolves it to, never to another of the same spelling.
+ * Per-request upstream credentials (README, "Per-request upstream credentials"): a client
+ * header `x-mcp-{server}-{name}` is sent to that server only, as `{name}`, and overrides
+ * the server's configured credentials for that request. Where names contain '-', the
+ * longest configured server name that matches wins. Header names ignore case, so server
+ * names are unique ignoring case (config, API and the registry's load refuse `A` beside
+ * `a`), and a header goes to the one server the matcher resolves it to, never to another of
+ * the same spelling.
  */
 import { GatewayError } from "../../errors.js";
 import { GATEWAY_OWNED, type RequestHeaders } from "../../headers.js";

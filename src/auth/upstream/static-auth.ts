@@ -1,5 +1,5 @@
 /**
- * The static `auth_type`s of CONTRACT §2: one header, computed once at load.
+ * The static `auth_type`s (README, "config.yaml"): one header, computed once at load.
  */
 import type { StaticAuthType } from "../../config/schema.js";
 import { NO_CREDENTIALS, type UpstreamAuth, type UpstreamCredentials } from "./strategy.js";

@@ -1,4 +1,4 @@
-/** `/v1/mcp/server`: the server registry's management API (master key; CONTRACT §4). */
+/** `/v1/mcp/server`: the server registry's management API (master key; README, "Managing servers and keys"). */
 import { Hono } from "hono";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import type { ServerAdmin } from "../../registry/server-admin.js";

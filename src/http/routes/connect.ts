@@ -1,5 +1,5 @@
 /**
- * The UI's Connect flow for interactive servers (CONTRACT §4-5):
+ * The UI's Connect flow for interactive servers:
  * `GET /v1/mcp/server/oauth/{server_id}/authorize` (a signed-in user), its `/register` and
  * `/token` siblings, and `GET /ui/mcp/oauth/callback`, where the browser lands at the end.
  */
@@ -67,7 +67,7 @@ function page(status: number, title: string, message: string, next: string): Res
 export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const byKey = authenticate(deps.keys, { network: deps.network });
-  // The UI's Connect button is a GET without a key: the UI session stands in for it (CONTRACT §4).
+  // The UI's Connect button is a GET without a key: the UI session stands in for it.
   app.get("/v1/mcp/server/oauth/:server_id/authorize", async (c, next) => {
     const id = extractGatewayKey(c.req.raw.headers) === undefined ? getCookie(c, SESSION_COOKIE) : undefined;
     const session = id === undefined ? undefined : await deps.sessions.resolve(id);

@@ -1,4 +1,4 @@
-/** `/key/generate`, `/key/list`, `/key/delete`: virtual keys (master key; CONTRACT §4). */
+/** `/key/generate`, `/key/list`, `/key/delete`: virtual keys (master key). */
 import { Hono } from "hono";
 import type { KeyAdmin } from "../../auth/inbound/key-admin.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";

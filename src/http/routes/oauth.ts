@@ -1,5 +1,5 @@
 /**
- * The OAuth facade toward MCP clients (CONTRACT §4): discovery documents, dynamic
+ * The OAuth facade toward MCP clients: discovery documents, dynamic
  * registration, authorize (+ consent), token, and the upstream's `/callback`. Anyone may
  * call these; a gateway key is only read at /token, to store the tokens for its user.
  */

@@ -1,6 +1,6 @@
 /**
  * What operators read: `GET /metrics` (Prometheus text format) and `GET /v1/mcp/audit`
- * (the audit trail of tool calls, newest first), both with the master key (CONTRACT §4).
+ * (the audit trail of tool calls, newest first), both with the master key.
  */
 import { Hono } from "hono";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";

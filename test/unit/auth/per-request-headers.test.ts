@@ -4,7 +4,7 @@ import { serverNameMatcher } from "../../../src/registry/server-names.js";
 
 const names = serverNameMatcher(["github", "github-enterprise", "Jira"]);
 
-describe("x-mcp-{server}-{name} headers (CONTRACT §5)", () => {
+describe("x-mcp-{server}-{name} headers", () => {
   const headers = new Headers({
     "x-mcp-github-authorization": "Bearer gh",
     "x-mcp-github-enterprise-authorization": "Bearer ghe",

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { FORWARD_NOTHING } from "../../../src/auth/inbound/credential-screen.js";
 import { staticAuth, staticAuthHeader } from "../../../src/auth/upstream/static-auth.js";
 
-describe("static auth headers (CONTRACT §2)", () => {
+describe("static auth headers", () => {
   it.each([
     ["api_key", "k1", ["x-api-key", "k1"]],
     ["bearer_token", "t1", ["authorization", "Bearer t1"]],

@@ -1,8 +1,9 @@
 /**
- * The Connect flow's redirect_uri policy (seed, "Reverse proxy and ingress configuration";
- * CONTRACT §5): same origin as the resolved public origin, loopback always, or an https
- * origin from MCP_TRUSTED_REDIRECT_ORIGINS; every trick that could make a parser and a
- * browser disagree about the host is refused.
+ * The Connect flow's redirect_uri policy (LiteLLM's "Reverse proxy and ingress
+ * configuration"; README, "Connecting an interactive server from the UI"): same origin as
+ * the resolved public origin, loopback always, or an https origin from
+ * MCP_TRUSTED_REDIRECT_ORIGINS; every trick that could make a parser and a browser disagree
+ * about the host is refused.
  *
  * Each row resolves the public origin the way the gateway does (PROXY_BASE_URL, trusted
  * X-Forwarded-*, the request's own URL) from a named scenario, then checks the redirect_uri.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { maskDatabaseUrl, openDatabase, parseDatabaseUrl } from "../../../src/store/database.js";
 
-describe("database URLs (CONTRACT §1)", () => {
+describe("database URLs", () => {
   it("parses the documented forms", () => {
     expect(parseDatabaseUrl("sqlite:./gatehouse.db")).toEqual({ dialect: "sqlite", path: "./gatehouse.db" });
     expect(parseDatabaseUrl("sqlite::memory:")).toEqual({ dialect: "sqlite", path: ":memory:" });
