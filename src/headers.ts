@@ -58,20 +58,22 @@ export interface RequestHeaders {
 export class IncomingRequestHeaders implements RequestHeaders {
   constructor(private readonly headers: NodeJS.Dict<string | string[]>) {}
 
+  // Node's names are lowercase already: the usual lowercase name is found without lowercasing it.
   get(name: string): string | null {
-    const value = this.headers[name.toLowerCase()];
+    const value = this.headers[name] ?? this.headers[name.toLowerCase()];
     if (value === undefined) return null;
     return typeof value === "string" ? value : value.join(", ");
   }
 
   has(name: string): boolean {
-    return this.headers[name.toLowerCase()] !== undefined;
+    return (this.headers[name] ?? this.headers[name.toLowerCase()]) !== undefined;
   }
 
   forEach(callback: (value: string, name: string) => void): void {
-    for (const name of Object.keys(this.headers)) {
-      const value = this.get(name);
-      if (value !== null) callback(value, name);
+    const headers = this.headers;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value !== undefined) callback(typeof value === "string" ? value : value.join(", "), name);
     }
   }
 }

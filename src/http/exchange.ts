@@ -111,8 +111,8 @@ export class NodeExchange extends Cancellation implements InboundRequest {
     return debugHeaders(this.headers, recorder, gatewayKey);
   }
 
-  /** Writes the answer: a small body at once, a stream as the client takes it. */
-  async write(answer: HttpAnswer): Promise<void> {
+  /** Writes the answer: a small body at once (no promise), a stream as the client takes it. */
+  write(answer: HttpAnswer): Promise<void> | undefined {
     const response = this.response;
     const headers = answer.headers;
     this.addOwnHeaders(headers);
@@ -121,10 +121,15 @@ export class NodeExchange extends Cancellation implements InboundRequest {
       if (body !== null) headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
       response.writeHead(answer.status, headers);
       response.end(body ?? undefined);
-      return;
+      return undefined;
     }
     response.writeHead(answer.status, headers);
     response.flushHeaders();
+    return this.writeStream(body);
+  }
+
+  private async writeStream(body: ReadableStream<Uint8Array>): Promise<void> {
+    const response = this.response;
     const reader = body.getReader();
     try {
       for (;;) {

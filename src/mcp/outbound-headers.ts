@@ -35,12 +35,17 @@ export interface OutboundOptions {
   forwardMcpHeaders: boolean;
 }
 
-export async function outboundRequest(
+/**
+ * The upstream request's headers and credentials. Returned as they are, without a promise,
+ * when nothing needs waiting for (static credentials, a cached token, no `extra_headers` to
+ * screen): the pass-through's hot path then awaits nothing here.
+ */
+export function outboundRequest(
   server: McpServerEntry,
   snapshot: RegistrySnapshot,
   inbound: InboundRequestInfo,
-  options: OutboundOptions = { forwardMcpHeaders: true },
-): Promise<OutboundRequest> {
+  options: OutboundOptions = FORWARD_MCP_HEADERS,
+): OutboundRequest | Promise<OutboundRequest> {
   const headers: Record<string, string> = {};
   if (options.forwardMcpHeaders) {
     for (const name of MCP_TRANSPORT_HEADERS) {
@@ -51,36 +56,73 @@ export async function outboundRequest(
     // upstream must decode it the same way, so none of the client's parameters go along.
     if (headers["content-type"] !== undefined) headers["content-type"] = "application/json";
   }
+  if (server.extraHeaders.length > 0) return withExtraHeaders(server, snapshot, inbound, headers);
+  return withCredentials(server, snapshot, inbound, headers);
+}
+
+const FORWARD_MCP_HEADERS: OutboundOptions = Object.freeze({ forwardMcpHeaders: true });
+
+/** `extra_headers`: the client's values, except those holding a gateway key (screening may look keys up). */
+async function withExtraHeaders(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, headers: Record<string, string>): Promise<OutboundRequest> {
   // A listed header is still end-to-end only if the client did not make it hop-by-hop (RFC 9110 §7.6.1).
-  const connectionScoped = server.extraHeaders.length === 0 ? [] : connectionTokens(inbound.headers.get("connection"));
+  const connectionScoped = connectionTokens(inbound.headers.get("connection"));
   for (const name of server.extraHeaders) {
     if (GATEWAY_OWNED.has(name) || connectionScoped.includes(name)) continue;
     if (name === GATEWAY_KEY_HEADER) continue;
     const value = inbound.headers.get(name);
     if (value !== null && !(await inbound.screen.carriesGatewayKey(value))) headers[name] = value;
   }
-  Object.assign(headers, server.staticHeaders);
+  return withCredentials(server, snapshot, inbound, headers);
+}
 
+function withCredentials(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, headers: Record<string, string>): OutboundRequest | Promise<OutboundRequest> {
+  Object.assign(headers, server.staticHeaders);
   const perRequest = perRequestHeaders(inbound.headers, server.name, snapshot.names);
-  // Origin and path only: a query or userinfo in a configured URL may hold a secret.
-  const call = { server: server.name, authType: server.config.auth_type, url: server.url.origin + server.url.pathname };
-  let credentials: UpstreamCredentials;
+  if (perRequest !== undefined) return perRequestCredentials(server, inbound, headers, perRequest);
+  let credentials: UpstreamCredentials | Promise<UpstreamCredentials>;
   try {
-    if (perRequest === undefined) credentials = await server.auth.credentials(inbound);
-    else {
-      for (const [name, value] of Object.entries(perRequest)) {
-        if (await inbound.screen.carriesGatewayKey(value)) throw gatewayKeyInPerRequestHeader(server.name, name);
-      }
-      credentials = { headers: perRequest, resolution: "per-request-header" };
+    credentials = server.auth.credentials(inbound);
+  } catch (error) {
+    throw noCredentials(server, inbound, error);
+  }
+  if (credentials instanceof Promise) {
+    return credentials.then(
+      (resolved) => complete(server, inbound, headers, resolved),
+      (error: unknown) => {
+        throw noCredentials(server, inbound, error);
+      },
+    );
+  }
+  return complete(server, inbound, headers, credentials);
+}
+
+/** `x-mcp-{server}-*` headers replace the server's credentials, unless one holds a gateway key. */
+async function perRequestCredentials(server: McpServerEntry, inbound: InboundRequestInfo, headers: Record<string, string>, perRequest: Record<string, string>): Promise<OutboundRequest> {
+  try {
+    for (const [name, value] of Object.entries(perRequest)) {
+      if (await inbound.screen.carriesGatewayKey(value)) throw gatewayKeyInPerRequestHeader(server.name, name);
     }
   } catch (error) {
-    // The report says what happened: no credential, and why (e.g. upstream_authorization_required).
-    inbound.debug?.record({ ...call, resolution: `(none: ${(error as { code?: string }).code ?? "failed"})` });
-    throw error;
+    throw noCredentials(server, inbound, error);
   }
+  return complete(server, inbound, headers, { headers: perRequest, resolution: "per-request-header" });
+}
+
+function complete(server: McpServerEntry, inbound: InboundRequestInfo, headers: Record<string, string>, credentials: UpstreamCredentials): OutboundRequest {
   Object.assign(headers, credentials.headers);
-  inbound.debug?.record({ ...call, resolution: credentials.resolution });
+  inbound.debug?.record({ ...debugCall(server), resolution: credentials.resolution });
   return { headers, credentials, scrubber: scrubberFor(credentials, server.staticHeaders, server.url) };
+}
+
+/** The report says what happened: no credential, and why (e.g. upstream_authorization_required). */
+function noCredentials(server: McpServerEntry, inbound: InboundRequestInfo, error: unknown): unknown {
+  inbound.debug?.record({ ...debugCall(server), resolution: `(none: ${(error as { code?: string }).code ?? "failed"})` });
+  return error;
+}
+
+/** Origin and path only: a query or userinfo in a configured URL may hold a secret. */
+function debugCall(server: McpServerEntry) {
+  return { server: server.name, authType: server.config.auth_type, url: server.url.origin + server.url.pathname };
 }
 
 /**

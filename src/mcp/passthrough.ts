@@ -13,6 +13,7 @@
  * streams and SSE answers are held to the stream budget (stream-budget.ts).
  */
 import { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
 import type { Caller } from "../auth/inbound/caller.js";
 import type { CredentialScreen } from "../auth/inbound/credential-screen.js";
 import type { PresentedKey } from "../auth/inbound/gateway-key.js";
@@ -30,14 +31,14 @@ import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata 
 import type { LegacySseBridge } from "./legacy-sse-bridge.js";
 import { assertToolAllowed, toolVisibility } from "./access.js";
 import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
-import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized } from "./outbound-headers.js";
+import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized, type OutboundRequest } from "./outbound-headers.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
 import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
 import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
 import { readAll, type UpstreamHttp } from "./upstream-http.js";
 import { sessionNotFound, type SessionBinding } from "./session-binding.js";
-import { streamOwner, withStreamBudget, type StreamBudget, type StreamTracker } from "./stream-budget.js";
+import { admitStream, streamOwner, type StreamAdmission, type StreamBudget } from "./stream-budget.js";
 
 export interface ProxyRequest {
   snapshot: RegistrySnapshot;
@@ -75,63 +76,93 @@ export interface PassthroughDeps {
 }
 
 export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
-  /** Audits the request's tool calls (outcome by the upstream's HTTP status: the body streams through unread) and counts upstream failures. */
-  async function audited<T extends { status: number }>(request: ProxyRequest, run: () => Promise<T>): Promise<T> {
+  /**
+   * Audits the request's tool calls (outcome by the upstream's HTTP status: the body streams
+   * through unread) and counts upstream failures: `answered` or `failed` once it is over.
+   */
+  function auditCalls(request: ProxyRequest) {
     const started = performance.now();
     const parsed = request.parsed;
     const tools = parsed === undefined ? NO_TOOLS : calledTools(parsed);
+    return {
+      answered(status: number): void {
+        for (const tool of tools) deps.audit?.record(auditEvent(request, tool, started, status < 300 ? "ok" : "error", status, undefined));
+      },
+      failed(error: unknown): GatewayError {
+        const failure = toGatewayError(error);
+        if (failure.code.startsWith("upstream_")) deps.metrics?.upstreamError(request.server.name, failure.code);
+        for (const tool of tools) deps.audit?.record(auditEvent(request, tool, started, "error", failure.status, failure.code));
+        return failure;
+      },
+    };
+  }
+
+  async function audited<T extends { status: number }>(request: ProxyRequest, run: () => Promise<T>): Promise<T> {
+    const audit = auditCalls(request);
     try {
       const proxied = await run();
-      for (const tool of tools) {
-        deps.audit?.record(auditEvent(request, tool, started, proxied.status < 300 ? "ok" : "error", proxied.status, undefined));
-      }
+      audit.answered(proxied.status);
       return proxied;
     } catch (error) {
-      const failure = toGatewayError(error);
-      if (failure.code.startsWith("upstream_")) deps.metrics?.upstreamError(request.server.name, failure.code);
-      for (const tool of tools) {
-        deps.audit?.record(auditEvent(request, tool, started, "error", failure.status, failure.code));
-      }
-      throw failure;
+      throw audit.failed(error);
     }
   }
 
-  const streamable = (request: ProxyRequest) =>
-    audited(request, () => withStreamBudget(deps.streams, request.server, streamOwner(request.caller, request.inbound.headers), upstreamMethod(request.inbound.method), (track) => forward(request, track)));
+  /** A streamable-HTTP upstream: one async frame around the upstream call (the hot path). */
+  async function streamable(request: ProxyRequest): Promise<HttpAnswer> {
+    const audit = auditCalls(request);
+    let admission: StreamAdmission | undefined;
+    try {
+      const method = upstreamMethod(request.inbound.method);
+      admission = admitStream(deps.streams, request.server, streamOwner(request.caller, request.inbound.headers), method);
+      const answer = await forward(request, method, admission);
+      audit.answered(answer.status);
+      return answer;
+    } catch (error) {
+      admission?.release();
+      throw audit.failed(error);
+    }
+  }
 
-  async function forward(request: ProxyRequest, track: StreamTracker): Promise<HttpAnswer> {
-    const method = upstreamMethod(request.inbound.method);
+  /** Sends the request upstream with the server's credentials, settled without a promise when they are at hand. */
+  function send(request: ProxyRequest, method: "GET" | "POST" | "DELETE", sessionId: string | undefined, outbound: OutboundRequest): Promise<Dispatcher.ResponseData> {
+    if (sessionId !== undefined) outbound.headers["mcp-session-id"] = sessionId;
+    return deps.http.send({
+      serverName: request.server.name,
+      url: request.server.url,
+      method,
+      headers: outbound.headers,
+      body: request.body,
+      signal: request.inbound.cancel,
+      timeoutMs: request.server.timeoutMs,
+      longLived: method === "GET",
+    });
+  }
+
+  function outboundFor(request: ProxyRequest): OutboundRequest | Promise<OutboundRequest> {
+    return outboundRequest(request.server, request.snapshot, {
+      headers: request.inbound.headers,
+      presentedKey: request.presentedKey,
+      screen: request.screen,
+      caller: request.caller,
+      debug: request.inbound.debug,
+    });
+  }
+
+  async function forward(request: ProxyRequest, method: "GET" | "POST" | "DELETE", admission: StreamAdmission): Promise<HttpAnswer> {
     const parsed = request.parsed;
     if (request.body !== undefined) assertJsonUtf8(request.inbound.headers.get("content-type"));
     if (parsed !== undefined) checkToolCalls(request, parsed);
     const sessionId = upstreamSessionId(request, deps.sessions);
 
-    const send = async () => {
-      const outbound = await outboundRequest(request.server, request.snapshot, {
-        headers: request.inbound.headers,
-        presentedKey: request.presentedKey,
-        screen: request.screen,
-        caller: request.caller,
-        debug: request.inbound.debug,
-      });
-      if (sessionId !== undefined) outbound.headers["mcp-session-id"] = sessionId;
-      const response = await deps.http.send({
-        serverName: request.server.name,
-        url: request.server.url,
-        method,
-        headers: outbound.headers,
-        body: request.body,
-        signal: request.inbound.cancel,
-        timeoutMs: request.server.timeoutMs,
-        longLived: method === "GET",
-      });
-      return { outbound, response };
-    };
-    let { outbound, response: upstream } = await send();
+    const prepared = outboundFor(request);
+    let outbound = prepared instanceof Promise ? await prepared : prepared;
+    let upstream = await send(request, method, sessionId, outbound);
     if (upstream.statusCode === 401 && retryAfterUnauthorized(request.server, outbound.credentials)) {
       // The body was read whole, so the request can be sent again with fresh credentials, once.
       upstream.body.resume();
-      ({ outbound, response: upstream } = await send());
+      outbound = await outboundFor(request);
+      upstream = await send(request, method, sessionId, outbound);
     }
     const status = upstream.statusCode;
     const resolution = outbound.credentials.resolution;
@@ -149,13 +180,14 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     const challenge = status === 401 && resolution === "delegated";
     const headers = clientResponseHeaders(upstream.headers, { challenge });
     bindSessionId(request, headers, deps.sessions);
-    track(upstream.body, headers);
+    admission.track(upstream.body, headers);
     if (challenge) relayChallenge(request, headers, deps.delegated);
     if (NULL_BODY_STATUS.has(status)) {
       upstream.body.resume();
       return { status, headers, body: null };
     }
-    const kind = await classifyBody(upstream.headers, upstream.body);
+    const classified = classifyBody(upstream.headers, upstream.body);
+    const kind = classified instanceof Promise ? await classified : classified;
     if (typeof kind === "object" && !challenge) {
       const retryAfter = upstream.headers["retry-after"];
       throw unrelayedAnswer(request.server, status, kind.refused, typeof retryAfter === "string" ? retryAfter : undefined);
@@ -172,7 +204,8 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       deps.metrics?.upstreamError(request.server.name, "upstream_stream_broken");
       request.inbound.cut();
     };
-    const body = await responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, visible, broken);
+    const relayed = responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, visible, broken);
+    const body = relayed instanceof Promise ? await relayed : relayed;
     return { status, headers, body };
   }
 
@@ -266,7 +299,7 @@ function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
   return ids;
 }
 
-async function responseBody(
+function responseBody(
   body: Readable,
   kind: "json" | "sse",
   /** The upstream's Content-Length (NaN when it sent none). */
@@ -276,17 +309,16 @@ async function responseBody(
   visible: ToolVisible | undefined,
   /** Told when the upstream fails mid-body (then the stream just ends); without it, the stream errors. */
   broken: ((error: Error) => void) | undefined,
-): Promise<ReadableStream<Uint8Array> | Uint8Array | string> {
+): ReadableStream<Uint8Array> | Uint8Array | string | Promise<Uint8Array | string> {
   const nodeToWeb = (stream: Readable) => streamOf(stream, scrubber, broken);
   if (listIds === undefined || visible === undefined) {
     // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
     // cheaper to hand over than a web stream. SSE and long or unsized bodies stream through.
-    if (kind === "json" && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return scrubber.bytes(await readAll(body));
+    if (kind === "json" && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return readAll(body).then((whole) => scrubber.bytes(whole));
     return nodeToWeb(body);
   }
   if (kind === "sse") return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, visible));
-  const text = await new Response(nodeToWeb(body)).text();
-  return filterToolsListJson(text, listIds, visible);
+  return new Response(nodeToWeb(body)).text().then((text) => filterToolsListJson(text, listIds, visible));
 }
 
 /** Answers up to this size are read whole instead of streamed. */

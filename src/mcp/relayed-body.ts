@@ -33,17 +33,18 @@ function describe(contentType: string | undefined): string {
  * scrubbed), is refused and its connection closed. A body of no type is relayed only when
  * it turns out empty (a 202, a DELETE's 200).
  */
-export async function classifyBody(headers: Record<string, string | string[] | undefined>, body: Readable): Promise<UpstreamBody> {
+export function classifyBody(headers: Record<string, string | string[] | undefined>, body: Readable): UpstreamBody | Promise<UpstreamBody> {
   const encoding = headers["content-encoding"];
   const contentType = typeof headers["content-type"] === "string" ? headers["content-type"] : undefined;
   if (encoding !== undefined && String(encoding).trim().toLowerCase() !== "identity") {
     discard(body);
     return { refused: "a compressed body (Content-Encoding), which the gateway did not ask for" };
   }
+  // The usual answer is settled from its headers, without a promise.
   const kind = relayedKind(contentType);
   if (kind !== undefined) return kind;
-  if (headers["content-length"] === "0" || (await isEmpty(body))) return "empty";
-  return { refused: describe(contentType) };
+  if (headers["content-length"] === "0") return "empty";
+  return isEmpty(body).then((empty) => (empty ? "empty" : { refused: describe(contentType) }));
 }
 
 /** Whether the body ends before its first byte; a body that has one is destroyed (it is refused). */

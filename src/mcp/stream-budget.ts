@@ -115,19 +115,22 @@ export function streamOwner(caller: Caller, headers: RequestHeaders): string {
 /** Told the upstream's answer once its headers are in: the stream's slot is freed when its body closes. */
 export type StreamTracker = (body: Readable, headers: ResponseHeaders) => void;
 
+/** One pass-through request's place in the budget. */
+export interface StreamAdmission {
+  /** Told the upstream's answer once its headers are in: a stream's slot is freed when its body closes, any other answer's at once. */
+  track: StreamTracker;
+  /** The request failed before its answer: its slot is freed. */
+  release(): void;
+}
+
+const NOTHING_HELD: StreamAdmission = { track: () => undefined, release: () => undefined };
+
 /**
- * Runs one pass-through request within the budget: a GET is admitted (or refused) before
- * `run` sends it, a POST is checked; `run` reports the upstream's answer through `track`,
- * whose body holds the slot until it closes. A request that fails frees its slot.
+ * Admits one pass-through request: a GET (a stream) is admitted or refused (429), a POST is
+ * checked and counted; a DELETE holds nothing.
  */
-export async function withStreamBudget<T>(
-  budget: StreamBudget,
-  server: McpServerEntry,
-  caller: string,
-  method: "GET" | "POST" | "DELETE",
-  run: (track: StreamTracker) => Promise<T>,
-): Promise<T> {
-  let release: (() => void) | undefined;
+export function admitStream(budget: StreamBudget, server: McpServerEntry, caller: string, method: "GET" | "POST" | "DELETE"): StreamAdmission {
+  let release: () => void;
   if (method === "GET") release = budget.admit(server, caller);
   else if (method === "POST") {
     // Counted from now, not from its answer's headers: concurrent POSTs of one key would
@@ -135,22 +138,18 @@ export async function withStreamBudget<T>(
     // of max 2 fill the pool). Freed at its headers unless the answer is a stream.
     budget.check(server, caller);
     release = budget.count(server, caller);
-  }
-  const track: StreamTracker = (body, headers) => {
-    if (release === undefined) return;
-    if (method === "POST" && !String(headers["content-type"] ?? "").includes("text/event-stream")) {
-      release();
-      return;
-    }
-    if (body.closed) release();
-    else body.once("close", release);
+  } else return NOTHING_HELD;
+  return {
+    track(body, headers) {
+      if (method === "POST" && !String(headers["content-type"] ?? "").includes("text/event-stream")) {
+        release();
+        return;
+      }
+      if (body.closed) release();
+      else body.once("close", release);
+    },
+    release,
   };
-  try {
-    return await run(track);
-  } catch (error) {
-    release?.();
-    throw error;
-  }
 }
 
 function tooManyStreams(server: McpServerEntry, scope: "key" | "server", limit: number): GatewayError {

@@ -43,15 +43,17 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
   // No limit of its own either: the stream budget admits every stream it carries.
   const streams = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null, pipelining: 1 });
   /** A free slot (or a stream, which needs none): sent at once, bounded by undici's headersTimeout and the client's signal. */
-  async function sendNow(request: UpstreamHttpRequest, dispatcher: Agent, release: ReleaseSlot | undefined): Promise<Dispatcher.ResponseData> {
-    try {
-      const response = await dispatcher.request(requestOptions(request, request.signal));
-      holdUntilRead(response, release);
-      return response;
-    } catch (error) {
-      release?.();
-      throw upstreamFailure(request, error);
-    }
+  function sendNow(request: UpstreamHttpRequest, dispatcher: Agent, release: ReleaseSlot | undefined): Promise<Dispatcher.ResponseData> {
+    return dispatcher.request(requestOptions(request, request.signal)).then(
+      (response) => {
+        holdUntilRead(response, release);
+        return response;
+      },
+      (error: unknown) => {
+        release?.();
+        throw upstreamFailure(request, error);
+      },
+    );
   }
 
   /** The origin is at its limit: wait for a slot and the answer's headers within one deadline. */

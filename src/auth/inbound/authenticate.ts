@@ -29,17 +29,30 @@ export interface Authenticated {
   presented: PresentedKey | undefined;
 }
 
-export async function authenticate(keys: KeyResolver, request: { headers: RequestHeaders; peer: string | undefined }, options: AuthenticateOptions = {}): Promise<Authenticated> {
+/** The caller; without a promise when the key is known without a lookup (the master key, a cached virtual key). */
+export function authenticate(
+  keys: KeyResolver,
+  request: { headers: RequestHeaders; peer: string | undefined },
+  options: AuthenticateOptions = {},
+): Authenticated | Promise<Authenticated> {
   const fromPublicInternet = options.network?.fromPublicInternet(request.peer, request.headers) ?? false;
   const presented = extractGatewayKey(request.headers);
   const delegated = presented?.source === GATEWAY_KEY_HEADER ? undefined : options.delegatedTargets?.(fromPublicInternet);
-  if (delegated !== undefined) {
-    const caller = presented === undefined ? undefined : await keys.resolve(presented.key);
-    if (caller === undefined) return { caller: seenFrom(delegatedCaller(delegated.map((server) => server.id)), fromPublicInternet), presented: undefined };
-    return { caller: seenFrom(caller, fromPublicInternet), presented };
-  }
+  if (delegated !== undefined) return delegatedOrKeyed(keys, presented, delegated, fromPublicInternet);
   if (presented === undefined) throw unauthorized();
-  const caller = await keys.resolve(presented.key);
+  const resolved = keys.resolve(presented.key);
+  if (resolved instanceof Promise) return resolved.then((caller) => admitted(caller, presented, fromPublicInternet));
+  return admitted(resolved, presented, fromPublicInternet);
+}
+
+function admitted(caller: Caller | undefined, presented: PresentedKey, fromPublicInternet: boolean): Authenticated {
   if (caller === undefined) throw unauthorized("invalid gateway key");
+  return { caller: seenFrom(caller, fromPublicInternet), presented };
+}
+
+/** The delegate bypass: a gateway key in Authorization is still checked; anything else is the upstream's. */
+async function delegatedOrKeyed(keys: KeyResolver, presented: PresentedKey | undefined, delegated: readonly { id: string }[], fromPublicInternet: boolean): Promise<Authenticated> {
+  const caller = presented === undefined ? undefined : await keys.resolve(presented.key);
+  if (caller === undefined) return { caller: seenFrom(delegatedCaller(delegated.map((server) => server.id)), fromPublicInternet), presented: undefined };
   return { caller: seenFrom(caller, fromPublicInternet), presented };
 }

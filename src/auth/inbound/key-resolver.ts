@@ -38,15 +38,20 @@ export function masterKeyResolver(masterKey: string | undefined): KeyResolver {
 
 export function chainResolvers(resolvers: readonly KeyResolver[]): KeyResolver {
   return {
-    async resolve(key) {
-      for (const resolver of resolvers) {
-        if (resolver.accepts?.(key) === false) continue;
-        const caller = await resolver.resolve(key);
-        if (caller !== undefined) return caller;
-      }
-      return undefined;
-    },
+    resolve: (key) => resolveFrom(resolvers, 0, key),
     foundIn: (text) => resolvers.some((resolver) => resolver.foundIn?.(text) === true),
     looksUp: (key) => resolvers.some((resolver) => resolver.looksUp?.(key) === true),
   };
+}
+
+/** The first resolver's caller from `start` on; without a promise while every resolver answers without one (the master key). */
+function resolveFrom(resolvers: readonly KeyResolver[], start: number, key: string): Promise<Caller | undefined> | Caller | undefined {
+  for (let index = start; index < resolvers.length; index++) {
+    const resolver = resolvers[index]!;
+    if (resolver.accepts?.(key) === false) continue;
+    const caller = resolver.resolve(key);
+    if (caller instanceof Promise) return caller.then((found) => found ?? resolveFrom(resolvers, index + 1, key));
+    if (caller !== undefined) return caller;
+  }
+  return undefined;
 }

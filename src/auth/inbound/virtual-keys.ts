@@ -84,30 +84,33 @@ export function virtualKeyResolver(
   return {
     accepts: (key) => key.startsWith(VIRTUAL_KEY_PREFIX),
     looksUp: (key) => key.startsWith(VIRTUAL_KEY_PREFIX),
-    async resolve(key) {
+    // Not async: a cached key is answered without a promise (the hot path awaits nothing for it).
+    resolve(key) {
       const token = hashKey(key);
-      let entry = cache.get(token);
-      if (entry !== undefined && entry.staleAt <= now()) entry = undefined;
-      if (entry === undefined) {
-        let loading = pending.get(token);
-        if (loading === undefined) {
-          const started: Promise<CacheEntry> = load(token).finally(() => {
-            if (pending.get(token) === started) pending.delete(token);
-          });
-          loading = started;
-          pending.set(token, loading);
-        }
-        entry = await loading;
-      }
-      if (entry.caller !== undefined && entry.expiresAt !== undefined && entry.expiresAt <= now()) {
-        throw new GatewayError({
-          status: 401,
-          code: "key_expired",
-          message: `this gateway key expired at ${new Date(entry.expiresAt).toISOString()}; ask an admin for a new one (POST /key/generate)`,
+      const entry = cache.get(token);
+      if (entry !== undefined && entry.staleAt > now()) return callerOf(entry, now());
+      let loading = pending.get(token);
+      if (loading === undefined) {
+        const started: Promise<CacheEntry> = load(token).finally(() => {
+          if (pending.get(token) === started) pending.delete(token);
         });
+        loading = started;
+        pending.set(token, loading);
       }
-      return entry.caller;
+      return loading.then((loaded) => callerOf(loaded, now()));
     },
     invalidate,
   };
+}
+
+/** The caller of a looked-up key, or the 401 of an expired one. */
+function callerOf(entry: CacheEntry, now: number): Caller | undefined {
+  if (entry.caller !== undefined && entry.expiresAt !== undefined && entry.expiresAt <= now) {
+    throw new GatewayError({
+      status: 401,
+      code: "key_expired",
+      message: `this gateway key expired at ${new Date(entry.expiresAt).toISOString()}; ask an admin for a new one (POST /key/generate)`,
+    });
+  }
+  return entry.caller;
 }

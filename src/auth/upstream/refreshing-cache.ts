@@ -16,7 +16,8 @@ export interface Expiring<T> {
 }
 
 export interface RefreshingCache<T> {
-  get(): Promise<T>;
+  /** The cached value itself while it is fresh (no promise), else a promise of a fetched one. */
+  get(): T | Promise<T>;
   /** Forget `value` if it is the cached one (the upstream refused it); later calls fetch anew. */
   invalidate(value: T): void;
 }
@@ -53,7 +54,8 @@ export function refreshingCache<T>(options: {
   }
 
   return {
-    async get() {
+    // Not async: a cached value is returned as it is, so the proxy's hot path awaits nothing for it.
+    get() {
       const now = options.now();
       const cached = current;
       if (cached !== undefined && now < cached.expiresAt) {
@@ -61,7 +63,7 @@ export function refreshingCache<T>(options: {
         options.onHit?.();
         return cached.value;
       }
-      return (await refresh()).value;
+      return refresh().then((fresh) => fresh.value);
     },
     invalidate(value) {
       if (current?.value !== value) return;

@@ -56,16 +56,22 @@ interface ErrorId {
 
 export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
   /** Step: the gateway key (or the delegate bypass, when every target delegates auth upstream). */
-  async function authenticate(exchange: NodeExchange, targets?: (snapshot: RegistrySnapshot) => readonly string[] | undefined, snapshot?: RegistrySnapshot): Promise<Authenticated> {
-    const authenticated = await authenticateRequest(deps.keys, exchange, {
-      network: deps.network,
-      ...(targets === undefined || snapshot === undefined || !snapshot.hasDelegating
-        ? {}
-        : { delegatedTargets: (fromPublicInternet: boolean) => delegatedTargets(snapshot, targets(snapshot), fromPublicInternet) }),
-    });
+  function authenticate(exchange: NodeExchange, targets?: () => readonly string[] | undefined, snapshot?: RegistrySnapshot): Authenticated | Promise<Authenticated> {
+    const options =
+      targets === undefined || snapshot === undefined || !snapshot.hasDelegating
+        ? plainAuthentication
+        : { network: deps.network, delegatedTargets: (fromPublicInternet: boolean) => delegatedTargets(snapshot, targets(), fromPublicInternet) };
+    const authenticated = authenticateRequest(deps.keys, exchange, options);
+    if (authenticated instanceof Promise) {
+      return authenticated.then((settled) => {
+        exchange.caller = settled.caller;
+        return settled;
+      });
+    }
     exchange.caller = authenticated.caller;
     return authenticated;
   }
+  const plainAuthentication = { network: deps.network };
 
   /** Step: the JSON-RPC body, whole; its id answers any later failure. */
   async function readJsonRpc(exchange: NodeExchange, errorId: ErrorId): Promise<{ body: string; parsed: ParsedBody }> {
@@ -87,11 +93,12 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     const errorId: ErrorId = { id: null };
     try {
       const snapshot = deps.registry.current();
-      const authenticated = await authenticate(exchange, () => [serverName, ...(serversHeader(exchange) ?? [])], snapshot);
+      const authenticating = authenticate(exchange, () => [serverName, ...(serversHeader(exchange) ?? [])], snapshot);
+      const authenticated = authenticating instanceof Promise ? await authenticating : authenticating;
       const server = serverForCaller(snapshot, authenticated.caller, serverName);
       const read = exchange.method === "POST" ? await readJsonRpc(exchange, errorId) : undefined;
       const metadataUrl = () => protectedResourceMetadataUrl(origin(exchange), server, form);
-      const answer = await challengeOnMissingToken(metadataUrl, server, () =>
+      const forward = () =>
         deps.passthrough.answer({
           snapshot,
           server,
@@ -102,8 +109,8 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
           body: read?.body,
           parsed: read?.parsed,
           resourceMetadataUrl: metadataUrl,
-        }),
-      );
+        });
+      const answer = await (server.kind === "interactive" ? challengeOnMissingToken(metadataUrl, server, forward) : forward());
       await exchange.write(answer);
     } catch (error) {
       await exchange.fail(error, "jsonrpc", errorId.id);
