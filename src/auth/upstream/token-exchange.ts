@@ -12,7 +12,7 @@
  * Nothing here ever puts the subject token in an error or a log line.
  */
 import { createHash } from "node:crypto";
-import { decodeJwt } from "jose";
+import { decodeJwt } from "jose/jwt/decode";
 import * as oauth from "oauth4webapi";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
 import type { Logger } from "../../log.js";
