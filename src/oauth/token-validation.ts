@@ -4,7 +4,7 @@
  * fails the exchange with `token_validation_failed`; the message names the rule's path,
  * never a value from the token.
  */
-import { decodeJwt } from "jose";
+import { decodeJwt } from "jose/jwt/decode";
 import { oauthError } from "./oauth-error.js";
 
 function at(value: unknown, path: string): unknown {

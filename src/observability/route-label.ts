@@ -17,8 +17,12 @@ export function routeLabel(url: string, snapshot: RegistrySnapshot): { route: Ro
   if (path === "/ui" || path.startsWith("/ui/")) return { route: "ui", server: "" };
   if (path.startsWith("/.well-known/") || path === "/callback") return { route: "oauth", server: "" };
   if (path.startsWith("/v1/") || path.startsWith("/key/")) return { route: "admin", server: "" };
-  const [, first, second, ...rest] = path.split("/");
-  if (rest.length === 0 && first !== undefined && second !== undefined) {
+  // Two segments, /first/second, read without splitting (this runs for every request).
+  const start = path.indexOf("/");
+  const slash = start === -1 ? -1 : path.indexOf("/", start + 1);
+  if (slash !== -1 && path.indexOf("/", slash + 1) === -1) {
+    const first = path.slice(start + 1, slash);
+    const second = path.slice(slash + 1);
     if (first === "mcp") return { route: "passthrough", server: known(second, snapshot) };
     if (second === "mcp") return { route: "passthrough", server: known(first, snapshot) };
     if (second === "authorize" || second === "token" || second === "register") return { route: "oauth", server: known(first, snapshot) };

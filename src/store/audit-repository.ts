@@ -1,17 +1,15 @@
 /**
  * The audit trail's table: batched inserts, filtered newest-first listing, retention.
- * On SQLite the inserts go through one prepared statement in a transaction: through the
- * query builder, a row cost ~15 µs of the event loop (statement built and prepared anew
- * for every batch), at thousands of tool calls a second.
+ *
+ * Where the batches are written: on a SQLite file, by a worker thread with its own
+ * connection (audit-writer-thread.ts), so the event loop never runs SQLite for them; on an
+ * in-memory SQLite database (which no other connection can open), in-process; on
+ * PostgreSQL, in multi-row INSERTs through the pool (asynchronous I/O already).
  */
 import type SQLite from "better-sqlite3";
+import { batchRows, sqliteBatchWriter, type AuditBatch } from "./audit-batch.js";
+import { auditWriterThread } from "./audit-writer-thread.js";
 import type { AuditEventsTable, Db } from "./schema.js";
-
-const COLUMNS = ["id", "at", "request_id", "caller_kind", "caller", "subject", "user_id", "route", "server", "tool", "outcome", "status", "error_code", "duration_ms"] as const;
-/** Rows per SQLite transaction: ~1 ms of the event loop. */
-const SQLITE_SLICE = 150;
-/** Rows per multi-row INSERT on PostgreSQL (14 parameters each, well under its 65535). */
-const PG_CHUNK = 1_000;
 
 export interface AuditQuery {
   server?: string;
@@ -27,29 +25,10 @@ export interface AuditQuery {
 }
 
 export function auditRepository(db: Db, sqlite?: SQLite.Database) {
-  const insertMany =
-    sqlite === undefined
-      ? undefined
-      : (() => {
-          const statement = sqlite.prepare(`INSERT INTO audit_events (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((column) => `@${column}`).join(", ")})`);
-          return sqlite.transaction((rows: readonly AuditEventsTable[]) => {
-            for (const row of rows) statement.run(row);
-          });
-        })();
+  const write = writer(db, sqlite);
   return {
-    async insert(rows: readonly AuditEventsTable[]): Promise<void> {
-      if (rows.length === 0) return;
-      if (insertMany !== undefined) {
-        // A transaction per slice, with the event loop free in between: a second's worth of
-        // events at once would hold requests for milliseconds (the p99 shows it).
-        for (let start = 0; start < rows.length; start += SQLITE_SLICE) {
-          if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-          insertMany(rows.slice(start, start + SQLITE_SLICE));
-        }
-        return;
-      }
-      for (let start = 0; start < rows.length; start += PG_CHUNK) await db.insertInto("audit_events").values(rows.slice(start, start + PG_CHUNK)).execute();
-    },
+    /** Writes a batch; its typed arrays may be handed to another thread, so it cannot be used again. */
+    insert: (batch: AuditBatch): Promise<void> => (batch.length === 0 ? Promise.resolve() : write.insert(batch)),
 
     async list(query: AuditQuery): Promise<AuditEventsTable[]> {
       let select = db.selectFrom("audit_events").selectAll();
@@ -71,6 +50,23 @@ export function auditRepository(db: Db, sqlite?: SQLite.Database) {
     async purgeBefore(at: string): Promise<void> {
       await db.deleteFrom("audit_events").where("at", "<", at).execute();
     },
+
+    /** Stops the writer thread, if one runs (after the last insert has settled). */
+    close: (): Promise<void> => write.close(),
+  };
+}
+
+function writer(db: Db, sqlite: SQLite.Database | undefined): { insert(batch: AuditBatch): Promise<void>; close(): Promise<void> } {
+  if (sqlite !== undefined && !sqlite.memory) return auditWriterThread(sqlite.name);
+  if (sqlite !== undefined) {
+    const insert = sqliteBatchWriter(sqlite);
+    return { insert: async (batch) => insert(batch), close: async () => undefined };
+  }
+  return {
+    async insert(batch) {
+      await db.insertInto("audit_events").values(batchRows(batch)).execute();
+    },
+    close: async () => undefined,
   };
 }
 

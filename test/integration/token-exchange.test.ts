@@ -15,7 +15,7 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type * as Jose from "jose";
+import type * as JoseDecode from "jose/jwt/decode";
 import { MASTER_KEY, MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startJwtUpstream, type JwtUpstream } from "../fixtures/jwt-upstream.js";
 import {
@@ -31,7 +31,8 @@ import {
  * Every subject token the gateway decodes (token-exchange.ts reads a subject JWT's `exp`
  * with jose's decodeJwt, then looks the cache up in the same synchronous step): lets the
  * concurrency test know that every request has reached the cache before it releases the
- * one token request the authorization server holds. Everything else of jose is the real one.
+ * one token request the authorization server holds. The gateway imports decodeJwt alone
+ * (jose/jwt/decode), so the rest of jose, which the test's own peers use, is the real one.
  */
 const decoded = vi.hoisted(() => {
   const tokens: string[] = [];
@@ -57,10 +58,9 @@ const decoded = vi.hoisted(() => {
   };
 });
 
-vi.mock("jose", async (importOriginal) => {
-  const actual = await importOriginal<typeof Jose>();
+vi.mock("jose/jwt/decode", async (importOriginal) => {
+  const actual = await importOriginal<typeof JoseDecode>();
   return {
-    ...actual,
     decodeJwt: (token: string) => {
       decoded.record(token);
       return actual.decodeJwt(token);

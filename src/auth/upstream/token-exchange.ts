@@ -13,7 +13,7 @@
  */
 import { metadataDiscovery, type MetadataDiscovery } from "./metadata-discovery.js";
 import { createHash } from "node:crypto";
-import { decodeJwt } from "jose";
+import { decodeJwt } from "jose/jwt/decode";
 import * as oauth from "oauth4webapi";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
 import type { Logger } from "../../log.js";
