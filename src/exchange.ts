@@ -20,14 +20,32 @@ export function jsonAnswer(value: unknown, status = 200): HttpAnswer {
   return { status, headers: { "content-type": "application/json" }, body: JSON.stringify(value) };
 }
 
+/** What stops a request when the client goes away (or a deadline passes): `Cancellation`. */
+export interface CancelSource {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  once(event: "abort", listener: () => void): unknown;
+  removeListener(event: "abort", listener: () => void): unknown;
+}
+
 /**
  * The client's going away, as undici accepts a request's `signal` (it calls `once` and
  * `removeListener` with "abort"), without the EventTarget of an AbortController or an
  * EventEmitter per request (README, Performance). Usually it has one listener or none.
  */
-export class Cancellation {
+export class Cancellation implements CancelSource {
   aborted = false;
+  /** Why, when the cancellation follows an AbortSignal (its reason: a timeout, say). */
+  reason: unknown;
   private listeners: Array<() => void> | undefined;
+
+  /** A cancellation that follows an AbortSignal (the Hono routes' request signal, a timeout). */
+  static following(signal: AbortSignal): Cancellation {
+    const cancellation = new Cancellation();
+    if (signal.aborted) cancellation.abort(signal.reason);
+    else signal.addEventListener("abort", () => cancellation.abort(signal.reason), { once: true });
+    return cancellation;
+  }
 
   once(_event: "abort", listener: () => void): this {
     if (this.aborted) listener();
@@ -49,9 +67,10 @@ export class Cancellation {
     return this.removeListener(event, listener);
   }
 
-  abort(): void {
+  abort(reason?: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
+    this.reason = reason;
     const listeners = this.listeners;
     this.listeners = undefined;
     if (listeners !== undefined) for (const listener of listeners) listener();

@@ -9,7 +9,7 @@
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode, isGatewayError, toGatewayError } from "../errors.js";
-import type { HttpAnswer } from "../exchange.js";
+import type { CancelSource, HttpAnswer } from "../exchange.js";
 import type { AuditRoute, AuditTrail } from "../observability/audit.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { performance } from "node:perf_hooks";
@@ -31,7 +31,7 @@ export interface AggregateRequest {
   caller: Caller;
   /** `x-mcp-servers`, parsed. */
   narrowTo: string[] | undefined;
-  inbound: InboundRequestInfo & { signal: AbortSignal };
+  inbound: InboundRequestInfo & { cancel: CancelSource };
   parsed: ParsedBody;
   /** Where a delegating server's relayed challenge points: its metadata as seen from /mcp. */
   resourceMetadataUrl: (server: McpServerEntry) => string;
@@ -92,7 +92,7 @@ export function createAggregate(deps: AggregateDeps) {
       servers.map(async (server) => {
         const { tools, truncated, pages } = await deps.clients.withClient(server, snapshot, inbound, (client) =>
           listAllTools(client, {
-            ...(inbound.signal === undefined ? {} : { signal: inbound.signal }),
+            ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
             pageTimeoutMs: Math.min(server.timeoutMs, deps.listTimeoutMs),
             totalTimeoutMs: server.timeoutMs,
             limits: listLimits,
@@ -137,7 +137,7 @@ export function createAggregate(deps: AggregateDeps) {
     try {
       const result = await deps.clients.withClient(server, snapshot, inbound, (client) =>
         client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
-          signal: inbound.signal,
+          ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
           timeout: server.timeoutMs,
           ...(call.progress === undefined ? {} : { onprogress: call.progress, resetTimeoutOnProgress: true }),
         }),

@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
-import { parseJson } from "../exchange.js";
+import { parseJson, type CancelSource } from "../exchange.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertToolAllowed, serverForCaller, serversForCaller } from "./access.js";
@@ -20,7 +20,7 @@ export interface RestContext {
   caller: Caller;
   /** For the audit trail. */
   requestId?: string;
-  inbound: InboundRequestInfo & { signal: AbortSignal };
+  inbound: InboundRequestInfo & { cancel: CancelSource };
 }
 
 export interface RestTool {

@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { ErrorCode, McpError, type ListToolsResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { isGatewayError } from "../errors.js";
+import type { CancelSource } from "../exchange.js";
 import type { ToolsClient } from "./upstream-session.js";
 
 export interface ListLimits {
@@ -30,7 +31,7 @@ export interface ToolListing {
 }
 
 export interface ListOptions {
-  signal?: AbortSignal;
+  cancel?: CancelSource;
   /** Milliseconds one page may take. */
   pageTimeoutMs: number;
   /** Milliseconds the whole listing may take (pages after the first are cut to what is left). */
@@ -54,7 +55,7 @@ export async function listAllTools(client: ToolsClient, options: ListOptions): P
     const timeout = pages === 0 ? options.pageTimeoutMs : Math.min(options.pageTimeoutMs, left);
     let page: ListToolsResult;
     try {
-      page = await client.listTools(cursor === undefined ? {} : { cursor }, { ...(options.signal === undefined ? {} : { signal: options.signal }), timeout });
+      page = await client.listTools(cursor === undefined ? {} : { cursor }, { ...(options.cancel === undefined ? {} : { cancel: options.cancel }), timeout });
     } catch (error) {
       // A later page cut short by the total time ends the listing with what it has; any other failure fails it.
       if (pages > 0 && timeout < options.pageTimeoutMs && isTimeout(error)) return { tools, truncated: "deadline", pages };

@@ -122,7 +122,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
           return await use(await pooled.client);
         } catch (error) {
           // The client's own fault (a refused tool, unforwardable params): the session is fine.
-          if (inbound.signal?.aborted || (isGatewayError(error) && error.status < 500)) throw error;
+          if (inbound.cancel?.aborted || (isGatewayError(error) && error.status < 500)) throw error;
           const lost = isSessionLost(error);
           const scrubber = outbound.scrubber;
           if (lost || isTransportFailure(error)) {

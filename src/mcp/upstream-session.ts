@@ -28,11 +28,12 @@ import {
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
-import { Cancellation } from "../exchange.js";
+import { Cancellation, type CancelSource } from "../exchange.js";
 import { readAll, type UpstreamHttp } from "./upstream-http.js";
 
 export interface CallOptions {
-  signal?: AbortSignal;
+  /** The client's going away (or the caller's deadline). */
+  cancel?: CancelSource;
   /** Milliseconds to wait for the answer. */
   timeout: number;
   onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
@@ -265,8 +266,8 @@ class PendingCall {
 
   constructor(private readonly options: CallOptions) {
     this.arm();
-    options.signal?.addEventListener("abort", this.onClientAbort, { once: true });
-    if (options.signal?.aborted) this.cancel.abort();
+    if (options.cancel?.aborted) this.cancel.abort();
+    else options.cancel?.once("abort", this.onClientAbort);
   }
 
   private arm(): void {
@@ -320,13 +321,13 @@ class PendingCall {
   /** What a failure was: the timeout, the client leaving, or the error itself. */
   explain(error: unknown): unknown {
     if (this.timedOut) return new McpError(ErrorCode.RequestTimeout, "Request timed out", { timeout: this.options.timeout });
-    if (this.options.signal?.aborted) return this.options.signal.reason ?? error;
+    if (this.options.cancel?.aborted) return this.options.cancel.reason ?? error;
     return error;
   }
 
   done(): void {
     clearTimeout(this.timer);
-    this.options.signal?.removeEventListener("abort", this.onClientAbort);
+    this.options.cancel?.removeListener("abort", this.onClientAbort);
   }
 }
 

@@ -15,6 +15,7 @@
  * The last block goes end to end: a REST call through a real gateway after the upstream
  * restarted (connections reset, sessions lost) reconnects and succeeds.
  */
+import { Cancellation } from "../../src/exchange.js";
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -727,7 +728,7 @@ describe("StreamableHttpSession: the client's AbortSignal", () => {
     const real = await upstream({ mode });
     const session = await open(real.url);
     const controller = new AbortController();
-    const call = rejectionOf(session.callTool({ name: "slow", arguments: { ms: 30_000 } }, { timeout: 30_000, signal: controller.signal }));
+    const call = rejectionOf(session.callTool({ name: "slow", arguments: { ms: 30_000 } }, { timeout: 30_000, cancel: Cancellation.following(controller.signal) }));
     await real.waitUntil(() => real.requests.some(isCallOf("slow")));
     const reason = new Error("the client left");
     controller.abort(reason);
@@ -747,7 +748,7 @@ describe("StreamableHttpSession: the client's AbortSignal", () => {
     async (_label, options, controller) => {
       const real = await upstream({ mode: "sse", stateful: true });
       const session = await open(real.url);
-      const call = rejectionOf(session.callTool({ name: "slow", arguments: { ms: 60_000 } }, { ...options, ...(controller === undefined ? {} : { signal: controller.signal }) }));
+      const call = rejectionOf(session.callTool({ name: "slow", arguments: { ms: 60_000 } }, { ...options, ...(controller === undefined ? {} : { cancel: Cancellation.following(controller.signal) }) }));
       await real.waitUntil(() => real.requests.some(isCallOf("slow")));
       controller?.abort();
       await call;
@@ -763,7 +764,7 @@ describe("StreamableHttpSession: the client's AbortSignal", () => {
     const fake = await scripted(() => undefined);
     const session = await open(fake.url);
     const controller = new AbortController();
-    const call = rejectionOf(session.callTool({ name: "x" }, { timeout: 30_000, signal: controller.signal }));
+    const call = rejectionOf(session.callTool({ name: "x" }, { timeout: 30_000, cancel: Cancellation.following(controller.signal) }));
     const exchange = await fake.when(isMethod("tools/call"));
     controller.abort();
     expect((await call) as Error).toMatchObject({ name: "AbortError" });
@@ -775,7 +776,7 @@ describe("StreamableHttpSession: the client's AbortSignal", () => {
     const session = await open(real.url);
     const seen = real.requests.length;
     const reason = new Error("already gone");
-    const error = await rejectionOf(session.callTool({ name: "echo", arguments: { message: "x" } }, { timeout: 30_000, signal: AbortSignal.abort(reason) }));
+    const error = await rejectionOf(session.callTool({ name: "echo", arguments: { message: "x" } }, { timeout: 30_000, cancel: Cancellation.following(AbortSignal.abort(reason)) }));
     expect(error).toBe(reason);
     expect(real.requests.filter(isCallOf("echo"))).toHaveLength(0);
     expect(real.requests.length).toBe(seen);

@@ -4,6 +4,7 @@
  * load time, so nothing is decided per request that could be decided once.
  */
 import type { DebugRecorder } from "../../debug.js";
+import type { CancelSource } from "../../exchange.js";
 import type { RequestHeaders } from "../../headers.js";
 import type { Caller } from "../inbound/caller.js";
 import type { CredentialScreen } from "../inbound/credential-screen.js";
@@ -31,7 +32,10 @@ export interface UpstreamAuthContext {
   caller?: Caller;
   /** Present when the client asked for debug headers: told what was actually used. */
   debug?: DebugRecorder;
+  /** For token requests (oauth4webapi takes an AbortSignal). */
   signal?: AbortSignal;
+  /** The client's going away, for the upstream MCP calls. */
+  cancel?: CancelSource;
 }
 
 export interface UpstreamCredentials {

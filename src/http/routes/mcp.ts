@@ -17,7 +17,7 @@ import { credentialScreen } from "../../auth/inbound/credential-screen.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../../errors.js";
-import { jsonAnswer, type HttpAnswer } from "../../exchange.js";
+import { jsonAnswer, type CancelSource, type HttpAnswer } from "../../exchange.js";
 import { delegatedTargets, parseServersHeader, serverForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
 import { parseJsonRpcBody, responseId, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
@@ -85,8 +85,19 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
   const origin = (exchange: NodeExchange) =>
     publicOrigin(deps.origin, { url: `http://${exchange.headers.get("host") ?? "localhost"}${exchange.path}`, headers: exchange.headers, peer: exchange.peer });
 
-  function inbound(exchange: NodeExchange, { caller, presented }: Authenticated): InboundRequestInfo & { signal: AbortSignal } {
-    return { headers: exchange.headers, presentedKey: presented, screen: credentialScreen(deps.keys, presented), caller, debug: exchange.debug, signal: exchange.signal };
+  /** What upstream calls need of the request; its AbortSignal is made only if a token request asks for it. */
+  function inbound(exchange: NodeExchange, { caller, presented }: Authenticated): InboundRequestInfo & { cancel: CancelSource } {
+    return {
+      headers: exchange.headers,
+      presentedKey: presented,
+      screen: credentialScreen(deps.keys, presented),
+      caller,
+      debug: exchange.debug,
+      cancel: exchange,
+      get signal() {
+        return exchange.signal;
+      },
+    };
   }
 
   async function passthrough(exchange: NodeExchange, serverName: string, form: McpPathForm): Promise<void> {

@@ -33,6 +33,7 @@ import { formStateFromError, formValues, formValuesFromView, serverBodyFromForm 
 import { SESSION_COOKIE, type UiSession, type UiSessions } from "../../ui/session.js";
 import { parseToolArguments } from "../../ui/tool-form.js";
 import { exchangeOf, type AppEnv } from "../env.js";
+import { Cancellation } from "../../exchange.js";
 import { peerAddress } from "../middleware/authenticate.js";
 import { readBody } from "../read-body.js";
 import { requestOrigin } from "./oauth.js";
@@ -197,7 +198,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
   // --- MCP Servers -----------------------------------------------------------------------
 
   // The UI's own calls carry no client header upstream.
-  const inbound = (caller: Caller, signal: AbortSignal) => ({ headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING, caller, signal });
+  const inbound = (caller: Caller, signal: AbortSignal) => ({ headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING, caller, signal, cancel: Cancellation.following(signal) });
 
   async function healthOf(current: UiSession, servers: McpServerEntry[]): Promise<Map<string, Health>> {
     const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
