@@ -60,7 +60,8 @@ export class NodeExchange extends Cancellation implements InboundRequest {
     this.headers = new IncomingRequestHeaders(incoming.headers);
     this.requestId = acceptedRequestId(incoming.headers[REQUEST_ID_HEADER]);
     this.debug = isTrue(incoming.headers[DEBUG_REQUEST_HEADER]) ? new DebugRecorder() : undefined;
-    response.once("close", () => {
+    // "close" is emitted once: `on` spares the wrapper `once` makes.
+    response.on("close", () => {
       if (!response.writableFinished) this.abort();
       host.ended(this);
     });
