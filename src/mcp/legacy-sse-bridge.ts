@@ -57,9 +57,12 @@ export interface LegacySseRequest {
   snapshot: RegistrySnapshot;
   server: McpServerEntry;
   caller: Caller;
+  /** The client's request: method, headers, cancellation, request id, debug recorder. */
   inbound: InboundRequest;
   presentedKey: PresentedKey | undefined;
+  /** Which inbound header values hold a gateway key (never forwarded). */
   screen: CredentialScreen;
+  /** The raw request body (POST only). */
   body: string | undefined;
 }
 

@@ -14,21 +14,16 @@
  */
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
-import type { Caller } from "../auth/inbound/caller.js";
-import type { CredentialScreen } from "../auth/inbound/credential-screen.js";
-import type { PresentedKey } from "../auth/inbound/gateway-key.js";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
 import { GatewayError, toGatewayError } from "../errors.js";
 import type { AuditTrail, ToolCallEvent } from "../observability/audit.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { performance } from "node:perf_hooks";
 import type { ResponseHeaders } from "../headers.js";
-import type { HttpAnswer, InboundRequest } from "../exchange.js";
+import type { HttpAnswer } from "../exchange.js";
 import type { Logger } from "../log.js";
-import type { RegistrySnapshot } from "../registry/registry.js";
-import type { McpServerEntry } from "../registry/server-entry.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
-import type { LegacySseBridge } from "./legacy-sse-bridge.js";
+import type { LegacySseBridge, LegacySseRequest } from "./legacy-sse-bridge.js";
 import { assertToolAllowed, toolVisibility } from "./access.js";
 import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized, type OutboundRequest } from "./outbound-headers.js";
@@ -40,17 +35,9 @@ import { readAll, type UpstreamHttp } from "./upstream-http.js";
 import { sessionNotFound, type SessionBinding } from "./session-binding.js";
 import { admitStream, streamOwner, type StreamAdmission, type StreamBudget } from "./stream-budget.js";
 
-export interface ProxyRequest {
-  snapshot: RegistrySnapshot;
-  server: McpServerEntry;
-  caller: Caller;
-  /** The client's request: method, headers, cancellation, request id, debug recorder. */
-  inbound: InboundRequest;
-  presentedKey: PresentedKey | undefined;
-  /** Which inbound header values hold a gateway key (never forwarded). */
-  screen: CredentialScreen;
-  /** The raw request body and its parse (POST only). */
-  body: string | undefined;
+/** A pass-through request: what the legacy SSE bridge reads too (LegacySseRequest), plus the body's parse. */
+export interface ProxyRequest extends LegacySseRequest {
+  /** The parse of the raw request body (POST only). */
   parsed: ParsedBody | undefined;
   /** The gateway's protected resource metadata URL for this route, named in a relayed upstream challenge. */
   resourceMetadataUrl: () => string;
