@@ -12,7 +12,7 @@
  * whether each of issue 16's targets is met (`targets.ts`), in the report and at the end of
  * its output.
  *
- * Environment: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 1,16,64),
+ * Environment: BENCH_SECONDS (default 5), BENCH_WARMUP_SECONDS (default 5), BENCH_CONNECTIONS (default 1,16,64),
  * BENCH_PATHS (comma-separated path names, default all), BENCH_AUDIT=false (the gateway
  * without its audit trail), BENCH_GATEWAY_NODE_ARGS (extra
  * node flags for the gateway process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
@@ -33,6 +33,8 @@ import { evaluateTargets, textTargets } from "./targets.js";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** Before each path's runs, at 16 connections: long enough for V8's optimizing compiler to reach the gateway's steady state. */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "1,16,64").split(",").map(Number);
 const ONLY = process.env.BENCH_PATHS?.split(",").map((name) => name.trim());
 const MESSAGE = "hello from the benchmark";
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
     const results: PathResult[] = [];
     for (const path of paths) {
       // Warm-up: JIT, pooled connections, the M2M token.
-      await drive(generator, path.request, 16, 2);
+      await drive(generator, path.request, 16, WARMUP_SECONDS);
       for (const connections of path.connections) {
         results.push(await measure(generator, path, connections));
         const last = results.at(-1)!;
