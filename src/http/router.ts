@@ -22,12 +22,14 @@ export interface RouterDeps {
 }
 
 const REST_PREFIX = "/mcp-rest/";
+/** The methods `/mcp` answers (405 for GET, HEAD and DELETE); any other is no route there (404). */
+const AGGREGATE_METHODS: ReadonlySet<string> = new Set(["POST", "GET", "HEAD", "DELETE"]);
 
 export function router(deps: RouterDeps): (exchange: NodeExchange) => void {
   return (exchange) => {
     if (deps.guard(exchange)) return;
     const path = exchange.path.includes("%") ? decodePath(exchange.path) : exchange.path;
-    if (path === "/mcp") {
+    if (path === "/mcp" && AGGREGATE_METHODS.has(exchange.method)) {
       exchange.route = "aggregate";
       void deps.mcp.aggregate(exchange);
       return;

@@ -104,6 +104,12 @@ describe("the MCP routes' paths", () => {
     expect(await wrongMethod.json()).toMatchObject({ error: "not_found" });
   });
 
+  it("answers OPTIONS on /mcp as no route (404), before any key check", async () => {
+    const answer = await fetch(new URL("/mcp", gateway.url), { method: "OPTIONS" });
+    expect(answer.status).toBe(404);
+    expect(await answer.json()).toMatchObject({ error: "not_found" });
+  });
+
   it("answers GET and DELETE on /mcp with 405 after the key check", async () => {
     expect((await fetch(new URL("/mcp", gateway.url))).status).toBe(401);
     for (const method of ["GET", "DELETE"]) {
