@@ -34,7 +34,8 @@ export function router(deps: RouterDeps): (exchange: NodeExchange) => void {
       void deps.mcp.aggregate(exchange);
       return;
     }
-    if (path.startsWith(REST_PREFIX)) {
+    // `/mcp-rest` itself too: every path under it is behind the key check, then 404 if it is no endpoint.
+    if (path.startsWith(REST_PREFIX) || path === "/mcp-rest") {
       exchange.route = "rest";
       void deps.mcp.rest(exchange, path.slice(REST_PREFIX.length));
       return;
@@ -51,6 +52,9 @@ export function router(deps: RouterDeps): (exchange: NodeExchange) => void {
   };
 }
 
+/** The OAuth facade's endpoints of a server named `mcp` (`/mcp/token` ...), which the Hono app serves. */
+const FACADE_ENDPOINTS: ReadonlySet<string> = new Set(["register", "authorize", "token"]);
+
 /** `/mcp/{server}` or `/{server}/mcp`, the first when both match (as `/mcp/mcp`). */
 export function serverPath(path: string): { name: string; form: McpPathForm } | undefined {
   const second = path.indexOf("/", 1);
@@ -58,14 +62,20 @@ export function serverPath(path: string): { name: string; form: McpPathForm } | 
   const first = path.slice(1, second);
   const last = path.slice(second + 1);
   if (first === "" || last === "") return undefined;
-  if (first === "mcp") return { name: decodeSegment(last), form: "mcp-first" };
+  if (first === "mcp" && !FACADE_ENDPOINTS.has(last)) return { name: decodeSegment(last), form: "mcp-first" };
   if (last === "mcp") return { name: decodeSegment(first), form: "server-first" };
   return undefined;
 }
 
+/**
+ * The path with its escapes decoded except those of reserved characters, and `%25` kept as
+ * it is so that the server name is decoded once only (`/%2541/mcp` names `%41`, not `A`).
+ * Dot segments are not resolved: `/x/../mcp` is no MCP route (the Origin check reads the
+ * path as sent, so a route reached through dot segments would escape it).
+ */
 function decodePath(path: string): string {
   try {
-    return decodeURI(path);
+    return decodeURI(path.replace(/%25/g, "%2525"));
   } catch {
     return path;
   }

@@ -61,9 +61,16 @@ describe("path spellings and methods the Hono routes answered", () => {
     expect(answer.status).toBe(404);
   });
 
-  it("dot segments are resolved before routing: POST /mcp-rest/../alpha/mcp is the pass-through to alpha, as it was", async () => {
-    const status = await rawStatus("POST", "/mcp-rest/../alpha/mcp", { ...MCP_ACCEPT, ...master }, rpc("tools/list"));
-    expect(status).toBe(200);
+  // The Hono adapter resolved dot segments after the DNS-rebinding guard had read the path as
+  // sent, so /ui/../alpha/mcp reached the pass-through without the Origin check. Now no MCP
+  // route is reached through dot segments.
+  it("dot segments do not reach an MCP route past the Origin check: /ui/../alpha/mcp and /mcp-rest/../alpha/mcp are no route", async () => {
+    for (const target of ["/mcp-rest/../alpha/mcp", "/ui/../alpha/mcp", "/x/../mcp"]) {
+      // Refused by the Origin check (403) where the path as sent is an MCP route, else no route (404); never proxied.
+      const status = await rawStatus("POST", target, { ...MCP_ACCEPT, ...master, origin: "http://evil.example" }, rpc("tools/list"));
+      expect([403, 404], target).toContain(status);
+      expect(await rawStatus("POST", target, { ...MCP_ACCEPT, ...master }, rpc("tools/list")), `${target} without Origin`).toBe(404);
+    }
   });
 
   it("every answer carries x-request-id, a refused path spelling included", async () => {

@@ -155,7 +155,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       const authenticated = await authenticate(exchange);
       const context: RestContext = { snapshot: deps.registry.current(), caller: authenticated.caller, requestId: exchange.requestId, inbound: inbound(exchange, authenticated) };
       let answer: HttpAnswer;
-      if (endpoint === "tools/list" && exchange.method === "GET") {
+      if (endpoint === "tools/list" && (exchange.method === "GET" || exchange.method === "HEAD")) {
         const query = new URLSearchParams(exchange.query);
         answer = jsonAnswer(await deps.rest.list(context, query.get("server_name") ?? query.get("server_id") ?? undefined));
       } else if (endpoint === "tools/call" && exchange.method === "POST") {
