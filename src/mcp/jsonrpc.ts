@@ -153,7 +153,8 @@ export function calledTool(message: ClientMessage): string | undefined {
  * MCP transport sends `application/json`; JSON is UTF-8 (RFC 8259 §8.1).
  */
 export function assertJsonUtf8(contentType: string | null): void {
-  if (contentType === null) return;
+  // The usual values, settled without taking them apart.
+  if (contentType === null || contentType === "application/json" || contentType === "application/json; charset=utf-8") return;
   const [type, ...parameters] = contentType.split(";");
   const charset = parameters.map((parameter) => parameter.trim().toLowerCase()).find((parameter) => parameter.startsWith("charset="));
   const charsetValue = charset?.slice("charset=".length).replace(/^"(.*)"$/, "$1");

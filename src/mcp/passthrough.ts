@@ -116,7 +116,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     if (sessionId !== undefined) outbound.headers["mcp-session-id"] = sessionId;
     return deps.http.send({
       serverName: request.server.name,
-      url: request.server.url,
+      target: request.server.target,
       method,
       headers: outbound.headers,
       body: request.body,

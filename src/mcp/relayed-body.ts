@@ -17,6 +17,9 @@ export type UpstreamBody = "json" | "sse" | "empty" | { refused: string };
 /** The relayed kind of a Content-Type, or undefined for any other type. */
 export function relayedKind(contentType: string | undefined): "json" | "sse" | undefined {
   if (contentType === undefined) return undefined;
+  // The usual values, settled without taking them apart.
+  if (contentType === "application/json") return "json";
+  if (contentType === "text/event-stream") return "sse";
   const media = contentType.split(";", 1)[0]!.trim().toLowerCase();
   return media === "application/json" ? "json" : media === "text/event-stream" ? "sse" : undefined;
 }

@@ -16,6 +16,7 @@ import type { Readable } from "node:stream";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import { Cancellation } from "../exchange.js";
+import type { UpstreamTarget } from "../registry/server-entry.js";
 import { originSlots, type ReleaseSlot } from "./origin-slots.js";
 
 export interface UpstreamHttp {
@@ -25,7 +26,8 @@ export interface UpstreamHttp {
 
 export interface UpstreamHttpRequest {
   serverName: string;
-  url: URL;
+  /** The server's `target`: origin and path as strings, computed once. */
+  target: UpstreamTarget;
   method: "GET" | "POST" | "DELETE";
   headers: Record<string, string>;
   body?: string | Buffer;
@@ -62,7 +64,7 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
     let release: ReleaseSlot | undefined;
     let sent: Promise<Dispatcher.ResponseData> | undefined;
     try {
-      release = await slots.wait(request.url.origin, deadline.ended);
+      release = await slots.wait(request.target.origin, deadline.ended);
       sent = agent.request(requestOptions(request, deadline.signal));
       // Raced: while it connects, undici acts on an abort only once connected.
       const response = await Promise.race([sent, deadline.ended]);
@@ -83,7 +85,7 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
       // The usual case pays for no deadline of its own (a timer, an emitter and a race per
       // request cost about a third of the pass-through's CPU in the benchmark).
       if (request.longLived === true) return sendNow(request, streams, undefined);
-      const release = slots.tryTake(request.url.origin);
+      const release = slots.tryTake(request.target.origin);
       return release === undefined ? sendQueued(request) : sendNow(request, agent, release);
     },
     close: async () => {
@@ -94,8 +96,8 @@ export function createUpstreamHttp(options: { connectionsPerOrigin?: number } = 
 
 function requestOptions(request: UpstreamHttpRequest, signal: Cancellation | undefined): Dispatcher.RequestOptions {
   return {
-    origin: request.url.origin,
-    path: request.url.pathname + request.url.search,
+    origin: request.target.origin,
+    path: request.target.path,
     method: request.method,
     headers: request.headers,
     body: request.body,
@@ -174,20 +176,20 @@ export function readAll(body: Readable): Promise<Buffer> {
 }
 
 /** Map a transport failure to what the client is told; the log keeps the cause. */
-export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" | "url" | "timeoutMs" | "signal">, error: unknown): unknown {
+export function upstreamFailure(request: Pick<UpstreamHttpRequest, "serverName" | "target" | "timeoutMs" | "signal">, error: unknown): unknown {
   if (request.signal?.aborted) {
     // The client went away: nobody reads the answer, and it is not a server fault to log as one.
     return new GatewayError({ status: 499, code: "client_closed_request", message: "the client closed the request", cause: error });
   }
   if (error instanceof undiciErrors.HeadersTimeoutError) {
-    return upstreamTimeout(request, `no response headers from ${request.url.origin} within ${request.timeoutMs} ms (waiting for a pooled connection included)`, error);
+    return upstreamTimeout(request, `no response headers from ${request.target.origin} within ${request.timeoutMs} ms (waiting for a pooled connection included)`, error);
   }
   const code = (error as { code?: string } | undefined)?.code;
   return new GatewayError({
     status: 502,
     code: "upstream_unreachable",
     message: `MCP server '${request.serverName}' is unreachable`,
-    detail: `${request.url.origin}: ${code ?? ""} ${error instanceof Error ? error.message : String(error)}`,
+    detail: `${request.target.origin}: ${code ?? ""} ${error instanceof Error ? error.message : String(error)}`,
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: request.serverName },
     cause: error,

@@ -127,7 +127,7 @@ export class StreamableHttpSession implements ToolsClient {
   private async notify(method: string): Promise<void> {
     const response = await this.http.send({
       serverName: this.server.name,
-      url: this.server.url,
+      target: this.server.target,
       method: "POST",
       headers: this.requestHeaders(),
       body: JSON.stringify({ jsonrpc: "2.0", method }),
@@ -153,7 +153,7 @@ export class StreamableHttpSession implements ToolsClient {
     try {
       const response = await this.http.send({
         serverName: this.server.name,
-        url: this.server.url,
+        target: this.server.target,
         method: "POST",
         headers: this.requestHeaders(),
         body,
@@ -209,7 +209,7 @@ export class StreamableHttpSession implements ToolsClient {
   /** A message the server gets nothing back for (answers to its requests, notifications): sent, not awaited. */
   private post(message: Record<string, unknown>): void {
     void this.http
-      .send({ serverName: this.server.name, url: this.server.url, method: "POST", headers: this.requestHeaders(), body: JSON.stringify(message), timeoutMs: this.server.timeoutMs })
+      .send({ serverName: this.server.name, target: this.server.target, method: "POST", headers: this.requestHeaders(), body: JSON.stringify(message), timeoutMs: this.server.timeoutMs })
       .then((response) => response.body.resume())
       .catch(() => undefined);
   }

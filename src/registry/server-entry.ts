@@ -10,6 +10,13 @@ import type { UpstreamAuth } from "../auth/upstream/strategy.js";
 import { serverWarnings } from "./server-warnings.js";
 import { toolFilter, type ToolFilter } from "./tool-filter.js";
 
+/** Where upstream requests go (mcp/upstream-http.ts reads the strings, messages the URL). */
+export interface UpstreamTarget {
+  readonly url: URL;
+  readonly origin: string;
+  readonly path: string;
+}
+
 export type ServerSource = "config" | "database";
 
 /** What a server's credential strategy is built from. */
@@ -41,6 +48,8 @@ export interface McpServerEntry {
   /** How the gateway authenticates upstream, decided once from the config. */
   readonly kind: ServerKind;
   readonly url: URL;
+  /** `url`'s origin and path with query, as strings once (a URL's getters build new strings on every call). */
+  readonly target: UpstreamTarget;
   readonly auth: UpstreamAuth;
   readonly allowsTool: ToolFilter;
   readonly timeoutMs: number;
@@ -58,13 +67,15 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
   const kind = serverKind(config);
   const warnings = serverWarnings(config, kind);
   for (const warning of warnings) options.log?.warn({ server: name, server_id: id }, warning);
+  const url = new URL(config.url);
   return Object.freeze({
     id,
     name,
     source,
     config,
     kind,
-    url: new URL(config.url),
+    url,
+    target: Object.freeze({ url, origin: url.origin, path: url.pathname + url.search }),
     auth: options.authFor({ id, name, kind, config }),
     allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools),
     timeoutMs: config.timeout * 1000,
