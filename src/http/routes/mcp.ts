@@ -55,6 +55,8 @@ interface ErrorId {
 }
 
 export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
+  const plainAuthentication = { network: deps.network };
+
   /** Step: the gateway key (or the delegate bypass, when every target delegates auth upstream). */
   function authenticate(exchange: NodeExchange, targets?: () => readonly string[] | undefined, snapshot?: RegistrySnapshot): Authenticated | Promise<Authenticated> {
     const options =
@@ -71,7 +73,6 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     exchange.caller = authenticated.caller;
     return authenticated;
   }
-  const plainAuthentication = { network: deps.network };
 
   /** Step: the JSON-RPC body, whole; its id answers any later failure. */
   async function readJsonRpc(exchange: NodeExchange, errorId: ErrorId): Promise<{ body: string; parsed: ParsedBody }> {
