@@ -35,45 +35,38 @@ export function upstreamAuthFactory(context: StrategyContext = {}): UpstreamAuth
 export function selectUpstreamAuth({ id: serverId, name: serverName, kind, config: server }: ServerAuthSpec, context: StrategyContext = {}): UpstreamAuth {
   switch (kind) {
     case "client_credentials":
-      return clientCredentialsAuth({
-        serverName,
-        tokenUrl: server.token_url!,
-        clientId: server.client_id!,
-        clientSecret: server.client_secret!,
-        scopes: server.scopes,
-        resource: server.resource,
-        audience: server.audience,
-        authMethod: server.token_endpoint_auth_method,
-        timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
-        ...(context.log === undefined ? {} : { log: context.log }),
-        ...(context.now === undefined ? {} : { now: context.now }),
-        ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
-        ...(context.discovery === undefined ? {} : { discovery: context.discovery }),
-      });
+      return clientCredentialsAuth({ ...tokenEndpointOptions(server, context), serverName, tokenUrl: server.token_url!, clientSecret: server.client_secret! });
     case "delegated":
       return delegatedAuth();
     case "interactive":
       return oauth2Interactive(serverId, serverName, context.userTokens);
     case "token_exchange":
       return tokenExchangeAuth({
+        ...tokenEndpointOptions(server, context),
         serverId,
         serverName,
         endpoint: server.token_exchange_endpoint ?? server.token_url!,
-        clientId: server.client_id!,
         clientSecret: server.client_secret,
-        authMethod: server.token_endpoint_auth_method,
         subjectTokenType: server.subject_token_type,
-        audience: server.audience,
-        scopes: server.scopes,
-        resource: server.resource,
-        timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
-        ...(context.log === undefined ? {} : { log: context.log }),
-        ...(context.now === undefined ? {} : { now: context.now }),
-        ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
-        ...(context.discovery === undefined ? {} : { discovery: context.discovery }),
       });
     case "none":
     case "static":
       return staticAuth(server.auth_type as StaticAuthType, server.auth_value ?? server.authentication_token);
   }
+}
+
+/** What both token-endpoint strategies (client_credentials, token exchange) take alike from the server and the context. */
+function tokenEndpointOptions(server: ServerAuthSpec["config"], context: StrategyContext) {
+  return {
+    clientId: server.client_id!,
+    authMethod: server.token_endpoint_auth_method,
+    scopes: server.scopes,
+    resource: server.resource,
+    audience: server.audience,
+    timeoutMs: Math.min(server.timeout * 1000, DEFAULT_TOKEN_TIMEOUT_MS),
+    ...(context.log === undefined ? {} : { log: context.log }),
+    ...(context.now === undefined ? {} : { now: context.now }),
+    ...(context.tokenEvents === undefined ? {} : { events: context.tokenEvents }),
+    ...(context.discovery === undefined ? {} : { discovery: context.discovery }),
+  };
 }
