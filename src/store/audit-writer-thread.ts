@@ -47,7 +47,14 @@ export function auditWriterThread(path: string): AuditWriterThread {
   }
 
   function start(): Worker {
-    const started = new Worker(THREAD_SOURCE, { eval: true, workerData: { driver, path }, name: "gatehouse audit writer" });
+    const started = new Worker(THREAD_SOURCE, {
+      eval: true,
+      workerData: { driver, path },
+      name: "gatehouse audit writer",
+      // The thread only decodes batches and hands them to SQLite: a small young generation
+      // keeps its isolate's memory small (V8 would otherwise size it like the main thread's).
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     started.on("message", ({ id, error }: { id: number; error?: string }) => {
       const settle = waiting.get(id);
       waiting.delete(id);
