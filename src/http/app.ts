@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound(() => errorResponse(noSuchRoute(), "rest", null));
   app.route("/", healthRoutes(deps.health));
   app.route("/", observabilityRoutes({ ...deps.observability, keys: deps.keys }));
-  app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, registry: deps.registry, aggregate: deps.aggregate, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, sessions: deps.ui.sessions, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, registrationLimit: deps.oauth.registrationLimit, maxBodyBytes: deps.maxBodyBytes }));

@@ -18,7 +18,34 @@ import { maskUrl } from "../debug.js";
  * Fields of the API body that are about the record, not the server's config. The
  * read-only ones the API shows are accepted and ignored, so a GET body can be PUT back.
  */
-const RECORD_FIELDS = ["server_name", "name", "alias", "server_id", "source", "read_only", "created_at", "updated_at", "warnings"] as const;
+const RECORD_FIELDS = [
+  "server_name",
+  "name",
+  "alias",
+  "server_id",
+  "source",
+  "read_only",
+  "created_at",
+  "updated_at",
+  "warnings",
+  // LiteLLM's read-only fields, so that one of its server objects can be sent back as it came.
+  "created_by",
+  "updated_by",
+  "status",
+  "last_health_check",
+  "health_check_error",
+  "teams",
+  "has_user_credential",
+  "approval_status",
+] as const;
+
+/** LiteLLM's `credentials` object: its fields are the config file's server fields of the same names. */
+const CREDENTIAL_OBJECT_FIELDS = ["auth_value", "client_id", "client_secret", "scopes"] as const;
+
+/** A server's access groups (config `access_groups`, LiteLLM's API `mcp_access_groups`). */
+export function accessGroupsOf(entry: McpServerEntry): readonly string[] {
+  return (entry.config as { access_groups?: readonly string[] }).access_groups ?? [];
+}
 
 export interface ServerView extends Record<string, unknown> {
   server_id: string;
@@ -101,6 +128,34 @@ function keepUnsentSecrets(config: Record<string, unknown>, previous: Record<str
   }
 }
 
+/**
+ * LiteLLM's API shapes: `credentials: {auth_value, client_id, client_secret, scopes}` and
+ * `mcp_access_groups` are the config file's `auth_value`, ..., and `access_groups`. A field
+ * given both ways with different values is a 400 (which one was meant is unknowable).
+ */
+function flattenLiteLlmFields(body: Record<string, unknown>, config: Record<string, unknown>): void {
+  const moved: Array<[string, string, unknown]> = [];
+  const credentials = body.credentials;
+  if (credentials !== undefined && credentials !== null) {
+    if (!isObject(credentials)) throw badRequest("credentials: must be an object {auth_value?, client_id?, client_secret?, scopes?}", { field: "credentials" });
+    for (const [key, value] of Object.entries(credentials)) {
+      if (!(CREDENTIAL_OBJECT_FIELDS as readonly string[]).includes(key)) {
+        throw badRequest(`credentials.${key}: not a credential field Gatehouse knows (auth_value, client_id, client_secret, scopes)`, { field: `credentials.${key}` });
+      }
+      if (value !== null && value !== undefined) moved.push([`credentials.${key}`, key, value]);
+    }
+  }
+  // An empty list is the default (no groups), as the GET view shows it.
+  const groups = body.mcp_access_groups;
+  if (groups !== undefined && groups !== null && !(Array.isArray(groups) && groups.length === 0)) moved.push(["mcp_access_groups", "access_groups", body.mcp_access_groups]);
+  for (const [from, to, value] of moved) {
+    if (config[to] !== undefined && JSON.stringify(config[to]) !== JSON.stringify(value)) {
+      throw badRequest(`${from}: differs from ${to} given beside it; send one`, { field: from });
+    }
+    config[to] = value;
+  }
+}
+
 /** A masked placeholder that no stored value replaced would be stored as the secret itself: refuse it. */
 function assertNoMaskedPlaceholder(config: Record<string, unknown>): void {
   if (typeof config.url === "string" && /(?:[?&][^=&]*=|\/\/)\*{4}/.test(config.url)) {
@@ -143,6 +198,9 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       read_only: entry.source === "config",
       warnings: entry.warnings,
       ...maskedConfig(entry.config),
+      // LiteLLM's names: credentials are never shown (the masked fields above say which are set).
+      credentials: null,
+      mcp_access_groups: accessGroupsOf(entry),
       ...(stored === undefined ? {} : { created_at: stored.createdAt, updated_at: stored.updatedAt }),
     };
   }
@@ -177,7 +235,10 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
   function parseBody(body: unknown, fallbackName?: string): { name: string; serverId?: string; config: Record<string, unknown> } {
     if (!isObject(body)) throw badRequest("the body must be a JSON object: {server_name, url, transport?, auth_type?, ...} (the config file's server fields)");
     const config: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(body)) if (!(RECORD_FIELDS as readonly string[]).includes(key)) config[key] = value;
+    for (const [key, value] of Object.entries(body)) {
+      if (!(RECORD_FIELDS as readonly string[]).includes(key) && key !== "credentials" && key !== "mcp_access_groups") config[key] = value;
+    }
+    flattenLiteLlmFields(body, config);
     const name = body.server_name ?? body.name ?? body.alias ?? fallbackName;
     if (typeof name !== "string" || !SERVER_NAME_PATTERN.test(name)) {
       throw badRequest("server_name: required, letters, digits, '_' and '-' only (it is used in URL paths and tool prefixes)", { field: "server_name" });
@@ -213,8 +274,14 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
   }
 
   return {
-    list(): { servers: ServerView[]; problems: ReturnType<DatabaseRegistry["problems"]> } {
-      return { servers: [...registry.current().servers.values()].map(view), problems: registry.problems() };
+    /** Every server, as LiteLLM lists them: an array. */
+    list(): ServerView[] {
+      return [...registry.current().servers.values()].map(view);
+    },
+
+    /** Database servers this instance could not load, with the reason (GET /v1/mcp/server/health shows them). */
+    problems(): ReturnType<DatabaseRegistry["problems"]> {
+      return registry.problems();
     },
 
     get(idOrName: string): ServerView {

@@ -128,10 +128,13 @@ describe.each(await dialects())("/v1/mcp/server on %s", (dialect) => {
     return answer.body;
   }
 
+  /** The servers (LiteLLM's array) and the database servers this instance could not load (unhealthy, loaded false, in the health view). */
   async function list(on: TestGateway = gateway): Promise<ListBody> {
-    const answer = await api<ListBody>("GET", "/v1/mcp/server", undefined, undefined, on);
+    const answer = await api<ServerBody[]>("GET", "/v1/mcp/server", undefined, undefined, on);
     expect(answer.status, answer.text).toBe(200);
-    return answer.body;
+    const health = await api<Array<{ server_id: string; server_name: string; loaded: boolean; health_check_error?: string }>>("GET", "/v1/mcp/server/health", undefined, undefined, on);
+    expect(health.status, health.text).toBe(200);
+    return { servers: answer.body, problems: health.body.filter((entry) => !entry.loaded) };
   }
 
   /** Tool names through an SDK client on `path` (`/{server}/mcp` or `/mcp`). */
@@ -223,15 +226,16 @@ describe.each(await dialects())("/v1/mcp/server on %s", (dialect) => {
   });
 
   it("GET lists config servers (source config, read_only) and database servers, secrets masked", async () => {
-    const answer = await api<ListBody>("GET", "/v1/mcp/server");
+    const answer = await api<ServerBody[]>("GET", "/v1/mcp/server");
     expect(answer.status).toBe(200);
     expectNoSecret(answer.text);
-    expect(answer.body.problems).toEqual([]);
-    const cfg = answer.body.servers.find((server) => server.server_name === "cfg");
+    expect(Array.isArray(answer.body)).toBe(true);
+    expect((await list()).problems).toEqual([]);
+    const cfg = answer.body.find((server) => server.server_name === "cfg");
     expect(cfg).toMatchObject({ server_id: "cfg", source: "config", read_only: true, url: cfgUpstream.url, auth_type: "bearer_token" });
     expect(cfg?.auth_value).toMatch(/^\*{4}/);
-    const created = answer.body.servers.find((server) => server.server_name === "created");
-    expect(created).toMatchObject({ source: "database", read_only: false, url: alpha.url });
+    const created = answer.body.find((server) => server.server_name === "created");
+    expect(created).toMatchObject({ source: "database", read_only: false, url: alpha.url, credentials: null, mcp_access_groups: [] });
   });
 
   it("GET by id and by name answer the same server", async () => {

@@ -247,7 +247,7 @@ function describeTwoInstances(dialect: "sqlite" | "postgres"): void {
     // B's registry API shows the same record, with the id A gave it.
     const listed = await request(b, "GET", "/v1/mcp/server");
     expect(listed.status).toBe(200);
-    const servers = (listed.body as { servers: Array<{ server_id: string; server_name: string; url: string; source: string }> }).servers;
+    const servers = listed.body as Array<{ server_id: string; server_name: string; url: string; source: string }>;
     expect(servers.find((server) => server.server_name === "alpha")).toMatchObject({ server_id: alphaId, url: one.url, source: "database" });
   });
 
@@ -343,7 +343,7 @@ function describeTwoInstances(dialect: "sqlite" | "postgres"): void {
 
     const listed = await request(c, "GET", "/v1/mcp/server");
     expect(listed.status).toBe(200);
-    const servers = (listed.body as { servers: Array<{ server_id: string; server_name: string; url: string }> }).servers;
+    const servers = listed.body as Array<{ server_id: string; server_name: string; url: string }>;
     expect(servers.map((server) => [server.server_name, server.server_id, server.url])).toEqual([["alpha", alphaId, two.url]]);
 
     expect(await where(c, "alpha"), "the edited server routes to its new upstream").toEqual({ status: 200, upstream: "two" });

@@ -313,9 +313,12 @@ describe("item 10: server names are unique ignoring case", () => {
     });
 
     it("loads the first created, leaves the other out with an error naming both", async () => {
-      const listed = (await (await gateway.fetch("/v1/mcp/server")).json()) as { servers: Array<{ server_name: string }>; problems: Array<{ id: string; name: string; problem: string }> };
-      expect(listed.servers.map((server) => server.server_name)).toEqual(["Dup"]);
-      expect(listed.problems).toEqual([{ id: dupId, name: "dup", problem: expect.stringContaining("'Dup'") }]);
+      const listed = (await (await gateway.fetch("/v1/mcp/server")).json()) as Array<{ server_name: string }>;
+      expect(listed.map((server) => server.server_name)).toEqual(["Dup"]);
+      const health = (await (await gateway.fetch("/v1/mcp/server/health")).json()) as Array<{ server_id: string; server_name: string; loaded: boolean; health_check_error: string }>;
+      expect(health.filter((entry) => !entry.loaded)).toEqual([
+        expect.objectContaining({ server_id: dupId, server_name: "dup", status: "unhealthy", health_check_error: expect.stringContaining("'Dup'") as unknown }),
+      ]);
       expect(gateway.logs.some((line) => line["level"] === 50 && line["server"] === "dup" && String(line["problem"]).includes("ignoring case"))).toBe(true);
     });
 
