@@ -29,7 +29,8 @@ export function router(deps: RouterDeps): (exchange: NodeExchange) => void {
   return (exchange) => {
     if (deps.guard(exchange)) return;
     const path = exchange.path.includes("%") ? decodePath(exchange.path) : exchange.path;
-    if (path === "/mcp" && AGGREGATE_METHODS.has(exchange.method)) {
+    // `/mcp/` too: LiteLLM's documented form of the aggregate URL.
+    if ((path === "/mcp" || path === "/mcp/") && AGGREGATE_METHODS.has(exchange.method)) {
       exchange.route = "aggregate";
       void deps.mcp.aggregate(exchange);
       return;

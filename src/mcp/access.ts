@@ -29,12 +29,50 @@ export function serverForCaller(snapshot: RegistrySnapshot, caller: Caller, name
   throw unknownServer(name);
 }
 
-/** The servers a caller may use, optionally narrowed by `x-mcp-servers` (unknown names are ignored). */
+/**
+ * The servers a caller may use, optionally narrowed to `narrowTo`: server names, ids or
+ * access groups (`x-mcp-servers`, `/{a},{b}/mcp`, `/{group}/mcp`). Unknown names are ignored.
+ */
 export function serversForCaller(snapshot: RegistrySnapshot, caller: Caller, narrowTo?: readonly string[]): McpServerEntry[] {
   const wanted = narrowTo === undefined ? undefined : new Set(narrowTo);
   return [...snapshot.servers.values()].filter(
-    (server) => canUseServer(caller, server) && (wanted === undefined || wanted.has(server.name) || wanted.has(server.id)),
+    (server) => canUseServer(caller, server) && (wanted === undefined || wanted.has(server.name) || wanted.has(server.id) || serverAccessGroups(server).some((group) => wanted.has(group))),
   );
+}
+
+/** A server's access groups (config `access_groups`, the API's `mcp_access_groups`). */
+export function serverAccessGroups(server: McpServerEntry): readonly string[] {
+  return (server.config as { access_groups?: readonly string[] }).access_groups ?? [];
+}
+
+/** Whether some server belongs to the access group `name`. */
+export function isAccessGroup(snapshot: RegistrySnapshot, name: string): boolean {
+  for (const server of snapshot.servers.values()) if (serverAccessGroups(server).includes(name)) return true;
+  return false;
+}
+
+/** Names a path may list at most (`/{a},{b},.../mcp`). */
+const MAX_PATH_TARGETS = 64;
+
+/** `a, b,,c` of `/{a},{b}/mcp` as names: trimmed, empty ones and repeats dropped, at most MAX_PATH_TARGETS. */
+export function pathTargets(segment: string): string[] {
+  const names = [...new Set(segment.split(",").map((name) => name.trim()).filter((name) => name !== ""))];
+  if (names.length > MAX_PATH_TARGETS) {
+    throw new GatewayError({ status: 400, code: "invalid_request", message: `a path may name at most ${MAX_PATH_TARGETS} MCP servers or access groups`, rpcCode: JsonRpcCode.InvalidRequest });
+  }
+  return names;
+}
+
+/**
+ * A path that names servers (`/{a},{b}/mcp`, `/{group}/mcp`) must name at least one the
+ * caller may use; otherwise the answer is the one for a single server it may not use (403
+ * for a limited key, whether or not the names exist; 404 otherwise). Unlike LiteLLM, which
+ * then serves every server the key may use, nothing is served that the path did not name.
+ */
+export function assertTargetsReachable(snapshot: RegistrySnapshot, caller: Caller, targets: readonly string[], label: string): void {
+  if (serversForCaller(snapshot, caller, targets).length > 0) return;
+  serverForCaller(snapshot, caller, targets.length === 1 ? targets[0]! : label);
+  throw unknownServer(label);
 }
 
 export function toolVisibility(caller: Caller, server: McpServerEntry): ToolVisible | undefined {

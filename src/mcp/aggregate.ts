@@ -30,7 +30,7 @@ export interface AggregateRequest {
   snapshot: RegistrySnapshot;
   caller: Caller;
   /** `x-mcp-servers`, parsed. */
-  narrowTo: string[] | undefined;
+  narrowTo: readonly string[] | undefined;
   inbound: InboundRequestInfo & { cancel: CancelSource };
   parsed: ParsedBody;
   /** Where a delegating server's relayed challenge points: its metadata as seen from /mcp. */

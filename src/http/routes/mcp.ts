@@ -18,7 +18,7 @@ import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../../errors.js";
 import { jsonAnswer, type CancelSource, type HttpAnswer } from "../../exchange.js";
-import { delegatedTargets, parseServersHeader, serverForCaller } from "../../mcp/access.js";
+import { assertTargetsReachable, delegatedTargets, isAccessGroup, parseServersHeader, pathTargets, serverForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
 import { parseJsonRpcBody, responseId, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
 import type { InboundRequestInfo } from "../../mcp/outbound-headers.js";
@@ -44,7 +44,8 @@ export interface McpRouteDeps {
 
 export interface McpRoutes {
   passthrough(exchange: NodeExchange, serverName: string, form: McpPathForm): Promise<void>;
-  aggregate(exchange: NodeExchange): Promise<void>;
+  /** `/mcp`, or the servers a path segment names (`/{a},{b}/mcp`, `/{group}/mcp`). */
+  aggregate(exchange: NodeExchange, segment?: string): Promise<void>;
   /** `/mcp-rest/{endpoint}`. */
   rest(exchange: NodeExchange, endpoint: string): Promise<void>;
 }
@@ -83,6 +84,12 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
   }
 
   const serversHeader = (exchange: NodeExchange) => parseServersHeader(exchange.headers.get("x-mcp-servers"));
+  /** `x-mcp-servers` (server names or access groups) and LiteLLM's older `x-mcp-access-groups`, together. */
+  const narrowingHeaders = (exchange: NodeExchange): string[] | undefined => {
+    const servers = serversHeader(exchange);
+    const groups = parseServersHeader(exchange.headers.get("x-mcp-access-groups"));
+    return groups === undefined ? servers : [...(servers ?? []), ...groups];
+  };
   const origin = (exchange: NodeExchange) =>
     publicOrigin(deps.origin, { url: `http://${exchange.headers.get("host") ?? "localhost"}${exchange.path}`, headers: exchange.headers, peer: exchange.peer });
 
@@ -102,9 +109,15 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
   }
 
   async function passthrough(exchange: NodeExchange, serverName: string, form: McpPathForm): Promise<void> {
+    const snapshot = deps.registry.current();
+    // `/{a},{b}/mcp` and `/{access_group}/mcp` name a set of servers: the aggregate serves them. A server's own name wins over a group's.
+    if (snapshot.byIdOrName(serverName) === undefined && (serverName.includes(",") || isAccessGroup(snapshot, serverName))) {
+      exchange.route = "aggregate";
+      exchange.serverLabel = "";
+      return aggregate(exchange, serverName);
+    }
     const errorId: ErrorId = { id: null };
     try {
-      const snapshot = deps.registry.current();
       const authenticating = authenticate(exchange, () => [serverName, ...(serversHeader(exchange) ?? [])], snapshot);
       const authenticated = authenticating instanceof Promise ? await authenticating : authenticating;
       const server = serverForCaller(snapshot, authenticated.caller, serverName);
@@ -129,17 +142,24 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     }
   }
 
-  async function aggregate(exchange: NodeExchange): Promise<void> {
+  /**
+   * `/mcp`, or a set of servers named by the path (`segment`: server names, ids, aliases or
+   * access groups, comma-separated; the path wins over `x-mcp-servers`, as in LiteLLM).
+   */
+  async function aggregate(exchange: NodeExchange, segment?: string): Promise<void> {
     const errorId: ErrorId = { id: null };
     try {
+      const targets = segment === undefined ? undefined : pathTargets(segment);
       const snapshot = deps.registry.current();
-      const authenticated = await authenticate(exchange, () => serversHeader(exchange), snapshot);
+      const narrowTo = () => targets ?? narrowingHeaders(exchange);
+      const authenticated = await authenticate(exchange, narrowTo, snapshot);
       if (exchange.method !== "POST") throw aggregateIsStateless();
+      if (targets !== undefined && segment !== undefined) assertTargetsReachable(snapshot, authenticated.caller, targets, segment);
       const { parsed } = await readJsonRpc(exchange, errorId);
       const answer = await deps.aggregate.handle({
         snapshot,
         caller: authenticated.caller,
-        narrowTo: serversHeader(exchange),
+        narrowTo: narrowTo(),
         resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(origin(exchange), server),
         inbound: inbound(exchange, authenticated),
         parsed,
