@@ -87,9 +87,9 @@ describe("admin web UI in Chromium", { timeout: 30_000 }, () => {
     const response = await gateway.fetch("/v1/mcp/server");
     const text = await response.text();
     expect(response.status, text).toBe(200);
-    const listed = JSON.parse(text) as { servers: Array<{ server_name: string }> };
-    expect(Array.isArray(listed.servers), text).toBe(true);
-    const names = listed.servers.map((server) => server.server_name);
+    const listed = JSON.parse(text) as Array<{ server_name: string }>;
+    expect(Array.isArray(listed), text).toBe(true);
+    const names = listed.map((server) => server.server_name);
     // Never vacuous: the shared server is always there.
     expect(names).toContain(shared.name);
     return names;

@@ -138,8 +138,8 @@ describe("forms", () => {
         expect(answer.status, `${path} csrf=${csrf}`).toBe(403);
       }
     }
-    const servers = (await (await gateway.fetch("/v1/mcp/server")).json()) as { servers: Array<{ server_name: string }> };
-    expect(servers.servers.map((server) => server.server_name)).not.toContain("forged");
+    const servers = (await (await gateway.fetch("/v1/mcp/server")).json()) as Array<{ server_name: string }>;
+    expect(servers.map((server) => server.server_name)).not.toContain("forged");
     // The session survived the forged logout.
     expect((await fetch(url("/ui/mcp/servers"), { headers: { cookie }, redirect: "manual" })).status).toBe(200);
   });
