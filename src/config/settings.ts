@@ -28,6 +28,22 @@ export interface RuntimeSettings {
   warnings: string[];
 }
 
+/** The environment variables Gatehouse reads for its own settings (README, "Configuration"). */
+export const SETTINGS_VARIABLES = [
+  "DATABASE_URL",
+  "GATEHOUSE_MASTER_KEY",
+  "LITELLM_MASTER_KEY",
+  "GATEHOUSE_SALT_KEY",
+  "LITELLM_SALT_KEY",
+  "GATEHOUSE_SALT_KEY_PREVIOUS",
+  "LITELLM_SALT_KEY_PREVIOUS",
+  "GATEHOUSE_LOG_LEVEL",
+  "PROXY_BASE_URL",
+  "MCP_TRUSTED_REDIRECT_ORIGINS",
+  "LITELLM_CORS_ORIGINS",
+  "MCP_TOOL_PREFIX_SEPARATOR",
+] as const;
+
 /** Where the store lives when neither DATABASE_URL nor general_settings.database_url says. */
 export const DEFAULT_DATABASE_URL = "sqlite:./gatehouse.db";
 
