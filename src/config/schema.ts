@@ -6,6 +6,7 @@
  * `os.environ/NAME` references are resolved before this schema runs (env-refs.ts).
  */
 import { z } from "zod";
+import { basicCredentials } from "./basic-credentials.js";
 
 export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 
@@ -110,8 +111,12 @@ export const serverConfigSchema = z
         message: "auth_value is set but auth_type is none; set auth_type to api_key, bearer_token, basic, authorization or token",
       });
     }
-    if (server.auth_type === "basic" && value !== undefined && !value.includes(":")) {
-      ctx.addIssue({ code: "custom", path: ["auth_value"], message: "auth_type basic needs auth_value in the form user:password" });
+    if (server.auth_type === "basic" && value !== undefined && basicCredentials(value) === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth_value"],
+        message: "auth_type basic needs auth_value in the form user:password (or its base64, with or without 'Basic ')",
+      });
     }
     if (server.oauth2_flow === "client_credentials" && server.auth_type === "oauth2") {
       for (const key of ["client_id", "client_secret", "token_url"] as const) {

@@ -238,3 +238,17 @@ describe("aliases", () => {
     ]);
   });
 });
+
+describe("auth_type basic values", () => {
+  it("accepts user:pass, its base64 with or without 'Basic ', and refuses anything else", () => {
+    for (const value of ["user:pass", "dXNlcjpwYXNz", "Basic dXNlcjpwYXNz", "Basic user:pass"]) {
+      expect(parse(["mcp_servers:", `  b: {url: https://b.example.com/mcp, auth_type: basic, auth_value: '${value}'}`]).config.mcp_servers.b?.auth_value).toBe(value);
+    }
+    // Valid base64, but not of user:pass; and a bare word.
+    for (const value of ["aGVsbG8=", "secret"]) {
+      expect(problems(["mcp_servers:", `  b: {url: https://b.example.com/mcp, auth_type: basic, auth_value: '${value}'}`])).toEqual([
+        `${FILE}: mcp_servers.b.auth_value: auth_type basic needs auth_value in the form user:password (or its base64, with or without 'Basic ')`,
+      ]);
+    }
+  });
+});
