@@ -25,6 +25,8 @@ export interface RuntimeSettings {
    * general_settings.mcp_allowed_origins.
    */
   allowedOrigins: string[];
+  /** MCP_TOOL_PREFIX_SEPARATOR: between a server's alias (or name) and a tool's name on /mcp and REST; default `-`. */
+  toolPrefixSeparator: string;
   warnings: string[];
 }
 
@@ -43,6 +45,9 @@ export const SETTINGS_VARIABLES = [
   "LITELLM_CORS_ORIGINS",
   "MCP_TOOL_PREFIX_SEPARATOR",
 ] as const;
+
+/** Printable ASCII, not letters, digits, space or ',' (x-mcp-servers lists are comma-separated). */
+const TOOL_PREFIX_SEPARATOR = /^[!-+\--/:-@[-`{-~]{1,8}$/;
 
 /** Where the store lives when neither DATABASE_URL nor general_settings.database_url says. */
 export const DEFAULT_DATABASE_URL = "sqlite:./gatehouse.db";
@@ -64,7 +69,14 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
     );
   }
   const allowedOrigins = browserOrigins(env.LITELLM_CORS_ORIGINS, general.mcp_allowed_origins, warnings);
+  const toolPrefixSeparator = env.MCP_TOOL_PREFIX_SEPARATOR || "-";
+  if (!TOOL_PREFIX_SEPARATOR.test(toolPrefixSeparator)) {
+    throw new ConfigError([
+      `MCP_TOOL_PREFIX_SEPARATOR: ${JSON.stringify(toolPrefixSeparator.slice(0, 16))} is not a separator: use 1 to 8 printable ASCII characters that are not letters, digits, spaces or ',' (default '-')`,
+    ]);
+  }
   return {
+    toolPrefixSeparator,
     databaseUrl: env.DATABASE_URL || general.database_url || DEFAULT_DATABASE_URL,
     masterKey,
     saltKey,

@@ -29,11 +29,13 @@ export function serverForCaller(snapshot: RegistrySnapshot, caller: Caller, name
   throw unknownServer(name);
 }
 
-/** The servers a caller may use, optionally narrowed by `x-mcp-servers` (unknown names are ignored). */
+/** The servers a caller may use, optionally narrowed by `x-mcp-servers` (names, ids or aliases; unknown ones are ignored). */
 export function serversForCaller(snapshot: RegistrySnapshot, caller: Caller, narrowTo?: readonly string[]): McpServerEntry[] {
   const wanted = narrowTo === undefined ? undefined : new Set(narrowTo);
   return [...snapshot.servers.values()].filter(
-    (server) => canUseServer(caller, server) && (wanted === undefined || wanted.has(server.name) || wanted.has(server.id)),
+    (server) =>
+      canUseServer(caller, server) &&
+      (wanted === undefined || wanted.has(server.name) || wanted.has(server.id) || (server.alias !== undefined && wanted.has(server.alias))),
   );
 }
 

@@ -201,14 +201,20 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
     }
   }
 
-  /** Names are unique ignoring case (issue 15 item 10): `x-mcp-{server}-*` header names ignore case. */
-  function assertNameFree(name: string, exceptId?: string): void {
-    const wanted = name.toLowerCase();
-    const holders = [...registry.current().servers.values(), ...registry.problems()];
-    const taken = holders.find((holder) => holder.name.toLowerCase() === wanted && holder.id !== exceptId);
-    if (taken !== undefined) {
-      const same = taken.name === name ? "" : ` ('${taken.name}'; names are unique ignoring case)`;
-      throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${name}' exists already${same}`, extra: { field: "server_name" } });
+  /**
+   * Names are unique ignoring case (issue 15 item 10): `x-mcp-{server}-*` header names ignore
+   * case. Aliases are names too (issue 17), so a name or alias may be no other server's name or alias.
+   */
+  function assertNameFree(name: string, config: Record<string, unknown>, exceptId?: string): void {
+    const labelsOf = (holder: { name: string; alias?: string | undefined }) => [holder.name, ...(holder.alias === undefined ? [] : [holder.alias])];
+    const holders: { id: string; name: string; alias?: string | undefined }[] = [...registry.current().servers.values(), ...registry.problems()];
+    const alias = typeof config.alias === "string" ? config.alias : undefined;
+    for (const [wanted, field] of [[name, "server_name"], ...(alias === undefined ? [] : [[alias, "alias"]])] as const) {
+      const taken = holders.find((holder) => holder.id !== exceptId && labelsOf(holder).some((label) => label.toLowerCase() === wanted.toLowerCase()));
+      if (taken !== undefined) {
+        const same = taken.name === wanted ? "" : ` ('${taken.name}'; names and aliases are unique ignoring case)`;
+        throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${wanted}' exists already${same}`, extra: { field } });
+      }
     }
   }
 
@@ -225,7 +231,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       const { name, config } = parseBody(body);
       assertNoMaskedPlaceholder(config);
       validate(config);
-      assertNameFree(name);
+      assertNameFree(name, config);
       const stored = await servers.insert(name, config);
       await registry.reload();
       return view(find(stored.id));
@@ -238,7 +244,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       keepUnsentSecrets(config, registry.stored(entry.id)?.config ?? {});
       assertNoMaskedPlaceholder(config);
       validate(config);
-      assertNameFree(name, entry.id);
+      assertNameFree(name, config, entry.id);
       const updated = await servers.update(entry.id, name, config);
       if (updated === undefined) throw new GatewayError({ status: 404, code: "unknown_server", message: `MCP server '${entry.name}' was deleted meanwhile` });
       await registry.reload();
