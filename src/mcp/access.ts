@@ -56,6 +56,28 @@ export function assertToolAllowed(caller: Caller, server: McpServerEntry, tool: 
 }
 
 /**
+ * A server's `allowed_params` (issue 17, LiteLLM's per-tool argument allowlist): a call of a
+ * listed tool may carry only the listed top-level argument names; tools not listed are
+ * unrestricted. Refused like a disallowed tool (403, JSON-RPC -32003), never stripped: the
+ * caller learns the call did not run as sent. Arguments that are not an object cannot be
+ * checked, so they are refused too.
+ */
+export function assertArgumentsAllowed(server: McpServerEntry, tool: string, args: unknown): void {
+  const allowed = server.allowedParams?.get(tool);
+  if (allowed === undefined || args === undefined) return;
+  const names = typeof args === "object" && args !== null && !Array.isArray(args) ? Object.keys(args) : undefined;
+  const extra = names?.filter((name) => !allowed.has(name));
+  if (extra !== undefined && extra.length === 0) return;
+  const shown = extra === undefined ? "arguments that are not an object" : `parameters ${extra.slice(0, 10).map((name) => `'${name.slice(0, 64)}'`).join(", ")}${extra.length > 10 ? ", ..." : ""}`;
+  throw new GatewayError({
+    status: 403,
+    code: "params_not_allowed",
+    message: `${shown} are not allowed for tool '${tool}' of MCP server '${server.name}'; allowed parameters: ${[...allowed].join(", ") || "none"} (server allowed_params)`,
+    rpcCode: JsonRpcCode.Forbidden,
+  });
+}
+
+/**
  * The seed's delegate bypass fires only when every server the request targets delegates
  * auth upstream. Undefined, so that normal gateway auth runs (fail closed), when there is
  * no target, when any target is unknown or hidden from this caller, or when any does not
