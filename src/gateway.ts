@@ -97,7 +97,7 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
     // The token store needs the registry to find a server, and the registry's strategies need the store.
     const late: { registry?: DatabaseRegistry } = {};
     const userTokens = userTokenStore({ repo: oauthRepo, upstreams, snapshot: () => late.registry!.current(), log, events: metrics });
-    const registry = await databaseRegistry({ config, servers, env, log, authFor: upstreamAuthFactory({ log, userTokens, tokenEvents: metrics, discovery }) });
+    const registry = await databaseRegistry({ config, servers, env, log, authFor: upstreamAuthFactory({ log, userTokens, tokenEvents: metrics, discovery }), toolSeparator: settings.toolPrefixSeparator });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
     return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery };

@@ -210,7 +210,13 @@ function pathKey(path: readonly PropertyKey[]): string {
  * One line per problem. `root` is the schema that produced the issues (for the known keys
  * of an object); `tree` is the input it saw (to quote the offending value).
  */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], root: z.core.$ZodType, tree: unknown, file: string): string[] {
+export function describeIssues(
+  issues: readonly z.core.$ZodIssue[],
+  root: z.core.$ZodType,
+  tree: unknown,
+  file: string,
+  moreKeysAt?: (path: readonly PropertyKey[]) => readonly string[],
+): string[] {
   // A misspelled key makes the object's cross-field checks misfire (`auht_type` leaves
   // auth_type at none, so "auth_value needs auth_type" would follow): report the typo only.
   const objectsWithUnknownKeys = new Set(issues.filter((issue) => issue.code === "unrecognized_keys").map((issue) => pathKey(issue.path)));
@@ -218,7 +224,7 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], root: z.core
   for (const issue of issues) {
     if (issue.code === "custom" && objectsWithUnknownKeys.has(pathKey(issue.path.slice(0, -1)))) continue;
     if (issue.code === "unrecognized_keys") {
-      const known = knownKeysAt(root, issue.path);
+      const known = [...knownKeysAt(root, issue.path), ...(moreKeysAt?.(issue.path) ?? [])];
       for (const key of issue.keys) {
         const guess = closestMatch(key, known);
         const hint = guess === undefined ? "" : ` (did you mean '${guess}'?)`;

@@ -2,20 +2,27 @@
  * config.yaml → a validated, deep-frozen Config (README, "config.yaml"), or one ConfigError that
  * lists every problem. Warnings are returned, not logged: the caller owns the logger.
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import type { YAMLError } from "yaml";
 import { isLoopbackHostname } from "../loopback.js";
-import type { Environment } from "./env-refs.js";
+import { applyAliases } from "./aliases.js";
+import { substituteEnvRefs, type Environment } from "./env-refs.js";
 import { ConfigError, formatPath } from "./errors.js";
+import { liteLlmKeysAt, screenLiteLlmKeys } from "./litellm-compat.js";
 import { validateWithEnv } from "./validate.js";
-import { IGNORED_LITELLM_SECTIONS, configSchema } from "./schema.js";
+import { configSchema } from "./schema.js";
 import type { Config } from "./schema.js";
+import { SETTINGS_VARIABLES } from "./settings.js";
 
 export interface ParseConfigOptions {
-  /** Name used in every problem and warning line, usually the path given to --config. */
+  /** Name used in every problem and warning line, usually the path given to --config; `include:` paths are relative to its directory. */
   file: string;
   env: Environment;
+  /** Reads a file named by `include:` (default: the file system, UTF-8). */
+  readFile?: (path: string) => string;
 }
 
 export interface LoadedConfig {
@@ -38,9 +45,101 @@ export async function loadConfigFile(path: string, env: Environment): Promise<Lo
 
 export function parseConfig(text: string, options: ParseConfigOptions): LoadedConfig {
   const { file, env } = options;
-  const { tree, warnings } = parseYaml(text, file);
-  const config = deepFreeze(validateWithEnv(configSchema, tree, env, file));
-  return { config, warnings: [...warnings, ...ignoredSectionWarnings(tree, file), ...plainHttpWarnings(config, file)] };
+  const main = parseYaml(text, file);
+  const included = withIncludes(main.tree, file, options.readFile ?? ((path) => readFileSync(path, "utf8")));
+  const screened = screenLiteLlmKeys(included.tree, file);
+  const fileEnv = environmentVariables(screened.tree, env, file);
+  const validated = validateWithEnv(configSchema, screened.tree, fileEnv.env, file, {
+    earlier: { problems: screened.problems, paths: screened.reported },
+    moreKeysAt: liteLlmKeysAt,
+  });
+  const aliases = applyAliases(validated.mcp_servers, validated.litellm_settings?.mcp_aliases, file);
+  if (aliases.problems.length > 0) throw new ConfigError(aliases.problems);
+  const config = deepFreeze({ ...validated, mcp_servers: aliases.servers });
+  return {
+    config,
+    warnings: [
+      ...main.warnings,
+      ...included.warnings,
+      ...screened.warnings,
+      ...fileEnv.warnings,
+      ...aliases.warnings,
+      ...specPathWarnings(config, file),
+      ...plainHttpWarnings(config, file),
+    ],
+  };
+}
+
+// --- include: --------------------------------------------------------------------------
+
+/**
+ * LiteLLM's top-level `include: [file, ...]`: each file is read relative to the config
+ * file's directory and merged in order; a list extends the list already there, any other
+ * value replaces it (with a warning, since a replaced mcp_servers loses servers).
+ */
+function withIncludes(tree: Record<string, unknown>, file: string, read: (path: string) => string): { tree: Record<string, unknown>; warnings: string[] } {
+  if (!Object.hasOwn(tree, "include")) return { tree, warnings: [] };
+  const { include, ...merged } = tree;
+  if (!Array.isArray(include) || include.some((item) => typeof item !== "string" || item === "")) {
+    throw new ConfigError([`${file}: include: expected a list of file paths (relative to this file's directory)`]);
+  }
+  const warnings: string[] = [];
+  const problems: string[] = [];
+  for (const [index, name] of (include as string[]).entries()) {
+    const path = resolve(dirname(file), name);
+    let text: string;
+    try {
+      text = read(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      problems.push(`${file}: include[${index}]: ${code === "ENOENT" ? `file not found: ${path}` : `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`}`);
+      continue;
+    }
+    const part = parseYaml(text, path);
+    warnings.push(...part.warnings);
+    if (Object.hasOwn(part.tree, "include")) {
+      problems.push(`${path}: include: an included file cannot include others (LiteLLM reads include: in the main config file only)`);
+      continue;
+    }
+    for (const [key, value] of Object.entries(part.tree)) {
+      const current = merged[key];
+      if (Array.isArray(current) && Array.isArray(value)) merged[key] = [...(current as unknown[]), ...(value as unknown[])];
+      else {
+        if (current !== undefined) warnings.push(`${path}: ${key}: replaces the ${key} of ${file} (as LiteLLM does: included lists extend, other values replace); merge them into one file to combine them`);
+        merged[key] = value;
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { tree: merged, warnings };
+}
+
+// --- environment_variables --------------------------------------------------------------
+
+/**
+ * LiteLLM writes `environment_variables` into its process environment. Gatehouse lets
+ * os.environ/ references elsewhere in the file name them (the process environment wins
+ * where both set a name), and does not export them: they reach no stdio server's
+ * environment and set none of Gatehouse's own settings variables.
+ */
+function environmentVariables(tree: Record<string, unknown>, env: Environment, file: string): { env: Environment; warnings: string[] } {
+  const section = tree.environment_variables;
+  if (section === null || typeof section !== "object" || Array.isArray(section)) return { env, warnings: [] };
+  const substitution = substituteEnvRefs({ environment_variables: section }, env, file);
+  if (substitution.problems.length > 0) throw new ConfigError(substitution.problems);
+  const resolved = (substitution.value as { environment_variables: Record<string, unknown> }).environment_variables;
+  tree.environment_variables = resolved;
+  const fromFile: Record<string, string> = {};
+  const warnings: string[] = [];
+  for (const [name, value] of Object.entries(resolved)) {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") fromFile[name] = String(value);
+    if ((SETTINGS_VARIABLES as readonly string[]).includes(name)) {
+      warnings.push(
+        `${file}: environment_variables.${name}: Gatehouse reads ${name} from its process environment only; set it there (here it serves os.environ/${name} references in this file only)`,
+      );
+    }
+  }
+  return { env: { ...fromFile, ...env }, warnings };
 }
 
 // --- YAML -------------------------------------------------------------------------------
@@ -120,14 +219,14 @@ function unusualMapping(value: unknown, path: string, within: Set<object> = new 
 
 // --- warnings ---------------------------------------------------------------------------
 
-function ignoredSectionWarnings(tree: Record<string, unknown>, file: string): string[] {
-  const present = IGNORED_LITELLM_SECTIONS.filter((section) => Object.hasOwn(tree, section));
-  if (present.length === 0) return [];
-  const names = present.join(", ");
-  const verb = present.length === 1 ? "is" : "are";
-  return [
-    `${file}: ${names} ${verb} ignored: Gatehouse is an MCP gateway, not an LLM proxy (the section is accepted so a LiteLLM config.yaml works unchanged; remove it to silence this warning)`,
-  ];
+/** OpenAPI servers (`spec_path`) are not served yet (config/registry leave them out). */
+function specPathWarnings(config: Config, file: string): string[] {
+  return Object.entries(config.mcp_servers)
+    .filter(([, server]) => server.spec_path !== undefined)
+    .map(
+      ([name]) =>
+        `${file}: ${formatPath(["mcp_servers", name, "spec_path"])}: OpenAPI servers are not supported yet: MCP server '${name}' is not served (its tools are not listed and cannot be called)`,
+    );
 }
 
 const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "issuer", "token_exchange_endpoint"] as const;

@@ -6,6 +6,7 @@
  * `os.environ/NAME` references are resolved before this schema runs (env-refs.ts).
  */
 import { z } from "zod";
+import { basicCredentials } from "./basic-credentials.js";
 
 export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 
@@ -67,6 +68,20 @@ export const serverConfigSchema = z
     delegate_auth_to_upstream: z.boolean().default(false),
     available_on_public_internet: z.boolean().default(true),
 
+    // LiteLLM's naming and permission fields (README, "Switching from LiteLLM")
+    /** Another name for the server: its tool prefix on /mcp and REST, and a name it answers to in URLs and headers. */
+    alias: z.string().regex(SERVER_NAME_PATTERN, "an alias may contain only letters, digits, '_' and '-'").optional(),
+    /** Per tool (raw or prefixed name), the argument names a call may carry; tools not listed are unrestricted. */
+    allowed_params: z.record(z.string().min(1), stringList).optional(),
+    /** Carried on the server entry; not enforced yet (keys see servers by their own lists only, which is narrower). */
+    access_groups: stringList.optional(),
+    /** Carried on the server entry; not enforced yet (keys see servers by their own lists only, which is narrower). */
+    allow_all_keys: z.boolean().default(false),
+    /** Free-form metadata, kept as given; `description` is copied into it when it has none (as LiteLLM does). */
+    mcp_info: z.record(z.string(), z.unknown()).optional(),
+    /** An OpenAPI spec to generate tools from: not supported yet; such a server is not served (one warning). */
+    spec_path: z.string().min(1).optional(),
+
     // oauth2_token_exchange (RFC 8693)
     token_exchange_endpoint: httpUrl.optional(),
     audience: z.string().min(1).optional(),
@@ -96,8 +111,12 @@ export const serverConfigSchema = z
         message: "auth_value is set but auth_type is none; set auth_type to api_key, bearer_token, basic, authorization or token",
       });
     }
-    if (server.auth_type === "basic" && value !== undefined && !value.includes(":")) {
-      ctx.addIssue({ code: "custom", path: ["auth_value"], message: "auth_type basic needs auth_value in the form user:password" });
+    if (server.auth_type === "basic" && value !== undefined && basicCredentials(value) === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth_value"],
+        message: "auth_type basic needs auth_value in the form user:password (or its base64, with or without 'Basic ')",
+      });
     }
     if (server.oauth2_flow === "client_credentials" && server.auth_type === "oauth2") {
       for (const key of ["client_id", "client_secret", "token_url"] as const) {
@@ -190,12 +209,6 @@ export const generalSettingsSchema = z.strictObject({
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;
 
 /**
- * Top-level sections of a LiteLLM config.yaml that concern its LLM proxy, not MCP.
- * They are accepted (so a LiteLLM config works unchanged) and ignored with one warning.
- */
-export const IGNORED_LITELLM_SECTIONS = ["model_list", "litellm_settings", "router_settings", "environment_variables"] as const;
-
-/**
  * Server names are unique ignoring case (issue 15 item 10): an `x-mcp-{server}-*` header
  * names its server in an HTTP header name, which is case-insensitive, so `A` beside `a`
  * would receive each other's per-request credentials.
@@ -224,10 +237,15 @@ export const configSchema = z.strictObject({
     .superRefine(uniqueIgnoringCase)
     .default({}),
   general_settings: generalSettingsSchema.default(() => generalSettingsSchema.parse({})),
-  model_list: z.unknown().optional(),
-  litellm_settings: z.unknown().optional(),
-  router_settings: z.unknown().optional(),
-  environment_variables: z.unknown().optional(),
+  /** LiteLLM's other settings are screened out before the schema runs (litellm-compat.ts). */
+  litellm_settings: z
+    .strictObject({
+      /** `{alias: server name}`: a server without its own alias takes the first unused alias that names it. */
+      mcp_aliases: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  /** Variables os.environ/ references may name besides the process environment (which wins); README. */
+  environment_variables: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 
 export type Config = Readonly<z.output<typeof configSchema>>;

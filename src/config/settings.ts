@@ -25,8 +25,29 @@ export interface RuntimeSettings {
    * general_settings.mcp_allowed_origins.
    */
   allowedOrigins: string[];
+  /** MCP_TOOL_PREFIX_SEPARATOR: between a server's alias (or name) and a tool's name on /mcp and REST; default `-`. */
+  toolPrefixSeparator: string;
   warnings: string[];
 }
+
+/** The environment variables Gatehouse reads for its own settings (README, "Configuration"). */
+export const SETTINGS_VARIABLES = [
+  "DATABASE_URL",
+  "GATEHOUSE_MASTER_KEY",
+  "LITELLM_MASTER_KEY",
+  "GATEHOUSE_SALT_KEY",
+  "LITELLM_SALT_KEY",
+  "GATEHOUSE_SALT_KEY_PREVIOUS",
+  "LITELLM_SALT_KEY_PREVIOUS",
+  "GATEHOUSE_LOG_LEVEL",
+  "PROXY_BASE_URL",
+  "MCP_TRUSTED_REDIRECT_ORIGINS",
+  "LITELLM_CORS_ORIGINS",
+  "MCP_TOOL_PREFIX_SEPARATOR",
+] as const;
+
+/** Printable ASCII, not letters, digits, space or ',' (x-mcp-servers lists are comma-separated). */
+const TOOL_PREFIX_SEPARATOR = /^[!-+\--/:-@[-`{-~]{1,8}$/;
 
 /** Where the store lives when neither DATABASE_URL nor general_settings.database_url says. */
 export const DEFAULT_DATABASE_URL = "sqlite:./gatehouse.db";
@@ -48,7 +69,14 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
     );
   }
   const allowedOrigins = browserOrigins(env.LITELLM_CORS_ORIGINS, general.mcp_allowed_origins, warnings);
+  const toolPrefixSeparator = env.MCP_TOOL_PREFIX_SEPARATOR || "-";
+  if (!TOOL_PREFIX_SEPARATOR.test(toolPrefixSeparator)) {
+    throw new ConfigError([
+      `MCP_TOOL_PREFIX_SEPARATOR: ${JSON.stringify(toolPrefixSeparator.slice(0, 16))} is not a separator: use 1 to 8 printable ASCII characters that are not letters, digits, spaces or ',' (default '-')`,
+    ]);
+  }
   return {
+    toolPrefixSeparator,
     databaseUrl: env.DATABASE_URL || general.database_url || DEFAULT_DATABASE_URL,
     masterKey,
     saltKey,

@@ -30,24 +30,26 @@ export function serverForCaller(snapshot: RegistrySnapshot, caller: Caller, name
 }
 
 /**
- * The servers a caller may use, optionally narrowed to `narrowTo`: server names, ids or
- * access groups (`x-mcp-servers`, `/{a},{b}/mcp`, `/{group}/mcp`). Unknown names are ignored.
+ * The servers a caller may use, optionally narrowed to `narrowTo`: server names, ids,
+ * aliases or access groups (`x-mcp-servers`, `/{a},{b}/mcp`, `/{group}/mcp`). Unknown names
+ * are ignored.
  */
 export function serversForCaller(snapshot: RegistrySnapshot, caller: Caller, narrowTo?: readonly string[]): McpServerEntry[] {
   const wanted = narrowTo === undefined ? undefined : new Set(narrowTo);
   return [...snapshot.servers.values()].filter(
-    (server) => canUseServer(caller, server) && (wanted === undefined || wanted.has(server.name) || wanted.has(server.id) || serverAccessGroups(server).some((group) => wanted.has(group))),
+    (server) =>
+      canUseServer(caller, server) &&
+      (wanted === undefined ||
+        wanted.has(server.name) ||
+        wanted.has(server.id) ||
+        (server.alias !== undefined && wanted.has(server.alias)) ||
+        server.accessGroups.some((group) => wanted.has(group))),
   );
-}
-
-/** A server's access groups (config `access_groups`, the API's `mcp_access_groups`). */
-export function serverAccessGroups(server: McpServerEntry): readonly string[] {
-  return (server.config as { access_groups?: readonly string[] }).access_groups ?? [];
 }
 
 /** Whether some server belongs to the access group `name`. */
 export function isAccessGroup(snapshot: RegistrySnapshot, name: string): boolean {
-  for (const server of snapshot.servers.values()) if (serverAccessGroups(server).includes(name)) return true;
+  for (const server of snapshot.servers.values()) if (server.accessGroups.includes(name)) return true;
   return false;
 }
 
@@ -87,6 +89,28 @@ export function assertToolAllowed(caller: Caller, server: McpServerEntry, tool: 
     status: 403,
     code: "tool_not_allowed",
     message: `tool '${tool}' of MCP server '${server.name}' is not allowed (server allowed_tools/disallowed_tools or this key's tool permissions)`,
+    rpcCode: JsonRpcCode.Forbidden,
+  });
+}
+
+/**
+ * A server's `allowed_params` (issue 17, LiteLLM's per-tool argument allowlist): a call of a
+ * listed tool may carry only the listed top-level argument names; tools not listed are
+ * unrestricted. Refused like a disallowed tool (403, JSON-RPC -32003), never stripped: the
+ * caller learns the call did not run as sent. Arguments that are not an object cannot be
+ * checked, so they are refused too.
+ */
+export function assertArgumentsAllowed(server: McpServerEntry, tool: string, args: unknown): void {
+  const allowed = server.allowedParams?.get(tool);
+  if (allowed === undefined || args === undefined) return;
+  const names = typeof args === "object" && args !== null && !Array.isArray(args) ? Object.keys(args) : undefined;
+  const extra = names?.filter((name) => !allowed.has(name));
+  if (extra !== undefined && extra.length === 0) return;
+  const shown = extra === undefined ? "arguments that are not an object" : `parameters ${extra.slice(0, 10).map((name) => `'${name.slice(0, 64)}'`).join(", ")}${extra.length > 10 ? ", ..." : ""}`;
+  throw new GatewayError({
+    status: 403,
+    code: "params_not_allowed",
+    message: `${shown} are not allowed for tool '${tool}' of MCP server '${server.name}'; allowed parameters: ${[...allowed].join(", ") || "none"} (server allowed_params)`,
     rpcCode: JsonRpcCode.Forbidden,
   });
 }

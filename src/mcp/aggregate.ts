@@ -16,7 +16,7 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import { serversForCaller, toolVisibility } from "./access.js";
+import { assertArgumentsAllowed, serversForCaller, toolVisibility } from "./access.js";
 import { calledTool, type ParsedBody } from "./jsonrpc.js";
 import { answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
@@ -135,6 +135,8 @@ export function createAggregate(deps: AggregateDeps) {
     const started = performance.now();
     const audit = { requestId: call.requestId, caller: inbound.caller ?? UNKNOWN_CALLER, route: call.route, server: server.name, tool };
     try {
+      // Here, not in each route: /mcp and both REST forms (prefixed, server_name, or a name one server offers) all call through this.
+      assertArgumentsAllowed(server, tool, args);
       const result = await deps.clients.withClient(server, snapshot, inbound, (client) =>
         client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
           ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),

@@ -24,7 +24,7 @@ import type { HttpAnswer } from "../exchange.js";
 import type { Logger } from "../log.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import type { LegacySseBridge, LegacySseRequest } from "./legacy-sse-bridge.js";
-import { assertToolAllowed, toolVisibility } from "./access.js";
+import { assertArgumentsAllowed, assertToolAllowed, toolVisibility } from "./access.js";
 import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized, type OutboundRequest } from "./outbound-headers.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
@@ -274,7 +274,9 @@ function upstreamMethod(method: string): "GET" | "POST" | "DELETE" {
 function checkToolCalls(request: ProxyRequest, parsed: ParsedBody): void {
   for (const message of parsed.messages) {
     const tool = calledTool(message);
-    if (tool !== undefined) assertToolAllowed(request.caller, request.server, tool);
+    if (tool === undefined || !isRequest(message)) continue;
+    assertToolAllowed(request.caller, request.server, tool);
+    assertArgumentsAllowed(request.server, tool, message.params?.arguments);
   }
 }
 

@@ -13,7 +13,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertToolAllowed, serverForCaller, serversForCaller } from "./access.js";
 import type { Aggregate, ListFailure } from "./aggregate.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
-import { routePrefixedTool, unknownTool, type ToolRoute } from "./tool-routing.js";
+import { prefixedToolName, routePrefixedTool, unknownTool, type ToolRoute } from "./tool-routing.js";
 
 export interface RestContext {
   snapshot: RegistrySnapshot;
@@ -90,7 +90,7 @@ export function createRestTools(aggregate: Aggregate) {
       return { server, tool: body.name };
     }
     const servers = serversForCaller(context.snapshot, context.caller);
-    if (context.snapshot.names.matchPrefix(body.name) !== undefined) {
+    if (context.snapshot.toolNames.matchPrefix(body.name) !== undefined) {
       return routePrefixedTool(context.snapshot, servers, context.caller, body.name);
     }
     const { lists, failures } = await aggregate.listToolsSettled(context.snapshot, context.caller, servers, context.inbound);
@@ -103,7 +103,7 @@ export function createRestTools(aggregate: Aggregate) {
     throw new GatewayError({
       status: 400,
       code: "ambiguous_tool",
-      message: `tool '${body.name}' is offered by several MCP servers: set server_name, or call one of ${offering.map((server) => `'${server.name}-${body.name}'`).join(", ")}`,
+      message: `tool '${body.name}' is offered by several MCP servers: set server_name, or call one of ${offering.map((server) => `'${prefixedToolName(server, body.name)}'`).join(", ")}`,
       rpcCode: JsonRpcCode.InvalidParams,
     });
   }

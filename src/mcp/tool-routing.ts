@@ -1,7 +1,8 @@
 /**
- * Maps an aggregated tool name `{server}-{tool}` back to its server and upstream tool (the
- * longest configured server name wins, as for `x-mcp-{server}-*` headers), within the
- * servers the caller may use.
+ * Maps an aggregated tool name `{alias or name}{separator}{tool}` back to its server and
+ * upstream tool (the longest configured name or alias wins, as for `x-mcp-{server}-*`
+ * headers), within the servers the caller may use. A server with an alias is listed under
+ * its alias; a call with its name as the prefix reaches it too.
  */
 import { isServerRestricted, type Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
@@ -15,7 +16,7 @@ export interface ToolRoute {
 }
 
 export function prefixedToolName(server: McpServerEntry, tool: string): string {
-  return `${server.name}-${tool}`;
+  return server.toolPrefix + tool;
 }
 
 /** Route a prefixed name within `servers` (the caller's servers, narrowed by x-mcp-servers). */
@@ -25,7 +26,7 @@ export function routePrefixedTool(
   caller: Caller,
   name: string,
 ): ToolRoute {
-  const match = snapshot.names.matchPrefix(name);
+  const match = snapshot.toolNames.matchPrefix(name);
   const server = match === undefined ? undefined : servers.find((candidate) => candidate.name === match.server);
   if (match === undefined || server === undefined) throw unknownTool(caller, name);
   assertToolAllowed(caller, server, match.rest);
@@ -44,7 +45,7 @@ export function unknownTool(caller: Caller, name: string): GatewayError {
   return new GatewayError({
     status: 404,
     code: "unknown_tool",
-    message: `unknown tool '${name}': aggregated tools are named '{server}-{tool}' (see tools/list)`,
+    message: `unknown tool '${name}': aggregated tools are named '{server}-{tool}', the server's alias in place of its name where it has one (see tools/list)`,
     rpcCode: JsonRpcCode.InvalidParams,
   });
 }

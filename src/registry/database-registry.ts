@@ -48,10 +48,13 @@ export async function databaseRegistry(options: {
   log: Logger;
   /** Builds each server's credential strategy (auth/upstream, from the composition root). */
   authFor: UpstreamAuthFactory;
+  /** MCP_TOOL_PREFIX_SEPARATOR (default `-`). */
+  toolSeparator?: string;
 }): Promise<DatabaseRegistry> {
-  const context = { log: options.log, authFor: options.authFor };
+  const toolSeparator = options.toolSeparator ?? "-";
+  const context = { log: options.log, authFor: options.authFor, toolSeparator };
   const fromConfig = configServerEntries(options.config, context);
-  let snapshot: RegistrySnapshot = registrySnapshot(fromConfig);
+  let snapshot: RegistrySnapshot = registrySnapshot(fromConfig, toolSeparator);
   let loaded = new Map<string, Loaded>();
   let rows = new Map<string, StoredServer>();
   let problems: ServerProblem[] = [];
@@ -74,7 +77,9 @@ export async function databaseRegistry(options: {
       problem: `${row.problem} (set the salt key it was sealed with in GATEHOUSE_SALT_KEY_PREVIOUS)`,
     }));
     // Lowercased name → who holds it: config servers first, then rows in creation order.
-    const holders = new Map<string, { name: string; id?: string }>(fromConfig.map((entry) => [entry.name.toLowerCase(), { name: entry.name }]));
+    const holders = new Map<string, { name: string; id?: string }>(
+      fromConfig.flatMap((entry) => [entry.name, ...(entry.alias === undefined ? [] : [entry.alias])].map((label) => [label.toLowerCase(), { name: entry.name }] as const)),
+    );
     for (const row of stored) {
       const holder = holders.get(row.name.toLowerCase());
       if (holder !== undefined) {
@@ -84,7 +89,15 @@ export async function databaseRegistry(options: {
       holders.set(row.name.toLowerCase(), { name: row.name, id: row.id });
       try {
         const source = JSON.stringify(row.config);
-        next.set(row.id, { entry: entryFor(row, source), source });
+        const entry = entryFor(row, source);
+        // An alias is a name too (URLs, x-mcp-{alias}-* headers): it must not be another server's name or alias.
+        const aliasHolder = entry.alias === undefined ? undefined : holders.get(entry.alias.toLowerCase());
+        if (entry.alias !== undefined && aliasHolder !== undefined && aliasHolder.id !== row.id) {
+          nextProblems.push({ id: row.id, name: row.name, problem: `its alias '${entry.alias}' is the name or alias of ${aliasHolder.id === undefined ? "config" : "database"} server '${aliasHolder.name}' (ignoring case); rename one` });
+          continue;
+        }
+        if (entry.alias !== undefined) holders.set(entry.alias.toLowerCase(), { name: row.name, id: row.id });
+        next.set(row.id, { entry, source });
       } catch (error) {
         const problem = error instanceof ConfigError ? error.problems.join("; ") : error instanceof Error ? error.message : String(error);
         nextProblems.push({ id: row.id, name: row.name, problem });
@@ -98,7 +111,7 @@ export async function databaseRegistry(options: {
     loaded = next;
     rows = new Map(stored.map((row) => [row.id, row]));
     problems = nextProblems;
-    snapshot = registrySnapshot([...fromConfig, ...[...next.values()].map(({ entry }) => entry)]);
+    snapshot = registrySnapshot([...fromConfig, ...[...next.values()].map(({ entry }) => entry)], toolSeparator);
   }
 
   async function reload(): Promise<void> {

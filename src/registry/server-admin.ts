@@ -21,7 +21,6 @@ import { maskUrl } from "../debug.js";
 const RECORD_FIELDS = [
   "server_name",
   "name",
-  "alias",
   "server_id",
   "source",
   "read_only",
@@ -42,10 +41,7 @@ const RECORD_FIELDS = [
 /** LiteLLM's `credentials` object: its fields are the config file's server fields of the same names. */
 const CREDENTIAL_OBJECT_FIELDS = ["auth_value", "client_id", "client_secret", "scopes"] as const;
 
-/** A server's access groups (config `access_groups`, LiteLLM's API `mcp_access_groups`). */
-export function accessGroupsOf(entry: McpServerEntry): readonly string[] {
-  return (entry.config as { access_groups?: readonly string[] }).access_groups ?? [];
-}
+
 
 export interface ServerView extends Record<string, unknown> {
   server_id: string;
@@ -200,7 +196,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       ...maskedConfig(entry.config),
       // LiteLLM's names: credentials are never shown (the masked fields above say which are set).
       credentials: null,
-      mcp_access_groups: accessGroupsOf(entry),
+      mcp_access_groups: entry.accessGroups,
       ...(stored === undefined ? {} : { created_at: stored.createdAt, updated_at: stored.updatedAt }),
     };
   }
@@ -236,7 +232,10 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
     if (!isObject(body)) throw badRequest("the body must be a JSON object: {server_name, url, transport?, auth_type?, ...} (the config file's server fields)");
     const config: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(body)) {
-      if (!(RECORD_FIELDS as readonly string[]).includes(key) && key !== "credentials" && key !== "mcp_access_groups") config[key] = value;
+      if ((RECORD_FIELDS as readonly string[]).includes(key) || key === "credentials" || key === "mcp_access_groups") continue;
+      // LiteLLM's API sends `alias: null` for a server without one.
+      if (key === "alias" && value === null) continue;
+      config[key] = value;
     }
     flattenLiteLlmFields(body, config);
     const name = body.server_name ?? body.name ?? body.alias ?? fallbackName;
@@ -262,14 +261,20 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
     }
   }
 
-  /** Names are unique ignoring case (issue 15 item 10): `x-mcp-{server}-*` header names ignore case. */
-  function assertNameFree(name: string, exceptId?: string): void {
-    const wanted = name.toLowerCase();
-    const holders = [...registry.current().servers.values(), ...registry.problems()];
-    const taken = holders.find((holder) => holder.name.toLowerCase() === wanted && holder.id !== exceptId);
-    if (taken !== undefined) {
-      const same = taken.name === name ? "" : ` ('${taken.name}'; names are unique ignoring case)`;
-      throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${name}' exists already${same}`, extra: { field: "server_name" } });
+  /**
+   * Names are unique ignoring case (issue 15 item 10): `x-mcp-{server}-*` header names ignore
+   * case. Aliases are names too (issue 17), so a name or alias may be no other server's name or alias.
+   */
+  function assertNameFree(name: string, config: Record<string, unknown>, exceptId?: string): void {
+    const labelsOf = (holder: { name: string; alias?: string | undefined }) => [holder.name, ...(holder.alias === undefined ? [] : [holder.alias])];
+    const holders: { id: string; name: string; alias?: string | undefined }[] = [...registry.current().servers.values(), ...registry.problems()];
+    const alias = typeof config.alias === "string" ? config.alias : undefined;
+    for (const [wanted, field] of [[name, "server_name"], ...(alias === undefined ? [] : [[alias, "alias"]])] as const) {
+      const taken = holders.find((holder) => holder.id !== exceptId && labelsOf(holder).some((label) => label.toLowerCase() === wanted.toLowerCase()));
+      if (taken !== undefined) {
+        const same = taken.name === wanted ? "" : ` ('${taken.name}'; names and aliases are unique ignoring case)`;
+        throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${wanted}' exists already${same}`, extra: { field } });
+      }
     }
   }
 
@@ -292,7 +297,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       const { name, config } = parseBody(body);
       assertNoMaskedPlaceholder(config);
       validate(config);
-      assertNameFree(name);
+      assertNameFree(name, config);
       const stored = await servers.insert(name, config);
       await registry.reload();
       return view(find(stored.id));
@@ -305,7 +310,7 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
       keepUnsentSecrets(config, registry.stored(entry.id)?.config ?? {});
       assertNoMaskedPlaceholder(config);
       validate(config);
-      assertNameFree(name, entry.id);
+      assertNameFree(name, config, entry.id);
       const updated = await servers.update(entry.id, name, config);
       if (updated === undefined) throw new GatewayError({ status: 404, code: "unknown_server", message: `MCP server '${entry.name}' was deleted meanwhile` });
       await registry.reload();

@@ -35,6 +35,8 @@ export type UpstreamAuthFactory = (server: ServerAuthSpec) => UpstreamAuth;
 
 export interface ServerEntryOptions {
   authFor: UpstreamAuthFactory;
+  /** Between a server's alias (or name) and a tool's name on /mcp and REST: MCP_TOOL_PREFIX_SEPARATOR, default `-`. */
+  toolSeparator?: string;
   /** Told of settings that do not do what they seem to. */
   log?: Logger;
 }
@@ -43,6 +45,10 @@ export interface McpServerEntry {
   /** Config servers: the name. Database servers: a stable id that survives edits. */
   readonly id: string;
   readonly name: string;
+  /** Another name the server answers to (URLs, x-mcp-servers, x-mcp-{alias}-*, REST server_name); its tool prefix. */
+  readonly alias: string | undefined;
+  /** `{alias or name}{separator}`: what tools on /mcp and REST are prefixed with. */
+  readonly toolPrefix: string;
   readonly source: ServerSource;
   readonly config: ServerConfig;
   /** How the gateway authenticates upstream, decided once from the config. */
@@ -52,6 +58,14 @@ export interface McpServerEntry {
   readonly target: UpstreamTarget;
   readonly auth: UpstreamAuth;
   readonly allowsTool: ToolFilter;
+  /** Per tool, the argument names a call may carry (`allowed_params`, prefixes removed); tools not in it are unrestricted. */
+  readonly allowedParams: ReadonlyMap<string, ReadonlySet<string>> | undefined;
+  /** `access_groups`, carried for the key permissions that will read them; not enforced yet. */
+  readonly accessGroups: readonly string[];
+  /** `allow_all_keys`, carried; not enforced yet (keys see the servers their own lists name, which is narrower). */
+  readonly allowAllKeys: boolean;
+  /** `mcp_info` as given, with `description` copied in when it has none (as LiteLLM does). */
+  readonly mcpInfo: Readonly<Record<string, unknown>>;
   readonly timeoutMs: number;
   /** Client headers forwarded as they are (lowercase names). */
   readonly extraHeaders: readonly string[];
@@ -68,16 +82,25 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
   const warnings = serverWarnings(config, kind);
   for (const warning of warnings) options.log?.warn({ server: name, server_id: id }, warning);
   const url = new URL(config.url);
+  const prefixes = toolPrefixes(name, config.alias, options.toolSeparator ?? "-");
   return Object.freeze({
     id,
     name,
+    alias: config.alias,
+    toolPrefix: prefixes[0]!,
     source,
     config,
     kind,
     url,
     target: Object.freeze({ url, origin: url.origin, path: url.pathname + url.search }),
     auth: options.authFor({ id, name, kind, config }),
-    allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools),
+    allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools, prefixes),
+    allowedParams: allowedParams(config.allowed_params, prefixes),
+    accessGroups: Object.freeze([...(config.access_groups ?? [])]),
+    allowAllKeys: config.allow_all_keys,
+    mcpInfo: Object.freeze(
+      config.description !== undefined && config.mcp_info?.description === undefined ? { ...config.mcp_info, description: config.description } : { ...config.mcp_info },
+    ),
     timeoutMs: config.timeout * 1000,
     extraHeaders: Object.freeze(config.extra_headers.map((header) => header.toLowerCase())),
     staticHeaders: Object.freeze(
@@ -86,4 +109,29 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
     internalOnly: !config.available_on_public_internet,
     warnings: Object.freeze(warnings),
   });
+}
+
+/**
+ * The prefixes a tool name may carry in the server's own lists (allowed_tools, allowed_params):
+ * its prefix on /mcp first (`{alias or name}{separator}`), then the other spellings LiteLLM
+ * accepts there (the name, and `-`, which LiteLLM's call check hard-codes).
+ */
+function toolPrefixes(name: string, alias: string | undefined, separator: string): string[] {
+  const labels = alias === undefined ? [name] : [alias, name];
+  const separators = separator === "-" ? ["-"] : [separator, "-"];
+  return [...new Set(separators.flatMap((sep) => labels.map((label) => `${label}${sep}`)))];
+}
+
+/** allowed_params keyed by raw tool names; a raw and a prefixed key for one tool are merged. */
+function allowedParams(config: Readonly<Record<string, readonly string[]>> | undefined, prefixes: readonly string[]): ReadonlyMap<string, ReadonlySet<string>> | undefined {
+  if (config === undefined) return undefined;
+  const byTool = new Map<string, Set<string>>();
+  for (const [key, params] of Object.entries(config)) {
+    const prefix = prefixes.find((candidate) => key.startsWith(candidate) && key.length > candidate.length);
+    const tool = prefix === undefined ? key : key.slice(prefix.length);
+    const known = byTool.get(tool) ?? new Set<string>();
+    for (const param of params) known.add(param);
+    byTool.set(tool, known);
+  }
+  return byTool;
 }

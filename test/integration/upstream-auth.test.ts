@@ -21,6 +21,18 @@ const STATIC_AUTH = [
   { authType: "token", value: "tk-000", header: "authorization", expected: "token tk-000" },
 ] as const;
 
+/**
+ * Issue 17: the other forms LiteLLM configs write credentials in. A pre-encoded basic value
+ * is sent as it is (never base64 twice); a scheme already in the value is not doubled.
+ */
+const LITELLM_FORMS = [
+  { name: "basic-bare-base64", authType: "basic", value: "dXNlcjpwYXNz", header: "authorization", expected: "Basic dXNlcjpwYXNz" },
+  { name: "basic-with-scheme", authType: "basic", value: "Basic dXNlcjpwYXNz", header: "authorization", expected: "Basic dXNlcjpwYXNz" },
+  { name: "basic-scheme-raw", authType: "basic", value: "Basic alice:pw", header: "authorization", expected: basic("alice:pw") },
+  { name: "bearer-with-scheme", authType: "bearer_token", value: "Bearer bt-789", header: "authorization", expected: "Bearer bt-789" },
+  { name: "token-with-scheme", authType: "token", value: "token tk-111", header: "authorization", expected: "token tk-111" },
+] as const;
+
 const CREDENTIAL_HEADERS = ["authorization", "x-api-key"];
 
 let shared: Upstream;
@@ -80,6 +92,7 @@ beforeAll(async () => {
   for (const row of STATIC_AUTH) {
     servers[`static-${row.authType}`] = { url: shared.url, auth_type: row.authType, ...(row.value === undefined ? {} : { auth_value: row.value }) };
   }
+  for (const row of LITELLM_FORMS) servers[row.name] = { url: shared.url, auth_type: row.authType, auth_value: row.value };
   servers["from-env"] = { url: shared.url, auth_type: "bearer_token", auth_value: "os.environ/UPSTREAM_TOKEN" };
   servers["legacy-alias"] = { url: shared.url, auth_type: "api_key", authentication_token: "os.environ/UPSTREAM_API_KEY" };
   servers["with-headers"] = {
@@ -116,6 +129,13 @@ describe("static auth_type", () => {
     for (const request of requests) {
       for (const name of CREDENTIAL_HEADERS) expect(request.headers[name], `${request.method} ${name}`).toBe(name === header ? expected : undefined);
     }
+    await client.close();
+  });
+
+  it.each(LITELLM_FORMS)("$name: $value arrives upstream as $expected", async ({ name, header, expected }) => {
+    const client = await gateway.connect(`/${name}/mcp`);
+    const seen = await whoami(client);
+    for (const credential of CREDENTIAL_HEADERS) expect(seen[credential], credential).toBe(credential === header ? expected : undefined);
     await client.close();
   });
 

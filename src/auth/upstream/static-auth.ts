@@ -1,6 +1,7 @@
 /**
  * The static `auth_type`s (README, "config.yaml"): one header, computed once at load.
  */
+import { basicCredentials, withoutScheme } from "../../config/basic-credentials.js";
 import type { StaticAuthType } from "../../config/schema.js";
 import { NO_CREDENTIALS, type UpstreamAuth, type UpstreamCredentials } from "./strategy.js";
 
@@ -11,13 +12,14 @@ export function staticAuthHeader(authType: StaticAuthType, value: string): [name
     case "api_key":
       return ["x-api-key", value];
     case "bearer_token":
-      return ["authorization", `Bearer ${value}`];
+      return ["authorization", `Bearer ${withoutScheme(value, "bearer")}`];
     case "basic":
-      return ["authorization", `Basic ${Buffer.from(value, "utf8").toString("base64")}`];
+      // The schema admits only values basicCredentials reads; the fallback encodes as LiteLLM always did.
+      return ["authorization", `Basic ${basicCredentials(value) ?? Buffer.from(value, "utf8").toString("base64")}`];
     case "authorization":
       return ["authorization", value];
     case "token":
-      return ["authorization", `token ${value}`];
+      return ["authorization", `token ${withoutScheme(value, "token")}`];
   }
 }
 

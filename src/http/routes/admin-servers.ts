@@ -15,7 +15,7 @@ import { Cancellation } from "../../exchange.js";
 import { serversForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
 import { prefixedToolName } from "../../mcp/tool-routing.js";
-import { accessGroupsOf, type ServerAdmin } from "../../registry/server-admin.js";
+import type { ServerAdmin } from "../../registry/server-admin.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import type { AppEnv } from "../env.js";
 import { authenticate, requireMaster } from "../middleware/authenticate.js";
@@ -98,7 +98,7 @@ export function adminServerRoutes(deps: AdminServerRouteDeps): Hono<AppEnv> {
   app.get("/v1/mcp/access_groups", anyKey, (c) => {
     const caller = c.get("caller");
     const groups = new Set<string>();
-    for (const server of serversForCaller(deps.registry.current(), caller)) for (const group of accessGroupsOf(server)) groups.add(group);
+    for (const server of serversForCaller(deps.registry.current(), caller)) for (const group of server.accessGroups) groups.add(group);
     return c.json({ access_groups: [...groups].sort() });
   });
   return app;

@@ -9,7 +9,16 @@ describe("static auth headers", () => {
     ["basic", "user:pass", ["authorization", `Basic ${Buffer.from("user:pass").toString("base64")}`]],
     ["authorization", "Custom abc", ["authorization", "Custom abc"]],
     ["token", "t2", ["authorization", "token t2"]],
-  ] as const)("%s", (type, value, expected) => {
+    // Issue 17: the forms LiteLLM configs use.
+    ["basic", "dXNlcjpwYXNz", ["authorization", "Basic dXNlcjpwYXNz"]],
+    ["basic", "Basic dXNlcjpwYXNz", ["authorization", "Basic dXNlcjpwYXNz"]],
+    ["basic", "basic   dXNlcjpwYXNz", ["authorization", "Basic dXNlcjpwYXNz"]],
+    ["basic", "Basic user:pass", ["authorization", `Basic ${Buffer.from("user:pass").toString("base64")}`]],
+    ["basic", "a:b", ["authorization", `Basic ${Buffer.from("a:b").toString("base64")}`]],
+    ["bearer_token", "Bearer t1", ["authorization", "Bearer t1"]],
+    ["bearer_token", "bearer t1", ["authorization", "Bearer t1"]],
+    ["token", "token t2", ["authorization", "token t2"]],
+  ] as const)("%s %s", (type, value, expected) => {
     expect(staticAuthHeader(type, value)).toEqual(expected);
   });
 

@@ -309,6 +309,7 @@ describe("parseConfig: defaults", () => {
       timeout: 60,
       delegate_auth_to_upstream: false,
       available_on_public_internet: true,
+      allow_all_keys: false,
       subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
     });
     expect(config.general_settings).toEqual({
@@ -332,15 +333,14 @@ describe("parseConfig: defaults", () => {
 });
 
 describe("parseConfig: warnings", () => {
-  it("warns once that the LiteLLM LLM sections are ignored", () => {
-    const { warnings, config } = parse(yaml("model_list:", "  - model_name: gpt-4o", "mcp_servers: {}"));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain("model_list is ignored: Gatehouse is an MCP gateway");
+  it("warns once per LiteLLM LLM section or setting that is ignored", () => {
+    const { warnings, config } = parse(yaml("model_list:", "  - model_name: gpt-4o", "  - model_name: gpt-5", "mcp_servers: {}"));
+    expect(warnings).toEqual(["config.yaml: model_list: not supported by Gatehouse, ignored: it configures LiteLLM's LLM proxy, and Gatehouse is an MCP gateway only"]);
     expect(config.mcp_servers).toEqual({});
 
     const several = parse(yaml("model_list: []", "litellm_settings: {drop_params: true}", "router_settings: {}")).warnings;
-    expect(several).toHaveLength(1);
-    expect(several[0]).toContain("model_list, litellm_settings, router_settings are ignored");
+    expect(several).toHaveLength(3);
+    expect(several.map((line) => line.split(": ")[1])).toEqual(["model_list", "router_settings", "litellm_settings.drop_params"]);
   });
 
   it("warns once per non-loopback http:// OAuth endpoint", () => {

@@ -24,3 +24,19 @@ describe("serverNameMatcher", () => {
     expect(names.matchPrefix("slack_bot-authorization", { caseInsensitive: true })).toEqual({ server: "Slack_Bot", rest: "authorization" });
   });
 });
+
+describe("serverNameMatcher with aliases and another separator (issue 17)", () => {
+  const names = serverNameMatcher(["github_mcp", ["gh", "github_mcp"], ["mcp-pg", "pg"], "pg"], "__");
+
+  it("resolves an alias to its server's name, the longest label first", () => {
+    expect(names.matchPrefix("gh__where")).toEqual({ server: "github_mcp", rest: "where" });
+    expect(names.matchPrefix("mcp-pg__query")).toEqual({ server: "pg", rest: "query" });
+    expect(names.matchPrefix("github_mcp__a__b")).toEqual({ server: "github_mcp", rest: "a__b" });
+  });
+
+  it("needs the whole separator", () => {
+    expect(names.matchPrefix("gh_where")).toBeUndefined();
+    expect(names.matchPrefix("gh-where")).toBeUndefined();
+    expect(names.matchPrefix("gh__")).toBeUndefined();
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * Issue 17: LiteLLM's server fields carried onto the entry, for the permission helpers that
+ * enforce them next (access_groups, allow_all_keys) and for display (mcp_info).
+ */
+import { describe, expect, it } from "vitest";
+import { NO_CREDENTIALS } from "../../../src/auth/upstream/strategy.js";
+import { parseConfig } from "../../../src/config/load.js";
+import { configServerEntries } from "../../../src/registry/registry.js";
+
+const authFor = () => ({ credentials: () => NO_CREDENTIALS });
+
+function entries(lines: string[], toolSeparator?: string) {
+  const { config } = parseConfig(lines.join("\n"), { file: "config.yaml", env: {} });
+  return configServerEntries(config, { authFor, ...(toolSeparator === undefined ? {} : { toolSeparator }) });
+}
+
+describe("server entry: LiteLLM fields", () => {
+  it("carries access_groups, allow_all_keys and mcp_info (description copied in when absent)", () => {
+    const [a, b] = entries([
+      "mcp_servers:",
+      "  a:",
+      "    url: https://a.example.com/mcp",
+      "    description: Wiki search",
+      "    access_groups: [dev_group, api_team]",
+      "    allow_all_keys: true",
+      "    mcp_info: {mcp_server_cost_info: {default_cost_per_query: 0.01}}",
+      "  b:",
+      "    url: https://b.example.com/mcp",
+      "    description: ignored here",
+      "    mcp_info: {description: kept, logo_url: https://b.example.com/logo.png}",
+    ]);
+    expect(a).toMatchObject({
+      accessGroups: ["dev_group", "api_team"],
+      allowAllKeys: true,
+      mcpInfo: { description: "Wiki search", mcp_server_cost_info: { default_cost_per_query: 0.01 } },
+      toolPrefix: "a-",
+    });
+    expect(b).toMatchObject({ accessGroups: [], allowAllKeys: false, mcpInfo: { description: "kept", logo_url: "https://b.example.com/logo.png" } });
+  });
+
+  it("keys allowed_params by raw tool name, merging raw and prefixed keys", () => {
+    const [entry] = entries(["mcp_servers:", "  svc:", "    url: https://s.example.com/mcp", "    alias: s", "    allowed_params: {find: [q], svc__find: [limit], s-get: [id]}"], "__");
+    expect(entry?.toolPrefix).toBe("s__");
+    expect(entry?.allowedParams).toEqual(new Map([["find", new Set(["q", "limit"])], ["get", new Set(["id"])]]));
+  });
+
+  it("leaves OpenAPI (spec_path) servers out of the registry", () => {
+    expect(entries(["mcp_servers:", "  api: {url: 'http://0.0.0.0:8000', spec_path: /tmp/openapi.json}", "  b: {url: https://b.example.com/mcp}"]).map((entry) => entry.name)).toEqual(["b"]);
+  });
+});
