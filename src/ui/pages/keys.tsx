@@ -1,11 +1,11 @@
 /** Keys: create (the key is shown once), list, delete, limit to servers. */
-import type { KeyView } from "../../auth/inbound/key-admin.js";
+import type { ListedKey } from "../../auth/inbound/key-admin.js";
 import { Alert, Page, type Viewer } from "../layout.js";
 import { Field } from "./servers.js";
 
 export interface KeysPageProps {
   viewer: Viewer;
-  keys: KeyView[];
+  keys: ListedKey[];
   /** Server id → name, for the permission column and the checkboxes. */
   servers: { id: string; name: string }[];
   created?: { key: string; alias: string | null };
