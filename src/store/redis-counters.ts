@@ -76,8 +76,10 @@ export async function redisCounters(options: RedisCountersOptions): Promise<KeyC
       await batch.exec();
     },
     async close() {
+      // While Redis is away the client keeps reconnecting (and `connect()` never settles): stop it at once.
+      if (client.isReady) await client.close();
+      else if (client.isOpen) client.destroy();
       await connecting;
-      if (client.isOpen) await client.close();
     },
   };
 }
