@@ -109,6 +109,11 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
   }
 }
 
+/** A path as the access log shows it: `POST /key/{key}/regenerate` carries a key in its path (LiteLLM's route), which is masked. */
+function loggedPath(path: string): string {
+  return path.startsWith("/key/") && path.endsWith("/regenerate") && path !== "/key/regenerate" ? "/key/****/regenerate" : path;
+}
+
 /** Where the keys' rpm_limit and max_parallel_requests are counted: Redis when REDIS_URL is set, else the database. */
 async function keyCounters(options: GatewayOptions, database: { db: Parameters<typeof databaseCounters>[0]; dialect: Parameters<typeof databaseCounters>[1] }): Promise<KeyCounters> {
   const url = options.settings.redisUrl;
@@ -248,7 +253,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       metrics.httpRequest(route, server, status, seconds);
       // The access log, at debug level only (nothing per request at info). The path without its query: a query may hold a code or a key.
       if (debugLogging) {
-        log.debug({ request_id: exchange.requestId, method: exchange.method, path: exchange.path, status, duration_ms: Math.round(seconds * 1000), route, server }, "request");
+        log.debug({ request_id: exchange.requestId, method: exchange.method, path: loggedPath(exchange.path), status, duration_ms: Math.round(seconds * 1000), route, server }, "request");
       }
     },
   });

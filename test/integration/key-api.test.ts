@@ -295,6 +295,13 @@ describe.each(await dialects())("the key API on %s", (dialect) => {
       expect(await statuses(old.key)).toEqual(everywhere(401));
     });
 
+    it("the key in the path of /key/{key}/regenerate never reaches the log", async () => {
+      const old = await generate();
+      expect((await post(`/key/${old.key}/regenerate`, {})).status).toBe(200);
+      expect(JSON.stringify(gateway.logs)).not.toContain(old.key);
+      expect(gateway.logs.some((line) => line.path === "/key/****/regenerate")).toBe(true);
+    });
+
     it("refuses a new_key without sk- (400), grace_period (400) and an unknown key (404)", async () => {
       const key = await generate();
       expect((await post("/key/regenerate", { key: key.key, new_key: "plain-new-key" })).body).toMatchObject({ field: "new_key" });
