@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import type { Server } from "node:http";
 import { callerNetwork, DEFAULT_INTERNAL_RANGES, parseRanges } from "./auth/inbound/client-address.js";
 import { createKeyAdmin } from "./auth/inbound/key-admin.js";
+import { createKeyLimiter } from "./auth/inbound/key-limits.js";
 import { chainResolvers, masterKeyResolver } from "./auth/inbound/key-resolver.js";
 import { virtualKeyResolver } from "./auth/inbound/virtual-keys.js";
 import type { Environment } from "./config/env-refs.js";
@@ -42,6 +43,7 @@ import { upstreamAuthFactory } from "./auth/upstream/select-strategy.js";
 import { metadataDiscovery } from "./auth/upstream/metadata-discovery.js";
 import { createServerAdmin } from "./registry/server-admin.js";
 import { openDatabase } from "./store/database.js";
+import { databaseCounters, type KeyCounters } from "./store/key-counters.js";
 import { keysRepository } from "./store/keys-repository.js";
 import { oauthRepository } from "./store/oauth-repository.js";
 import { migrateToLatest } from "./store/migrate.js";
@@ -107,6 +109,28 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
   }
 }
 
+/** A path as the access log shows it: `POST /key/{key}/regenerate` carries a key in its path (LiteLLM's route), which is masked. */
+function loggedPath(path: string): string {
+  return path.startsWith("/key/") && path.endsWith("/regenerate") && path !== "/key/regenerate" ? "/key/****/regenerate" : path;
+}
+
+/** Where the keys' rpm_limit and max_parallel_requests are counted: Redis when REDIS_URL is set, else the database. */
+async function keyCounters(options: GatewayOptions, database: { db: Parameters<typeof databaseCounters>[0]; dialect: Parameters<typeof databaseCounters>[1] }): Promise<KeyCounters> {
+  const url = options.settings.redisUrl;
+  if (url === undefined) return databaseCounters(database.db, database.dialect);
+  const { redisCounters } = await import("./store/redis-counters.js");
+  let reported = false;
+  return redisCounters({
+    url,
+    onError: (error) => {
+      // The client retries on its own; one line per outage, not one per retry.
+      if (reported) return;
+      reported = true;
+      options.log.warn({ err: error.message }, "cannot reach Redis (REDIS_URL); key limits are counted per instance until it answers");
+    },
+  });
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { config, settings, log } = options;
   const general = config.general_settings;
@@ -126,6 +150,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const registrationLimit = registrationRateLimit({ limit: general.oauth_registration_rate_limit_per_minute });
   const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log });
   const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics });
+  const limits = createKeyLimiter({ counters: await keyCounters(options, database), windowSeconds: settings.rateLimitWindowSeconds, log });
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
   const sessionsRepo = uiSessionsRepository(database.db);
@@ -172,7 +197,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
   let draining = false;
   const serverAdmin = createServerAdmin({ registry, servers, env: options.env });
-  const keyAdmin = createKeyAdmin({ keys: keysRepo });
+  const keyAdmin = createKeyAdmin({ keys: keysRepo, masterKey: settings.masterKey });
 
   const network = callerNetwork(origin, internalRanges, () => registry.current().hasInternalOnly);
   const app = createApp({
@@ -217,7 +242,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     handle: router({
       guard: dnsRebindingGuard({ listenHost: options.host, origin, allowedOrigins: settings.allowedOrigins, log }),
-      mcp: mcpRoutes({ origin, network, registry, keys, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes }),
+      mcp: mcpRoutes({ origin, network, registry, keys, limits, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes }),
       other: honoAdapter(app),
       registry,
     }),
@@ -228,7 +253,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       metrics.httpRequest(route, server, status, seconds);
       // The access log, at debug level only (nothing per request at info). The path without its query: a query may hold a code or a key.
       if (debugLogging) {
-        log.debug({ request_id: exchange.requestId, method: exchange.method, path: exchange.path, status, duration_ms: Math.round(seconds * 1000), route, server }, "request");
+        log.debug({ request_id: exchange.requestId, method: exchange.method, path: loggedPath(exchange.path), status, duration_ms: Math.round(seconds * 1000), route, server }, "request");
       }
     },
   });
@@ -245,7 +270,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const stopped = listening.shutdown(general.shutdown_timeout_seconds * 1000);
     await legacySse.close();
     await stopped;
-    await Promise.allSettled([clients.close(), http.close(), audit.close()]);
+    await Promise.allSettled([clients.close(), http.close(), audit.close(), limits.close()]);
     await database.close();
     log.info("gatehouse stopped");
   }

@@ -27,6 +27,10 @@ export interface RuntimeSettings {
   allowedOrigins: string[];
   /** MCP_TOOL_PREFIX_SEPARATOR: between a server's alias (or name) and a tool's name on /mcp and REST; default `-`. */
   toolPrefixSeparator: string;
+  /** REDIS_URL: where the keys' rate-limit counters are shared; undefined: through the database. */
+  redisUrl: string | undefined;
+  /** LITELLM_RATE_LIMIT_WINDOW_SIZE: the seconds of rpm_limit's fixed window (60). */
+  rateLimitWindowSeconds: number;
   warnings: string[];
 }
 
@@ -83,6 +87,8 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
     proxyBaseUrl: env.PROXY_BASE_URL,
     trustedRedirectOrigins: env.MCP_TRUSTED_REDIRECT_ORIGINS,
     allowedOrigins,
+    redisUrl: redisUrl(env.REDIS_URL),
+    rateLimitWindowSeconds: rateLimitWindow(env.LITELLM_RATE_LIMIT_WINDOW_SIZE),
     previousSaltKeys: (env.GATEHOUSE_SALT_KEY_PREVIOUS ?? env.LITELLM_SALT_KEY_PREVIOUS ?? "")
       .split(",")
       .map((key) => key.trim())
@@ -110,4 +116,22 @@ function browserOrigins(fromEnv: string | undefined, fromConfig: readonly string
     } else origins.push(new URL(entry).origin);
   }
   return origins;
+}
+
+function redisUrl(value: string | undefined): string | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  if (!/^rediss?:\/\/[^\s]+$/.test(value.trim())) {
+    throw new ConfigError(["REDIS_URL: must be redis://[user:password@]host[:port][/db] or rediss://... (TLS)"]);
+  }
+  return value.trim();
+}
+
+/** LiteLLM's variable for its limiter's window; Gatehouse reads the same one. */
+function rateLimitWindow(value: string | undefined): number {
+  if (value === undefined || value.trim() === "") return 60;
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) {
+    throw new ConfigError([`LITELLM_RATE_LIMIT_WINDOW_SIZE: '${value}' is not a whole number of seconds between 1 and 86400`]);
+  }
+  return seconds;
 }

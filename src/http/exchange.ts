@@ -45,6 +45,9 @@ export class NodeExchange extends Cancellation implements InboundRequest {
   route: RouteLabel | undefined;
   serverLabel = "";
   private controller: AbortController | undefined;
+  /** Run once when the connection is done with the request (a key's max_parallel_requests slot is freed so). */
+  private onEnd: (() => void) | undefined;
+  private ended = false;
 
   constructor(
     readonly incoming: IncomingMessage,
@@ -62,9 +65,17 @@ export class NodeExchange extends Cancellation implements InboundRequest {
     this.debug = isTrue(incoming.headers[DEBUG_REQUEST_HEADER]) ? new DebugRecorder() : undefined;
     // "close" is emitted once: `on` spares the wrapper `once` makes.
     response.on("close", () => {
+      this.ended = true;
       if (!response.writableFinished) this.abort();
+      if (this.onEnd !== undefined) this.onEnd();
       host.ended(this);
     });
+  }
+
+  /** Runs `release` when the request ends, however it ends (at once when it has already). One per request. */
+  whenEnded(release: () => void): void {
+    if (this.ended) release();
+    else this.onEnd = release;
   }
 
   get cancel(): Cancellation {

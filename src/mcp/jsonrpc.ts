@@ -146,6 +146,13 @@ export function calledTool(message: ClientMessage): string | undefined {
   return typeof name === "string" ? name : "";
 }
 
+/** The `tools/call` requests of a body: what a key's rpm_limit counts. */
+export function toolCallCount(parsed: ParsedBody): number {
+  let calls = 0;
+  for (const message of parsed.messages) if (isRequest(message) && message.method === "tools/call") calls++;
+  return calls;
+}
+
 /**
  * A request body's Content-Type, when present, must be JSON in UTF-8: the gateway reads the
  * body as UTF-8, and an upstream that honoured `charset=utf-7` (Express's `json()` does)

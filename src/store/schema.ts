@@ -27,6 +27,39 @@ export interface VirtualKeysTable {
   object_permission: string | null;
   expires_at: string | null;
   created_at: string;
+  // Migration 008 (LiteLLM's key parameters). Keys made before it have nulls and defaults here.
+  team_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** JSON array. */
+  models: ColumnType<string | null, string | null | undefined, string | null>;
+  /** JSON object. */
+  metadata: ColumnType<string | null, string | null | undefined, string | null>;
+  spend: ColumnType<number, number | undefined, number>;
+  max_budget: ColumnType<number | null, number | null | undefined, number | null>;
+  budget_duration: ColumnType<string | null, string | null | undefined, string | null>;
+  budget_reset_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** bigint: PostgreSQL answers it as a string. */
+  tpm_limit: ColumnType<number | string | null, number | null | undefined, number | null>;
+  rpm_limit: ColumnType<number | string | null, number | null | undefined, number | null>;
+  max_parallel_requests: ColumnType<number | null, number | null | undefined, number | null>;
+  /** 1: blocked. */
+  blocked: ColumnType<number, number | undefined, number>;
+  /** JSON object of LiteLLM's other key fields, returned as given. */
+  extra_fields: ColumnType<string | null, string | null | undefined, string | null>;
+  updated_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Tool calls of a key in one fixed window (rpm_limit), shared by every instance on the database. */
+export interface KeyRateWindowsTable {
+  subject: string;
+  window_start: ColumnType<number | string, number, number>;
+  count: number;
+}
+
+/** One in-flight request of a key with max_parallel_requests; expires unless its instance renews it. */
+export interface KeyParallelLeasesTable {
+  lease_id: string;
+  subject: string;
+  expires_at: ColumnType<number | string, number, number>;
 }
 
 /** One counter per kind of shared state; every write bumps it in the same transaction, and every instance polls it. */
@@ -103,6 +136,8 @@ export interface Tables {
   user_tokens: UserTokensTable;
   ui_sessions: UiSessionsTable;
   audit_events: AuditEventsTable;
+  key_rate_windows: KeyRateWindowsTable;
+  key_parallel_leases: KeyParallelLeasesTable;
 }
 
 export type Db = Kysely<Tables>;

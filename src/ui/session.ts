@@ -71,7 +71,8 @@ export function uiSessions(deps: UiSessionsDeps): UiSessions {
     if (subject === "master") return masterCaller();
     if (!subject.startsWith("key:")) return undefined;
     const stored = await deps.keysRepo.findByToken(subject.slice("key:".length));
-    if (stored === undefined || (stored.expiresAt !== null && Date.parse(stored.expiresAt) <= now())) return undefined;
+    // A blocked, expired or regenerated key (its old hash is gone) ends its sessions.
+    if (stored === undefined || stored.blocked || (stored.expiresAt !== null && Date.parse(stored.expiresAt) <= now())) return undefined;
     return callerFromKey(stored);
   }
 

@@ -26,6 +26,7 @@ interface KeyView {
 
 interface Generated extends KeyView {
   key: string;
+  token_id: string;
 }
 
 interface KeyList<T> {
@@ -202,7 +203,9 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
         object_permission: { mcp_servers: ["alpha", "beta"], mcp_tool_permissions: { alpha: ["echo", "where"] } },
       });
       expect(key.key).toMatch(/^sk-[A-Za-z0-9_-]{20,}$/);
-      expect(key.token).toBe(sha256(key.key));
+      // As LiteLLM: `token` is the plaintext here too, `token_id` its hash.
+      expect(key.token).toBe(key.key);
+      expect(key.token_id).toBe(sha256(key.key));
       expect(key.key_name).toBe(`sk-...${key.key.slice(-4)}`);
       expect(key.key_alias).toBe(`shape-${dialect}`);
       expect(key.user_id).toBe("user-shape");
@@ -215,7 +218,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       // Two keys are never the same.
       const other = await generate();
       expect(other.key).not.toBe(key.key);
-      expect(other.token).not.toBe(key.token);
+      expect(other.token_id).not.toBe(key.token_id);
     });
 
     it("a key with no options has no alias, user, expiry or permission list", async () => {
@@ -247,7 +250,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       const key = await generate({ object_permission: { mcp_servers: ["gamma"], mcp_tool_permissions: { gamma: ["where"] } } });
       expect(key.object_permission).toEqual({ mcp_servers: [gammaId], mcp_tool_permissions: { [gammaId]: ["where"] } });
       const listed = await listKeys<KeyView>(`?return_full_object=true&size=1000`);
-      expect(listed.keys.find((view) => view.token === key.token)?.object_permission).toEqual(key.object_permission);
+      expect(listed.keys.find((view) => view.token === key.token_id)?.object_permission).toEqual(key.object_permission);
       // By id works as well as by name.
       const byId = await generate({ object_permission: { mcp_servers: [gammaId] } });
       expect(byId.object_permission).toEqual({ mcp_servers: [gammaId] });
@@ -318,7 +321,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       expect(error.field).toBe("key_alias");
       expect(error.detail).toContain(`taken-${dialect}`);
       const listed = await listKeys<KeyView>(`?key_alias=taken-${dialect}&return_full_object=true`);
-      expect(listed.keys.map((view) => [view.token, view.user_id])).toEqual([[first.token, "first-owner"]]);
+      expect(listed.keys.map((view) => [view.token, view.user_id])).toEqual([[first.token_id, "first-owner"]]);
     });
 
     it("two concurrent requests for one alias: one key, the other request gets 409 (not 500)", async () => {
@@ -341,7 +344,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       expect(response.status).toBe(200);
       expect(text).not.toContain(key.key);
       const tokens = JSON.parse(text) as KeyList<string>;
-      expect(tokens.keys).toContain(key.token);
+      expect(tokens.keys).toContain(key.token_id);
       for (const token of tokens.keys) expect(token).toMatch(/^[0-9a-f]{64}$/);
       expect(tokens.total_count).toBe(tokens.keys.length);
       expect(tokens.current_page).toBe(1);
@@ -352,15 +355,28 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       expect(fullText).not.toContain(key.key);
       for (const plaintext of issued) expect(fullText).not.toContain(plaintext);
       const full = JSON.parse(fullText) as KeyList<KeyView>;
-      const view = full.keys.find((candidate) => candidate.token === key.token);
+      const view = full.keys.find((candidate) => candidate.token === key.token_id);
       expect(view).toEqual({
-        token: key.token,
+        token: key.token_id,
         key_name: key.key_name,
         key_alias: `listed-${dialect}`,
         user_id: "lister",
         expires: null,
         object_permission: null,
         created_at: key.created_at,
+        updated_at: key.created_at,
+        team_id: null,
+        models: [],
+        metadata: {},
+        tags: [],
+        spend: 0,
+        max_budget: null,
+        budget_duration: null,
+        budget_reset_at: null,
+        rpm_limit: null,
+        tpm_limit: null,
+        max_parallel_requests: null,
+        blocked: false,
       });
       for (const candidate of full.keys) expect(candidate).not.toHaveProperty("key");
     });
@@ -370,10 +386,10 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       const mine = [await generate({ user_id: user }), await generate({ user_id: user, key_alias: `filter-alias-${dialect}` })];
       await generate({ user_id: `someone-else-${dialect}` });
       const byUser = await listKeys(`?user_id=${user}`);
-      expect(byUser.keys.sort()).toEqual(mine.map((key) => key.token).sort());
+      expect(byUser.keys.sort()).toEqual(mine.map((key) => key.token_id).sort());
       expect(byUser.total_count).toBe(2);
       const byAlias = await listKeys<KeyView>(`?key_alias=filter-alias-${dialect}&return_full_object=true`);
-      expect(byAlias.keys.map((view) => view.token)).toEqual([mine[1]!.token]);
+      expect(byAlias.keys.map((view) => view.token)).toEqual([mine[1]!.token_id]);
       expect(byAlias.keys[0]!.user_id).toBe(user);
       const nobody = await listKeys(`?user_id=nobody-${dialect}`);
       expect(nobody).toEqual({ keys: [], total_count: 0, current_page: 1, total_pages: 1 });
@@ -382,7 +398,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
     it("pages with page and size, reporting total_count and total_pages", async () => {
       const user = `pager-${dialect}`;
       const created: string[] = [];
-      for (let i = 0; i < 5; i++) created.push((await generate({ user_id: user })).token);
+      for (let i = 0; i < 5; i++) created.push((await generate({ user_id: user })).token_id);
       const pages = [];
       for (let page = 1; page <= 3; page++) pages.push(await listKeys(`?user_id=${user}&size=2&page=${page}`));
       expect(pages.map((page) => page.keys.length)).toEqual([2, 2, 1]);
@@ -407,7 +423,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
     // The key works, so it was stored.
     expect((await restTools(key.key)).length).toBeGreaterThan(0);
     const text = await databaseText(testDb);
-    expect(text).toContain(key.token);
+    expect(text).toContain(key.token_id);
     expect(text).toContain(`stored-${dialect}`);
     for (const plaintext of issued) expect(text).not.toContain(plaintext);
     // Not even the random part alone.
@@ -677,9 +693,9 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       expect(JSON.stringify(firstBody)).not.toContain(byKey.key);
       expect((await restList(byKey.key)).status).toBe(401);
 
-      const second = await deleteKeys({ keys: [byToken.token] });
+      const second = await deleteKeys({ keys: [byToken.token_id] });
       expect(second.status).toBe(200);
-      expect(((await second.json()) as { deleted_keys: string[] }).deleted_keys).toEqual([byToken.token]);
+      expect(((await second.json()) as { deleted_keys: string[] }).deleted_keys).toEqual([byToken.token_id]);
       expect((await restList(byToken.key)).status).toBe(401);
       expect((await mcpPost("/alpha/mcp", byToken.key)).status).toBe(401);
 
@@ -689,7 +705,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       expect((await mcpPost("/mcp", byAlias.key)).status).toBe(401);
 
       const remaining = await listKeys("?size=1000");
-      for (const key of [byKey, byToken, byAlias]) expect(remaining.keys).not.toContain(key.token);
+      for (const key of [byKey, byToken, byAlias]) expect(remaining.keys).not.toContain(key.token_id);
       // The alias is free again.
       const reused = await generate({ key_alias: `delete-me-${dialect}` });
       expect(reused.key_alias).toBe(`delete-me-${dialect}`);
@@ -701,7 +717,7 @@ describe.each(await dialects())("virtual keys on %s", (dialect) => {
       const before = await totalKeys();
       for (const body of [
         { keys: [kept.key, "sk-this-key-does-not-exist"] },
-        { keys: [kept.token, "f".repeat(64)] },
+        { keys: [kept.token_id, "f".repeat(64)] },
         { keys: [kept.key], key_aliases: [`no-such-alias-${dialect}`] },
       ]) {
         const response = await deleteKeys(body);

@@ -21,6 +21,22 @@ export interface Caller {
   tools: ReadonlyMap<string, ReadonlySet<string>>;
   /** Set per request when the caller is outside `mcp_internal_ip_ranges`: internal-only servers are hidden from it. */
   fromPublicInternet?: boolean;
+  /** The key's limits on MCP requests; undefined when it has none (the master key, most keys). */
+  limits?: CallerLimits;
+  /**
+   * The key's `object_permission.mcp_access_groups`. The servers of these groups are added
+   * to `servers` by the access-group step; a key with groups and no `mcp_servers` starts
+   * from no server (fail closed), never from every server.
+   */
+  mcpAccessGroups?: readonly string[];
+}
+
+/** LiteLLM's key limits that concern MCP (README, "Key limits"). */
+export interface CallerLimits {
+  /** Tool calls per fixed window (`rpm_limit`). */
+  rpm?: number;
+  /** MCP requests of the key in flight at once, GET streams excepted (`max_parallel_requests`). */
+  parallel?: number;
 }
 
 export function masterCaller(): Caller {

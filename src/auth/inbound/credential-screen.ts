@@ -125,8 +125,8 @@ export function credentialScreen(keys: KeyResolver, presented: PresentedKey | un
     try {
       return (await keys.resolve(candidate)) !== undefined;
     } catch (error) {
-      // An expired key is still a gateway key; a store failure is not an answer (it propagates: fail closed).
-      if (isGatewayError(error) && error.code === "key_expired") return true;
+      // An expired or blocked key is still a gateway key; a store failure is not an answer (it propagates: fail closed).
+      if (isGatewayError(error) && (error.code === "key_expired" || error.code === "key_blocked")) return true;
       throw error;
     }
   }

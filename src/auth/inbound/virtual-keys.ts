@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { GatewayError } from "../../errors.js";
 import type { KeysRepository, StoredKey } from "../../store/keys-repository.js";
-import type { Caller } from "./caller.js";
+import type { Caller, CallerLimits } from "./caller.js";
 import type { KeyResolver } from "./key-resolver.js";
 
 export interface VirtualKeyResolver extends KeyResolver {
@@ -25,8 +25,12 @@ export function hashKey(key: string): string {
 
 export function callerFromKey(key: StoredKey): Caller {
   const permission = key.objectPermission;
-  const servers = permission?.mcp_servers;
+  const groups = permission?.mcp_access_groups ?? [];
+  // A key limited by access groups starts from no server: the groups' servers are added by
+  // the access-group step, so a key limited to groups never sees every server.
+  const servers = permission?.mcp_servers ?? (groups.length > 0 ? [] : undefined);
   const tools = Object.entries(permission?.mcp_tool_permissions ?? {}).map(([server, names]) => [server, new Set(names)] as const);
+  const limits = callerLimits(key);
   return {
     kind: "virtual",
     keyId: key.keyAlias ?? key.keyName,
@@ -34,12 +38,23 @@ export function callerFromKey(key: StoredKey): Caller {
     ...(key.userId === null ? {} : { userId: key.userId }),
     servers: servers === undefined ? "all" : new Set(servers),
     tools: new Map(tools),
+    ...(limits === undefined ? {} : { limits }),
+    ...(groups.length === 0 ? {} : { mcpAccessGroups: groups }),
+  };
+}
+
+function callerLimits(key: StoredKey): CallerLimits | undefined {
+  if (key.rpmLimit === null && key.maxParallelRequests === null) return undefined;
+  return {
+    ...(key.rpmLimit === null ? {} : { rpm: key.rpmLimit }),
+    ...(key.maxParallelRequests === null ? {} : { parallel: key.maxParallelRequests }),
   };
 }
 
 interface CacheEntry {
   caller: Caller | undefined;
   expiresAt: number | undefined;
+  blocked: boolean;
   /** When this lookup stops being trusted even without an invalidation (the revision poll may be failing). */
   staleAt: number;
 }
@@ -63,6 +78,7 @@ export function virtualKeyResolver(
     const entry: CacheEntry = {
       caller: stored === undefined ? undefined : callerFromKey(stored),
       expiresAt: stored?.expiresAt == null ? undefined : Date.parse(stored.expiresAt),
+      blocked: stored?.blocked === true,
       staleAt: now() + MAX_AGE_MS,
     };
     // A lookup that raced an invalidation may be stale: answer it, but do not keep it.
@@ -103,8 +119,15 @@ export function virtualKeyResolver(
   };
 }
 
-/** The caller of a looked-up key, or the 401 of an expired one. */
+/** The caller of a looked-up key, or the 401 of a blocked or expired one. */
 function callerOf(entry: CacheEntry, now: number): Caller | undefined {
+  if (entry.caller !== undefined && entry.blocked) {
+    throw new GatewayError({
+      status: 401,
+      code: "key_blocked",
+      message: "this gateway key is blocked; an admin can unblock it (POST /key/unblock)",
+    });
+  }
   if (entry.caller !== undefined && entry.expiresAt !== undefined && entry.expiresAt <= now) {
     throw new GatewayError({
       status: 401,

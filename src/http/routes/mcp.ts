@@ -12,15 +12,17 @@
  * style: a JSON-RPC error with the request's id on MCP routes, `{detail, error}` on REST.
  */
 import { authenticate as authenticateRequest, type Authenticated } from "../../auth/inbound/authenticate.js";
+import type { Caller } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { credentialScreen } from "../../auth/inbound/credential-screen.js";
+import type { KeyLimiter } from "../../auth/inbound/key-limits.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../../errors.js";
 import { jsonAnswer, type CancelSource, type HttpAnswer } from "../../exchange.js";
 import { assertTargetsReachable, delegatedTargets, isAccessGroup, parseServersHeader, pathTargets, serverForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
-import { parseJsonRpcBody, responseId, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
+import { parseJsonRpcBody, responseId, toolCallCount, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
 import type { InboundRequestInfo } from "../../mcp/outbound-headers.js";
 import type { ProxyHandler } from "../../mcp/passthrough.js";
 import { parseCallToolBody, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
@@ -36,6 +38,8 @@ export interface McpRouteDeps {
   network: CallerNetwork;
   registry: ServerRegistry;
   keys: KeyResolver;
+  /** The keys' rpm_limit and max_parallel_requests. */
+  limits: KeyLimiter;
   passthrough: ProxyHandler;
   aggregate: Aggregate;
   rest: RestTools;
@@ -73,6 +77,18 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     }
     exchange.caller = authenticated.caller;
     return authenticated;
+  }
+
+  /** Step: one of the key's max_parallel_requests slots, held until the request ends (nothing to do for a key without the limit). */
+  async function admit(exchange: NodeExchange, caller: Caller): Promise<void> {
+    const admitting = deps.limits.admit(caller);
+    if (admitting !== undefined) exchange.whenEnded(await admitting);
+  }
+
+  /** Step: the body's tool calls, counted against the key's rpm_limit. */
+  async function countToolCalls(caller: Caller, calls: number): Promise<void> {
+    const counting = deps.limits.countToolCalls(caller, calls);
+    if (counting !== undefined) await counting;
   }
 
   /** Step: the JSON-RPC body, whole; its id answers any later failure. */
@@ -121,7 +137,10 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       const authenticating = authenticate(exchange, () => [serverName, ...(serversHeader(exchange) ?? [])], snapshot);
       const authenticated = authenticating instanceof Promise ? await authenticating : authenticating;
       const server = serverForCaller(snapshot, authenticated.caller, serverName);
+      // A GET stream stays open for the whole session: max_streams_per_key bounds it, not max_parallel_requests.
+      if (authenticated.caller.limits !== undefined && exchange.method !== "GET") await admit(exchange, authenticated.caller);
       const read = exchange.method === "POST" ? await readJsonRpc(exchange, errorId) : undefined;
+      if (read !== undefined && authenticated.caller.limits !== undefined) await countToolCalls(authenticated.caller, toolCallCount(read.parsed));
       const metadataUrl = () => protectedResourceMetadataUrl(origin(exchange), server, form);
       const forward = () =>
         deps.passthrough.answer({
@@ -155,7 +174,10 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       const authenticated = await authenticate(exchange, narrowTo, snapshot);
       if (exchange.method !== "POST") throw aggregateIsStateless();
       if (targets !== undefined && segment !== undefined) assertTargetsReachable(snapshot, authenticated.caller, targets, segment);
+      const { caller } = authenticated;
+      if (caller.limits !== undefined) await admit(exchange, caller);
       const { parsed } = await readJsonRpc(exchange, errorId);
+      if (caller.limits !== undefined) await countToolCalls(caller, toolCallCount(parsed));
       const answer = await deps.aggregate.handle({
         snapshot,
         caller: authenticated.caller,
@@ -174,13 +196,17 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
   async function rest(exchange: NodeExchange, endpoint: string): Promise<void> {
     try {
       const authenticated = await authenticate(exchange);
+      const { caller } = authenticated;
+      if (caller.limits !== undefined) await admit(exchange, caller);
       const context: RestContext = { snapshot: deps.registry.current(), caller: authenticated.caller, requestId: exchange.requestId, inbound: inbound(exchange, authenticated) };
       let answer: HttpAnswer;
       if (endpoint === "tools/list" && (exchange.method === "GET" || exchange.method === "HEAD")) {
         const query = new URLSearchParams(exchange.query);
         answer = jsonAnswer(await deps.rest.list(context, query.get("server_name") ?? query.get("server_id") ?? undefined));
       } else if (endpoint === "tools/call" && exchange.method === "POST") {
-        answer = jsonAnswer(await deps.rest.call(context, parseCallToolBody(await exchange.readBody(deps.maxBodyBytes))));
+        const body = parseCallToolBody(await exchange.readBody(deps.maxBodyBytes));
+        if (caller.limits !== undefined) await countToolCalls(caller, 1);
+        answer = jsonAnswer(await deps.rest.call(context, body));
       } else {
         throw noSuchRoute();
       }

@@ -13,7 +13,7 @@ import type { Child } from "hono/jsx";
 import { callerUserKey, seenFrom, type Caller } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { FORWARD_NOTHING } from "../../auth/inbound/credential-screen.js";
-import type { KeyAdmin, KeyView } from "../../auth/inbound/key-admin.js";
+import type { KeyAdmin, ListedKey } from "../../auth/inbound/key-admin.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { clientMessage, GatewayError, toGatewayError } from "../../errors.js";
 import type { Logger } from "../../log.js";
@@ -391,9 +391,9 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
 
   // --- Keys ------------------------------------------------------------------------------
 
-  async function allKeys(): Promise<KeyView[]> {
+  async function allKeys(): Promise<ListedKey[]> {
     const listed = await deps.keyAdmin.list({ return_full_object: "true", size: "1000" });
-    return listed.keys.filter((key): key is KeyView => typeof key !== "string");
+    return listed.keys.filter((key): key is ListedKey => typeof key !== "string");
   }
 
   async function keysPage(c: UiContext, current: UiSession, extra: Partial<KeysPageProps> = {}, status = 200): Promise<Response> {

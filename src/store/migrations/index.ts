@@ -10,6 +10,7 @@ import * as auditEvents from "./004-audit-events.js";
 import * as userTokenRefreshLease from "./005-user-token-refresh-lease.js";
 import * as oauthClientTrust from "./006-oauth-client-trust.js";
 import * as uiSessionBinding from "./007-ui-session-binding.js";
+import * as keyLimits from "./008-key-limits.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "005-user-token-refresh-lease": userTokenRefreshLease,
   "006-oauth-client-trust": oauthClientTrust,
   "007-ui-session-binding": uiSessionBinding,
+  "008-key-limits": keyLimits,
 };
 
 /** Every migration's name, in order. */

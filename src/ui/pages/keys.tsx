@@ -1,11 +1,11 @@
 /** Keys: create (the key is shown once), list, delete, limit to servers. */
-import type { KeyView } from "../../auth/inbound/key-admin.js";
+import type { ListedKey } from "../../auth/inbound/key-admin.js";
 import { Alert, Page, type Viewer } from "../layout.js";
 import { Field } from "./servers.js";
 
 export interface KeysPageProps {
   viewer: Viewer;
-  keys: KeyView[];
+  keys: ListedKey[];
   /** Server id → name, for the permission column and the checkboxes. */
   servers: { id: string; name: string }[];
   created?: { key: string; alias: string | null };
@@ -95,7 +95,7 @@ export function KeysPage(props: KeysPageProps) {
                     <code>{key.key_name}</code>
                   </td>
                   <td class="optional">{key.user_id ?? <span class="muted">—</span>}</td>
-                  <td>{key.object_permission?.mcp_servers === undefined ? "all" : key.object_permission.mcp_servers.map((id) => names.get(id) ?? id).join(", ") || "none"}</td>
+                  <td>{serversOf(key, names)}</td>
                   <td class="optional">{key.expires ?? "never"}</td>
                   <td>
                     <form method="post" action="/ui/keys/delete" class="inline">
@@ -114,4 +114,14 @@ export function KeysPage(props: KeysPageProps) {
       )}
     </Page>
   );
+}
+
+/** The servers a key may use, as the table shows them: access groups named, never shown as "all". */
+function serversOf(key: ListedKey, names: ReadonlyMap<string, string>): string {
+  const servers = key.object_permission?.mcp_servers;
+  const groups = key.object_permission?.mcp_access_groups ?? [];
+  const listed = servers?.map((id) => names.get(id) ?? id) ?? [];
+  if (servers === undefined && groups.length === 0) return "all";
+  const parts = [...listed, ...groups.map((group) => `group ${group}`)];
+  return parts.join(", ") || "none";
 }

@@ -6,7 +6,7 @@ import pg from "pg";
 import { MIGRATION_NAMES } from "../../../src/store/migrations/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../../src/store/database.js";
-import { keysRepository } from "../../../src/store/keys-repository.js";
+import { keysRepository, newStoredKey } from "../../../src/store/keys-repository.js";
 import { migrateToLatest } from "../../../src/store/migrate.js";
 import { readRevisions } from "../../../src/store/revisions.js";
 import { createSecretBox } from "../../../src/store/secret-box.js";
@@ -128,8 +128,8 @@ describe.each(await dialects())("store on %s", (dialect) => {
     const keys = keysRepository(database.db);
     const before = (await readRevisions(database.db)).keys;
     const base = { keyName: "sk-...abcd", userId: null, objectPermission: null, expiresAt: null };
-    await keys.insert({ ...base, token: "a".repeat(64), keyAlias: "first", userId: "u1", createdAt: "2026-01-01T00:00:00.000Z" });
-    await keys.insert({ ...base, token: "b".repeat(64), keyAlias: null, objectPermission: { mcp_servers: ["s1"] }, createdAt: "2026-01-02T00:00:00.000Z" });
+    await keys.insert(newStoredKey({ ...base, token: "a".repeat(64), keyAlias: "first", userId: "u1", createdAt: "2026-01-01T00:00:00.000Z" }));
+    await keys.insert(newStoredKey({ ...base, token: "b".repeat(64), keyAlias: null, objectPermission: { mcp_servers: ["s1"] }, createdAt: "2026-01-02T00:00:00.000Z" }));
     expect((await keys.findByToken("b".repeat(64)))?.objectPermission).toEqual({ mcp_servers: ["s1"] });
     expect(await keys.findByToken("c".repeat(64))).toBeUndefined();
     const page = await keys.list({ offset: 1, limit: 1 });
@@ -137,7 +137,7 @@ describe.each(await dialects())("store on %s", (dialect) => {
     expect(page.keys.map((key) => key.token)).toEqual(["b".repeat(64)]);
     expect((await keys.list({ userId: "u1", offset: 0, limit: 10 })).keys.map((key) => key.keyAlias)).toEqual(["first"]);
     expect((await keys.findExisting([], ["first"])).map((key) => key.token)).toEqual(["a".repeat(64)]);
-    await expect(keys.insert({ ...base, token: "d".repeat(64), keyAlias: "first", createdAt: "2026-01-03T00:00:00.000Z" })).rejects.toThrow();
+    await expect(keys.insert(newStoredKey({ ...base, token: "d".repeat(64), keyAlias: "first", createdAt: "2026-01-03T00:00:00.000Z" }))).rejects.toThrow();
     expect(await keys.deleteTokens(["a".repeat(64), "b".repeat(64)])).toBe(2);
     expect((await readRevisions(database.db)).keys).toBe(before + 3);
   });

@@ -2,20 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashKey, virtualKeyResolver } from "../../../src/auth/inbound/virtual-keys.js";
 import { GatewayError } from "../../../src/errors.js";
 import { openDatabase, type Database } from "../../../src/store/database.js";
-import { keysRepository, type KeysRepository, type StoredKey } from "../../../src/store/keys-repository.js";
+import { keysRepository, newStoredKey, type KeysRepository, type StoredKey } from "../../../src/store/keys-repository.js";
 import { migrateToLatest } from "../../../src/store/migrate.js";
 
 function stored(key: string, overrides: Partial<StoredKey> = {}): StoredKey {
-  return {
+  return newStoredKey({
     token: hashKey(key),
     keyName: `sk-...${key.slice(-4)}`,
-    keyAlias: null,
     userId: "u1",
     objectPermission: { mcp_servers: ["a"], mcp_tool_permissions: { a: ["echo"] } },
-    expiresAt: null,
     createdAt: new Date(0).toISOString(),
     ...overrides,
-  };
+  });
 }
 
 describe("virtualKeyResolver", () => {
