@@ -79,6 +79,9 @@ interface Pending {
   onProgress: ((progress: Progress) => void) | undefined;
 }
 
+/** How long stop() waits for a process to go after SIGKILL. */
+const KILL_WAIT_MS = 2_000;
+
 /** Longest stderr line logged whole; the rest is cut (a process may print anything). */
 const MAX_STDERR_LINE = 4096;
 
@@ -99,6 +102,8 @@ export class StdioProcess {
   private readonly waiters = new Set<() => void>();
   private readonly listeners = new Set<(message: JSONRPCMessage) => void>();
   private stopping: Promise<void> | undefined;
+  /** Settles when a transport's process has exited (its stdio closed). */
+  private readonly closed = new WeakMap<StdioClientTransport, Promise<void>>();
 
   constructor(
     readonly server: StdioServerSpec,
@@ -246,7 +251,10 @@ export class StdioProcess {
       this.failPending(`MCP server '${this.server.name}' is stopping`);
       if (transport !== undefined) {
         const pid = transport.pid;
+        const closed = this.closed.get(transport);
         await transport.close().catch(() => undefined);
+        // The SDK's close does not wait once it has sent SIGKILL: wait for the exit (bounded), so none outlives the gateway.
+        if (pid !== null && closed !== undefined) await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, KILL_WAIT_MS).unref())]);
         this.log.info({ server: this.server.name, pid }, "stdio MCP server stopped");
       }
     })();
@@ -270,7 +278,12 @@ export class StdioProcess {
       this.logStderr(transport.stderr as Readable | null);
       const current = transport;
       transport.onmessage = (message) => this.received(current, message);
-      transport.onclose = () => this.exited(current);
+      this.closed.set(transport, new Promise<void>((resolve) => {
+        current.onclose = () => {
+          resolve();
+          this.exited(current);
+        };
+      }));
       transport.onerror = (error) => {
         // While starting, the failure is reported once, by launch().
         if (this.transport === current && this.state === "ready") this.log.warn({ server: this.server.name, err: error.message }, "stdio MCP server: transport error");
