@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { fixtureServer } from "../fixtures/stdio.js";
 import { buildCli, cleanEnv, freePort, isListening, killChildren, spawnCli, type LogLine } from "../fixtures/cli-process.js";
 
-const STDIO_FIXTURE = join(import.meta.dirname, "../fixtures/stdio-server.mjs");
 const MASTER_KEY = "sk-stdio-lifecycle-master-7788";
 
 const children: ChildProcess[] = [];
@@ -69,7 +69,7 @@ function fileAppears(file: string): Promise<void> {
   });
 }
 
-const fixture = (...args: string[]) => ({ transport: "stdio", command: process.execPath, args: [STDIO_FIXTURE, ...args] });
+const fixture = (...args: string[]) => fixtureServer({}, args);
 const stopped = (server: string) => (line: LogLine) => line.server === server && line.msg === "stdio MCP server stopped";
 
 describe("stdio processes end with the gateway", () => {

@@ -4,21 +4,12 @@
  * official SDK client. The peers are real: an SDK stdio server of ours
  * (fixtures/stdio-server.mjs) and @modelcontextprotocol/server-everything in stdio mode.
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { EVERYTHING, fixtureServer } from "../fixtures/stdio.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
-
-export const STDIO_FIXTURE = join(import.meta.dirname, "../fixtures/stdio-server.mjs");
-export const EVERYTHING = join(dirname(createRequire(import.meta.url).resolve("@modelcontextprotocol/server-everything/package.json")), "dist/index.js");
-
-/** A server entry that runs our fixture. */
-export function fixtureServer(extra: Record<string, unknown> = {}, args: string[] = []): Record<string, unknown> {
-  return { transport: "stdio", command: process.execPath, args: [STDIO_FIXTURE, ...args], ...extra };
-}
 
 const TOKEN = "fixture-token-0123456789";
 /** Set in this process's environment, which the gateway's children must never see. */
