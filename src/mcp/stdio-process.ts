@@ -79,6 +79,9 @@ interface Pending {
   onProgress: ((progress: Progress) => void) | undefined;
 }
 
+/** Answers to the process's own requests are dropped while this many writes wait for its stdin. */
+const MAX_UNFLUSHED = 1024;
+
 /** How long stop() waits for a process to go after SIGKILL. */
 const KILL_WAIT_MS = 2_000;
 
@@ -102,6 +105,8 @@ export class StdioProcess {
   private readonly waiters = new Set<() => void>();
   private readonly listeners = new Set<(message: JSONRPCMessage) => void>();
   private stopping: Promise<void> | undefined;
+  /** Messages written to stdin that the pipe has not taken yet (the SDK resolves a send on 'drain'). */
+  private writes = { unflushed: 0 };
   /** Settles when a transport's process has exited (its stdio closed). */
   private readonly closed = new WeakMap<StdioClientTransport, Promise<void>>();
 
@@ -275,6 +280,7 @@ export class StdioProcess {
       if (this.state !== "starting") return;
       transport = new StdioClientTransport({ command: stdio.command, args: [...stdio.args], env: { ...stdio.env }, stderr: "pipe" });
       this.transport = transport;
+      this.writes = { unflushed: 0 };
       this.logStderr(transport.stderr as Readable | null);
       const current = transport;
       transport.onmessage = (message) => this.received(current, message);
@@ -333,6 +339,8 @@ export class StdioProcess {
       return;
     }
     if ("id" in message) {
+      // A process that floods requests without reading its stdin would have the answers pile up in memory: past the bound, none is answered.
+      if (this.writes.unflushed > MAX_UNFLUSHED) return IGNORED;
       // The process asks its client something. Only ping can be answered for all of them.
       this.send(
         transport,
@@ -354,9 +362,15 @@ export class StdioProcess {
   }
 
   private send(transport: StdioClientTransport, message: JSONRPCMessage): void {
-    transport.send(message).catch((error: unknown) => {
-      if (this.transport === transport) this.log.warn({ server: this.server.name, err: describe(error) }, "stdio MCP server: could not write to its stdin");
-    });
+    // Counted per process: a dead one's stdin never drains, and must not hold back its successor's answers.
+    const writes = this.writes;
+    writes.unflushed++;
+    transport
+      .send(message)
+      .catch((error: unknown) => {
+        if (this.transport === transport) this.log.warn({ server: this.server.name, err: describe(error) }, "stdio MCP server: could not write to its stdin");
+      })
+      .finally(() => writes.unflushed--);
   }
 
   private exited(transport: StdioClientTransport): void {

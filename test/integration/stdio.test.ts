@@ -92,6 +92,23 @@ describe("a stdio server through /{server}/mcp (SDK client, streamable HTTP)", (
     expect(line.level).toBeDefined();
   });
 
+  it("a client's notifications/cancelled cannot cancel another client's request with the same id", async () => {
+    const victim = await gateway.connect("/fs/mcp");
+    const attacker = await gateway.connect("/fs/mcp");
+    const abort = new AbortController();
+    const call = victim.callTool({ name: "wait_for_cancel", arguments: { tag: "victim-5d1e" } }, undefined, { signal: abort.signal });
+    await logged((entry) => entry.server === "fs" && entry.msg === "waiting victim-5d1e");
+    // The SDK client numbers requests from 0: ids 0 (initialize) to a few are the victim's too.
+    for (let requestId = 0; requestId < 8; requestId++) {
+      await attacker.notification({ method: "notifications/cancelled", params: { requestId, reason: "hostile" } });
+    }
+    expect(await attacker.ping()).toEqual({});
+    expect(gateway.logs.some((entry) => entry.msg === "cancelled victim-5d1e")).toBe(false);
+    abort.abort("done");
+    await expect(call).rejects.toThrow();
+    await logged((entry) => entry.server === "fs" && entry.msg === "cancelled victim-5d1e");
+  });
+
   it("answers the process's own requests it cannot route with an error (sampling goes to no client)", async () => {
     const client = await gateway.connect("/fs/mcp");
     const text = textOf(await client.callTool({ name: "ask_client" }));
