@@ -30,6 +30,29 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
+/** A UI session of the master key: its cookie header and the CSRF token of the add-server form. */
+async function uiSession(gateway: TestGateway): Promise<{ cookie: string; csrf: string }> {
+  const login = await fetch(new URL("/ui/login", gateway.url), { redirect: "manual" });
+  const loginCookie = login.headers.getSetCookie().find((line) => line.startsWith("gatehouse_login_csrf="))!.split(";")[0]!;
+  const loginCsrf = /name="csrf" value="([^"]+)"/.exec(await login.text())![1]!;
+  const signedIn = await fetch(new URL("/ui/login", gateway.url), { method: "POST", body: new URLSearchParams({ csrf: loginCsrf, key: gateway.masterKey }), redirect: "manual", headers: { cookie: loginCookie } });
+  const cookie = signedIn.headers.getSetCookie().find((line) => line.startsWith("gatehouse_session="))!.split(";")[0]!;
+  const form = await fetch(new URL("/ui/mcp/servers/new", gateway.url), { headers: { cookie } });
+  return { cookie, csrf: /name="csrf" value="([^"]+)"/.exec(await form.text())![1]! };
+}
+
+describe("the UI and stdio servers", () => {
+  it("refuses a stdio server submitted through the add-server form (a crafted transport value) by default", async () => {
+    const { cookie, csrf } = await uiSession(refusing);
+    const body = new URLSearchParams({ csrf, server_name: "from-ui", transport: "stdio", auth_type: "none" });
+    const response = await fetch(new URL("/ui/mcp/servers", refusing.url), { method: "POST", body, redirect: "manual", headers: { cookie } });
+    expect(response.status).toBe(403);
+    expect(await response.text()).toContain("mcp_allow_stdio_servers_from_api");
+    const list = (await (await refusing.fetch("/v1/mcp/server")).json()) as { servers: Array<{ server_name: string }> };
+    expect(list.servers.map((server) => server.server_name)).not.toContain("from-ui");
+  });
+});
+
 describe("the management API and stdio servers", () => {
   it("refuses a stdio server by default with 403, naming the setting", async () => {
     const response = await post(refusing, { server_name: "local", ...fixtureServer() });

@@ -200,6 +200,16 @@ describe("supervision", () => {
     expect(down.status).toBe(503);
     expect(Number(down.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(await down.json()).toMatchObject({ error: "upstream_unavailable", server: "crashy" });
+    // The pass-through answers the same: 503 with Retry-After, as a JSON-RPC error with the request's id.
+    const sessionId = (client.transport as { sessionId?: string }).sessionId!;
+    const passthrough = await gateway.fetch("/crashy/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 41, method: "tools/call", params: { name: "pid" } }),
+    });
+    expect(passthrough.status).toBe(503);
+    expect(passthrough.headers.get("retry-after")).not.toBeNull();
+    expect(await passthrough.json()).toMatchObject({ jsonrpc: "2.0", id: 41, error: { message: expect.stringContaining("MCP server 'crashy' is not running") } });
     expect(gateway.logs.some((line) => line.server === "crashy" && line.level === 50 && String(line.msg).includes("the process exited"))).toBe(true);
     await logged(() => readyLines("crashy").length > readyBefore);
     // The client's session outlives the process: the same client calls the new one.
