@@ -24,6 +24,7 @@ import {
   type InitializeResult,
   type JSONRPCMessage,
 } from "@modelcontextprotocol/sdk/types.js";
+import { credentialScrubber, type CredentialScrubber } from "../credential-scrubber.js";
 import type { CancelSource } from "../exchange.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -110,12 +111,17 @@ export class StdioProcess {
   /** Settles when a transport's process has exited (its stdio closed). */
   private readonly closed = new WeakMap<StdioClientTransport, Promise<void>>();
 
+  /** The configured env values (its API keys, typically): masked in the stderr lines the gateway logs. */
+  private readonly scrubber: CredentialScrubber;
+
   constructor(
     readonly server: StdioServerSpec,
     private readonly log: Logger,
     private readonly backoff: Backoff = DEFAULT_BACKOFF,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.scrubber = credentialScrubber(Object.values(server.stdio.env));
+  }
 
   /** Starts the first process; failures are logged and retried, never thrown. */
   start(): void {
@@ -432,7 +438,8 @@ export class StdioProcess {
     const lines = createInterface({ input: stderr, crlfDelay: Infinity });
     lines.on("line", (line) => {
       if (line.trim() === "") return;
-      this.log.info({ server: this.server.name, stream: "stderr" }, line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line);
+      const text = this.scrubber.text(line);
+      this.log.info({ server: this.server.name, stream: "stderr" }, text.length > MAX_STDERR_LINE ? `${text.slice(0, MAX_STDERR_LINE)}…` : text);
     });
   }
 }

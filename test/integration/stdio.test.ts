@@ -122,6 +122,14 @@ describe("a stdio server through /{server}/mcp (SDK client, streamable HTTP)", (
     expect(line).toMatchObject({ server: "fs", stream: "stderr" });
   });
 
+  it("masks the configured env values (its secrets) in the stderr lines it logs", async () => {
+    const client = await gateway.connect("/fs/mcp");
+    await client.callTool({ name: "stderr", arguments: { line: `token is ${TOKEN} (4d0b)` } });
+    const line = await logged((entry) => entry.server === "fs" && String(entry.msg).endsWith("(4d0b)"));
+    expect(String(line.msg)).not.toContain(TOKEN);
+    expect(JSON.stringify(gateway.logs)).not.toContain(TOKEN);
+  });
+
   it("reports the upstream call in the debug headers without the command", async () => {
     const response = await rest("/mcp-rest/tools/call", { server_name: "fs", name: "echo", arguments: { text: "x" } });
     expect(response.status).toBe(200);
