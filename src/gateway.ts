@@ -26,6 +26,8 @@ import { createLegacySseBridge } from "./mcp/legacy-sse-bridge.js";
 import { createPassthrough } from "./mcp/passthrough.js";
 import { createRestTools } from "./mcp/rest-tools.js";
 import { sessionBinding } from "./mcp/session-binding.js";
+import { createStdioBridge } from "./mcp/stdio-bridge.js";
+import { createStdioServers, type StdioServers } from "./mcp/stdio-servers.js";
 import { createStreamBudget } from "./mcp/stream-budget.js";
 import { createUpstreamClients } from "./mcp/upstream-clients.js";
 import { createUpstreamHttp } from "./mcp/upstream-http.js";
@@ -80,7 +82,7 @@ export interface RunningGateway {
 }
 
 /** Database, migrations, secrets at rest, and what is built on them. */
-async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
+async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio: StdioServers) {
   const { config, settings, env, log } = options;
   const database = await openDatabase(settings.databaseUrl, {
     onConnectionError: (error) => log.warn({ err: error.message }, "an idle database connection failed; it is replaced at the next query"),
@@ -99,7 +101,17 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics) {
     // The token store needs the registry to find a server, and the registry's strategies need the store.
     const late: { registry?: DatabaseRegistry } = {};
     const userTokens = userTokenStore({ repo: oauthRepo, upstreams, snapshot: () => late.registry!.current(), log, events: metrics });
-    const registry = await databaseRegistry({ config, servers, env, log, authFor: upstreamAuthFactory({ log, userTokens, tokenEvents: metrics, discovery }), toolSeparator: settings.toolPrefixSeparator });
+    const registry = await databaseRegistry({
+      config,
+      servers,
+      env,
+      log,
+      authFor: upstreamAuthFactory({ log, userTokens, tokenEvents: metrics, discovery }),
+      toolSeparator: settings.toolPrefixSeparator,
+      allowStdio: config.general_settings.mcp_allow_stdio_servers_from_api,
+      // Every snapshot starts the processes of new stdio servers and stops those of removed ones.
+      onSnapshot: (snapshot) => stdio.sync(snapshot),
+    });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
     return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery };
@@ -135,7 +147,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const { config, settings, log } = options;
   const general = config.general_settings;
   const metrics = createMetrics();
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery } = await openStore(options, metrics);
+  const stdio = createStdioServers({ log });
+  let store: Awaited<ReturnType<typeof openStore>>;
+  try {
+    store = await openStore(options, metrics, stdio);
+  } catch (error) {
+    await stdio.close();
+    throw error;
+  }
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery } = store;
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
@@ -176,13 +196,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
   purge.unref();
   const http = createUpstreamHttp({ connectionsPerOrigin: general.max_connections_per_upstream });
-  const clients = createUpstreamClients({ log, http });
+  const clients = createUpstreamClients({ log, http, stdio });
   const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
   const legacySse = createLegacySseBridge({ log, streams });
+  const stdioBridge = createStdioBridge({ log, stdio, streams });
   const delegated = delegatedResourceMetadata({ discovery });
   // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
   const sessionIds = sessionBinding(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp session binding v1", 32)));
-  const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, log, delegated, audit, metrics });
+  const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, stdio: stdioBridge, log, delegated, audit, metrics });
   const aggregate = createAggregate({
     clients,
     log,
@@ -196,7 +217,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
   let draining = false;
-  const serverAdmin = createServerAdmin({ registry, servers, env: options.env });
+  const serverAdmin = createServerAdmin({ registry, servers, env: options.env, allowStdio: general.mcp_allow_stdio_servers_from_api });
   const keyAdmin = createKeyAdmin({ keys: keysRepo, masterKey: settings.masterKey });
 
   const network = callerNetwork(origin, internalRanges, () => registry.current().hasInternalOnly);
@@ -236,7 +257,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const debugLogging = log.isLevelEnabled("debug");
-  const listening = await serveNode({
+  const serving = serveNode({
     port: options.port,
     host: options.host,
     log,
@@ -257,6 +278,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       }
     },
   });
+  // A gateway that cannot listen leaves no stdio process behind.
+  const listening = await serving.catch(async (error: unknown) => {
+    await stdio.close();
+    throw error;
+  });
   const url = listening.url;
   log.info({ url, db: database.dialect, database: database.description, mcp_servers: [...registry.current().servers.keys()] }, "gatehouse is listening");
 
@@ -268,9 +294,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // The listener closes at once (shutdown's synchronous start); then long-lived streams
     // (legacy SSE bridges), which would hold their requests open, are ended.
     const stopped = listening.shutdown(general.shutdown_timeout_seconds * 1000);
-    await legacySse.close();
+    await Promise.all([legacySse.close(), stdioBridge.close()]);
     await stopped;
-    await Promise.allSettled([clients.close(), http.close(), audit.close(), limits.close()]);
+    // stdio servers: stdin closed, then SIGTERM, then SIGKILL (about 2 s apart), so none outlives the gateway.
+    await Promise.allSettled([clients.close(), http.close(), audit.close(), limits.close(), stdio.close()]);
     await database.close();
     log.info("gatehouse stopped");
   }

@@ -25,11 +25,19 @@ export const AUTH_TYPES = [...STATIC_AUTH_TYPES, "oauth2", "oauth2_token_exchang
 export type AuthType = (typeof AUTH_TYPES)[number];
 export type StaticAuthType = (typeof STATIC_AUTH_TYPES)[number];
 
+export const TRANSPORTS = ["http", "sse", "stdio"] as const;
+
 export const serverConfigSchema = z
   .strictObject({
-    url: httpUrl,
+    /** Required for http and sse; LiteLLM ignores it for stdio (so does Gatehouse, with a warning). */
+    url: httpUrl.optional(),
     description: z.string().optional(),
-    transport: z.enum(["http", "sse"]).default("http"),
+    transport: z.enum(TRANSPORTS).default("http"),
+    // stdio: the gateway runs `command args...` and speaks MCP over its stdin/stdout (README, "stdio servers").
+    command: z.string().min(1).optional(),
+    args: stringList.optional(),
+    /** Added to a minimal default environment (the SDK's getDefaultEnvironment); the gateway's own variables are never passed. */
+    env: z.record(z.string(), z.string()).optional(),
     auth_type: z.enum(AUTH_TYPES).default("none"),
     auth_value: z.string().min(1).optional(),
     /** LiteLLM's older name for auth_value. */
@@ -88,6 +96,7 @@ export const serverConfigSchema = z
     subject_token_type: z.string().min(1).default("urn:ietf:params:oauth:token-type:access_token"),
   })
   .superRefine((server, ctx) => {
+    checkTransportFields(server, ctx);
     if (server.auth_value !== undefined && server.authentication_token !== undefined) {
       ctx.addIssue({
         code: "custom",
@@ -145,6 +154,24 @@ export const serverConfigSchema = z
   });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
+
+/** stdio servers need a command; http and sse servers need a url; the stdio fields belong to stdio only. */
+function checkTransportFields(server: { transport: string; url?: string | undefined; command?: string | undefined; args?: unknown; env?: unknown }, ctx: z.RefinementCtx): void {
+  if (server.transport === "stdio") {
+    if (server.command === undefined) {
+      ctx.addIssue({ code: "custom", path: ["command"], message: "transport stdio needs command (the executable to run, e.g. npx), with its arguments in args" });
+    }
+    return;
+  }
+  if (server.url === undefined) {
+    ctx.addIssue({ code: "custom", path: ["url"], message: `transport ${server.transport} needs url (the upstream MCP endpoint); for a local process set transport: stdio with command and args` });
+  }
+  for (const field of ["command", "args", "env"] as const) {
+    if (server[field] !== undefined) {
+      ctx.addIssue({ code: "custom", path: [field], message: `${field} applies only to transport stdio; set transport: stdio to run a local process, or remove ${field}` });
+    }
+  }
+}
 
 export const SECRET_NEEDS_NAMED_ENDPOINT =
   "a configured client_secret is sent only to a token endpoint you name: add token_url (the upstream's token endpoint), " +
@@ -204,6 +231,12 @@ export const generalSettingsSchema = z.strictObject({
   tools_list_max_pages: z.number().int().positive().max(10_000).default(100),
   /** Tools the gateway keeps from one server for one tools/list. */
   tools_list_max_tools: z.number().int().positive().max(1_000_000).default(10_000),
+  /**
+   * Whether the management API (/v1/mcp/server) and the UI may create stdio servers. Off: only
+   * the config file defines them. A stdio server is a command the gateway runs, so allowing it
+   * lets whoever holds the master key run any program as the gateway's user (README, "stdio servers").
+   */
+  mcp_allow_stdio_servers_from_api: z.boolean().default(false),
 });
 
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;

@@ -20,7 +20,9 @@ export type ServerKind =
   /** An interactive server with `delegate_auth_to_upstream`: clients run OAuth with the upstream's own issuer. */
   | "delegated"
   /** `auth_type: oauth2_token_exchange` (RFC 8693). */
-  | "token_exchange";
+  | "token_exchange"
+  /** `transport: stdio`: a local process the gateway runs; no credentials (auth_type is ignored, with a warning). */
+  | "stdio";
 
 export type Oauth2Flow = NonNullable<ServerConfig["oauth2_flow"]>;
 
@@ -39,6 +41,7 @@ export function inferOauth2Flow(server: FlowFields): Oauth2Flow {
 }
 
 export function serverKind(config: ServerConfig): ServerKind {
+  if (config.transport === "stdio") return "stdio";
   switch (config.auth_type) {
     case "oauth2":
       if (inferOauth2Flow(config) === "client_credentials") return "client_credentials";

@@ -24,6 +24,7 @@ import type { HttpAnswer } from "../exchange.js";
 import type { Logger } from "../log.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import type { LegacySseBridge, LegacySseRequest } from "./legacy-sse-bridge.js";
+import type { StdioBridge } from "./stdio-bridge.js";
 import { assertArgumentsAllowed, assertToolAllowed, toolVisibility } from "./access.js";
 import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized, type OutboundRequest } from "./outbound-headers.js";
@@ -56,6 +57,8 @@ export interface PassthroughDeps {
   /** Long-lived streams per key and per server. */
   streams: StreamBudget;
   legacySse: LegacySseBridge;
+  /** stdio servers: client sessions over the server's shared process. */
+  stdio?: StdioBridge;
   log: Logger;
   delegated: DelegatedResourceMetadata;
   audit?: AuditTrail;
@@ -196,12 +199,12 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     return { status, headers, body };
   }
 
-  /** A legacy HTTP+SSE upstream, through the bridge (the SDK's transports speak fetch Request and Response). */
-  async function legacy(request: ProxyRequest): Promise<HttpAnswer> {
+  /** A legacy HTTP+SSE or a stdio upstream, through its bridge (the SDK's transports speak fetch Request and Response). */
+  async function bridged(request: ProxyRequest, bridge: LegacySseBridge | StdioBridge): Promise<HttpAnswer> {
     const parsed = request.parsed;
     upstreamMethod(request.inbound.method);
     if (parsed !== undefined) checkToolCalls(request, parsed);
-    const bridged = await audited(request, () => deps.legacySse.handle(request, parsed));
+    const bridged = await audited(request, () => bridge.handle(request, parsed));
     const headers: ResponseHeaders = {};
     bridged.headers.forEach((value, name) => {
       headers[name] = value;
@@ -211,7 +214,17 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     return { status: bridged.status, headers, body: bridged.body };
   }
 
-  return { answer: (request) => (request.server.config.transport === "sse" ? legacy(request) : streamable(request)) };
+  function stdio(request: ProxyRequest): Promise<HttpAnswer> {
+    if (deps.stdio === undefined) throw new Error(`stdio server '${request.server.name}' without a stdio bridge`);
+    return bridged(request, deps.stdio);
+  }
+
+  return {
+    answer: (request) => {
+      const transport = request.server.config.transport;
+      return transport === "http" ? streamable(request) : transport === "sse" ? bridged(request, deps.legacySse) : stdio(request);
+    },
+  };
 }
 
 /**

@@ -19,6 +19,7 @@ import type { CredentialScrubber } from "../credential-scrubber.js";
 import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo, type OutboundRequest } from "./outbound-headers.js";
 import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
 import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
+import { stdioDebugCall, type StdioServers } from "./stdio-servers.js";
 import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ToolsClient } from "./upstream-session.js";
 
 export interface UpstreamClients {
@@ -46,6 +47,8 @@ export interface UpstreamClientsOptions {
   log: Logger;
   /** The pooled HTTP client the streamable-HTTP sessions send through. */
   http: UpstreamHttp;
+  /** The processes of stdio servers: every caller shares a server's one process (no pooled session). */
+  stdio?: StdioServers;
   maxSessions?: number;
   idleMs?: number;
   now?: () => number;
@@ -112,8 +115,21 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     return [key, pooled];
   }
 
+  /** A stdio server: no credentials, no session to open; its process's failures are already the gateway's errors. */
+  async function withStdioClient<T>(server: McpServerEntry, inbound: InboundRequestInfo, use: (client: ToolsClient) => Promise<T>): Promise<T> {
+    inbound.debug?.record(stdioDebugCall(server));
+    if (options.stdio === undefined) throw new Error(`stdio server '${server.name}' without stdio processes`);
+    try {
+      return await use(options.stdio.toolsClient(server));
+    } catch (error) {
+      if (inbound.cancel?.aborted) throw error;
+      throw upstreamCallError(server, error);
+    }
+  }
+
   return {
     async withClient(server, snapshot, inbound, use) {
+      if (server.stdio !== undefined) return withStdioClient(server, inbound, use);
       for (let attempt = 0; ; attempt++) {
         const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
         const [key, pooled] = acquire(server, inbound.caller?.subject ?? NO_CALLER, outbound);
@@ -223,14 +239,14 @@ export function upstreamCallError(server: McpServerEntry, error: unknown, challe
       code: "upstream_error",
       // The gateway's own words about the answer, never the answer itself.
       message: `MCP server '${server.name}' answered with something that is not MCP: ${error.message}`,
-      detail: `${server.url.origin}: ${error.message}`,
+      detail: `${upstreamLabel(server)}: ${error.message}`,
       rpcCode: JsonRpcCode.UpstreamError,
       extra: { server: server.name },
       cause: error,
     });
   }
   if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
-    return upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `${server.url.origin}: ${error.message}`, error);
+    return upstreamTimeout({ serverName: server.name, timeoutMs: server.timeoutMs }, `${upstreamLabel(server)}: ${error.message}`, error);
   }
   if (error instanceof McpError && error.code !== ErrorCode.ConnectionClosed) {
     // A JSON-RPC error the upstream chose to send: relay its code and message, named.
@@ -251,7 +267,7 @@ export function upstreamCallError(server: McpServerEntry, error: unknown, challe
       status === undefined
         ? `MCP server '${server.name}' is unreachable`
         : `MCP server '${server.name}' answered HTTP ${status}`,
-    detail: error instanceof Error ? `${server.url.origin}: ${error.message}` : String(error),
+    detail: error instanceof Error ? `${upstreamLabel(server)}: ${error.message}` : String(error),
     rpcCode: JsonRpcCode.UpstreamError,
     extra: { server: server.name, ...(status === undefined ? {} : { upstream_status: status }) },
     cause: error,
@@ -271,4 +287,9 @@ function upstreamUnauthorized(server: McpServerEntry, challenge: string | undefi
     extra: { server: server.name, upstream_status: 401 },
     cause,
   });
+}
+
+/** Where a server is, for log details: its origin, or `stdio://{name}` for a process. */
+function upstreamLabel(server: McpServerEntry): string {
+  return server.stdio === undefined ? server.url.origin : server.url.href;
 }

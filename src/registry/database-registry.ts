@@ -50,6 +50,10 @@ export async function databaseRegistry(options: {
   authFor: UpstreamAuthFactory;
   /** MCP_TOOL_PREFIX_SEPARATOR (default `-`). */
   toolSeparator?: string;
+  /** general_settings.mcp_allow_stdio_servers_from_api: off, stored stdio servers are left out (with a problem each). */
+  allowStdio?: boolean;
+  /** Told of every new snapshot (the composition root starts and stops stdio processes with it). */
+  onSnapshot?: (snapshot: RegistrySnapshot) => void;
 }): Promise<DatabaseRegistry> {
   const toolSeparator = options.toolSeparator ?? "-";
   const context = { log: options.log, authFor: options.authFor, toolSeparator };
@@ -66,6 +70,8 @@ export async function databaseRegistry(options: {
     if (previous !== undefined && previous.source === source && previous.entry.name === row.name) return previous.entry;
     // Stored configs never resolve os.environ/ (the API refuses them): an empty environment.
     const config = parseServerInput(row.config, {}, `database server '${row.name}' (${row.id})`);
+    // A row stored while the setting was on (or written by another instance's config): never run unless allowed here.
+    if (config.transport === "stdio" && options.allowStdio !== true) throw new Error(STDIO_FROM_DATABASE_DISABLED);
     return buildServerEntry(row.id, row.name, "database", config, context);
   }
 
@@ -112,6 +118,7 @@ export async function databaseRegistry(options: {
     rows = new Map(stored.map((row) => [row.id, row]));
     problems = nextProblems;
     snapshot = registrySnapshot([...fromConfig, ...[...next.values()].map(({ entry }) => entry)], toolSeparator);
+    options.onSnapshot?.(snapshot);
   }
 
   async function reload(): Promise<void> {
@@ -140,6 +147,9 @@ export async function databaseRegistry(options: {
     stored: (id) => rows.get(id),
   };
 }
+
+export const STDIO_FROM_DATABASE_DISABLED =
+  "stdio servers from the management API are disabled on this instance (general_settings.mcp_allow_stdio_servers_from_api: false): a stdio server runs a command on the gateway's host; define it in the config file, or enable the setting";
 
 /** Why a row is left out: its name is held by a config server or an older row (ignoring case). */
 function nameClash(name: string, holder: { name: string; id?: string }): string {

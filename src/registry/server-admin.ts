@@ -63,7 +63,9 @@ function maskedConfig(config: ServerConfig): Record<string, unknown> {
     if (typeof value === "string") view[field] = maskSecret(value);
   }
   view.static_headers = Object.fromEntries(Object.keys(config.static_headers).map((header) => [header, "****"]));
-  view.url = maskedUrl(config.url);
+  if (config.url !== undefined) view.url = maskedUrl(config.url);
+  // A stdio server's env usually holds its API keys: masked like static_headers.
+  if (config.env !== undefined) view.env = Object.fromEntries(Object.keys(config.env).map((name) => [name, "****"]));
   return view;
 }
 
@@ -87,6 +89,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 const MASK = /^\*{4}/;
 
 const isMasked = (value: unknown): boolean => typeof value === "string" && MASK.test(value);
+
+/** Secrets that are maps of names to secret values, masked and kept one value at a time. */
+const MAP_SECRETS: ReadonlySet<string> = new Set(["static_headers", "env"]);
 
 /** auth_value and its alias authentication_token are one credential. */
 const CREDENTIAL_FIELDS = ["auth_value", "authentication_token"] as const;
@@ -116,7 +121,7 @@ function keepUnsentSecrets(config: Record<string, unknown>, previous: Record<str
     if (before === undefined) continue;
     if (sent === undefined || isMasked(sent)) {
       config[field] = before;
-    } else if (field === "static_headers" && isObject(sent) && isObject(before)) {
+    } else if (MAP_SECRETS.has(field) && isObject(sent) && isObject(before)) {
       config[field] = Object.fromEntries(
         Object.entries(sent).map(([header, value]) => [header, isMasked(value) && header in before ? before[header] : value]),
       );
@@ -161,9 +166,9 @@ function assertNoMaskedPlaceholder(config: Record<string, unknown>): void {
     const value = config[field];
     let masked: string | undefined;
     if (isMasked(value)) masked = field;
-    else if (field === "static_headers" && isObject(value)) {
+    else if (MAP_SECRETS.has(field) && isObject(value)) {
       const header = Object.keys(value).find((name) => isMasked(value[name]));
-      if (header !== undefined) masked = `static_headers.${header}`;
+      if (header !== undefined) masked = `${field}.${header}`;
     }
     if (masked !== undefined) {
       throw badRequest(`${masked}: is a masked placeholder (****) but no stored value exists to keep; send the real secret`, { field: masked });
@@ -182,7 +187,13 @@ function findEnvReference(value: unknown, path = ""): string | undefined {
   return undefined;
 }
 
-export function createServerAdmin(options: { registry: DatabaseRegistry; servers: ServersRepository; env: Environment }) {
+export function createServerAdmin(options: {
+  registry: DatabaseRegistry;
+  servers: ServersRepository;
+  env: Environment;
+  /** general_settings.mcp_allow_stdio_servers_from_api. */
+  allowStdio?: boolean;
+}) {
   const { registry, servers, env } = options;
 
   function view(entry: McpServerEntry): ServerView {
@@ -247,6 +258,16 @@ export function createServerAdmin(options: { registry: DatabaseRegistry; servers
   }
 
   function validate(config: Record<string, unknown>): void {
+    if (config.transport === "stdio" && options.allowStdio !== true) {
+      // Running a command is remote code execution for whoever holds the master key: the config file's owner decides.
+      throw new GatewayError({
+        status: 403,
+        code: "stdio_not_allowed",
+        message:
+          "transport stdio: servers that run a command can be defined only in the config file; to allow them here, set general_settings.mcp_allow_stdio_servers_from_api: true (whoever holds the master key can then run any command on the gateway's host)",
+        extra: { field: "transport" },
+      });
+    }
     const reference = findEnvReference(config);
     if (reference !== undefined) {
       // The API must not become a way to read the gateway's environment (GATEHOUSE_SALT_KEY, DATABASE_URL...).

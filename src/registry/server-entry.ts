@@ -19,6 +19,14 @@ export interface UpstreamTarget {
 
 export type ServerSource = "config" | "database";
 
+/** What the gateway runs for a stdio server (mcp/stdio-process.ts). */
+export interface StdioLaunch {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Added to the SDK's minimal default environment (getDefaultEnvironment): never the gateway's own. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
 /** What a server's credential strategy is built from. */
 export interface ServerAuthSpec {
   readonly id: string;
@@ -53,7 +61,10 @@ export interface McpServerEntry {
   readonly config: ServerConfig;
   /** How the gateway authenticates upstream, decided once from the config. */
   readonly kind: ServerKind;
+  /** Where requests go; for a stdio server a placeholder naming it (`stdio://{name}`), never called. */
   readonly url: URL;
+  /** stdio servers only: the process to run. */
+  readonly stdio: StdioLaunch | undefined;
   /** `url`'s origin and path with query, as strings once (a URL's getters build new strings on every call). */
   readonly target: UpstreamTarget;
   readonly auth: UpstreamAuth;
@@ -81,7 +92,9 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
   const kind = serverKind(config);
   const warnings = serverWarnings(config, kind);
   for (const warning of warnings) options.log?.warn({ server: name, server_id: id }, warning);
-  const url = new URL(config.url);
+  const stdio = kind === "stdio" ? stdioLaunch(config) : undefined;
+  // A stdio server's configured url is ignored (warned above), so nothing can send HTTP to it.
+  const url = new URL(stdio === undefined ? config.url! : `stdio://${name}`);
   const prefixes = toolPrefixes(name, config.alias, options.toolSeparator ?? "-");
   return Object.freeze({
     id,
@@ -92,6 +105,7 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
     config,
     kind,
     url,
+    stdio,
     target: Object.freeze({ url, origin: url.origin, path: url.pathname + url.search }),
     auth: options.authFor({ id, name, kind, config }),
     allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools, prefixes),
@@ -134,4 +148,8 @@ function allowedParams(config: Readonly<Record<string, readonly string[]>> | und
     byTool.set(tool, known);
   }
   return byTool;
+}
+
+function stdioLaunch(config: ServerConfig): StdioLaunch {
+  return Object.freeze({ command: config.command!, args: Object.freeze([...(config.args ?? [])]), env: Object.freeze({ ...config.env }) });
 }

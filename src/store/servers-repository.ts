@@ -9,7 +9,7 @@ import type { Db, McpServersTable } from "./schema.js";
 import type { SecretBox } from "./secret-box.js";
 
 /** Config fields that are secrets at rest (issue 3). */
-export const SECRET_SERVER_FIELDS = ["auth_value", "authentication_token", "client_secret", "static_headers"] as const;
+export const SECRET_SERVER_FIELDS = ["auth_value", "authentication_token", "client_secret", "static_headers", "env"] as const;
 
 export interface StoredServer {
   id: string;

@@ -833,7 +833,8 @@ function expectConfigOutcome(text: string, env: Record<string, string>): void {
   expect(Object.isFrozen(config)).toBe(true);
   for (const [name, server] of Object.entries(config.mcp_servers)) {
     expect(name).toMatch(SERVER_NAME_PATTERN);
-    expect(new URL(server.url).protocol).toMatch(/^https?:$/);
+    if (server.transport === "stdio") expect(server.command).toBeTruthy();
+    else expect(new URL(server.url!).protocol).toMatch(/^https?:$/);
   }
   for (const warning of warnings) expect(warning).not.toContain(CONFIG_CANARY);
 }

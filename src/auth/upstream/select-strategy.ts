@@ -49,6 +49,9 @@ export function selectUpstreamAuth({ id: serverId, name: serverName, kind, confi
         clientSecret: server.client_secret,
         subjectTokenType: server.subject_token_type,
       });
+    case "stdio":
+      // A process has no HTTP request to carry a credential; its env holds what it needs.
+      return staticAuth("none", undefined);
     case "none":
     case "static":
       return staticAuth(server.auth_type as StaticAuthType, server.auth_value ?? server.authentication_token);

@@ -219,7 +219,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const rows: ServerRow[] = servers.map((server) => ({
         id: server.id,
         name: server.name,
-        url: server.url.origin + server.url.pathname,
+        url: shownUrl(server),
         transport: server.config.transport,
         authType: server.config.auth_type,
         source: server.source,
@@ -262,10 +262,10 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     return {
       id: server.id,
       name: server.name,
-      url: server.url.origin + server.url.pathname,
+      url: shownUrl(server),
       transport: server.config.transport,
-      authType: server.config.auth_type,
-      ...(server.config.auth_type === "oauth2" ? { oauthFlow: server.kind === "client_credentials" ? "client_credentials" : "authorization_code" } : {}),
+      authType: server.kind === "stdio" ? "none" : server.config.auth_type,
+      ...(server.config.auth_type === "oauth2" && server.kind !== "stdio" ? { oauthFlow: server.kind === "client_credentials" ? "client_credentials" : "authorization_code" } : {}),
       ...(server.config.description === undefined ? {} : { description: server.config.description }),
       source: server.source,
       warnings: server.warnings,
@@ -479,4 +479,9 @@ function explain(error: GatewayError): { message: string; hint?: string } {
     default:
       return { message };
   }
+}
+
+/** Origin and path (a query may hold a key); a stdio server's placeholder, never its command (its args may hold secrets). */
+function shownUrl(server: McpServerEntry): string {
+  return server.stdio === undefined ? server.url.origin + server.url.pathname : server.url.href;
 }

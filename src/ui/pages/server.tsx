@@ -65,7 +65,7 @@ export function ServerOverviewPage(props: {
             <Row label="URL">
               <code>{server.url}</code>
             </Row>
-            <Row label="Transport">{server.transport === "sse" ? "SSE (legacy)" : "HTTP (streamable)"}</Row>
+            <Row label="Transport">{server.transport === "sse" ? "SSE (legacy)" : server.transport === "stdio" ? "stdio (a process the gateway runs)" : "HTTP (streamable)"}</Row>
             <Row label="Authentication">{authLabel(server.authType)}</Row>
             {server.oauthFlow === undefined ? null : <Row label="OAuth flow">{server.oauthFlow === "client_credentials" ? "Machine-to-Machine (client credentials)" : "Interactive (authorization code)"}</Row>}
             {server.description === undefined ? null : <Row label="Description">{server.description}</Row>}

@@ -89,7 +89,7 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
                   <td class="optional">
                     <code>{row.url}</code>
                   </td>
-                  <td class="optional">{row.transport === "sse" ? "SSE" : "HTTP"}</td>
+                  <td class="optional">{row.transport === "sse" ? "SSE" : row.transport === "stdio" ? "stdio" : "HTTP"}</td>
                   <td>{authLabel(row.authType)}</td>
                   <td class="optional">{row.source === "config" ? "config file" : "database"}</td>
                 </tr>

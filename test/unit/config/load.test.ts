@@ -210,7 +210,9 @@ describe("parseConfig: problems name the path and say what is wrong", () => {
   });
 
   it("says a required key is missing", () => {
-    expect(problemsOf(yaml("mcp_servers:", "  a:", "    transport: http"))).toEqual([`${FILE}: mcp_servers.a.url: is required`]);
+    expect(problemsOf(yaml("mcp_servers:", "  a:", "    transport: http"))).toEqual([
+      `${FILE}: mcp_servers.a.url: transport http needs url (the upstream MCP endpoint); for a local process set transport: stdio with command and args`,
+    ]);
   });
 
   it("rejects a server name that cannot appear in a URL path", () => {
@@ -226,7 +228,7 @@ describe("parseConfig: problems name the path and say what is wrong", () => {
   });
 
   it("lists the allowed values of an enum and suggests the nearest", () => {
-    expect(problemsOf(server("transport: htp"))).toEqual([`${FILE}: mcp_servers.a.transport: must be one of http, sse, got string "htp" (did you mean 'http'?)`]);
+    expect(problemsOf(server("transport: htp"))).toEqual([`${FILE}: mcp_servers.a.transport: must be one of http, sse, stdio, got string "htp" (did you mean 'http'?)`]);
   });
 
   it("uses [i] for list indexes in the path", () => {
@@ -328,6 +330,7 @@ describe("parseConfig: defaults", () => {
       max_streams_per_server: 256,
       tools_list_max_pages: 100,
       tools_list_max_tools: 10_000,
+      mcp_allow_stdio_servers_from_api: false,
     });
   });
 });
