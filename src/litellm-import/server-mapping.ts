@@ -4,11 +4,14 @@
  * Secrets are decrypted here (litellm-secrets.ts) and never appear in a note.
  */
 import type { Row } from "./litellm-database.js";
-import type { OpenedSecret } from "./litellm-secrets.js";
+import type { LiteLLMScheme, OpenedSecret } from "./litellm-secrets.js";
 import { flag, isObject, object, text, texts } from "./row-values.js";
 
-/** How a credential value fared; the importer counts these to recognise a wrong salt key. */
-export type SecretOutcome = OpenedSecret["kind"];
+/** How a credential value fared (never the value); the importer counts these to recognise a wrong salt key. */
+export interface SecretOutcome {
+  kind: OpenedSecret["kind"];
+  scheme?: LiteLLMScheme;
+}
 
 export type MappedServer =
   | { ok: true; name: string; config: Record<string, unknown>; notes: string[]; secrets: SecretOutcome[] }
@@ -64,7 +67,7 @@ export function mapServer(row: Row, options: MapServerOptions): MappedServer {
     const value = credentials[field];
     if (typeof value !== "string" || value === "") return undefined;
     const opened = options.open(value);
-    secrets.push(opened.kind);
+    secrets.push(opened.kind === "plain" ? { kind: "plain" } : { kind: opened.kind, scheme: opened.scheme });
     if (opened.kind === "undecryptable") {
       throw new UndecryptableCredential(`credentials.${field} (${opened.scheme}) does not open with the LiteLLM salt key: it was sealed under another key`);
     }

@@ -32,6 +32,8 @@ export interface KeyListFilter {
 
 export interface KeysRepository {
   insert(key: StoredKey): Promise<void>;
+  /** Replaces the key with the same token (or adds it), in one transaction. */
+  replace(key: StoredKey): Promise<void>;
   findByToken(token: string): Promise<StoredKey | undefined>;
   list(filter: KeyListFilter): Promise<{ keys: StoredKey[]; total: number }>;
   /** Tokens among `tokens` and keys with aliases among `aliases` that exist. */
@@ -53,6 +55,18 @@ function toStored(row: VirtualKeysTable): StoredKey {
   };
 }
 
+function toRow(key: StoredKey): VirtualKeysTable {
+  return {
+    token: key.token,
+    key_name: key.keyName,
+    key_alias: key.keyAlias,
+    user_id: key.userId,
+    object_permission: key.objectPermission === null ? null : JSON.stringify(key.objectPermission),
+    expires_at: key.expiresAt,
+    created_at: key.createdAt,
+  };
+}
+
 const columns = ["token", "key_name", "key_alias", "user_id", "object_permission", "expires_at", "created_at"] as const;
 
 export function keysRepository(db: Db): KeysRepository {
@@ -63,18 +77,15 @@ export function keysRepository(db: Db): KeysRepository {
   return {
     async insert(key) {
       await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto("virtual_keys")
-          .values({
-            token: key.token,
-            key_name: key.keyName,
-            key_alias: key.keyAlias,
-            user_id: key.userId,
-            object_permission: key.objectPermission === null ? null : JSON.stringify(key.objectPermission),
-            expires_at: key.expiresAt,
-            created_at: key.createdAt,
-          })
-          .execute();
+        await trx.insertInto("virtual_keys").values(toRow(key)).execute();
+        await bumpRevision(trx, "keys");
+      });
+      written();
+    },
+    async replace(key) {
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom("virtual_keys").where("token", "=", key.token).execute();
+        await trx.insertInto("virtual_keys").values(toRow(key)).execute();
         await bumpRevision(trx, "keys");
       });
       written();
