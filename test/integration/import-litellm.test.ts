@@ -185,6 +185,7 @@ describe.skipIf(!hasPostgres).each(["sqlite", "postgres"] as const)("import-lite
     expect(byName.get("aws")).toMatchObject({ outcome: "failed" });
     expect(byName.get("aws")!.reason).toMatch(/aws_sigv4/);
     expect(report.keys).toMatchObject({ total: 7, counts: { imported: 6, skipped: 1 } });
+    expect(result.stderr).toContain("import-litellm: keys 7/7: 6 imported, 1 skipped");
     const alphaKey = report.keys.entries.find((entry) => entry.source.startsWith("alpha-bot"))!;
     expect(alphaKey.notes.join("\n")).toMatch(/rpm_limit not enforced/);
     for (const secret of [ALPHA_TOKEN, BETA_KEY, GAMMA_USER, GAMMA_HEADER, LITELLM_SALT, GATEHOUSE_SALT, ...Object.values(keys)]) {
