@@ -3,7 +3,8 @@
  * The layers of src/ and the one direction dependencies may point (`npm run lint` fails
  * otherwise). Upper may import lower, never the reverse:
  *
- *   cli.ts, gateway.ts, mock-server/   composition root and tools: may import anything
+ *   cli.ts, gateway.ts, mock-server/,  composition root and tools: may import anything
+ *   litellm-import/
  *   http/, ui/                         the web layer (http may use ui; ui never uses http)
  *   mcp/ -> oauth/ -> auth/            the middle tier, in that order; in auth/, upstream/
  *                                      may use inbound/, never the reverse
@@ -20,7 +21,7 @@
 
 const MIDDLE = "^src/(mcp|oauth|auth|observability)/";
 const WEB = "^src/(http|ui)/";
-const ROOT = "^src/(cli\\.ts|gateway\\.ts|mock-server/)";
+const ROOT = "^src/(cli\\.ts|gateway\\.ts|mock-server/|litellm-import/)";
 
 /**
  * Upstream strategies (they never import each other) and the helpers they may
@@ -54,9 +55,16 @@ export default {
     {
       name: "nothing-imports-the-composition-root",
       severity: "error",
-      comment: "cli.ts, gateway.ts and mock-server/ wire things together; only cli.ts starts them.",
-      from: { path: "^src/", pathNot: "^src/cli\\.ts$" },
+      comment: "cli.ts, gateway.ts, mock-server/ and litellm-import/ wire things together; only cli.ts starts them.",
+      from: { path: "^src/", pathNot: "^src/(cli\\.ts$|litellm-import/)" },
       to: { path: ROOT },
+    },
+    {
+      name: "the-importer-uses-no-other-part-of-the-root",
+      severity: "error",
+      comment: "litellm-import/ (the import-litellm command) is a tool of its own: its modules import each other, never the gateway or the CLI.",
+      from: { path: "^src/litellm-import/" },
+      to: { path: ROOT, pathNot: "^src/litellm-import/" },
     },
     {
       name: "config-and-store-are-siblings",

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "./config/load.js";
 import { ConfigError } from "./config/errors.js";
+import { configSchema } from "./config/schema.js";
 import { runtimeSettings } from "./config/settings.js";
 import { isGatewayError } from "./errors.js";
 import { startGateway, VERSION, type RunningGateway } from "./gateway.js";
@@ -20,6 +21,7 @@ const HELP = `gatehouse ${VERSION}: an MCP gateway (LiteLLM-compatible config, h
 Usage:
   gatehouse --config FILE [--port 4000] [--host 127.0.0.1] [options]
   gatehouse mock-server [--port 8765] [--host 127.0.0.1]
+  gatehouse import-litellm --from postgres://... [--dry-run] [options]
 
 Gateway options:
   -c, --config FILE        config.yaml with mcp_servers and general_settings (required)
@@ -39,6 +41,30 @@ mock-server:
   POST /oauth/token (client_credentials), MCP at /mcp with a tool "echo".
   -p, --port PORT          port (default 8765)
       --host HOST          address to bind (default 127.0.0.1)
+
+import-litellm:
+  Copies a LiteLLM proxy's MCP servers (credentials decrypted, then sealed with
+  Gatehouse's salt key) and virtual keys (by hash: existing sk-... keys keep working)
+  into Gatehouse's database. A second run changes nothing. Progress goes to stderr,
+  the report to stdout.
+      --from URL           LiteLLM's database, postgres://user:pass@host:5432/db[?schema=S]
+                           (required)
+      --to URL             Gatehouse's database (default: DATABASE_URL, else
+                           general_settings.database_url of --config, else sqlite:./gatehouse.db)
+  -c, --config FILE        Gatehouse's config.yaml (its servers keep their names; optional)
+      --dry-run            write nothing; print what a run would do
+      --overwrite          replace Gatehouse servers and keys that exist with other content
+                           (default: keep them and report a conflict)
+      --json               print the report as JSON
+      --litellm-salt-key KEY     LiteLLM's LITELLM_SALT_KEY (default env LITELLM_SALT_KEY)
+      --litellm-master-key KEY   LiteLLM's master key, LiteLLM's key material when it has no
+                           salt key (default env LITELLM_MASTER_KEY)
+      --require-key-mcp-access-defined   as LiteLLM's general setting of that name: a key
+                           without its own MCP list gets no team servers
+  Gatehouse's own master and salt keys come from the environment as for the gateway.
+  Exit status: 0 when the import ran (rows it could not carry are in the report),
+  1 on an error (database unreachable, not a LiteLLM database, wrong LiteLLM salt key),
+  2 on bad flags.
 
 Environment:
   DATABASE_URL             sqlite:PATH | sqlite::memory: | postgres://... (default
@@ -162,9 +188,52 @@ async function runGateway(argv: string[]): Promise<void> {
   });
 }
 
+async function runImportLiteLLM(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      from: { type: "string" },
+      to: { type: "string" },
+      config: { type: "string", short: "c" },
+      "dry-run": { type: "boolean" },
+      overwrite: { type: "boolean" },
+      json: { type: "boolean" },
+      "litellm-salt-key": { type: "string" },
+      "litellm-master-key": { type: "string" },
+      "require-key-mcp-access-defined": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (values.from === undefined) fail("import-litellm: --from postgres://... (the LiteLLM database) is required (see --help)", 2);
+  const { config, warnings } = values.config === undefined ? { config: configSchema.parse({}), warnings: [] } : await loadConfigFile(values.config, process.env);
+  const settings = runtimeSettings(config, process.env);
+  for (const warning of [...warnings, ...settings.warnings]) process.stderr.write(`import-litellm: warning: ${warning}\n`);
+  const { runImport } = await import("./litellm-import/run.js");
+  const { reportJson, reportText } = await import("./litellm-import/report.js");
+  const report = await runImport({
+    from: values.from,
+    to: values.to ?? settings.databaseUrl,
+    config,
+    settings,
+    // LiteLLM's own precedence: LITELLM_SALT_KEY, else its master key.
+    litellmKeyMaterial: values["litellm-salt-key"] || process.env.LITELLM_SALT_KEY || values["litellm-master-key"] || process.env.LITELLM_MASTER_KEY || undefined,
+    dryRun: values["dry-run"] === true,
+    overwrite: values.overwrite === true,
+    requireKeyMcpAccessDefined: values["require-key-mcp-access-defined"] === true,
+    progress: (line) => process.stderr.write(`import-litellm: ${line}\n`),
+  });
+  process.stdout.write(values.json === true ? reportJson(report) : reportText(report));
+}
+
 async function main(): Promise<void> {
   const [first, ...rest] = process.argv.slice(2);
   if (first === "mock-server") return runMockServer(rest);
+  if (first === "import-litellm") return runImportLiteLLM(rest);
   if (first === "serve") return runGateway(rest);
   return runGateway(process.argv.slice(2));
 }

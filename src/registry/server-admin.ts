@@ -18,6 +18,11 @@ import { maskUrl } from "../debug.js";
  * Fields of the API body that are about the record, not the server's config. The
  * read-only ones the API shows are accepted and ignored, so a GET body can be PUT back.
  */
+/** A client-chosen server_id: URL-safe (it appears in paths), within the id column's 64 characters. */
+export const SERVER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$/;
+/** LiteLLM reserves these as permission-list keywords. */
+const RESERVED_SERVER_IDS = new Set(["all-team-mcpservers", "all-proxy-mcpservers", "no-mcp-servers"]);
+
 const RECORD_FIELDS = [
   "server_name",
   "name",
@@ -284,18 +289,43 @@ export function createServerAdmin(options: {
 
   /**
    * Names are unique ignoring case (issue 15 item 10): `x-mcp-{server}-*` header names ignore
-   * case. Aliases are names too (issue 17), so a name or alias may be no other server's name or alias.
+   * case. Aliases are names too (issue 17), so a name or alias may be no other server's name or
+   * alias; nor another server's id: routes look a server up by id first, then by name.
    */
   function assertNameFree(name: string, config: Record<string, unknown>, exceptId?: string): void {
     const labelsOf = (holder: { name: string; alias?: string | undefined }) => [holder.name, ...(holder.alias === undefined ? [] : [holder.alias])];
     const holders: { id: string; name: string; alias?: string | undefined }[] = [...registry.current().servers.values(), ...registry.problems()];
     const alias = typeof config.alias === "string" ? config.alias : undefined;
     for (const [wanted, field] of [[name, "server_name"], ...(alias === undefined ? [] : [[alias, "alias"]])] as const) {
+      const idHolder = holders.find((holder) => holder.id !== exceptId && holder.id.toLowerCase() === wanted.toLowerCase() && !labelsOf(holder).some((label) => label.toLowerCase() === wanted.toLowerCase()));
+      if (idHolder !== undefined) {
+        throw new GatewayError({ status: 409, code: "server_name_taken", message: `'${wanted}' is the server_id of MCP server '${idHolder.name}'; choose another ${field === "alias" ? "alias" : "name"}`, extra: { field } });
+      }
       const taken = holders.find((holder) => holder.id !== exceptId && labelsOf(holder).some((label) => label.toLowerCase() === wanted.toLowerCase()));
       if (taken !== undefined) {
         const same = taken.name === wanted ? "" : ` ('${taken.name}'; names and aliases are unique ignoring case)`;
         throw new GatewayError({ status: 409, code: "server_name_taken", message: `an MCP server named '${wanted}' exists already${same}`, extra: { field } });
       }
+    }
+  }
+
+  /**
+   * A server_id chosen by the client (as LiteLLM's API allows; the LiteLLM importer keeps
+   * LiteLLM's ids so that keys naming them still match). Routes take an id or a name and
+   * try the id first, so an id may not be another server's name either.
+   */
+  async function assertIdFree(serverId: string): Promise<void> {
+    if (!SERVER_ID_PATTERN.test(serverId) || RESERVED_SERVER_IDS.has(serverId)) {
+      throw badRequest(
+        `server_id: letters, digits, '.', '_', '~' and '-' only, at most 64 characters, not ${[...RESERVED_SERVER_IDS].join(" or ")} (leave it out to get a UUID)`,
+        { field: "server_id" },
+      );
+    }
+    const wanted = serverId.toLowerCase();
+    const holders = [...registry.current().servers.values(), ...registry.problems()];
+    const clash = holders.find((holder) => holder.id.toLowerCase() === wanted || holder.name.toLowerCase() === wanted);
+    if (clash !== undefined || (await servers.get(serverId)) !== undefined) {
+      throw new GatewayError({ status: 409, code: "server_id_taken", message: `server_id '${serverId}' is taken by MCP server '${clash?.name ?? serverId}' (as its id or name)`, extra: { field: "server_id" } });
     }
   }
 
@@ -315,11 +345,12 @@ export function createServerAdmin(options: {
     },
 
     async create(body: unknown): Promise<ServerView> {
-      const { name, config } = parseBody(body);
+      const { name, serverId, config } = parseBody(body);
       assertNoMaskedPlaceholder(config);
       validate(config);
       assertNameFree(name, config);
-      const stored = await servers.insert(name, config);
+      if (serverId !== undefined) await assertIdFree(serverId);
+      const stored = await servers.insert(name, config, serverId);
       await registry.reload();
       return view(find(stored.id));
     },

@@ -59,6 +59,8 @@ export interface KeyListFilter {
 
 export interface KeysRepository {
   insert(key: StoredKey): Promise<void>;
+  /** Replaces the key with the same token (or adds it), in one transaction. */
+  replace(key: StoredKey): Promise<void>;
   findByToken(token: string): Promise<StoredKey | undefined>;
   list(filter: KeyListFilter): Promise<{ keys: StoredKey[]; total: number }>;
   /** Tokens among `tokens` and keys with aliases among `aliases` that exist. */
@@ -164,6 +166,17 @@ export function keysRepository(db: Db): KeysRepository {
   return {
     async insert(key) {
       await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto("virtual_keys")
+          .values({ ...(toColumns(key) as Insertable<VirtualKeysTable>), created_at: key.createdAt })
+          .execute();
+        await bumpRevision(trx, "keys");
+      });
+      written();
+    },
+    async replace(key) {
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom("virtual_keys").where("token", "=", key.token).execute();
         await trx
           .insertInto("virtual_keys")
           .values({ ...(toColumns(key) as Insertable<VirtualKeysTable>), created_at: key.createdAt })

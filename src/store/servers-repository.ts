@@ -32,7 +32,8 @@ export interface ServersRepository {
   /** Every row, with those that cannot be decrypted reported apart instead of failing the whole read. */
   listReadable(): Promise<{ servers: StoredServer[]; unreadable: UnreadableServer[] }>;
   get(id: string): Promise<StoredServer | undefined>;
-  insert(name: string, config: Record<string, unknown>): Promise<StoredServer>;
+  /** A new row; `id` is the caller's (checked by the caller), else a new UUID. */
+  insert(name: string, config: Record<string, unknown>, id?: string): Promise<StoredServer>;
   /** Replaces name and config; the id and created_at stay. Undefined when no such row. */
   update(id: string, name: string, config: Record<string, unknown>): Promise<StoredServer | undefined>;
   delete(id: string): Promise<boolean>;
@@ -93,8 +94,8 @@ export function serversRepository(db: Db, box: SecretBox, now: () => Date = () =
       const row = await db.selectFrom("mcp_servers").select(columns).where("id", "=", id).executeTakeFirst();
       return row === undefined ? undefined : toStored(row);
     },
-    async insert(name, config) {
-      const id = randomUUID();
+    async insert(name, config, chosenId) {
+      const id = chosenId ?? randomUUID();
       const at = now().toISOString();
       const row: Row = { id, name, ...split(id, config), created_at: at, updated_at: at };
       await db.transaction().execute(async (trx) => {
