@@ -6,7 +6,7 @@
 import type { ObjectPermission, StoredKey } from "../store/keys-repository.js";
 import type { EffectivePermission } from "./key-permissions.js";
 import type { Row } from "./litellm-database.js";
-import { flag, text } from "./row-values.js";
+import { count, flag, object, text, texts } from "./row-values.js";
 
 export type MappedKey = { ok: true; key: StoredKey; notes: string[] } | { ok: false; skipped: boolean; reason: string };
 
@@ -17,22 +17,19 @@ const KEY_NAME_MAX = 64;
 const ALIAS_MAX = 255;
 
 /**
- * Key fields Gatehouse does not hold yet, and what that means for the imported key. Only
- * fields with a value are reported.
+ * Key fields Gatehouse does not carry, and what that means for the imported key. Only
+ * fields with a value are reported. rpm_limit, max_parallel_requests, models, metadata,
+ * team_id, budgets, spend and blocked are carried (the first two enforced on MCP calls;
+ * the LLM ones stored and returned, as /key/generate stores them).
  */
 const NOT_CARRIED: readonly (readonly [column: string, why: string])[] = [
-  ["rpm_limit", "not enforced: Gatehouse has no per-key rate limit yet"],
-  ["max_parallel_requests", "not enforced: Gatehouse has no per-key parallel-request limit yet"],
-  ["tpm_limit", "not carried (tokens are an LLM notion; MCP calls have none)"],
-  ["max_budget", "not carried (budgets are spent on LLM calls, not MCP calls)"],
-  ["budget_duration", "not carried (budgets are spent on LLM calls, not MCP calls)"],
-  ["models", "not carried (LLM models; Gatehouse serves MCP only)"],
-  ["team_id", "not carried: Gatehouse keys belong to no team (the team's MCP limits are applied to the key's lists)"],
-  ["organization_id", "not carried: Gatehouse keys belong to no organization"],
-  ["metadata", "not carried: Gatehouse keys have no metadata yet"],
+  ["organization_id", "not carried: Gatehouse keys belong to no organization (its MCP limits are applied to the key's lists)"],
   ["allowed_routes", "not carried: Gatehouse keys reach the MCP routes only (admin routes need the master key)"],
   ["budget_id", "not carried (LLM budgets)"],
 ];
+
+/** LiteLLM's other key columns, kept as given (as /key/generate keeps LiteLLM's fields it does not act on). */
+const EXTRA_COLUMNS = ["aliases", "config", "permissions", "model_max_budget", "allowed_cache_controls", "budget_limits", "soft_budget_cooldown", "created_by"] as const;
 
 export interface KeyContext {
   teamBlocked: boolean;
@@ -45,12 +42,9 @@ export function mapKey(row: Row, context: KeyContext): MappedKey {
     return { ok: false, skipped: false, reason: "its token is not a SHA-256 hex hash, so the key it stands for cannot be known" };
   }
   if (text(row, "team_id") === UI_TEAM) return { ok: false, skipped: true, reason: `a LiteLLM admin UI session key (team ${UI_TEAM})` };
-  if (flag(row, "blocked") === true || context.teamBlocked) {
-    const whose = flag(row, "blocked") === true ? "the key" : `its team '${text(row, "team_id") ?? ""}'`;
-    return { ok: false, skipped: true, reason: `${whose} is blocked in LiteLLM; Gatehouse cannot hold a blocked key yet, so it is not imported and stays refused` };
-  }
-
   const notes = [...context.permission.notes];
+  const blocked = flag(row, "blocked") === true || context.teamBlocked;
+  if (blocked && flag(row, "blocked") !== true) notes.push(`imported blocked: its team '${text(row, "team_id") ?? ""}' is blocked in LiteLLM`);
   const keyName = text(row, "key_name");
   let keyAlias = text(row, "key_alias") ?? null;
   if (keyAlias !== null && keyAlias.length > ALIAS_MAX) {
@@ -64,6 +58,9 @@ export function mapKey(row: Row, context: KeyContext): MappedKey {
   if (Object.keys(context.permission.tools).length > 0) permission.mcp_tool_permissions = context.permission.tools;
 
   const expires = text(row, "expires");
+  const budgetResetAt = text(row, "budget_reset_at");
+  const extra: Record<string, unknown> = {};
+  for (const column of EXTRA_COLUMNS) if (hasValue(row[column])) extra[column] = row[column];
   return {
     ok: true,
     notes,
@@ -75,6 +72,19 @@ export function mapKey(row: Row, context: KeyContext): MappedKey {
       objectPermission: permission,
       expiresAt: expires === undefined ? null : new Date(expires).toISOString(),
       createdAt: new Date(text(row, "created_at") ?? "1970-01-01T00:00:00Z").toISOString(),
+      updatedAt: null,
+      teamId: text(row, "team_id") ?? null,
+      models: texts(row, "models") ?? [],
+      metadata: object(row, "metadata") ?? {},
+      spend: count(row, "spend") ?? 0,
+      maxBudget: count(row, "max_budget") ?? null,
+      budgetDuration: text(row, "budget_duration") ?? null,
+      budgetResetAt: budgetResetAt === undefined ? null : new Date(budgetResetAt).toISOString(),
+      rpmLimit: count(row, "rpm_limit") ?? null,
+      tpmLimit: count(row, "tpm_limit") ?? null,
+      maxParallelRequests: count(row, "max_parallel_requests") ?? null,
+      blocked,
+      extra,
     },
   };
 }

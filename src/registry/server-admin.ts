@@ -322,10 +322,10 @@ export function createServerAdmin(options: {
       );
     }
     const wanted = serverId.toLowerCase();
-    const holders = [...registry.current().servers.values(), ...registry.problems()];
-    const clash = holders.find((holder) => holder.id.toLowerCase() === wanted || holder.name.toLowerCase() === wanted);
+    const holders: { id: string; name: string; alias?: string | undefined }[] = [...registry.current().servers.values(), ...registry.problems()];
+    const clash = holders.find((holder) => holder.id.toLowerCase() === wanted || holder.name.toLowerCase() === wanted || holder.alias?.toLowerCase() === wanted);
     if (clash !== undefined || (await servers.get(serverId)) !== undefined) {
-      throw new GatewayError({ status: 409, code: "server_id_taken", message: `server_id '${serverId}' is taken by MCP server '${clash?.name ?? serverId}' (as its id or name)`, extra: { field: "server_id" } });
+      throw new GatewayError({ status: 409, code: "server_id_taken", message: `server_id '${serverId}' is taken by MCP server '${clash?.name ?? serverId}' (as its id, name or alias)`, extra: { field: "server_id" } });
     }
   }
 

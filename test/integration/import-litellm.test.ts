@@ -184,10 +184,11 @@ describe.skipIf(!hasPostgres).each(["sqlite", "postgres"] as const)("import-lite
     expect(byName.get("pending")!.reason).toMatch(/approval_status/);
     expect(byName.get("aws")).toMatchObject({ outcome: "failed" });
     expect(byName.get("aws")!.reason).toMatch(/aws_sigv4/);
-    expect(report.keys).toMatchObject({ total: 7, counts: { imported: 6, skipped: 1 } });
-    expect(result.stderr).toContain("import-litellm: keys 7/7: 6 imported, 1 skipped");
+    // The blocked key is imported blocked (it stays refused: see below).
+    expect(report.keys).toMatchObject({ total: 7, counts: { imported: 7 } });
+    expect(result.stderr).toContain("import-litellm: keys 7/7: 7 imported");
     const alphaKey = report.keys.entries.find((entry) => entry.source.startsWith("alpha-bot"))!;
-    expect(alphaKey.notes.join("\n")).toMatch(/rpm_limit not enforced/);
+    expect(alphaKey.notes.join("\n")).not.toMatch(/rpm_limit/);
     for (const secret of [ALPHA_TOKEN, BETA_KEY, GAMMA_USER, GAMMA_HEADER, LITELLM_SALT, GATEHOUSE_SALT, ...Object.values(keys)]) {
       expect(result.stdout + result.stderr).not.toContain(secret);
     }
@@ -220,6 +221,11 @@ describe.skipIf(!hasPostgres).each(["sqlite", "postgres"] as const)("import-lite
   it("blocked and expired keys stay refused, as do keys LiteLLM never had", async () => {
     await withGateway(async (gateway) => {
       expect((await callWhere(gateway, keys.blocked!, "alpha")).status).toBe(401);
+      // Carried with LiteLLM's other key fields: blocked, and the limits Gatehouse enforces.
+      const blocked = (await (await gateway.fetch(`/key/info?key=${keys.blocked!}`)).json()) as { info: { blocked: boolean } };
+      expect(blocked.info.blocked).toBe(true);
+      const limited = (await (await gateway.fetch(`/key/info?key=${keys.alphaByName!}`)).json()) as { info: { rpm_limit: number; key_alias: string } };
+      expect(limited.info).toMatchObject({ rpm_limit: 100, key_alias: "alpha-bot" });
       const expired = await callWhere(gateway, keys.expired!, "alpha");
       expect(expired.status).toBe(401);
       expect((await callWhere(gateway, "sk-never-issued-by-litellm", "alpha")).status).toBe(401);
@@ -230,7 +236,7 @@ describe.skipIf(!hasPostgres).each(["sqlite", "postgres"] as const)("import-lite
     const result = await importInto();
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/MCP servers: 0 imported, 4 unchanged/);
-    expect(result.stdout).toMatch(/Keys: 7 in LiteLLM; 0 imported, 6 unchanged/);
+    expect(result.stdout).toMatch(/Keys: 7 in LiteLLM; 0 imported, 7 unchanged/);
     expect(result.stdout).toContain("Nothing changed");
   });
 
