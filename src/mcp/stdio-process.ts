@@ -311,7 +311,7 @@ export class StdioProcess {
       this.log.info({ server: this.server.name, pid: transport.pid, upstream: this.initializeResult?.serverInfo }, "stdio MCP server is ready");
     } catch (error) {
       if (this.transport !== transport || this.isStopped()) return;
-      this.failed(`cannot start: ${describe(error)}`);
+      this.failed(`could not start: ${describe(error)}`);
     }
   }
 
@@ -381,11 +381,12 @@ export class StdioProcess {
 
   private exited(transport: StdioClientTransport): void {
     if (this.transport !== transport || this.state === "stopped") return;
-    this.failed(this.state === "ready" ? "the process exited" : "the process exited before it finished initializing");
+    this.failed(this.state === "ready" ? "exited" : "exited before it finished initializing");
   }
 
   /** The process failed (did not start, or exited): its requests fail, and a restart is scheduled. */
   private failed(reason: string): void {
+    const wasReady = this.state === "ready";
     const transport = this.transport;
     this.transport = undefined;
     void transport?.close().catch(() => undefined);
@@ -398,7 +399,7 @@ export class StdioProcess {
     this.notifyWaiters();
     this.log.error(
       { server: this.server.name, command: this.server.stdio.command, reason, failures: this.failures, restart_in_ms: delay },
-      `stdio MCP server '${this.server.name}' ${reason}; restarting it in ${delay} ms`,
+      `stdio MCP server '${this.server.name}' ${reason}; restarting it in ${delay} ms${wasReady ? "" : " (check its command, args and env; its stderr lines are logged with its name)"}`,
     );
     this.restartTimer = setTimeout(() => void this.launch(), delay);
     this.restartTimer.unref();

@@ -218,7 +218,7 @@ describe("supervision", () => {
     expect(passthrough.status).toBe(503);
     expect(passthrough.headers.get("retry-after")).not.toBeNull();
     expect(await passthrough.json()).toMatchObject({ jsonrpc: "2.0", id: 41, error: { message: expect.stringContaining("MCP server 'crashy' is not running") } });
-    expect(gateway.logs.some((line) => line.server === "crashy" && line.level === 50 && String(line.msg).includes("the process exited"))).toBe(true);
+    expect(gateway.logs.some((line) => line.server === "crashy" && line.level === 50 && String(line.msg).includes("'crashy' exited; restarting it in"))).toBe(true);
     await logged(() => readyLines("crashy").length > readyBefore);
     // The client's session outlives the process: the same client calls the new one.
     const after = textOf(await client.callTool({ name: "pid" }));
@@ -227,7 +227,7 @@ describe("supervision", () => {
 
   it("reports a command that cannot start by the server's name, keeps serving the others, and answers its calls 503", async () => {
     const line = await logged((entry) => entry.server === "broken" && entry.level === 50);
-    expect(String(line.msg)).toMatch(/stdio MCP server 'broken' cannot start: .*ENOENT.*restarting it in/);
+    expect(String(line.msg)).toMatch(/stdio MCP server 'broken' could not start: .*ENOENT.*restarting it in/);
     const response = await rest("/mcp-rest/tools/call", { server_name: "broken", name: "echo", arguments: {} });
     expect(response.status).toBe(503);
     expect(response.headers.get("retry-after")).not.toBeNull();
