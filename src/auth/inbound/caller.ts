@@ -47,11 +47,25 @@ export interface ServerIdentity {
   id: string;
   /** `available_on_public_internet: false`. */
   internalOnly?: boolean;
+  /** The server's `access_groups`: a key whose `mcp_access_groups` shares one may use it. */
+  accessGroups?: readonly string[];
+  /** `allow_all_keys: true`: every gateway key may use it, limited ones included (as in LiteLLM). */
+  allowAllKeys?: boolean;
 }
 
+/**
+ * Whether the caller may use the server: its key lists it (or lists no servers at all), or
+ * the server is in one of the key's access groups, or it allows all keys. Never for a
+ * caller without a key (the delegate bypass reaches only the servers the request named),
+ * and never an internal-only server from outside the internal ranges.
+ */
 export function canUseServer(caller: Caller, server: ServerIdentity): boolean {
   if (server.internalOnly === true && caller.fromPublicInternet === true) return false;
-  return caller.servers === "all" || caller.servers.has(server.id);
+  if (caller.servers === "all" || caller.servers.has(server.id)) return true;
+  if (caller.kind === "delegated") return false;
+  if (server.allowAllKeys === true) return true;
+  const groups = caller.mcpAccessGroups;
+  return groups !== undefined && server.accessGroups !== undefined && server.accessGroups.some((group) => groups.includes(group));
 }
 
 /** The caller as one request sees it: marked when the request comes from outside the internal ranges. */
