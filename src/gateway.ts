@@ -108,6 +108,7 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio
       log,
       authFor: upstreamAuthFactory({ log, userTokens, tokenEvents: metrics, discovery }),
       toolSeparator: settings.toolPrefixSeparator,
+      clientAuthHeader: settings.clientAuthHeader,
       allowStdio: config.general_settings.mcp_allow_stdio_servers_from_api,
       // Every snapshot starts the processes of new stdio servers and stops those of removed ones.
       onSnapshot: (snapshot) => stdio.sync(snapshot),

@@ -136,9 +136,6 @@ export const GENERAL_SETTINGS_KEYS: Readonly<Record<string, Treatment>> = {
   user_mcp_management_mode: ignore("the server list (/v1/mcp/server) is for the master key only, which is narrower"),
   store_model_in_db: ignore("servers added through /v1/mcp/server are always kept in Gatehouse's database and served beside the config file's"),
   supported_db_objects: ignore("Gatehouse always loads its servers and keys from its database"),
-  mcp_client_side_auth_header_name: ignore(
-    "the deprecated x-mcp-auth header is not read under any name; clients send per-server credentials in x-mcp-{server}-{header} headers",
-  ),
   max_response_size_mb: ignore("answers are not cut at a size; bound them at the upstream or a reverse proxy"),
   environment_variables: ignore("Gatehouse reads environment_variables at the top level of the file only"),
   ui_username: NOT_READ_BY_LITELLM("it reads UI_USERNAME from the environment; Gatehouse's admin UI signs in with the master key"),

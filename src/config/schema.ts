@@ -201,6 +201,8 @@ export const generalSettingsSchema = z.strictObject({
   use_x_forwarded_for: z.boolean().default(false),
   mcp_trusted_proxy_ranges: stringList.default([]),
   mcp_internal_ip_ranges: stringList.optional(),
+  /** The header holding LiteLLM's deprecated client-side credential (default x-mcp-auth); LITELLM_MCP_CLIENT_SIDE_AUTH_HEADER_NAME wins. */
+  mcp_client_side_auth_header_name: headerName.optional(),
   // Gatehouse extensions (documented in the README).
   /** Largest request body accepted on MCP and REST routes, in bytes (413 above it). */
   max_request_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),

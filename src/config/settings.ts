@@ -27,6 +27,8 @@ export interface RuntimeSettings {
   allowedOrigins: string[];
   /** MCP_TOOL_PREFIX_SEPARATOR: between a server's alias (or name) and a tool's name on /mcp and REST; default `-`. */
   toolPrefixSeparator: string;
+  /** The header of LiteLLM's client-side credential (lowercase): LITELLM_MCP_CLIENT_SIDE_AUTH_HEADER_NAME, else general_settings.mcp_client_side_auth_header_name, else `x-mcp-auth`. */
+  clientAuthHeader: string;
   /** REDIS_URL: where the keys' rate-limit counters are shared; undefined: through the database. */
   redisUrl: string | undefined;
   /** LITELLM_RATE_LIMIT_WINDOW_SIZE: the seconds of rpm_limit's fixed window (60). */
@@ -79,8 +81,15 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
       `MCP_TOOL_PREFIX_SEPARATOR: ${JSON.stringify(toolPrefixSeparator.slice(0, 16))} is not a separator: use 1 to 8 printable ASCII characters that are not letters, digits, spaces or ',' (default '-')`,
     ]);
   }
+  const clientAuthHeader = (env.LITELLM_MCP_CLIENT_SIDE_AUTH_HEADER_NAME || general.mcp_client_side_auth_header_name || DEFAULT_CLIENT_AUTH_HEADER).toLowerCase();
+  if (!HEADER_NAME.test(clientAuthHeader) || RESERVED_CLIENT_AUTH_HEADERS.has(clientAuthHeader)) {
+    throw new ConfigError([
+      `LITELLM_MCP_CLIENT_SIDE_AUTH_HEADER_NAME / general_settings.mcp_client_side_auth_header_name: ${JSON.stringify(clientAuthHeader.slice(0, 64))} cannot hold the client-side credential: use a valid header name other than ${[...RESERVED_CLIENT_AUTH_HEADERS].join(", ")} (default ${DEFAULT_CLIENT_AUTH_HEADER})`,
+    ]);
+  }
   return {
     toolPrefixSeparator,
+    clientAuthHeader,
     databaseUrl: env.DATABASE_URL || general.database_url || DEFAULT_DATABASE_URL,
     masterKey,
     saltKey,
@@ -96,6 +105,11 @@ export function runtimeSettings(config: Config, env: Environment): RuntimeSettin
     warnings,
   };
 }
+
+const DEFAULT_CLIENT_AUTH_HEADER = "x-mcp-auth";
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** Headers that carry the gateway key, or that the gateway reads for itself: never a client-side upstream credential. */
+const RESERVED_CLIENT_AUTH_HEADERS: ReadonlySet<string> = new Set(["authorization", "x-litellm-api-key", "x-mcp-servers", "x-mcp-access-groups", "cookie", "host"]);
 
 /**
  * LITELLM_CORS_ORIGINS (LiteLLM's list of browser origins allowed to call the proxy; its

@@ -16,7 +16,10 @@
 import { GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
 import { GATEWAY_OWNED, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
 import { scrubberFor, type CredentialScrubber } from "../credential-scrubber.js";
-import { gatewayKeyInPerRequestHeader, perRequestHeaders } from "../auth/upstream/per-request-headers.js";
+import { gatewayKeyInClientSideCredential, gatewayKeyInPerRequestHeader, perRequestHeaders } from "../auth/upstream/per-request-headers.js";
+import { staticAuthHeader } from "../auth/upstream/static-auth.js";
+import type { StaticAuthType } from "../config/schema.js";
+import type { RequestHeaders } from "../headers.js";
 import type { UpstreamAuthContext, UpstreamCredentials } from "../auth/upstream/strategy.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -77,8 +80,10 @@ async function withExtraHeaders(server: McpServerEntry, snapshot: RegistrySnapsh
 
 function withCredentials(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, headers: Record<string, string>): OutboundRequest | Promise<OutboundRequest> {
   Object.assign(headers, server.staticHeaders);
-  const perRequest = perRequestHeaders(inbound.headers, server.name, snapshot.names);
+  const perRequest = perRequestHeaders(inbound.headers, server.name, snapshot.names, server.clientAuthHeader);
   if (perRequest !== undefined) return perRequestCredentials(server, inbound, headers, perRequest);
+  const clientSide = server.clientAuthHeader === undefined ? undefined : clientSideCredential(inbound.headers, server);
+  if (clientSide !== undefined) return perRequestCredentials(server, inbound, headers, clientSide.headers, clientSide);
   let credentials: UpstreamCredentials | Promise<UpstreamCredentials>;
   try {
     credentials = server.auth.credentials(inbound);
@@ -96,11 +101,25 @@ function withCredentials(server: McpServerEntry, snapshot: RegistrySnapshot, inb
   return complete(server, inbound, headers, credentials);
 }
 
-/** `x-mcp-{server}-*` headers replace the server's credentials, unless one holds a gateway key. */
-async function perRequestCredentials(server: McpServerEntry, inbound: InboundRequestInfo, headers: Record<string, string>, perRequest: Record<string, string>): Promise<OutboundRequest> {
+/**
+ * `x-mcp-{server}-*` headers (or the client-side credential, `clientSide`)
+ * replace the server's credentials, unless one holds a gateway key.
+ */
+async function perRequestCredentials(
+  server: McpServerEntry,
+  inbound: InboundRequestInfo,
+  headers: Record<string, string>,
+  perRequest: Record<string, string>,
+  clientSide?: { header: string; value: string },
+): Promise<OutboundRequest> {
   try {
-    for (const [name, value] of Object.entries(perRequest)) {
-      if (await inbound.screen.carriesGatewayKey(value)) throw gatewayKeyInPerRequestHeader(server.name, name);
+    // The client's own value is screened, not the header built from it (basic encodes it).
+    if (clientSide !== undefined) {
+      if (await inbound.screen.carriesGatewayKey(clientSide.value)) throw gatewayKeyInClientSideCredential(server.name, clientSide.header);
+    } else {
+      for (const [name, value] of Object.entries(perRequest)) {
+        if (await inbound.screen.carriesGatewayKey(value)) throw gatewayKeyInPerRequestHeader(server.name, name);
+      }
     }
   } catch (error) {
     throw noCredentials(server, inbound, error);
@@ -112,6 +131,24 @@ function complete(server: McpServerEntry, inbound: InboundRequestInfo, headers: 
   Object.assign(headers, credentials.headers);
   inbound.debug?.record({ ...debugCall(server), resolution: credentials.resolution });
   return { headers, credentials, scrubber: scrubberFor(credentials, server.staticHeaders, server.url) };
+}
+
+/**
+ * LiteLLM's deprecated client-side credential (`x-mcp-auth`, or the header
+ * LITELLM_MCP_CLIENT_SIDE_AUTH_HEADER_NAME names): one value, sent to each static-credential
+ * server the request reaches that has no `x-mcp-{server}-*` header, formatted by that
+ * server's auth_type as its configured credential would be. Servers of other kinds never
+ * receive it.
+ */
+function clientSideCredential(
+  headers: RequestHeaders,
+  server: { clientAuthHeader: string | undefined; config: { auth_type: string } },
+): { headers: Record<string, string>; header: string; value: string } | undefined {
+  if (server.clientAuthHeader === undefined) return undefined;
+  const value = headers.get(server.clientAuthHeader);
+  if (value === null || value === "") return undefined;
+  const header = staticAuthHeader(server.config.auth_type as StaticAuthType, value);
+  return header === undefined ? undefined : { headers: { [header[0]]: header[1] }, header: server.clientAuthHeader, value };
 }
 
 /** The report says what happened: no credential, and why (e.g. upstream_authorization_required). */

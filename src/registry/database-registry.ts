@@ -50,13 +50,15 @@ export async function databaseRegistry(options: {
   authFor: UpstreamAuthFactory;
   /** MCP_TOOL_PREFIX_SEPARATOR (default `-`). */
   toolSeparator?: string;
+  /** The header of LiteLLM's client-side credential (default `x-mcp-auth`). */
+  clientAuthHeader?: string;
   /** general_settings.mcp_allow_stdio_servers_from_api: off, stored stdio servers are left out (with a problem each). */
   allowStdio?: boolean;
   /** Told of every new snapshot (the composition root starts and stops stdio processes with it). */
   onSnapshot?: (snapshot: RegistrySnapshot) => void;
 }): Promise<DatabaseRegistry> {
   const toolSeparator = options.toolSeparator ?? "-";
-  const context = { log: options.log, authFor: options.authFor, toolSeparator };
+  const context = { log: options.log, authFor: options.authFor, toolSeparator, ...(options.clientAuthHeader === undefined ? {} : { clientAuthHeader: options.clientAuthHeader }) };
   const fromConfig = configServerEntries(options.config, context);
   let snapshot: RegistrySnapshot = registrySnapshot(fromConfig, toolSeparator);
   let loaded = new Map<string, Loaded>();

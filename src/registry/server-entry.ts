@@ -47,6 +47,8 @@ export interface ServerEntryOptions {
   toolSeparator?: string;
   /** Told of settings that do not do what they seem to. */
   log?: Logger;
+  /** The header of LiteLLM's client-side credential (`x-mcp-auth` unless configured). */
+  clientAuthHeader?: string;
 }
 
 export interface McpServerEntry {
@@ -82,6 +84,13 @@ export interface McpServerEntry {
   readonly extraHeaders: readonly string[];
   /** Sent on every upstream request (lowercase names). */
   readonly staticHeaders: Readonly<Record<string, string>>;
+  /**
+   * Static-credential servers only (api_key, bearer_token, basic, authorization, token): the
+   * header in which a client may send LiteLLM's deprecated client-side credential
+   * (`x-mcp-auth`), used for this server in place of its configured one, formatted by its
+   * auth_type, unless an `x-mcp-{server}-*` header names the server.
+   */
+  readonly clientAuthHeader: string | undefined;
   /** `available_on_public_internet: false`: hidden from callers outside the internal ranges. */
   readonly internalOnly: boolean;
   /** Settings that do not do what they seem to (logged when loaded). */
@@ -120,6 +129,7 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
     staticHeaders: Object.freeze(
       Object.fromEntries(Object.entries(config.static_headers).map(([header, value]) => [header.toLowerCase(), value])),
     ),
+    clientAuthHeader: kind === "static" && config.auth_type !== "none" ? (options.clientAuthHeader ?? "x-mcp-auth") : undefined,
     internalOnly: !config.available_on_public_internet,
     warnings: Object.freeze(warnings),
   });
