@@ -7,6 +7,7 @@
  * /mcp-rest/tools/call), with the credentials the auth_type names arriving upstream. The
  * startup warnings (one per unsupported key) and the refusals are asserted too.
  */
+import { STDIO_FIXTURE } from "../fixtures/stdio.js";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -34,10 +35,11 @@ const FIXTURES = resolve(import.meta.dirname, "../fixtures/litellm-configs");
  * and the fixture's other servers are tested. To wire stdio: set STDIO_SUPPORTED and return
  * the entry with `command`/`args` pointing at a local stdio MCP server that offers `echo`.
  */
-const STDIO_SUPPORTED = false;
+const STDIO_SUPPORTED = true;
 
-function rewriteStdioServer(_name: string, _entry: Record<string, unknown>): Record<string, unknown> | undefined {
-  return undefined;
+/** The fixture's stdio server, run as the test stdio MCP server (its `env` kept: it must start with it). */
+function rewriteStdioServer(_name: string, entry: Record<string, unknown>): Record<string, unknown> | undefined {
+  return { ...entry, command: process.execPath, args: [STDIO_FIXTURE] };
 }
 
 // --- what each fixture must do ----------------------------------------------------------
@@ -54,6 +56,8 @@ interface Call {
   restName?: string;
   /** /{path}/mcp instead of /{server}/mcp (an alias). */
   path?: string;
+  /** A stdio server (the test stdio MCP server, whose echo takes `text`): nothing to see at an HTTP upstream. */
+  stdio?: boolean;
 }
 
 interface Expectation {
@@ -77,9 +81,9 @@ const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString("bas
 const EXPECTED: Record<string, Expectation> = {
   "01-litellm-proxy-config-stdio-http-semantic-filter.yaml": {
     warnings: ["model_list", "general_settings.store_model_in_db", "litellm_settings.mcp_semantic_tool_filter"],
-    calls: [{ server: "deepwiki" }],
+    calls: [{ server: "deepwiki" }, { server: "wikipedia", stdio: true }],
   },
-  "02-litellm-test-e2e-stdio-http.yaml": { warnings: ["model_list", "litellm_settings.drop_params"], calls: [{ server: "math_streamable_http" }] },
+  "02-litellm-test-e2e-stdio-http.yaml": { warnings: ["model_list", "litellm_settings.drop_params"], calls: [{ server: "math_streamable_http" }, { server: "math_stdio", stdio: true }] },
   "03-litellm-test-oauth2-m2m-implicit.yaml": { warnings: ["model_list"], calls: [{ server: "test_oauth2_server", m2m: true }] },
   "04-litellm-dev-api-key-static-headers-vector-store.yaml": {
     warnings: ["model_list", "vector_store_registry"],
@@ -102,7 +106,7 @@ const EXPECTED: Record<string, Expectation> = {
   "09-litellm-proxy-config-json-flow-mapping.yaml": { warnings: ["model_list"], calls: [{ server: "zapier_mcp" }, { server: "fetch" }] },
   "10-docs-mcp-overview-stdio-aliases-api-key.yaml": {
     warnings: ["model_list", "litellm_settings.mcp_aliases.github", "litellm_settings.mcp_aliases.zapier", "litellm_settings.mcp_aliases.deepwiki"],
-    calls: [{ server: "deepwiki_mcp" }, { server: "zapier_mcp" }, { server: "my_http_server", expect: { "x-api-key": "abc123" } }],
+    calls: [{ server: "deepwiki_mcp" }, { server: "zapier_mcp" }, { server: "my_http_server", expect: { "x-api-key": "abc123" } }, { server: "circleci_mcp", stdio: true }],
   },
   "11-docs-mcp-auth-examples-all-static-types.yaml": {
     env: { OAUTH_CLIENT_ID: "client", OAUTH_CLIENT_SECRET: "secret" },
@@ -151,7 +155,7 @@ const EXPECTED: Record<string, Expectation> = {
   "21-docs-config-reference-transports.yaml": {
     env: { CIRCLECI_TOKEN: "circle" },
     warnings: [],
-    calls: [{ server: "deepwiki_mcp" }, { server: "zapier_mcp" }],
+    calls: [{ server: "deepwiki_mcp" }, { server: "zapier_mcp" }, { server: "circleci_mcp", stdio: true }],
   },
   "22-docs-config-reference-auth-matrix-oauth2-flow-obo.yaml": {
     env: {
@@ -207,7 +211,11 @@ const EXPECTED: Record<string, Expectation> = {
       "litellm_settings.mcp_aliases.monitoring",
     ],
     // mcp_aliases gives mcp_monitoring the alias mcp-monitoring: its tool prefix and a URL name.
-    calls: [{ server: "mcp_monitoring", path: "mcp-monitoring", restName: "mcp-monitoring-echo" }],
+    calls: [
+      { server: "mcp_monitoring", path: "mcp-monitoring", restName: "mcp-monitoring-echo" },
+      { server: "mcp_postgres", stdio: true },
+      { server: "mcp_filesystem", stdio: true },
+    ],
   },
   "29-thirdparty-websurfinmurf-unknown-keys.yaml": {
     env: { DATABASE_URL: "sqlite::memory:", LITELLM_MASTER_KEY: MASTER_KEY },
@@ -301,11 +309,13 @@ function recordedCall(message: string): RecordedRequest | undefined {
 }
 
 function expectArrived(call: Call, message: string): void {
-  if (call.m2m === true) return;
+  if (call.m2m === true || call.stdio === true) return;
   const seen = recordedCall(message);
   expect(seen, `${call.server}: the call reached no upstream`).toBeDefined();
   for (const [header, value] of Object.entries(call.expect ?? {})) expect(seen?.headers[header], `${call.server}: ${header}`).toBe(value);
 }
+
+const echoArguments = (call: Call, message: string): Record<string, string> => (call.stdio === true ? { text: message } : { message });
 
 async function callThroughPassthrough(gateway: RunningGateway, call: Call): Promise<void> {
   const message = `pass-${call.server}-${++marker}`;
@@ -315,7 +325,7 @@ async function callThroughPassthrough(gateway: RunningGateway, call: Call): Prom
   });
   await client.connect(transport);
   try {
-    const result = await client.callTool({ name: "echo", arguments: { message } });
+    const result = await client.callTool({ name: "echo", arguments: echoArguments(call, message) });
     expect(result.content, call.server).toEqual([{ type: "text", text: message }]);
   } finally {
     await client.close();
@@ -325,7 +335,7 @@ async function callThroughPassthrough(gateway: RunningGateway, call: Call): Prom
 
 async function callThroughRest(gateway: RunningGateway, call: Call): Promise<void> {
   const message = `rest-${call.server}-${++marker}`;
-  const body = call.restName === undefined ? { name: "echo", server_name: call.server, arguments: { message } } : { name: call.restName, arguments: { message } };
+  const body = call.restName === undefined ? { name: "echo", server_name: call.server, arguments: echoArguments(call, message) } : { name: call.restName, arguments: echoArguments(call, message) };
   const response = await fetch(new URL("/mcp-rest/tools/call", gateway.url), {
     method: "POST",
     headers: { "content-type": "application/json", "x-litellm-api-key": `Bearer ${MASTER_KEY}`, ...call.send },
