@@ -48,8 +48,8 @@ describe("the UI and stdio servers", () => {
     const response = await fetch(new URL("/ui/mcp/servers", refusing.url), { method: "POST", body, redirect: "manual", headers: { cookie } });
     expect(response.status).toBe(403);
     expect(await response.text()).toContain("mcp_allow_stdio_servers_from_api");
-    const list = (await (await refusing.fetch("/v1/mcp/server")).json()) as { servers: Array<{ server_name: string }> };
-    expect(list.servers.map((server) => server.server_name)).not.toContain("from-ui");
+    const list = (await (await refusing.fetch("/v1/mcp/server")).json()) as Array<{ server_name: string }>;
+    expect(list.map((server) => server.server_name)).not.toContain("from-ui");
   });
 });
 
@@ -86,9 +86,10 @@ describe("the management API and stdio servers", () => {
 
   it("an instance that does not allow stdio servers leaves a stored one out, with the reason, and runs nothing", async () => {
     await refusing.syncWithStore();
-    const list = (await (await refusing.fetch("/v1/mcp/server")).json()) as { servers: Array<{ server_name: string }>; problems: Array<{ name: string; problem: string }> };
-    expect(list.servers.map((server) => server.server_name)).not.toContain("local");
-    expect(list.problems).toContainEqual(expect.objectContaining({ name: "local", problem: expect.stringContaining("mcp_allow_stdio_servers_from_api: false") }));
+    const list = (await (await refusing.fetch("/v1/mcp/server")).json()) as Array<{ server_name: string }>;
+    expect(list.map((server) => server.server_name)).not.toContain("local");
+    const health = (await (await refusing.fetch("/v1/mcp/server/health")).json()) as Array<{ server_name: string; loaded: boolean; health_check_error: string }>;
+    expect(health).toContainEqual(expect.objectContaining({ server_name: "local", loaded: false, health_check_error: expect.stringContaining("mcp_allow_stdio_servers_from_api: false") as unknown }));
     expect(refusing.logs.some((line) => line.server === "local" && line.msg === "stdio MCP server process started")).toBe(false);
     const response = await refusing.fetch("/local/mcp", { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
     expect(response.status).toBe(404);
