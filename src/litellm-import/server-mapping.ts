@@ -3,6 +3,7 @@
  * `POST /v1/mcp/server` takes), with a note for every field that cannot be carried.
  * Secrets are decrypted here (litellm-secrets.ts) and never appear in a note.
  */
+import { SERVER_NAME_PATTERN } from "../config/schema.js";
 import type { Row } from "./litellm-database.js";
 import type { LiteLLMScheme, OpenedSecret } from "./litellm-secrets.js";
 import { flag, isObject, object, text, texts } from "./row-values.js";
@@ -141,18 +142,15 @@ export function mapServer(row: Row, options: MapServerOptions): MappedServer {
 
   const alias = text(row, "alias");
   if (alias !== undefined && alias !== name) {
-    notes.push(`alias '${alias}' not carried: Gatehouse names the server '${name}', so /mcp prefixes its tools '${name}-' and /${alias}/mcp does not resolve`);
+    if (SERVER_NAME_PATTERN.test(alias)) config.alias = alias;
+    else notes.push(`alias '${alias}' not carried: not a name Gatehouse accepts (letters, digits, '_' and '-'), so /mcp prefixes its tools '${name}-'`);
   }
-  if (flag(row, "allow_all_keys") === true) {
-    notes.push("allow_all_keys: granted explicitly to every imported key; keys created later in Gatehouse do not get this server unless they name it");
-  }
+  // Carried on the server (keys created later in Gatehouse get it the LiteLLM way), and granted explicitly to imported keys too.
+  if (flag(row, "allow_all_keys") === true) config.allow_all_keys = true;
   const groups = texts(row, "mcp_access_groups");
-  if (groups !== undefined && groups.length > 0) {
-    notes.push(`mcp_access_groups [${groups.join(", ")}]: imported keys of these groups are granted the server by id; the groups themselves are not kept`);
-  }
+  if (groups !== undefined && groups.length > 0) config.access_groups = groups;
   const info = object(row, "mcp_info");
-  const infoKeys = Object.keys(info ?? {}).filter((key) => key !== "server_name" && key !== "description");
-  if (infoKeys.length > 0) notes.push(`mcp_info (${infoKeys.join(", ")}) not carried: Gatehouse has no mcp_info`);
+  if (info !== undefined && Object.keys(info).length > 0) config.mcp_info = info;
   for (const column of ["tool_name_to_display_name", "tool_name_to_description"]) {
     const map = object(row, column);
     if (map !== undefined && Object.keys(map).length > 0) notes.push(`${column} not carried: Gatehouse shows the upstream's tool names and descriptions`);
