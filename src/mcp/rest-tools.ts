@@ -27,7 +27,8 @@ export interface RestTool {
   name: string;
   description?: string;
   inputSchema: unknown;
-  mcp_info: { server_name: string };
+  /** The server's `mcp_info` (description, logo_url, cost info, ... as configured) and its name. */
+  mcp_info: { server_name: string; [field: string]: unknown };
 }
 
 export const callToolBodySchema = z.object({
@@ -66,7 +67,7 @@ export function createRestTools(aggregate: Aggregate) {
           name: tool.name,
           ...(tool.description === undefined ? {} : { description: tool.description }),
           inputSchema: tool.inputSchema,
-          mcp_info: { server_name: server.name },
+          mcp_info: { ...server.mcpInfo, server_name: server.name },
         })),
       ),
     };

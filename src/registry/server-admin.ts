@@ -213,6 +213,7 @@ export function createServerAdmin(options: {
       // LiteLLM's names: credentials are never shown (the masked fields above say which are set).
       credentials: null,
       mcp_access_groups: entry.accessGroups,
+      mcp_info: entry.mcpInfo,
       ...(stored === undefined ? {} : { created_at: stored.createdAt, updated_at: stored.updatedAt }),
     };
   }

@@ -69,6 +69,7 @@ legend { font-weight: 600; padding: 0 .3rem; }
 .tools li a { display: block; padding: .4rem .6rem; border-radius: 6px; text-decoration: none; }
 .tools li a[aria-current="true"] { background: #e7edfb; font-weight: 600; }
 .tools li .desc { display: block; color: var(--muted); font-size: .85em; font-weight: normal; }
+td .desc { display: block; color: var(--muted); font-size: .85em; }
 .tool-result { border: 1px solid var(--line); border-radius: 8px; padding: .6rem 1rem; margin-top: 1rem; background: #fff; }
 .tool-result.is-error { border-color: #f1b0aa; background: #fdecea; }
 .tool-result img { max-width: 100%; }

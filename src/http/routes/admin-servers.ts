@@ -90,7 +90,7 @@ export function adminServerRoutes(deps: AdminServerRouteDeps): Hono<AppEnv> {
     const snapshot = deps.registry.current();
     const { lists } = await deps.aggregate.listToolsSettled(snapshot, caller, serversForCaller(snapshot, caller), inbound(caller, AbortSignal.timeout(HEALTH_TIMEOUT_MS)));
     return c.json({
-      tools: lists.flatMap(({ server, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(server, tool.name), mcp_info: { server_name: server.name } }))),
+      tools: lists.flatMap(({ server, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(server, tool.name), mcp_info: { ...server.mcpInfo, server_name: server.name } }))),
     });
   });
 

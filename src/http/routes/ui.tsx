@@ -223,6 +223,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
         transport: server.config.transport,
         authType: server.config.auth_type,
         source: server.source,
+        ...(typeof server.mcpInfo.description === "string" ? { description: server.mcpInfo.description } : {}),
+        accessGroups: server.accessGroups,
         health: health.get(server.id) ?? { state: "error", message: "no answer" },
         warnings: server.warnings,
       }));
@@ -266,7 +268,12 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       transport: server.config.transport,
       authType: server.kind === "stdio" ? "none" : server.config.auth_type,
       ...(server.config.auth_type === "oauth2" && server.kind !== "stdio" ? { oauthFlow: server.kind === "client_credentials" ? "client_credentials" : "authorization_code" } : {}),
-      ...(server.config.description === undefined ? {} : { description: server.config.description }),
+      ...(typeof server.mcpInfo.description === "string" ? { description: server.mcpInfo.description } : {}),
+      ...(server.alias === undefined ? {} : { alias: server.alias }),
+      toolPrefix: server.toolPrefix,
+      accessGroups: server.accessGroups,
+      allowAllKeys: server.allowAllKeys,
+      mcpInfo: server.mcpInfo,
       source: server.source,
       warnings: server.warnings,
     };

@@ -14,6 +14,13 @@ export interface ServerSummary {
   authType: string;
   oauthFlow?: string;
   description?: string;
+  alias?: string;
+  /** What its tools are prefixed with on /mcp and REST (`{alias or name}{separator}`). */
+  toolPrefix: string;
+  accessGroups: readonly string[];
+  allowAllKeys: boolean;
+  /** LiteLLM's `mcp_info`, as configured (description shown on its own row). */
+  mcpInfo: Readonly<Record<string, unknown>>;
   source: "config" | "database";
   warnings: readonly string[];
 }
@@ -45,6 +52,12 @@ function ServerFrame(props: { viewer: Viewer; server: ServerSummary; tab: "overv
   );
 }
 
+/** An `mcp_info` field as a row label: LiteLLM's known ones in words, others as they are. */
+function infoLabel(field: string): string {
+  const known: Record<string, string> = { logo_url: "Logo", mcp_server_cost_info: "Cost", is_public: "Public" };
+  return known[field] ?? field;
+}
+
 export function ServerOverviewPage(props: {
   viewer: Viewer;
   server: ServerSummary;
@@ -69,9 +82,21 @@ export function ServerOverviewPage(props: {
             <Row label="Authentication">{authLabel(server.authType)}</Row>
             {server.oauthFlow === undefined ? null : <Row label="OAuth flow">{server.oauthFlow === "client_credentials" ? "Machine-to-Machine (client credentials)" : "Interactive (authorization code)"}</Row>}
             {server.description === undefined ? null : <Row label="Description">{server.description}</Row>}
+            {server.alias === undefined ? null : (
+              <Row label="Alias">
+                <code>{server.alias}</code>
+              </Row>
+            )}
+            {server.accessGroups.length === 0 ? null : <Row label="Access groups">{server.accessGroups.join(", ")}</Row>}
+            {server.allowAllKeys ? <Row label="Keys">every gateway key may use it (allow_all_keys)</Row> : null}
+            {Object.entries(server.mcpInfo)
+              .filter(([field]) => field !== "description" && field !== "server_name")
+              .map(([field, value]) => (
+                <Row label={infoLabel(field)}>{typeof value === "string" ? value : <code>{JSON.stringify(value)}</code>}</Row>
+              ))}
             <Row label="Source">{server.source === "config" ? "config file (read-only here)" : "database"}</Row>
             <Row label="Endpoints">
-              <code>/{server.name}/mcp</code>, or <code>/mcp</code> with tools named <code>{server.name}-&lt;tool&gt;</code>
+              <code>/{server.name}/mcp</code>, or <code>/mcp</code> with tools named <code>{server.toolPrefix}&lt;tool&gt;</code>
             </Row>
           </tbody>
         </table>

@@ -11,6 +11,9 @@ export interface ServerRow {
   transport: string;
   authType: string;
   source: "config" | "database";
+  /** `mcp_info.description` (the server's `description` when it has none). */
+  description?: string;
+  accessGroups: readonly string[];
   health: Health;
   warnings: readonly string[];
 }
@@ -82,6 +85,13 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
                         warning
                       </span>
                     ) : null}
+                    {row.accessGroups.map((group) => (
+                      <span class="badge" title="access group">
+                        {" "}
+                        {group}
+                      </span>
+                    ))}
+                    {row.description === undefined ? null : <span class="desc">{row.description}</span>}
                   </td>
                   <td>
                     <HealthBadge health={row.health} />
