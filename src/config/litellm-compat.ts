@@ -13,6 +13,7 @@ import {
   LITELLM_SETTINGS_KEYS,
   MCP_GUARDRAIL_MODES,
   REFUSED_AUTH_TYPES,
+  REQUIRE_APPROVAL_NEVER,
   SERVER_KEYS,
   TOKEN_EXCHANGE_PROFILES,
   TOP_LEVEL_KEYS,
@@ -165,7 +166,7 @@ function screenServers(out: Screened, file: string): void {
     servers[name] = server;
     const path = ["mcp_servers", name];
     for (const key of Object.keys(server)) {
-      const treatment = SERVER_KEYS[key];
+      const treatment = key === "require_approval" && (server[key] === "never" || server[key] === false) ? REQUIRE_APPROVAL_NEVER : SERVER_KEYS[key];
       if (treatment === undefined) continue;
       delete server[key];
       if (treatment.action === "refuse") {

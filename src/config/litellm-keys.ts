@@ -53,8 +53,8 @@ export const TOP_LEVEL_KEYS: Readonly<Record<string, Treatment>> = {
   policy_attachments: ignore("Gatehouse runs no guardrail policies (a guardrail with an MCP mode is refused where it is defined)"),
   mcp_tools: ignore("local Python tools are not served: Gatehouse runs no Python code; serve them from an MCP server instead"),
   callbacks: NOT_READ_BY_LITELLM("no callbacks run in Gatehouse; every tool call is recorded in the audit trail (GET /v1/mcp/audit)"),
-  virtual_keys: refuse(
-    "LiteLLM does not read this section either: the keys listed here do not exist and limit nothing. Create keys with POST /key/generate (object_permission.mcp_servers limits a key to servers) and remove the section",
+  virtual_keys: NOT_READ_BY_LITELLM(
+    "the keys listed are not created (so nothing gains access through them): create keys with POST /key/generate (object_permission.mcp_servers limits a key to servers)",
   ),
 };
 
@@ -240,11 +240,12 @@ export const SERVER_KEYS: Readonly<Record<string, Treatment>> = {
   client_private_key: refuse("private_key_jwt client authentication is not supported: the token request would go without the client's credentials; use client_secret"),
   client_private_key_id: refuse("private_key_jwt client authentication is not supported: the token request would go without the client's credentials; use client_secret"),
   client_assertion_signing_alg: refuse("private_key_jwt client authentication is not supported: the token request would go without the client's credentials; use client_secret"),
-  api_keys: refuse(
-    "LiteLLM does not read this key either: it limits nothing, and every key with access to the server can use it. Limit keys with object_permission.mcp_servers (POST /key/generate) and remove it",
-  ),
+  /** `never` (or false) is what Gatehouse does anyway: see REQUIRE_APPROVAL_NEVER. */
   require_approval: refuse("LiteLLM does not read this key either, and Gatehouse asks for no approvals: tool calls would run without one. Remove it (allowed_tools narrows what may be called)"),
 };
+
+/** `require_approval: never` asks for nothing, which is what Gatehouse does: loaded with a warning instead of refused. */
+export const REQUIRE_APPROVAL_NEVER: Treatment = NOT_READ_BY_LITELLM("'never' is what Gatehouse does: tool calls run without an approval step");
 
 /** auth_type values of newer LiteLLM releases that Gatehouse refuses, and why. */
 export const REFUSED_AUTH_TYPES: Readonly<Record<string, string>> = {

@@ -85,6 +85,12 @@ export const serverConfigSchema = z
     access_groups: stringList.optional(),
     /** Carried on the server entry; not enforced yet (keys see servers by their own lists only, which is narrower). */
     allow_all_keys: z.boolean().default(false),
+    /**
+     * Real LiteLLM configs carry it, and LiteLLM reads it nowhere. Gatehouse honours what its
+     * author meant, which is narrower: only these gateway keys (and the master key) may use
+     * the server. Config file only (the API refuses it: the values are keys).
+     */
+    api_keys: z.array(z.string().min(1)).min(1).optional(),
     /** Free-form metadata, kept as given; `description` is copied into it when it has none (as LiteLLM does). */
     mcp_info: z.record(z.string(), z.unknown()).optional(),
     /** An OpenAPI spec to generate tools from: not supported yet; such a server is not served (one warning). */

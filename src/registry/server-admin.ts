@@ -69,6 +69,8 @@ function maskedConfig(config: ServerConfig): Record<string, unknown> {
   }
   view.static_headers = Object.fromEntries(Object.keys(config.static_headers).map((header) => [header, "****"]));
   if (config.url !== undefined) view.url = maskedUrl(config.url);
+  // Gateway keys a config server is limited to: never shown.
+  if (config.api_keys !== undefined) view.api_keys = config.api_keys.map(() => "****");
   // A stdio server's env usually holds its API keys: masked like static_headers.
   if (config.env !== undefined) view.env = Object.fromEntries(Object.keys(config.env).map((name) => [name, "****"]));
   return view;
@@ -264,6 +266,10 @@ export function createServerAdmin(options: {
   }
 
   function validate(config: Record<string, unknown>): void {
+    if (config.api_keys !== undefined) {
+      // The values are gateway keys: the API would have to store and show them. The config file's owner decides.
+      throw badRequest("api_keys: only the config file may limit a server to listed keys; give keys access with object_permission.mcp_servers (POST /key/generate)", { field: "api_keys" });
+    }
     if (config.transport === "stdio" && options.allowStdio !== true) {
       // Running a command is remote code execution for whoever holds the master key: the config file's owner decides.
       throw new GatewayError({

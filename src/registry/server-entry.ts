@@ -3,6 +3,7 @@
  * can be computed once (parsed URL, kind, auth strategy, tool filter, header sets), so the
  * hot path does no parsing.
  */
+import { createHash } from "node:crypto";
 import type { ServerConfig } from "../config/schema.js";
 import { serverKind, type ServerKind } from "../config/server-kind.js";
 import type { Logger } from "../log.js";
@@ -91,6 +92,8 @@ export interface McpServerEntry {
    * auth_type, unless an `x-mcp-{server}-*` header names the server.
    */
   readonly clientAuthHeader: string | undefined;
+  /** `api_keys`: only the callers with these subjects (`key:<sha256 of the key>`) and the master key may use it. */
+  readonly keySubjects: ReadonlySet<string> | undefined;
   /** `available_on_public_internet: false`: hidden from callers outside the internal ranges. */
   readonly internalOnly: boolean;
   /** Settings that do not do what they seem to (logged when loaded). */
@@ -129,6 +132,7 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
     staticHeaders: Object.freeze(
       Object.fromEntries(Object.entries(config.static_headers).map(([header, value]) => [header.toLowerCase(), value])),
     ),
+    keySubjects: config.api_keys === undefined ? undefined : new Set(config.api_keys.map((key) => `key:${createHash("sha256").update(key, "utf8").digest("hex")}`)),
     clientAuthHeader: kind === "static" && config.auth_type !== "none" ? (options.clientAuthHeader ?? "x-mcp-auth") : undefined,
     internalOnly: !config.available_on_public_internet,
     warnings: Object.freeze(warnings),

@@ -88,6 +88,35 @@ describe("access groups and allow_all_keys", () => {
     expect(await serversListed("/mcp", devKey, { "x-mcp-access-groups": "ops" })).toEqual(["beta"]);
   });
 
+  it("api_keys (which LiteLLM ignores) limits a config server to the keys listed and the master key; the API never shows them or takes them", async () => {
+    const listed = "sk-listed-in-api-keys-0001";
+    const limitedServer = await upstreamNamed("limited", {}, true);
+    const only = await startTestGateway({ servers: { limited: { url: limitedServer.url, api_keys: [listed] } } });
+    try {
+      await only.fetch("/key/generate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ key: listed }) });
+      const other = await only.generateKey({});
+      const named = await only.generateKey({ object_permission: { mcp_servers: ["limited"] } });
+      const statusOn = async (key: string | null) => {
+        const response = await only.fetch("/limited/mcp", { method: "POST", key, headers: MCP_ACCEPT, body: rpc("tools/list") });
+        await response.body?.cancel();
+        return response.status;
+      };
+      expect(await statusOn(listed)).toBe(200);
+      expect(await statusOn(only.masterKey)).toBe(200);
+      // Hidden from a key that may use every server: as if it did not exist.
+      expect(await statusOn(other)).toBe(404);
+      // Naming the server in the key does not get around the list.
+      expect(await statusOn(named)).toBe(403);
+      const view = await (await only.fetch("/v1/mcp/server/limited")).text();
+      expect(view).not.toContain(listed);
+      const refused = await only.fetch("/v1/mcp/server", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server_name: "x", url: limitedServer.url, api_keys: [listed] }) });
+      expect(refused.status).toBe(400);
+    } finally {
+      await only.close();
+      await limitedServer.close();
+    }
+  });
+
   it("GET /v1/mcp/access_groups lists the groups of the servers the key may use", async () => {
     const all = (await (await gateway.fetch("/v1/mcp/access_groups")).json()) as { access_groups: string[] };
     expect(all.access_groups).toEqual(["dev", "ops"]);

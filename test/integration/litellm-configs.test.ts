@@ -219,7 +219,20 @@ const EXPECTED: Record<string, Expectation> = {
   },
   "29-thirdparty-websurfinmurf-unknown-keys.yaml": {
     env: { DATABASE_URL: "sqlite::memory:", LITELLM_MASTER_KEY: MASTER_KEY },
-    refused: ["virtual_keys", "mcp_servers.postgres_db.api_keys", "mcp_servers.postgres_db.require_approval"],
+    // virtual_keys creates nothing (narrower); require_approval: never is what Gatehouse does; api_keys limits the server to the keys listed (here the master key).
+    warnings: [
+      "model_list",
+      "virtual_keys",
+      "general_settings.detailed_debug",
+      "general_settings.log_level",
+      "litellm_settings.master_key",
+      "litellm_settings.json_logs",
+      "litellm_settings.detailed_debug",
+      "mcp_servers.*.require_approval (on postgres_db)",
+      "litellm_settings.mcp_aliases.db",
+      "litellm_settings.mcp_aliases.fs",
+    ],
+    calls: [{ server: "postgres_db" }],
   },
 };
 

@@ -51,16 +51,20 @@ export interface ServerIdentity {
   accessGroups?: readonly string[];
   /** `allow_all_keys: true`: every gateway key may use it, limited ones included (as in LiteLLM). */
   allowAllKeys?: boolean;
+  /** `api_keys`: only these callers' subjects, and the master key, may use it. */
+  keySubjects?: ReadonlySet<string> | undefined;
 }
 
 /**
  * Whether the caller may use the server: its key lists it (or lists no servers at all), or
- * the server is in one of the key's access groups, or it allows all keys. Never for a
+ * the server is in one of the key's access groups, or it allows all keys; and, where the
+ * server lists `api_keys`, the key is one of them (or the master key). Never for a
  * caller without a key (the delegate bypass reaches only the servers the request named),
  * and never an internal-only server from outside the internal ranges.
  */
 export function canUseServer(caller: Caller, server: ServerIdentity): boolean {
   if (server.internalOnly === true && caller.fromPublicInternet === true) return false;
+  if (server.keySubjects !== undefined && caller.kind !== "master" && !server.keySubjects.has(caller.subject)) return false;
   if (caller.servers === "all" || caller.servers.has(server.id)) return true;
   if (caller.kind === "delegated") return false;
   if (server.allowAllKeys === true) return true;

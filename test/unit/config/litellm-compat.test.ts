@@ -94,9 +94,14 @@ describe("LiteLLM keys: refused where ignoring them would widen access", () => {
     }
   });
 
-  it("refuses keys LiteLLM ignores silently but whose authors meant to limit access", () => {
-    const lines = problems(["virtual_keys: [{api_key: k}]", "mcp_servers:", "  db:", "    url: https://db.example.com/mcp", "    api_keys: [k]", "    require_approval: never"]);
-    expect(lines.map((line) => line.split(": ")[1])).toEqual(["virtual_keys", "mcp_servers.db.api_keys", "mcp_servers.db.require_approval"]);
+  it("keys LiteLLM ignores silently but whose authors meant to limit access: never wider than they asked", () => {
+    // require_approval other than never: tool calls would run without the approval asked for.
+    const lines = problems(["mcp_servers:", "  db:", "    url: https://db.example.com/mcp", "    require_approval: always"]);
+    expect(lines.map((line) => line.split(": ")[1])).toEqual(["mcp_servers.db.require_approval"]);
+    // virtual_keys creates nothing (narrower), require_approval: never is what Gatehouse does, api_keys limits the server to the keys listed.
+    const { config, warnings } = parse(["virtual_keys: [{api_key: k}]", "mcp_servers:", "  db:", "    url: https://db.example.com/mcp", "    api_keys: [k]", "    require_approval: never"]);
+    expect(warnings.map((line) => line.split(": ")[1])).toEqual(["virtual_keys", "mcp_servers.*.require_approval (on db)"]);
+    expect(config.mcp_servers.db?.api_keys).toEqual(["k"]);
   });
 });
 
