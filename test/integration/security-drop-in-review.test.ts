@@ -3,6 +3,7 @@
  * what each rule is). Each describe is named after what broke.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../fixtures/databases.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
@@ -66,5 +67,48 @@ describe("regression: a key's rpm_limit did not count tool calls made from the U
     expect(refused.status).toBe(429);
     expect(await refused.text()).toContain("rpm_limit");
     expect(toolCalls()).toBe(calls);
+  });
+});
+
+describe("regression: a database server whose server_id is a config server's name shared that server's id (and its keys)", () => {
+  // The API refuses such an id, but the config file can gain the name later: a config
+  // server's id is its name, so keys granted one server were granted the other too.
+  let secret: Upstream;
+  let other: Upstream;
+  let db: TestDatabase;
+  let gateway: TestGateway | undefined;
+
+  beforeAll(async () => {
+    [secret, other] = await Promise.all([startUpstream({ name: "secret" }), startUpstream({ name: "other" })]);
+    db = await createTestDatabase("sqlite");
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await Promise.all([secret?.close(), other?.close()]);
+    await db?.drop();
+  });
+
+  const start = (servers: Record<string, Record<string, unknown>>) => startTestGateway({ servers, env: { DATABASE_URL: db.url } });
+
+  it("does not start, naming both servers, so a key granted the database server never reaches the config server", async () => {
+    gateway = await start({});
+    const created = await gateway.fetch("/v1/mcp/server", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server_name: "db-tools", server_id: "github", url: other.url }) });
+    expect(created.status).toBe(201);
+    const key = await gateway.generateKey({ object_permission: { mcp_servers: ["db-tools"] } });
+    await gateway.close();
+    gateway = undefined;
+
+    // The operator later adds a config server named github (or GitHub).
+    for (const name of ["github", "GitHub"]) {
+      await expect(start({ [name]: { url: secret.url } })).rejects.toThrow(new RegExp(`mcp_servers\\.${name}: database server 'db-tools' has the server_id 'github'`));
+    }
+    expect(secret.requests).toEqual([]);
+
+    // Renamed, it starts; the key keeps its own server and never sees the config one.
+    gateway = await start({ "github-cloud": { url: secret.url } });
+    const listed = await gateway.fetch("/mcp-rest/tools/list", { key });
+    expect(listed.status).toBe(200);
+    const { tools } = (await listed.json()) as { tools: Array<{ mcp_info: { server_name: string } }> };
+    expect(new Set(tools.map((tool) => tool.mcp_info.server_name))).toEqual(new Set(["db-tools"]));
   });
 });
