@@ -246,6 +246,15 @@ function carriesCredential(name: string, value: string): boolean {
   return CREDENTIAL_NAME.test(name) || TOKEN_SHAPED.test(value.trim());
 }
 
+/**
+ * The scrubber for what a stdio server answers: its configured `env` values that carry a
+ * credential (by name, e.g. `GITHUB_TOKEN`, or shape), as for `static_headers`. Ordinary
+ * values (`NODE_ENV: production`) are left alone, so they do not turn into `****`.
+ */
+export function envScrubber(env: Readonly<Record<string, string>>): CredentialScrubber {
+  return credentialScrubber(Object.entries(env).filter(([name, value]) => carriesCredential(name, value)).map(([, value]) => value));
+}
+
 const byCredentials = new WeakMap<object, WeakMap<object, CredentialScrubber>>();
 
 /**

@@ -246,6 +246,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       serverAdmin,
       keyAdmin,
       aggregate,
+      limits,
       connections: {
         async expiresAt(serverId, user) {
           const token = await oauthRepo.getUserToken(serverId, user);

@@ -24,7 +24,7 @@ import {
   type InitializeResult,
   type JSONRPCMessage,
 } from "@modelcontextprotocol/sdk/types.js";
-import { credentialScrubber, type CredentialScrubber } from "../credential-scrubber.js";
+import { credentialScrubber, envScrubber, type CredentialScrubber } from "../credential-scrubber.js";
 import type { CancelSource } from "../exchange.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -113,6 +113,8 @@ export class StdioProcess {
 
   /** The configured env values (its API keys, typically): masked in the stderr lines the gateway logs. */
   private readonly scrubber: CredentialScrubber;
+  /** Its credential-carrying env values: masked in every message it sends (SECURITY.md item 11). */
+  private readonly answerScrubber: CredentialScrubber;
 
   constructor(
     readonly server: StdioServerSpec,
@@ -121,6 +123,7 @@ export class StdioProcess {
     private readonly now: () => number = Date.now,
   ) {
     this.scrubber = credentialScrubber(Object.values(server.stdio.env));
+    this.answerScrubber = envScrubber(server.stdio.env);
   }
 
   /** Starts the first process; failures are logged and retried, never thrown. */
@@ -334,8 +337,10 @@ export class StdioProcess {
     this.send(transport, { jsonrpc: "2.0", method: "notifications/initialized" });
   }
 
-  private received(transport: StdioClientTransport, message: JSONRPCMessage): void {
+  private received(transport: StdioClientTransport, sent: JSONRPCMessage): void {
     if (this.transport !== transport) return;
+    // Answers, progress and notifications reach callers: a server echoing its own token shows it to none.
+    const message = this.answerScrubber.value(sent);
     if (!("method" in message)) {
       const id = "id" in message ? message.id : undefined;
       const pending = typeof id === "number" ? this.pending.get(id) : undefined;

@@ -10,7 +10,8 @@
  * database rows the first created (ties: the lower id) keeps the name, on every instance
  * alike; rows that clash (two instances created `A` and `a` at once, or a database from
  * before this rule) are left out with an error naming both, until one is renamed or
- * deleted through the API.
+ * deleted through the API. A row whose server_id is a config server's name (a config
+ * server's id is its name) would share its keys' grants: the gateway does not start.
  */
 import type { Environment } from "../config/env-refs.js";
 import { ConfigError } from "../config/errors.js";
@@ -66,6 +67,7 @@ export async function databaseRegistry(options: {
   let problems: ServerProblem[] = [];
   let running: Promise<void> | undefined;
   let again = false;
+  let first = true;
 
   function entryFor(row: StoredServer, source: string): McpServerEntry {
     const previous = loaded.get(row.id);
@@ -77,8 +79,9 @@ export async function databaseRegistry(options: {
     return buildServerEntry(row.id, row.name, "database", config, context);
   }
 
-  async function load(): Promise<void> {
+  async function load(initial: boolean): Promise<void> {
     const { servers: stored, unreadable } = await options.servers.listReadable();
+    const idClashes: string[] = [];
     const next = new Map<string, Loaded>();
     const nextProblems: ServerProblem[] = unreadable.map((row) => ({
       ...row,
@@ -92,6 +95,13 @@ export async function databaseRegistry(options: {
       const holder = holders.get(row.name.toLowerCase());
       if (holder !== undefined) {
         nextProblems.push({ id: row.id, name: row.name, problem: nameClash(row.name, holder) });
+        continue;
+      }
+      // A config server's id is its name: a row with that id shares its keys' grants (and takes its routes).
+      const idHolder = holders.get(row.id.toLowerCase());
+      if (idHolder !== undefined && idHolder.id === undefined) {
+        idClashes.push(`mcp_servers.${idHolder.name}: database server '${row.name}' has the server_id '${row.id}', and a config server's id is its name (ignoring case here): keys granted either one would be granted both. Rename the config server; or, to drop the database server, start without the config server, delete it (DELETE /v1/mcp/server/${row.id}) and take '${row.id}' out of the keys granted it, which would otherwise be granted the config server`);
+        nextProblems.push({ id: row.id, name: row.name, problem: `its server_id '${row.id}' is the name or alias of config server '${idHolder.name}' (ignoring case), so keys granted one are granted the other; delete this one` });
         continue;
       }
       holders.set(row.name.toLowerCase(), { name: row.name, id: row.id });
@@ -111,6 +121,8 @@ export async function databaseRegistry(options: {
         nextProblems.push({ id: row.id, name: row.name, problem });
       }
     }
+    // At startup the gateway does not start (fail closed); a row another instance writes later is left out.
+    if (initial && idClashes.length > 0) throw new ConfigError(idClashes);
     for (const problem of nextProblems) {
       if (!problems.some((known) => known.id === problem.id && known.problem === problem.problem)) {
         options.log.error({ server: problem.name, server_id: problem.id, problem: problem.problem }, "a database MCP server cannot be loaded; it is left out");
@@ -132,7 +144,8 @@ export async function databaseRegistry(options: {
       try {
         do {
           again = false;
-          await load();
+          await load(first);
+          first = false;
         } while (again);
       } finally {
         running = undefined;

@@ -150,16 +150,21 @@ function toolPrefixes(name: string, alias: string | undefined, separator: string
   return [...new Set(separators.flatMap((sep) => labels.map((label) => `${label}${sep}`)))];
 }
 
-/** allowed_params keyed by raw tool names; a raw and a prefixed key for one tool are merged. */
+/**
+ * allowed_params keyed by raw tool names; a raw and a prefixed key for one tool are merged.
+ * A prefixed key counts for the key as written too (as in allowed_tools): the upstream's own
+ * tool may be named `{prefix}{tool}`, and must not be left unrestricted.
+ */
 function allowedParams(config: Readonly<Record<string, readonly string[]>> | undefined, prefixes: readonly string[]): ReadonlyMap<string, ReadonlySet<string>> | undefined {
   if (config === undefined) return undefined;
   const byTool = new Map<string, Set<string>>();
   for (const [key, params] of Object.entries(config)) {
     const prefix = prefixes.find((candidate) => key.startsWith(candidate) && key.length > candidate.length);
-    const tool = prefix === undefined ? key : key.slice(prefix.length);
-    const known = byTool.get(tool) ?? new Set<string>();
-    for (const param of params) known.add(param);
-    byTool.set(tool, known);
+    for (const tool of prefix === undefined ? [key] : [key.slice(prefix.length), key]) {
+      const known = byTool.get(tool) ?? new Set<string>();
+      for (const param of params) known.add(param);
+      byTool.set(tool, known);
+    }
   }
   return byTool;
 }

@@ -190,7 +190,8 @@ describe("@modelcontextprotocol/server-everything in stdio mode", () => {
 describe("the child's environment", () => {
   it("holds the configured env (os.environ/ resolved) and a minimal default, never the gateway's own variables", async () => {
     const call = async (name: string, args: Record<string, unknown> = {}) => textOf(await (await rest("/mcp-rest/tools/call", { server_name: "fs", name, arguments: args })).json());
-    expect(await call("env", { name: "FIXTURE_TOKEN" })).toBe(TOKEN);
+    // The child has the value; the gateway masks it in what it relays (see the test below).
+    expect(await call("env", { name: "FIXTURE_TOKEN" })).toBe(`****${TOKEN.slice(-4)}`);
     expect(await call("env", { name: GATEWAY_SECRET })).toBe("(unset)");
     const names = (await call("env_names")).split(",");
     expect(names).toContain("FIXTURE_TOKEN");
@@ -265,5 +266,22 @@ describe("permissions", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/list", params: {} }),
     });
     expect(response.status).toBe(404);
+  });
+});
+
+describe("regression: a stdio server's answers showed its configured env secrets to callers", () => {
+  // A server that echoes its token (an upstream API's "invalid token: ..." error) showed it to
+  // every key allowed to use the server, as item 11 of SECURITY.md closed for HTTP upstreams.
+  it("masks the credential-carrying env values in answers on the pass-through, /mcp and REST", async () => {
+    const limited = await gateway.generateKey({ object_permission: { mcp_servers: ["fs"] } });
+    const client = await gateway.connect("/fs/mcp", { "x-litellm-api-key": `Bearer ${limited}` });
+    const direct = textOf(await client.callTool({ name: "echo", arguments: { text: `bad token ${TOKEN}` } }));
+    expect(direct).toBe(`bad token ****${TOKEN.slice(-4)}`);
+    const aggregate = await gateway.connect("/mcp", { "x-litellm-api-key": `Bearer ${limited}` });
+    expect(textOf(await aggregate.callTool({ name: "fs-env", arguments: { name: "FIXTURE_TOKEN" } }))).not.toContain(TOKEN);
+    const called = await rest("/mcp-rest/tools/call", { server_name: "fs", name: "echo", arguments: { text: `again ${TOKEN}` } }, limited);
+    expect(JSON.stringify(await called.json())).not.toContain(TOKEN);
+    // Ordinary env values (no credential name, not token-shaped) are left alone.
+    expect(textOf(await client.callTool({ name: "echo", arguments: { text: "plain words stay" } }))).toBe("plain words stay");
   });
 });

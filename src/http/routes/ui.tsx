@@ -14,6 +14,7 @@ import { callerUserKey, seenFrom, type Caller } from "../../auth/inbound/caller.
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
 import { FORWARD_NOTHING } from "../../auth/inbound/credential-screen.js";
 import type { KeyAdmin, ListedKey } from "../../auth/inbound/key-admin.js";
+import type { KeyLimiter } from "../../auth/inbound/key-limits.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { clientMessage, GatewayError, toGatewayError } from "../../errors.js";
 import type { Logger } from "../../log.js";
@@ -50,6 +51,8 @@ export interface UiRouteDeps {
   serverAdmin: ServerAdmin;
   keyAdmin: KeyAdmin;
   aggregate: Aggregate;
+  /** The keys' rpm_limit and max_parallel_requests: a tool call from the tools page counts as on the MCP routes. */
+  limits: KeyLimiter;
   connections: UiConnections;
   origin: OriginSettings;
   network: CallerNetwork;
@@ -382,16 +385,25 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       if (selected === undefined) return html(<ServerToolsPage {...frame} />, 404);
       const parsed = parseToolArguments(selected.inputSchema, submitted);
       if (!parsed.ok) return html(<ServerToolsPage {...frame} selected={selected} errors={parsed.errors} />, 400);
+      // The key's limits hold here too (a 429 page past them): a UI session must not be a way around them.
+      const admitting = deps.limits.admit(current.caller);
+      const release = admitting === undefined ? undefined : await admitting;
       try {
-        const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal), {
-          route: "ui",
-          requestId: exchangeOf(c)?.requestId,
-        });
-        return html(<ServerToolsPage {...frame} selected={selected} result={result} />);
-      } catch (error) {
-        const failure = toGatewayError(error);
-        if (failure.status >= 500 && !failure.expose) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message }, "UI tool call failed");
-        return html(<ServerToolsPage {...frame} selected={selected} callError={{ title: `${selected.name} failed`, ...explain(failure) }} />, 200);
+        const counting = deps.limits.countToolCalls(current.caller, 1);
+        if (counting !== undefined) await counting;
+        try {
+          const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal), {
+            route: "ui",
+            requestId: exchangeOf(c)?.requestId,
+          });
+          return html(<ServerToolsPage {...frame} selected={selected} result={result} />);
+        } catch (error) {
+          const failure = toGatewayError(error);
+          if (failure.status >= 500 && !failure.expose) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message }, "UI tool call failed");
+          return html(<ServerToolsPage {...frame} selected={selected} callError={{ title: `${selected.name} failed`, ...explain(failure) }} />, 200);
+        }
+      } finally {
+        release?.();
       }
     }),
   );

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { NO_CREDENTIALS } from "../../../src/auth/upstream/strategy.js";
 import { parseConfig } from "../../../src/config/load.js";
+import { assertArgumentsAllowed } from "../../../src/mcp/access.js";
 import { configServerEntries } from "../../../src/registry/registry.js";
 
 const authFor = () => ({ credentials: () => NO_CREDENTIALS });
@@ -41,7 +42,16 @@ describe("server entry: LiteLLM fields", () => {
   it("keys allowed_params by raw tool name, merging raw and prefixed keys", () => {
     const [entry] = entries(["mcp_servers:", "  svc:", "    url: https://s.example.com/mcp", "    alias: s", "    allowed_params: {find: [q], svc__find: [limit], s-get: [id]}"], "__");
     expect(entry?.toolPrefix).toBe("s__");
-    expect(entry?.allowedParams).toEqual(new Map([["find", new Set(["q", "limit"])], ["get", new Set(["id"])]]));
+    expect(entry?.allowedParams?.get("find")).toEqual(new Set(["q", "limit"]));
+    expect(entry?.allowedParams?.get("get")).toEqual(new Set(["id"]));
+  });
+
+  it("regression: an allowed_params key spelling a tool whose own name starts with the prefix left that tool unrestricted", () => {
+    // The upstream's tool is really named `svc-search`; on /mcp it is `svc-svc-search`.
+    const [entry] = entries(["mcp_servers:", "  svc:", "    url: https://s.example.com/mcp", "    allowed_params: {svc-search: [q]}"]);
+    expect(() => assertArgumentsAllowed(entry!, "svc-search", { q: "x", drop_table: true })).toThrow(/'drop_table' are not allowed/);
+    expect(() => assertArgumentsAllowed(entry!, "search", { q: "x", drop_table: true })).toThrow(/'drop_table' are not allowed/);
+    expect(() => assertArgumentsAllowed(entry!, "svc-search", { q: "x" })).not.toThrow();
   });
 
   it("leaves OpenAPI (spec_path) servers out of the registry", () => {
