@@ -181,8 +181,11 @@ function screenServers(out: Screened, file: string): void {
     const authType = server.auth_type;
     const refusal = typeof authType === "string" && Object.hasOwn(REFUSED_AUTH_TYPES, authType) ? REFUSED_AUTH_TYPES[authType] : undefined;
     if (refusal !== undefined) {
-      out.problems.push(problemLine(file, [...path, "auth_type"], `MCP server '${name}': auth_type ${String(authType)} is not supported by Gatehouse: ${refusal}`));
-      out.reported.push([...path, "auth_type"]);
+      // The file still starts (LiteLLM users' files must), without this server: narrower, never
+      // a server called without its credentials or without the key check.
+      out.warnings.push(problemLine(file, [...path, "auth_type"], `MCP server '${name}' is not served: auth_type ${String(authType)} is not supported by Gatehouse: ${refusal}`));
+      delete servers[name];
+      continue;
     }
     mapTokenExchangeProfile(server, path, out, file);
     mapUpstreamResource(server, path, out, file);

@@ -87,10 +87,11 @@ describe("LiteLLM keys: refused where ignoring them would widen access", () => {
     expect(mcp).toEqual([expect.stringContaining("guardrails[0].litellm_params.mode: not supported by Gatehouse, and ignoring it would widen access: guardrail mode pre_mcp_call")]);
   });
 
-  it("refuses auth types Gatehouse cannot do, naming the server", () => {
+  it("leaves out a server whose auth type Gatehouse cannot do, naming it, and starts with the others", () => {
     for (const authType of ["aws_sigv4", "oauth2_id_jag", "true_passthrough", "oauth_delegate"]) {
-      const lines = problems(["mcp_servers:", "  agent:", "    url: https://a.example.com/mcp", `    auth_type: ${authType}`]);
-      expect(lines).toEqual([expect.stringMatching(new RegExp(`^${FILE}: mcp_servers\\.agent\\.auth_type: MCP server 'agent': auth_type ${authType} is not supported by Gatehouse: `))]);
+      const { config, warnings } = parse(["mcp_servers:", "  agent:", "    url: https://a.example.com/mcp", `    auth_type: ${authType}`, "  other:", "    url: https://o.example.com/mcp"]);
+      expect(Object.keys(config.mcp_servers)).toEqual(["other"]);
+      expect(warnings).toEqual([expect.stringMatching(new RegExp(`^${FILE}: mcp_servers\\.agent\\.auth_type: MCP server 'agent' is not served: auth_type ${authType} is not supported by Gatehouse: `))]);
     }
   });
 
