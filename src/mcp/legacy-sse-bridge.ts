@@ -16,7 +16,7 @@ import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprot
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { DebugRecorder, type UpstreamCallRecord } from "../debug.js";
 import { fetchHeaders } from "../headers.js";
-import { GatewayError, JsonRpcCode } from "../errors.js";
+import { JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { toolVisibility } from "./access.js";
 import type { JsonRpcId, ParsedBody } from "./jsonrpc.js";
@@ -31,6 +31,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
+import { bridgeSessions, type BridgeSessionBase } from "./bridge-sessions.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
 import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
 
@@ -40,14 +41,11 @@ const sdk = async () => {
   return { SSEClientTransport: client.SSEClientTransport, SseError: client.SseError, WebStandardStreamableHTTPServerTransport: server.WebStandardStreamableHTTPServerTransport };
 };
 
-interface BridgeSession {
-  serverId: string;
-  callerKeyId: string;
+interface BridgeSession extends BridgeSessionBase {
   /** The credentials chosen when the session opened, reported again on each of its requests. */
   call: UpstreamCallRecord | undefined;
   client: WebStandardStreamableHTTPServerTransport;
   upstream: SSEClientTransport;
-  lastUsed: number;
   /** Frees the session's slot in the stream budget (idempotent). */
   release: () => void;
 }
@@ -72,24 +70,12 @@ export interface LegacySseBridge {
 }
 
 export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget; maxSessions?: number; idleMs?: number; now?: () => number }): LegacySseBridge {
-  const sessions = new Map<string, BridgeSession>();
-  const maxSessions = deps.maxSessions ?? 1000;
-  const idleMs = deps.idleMs ?? 30 * 60_000;
-  const now = deps.now ?? Date.now;
-
-  function closeSession(id: string): void {
-    const session = sessions.get(id);
-    if (session === undefined) return;
-    sessions.delete(id);
+  const sessions = bridgeSessions<BridgeSession>(deps, (session) => {
     session.release();
     void session.upstream.close().catch(() => undefined);
     void session.client.close().catch(() => undefined);
-  }
-
-  function evictIdle(): void {
-    const cutoff = now() - idleMs;
-    for (const [id, session] of sessions) if (sessions.size >= maxSessions || session.lastUsed < cutoff) closeSession(id);
-  }
+  });
+  const closeSession = sessions.close;
 
   /** The upstream's SSE stream, open and past its endpoint event; one retry when a cached token is refused. */
   async function connectUpstream(request: LegacySseRequest, recorder: DebugRecorder): Promise<{ upstream: SSEClientTransport; scrubber: CredentialScrubber }> {
@@ -129,14 +115,14 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
     const { upstream, scrubber } = connected;
     const call = recorder.records[0];
     if (call !== undefined) request.inbound.debug?.record(call);
-    evictIdle();
+    sessions.evictIdle();
     const visible = toolVisibility(request.caller, server);
     const pendingLists = new Set<JsonRpcId>();
     const progressOwners = new Map<string | number, RequestId>();
     const client = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
-        sessions.set(id, { serverId: server.id, callerKeyId: request.caller.subject, call, client, upstream, lastUsed: now(), release });
+        sessions.add(id, { serverId: server.id, callerSubject: request.caller.subject, call, client, upstream, lastUsed: sessions.now(), release });
       },
       onsessionclosed: (id) => closeSession(id),
     });
@@ -186,12 +172,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
       if (sessionId === null) {
         ({ client: transport, dispose } = await open(request));
       } else {
-        const session = sessions.get(sessionId);
-        // Another caller's session is as unknown as an expired one.
-        if (session === undefined || session.serverId !== request.server.id || session.callerKeyId !== request.caller.subject) {
-          throw new GatewayError({ status: 404, code: "session_not_found", message: "Session not found", rpcCode: JsonRpcCode.InvalidRequest });
-        }
-        session.lastUsed = now();
+        const session = sessions.owned(sessionId, request.server.id, request.caller.subject);
         if (session.call !== undefined) request.inbound.debug?.record(session.call);
         transport = session.client;
       }
@@ -202,7 +183,7 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
       return response;
     },
     async close() {
-      for (const id of [...sessions.keys()]) closeSession(id);
+      sessions.closeAll();
     },
   };
 }

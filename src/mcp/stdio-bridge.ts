@@ -27,19 +27,17 @@ import type { ParsedBody } from "./jsonrpc.js";
 import type { LegacySseRequest } from "./legacy-sse-bridge.js";
 import type { StdioProcess, StdioRequest } from "./stdio-process.js";
 import { stdioDebugCall, type StdioServers } from "./stdio-servers.js";
+import { bridgeSessions, type BridgeSessionBase } from "./bridge-sessions.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 
 /** The SDK's server transport, loaded with the first stdio session. */
 const sdk = async () => (await import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js")).WebStandardStreamableHTTPServerTransport;
 
-interface BridgeSession {
-  serverId: string;
-  callerSubject: string;
+interface BridgeSession extends BridgeSessionBase {
   client: WebStandardStreamableHTTPServerTransport;
   /** The caller's requests still waiting for the process, by the caller's id. */
   inFlight: Map<RequestId, StdioRequest>;
-  lastUsed: number;
   release: () => void;
   stopListening: () => void;
 }
@@ -50,26 +48,14 @@ export interface StdioBridge {
 }
 
 export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; streams: StreamBudget; maxSessions?: number; idleMs?: number; now?: () => number }): StdioBridge {
-  const sessions = new Map<string, BridgeSession>();
-  const maxSessions = deps.maxSessions ?? 1000;
-  const idleMs = deps.idleMs ?? 30 * 60_000;
-  const now = deps.now ?? Date.now;
-
-  function closeSession(id: string): void {
-    const session = sessions.get(id);
-    if (session === undefined) return;
-    sessions.delete(id);
+  const sessions = bridgeSessions<BridgeSession>(deps, (session) => {
     session.release();
     session.stopListening();
     for (const pending of session.inFlight.values()) pending.cancel("the client closed its session", new Error("session closed"));
     session.inFlight.clear();
     void session.client.close().catch(() => undefined);
-  }
-
-  function evictIdle(): void {
-    const cutoff = now() - idleMs;
-    for (const [id, session] of sessions) if (sessions.size >= maxSessions || session.lastUsed < cutoff) closeSession(id);
-  }
+  });
+  const closeSession = sessions.close;
 
   /** A new session: the process must be up (its initialize result answers the client's). */
   async function open(request: LegacySseRequest, process: StdioProcess): Promise<{ client: WebStandardStreamableHTTPServerTransport; dispose: () => void }> {
@@ -77,13 +63,13 @@ export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; stre
     await process.ready(server.timeoutMs, request.inbound.cancel);
     const Transport = await sdk();
     const release = deps.streams.admit(server, streamOwner(request.caller, request.inbound.headers));
-    evictIdle();
+    sessions.evictIdle();
     const visible = toolVisibility(request.caller, server);
     const inFlight = new Map<RequestId, StdioRequest>();
     const client: WebStandardStreamableHTTPServerTransport = new Transport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
-        sessions.set(id, { serverId: server.id, callerSubject: request.caller.subject, client, inFlight, lastUsed: now(), release, stopListening });
+        sessions.add(id, { serverId: server.id, callerSubject: request.caller.subject, client, inFlight, lastUsed: sessions.now(), release, stopListening });
       },
       onsessionclosed: (id) => closeSession(id),
     });
@@ -174,12 +160,7 @@ export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; stre
       if (sessionId === null) {
         ({ client: transport, dispose } = await open(request, process));
       } else {
-        const session = sessions.get(sessionId);
-        // Another caller's session is as unknown as an expired one.
-        if (session === undefined || session.serverId !== request.server.id || session.callerSubject !== request.caller.subject) {
-          throw new GatewayError({ status: 404, code: "session_not_found", message: "Session not found", rpcCode: JsonRpcCode.InvalidRequest });
-        }
-        session.lastUsed = now();
+        const session = sessions.owned(sessionId, request.server.id, request.caller.subject);
         // A request to a process that is down gets 503 with Retry-After, as the route's other upstream failures do.
         if (parsed?.messages.some((message) => "method" in message && "id" in message)) await process.ready(request.server.timeoutMs, request.inbound.cancel);
         transport = session.client;
@@ -194,7 +175,7 @@ export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; stre
       return response;
     },
     async close() {
-      for (const id of [...sessions.keys()]) closeSession(id);
+      sessions.closeAll();
     },
   };
 }
