@@ -70,6 +70,8 @@ export interface GatewayOptions {
   log: Logger;
   port: number;
   host: string;
+  /** Extra CA (PEM) trusted for Client ID Metadata Document hosts (tests' self-signed servers). */
+  clientMetadataDocumentCa?: string;
 }
 
 export interface RunningGateway {
@@ -173,6 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const documents = createClientMetadataDocuments({
     trustedHosts: general.oauth_client_metadata_document_hosts,
     internalHosts: general.oauth_client_metadata_document_internal_hosts,
+    ...(options.clientMetadataDocumentCa === undefined ? {} : { ca: options.clientMetadataDocumentCa }),
   });
   const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log, documents });
   const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics, documents });

@@ -47,6 +47,8 @@ export interface ClientMetadataDocumentOptions {
   /** DNS resolution (tests put a resolver here that answers private addresses). */
   resolve?: (hostname: string) => Promise<{ address: string; family: number }[]>;
   now?: () => number;
+  /** Extra trusted CA certificates (PEM) for document hosts; production uses the system store (or NODE_EXTRA_CA_CERTS). */
+  ca?: string;
 }
 
 /** A validated client metadata document. */
@@ -187,7 +189,7 @@ export function createClientMetadataDocuments(options: ClientMetadataDocumentOpt
       (error: NodeJS.ErrnoException) => callback(error, "", 0),
     );
   };
-  const agent = new Agent({ connect: { lookup: guardedLookup, timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, maxRedirections: 0 } as Agent.Options);
+  const agent = new Agent({ connect: { lookup: guardedLookup, timeout: timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, maxRedirections: 0 } as Agent.Options);
 
   /** GET through the guard; answers the parsed JSON and the cache headers. */
   async function fetchJson(url: URL, step: string, change: string): Promise<{ body: unknown; headers: Record<string, string | string[] | undefined> }> {
