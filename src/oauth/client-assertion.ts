@@ -12,7 +12,8 @@ import { oauthError } from "./oauth-error.js";
 import type { ClientMetadataDocument } from "./client-metadata-document.js";
 
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
+/** The assertion algorithms accepted (asymmetric only: a document holds no shared secret); advertised in RFC 8414 metadata. */
+export const CLIENT_ASSERTION_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
 const MAX_LIFETIME_SECONDS = 300;
 
 function unauthenticated(problem: string) {
@@ -47,7 +48,7 @@ export function createClientAssertionVerifier(now: () => number = Date.now) {
         issuer: document.clientId,
         subject: document.clientId,
         audience: audiences,
-        algorithms: ALGORITHMS,
+        algorithms: CLIENT_ASSERTION_ALGORITHMS,
         requiredClaims: ["exp", "jti"],
         currentDate: new Date(now()),
         clockTolerance: 30,

@@ -5,6 +5,7 @@
  * exactly `{origin}/{server}`, the `authorization_servers` entry).
  */
 import type { McpServerEntry } from "../registry/server-entry.js";
+import { CLIENT_ASSERTION_ALGORITHMS } from "./client-assertion.js";
 import { issuerFor } from "./gateway-issuer.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
@@ -54,7 +55,7 @@ export async function authorizationServerMetadata(origin: string, server: McpSer
     grant_types_supported: ["authorization_code", "refresh_token"],
     code_challenge_methods_supported: ["S256"],
     token_endpoint_auth_methods_supported: documents ? ["none", "private_key_jwt"] : ["none"],
-    ...(documents ? { token_endpoint_auth_signing_alg_values_supported: ["RS256", "PS256", "ES256", "EdDSA"], client_id_metadata_document_supported: true } : {}),
+    ...(documents ? { token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGORITHMS, client_id_metadata_document_supported: true } : {}),
     authorization_response_iss_parameter_supported: true,
     ...(scopes.length === 0 ? {} : { scopes_supported: scopes }),
   };
