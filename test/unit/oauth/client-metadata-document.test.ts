@@ -137,6 +137,23 @@ describe("client metadata documents: SSRF guard", () => {
   });
 });
 
+describe("client metadata documents: a document dripped byte by byte", () => {
+  it("is cut off at the deadline of the whole fetch, not of each read", async () => {
+    const drips = new Set<NodeJS.Timeout>();
+    routes.set("/drip.json", (_q, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      const timer = setInterval(() => response.write(" "), 20);
+      drips.add(timer);
+      response.on("close", () => clearInterval(timer));
+    });
+    try {
+      await expect(local({ timeoutMs: 300 }).resolve(`${base}/drip.json`)).rejects.toThrow(/did not send the whole document within 300 ms/);
+    } finally {
+      for (const timer of drips) clearInterval(timer);
+    }
+  });
+});
+
 describe("client metadata documents: trust policy and cache", () => {
   it("refuses a host outside the trust policy, naming the setting", async () => {
     const documents = createClientMetadataDocuments({ trustedHosts: ["*.trusted.example"] });
