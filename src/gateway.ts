@@ -32,6 +32,7 @@ import { createStreamBudget } from "./mcp/stream-budget.js";
 import { createUpstreamClients } from "./mcp/upstream-clients.js";
 import { createUpstreamHttp } from "./mcp/upstream-http.js";
 import { createAuthorize } from "./oauth/authorize.js";
+import { createClientMetadataDocuments } from "./oauth/client-metadata-document.js";
 import { createConnect } from "./oauth/connect.js";
 import { delegatedResourceMetadata } from "./oauth/delegated-resource-metadata.js";
 import { originSettings } from "./oauth/public-origin.js";
@@ -69,6 +70,8 @@ export interface GatewayOptions {
   log: Logger;
   port: number;
   host: string;
+  /** Extra CA (PEM) trusted for Client ID Metadata Document hosts (tests' self-signed servers). */
+  clientMetadataDocumentCa?: string;
 }
 
 export interface RunningGateway {
@@ -169,8 +172,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   for (const warning of trustedRedirects.warnings) log.warn(warning);
   const registration = { repo: oauthRepo };
   const registrationLimit = registrationRateLimit({ limit: general.oauth_registration_rate_limit_per_minute });
-  const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log });
-  const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics });
+  const documents = createClientMetadataDocuments({
+    trustedHosts: general.oauth_client_metadata_document_hosts,
+    internalHosts: general.oauth_client_metadata_document_internal_hosts,
+    ...(options.clientMetadataDocumentCa === undefined ? {} : { ca: options.clientMetadataDocumentCa }),
+  });
+  const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log, documents });
+  const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics, documents });
   const limits = createKeyLimiter({ counters: await keyCounters(options, database), windowSeconds: settings.rateLimitWindowSeconds, log });
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
@@ -235,7 +243,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     origin,
     network,
-    oauth: { delegated, upstreams, registration, registrationLimit, authorize, token, callback: { repo: oauthRepo, upstreams, log } },
+    oauth: { delegated, upstreams, registration, registrationLimit, authorize, token, callback: { repo: oauthRepo, upstreams, log }, clientMetadataDocuments: documents.enabled },
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin,
     observability: { metrics, audit },
@@ -299,7 +307,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await Promise.all([legacySse.close(), stdioBridge.close()]);
     await stopped;
     // stdio servers: stdin closed, then SIGTERM, then SIGKILL (about 2 s apart), so none outlives the gateway.
-    await Promise.allSettled([clients.close(), http.close(), audit.close(), limits.close(), stdio.close()]);
+    await Promise.allSettled([clients.close(), http.close(), documents.close(), audit.close(), limits.close(), stdio.close()]);
     await database.close();
     log.info("gatehouse stopped");
   }

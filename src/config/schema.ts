@@ -229,6 +229,17 @@ export const generalSettingsSchema = z.strictObject({
   oauth_registration_rate_limit_per_minute: z.number().int().nonnegative().default(10),
   /** Seconds a registered MCP client is kept while it has never redeemed an authorization code. */
   oauth_incomplete_client_ttl_seconds: z.number().int().positive().default(24 * 3600),
+  /**
+   * Trust policy for Client ID Metadata Documents (URL client_ids): host patterns whose
+   * documents are accepted (`*` any public host, `example.com`, `*.example.com`); [] refuses them all.
+   */
+  oauth_client_metadata_document_hosts: stringList.default(["*"]),
+  /**
+   * Hosts whose client metadata documents may be fetched although they resolve to loopback,
+   * private or link-local addresses (and over http on loopback). For local development and
+   * tests only; empty by default, so an attacker's URL never reaches an internal address.
+   */
+  oauth_client_metadata_document_internal_hosts: stringList.default([]),
   /** Connections kept to one upstream origin for requests (long-lived GET streams have their own, bounded by the stream limits). */
   max_connections_per_upstream: z.number().int().positive().max(65_536).default(256),
   /** Long-lived streams (pass-through GET streams and SSE answers) one key may hold open to one server (429 past it). */

@@ -30,6 +30,7 @@ import { oauthError } from "./oauth-error.js";
 import { isS256Challenge } from "./pkce.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 import { registerAtUpstream } from "./upstream-registration.js";
+import { documentClientKey, documentRedirectUriMatches, isClientIdUrl, onlyLoopbackRedirects, type ClientMetadataDocument, type ClientMetadataDocuments } from "./client-metadata-document.js";
 
 export const FLOW_TTL_MS = 10 * 60_000;
 const CONSENT_COOKIE = "gatehouse_consent";
@@ -40,6 +41,8 @@ export interface AuthorizeDeps {
   /** HMAC key for the consent form's CSRF token. */
   csrfKey: Buffer;
   log: Logger;
+  /** Client ID Metadata Documents (URL client_ids); without it such a client_id is unknown. */
+  documents?: ClientMetadataDocuments;
 }
 
 /** What is kept, sealed, between /authorize and /callback. */
@@ -132,8 +135,9 @@ export function cookieValue(headers: Headers, name: string): string | undefined 
 
 export function createAuthorize(deps: AuthorizeDeps) {
   /** Validates the request up to the redirect_uri; returns the client or an error page. */
-  async function validateClient(server: McpServerEntry, params: URLSearchParams): Promise<{ client: StoredClient; redirectUri: string } | Response> {
+  async function validateClient(server: McpServerEntry, params: URLSearchParams): Promise<{ client: StoredClient; redirectUri: string; document?: ClientMetadataDocument } | Response> {
     const clientId = params.get("client_id");
+    if (clientId !== null && isClientIdUrl(clientId) && deps.documents !== undefined) return validateDocumentClient(server, clientId, params);
     const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
     if (client === undefined || client.serverId !== server.id) {
       return html(400, errorPage("Unknown client", `This application is not registered with ${server.name} at this gateway.`, "Start the connection again from your MCP client; it registers itself first."));
@@ -144,6 +148,35 @@ export function createAuthorize(deps: AuthorizeDeps) {
       return html(400, errorPage("Redirect address not registered", "The redirect_uri of this request does not exactly match one the application registered.", "Start the connection again from your MCP client."));
     }
     return { client, redirectUri: requested };
+  }
+
+  /**
+   * A client known by its metadata document (client-metadata-document.ts). It is stored only
+   * once the user consents, so an anonymous request stores nothing.
+   */
+  async function validateDocumentClient(server: McpServerEntry, clientId: string, params: URLSearchParams) {
+    let document: ClientMetadataDocument;
+    try {
+      document = await deps.documents!.resolve(clientId);
+    } catch (error) {
+      if (!isGatewayError(error) || !error.expose) throw error;
+      return html(400, errorPage("Client metadata document refused", `${error.message}.`, "Nothing was authorized; start again once the client or the gateway's settings are fixed."));
+    }
+    const requested = params.get("redirect_uri") ?? (document.redirectUris.length === 1 ? document.redirectUris[0] : undefined);
+    if (requested === undefined || !document.redirectUris.some((registered) => documentRedirectUriMatches(registered, requested))) {
+      return html(400, errorPage("Redirect address not listed", `The redirect_uri of this request is not listed in the client's metadata document at ${document.host}.`, "The client must send a redirect_uri from its document's redirect_uris (only a loopback one may differ, in its port)."));
+    }
+    const key = documentClientKey(server.id, clientId);
+    const stored = await deps.repo.getClient(key);
+    const client: StoredClient = stored ?? { clientId: key, serverId: server.id, metadata: document.metadata, upstreamCredentials: null };
+    return { client: { ...client, metadata: document.metadata }, redirectUri: requested, document };
+  }
+
+  /** The user consented: the document client is stored (or refreshed), to keep its upstream registration and completion. */
+  async function storeDocumentClient(server: McpServerEntry, document: ClientMetadataDocument): Promise<StoredClient> {
+    const stored = await deps.repo.upsertDocumentClient(documentClientKey(server.id, document.clientId), server.id, document.metadata);
+    if (stored === undefined) throw oauthError("server_error", "the client could not be stored; try again", 503);
+    return { ...stored, metadata: document.metadata };
   }
 
   /**
@@ -246,7 +279,8 @@ export function createAuthorize(deps: AuthorizeDeps) {
       if (params.get("code_challenge_method") !== "S256") return authorizationError(target, "invalid_request", "code_challenge_method must be S256; plain is not accepted");
       if (!isS256Challenge(challenge)) return authorizationError(target, "invalid_request", "code_challenge is not a base64url SHA-256 value");
 
-      if (!usesSharedClient(server)) return goUpstream(server, origin, client, redirectUri, params, userId);
+      // A document client always meets the consent page: it names the client_id's host (spec, CIMD security).
+      if (!usesSharedClient(server) && validated.document === undefined) return goUpstream(server, origin, client, redirectUri, params, userId);
 
       const nonce = randomBytes(24).toString("base64url");
       const fields = Object.fromEntries(AUTHORIZE_PARAMS.flatMap((name) => (params.get(name) === null ? [] : [[name, params.get(name)!]])));
@@ -256,6 +290,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
         action: `${iss}/authorize`,
         clientName: typeof client.metadata.client_name === "string" ? client.metadata.client_name : client.clientId,
         redirectHost: new URL(redirectUri).host,
+        ...(validated.document === undefined ? {} : { clientHost: validated.document.host, loopbackOnly: onlyLoopbackRedirects(validated.document.redirectUris) }),
         serverName: server.name,
         scopes: (scopeFor(server, params, upstream?.scopes ?? []) ?? "").split(" ").filter((scope) => scope !== ""),
         fields: { ...fields, csrf: csrfToken(deps.csrfKey, nonce, fields) },
@@ -281,7 +316,8 @@ export function createAuthorize(deps: AuthorizeDeps) {
         denied.headers.set("set-cookie", clearCookie);
         return denied;
       }
-      const response = await goUpstream(server, origin, validated.client, validated.redirectUri, form, userId);
+      const client = validated.document === undefined ? validated.client : await storeDocumentClient(server, validated.document);
+      const response = await goUpstream(server, origin, client, validated.redirectUri, form, userId);
       response.headers.append("set-cookie", clearCookie);
       return response;
     },

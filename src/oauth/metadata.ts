@@ -5,6 +5,7 @@
  * exactly `{origin}/{server}`, the `authorization_servers` entry).
  */
 import type { McpServerEntry } from "../registry/server-entry.js";
+import { CLIENT_ASSERTION_ALGORITHMS } from "./client-assertion.js";
 import { issuerFor } from "./gateway-issuer.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
@@ -40,7 +41,8 @@ export async function protectedResourceMetadata(origin: string, server: McpServe
   };
 }
 
-export async function authorizationServerMetadata(origin: string, server: McpServerEntry, upstreams: UpstreamAuthorizations) {
+/** `documents`: whether the gateway accepts Client ID Metadata Documents (its trust policy admits any host). */
+export async function authorizationServerMetadata(origin: string, server: McpServerEntry, upstreams: UpstreamAuthorizations, documents = false) {
   const issuer = issuerFor(origin, server);
   const scopes = await scopesOf(server, upstreams);
   return {
@@ -52,7 +54,8 @@ export async function authorizationServerMetadata(origin: string, server: McpSer
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token"],
     code_challenge_methods_supported: ["S256"],
-    token_endpoint_auth_methods_supported: ["none"],
+    token_endpoint_auth_methods_supported: documents ? ["none", "private_key_jwt"] : ["none"],
+    ...(documents ? { token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGORITHMS, client_id_metadata_document_supported: true } : {}),
     authorization_response_iss_parameter_supported: true,
     ...(scopes.length === 0 ? {} : { scopes_supported: scopes }),
   };

@@ -34,6 +34,10 @@ export function consentPage(input: {
   action: string;
   clientName: string;
   redirectHost: string;
+  /** A metadata-document client: the host of its client_id URL, which vouches for it. */
+  clientHost?: string;
+  /** Every redirect URI of the client is on loopback: any program on the machine could be it. */
+  loopbackOnly?: boolean;
   serverName: string;
   scopes: string[];
   fields: Record<string, string>;
@@ -42,11 +46,16 @@ export function consentPage(input: {
     .map(([name, value]) => `<input type="hidden" name="${escape(name)}" value="${escape(value)}">`)
     .join("");
   const scopes = input.scopes.length === 0 ? "" : `<p>Requested access: ${input.scopes.map((scope) => `<code>${escape(scope)}</code>`).join(" ")}</p>`;
+  const identity = input.clientHost === undefined ? "" : `<p>This client is identified by <code>${escape(input.clientHost)}</code>, which published its description.</p>`;
+  const warning =
+    input.loopbackOnly === true
+      ? `<p role="alert"><strong>Warning:</strong> this client only returns to addresses on your own computer (<code>localhost</code>), which any program running there can also claim. Allow only if you started ${escape(input.clientName)} yourself just now.</p>`
+      : "";
   return page(
     "Allow access?",
     `<h1>Allow access to ${escape(input.serverName)}?</h1>
 <p><strong>${escape(input.clientName)}</strong> (returning to <code>${escape(input.redirectHost)}</code>) asks to use the MCP server <strong>${escape(input.serverName)}</strong> on your behalf, through this gateway.</p>
-${scopes}<p>Only allow clients you started yourself.</p>
+${identity}${warning}${scopes}<p>Only allow clients you started yourself.</p>
 <form method="post" action="${escape(input.action)}">${hidden}<button type="submit" name="decision" value="allow">Allow</button><button type="submit" name="decision" value="deny">Deny</button></form>`,
   );
 }

@@ -29,6 +29,9 @@ import { validateTokenResponse } from "./token-validation.js";
 import { refreshAtUpstream } from "./upstream-refresh.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 import type { TokenEvents } from "../observability/metrics.js";
+import { documentClientKey, isClientIdUrl, type ClientMetadataDocuments } from "./client-metadata-document.js";
+import { createClientAssertionVerifier } from "./client-assertion.js";
+import { issuerFor } from "./gateway-issuer.js";
 
 export interface TokenDeps {
   repo: OauthRepository;
@@ -37,6 +40,8 @@ export interface TokenDeps {
   /** Token requests to upstream authorization servers (metrics). */
   events?: TokenEvents;
   now?: () => number;
+  /** Client ID Metadata Documents: URL client_ids, and their private_key_jwt keys. */
+  documents?: ClientMetadataDocuments;
 }
 
 export const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as const;
@@ -82,8 +87,23 @@ function publicAnswer(token: oauth.TokenEndpointResponse): Record<string, unknow
 
 export function createTokenEndpoint(deps: TokenDeps) {
   const now = deps.now ?? Date.now;
+  const verifyAssertion = createClientAssertionVerifier(now);
 
-  async function authorizationCode(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined) {
+  /** The stored client a token request names: a metadata-document URL maps to its per-server key. */
+  const storedClientId = (server: McpServerEntry, clientId: string | null) =>
+    clientId !== null && isClientIdUrl(clientId) && deps.documents !== undefined ? documentClientKey(server.id, clientId) : clientId;
+
+  /** A document client authenticates as its current document says (none, or private_key_jwt). */
+  async function authenticate(server: McpServerEntry, storedId: string, form: URLSearchParams, origin: string | undefined): Promise<void> {
+    const client = await deps.repo.getClient(storedId);
+    const url = client?.metadata.client_id_metadata_document === true ? client.metadata.client_id : undefined;
+    if (typeof url !== "string" || deps.documents === undefined) return;
+    const document = await deps.documents.resolve(url);
+    const issuer = origin === undefined ? undefined : issuerFor(origin, server);
+    await verifyAssertion(document, form, issuer === undefined ? [] : [`${issuer}/token`, issuer]);
+  }
+
+  async function authorizationCode(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined, origin: string | undefined) {
     const code = form.get("code");
     const verifier = form.get("code_verifier");
     if (code === null) throw oauthError("invalid_request", "code is required");
@@ -93,9 +113,10 @@ export function createTokenEndpoint(deps: TokenDeps) {
       throw oauthError("invalid_grant", consumed.status === "used" ? "this authorization code was already used" : "the authorization code is invalid or expired");
     }
     const issued = consumed.payload;
-    if (form.get("client_id") !== null && form.get("client_id") !== issued.clientId) throw oauthError("invalid_grant", "the code was issued to another client");
+    if (form.get("client_id") !== null && storedClientId(server, form.get("client_id")) !== issued.clientId) throw oauthError("invalid_grant", "the code was issued to another client");
     if (form.get("redirect_uri") !== null && form.get("redirect_uri") !== issued.redirectUri) throw oauthError("invalid_grant", "redirect_uri differs from the authorization request");
     if (!verifierMatches(verifier, issued.codeChallenge)) throw oauthError("invalid_grant", "code_verifier does not match the code_challenge");
+    await authenticate(server, issued.clientId, form, origin);
     return redeem(server, issued, caller);
   }
 
@@ -144,12 +165,13 @@ export function createTokenEndpoint(deps: TokenDeps) {
     return { server, userId: issued.userId, ...(typeof token.expires_in === "number" ? { expiresIn: token.expires_in } : {}) };
   }
 
-  async function refreshToken(server: McpServerEntry, form: URLSearchParams) {
+  async function refreshToken(server: McpServerEntry, form: URLSearchParams, origin: string | undefined) {
     const refresh = form.get("refresh_token");
-    const clientId = form.get("client_id");
+    const clientId = storedClientId(server, form.get("client_id"));
     if (refresh === null) throw oauthError("invalid_request", "refresh_token is required");
     const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
     if (client === undefined || client.serverId !== server.id) throw oauthError("invalid_client", "unknown client_id for this server", 401);
+    await authenticate(server, client.clientId, form, origin);
     try {
       return publicAnswer(await refreshAtUpstream(deps.upstreams, server, client, refresh, deps.events));
     } catch (error) {
@@ -160,12 +182,13 @@ export function createTokenEndpoint(deps: TokenDeps) {
 
   return {
     redeemConnect,
-    async exchange(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined): Promise<Record<string, unknown>> {
+    /** `origin`: the gateway origin the request came to (the audience of a client assertion). */
+    async exchange(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined, origin?: string): Promise<Record<string, unknown>> {
       switch (form.get("grant_type")) {
         case "authorization_code":
-          return authorizationCode(server, form, caller);
+          return authorizationCode(server, form, caller, origin);
         case "refresh_token":
-          return refreshToken(server, form);
+          return refreshToken(server, form, origin);
         case null:
           throw oauthError("invalid_request", "grant_type is required");
         default:

@@ -90,6 +90,21 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
         .execute();
     },
 
+    /**
+     * A client known by its Client ID Metadata Document: stored on first use (its upstream
+     * registration and completion are kept here), its metadata and age refreshed on every use,
+     * so a document client in use never expires as an incomplete one.
+     */
+    async upsertDocumentClient(clientId: string, serverId: string, metadata: Record<string, unknown>): Promise<StoredClient | undefined> {
+      const values = { metadata: JSON.stringify(metadata), created_at: now().toISOString() };
+      await db
+        .insertInto("oauth_clients")
+        .values({ client_id: clientId, server_id: serverId, upstream_credentials: null, first_party: 0, ...values })
+        .onConflict((conflict) => conflict.column("client_id").doUpdateSet(values))
+        .execute();
+      return this.getClient(clientId);
+    },
+
     /** The client, unless unknown or expired (registered longer ago than the TTL and never completed a flow). */
     async getClient(clientId: string): Promise<StoredClient | undefined> {
       const row = await db.selectFrom("oauth_clients").selectAll().where("client_id", "=", clientId).executeTakeFirst();

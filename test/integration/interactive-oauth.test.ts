@@ -319,7 +319,9 @@ describe("discovery served by the gateway", () => {
         response_types_supported: ["code"],
         grant_types_supported: ["authorization_code", "refresh_token"],
         code_challenge_methods_supported: ["S256"],
-        token_endpoint_auth_methods_supported: ["none"],
+        token_endpoint_auth_methods_supported: ["none", "private_key_jwt"],
+        token_endpoint_auth_signing_alg_values_supported: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"],
+        client_id_metadata_document_supported: true,
         authorization_response_iss_parameter_supported: true,
         scopes_supported: ["mcp:read", "mcp:write"],
       });

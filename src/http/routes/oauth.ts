@@ -40,6 +40,8 @@ export interface OauthRouteDeps {
   token: TokenEndpoint;
   callback: CallbackDeps;
   maxBodyBytes: number;
+  /** Client ID Metadata Documents are accepted (advertised in RFC 8414 metadata). */
+  clientMetadataDocuments?: boolean;
 }
 
 /** A registration body: at most REGISTRATION_BODY_LIMIT_BYTES (or max_request_body_bytes when that is less). */
@@ -110,7 +112,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
 
   const asMetadata = async (c: Context<AppEnv>) => {
     const entry = server(c, c.req.param("server")!);
-    return c.json(await authorizationServerMetadata(requestOrigin(deps.origin, c), entry, deps.upstreams), 200, { "access-control-allow-origin": "*" });
+    return c.json(await authorizationServerMetadata(requestOrigin(deps.origin, c), entry, deps.upstreams, deps.clientMetadataDocuments === true), 200, { "access-control-allow-origin": "*" });
   };
   // RFC 8414 §3.1 path insertion, the OpenID alias, and OpenID's path appending.
   app.get("/.well-known/oauth-authorization-server/:server", oauthErrors, asMetadata);
@@ -143,7 +145,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
     const presented = extractGatewayKey(c.req.raw.headers);
     const caller = presented === undefined ? undefined : await deps.keys.resolve(presented.key);
     if (presented !== undefined && caller === undefined) throw oauthError("invalid_client", "the gateway key sent with this token request is invalid", 401);
-    return c.json(await deps.token.exchange(entry, form, caller), 200, NO_STORE);
+    return c.json(await deps.token.exchange(entry, form, caller, requestOrigin(deps.origin, c)), 200, NO_STORE);
   });
 
   app.get("/callback", async (c) => handleCallback(deps.callback, deps.registry.current(), new URL(c.req.url).searchParams, c.req.raw.headers));

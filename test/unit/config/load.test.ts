@@ -325,6 +325,8 @@ describe("parseConfig: defaults", () => {
       mcp_allowed_origins: [],
       oauth_registration_rate_limit_per_minute: 10,
       oauth_incomplete_client_ttl_seconds: 86400,
+      oauth_client_metadata_document_hosts: ["*"],
+      oauth_client_metadata_document_internal_hosts: [],
       max_connections_per_upstream: 256,
       max_streams_per_key: 64,
       max_streams_per_server: 256,
