@@ -29,6 +29,7 @@ import { consentPage, errorPage, PAGE_HEADERS } from "./pages.js";
 import { oauthError } from "./oauth-error.js";
 import { isS256Challenge } from "./pkce.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+import { registrationBoundTo } from "./issuer-binding.js";
 import { registerAtUpstream } from "./upstream-registration.js";
 
 export const FLOW_TTL_MS = 10 * 60_000;
@@ -50,6 +51,8 @@ export interface PendingFlow {
   codeChallenge: string;
   scope?: string;
   upstreamVerifier: string;
+  /** RFC 9207: the issuer of the upstream authorization server the browser was sent to. */
+  upstreamIssuer?: string;
   origin: string;
   /** Who connects, when known (the UI's Connect flow); else the /token request's key decides. */
   userId?: string;
@@ -153,26 +156,39 @@ export function createAuthorize(deps: AuthorizeDeps) {
    */
   const registering = new Map<string, Promise<StoredClient>>();
 
-  /** The client with the gateway's own upstream registration for it, made now if this is its first authorization. */
-  function withUpstreamClient(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
-    if (usesSharedClient(server) || client.upstreamCredentials !== null) return Promise.resolve(client);
+  /**
+   * The client with the gateway's own upstream registration for it, made now if this is its
+   * first authorization, or made again at `as` when the one stored came from another
+   * authorization server (issuer-binding.ts: its credentials never go to this one).
+   */
+  function withUpstreamClient(server: McpServerEntry, origin: string, client: StoredClient, as: oauth.AuthorizationServer): Promise<StoredClient> {
+    if (usesSharedClient(server) || (client.upstreamCredentials !== null && registrationBoundTo(server, client, as))) return Promise.resolve(client);
     let pending = registering.get(client.clientId);
     if (pending === undefined) {
-      pending = registerOnce(server, origin, client).finally(() => registering.delete(client.clientId));
+      pending = registerOnce(server, origin, client, as).finally(() => registering.delete(client.clientId));
       registering.set(client.clientId, pending);
     }
     return pending;
   }
 
-  async function registerOnce(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
+  async function registerOnce(server: McpServerEntry, origin: string, client: StoredClient, as: oauth.AuthorizationServer): Promise<StoredClient> {
     // Another instance (or an earlier request) may have registered it since this one read the client.
     const current = await deps.repo.getClient(client.clientId);
     if (current === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
-    if (current.upstreamCredentials !== null) return current;
+    if (current.upstreamCredentials !== null && registrationBoundTo(server, current, as)) return current;
     const clientName = typeof client.metadata.client_name === "string" ? client.metadata.client_name : undefined;
     const credentials = await registerAtUpstream(deps, server, origin, clientName);
+    if (current.upstreamCredentials !== null) {
+      deps.log.info(
+        { server: server.name, client_id: client.clientId, previous_issuer: current.upstreamCredentials.issuer ?? "(unrecorded)", issuer: credentials.issuer },
+        "the upstream authorization server changed: the gateway registered again there; the old registration is no longer used",
+      );
+    }
     // Two first authorizations at once on two instances: the registration stored first is the one every flow uses.
-    const kept = await deps.repo.setUpstreamCredentials(client.clientId, credentials);
+    const kept =
+      current.upstreamCredentials === null
+        ? await deps.repo.setUpstreamCredentials(client.clientId, credentials)
+        : await deps.repo.replaceUnboundUpstreamCredentials(client.clientId, credentials.issuer ?? as.issuer, credentials);
     if (kept === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
     return { ...current, upstreamCredentials: kept };
   }
@@ -192,7 +208,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     if (endpoint === undefined) return authorizationError(target, "server_error", `the upstream of ${server.name} has no authorization endpoint`);
     let registered: StoredClient;
     try {
-      registered = await withUpstreamClient(server, origin, client);
+      registered = await withUpstreamClient(server, origin, client, upstream.as);
     } catch (error) {
       if (!isGatewayError(error) || !error.expose) throw error;
       return authorizationError(target, error.code, error.message);
@@ -209,6 +225,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
       codeChallenge: params.get("code_challenge")!,
       ...(scope === undefined ? {} : { scope }),
       upstreamVerifier: verifier,
+      upstreamIssuer: upstream.as.issuer,
       origin,
       ...(userId === undefined ? {} : { userId }),
       ...(clientVerifier === undefined ? {} : { clientVerifier }),
