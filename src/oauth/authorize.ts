@@ -29,7 +29,9 @@ import { consentPage, errorPage, PAGE_HEADERS } from "./pages.js";
 import { oauthError } from "./oauth-error.js";
 import { isS256Challenge } from "./pkce.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+import type { ScopeChallenges } from "../auth/upstream/scope-challenges.js";
 import { registrationBoundTo } from "./issuer-binding.js";
+import { selectScope } from "./scope-selection.js";
 import { registerAtUpstream } from "./upstream-registration.js";
 
 export const FLOW_TTL_MS = 10 * 60_000;
@@ -41,6 +43,8 @@ export interface AuthorizeDeps {
   /** HMAC key for the consent form's CSRF token. */
   csrfKey: Buffer;
   log: Logger;
+  /** Upstream scope challenges, for scope selection and step-up (scope-selection.ts). */
+  scopeChallenges?: ScopeChallenges;
 }
 
 /** What is kept, sealed, between /authorize and /callback. */
@@ -110,15 +114,6 @@ export function authorizationError(target: ErrorTarget, error: string, descripti
   return html(status, errorPage("Authorization refused", `${description} (${error}).`, "Start the connection again from your MCP client."));
 }
 
-/**
- * The scopes asked of the upstream: the configured ones when there are any (a client cannot
- * widen what the operator allowed, least of all through a shared client), else what the
- * client asked for, else what the upstream publishes.
- */
-function scopeFor(server: McpServerEntry, params: URLSearchParams, published: readonly string[]): string | undefined {
-  if (server.config.scopes !== undefined && server.config.scopes.length > 0) return server.config.scopes.join(" ");
-  return params.get("scope") ?? (published.length > 0 ? published.join(" ") : undefined);
-}
 
 function csrfToken(key: Buffer, nonce: string, fields: Record<string, string>): string {
   const canonical = AUTHORIZE_PARAMS.map((name) => `${name}=${fields[name] ?? ""}`).join("&");
@@ -217,7 +212,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     const verifier = oauth.generateRandomCodeVerifier();
     // Confused deputy (MCP security best practices): only the browser that consented may finish.
     const binding = randomBytes(24).toString("base64url");
-    const scope = scopeFor(server, params, upstream.scopes);
+    const scope = selectScope(server, params.get("scope"), upstream.scopes, deps.scopeChallenges, userId);
     const flow: PendingFlow = {
       clientId: registered.clientId,
       redirectUri,
@@ -274,7 +269,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
         clientName: typeof client.metadata.client_name === "string" ? client.metadata.client_name : client.clientId,
         redirectHost: new URL(redirectUri).host,
         serverName: server.name,
-        scopes: (scopeFor(server, params, upstream?.scopes ?? []) ?? "").split(" ").filter((scope) => scope !== ""),
+        scopes: (selectScope(server, params.get("scope"), upstream?.scopes ?? [], deps.scopeChallenges, userId) ?? "").split(" ").filter((scope) => scope !== ""),
         fields: { ...fields, csrf: csrfToken(deps.csrfKey, nonce, fields) },
       });
       const cookie = `${CONSENT_COOKIE}=${nonce}; Path=/${server.name}/authorize; HttpOnly; SameSite=Lax; Max-Age=600${secureCookies ? "; Secure" : ""}`;
