@@ -134,6 +134,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
       deps.events?.tokenRequest(server.name, "authorization_code", "ok");
     } catch (error) {
       deps.events?.tokenRequest(server.name, "authorization_code", "error");
+      if (isGatewayError(error)) throw error;
       upstreamRefused(server, error, deps.log);
     }
     validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
