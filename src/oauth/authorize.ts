@@ -114,7 +114,6 @@ export function authorizationError(target: ErrorTarget, error: string, descripti
   return html(status, errorPage("Authorization refused", `${description} (${error}).`, "Start the connection again from your MCP client."));
 }
 
-
 function csrfToken(key: Buffer, nonce: string, fields: Record<string, string>): string {
   const canonical = AUTHORIZE_PARAMS.map((name) => `${name}=${fields[name] ?? ""}`).join("&");
   return createHmac("sha256", key).update(`${nonce}\n${canonical}`).digest("base64url");
