@@ -24,6 +24,7 @@ import type { Logger } from "./log.js";
 import { createAggregate } from "./mcp/aggregate.js";
 import { createLegacySseBridge } from "./mcp/legacy-sse-bridge.js";
 import { createPassthrough } from "./mcp/passthrough.js";
+import { scopeChallenges } from "./auth/upstream/scope-challenges.js";
 import { createRestTools } from "./mcp/rest-tools.js";
 import { sessionBinding } from "./mcp/session-binding.js";
 import { createStdioBridge } from "./mcp/stdio-bridge.js";
@@ -177,7 +178,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     internalHosts: general.oauth_client_metadata_document_internal_hosts,
     ...(options.clientMetadataDocumentCa === undefined ? {} : { ca: options.clientMetadataDocumentCa }),
   });
-  const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log, documents });
+  // Upstream scope challenges, shared by the proxy (step-up) and /authorize (scope selection).
+  const challenges = scopeChallenges();
+  const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log, documents, scopeChallenges: challenges });
   const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics, documents });
   const limits = createKeyLimiter({ counters: await keyCounters(options, database), windowSeconds: settings.rateLimitWindowSeconds, log });
   const virtualKeys = virtualKeyResolver(keysRepo);
@@ -212,7 +215,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const delegated = delegatedResourceMetadata({ discovery });
   // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
   const sessionIds = sessionBinding(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp session binding v1", 32)));
-  const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, stdio: stdioBridge, log, delegated, audit, metrics });
+  const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, stdio: stdioBridge, log, delegated, audit, metrics, scopeChallenges: challenges });
   const aggregate = createAggregate({
     clients,
     log,

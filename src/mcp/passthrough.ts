@@ -30,6 +30,8 @@ import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody 
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized, type OutboundRequest } from "./outbound-headers.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
 import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
+import type { ScopeChallenges } from "../auth/upstream/scope-challenges.js";
+import { noteUnauthorized, stepUpChallenge } from "./step-up.js";
 import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
 import { readAll, type UpstreamHttp } from "./upstream-http.js";
@@ -63,6 +65,8 @@ export interface PassthroughDeps {
   delegated: DelegatedResourceMetadata;
   audit?: AuditTrail;
   metrics?: Pick<GatewayMetrics, "upstreamError">;
+  /** Upstream scope challenges: step-up on `insufficient_scope` (step-up.ts). */
+  scopeChallenges?: ScopeChallenges;
 }
 
 export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
@@ -156,8 +160,17 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     }
     const status = upstream.statusCode;
     const resolution = outbound.credentials.resolution;
+    if (status === 403 && USER_TOKEN_MODES.has(resolution)) {
+      const stepUp = stepUpChallenge(deps.scopeChallenges, request.server, request.caller, upstream.headers["www-authenticate"], request.resourceMetadataUrl());
+      if (stepUp !== undefined) {
+        upstream.body.resume();
+        deps.log.info({ server: request.server.name, request_id: request.inbound.requestId, www_authenticate: stepUp.headers["www-authenticate"] }, "the upstream asked for more scopes (insufficient_scope): the client is sent through consent again");
+        throw stepUp;
+      }
+    }
     if (status === 401 && USER_TOKEN_MODES.has(resolution)) {
       // Answer with the gateway's own challenge, not the upstream's: the client re-authorizes through the gateway.
+      noteUnauthorized(deps.scopeChallenges, request.server, upstream.headers["www-authenticate"]);
       upstream.body.resume();
       await outbound.credentials.onRejected?.();
       throw upstreamRefusedUserToken(request.server.name);

@@ -29,6 +29,9 @@ import { consentPage, errorPage, PAGE_HEADERS } from "./pages.js";
 import { oauthError } from "./oauth-error.js";
 import { isS256Challenge } from "./pkce.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
+import type { ScopeChallenges } from "../auth/upstream/scope-challenges.js";
+import { registrationBoundTo } from "./issuer-binding.js";
+import { selectScope } from "./scope-selection.js";
 import { registerAtUpstream } from "./upstream-registration.js";
 import { documentClientKey, documentRedirectUriMatches, isClientIdUrl, onlyLoopbackRedirects, type ClientMetadataDocument, type ClientMetadataDocuments } from "./client-metadata-document.js";
 
@@ -43,6 +46,8 @@ export interface AuthorizeDeps {
   log: Logger;
   /** Client ID Metadata Documents (URL client_ids); without it such a client_id is unknown. */
   documents?: ClientMetadataDocuments;
+  /** Upstream scope challenges, for scope selection and step-up (scope-selection.ts). */
+  scopeChallenges?: ScopeChallenges;
 }
 
 /** What is kept, sealed, between /authorize and /callback. */
@@ -53,6 +58,8 @@ export interface PendingFlow {
   codeChallenge: string;
   scope?: string;
   upstreamVerifier: string;
+  /** RFC 9207: the issuer of the upstream authorization server the browser was sent to. */
+  upstreamIssuer?: string;
   origin: string;
   /** Who connects, when known (the UI's Connect flow); else the /token request's key decides. */
   userId?: string;
@@ -108,16 +115,6 @@ export function authorizationError(target: ErrorTarget, error: string, descripti
   if (isTrustedClient(target.client)) return redirectError(target.redirectUri, error, description, target.state, target.iss);
   const status = error === "server_error" || error === "temporarily_unavailable" ? 502 : 400;
   return html(status, errorPage("Authorization refused", `${description} (${error}).`, "Start the connection again from your MCP client."));
-}
-
-/**
- * The scopes asked of the upstream: the configured ones when there are any (a client cannot
- * widen what the operator allowed, least of all through a shared client), else what the
- * client asked for, else what the upstream publishes.
- */
-function scopeFor(server: McpServerEntry, params: URLSearchParams, published: readonly string[]): string | undefined {
-  if (server.config.scopes !== undefined && server.config.scopes.length > 0) return server.config.scopes.join(" ");
-  return params.get("scope") ?? (published.length > 0 ? published.join(" ") : undefined);
 }
 
 function csrfToken(key: Buffer, nonce: string, fields: Record<string, string>): string {
@@ -186,26 +183,39 @@ export function createAuthorize(deps: AuthorizeDeps) {
    */
   const registering = new Map<string, Promise<StoredClient>>();
 
-  /** The client with the gateway's own upstream registration for it, made now if this is its first authorization. */
-  function withUpstreamClient(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
-    if (usesSharedClient(server) || client.upstreamCredentials !== null) return Promise.resolve(client);
+  /**
+   * The client with the gateway's own upstream registration for it, made now if this is its
+   * first authorization, or made again at `as` when the one stored came from another
+   * authorization server (issuer-binding.ts: its credentials never go to this one).
+   */
+  function withUpstreamClient(server: McpServerEntry, origin: string, client: StoredClient, as: oauth.AuthorizationServer): Promise<StoredClient> {
+    if (usesSharedClient(server) || (client.upstreamCredentials !== null && registrationBoundTo(server, client, as))) return Promise.resolve(client);
     let pending = registering.get(client.clientId);
     if (pending === undefined) {
-      pending = registerOnce(server, origin, client).finally(() => registering.delete(client.clientId));
+      pending = registerOnce(server, origin, client, as).finally(() => registering.delete(client.clientId));
       registering.set(client.clientId, pending);
     }
     return pending;
   }
 
-  async function registerOnce(server: McpServerEntry, origin: string, client: StoredClient): Promise<StoredClient> {
+  async function registerOnce(server: McpServerEntry, origin: string, client: StoredClient, as: oauth.AuthorizationServer): Promise<StoredClient> {
     // Another instance (or an earlier request) may have registered it since this one read the client.
     const current = await deps.repo.getClient(client.clientId);
     if (current === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
-    if (current.upstreamCredentials !== null) return current;
+    if (current.upstreamCredentials !== null && registrationBoundTo(server, current, as)) return current;
     const clientName = typeof client.metadata.client_name === "string" ? client.metadata.client_name : undefined;
     const credentials = await registerAtUpstream(deps, server, origin, clientName);
+    if (current.upstreamCredentials !== null) {
+      deps.log.info(
+        { server: server.name, client_id: client.clientId, previous_issuer: current.upstreamCredentials.issuer ?? "(unrecorded)", issuer: credentials.issuer },
+        "the upstream authorization server changed: the gateway registered again there; the old registration is no longer used",
+      );
+    }
     // Two first authorizations at once on two instances: the registration stored first is the one every flow uses.
-    const kept = await deps.repo.setUpstreamCredentials(client.clientId, credentials);
+    const kept =
+      current.upstreamCredentials === null
+        ? await deps.repo.setUpstreamCredentials(client.clientId, credentials)
+        : await deps.repo.replaceUnboundUpstreamCredentials(client.clientId, credentials.issuer ?? as.issuer, credentials);
     if (kept === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
     return { ...current, upstreamCredentials: kept };
   }
@@ -225,7 +235,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     if (endpoint === undefined) return authorizationError(target, "server_error", `the upstream of ${server.name} has no authorization endpoint`);
     let registered: StoredClient;
     try {
-      registered = await withUpstreamClient(server, origin, client);
+      registered = await withUpstreamClient(server, origin, client, upstream.as);
     } catch (error) {
       if (!isGatewayError(error) || !error.expose) throw error;
       return authorizationError(target, error.code, error.message);
@@ -234,7 +244,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     const verifier = oauth.generateRandomCodeVerifier();
     // Confused deputy (MCP security best practices): only the browser that consented may finish.
     const binding = randomBytes(24).toString("base64url");
-    const scope = scopeFor(server, params, upstream.scopes);
+    const scope = selectScope(server, params.get("scope"), upstream.scopes, deps.scopeChallenges, userId);
     const flow: PendingFlow = {
       clientId: registered.clientId,
       redirectUri,
@@ -242,6 +252,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
       codeChallenge: params.get("code_challenge")!,
       ...(scope === undefined ? {} : { scope }),
       upstreamVerifier: verifier,
+      upstreamIssuer: upstream.as.issuer,
       origin,
       ...(userId === undefined ? {} : { userId }),
       ...(clientVerifier === undefined ? {} : { clientVerifier }),
@@ -292,7 +303,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
         redirectHost: new URL(redirectUri).host,
         ...(validated.document === undefined ? {} : { clientHost: validated.document.host, loopbackOnly: onlyLoopbackRedirects(validated.document.redirectUris) }),
         serverName: server.name,
-        scopes: (scopeFor(server, params, upstream?.scopes ?? []) ?? "").split(" ").filter((scope) => scope !== ""),
+        scopes: (selectScope(server, params.get("scope"), upstream?.scopes ?? [], deps.scopeChallenges, userId) ?? "").split(" ").filter((scope) => scope !== ""),
         fields: { ...fields, csrf: csrfToken(deps.csrfKey, nonce, fields) },
       });
       const cookie = `${CONSENT_COOKIE}=${nonce}; Path=/${server.name}/authorize; HttpOnly; SameSite=Lax; Max-Age=600${secureCookies ? "; Secure" : ""}`;

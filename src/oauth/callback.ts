@@ -3,7 +3,8 @@
  *
  * The state names a pending flow, which is consumed (single use) and must not have
  * expired; the response is validated by oauth4webapi (state, and RFC 9207 `iss` against
- * the upstream issuer). The gateway then issues its own short-lived, single-use code,
+ * the upstream issuer recorded when the flow started: authorization-response.ts), before
+ * its code goes anywhere. The gateway then issues its own short-lived, single-use code,
  * bound to the client's PKCE challenge, and relays it to the client's redirect_uri with
  * the client's original state and the gateway's issuer. A broken or replayed state gets
  * an HTML page that says what to do. The upstream's refusal goes back to the client only
@@ -17,6 +18,8 @@ import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { OauthRepository } from "../store/oauth-repository.js";
 import { authorizationError, cookieValue, flowCookieName, type PendingFlow } from "./authorize.js";
+import { isGatewayError } from "../errors.js";
+import { validateUpstreamResponse } from "./authorization-response.js";
 import { issuerFor, upstreamClientFor } from "./gateway-issuer.js";
 import { errorPage, PAGE_HEADERS } from "./pages.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
@@ -51,7 +54,7 @@ function relay(target: string, params: Record<string, string | undefined>): Resp
   return new Response(null, { status: 302, headers: { location: url.href, "cache-control": "no-store" } });
 }
 
-export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnapshot, query: URLSearchParams, headers: Headers): Promise<Response> {
+export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnapshot, query: URLSearchParams, headers: Headers, requestId?: string): Promise<Response> {
   const state = query.get("state");
   if (state === null) return page(400, "Missing state", "This address lacks the state parameter that ties it to a sign-in.");
   const flow = await deps.repo.consume<PendingFlow>("flow", state);
@@ -65,7 +68,7 @@ export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnaps
   const expected = Buffer.from(pending.browserBinding);
   const presented = Buffer.from(binding === undefined ? "" : createHash("sha256").update(binding).digest("hex"));
   if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) {
-    deps.log.warn({ server: server.name }, "a /callback arrived without the flow cookie of the browser that started the sign-in; refused");
+    deps.log.warn({ server: server.name, request_id: requestId }, "a /callback arrived without the flow cookie of the browser that started the sign-in; refused");
     return page(400, "Sign-in started elsewhere", "This sign-in was started in another browser, or this browser blocked the gateway's cookie.");
   }
   const iss = issuerFor(pending.origin, server);
@@ -75,14 +78,15 @@ export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnaps
   const upstream = await deps.upstreams.get(server);
   const target = { client, redirectUri: pending.redirectUri, state: pending.clientState, iss };
   try {
-    oauth.validateAuthResponse(upstream.as, upstreamClientFor(server, client).client, query, state);
+    validateUpstreamResponse(server, upstream.as, pending.upstreamIssuer, upstreamClientFor(server, client).client, query, state);
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
       // The upstream refused (the user denied, or a policy): tell the client in OAuth terms, or the user when the client is not trusted.
       return authorizationError(target, oauthCode(error.error), `the authorization server of ${server.name} answered ${oauthCode(error.error)}`);
     }
-    deps.log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error) }, "invalid authorization response from an upstream authorization server");
-    return authorizationError(target, "server_error", `the authorization response of ${server.name} was invalid`);
+    const message = isGatewayError(error) ? error.message : `the authorization response of MCP server '${server.name}' at /callback was invalid (${error instanceof Error ? error.message : String(error)})`;
+    deps.log.warn({ server: server.name, request_id: requestId, step: "callback", err: message }, "refused an upstream authorization response; its code goes nowhere");
+    return authorizationError(target, "server_error", message);
   }
 
   const code = randomBytes(32).toString("base64url");

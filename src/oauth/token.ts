@@ -21,7 +21,9 @@ import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { OauthRepository, StoredUserToken } from "../store/oauth-repository.js";
 import type { IssuedCode } from "./callback.js";
-import { callbackUrl, upstreamClientFor } from "./gateway-issuer.js";
+import { assertSameIssuer, validateUpstreamResponse } from "./authorization-response.js";
+import { callbackUrl } from "./gateway-issuer.js";
+import { upstreamClientAt } from "./issuer-binding.js";
 import { allowHttp } from "../auth/upstream/allow-http.js";
 import { oauthError } from "./oauth-error.js";
 import { verifierMatches } from "./pkce.js";
@@ -62,10 +64,18 @@ function upstreamRefused(server: McpServerEntry, error: unknown, log: Logger): n
   throw oauthError("server_error", `the authorization server of ${server.name} could not be reached or answered invalidly`, 502);
 }
 
-export function toStoredToken(token: oauth.TokenEndpointResponse, clientId: string, now: number, ttlSeconds: number | undefined, previousRefresh?: string): StoredUserToken {
+export function toStoredToken(
+  token: oauth.TokenEndpointResponse,
+  clientId: string,
+  issuer: string,
+  now: number,
+  ttlSeconds: number | undefined,
+  previousRefresh?: string,
+): StoredUserToken {
   const lifetime = ttlSeconds ?? token.expires_in;
   return {
     clientId,
+    issuer,
     access_token: token.access_token,
     ...(token.refresh_token === undefined && previousRefresh !== undefined ? { refresh_token: previousRefresh } : {}),
     ...(token.refresh_token === undefined ? {} : { refresh_token: token.refresh_token }),
@@ -126,10 +136,16 @@ export function createTokenEndpoint(deps: TokenDeps) {
     const client = await deps.repo.getClient(issued.clientId);
     if (client === undefined) throw oauthError("invalid_client", "the client is no longer registered", 401);
     const upstream = await deps.upstreams.get(server);
-    const { client: upstreamClient, auth } = upstreamClientFor(server, client);
+    // RFC 9207 and issuer binding: the code and the client's credentials go only to the issuer the flow went to.
+    try {
+      assertSameIssuer(server, upstream.as, issued.upstreamIssuer);
+    } catch (error) {
+      throw oauthError("invalid_grant", isGatewayError(error) ? error.message : String(error));
+    }
+    const { client: upstreamClient, auth } = upstreamClientAt(server, client, upstream.as);
     let token: oauth.TokenEndpointResponse;
     try {
-      const callback = oauth.validateAuthResponse(upstream.as, upstreamClient, new URLSearchParams(issued.upstreamCallback), issued.upstreamState);
+      const callback = validateUpstreamResponse(server, upstream.as, issued.upstreamIssuer, upstreamClient, new URLSearchParams(issued.upstreamCallback), issued.upstreamState);
       const response = await oauth.authorizationCodeGrantRequest(upstream.as, upstreamClient, auth, callback, callbackUrl(issued.origin), issued.upstreamVerifier, {
         additionalParameters: { resource: upstream.resource },
         signal: AbortSignal.timeout(server.timeoutMs),
@@ -139,11 +155,12 @@ export function createTokenEndpoint(deps: TokenDeps) {
       deps.events?.tokenRequest(server.name, "authorization_code", "ok");
     } catch (error) {
       deps.events?.tokenRequest(server.name, "authorization_code", "error");
+      if (isGatewayError(error)) throw error;
       upstreamRefused(server, error, deps.log);
     }
     validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
     const user = issued.userId ?? (caller === undefined ? undefined : callerUserKey(caller));
-    if (user !== undefined) await deps.repo.saveUserToken(server.id, user, toStoredToken(token, client.clientId, now(), server.config.token_storage_ttl_seconds));
+    if (user !== undefined) await deps.repo.saveUserToken(server.id, user, toStoredToken(token, client.clientId, upstream.as.issuer, now(), server.config.token_storage_ttl_seconds));
     // A completed flow: the client is trusted with error redirects from now on, and no longer expires (authorize.ts, oauth-repository.ts).
     await deps.repo.markCompleted(client.clientId);
     return publicAnswer(token);
@@ -173,7 +190,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
     if (client === undefined || client.serverId !== server.id) throw oauthError("invalid_client", "unknown client_id for this server", 401);
     await authenticate(server, client.clientId, form, origin);
     try {
-      return publicAnswer(await refreshAtUpstream(deps.upstreams, server, client, refresh, deps.events));
+      return publicAnswer((await refreshAtUpstream(deps.upstreams, server, client, refresh, deps.events)).token);
     } catch (error) {
       if (isGatewayError(error)) throw error;
       upstreamRefused(server, error, deps.log);

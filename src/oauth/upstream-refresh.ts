@@ -7,21 +7,28 @@ import * as oauth from "oauth4webapi";
 import { allowHttp } from "../auth/upstream/allow-http.js";
 import type { TokenEvents } from "../observability/metrics.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import type { StoredClient } from "../store/oauth-repository.js";
-import { upstreamClientFor } from "./gateway-issuer.js";
+import type { StoredClient, StoredUserToken } from "../store/oauth-repository.js";
+import { assertTokenBoundTo, upstreamClientAt } from "./issuer-binding.js";
 import { validateTokenResponse } from "./token-validation.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
-/** Throws oauth4webapi's errors for the upstream's refusals, and `token_validation_failed`. */
+/**
+ * Throws oauth4webapi's errors for the upstream's refusals, `token_validation_failed`, and
+ * `invalid_grant` when the client's registration or the stored token (`stored`, for the
+ * per-user store) came from another issuer than the authorization server's now
+ * (issuer-binding.ts): the refresh token is then sent nowhere. Answers the issuer too.
+ */
 export async function refreshAtUpstream(
   upstreams: UpstreamAuthorizations,
   server: McpServerEntry,
   client: StoredClient,
   refreshToken: string,
   events?: TokenEvents,
-): Promise<oauth.TokenEndpointResponse> {
+  stored?: StoredUserToken,
+): Promise<{ token: oauth.TokenEndpointResponse; issuer: string }> {
   const upstream = await upstreams.get(server);
-  const { client: upstreamClient, auth } = upstreamClientFor(server, client);
+  if (stored !== undefined) assertTokenBoundTo(server, stored, upstream.as);
+  const { client: upstreamClient, auth } = upstreamClientAt(server, client, upstream.as);
   let token: oauth.TokenEndpointResponse;
   try {
     const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, refreshToken, {
@@ -36,5 +43,5 @@ export async function refreshAtUpstream(
     throw error;
   }
   validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
-  return token;
+  return { token, issuer: upstream.as.issuer };
 }

@@ -20,6 +20,20 @@ export interface UpstreamRegistrationDeps {
   log: Logger;
 }
 
+/**
+ * OpenID Connect Dynamic Client Registration `application_type` (MCP authorization
+ * 2026-07-28, "Application Type and Redirect URI Constraints"): `native` for a gateway
+ * reached on a loopback address over http (a locally-hosted web application), else `web`
+ * (the gateway's confidential client, normally behind an https origin). Omitting it means
+ * `web` under OIDC, which refuses loopback redirect URIs for some servers; non-OIDC servers
+ * ignore it.
+ */
+export function applicationType(redirectUri: string): "native" | "web" {
+  const url = new URL(redirectUri);
+  const loopback = url.hostname === "localhost" || url.hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(url.hostname);
+  return url.protocol === "http:" && loopback ? "native" : "web";
+}
+
 export async function registerAtUpstream(deps: UpstreamRegistrationDeps, server: McpServerEntry, origin: string, clientName: string | undefined): Promise<UpstreamCredentials> {
   const { as } = await deps.upstreams.get(server);
   if (as.registration_endpoint === undefined) {
@@ -29,11 +43,14 @@ export async function registerAtUpstream(deps: UpstreamRegistrationDeps, server:
       502,
     );
   }
+  const redirectUri = callbackUrl(origin);
+  const type = applicationType(redirectUri);
   try {
     const response = await oauth.dynamicClientRegistrationRequest(
       as,
       {
-        redirect_uris: [callbackUrl(origin)],
+        redirect_uris: [redirectUri],
+        application_type: type,
         client_name: `Gatehouse for ${clientName ?? "an MCP client"}`,
         grant_types: ["authorization_code", "refresh_token"],
         response_types: ["code"],
@@ -47,11 +64,20 @@ export async function registerAtUpstream(deps: UpstreamRegistrationDeps, server:
       ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}),
       // The token requests must authenticate the way this registration says (not the server's config default).
       token_endpoint_auth_method: typeof registered.token_endpoint_auth_method === "string" ? registered.token_endpoint_auth_method : "client_secret_basic",
+      // Bound to the authorization server that issued it (issuer-binding.ts).
+      issuer: as.issuer,
     };
   } catch (error) {
     // The authorization server's `error` is its free text: only a standard code is repeated.
     const code = error instanceof oauth.ResponseBodyError ? standardOAuthErrorCode(error.error) : undefined;
-    deps.log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error), oauth_error: code }, "upstream dynamic client registration failed");
-    throw oauthError("server_error", `the authorization server of MCP server '${server.name}' refused the gateway's registration${code === undefined ? "" : `: ${code}`}`, 502);
+    deps.log.warn(
+      { server: server.name, registration_endpoint: as.registration_endpoint, redirect_uri: redirectUri, application_type: type, err: error instanceof Error ? error.message : String(error), oauth_error: code },
+      "upstream dynamic client registration failed: if the authorization server refuses this redirect_uri for this application_type, set PROXY_BASE_URL to the gateway's public https origin, or register the gateway there yourself and configure client_id/client_secret",
+    );
+    throw oauthError(
+      "server_error",
+      `the authorization server of MCP server '${server.name}' refused the gateway's dynamic registration (redirect_uri ${redirectUri}, application_type ${type})${code === undefined ? "" : `: ${code}`}; the operator must make the gateway's public origin acceptable there (PROXY_BASE_URL), or configure client_id for this server`,
+      502,
+    );
   }
 }

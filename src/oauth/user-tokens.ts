@@ -73,14 +73,17 @@ export function userTokenStore(deps: {
       return undefined;
     }
     try {
-      const token = await refreshAtUpstream(deps.upstreams, server, client, stored.refresh_token, deps.events);
-      const saved = await deps.repo.saveRefreshedUserToken(serverId, user, version, toStoredToken(token, stored.clientId, now(), server.config.token_storage_ttl_seconds, stored.refresh_token));
+      const { token, issuer } = await refreshAtUpstream(deps.upstreams, server, client, stored.refresh_token, deps.events, stored);
+      const refreshed = toStoredToken(token, stored.clientId, issuer, now(), server.config.token_storage_ttl_seconds, stored.refresh_token);
+      const saved = await deps.repo.saveRefreshedUserToken(serverId, user, version, refreshed);
       deps.log.debug({ server: server.name, user, saved }, "refreshed a per-user upstream token");
       return token.access_token;
     } catch (error) {
-      // A refused refresh token, or a new token that no longer passes token_validation: the user must connect again.
-      if ((error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") || (isGatewayError(error) && error.code === "token_validation_failed")) {
-        deps.log.info({ server: server.name, user, reason: error instanceof oauth.ResponseBodyError ? error.error : "token_validation_failed" }, "a per-user token cannot be refreshed; the user must connect again");
+      // A refused refresh token, a new token that no longer passes token_validation, or one
+      // from another authorization server than the upstream's now: the user must connect again.
+      if ((error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") || (isGatewayError(error) && (error.code === "token_validation_failed" || error.code === "invalid_grant"))) {
+        const reason = error instanceof oauth.ResponseBodyError ? error.error : isGatewayError(error) && error.code === "invalid_grant" ? error.message : "token_validation_failed";
+        deps.log.info({ server: server.name, user, reason }, "a per-user token cannot be refreshed; the user must connect again");
         // Only the version that was refused: a token saved since (the user connected again) stays.
         await deps.repo.deleteUserToken(serverId, user, version);
         return undefined;

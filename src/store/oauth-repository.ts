@@ -29,6 +29,12 @@ export interface UpstreamCredentials {
   client_id: string;
   client_secret?: string;
   token_endpoint_auth_method?: string;
+  /**
+   * The issuer of the authorization server that registered this client (MCP authorization,
+   * "Authorization Server Binding"): the credentials go to no other. Absent in records made
+   * before the binding existed.
+   */
+  issuer?: string;
 }
 
 export interface OauthRepositoryOptions {
@@ -45,6 +51,8 @@ export interface StoredUserToken {
   refresh_token?: string;
   token_type?: string;
   scope?: string;
+  /** The issuer of the authorization server that issued these tokens: the refresh token goes to no other. */
+  issuer?: string;
   /** Epoch ms, or undefined when the token did not say. */
   expiresAt?: number;
 }
@@ -132,6 +140,21 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
         .where("client_id", "=", clientId)
         .where("upstream_credentials", "is", null)
         .execute();
+      return (await this.getClient(clientId))?.upstreamCredentials ?? undefined;
+    },
+
+    /**
+     * Replaces credentials that are not bound to `issuer` (the authorization server changed)
+     * with `credentials`, registered there; compare-and-set on the stored value, so of two
+     * re-registrations at once the first one stored wins and is answered.
+     */
+    async replaceUnboundUpstreamCredentials(clientId: string, issuer: string, credentials: UpstreamCredentials): Promise<UpstreamCredentials | undefined> {
+      const row = await db.selectFrom("oauth_clients").select(["upstream_credentials"]).where("client_id", "=", clientId).executeTakeFirst();
+      if (row === undefined) return undefined;
+      const stored = row.upstream_credentials === null ? null : (JSON.parse(box.open(row.upstream_credentials, `oauth_clients/${clientId}`)) as UpstreamCredentials);
+      if (stored?.issuer === issuer) return stored;
+      const update = db.updateTable("oauth_clients").set({ upstream_credentials: sealCredentials(clientId, credentials) }).where("client_id", "=", clientId);
+      await (row.upstream_credentials === null ? update.where("upstream_credentials", "is", null) : update.where("upstream_credentials", "=", row.upstream_credentials)).execute();
       return (await this.getClient(clientId))?.upstreamCredentials ?? undefined;
     },
 

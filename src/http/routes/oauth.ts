@@ -22,7 +22,7 @@ import { NO_STORE, type TokenEndpoint } from "../../oauth/token.js";
 import type { UpstreamAuthorizations } from "../../oauth/upstream-authorization-server.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import type { McpServerEntry } from "../../registry/server-entry.js";
-import type { AppEnv } from "../env.js";
+import { exchangeOf, type AppEnv } from "../env.js";
 import { peerAddress } from "../middleware/authenticate.js";
 import { readBody, readJson } from "../read-body.js";
 
@@ -148,6 +148,6 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
     return c.json(await deps.token.exchange(entry, form, caller, requestOrigin(deps.origin, c)), 200, NO_STORE);
   });
 
-  app.get("/callback", async (c) => handleCallback(deps.callback, deps.registry.current(), new URL(c.req.url).searchParams, c.req.raw.headers));
+  app.get("/callback", async (c) => handleCallback(deps.callback, deps.registry.current(), new URL(c.req.url).searchParams, c.req.raw.headers, exchangeOf(c)?.requestId));
   return app;
 }

@@ -79,4 +79,17 @@ describe.each(await dialects())("oauth clients on %s", (dialect) => {
     expect(row.upstream_credentials).not.toContain("sealed-1");
     expect(await repo.setUpstreamCredentials("gone", { client_id: "up-3" })).toBeUndefined();
   });
+
+  it("replaces a registration from another issuer once (compare-and-set), keeps one bound to the issuer, and knows no unknown client", async () => {
+    const repo = oauthRepository(database.db, box, clock);
+    await repo.saveClient(client("moved"));
+    await repo.setUpstreamCredentials("moved", { client_id: "old", client_secret: "old-secret", issuer: "https://old.example" });
+    const fresh = { client_id: "new-1", client_secret: "new-secret-1", issuer: "https://new.example" };
+    expect(await repo.replaceUnboundUpstreamCredentials("moved", "https://new.example", fresh)).toEqual(fresh);
+    // A second re-registration at once (another instance): the first stored wins.
+    const late = { client_id: "new-2", client_secret: "new-secret-2", issuer: "https://new.example" };
+    expect(await repo.replaceUnboundUpstreamCredentials("moved", "https://new.example", late)).toEqual(fresh);
+    expect((await repo.getClient("moved"))?.upstreamCredentials).toEqual(fresh);
+    expect(await repo.replaceUnboundUpstreamCredentials("never-registered", "https://new.example", late)).toBeUndefined();
+  });
 });

@@ -1,0 +1,41 @@
+/**
+ * The scope of an upstream authorization request (MCP authorization, "Scope Selection
+ * Strategy" and "Step-Up Authorization Flow"):
+ *
+ * 1. with `scopes` configured: those (the operator's choice, as LiteLLM requests them); a
+ *    client may add to them only scopes the upstream itself demanded in an
+ *    `insufficient_scope` challenge (a client cannot widen what the operator allowed
+ *    otherwise, least of all through a shared client);
+ * 2. else the scopes the MCP client asked for (its `scope`, which the SDK takes from the
+ *    gateway's challenge or metadata);
+ * 3. else the `scope` of the upstream's latest 401 challenge;
+ * 4. else the upstream's RFC 9728 `scopes_supported`; else no `scope` at all.
+ *
+ * Then, for a user a step-up was asked of (`403 insufficient_scope` from the upstream), the
+ * union with every scope those challenges named, so earlier grants are not lost.
+ */
+import { scopeTokens, unionScopes, type ScopeChallenges } from "../auth/upstream/scope-challenges.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+
+export function selectScope(
+  server: McpServerEntry,
+  requested: string | null,
+  published: readonly string[],
+  challenges: ScopeChallenges | undefined,
+  userKey: string | undefined,
+): string | undefined {
+  const configured = server.config.scopes ?? [];
+  const asked = scopeTokens(requested);
+  let base: string[];
+  if (configured.length > 0) {
+    const demanded = new Set(challenges?.demanded(server.id) ?? []);
+    base = unionScopes(configured, asked.filter((scope) => demanded.has(scope)));
+  } else if (asked.length > 0) {
+    base = asked;
+  } else {
+    const challenged = challenges?.unauthorized(server.id) ?? [];
+    base = challenged.length > 0 ? challenged : [...published];
+  }
+  const scopes = unionScopes(base, challenges?.stepUp(server.id, userKey) ?? []);
+  return scopes.length === 0 ? undefined : scopes.join(" ");
+}
