@@ -105,7 +105,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
     const client = await deps.repo.getClient(issued.clientId);
     if (client === undefined) throw oauthError("invalid_client", "the client is no longer registered", 401);
     const upstream = await deps.upstreams.get(server);
-    const { client: upstreamClient, auth } = upstreamClientFor(server, client);
+    const { client: upstreamClient, auth } = upstreamClientFor(server, client, upstream.as);
     let token: oauth.TokenEndpointResponse;
     try {
       const callback = oauth.validateAuthResponse(upstream.as, upstreamClient, new URLSearchParams(issued.upstreamCallback), issued.upstreamState);

@@ -21,7 +21,7 @@ export async function refreshAtUpstream(
   events?: TokenEvents,
 ): Promise<oauth.TokenEndpointResponse> {
   const upstream = await upstreams.get(server);
-  const { client: upstreamClient, auth } = upstreamClientFor(server, client);
+  const { client: upstreamClient, auth } = upstreamClientFor(server, client, upstream.as);
   let token: oauth.TokenEndpointResponse;
   try {
     const response = await oauth.refreshTokenGrantRequest(upstream.as, upstreamClient, auth, refreshToken, {
