@@ -1,3 +1,4 @@
+/* global process, console, fetch */
 // The "client command" the conformance suite runs (under its own Node 22): it hands the
 // scenario's server URL, name and context to the test process (GATEHOUSE_CONFORMANCE_RELAY),
 // which runs a gateway as that server's OAuth client, and exits with the outcome.
