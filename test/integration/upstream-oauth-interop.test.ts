@@ -3,7 +3,8 @@
  * not work with (issue 18), each against a real oidc-provider and a real upstream MCP server:
  * - an authorization server whose registration response omits `client_secret_expires_at`;
  * - a pre-stored client at an authorization server offering only client_secret_basic;
- * - an upstream whose 401 challenge names its RFC 9728 document at a non-well-known URL.
+ * - an upstream whose 401 challenge names its RFC 9728 document at a non-well-known URL
+ *   (and one whose challenge names another resource's document, which must not be used).
  * (An upstream without RFC 9728 metadata, the 2025-03-26 way, is the conformance suite's
  * `auth/2025-03-26-oauth-endpoint-fallback` scenario: test/conformance/auth-client.test.ts.)
  */
@@ -95,6 +96,25 @@ describe("the gateway as OAuth client of upstreams found in issue 18", () => {
 
     expect(JSON.stringify(result)).toContain("interop");
     expect(as.authorizationRequests().at(-1)).toMatchObject({ resource: upstream.url });
+    expect(upstream.acceptedTokens()).toHaveLength(1);
+  });
+
+  it("resource_metadata_named_by_the_challenge_describing_another_resource_is_not_used", async () => {
+    // `other` trusts an authorization server the hostile upstream would like the gateway to register at.
+    const other = await startProtectedResourceUpstream({ name: "other" });
+    running.push(other);
+    const elsewhere = await startInteractiveAuthorizationServer({ resource: other.url });
+    running.push(elsewhere);
+    other.trust(elsewhere);
+    const { as, upstream, gateway } = await start({ upstream: { challengeNames: other.resourceMetadataUrl } });
+
+    const result = await callThroughGateway(gateway);
+
+    // RFC 9728 §3.3: a document whose `resource` is not the upstream is not its metadata; the well-known one is used.
+    expect(JSON.stringify(result)).toContain("interop");
+    expect(elsewhere.registrations()).toEqual([]);
+    expect(elsewhere.authorizationRequests()).toEqual([]);
+    expect(as.registrations()).toHaveLength(1);
     expect(upstream.acceptedTokens()).toHaveLength(1);
   });
 });
