@@ -16,31 +16,13 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import { maskUrl } from "../debug.js";
 import type { MetadataDiscovery } from "../auth/upstream/metadata-discovery.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
+import { challengeMetadataUrl, findResourceMetadata } from "./resource-metadata-challenge.js";
+
+export { challengeMetadataUrl };
 import { discoverResource } from "./upstream-authorization-server.js";
 
 /** How long a document is used before it is fetched again. */
 const MAX_AGE_MS = 5 * 60_000;
-
-/**
- * A quoted string (skipped: its text is not a parameter, RFC 9110 §5.6.4), or the
- * `resource_metadata` auth-param with its quoted or token value.
- */
-const PARAMETERS = /"(?:[^"\\]|\\.)*"|(\bresource_metadata\s*=\s*)("(?:[^"\\]|\\.)*"|[^\s,]+)/gi;
-
-function findResourceMetadata(challenge: string): { index: number; length: number; name: string; url: string } | undefined {
-  for (const match of challenge.matchAll(PARAMETERS)) {
-    const [whole, name, value] = match;
-    if (name === undefined || value === undefined) continue;
-    const url = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, "$1") : value;
-    return { index: match.index, length: whole.length, name, url };
-  }
-  return undefined;
-}
-
-/** The `resource_metadata` URL of a WWW-Authenticate value, if it names one. */
-export function challengeMetadataUrl(challenge: string): string | undefined {
-  return findResourceMetadata(challenge)?.url;
-}
 
 /** The challenge with its `resource_metadata` URL replaced by `gatewayUrl`; everything else byte for byte. */
 export function pointChallengeAt(challenge: string, gatewayUrl: string): string {

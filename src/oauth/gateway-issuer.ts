@@ -27,14 +27,29 @@ export interface UpstreamClient {
   auth: oauth.ClientAuth;
 }
 
-/** The client the gateway is at the upstream for this MCP client: its own registration there, or the server's pre-stored one. */
-export function upstreamClientFor(server: McpServerEntry, registered: StoredClient): UpstreamClient {
+/**
+ * How a pre-stored client authenticates when the config does not say: the first of
+ * client_secret_post / client_secret_basic the authorization server's metadata lists
+ * (RFC 8414 §2 `token_endpoint_auth_methods_supported`), else client_secret_post (issue
+ * 18: a server offering only client_secret_basic was sent client_secret_post).
+ */
+export function advertisedClientAuthMethod(as: oauth.AuthorizationServer | undefined): "client_secret_post" | "client_secret_basic" {
+  const supported = as?.token_endpoint_auth_methods_supported ?? [];
+  return supported.find((method): method is "client_secret_post" | "client_secret_basic" => method === "client_secret_post" || method === "client_secret_basic") ?? "client_secret_post";
+}
+
+/**
+ * The client the gateway is at the upstream for this MCP client: its own registration
+ * there, or the server's pre-stored one. `as` is the upstream authorization server, whose
+ * metadata says how a pre-stored client authenticates when the config does not.
+ */
+export function upstreamClientFor(server: McpServerEntry, registered: StoredClient, as?: oauth.AuthorizationServer): UpstreamClient {
   const own = registered.upstreamCredentials;
   const clientId = own?.client_id ?? server.config.client_id;
   const secret = own === null ? server.config.client_secret : own.client_secret;
   if (clientId === undefined) throw new Error(`no upstream client for server '${server.name}'`);
-  // The gateway's own upstream registration says how it authenticates; else the server's config (default post).
-  const method = own === null ? server.config.token_endpoint_auth_method : (own.token_endpoint_auth_method ?? "client_secret_basic");
+  // The gateway's own upstream registration says how it authenticates; else the server's config, else the metadata.
+  const method = own === null ? (server.config.token_endpoint_auth_method ?? advertisedClientAuthMethod(as)) : (own.token_endpoint_auth_method ?? "client_secret_basic");
   const auth =
     secret === undefined || method === "none"
       ? oauth.None()

@@ -41,7 +41,7 @@ export function upstreamClientAt(server: McpServerEntry, client: StoredClient, a
       `the authorization server of MCP server '${server.name}' is now ${as.issuer}, not the one the gateway registered with (${client.upstreamCredentials?.issuer ?? "unrecorded"}); authorize again`,
     );
   }
-  return upstreamClientFor(server, client);
+  return upstreamClientFor(server, client, as);
 }
 
 /** A stored user token may be refreshed only at the authorization server that issued it. */

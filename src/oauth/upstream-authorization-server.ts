@@ -2,7 +2,9 @@
  * The upstream authorization server of an interactive `oauth2` server: configured
  * (`authorization_url`, `token_url`, `registration_url`), discovered from the configured
  * `issuer` (RFC 8414 / OpenID discovery), or discovered from the upstream's own metadata,
- * RFC 9728 (protected resource) then RFC 8414, all through oauth4webapi and the gateway's
+ * RFC 9728 (protected resource, at the URL its 401 names or the well-known ones) then
+ * RFC 8414, else the MCP 2025-03-26 way (the MCP origin's RFC 8414 metadata, else its
+ * default endpoints), all through oauth4webapi and the gateway's
  * one metadata discovery (single flight, a timeout per request, an hour's cache).
  *
  * A configured client_secret goes only to a token endpoint the operator named: `token_url`,
@@ -15,6 +17,7 @@ import type * as oauth from "oauth4webapi";
 import type { MetadataDiscovery } from "../auth/upstream/metadata-discovery.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { SECRET_NEEDS_NAMED_ENDPOINT } from "../config/schema.js";
+import { challengeMetadataUrl } from "./resource-metadata-challenge.js";
 import { oauthError } from "./oauth-error.js";
 
 export interface UpstreamAuthorization {
@@ -32,6 +35,42 @@ export async function discoverResource(discovery: MetadataDiscovery, upstream: U
     if (found.status === "found") return found.metadata;
   }
   return undefined;
+}
+
+/**
+ * RFC 9728 metadata of the upstream MCP server as an MCP client finds it: at the URL its
+ * 401 challenge names (§5.1; issue 18: only the well-known URLs were tried), else at the
+ * well-known URLs. The named document must describe the upstream (its `resource`, §3.3).
+ */
+async function discoverUpstreamResource(discovery: MetadataDiscovery, upstream: URL): Promise<oauth.ResourceServer | undefined> {
+  const challenge = await discovery.upstreamChallenge(upstream);
+  const named = challenge.status === "found" ? challengeMetadataUrl(challenge.metadata) : undefined;
+  if (named !== undefined && URL.canParse(named)) {
+    for (const candidate of [upstream, new URL(upstream.origin)]) {
+      const found = await discovery.protectedResourceAt(new URL(named), candidate);
+      if (found.status === "found") return found.metadata;
+    }
+  }
+  return discoverResource(discovery, upstream);
+}
+
+/**
+ * An upstream without RFC 9728 metadata, the MCP 2025-03-26 way: the authorization server
+ * is the MCP server's origin, with its RFC 8414 metadata, or without metadata the default
+ * endpoints `/authorize`, `/token` and `/register` there. The defaults apply only when the
+ * origin answered without metadata, never when it did not answer.
+ */
+async function legacyAuthorizationServer(discovery: MetadataDiscovery, upstream: URL): Promise<oauth.AuthorizationServer | undefined> {
+  const origin = new URL(upstream.origin);
+  const found = await discovery.authorizationServer(origin, "oauth2");
+  if (found.status === "found") return found.metadata;
+  if (found.status === "failed") return undefined;
+  return {
+    issuer: origin.origin,
+    authorization_endpoint: new URL("/authorize", origin).href,
+    token_endpoint: new URL("/token", origin).href,
+    registration_endpoint: new URL("/register", origin).href,
+  };
 }
 
 /** RFC 8414 (then OpenID) metadata of `issuer`; oauth4webapi refuses a document naming another issuer (RFC 8414 §3.3). */
@@ -56,7 +95,7 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry, disco
   if (config.client_secret !== undefined && config.token_url === undefined && config.issuer === undefined) {
     throw oauthError("server_error", `MCP server '${server.name}': ${SECRET_NEEDS_NAMED_ENDPOINT}`, 500);
   }
-  const resourceMetadata = await discoverResource(discovery, server.url);
+  const resourceMetadata = await discoverUpstreamResource(discovery, server.url);
   const resource = config.resource ?? resourceMetadata?.resource ?? server.url.href;
   let as: oauth.AuthorizationServer | undefined;
   if (config.authorization_url !== undefined && config.token_url !== undefined) {
@@ -69,7 +108,12 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry, disco
   } else {
     // A configured issuer pins discovery; the upstream's RFC 9728 list is only a fallback for servers without one.
     const issuer = config.issuer ?? resourceMetadata?.authorization_servers?.[0];
-    const discovered = issuer === undefined ? undefined : await discoverAuthorizationServer(discovery, new URL(issuer));
+    const discovered =
+      issuer !== undefined
+        ? await discoverAuthorizationServer(discovery, new URL(issuer))
+        : resourceMetadata === undefined
+          ? await legacyAuthorizationServer(discovery, server.url)
+          : undefined;
     if (discovered === undefined) notFound(server);
     as = {
       ...discovered,

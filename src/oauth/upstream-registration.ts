@@ -34,6 +34,26 @@ export function applicationType(redirectUri: string): "native" | "web" {
   return url.protocol === "http:" && loopback ? "native" : "web";
 }
 
+/**
+ * RFC 7591 §3.2.1 makes `client_secret_expires_at` required with a `client_secret`, and
+ * oauth4webapi refuses a registration without it; authorization servers omit it (the MCP
+ * conformance suite's does, the MCP SDK client accepts it), and issue 18 found every such
+ * registration refused. Its absence is read as 0, "does not expire", which is how those
+ * servers mean it. Any other answer is passed on untouched.
+ */
+async function withSecretExpiry(response: Response): Promise<Response> {
+  if (response.status !== 201 || !(response.headers.get("content-type") ?? "").includes("json")) return response;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return new Response(text, { status: response.status, headers: response.headers });
+  }
+  const lacksExpiry = typeof body === "object" && body !== null && !Array.isArray(body) && "client_secret" in body && !("client_secret_expires_at" in body);
+  return new Response(lacksExpiry ? JSON.stringify({ ...(body as Record<string, unknown>), client_secret_expires_at: 0 }) : text, { status: response.status, headers: response.headers });
+}
+
 export async function registerAtUpstream(deps: UpstreamRegistrationDeps, server: McpServerEntry, origin: string, clientName: string | undefined): Promise<UpstreamCredentials> {
   const { as } = await deps.upstreams.get(server);
   if (as.registration_endpoint === undefined) {
@@ -58,7 +78,7 @@ export async function registerAtUpstream(deps: UpstreamRegistrationDeps, server:
       },
       { signal: AbortSignal.timeout(server.timeoutMs), ...allowHttp(as.registration_endpoint) },
     );
-    const registered = await oauth.processDynamicClientRegistrationResponse(response);
+    const registered = await oauth.processDynamicClientRegistrationResponse(await withSecretExpiry(response));
     return {
       client_id: registered.client_id,
       ...(typeof registered.client_secret === "string" ? { client_secret: registered.client_secret } : {}),

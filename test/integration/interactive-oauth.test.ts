@@ -96,8 +96,8 @@ beforeAll(async () => {
           },
         },
       });
-      // client_secret_post: what the gateway sends when token_endpoint_auth_method is not configured.
-      return [{ ...GH, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_post" }];
+      // client_secret_basic: without token_endpoint_auth_method the gateway uses the first method the metadata lists (oidc-provider's: basic).
+      return [{ ...GH, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_basic" }];
     },
   });
   upstream.trust(as);
@@ -595,7 +595,7 @@ describe("a server with a pre-stored client_id/client_secret (consent page)", ()
       code_challenge_method: "S256",
     });
     const exchange = as.tokenRequests().findLast((record) => record.grant_type === "authorization_code");
-    expect(exchange).toMatchObject({ authMethod: "post", status: 200, params: { client_id: GH.client_id, resource: upstream.url } });
+    expect(exchange).toMatchObject({ authMethod: "basic", status: 200, params: { resource: upstream.url } });
     const token = provider.tokens()!.access_token;
     expect(upstream.claims(token)).toMatchObject({ aud: upstream.url, sub: "alice", client_id: GH.client_id, scope: "mcp:read" });
     expect((await repo.getUserToken("gh", "user:alice"))?.access_token).toBe(token);

@@ -69,7 +69,8 @@ beforeAll(async () => {
           liar: { url: pinnedUp.url, auth_type: "oauth2", client_id: "liar-client", client_secret: LIAR_SECRET, issuer: liarAs.issuer },
         },
       });
-      return [{ ...PINNED, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_post" }];
+      // client_secret_basic: the first method the issuer's metadata lists, which the gateway uses for a pre-stored client (issue 18).
+      return [{ ...PINNED, redirect_uris: [`${gateway.url}/callback`], token_endpoint_auth_method: "client_secret_basic" }];
     },
   });
   database = await openDatabase(`sqlite:${join(dir, "gatehouse.db")}`);
@@ -345,9 +346,10 @@ describe("a configured client_secret goes only to a token endpoint the operator 
     const refreshed = await token({ grant_type: "refresh_token", refresh_token: refreshToken!, client_id: clientId });
     expect(refreshed.status, refreshed.text).toBe(200);
 
-    expect(as.tokenRequests().map((request) => [request.grant_type, request.params["client_id"], request.authMethod, request.status])).toEqual([
-      ["authorization_code", PINNED.client_id, "post", 200],
-      ["refresh_token", PINNED.client_id, "post", 200],
+    // HTTP Basic with the pinned client's credentials: oidc-provider answers 200 only to that client.
+    expect(as.tokenRequests().map((request) => [request.grant_type, request.authMethod, request.status])).toEqual([
+      ["authorization_code", "basic", 200],
+      ["refresh_token", "basic", 200],
     ]);
     // The host the upstream named got nothing at all: not a metadata request, let alone the secret.
     expect(decoy.requests()).toEqual([]);

@@ -1,7 +1,8 @@
 /**
  * Every upstream metadata lookup the gateway makes, under one policy: authorization
  * server metadata (RFC 8414, OpenID Connect Discovery 1.0 §4) and protected resource
- * metadata (RFC 9728, at its well-known URL or at the URL an upstream's challenge named).
+ * metadata (RFC 9728, at its well-known URL or at the URL an upstream's challenge named),
+ * and the challenge itself (the upstream's 401 to an MCP request without credentials).
  *
  * As jose's remote JWK set does:
  * - one request per URL at a time: concurrent callers share the pending promise;
@@ -38,6 +39,10 @@ export interface MetadataDiscovery {
   protectedResource(resource: URL, options?: LookupOptions): Promise<Discovered<oauth.ResourceServer>>;
   /** A protected resource metadata document at `url` as an upstream's challenge named it (RFC 9728 §5.1): a JSON object listing authorization servers. */
   resourceMetadataDocument(url: URL, options?: LookupOptions): Promise<Discovered<Record<string, unknown>>>;
+  /** RFC 9728 metadata at `url` (named by the upstream's challenge, §5.1); a document naming another resource than `resource` is absent (§3.3). */
+  protectedResourceAt(url: URL, resource: URL, options?: LookupOptions): Promise<Discovered<oauth.ResourceServer>>;
+  /** The `WWW-Authenticate` of the 401 an MCP server answers to an MCP request without credentials; absent when it answers otherwise. */
+  upstreamChallenge(upstream: URL, options?: LookupOptions): Promise<Discovered<string>>;
 }
 
 export interface MetadataDiscoveryOptions {
@@ -124,6 +129,30 @@ export function metadataDiscovery(options: MetadataDiscoveryOptions = {}): Metad
         if (typeof document !== "object" || document === null || Array.isArray(document)) throw new Error("not a JSON object");
         if (!Array.isArray((document as { authorization_servers?: unknown }).authorization_servers)) throw new Error("no authorization_servers");
         return document as Record<string, unknown>;
+      });
+    },
+    protectedResourceAt(url, resource, call = {}) {
+      return lookup(`rfc9728 ${url.href} for ${resource.href}`, call, async (signal) => {
+        const response = await fetch(url, { headers: { accept: "application/json" }, redirect: "error", signal });
+        refuseNoAnswer(response);
+        return oauth.processResourceDiscoveryResponse(resource, response);
+      });
+    },
+    upstreamChallenge(upstream, call = {}) {
+      return lookup(`challenge ${upstream.href}`, call, async (signal) => {
+        // What an MCP client sends first (MCP authorization, "Authorization Flow Steps"): the 401 names the metadata.
+        const response = await fetch(upstream, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "gatehouse", version: "discovery" } } }),
+          redirect: "manual",
+          signal,
+        });
+        await response.body?.cancel();
+        refuseNoAnswer(response);
+        const challenge = response.headers.get("www-authenticate");
+        if (response.status !== 401 || challenge === null) throw new Error("no challenge");
+        return challenge;
       });
     },
   };

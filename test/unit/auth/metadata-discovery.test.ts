@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metadataDiscovery, type MetadataDiscoveryOptions } from "../../../src/auth/upstream/metadata-discovery.js";
 import { startSilentServer } from "../../fixtures/faulty-peers.js";
 import { startAuthorizationServer, type AuthorizationServer } from "../../fixtures/oidc-provider.js";
+import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../../fixtures/protected-resource-upstream.js";
+import { startUpstream, type Upstream } from "../../fixtures/upstream-mcp.js";
 
 const HOUR = 60 * 60_000;
 const MINUTE = 60_000;
@@ -128,5 +130,41 @@ describe("metadata discovery", () => {
     expect(as.discoveryRequests() - before).toBe(2);
     await lookups.authorizationServer(new URL(as.issuer), "oidc");
     expect(as.discoveryRequests() - before).toBe(3);
+  });
+});
+
+describe("metadata discovery: the upstream's challenge and the document it names (issue 18)", () => {
+  let upstream: ProtectedResourceUpstream;
+  let open: Upstream;
+
+  beforeAll(async () => {
+    upstream = await startProtectedResourceUpstream({ name: "challenging", metadataPath: "/docs/prm.json", trust: { issuer: as.issuer, jwksUri: as.jwksUri } });
+    open = await startUpstream({ name: "open" });
+  });
+  afterAll(async () => {
+    await Promise.all([upstream?.close(), open?.close()]);
+  });
+
+  it("reads the WWW-Authenticate of the upstream's 401 to an MCP request without credentials, and keeps it an hour", async () => {
+    const { clock, discovery: lookups } = discovery();
+    const before = upstream.rejected();
+    const found = await lookups.upstreamChallenge(new URL(upstream.url));
+    expect(found.status === "found" && found.metadata).toContain(`resource_metadata="${upstream.origin}/docs/prm.json"`);
+    clock.now += HOUR - 1;
+    await lookups.upstreamChallenge(new URL(upstream.url));
+    expect(upstream.rejected() - before).toBe(1);
+  });
+
+  it("an upstream that does not answer 401 has no challenge", async () => {
+    const { discovery: lookups } = discovery();
+    expect((await lookups.upstreamChallenge(new URL(open.url))).status).toBe("absent");
+  });
+
+  it("the named document counts only for the resource it names (RFC 9728 §3.3)", async () => {
+    const { discovery: lookups } = discovery();
+    const named = new URL(`${upstream.origin}/docs/prm.json`);
+    const found = await lookups.protectedResourceAt(named, new URL(upstream.url));
+    expect(found.status === "found" && found.metadata.authorization_servers).toEqual([as.issuer]);
+    expect((await lookups.protectedResourceAt(named, new URL(open.url))).status).toBe("absent");
   });
 });
