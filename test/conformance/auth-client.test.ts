@@ -65,7 +65,7 @@ const SCENARIOS: Record<string, true | string> = {
   "auth/scope-from-www-authenticate": true,
   "auth/scope-from-scopes-supported": true,
   "auth/scope-omitted-when-undefined": true,
-  "auth/scope-step-up": "no second authorization for the scope an insufficient_scope challenge names (scope step-up, another part of issue 18)",
+  "auth/scope-step-up": true,
   "auth/scope-retry-limit": true,
   "auth/token-endpoint-auth-basic": true,
   "auth/token-endpoint-auth-post": true,
