@@ -27,6 +27,7 @@ const ROOT = "^src/(cli\\.ts|gateway\\.ts|mock-server/|litellm-import/)";
  * Upstream strategies (they never import each other) and the helpers they may
  * share. Helpers: `strategy.ts` (the interface every strategy implements),
  * `token-endpoint.ts` (the token endpoint call and client authentication of RFC 6749 §2.3),
+ * `client-auth.ts` (HTTP Basic client credentials, encoded as servers in the wild read them),
  * `metadata-discovery.ts` (every RFC 8414 / OpenID / RFC 9728 lookup, under one cache policy),
  * `keyed-token-cache.ts` and `refreshing-cache.ts` (the single-flight caches),
  * `allow-http.ts` (the plain-HTTP policy for upstream OAuth endpoints) and
@@ -34,7 +35,7 @@ const ROOT = "^src/(cli\\.ts|gateway\\.ts|mock-server/|litellm-import/)";
  * `select-strategy.ts` is the picker: it imports every strategy, and nothing imports it
  * but the composition root.
  */
-const UPSTREAM_HELPERS = "(strategy|token-endpoint|metadata-discovery|keyed-token-cache|refreshing-cache|allow-http|per-request-headers)\\.ts$";
+const UPSTREAM_HELPERS = "(strategy|token-endpoint|client-auth|metadata-discovery|keyed-token-cache|refreshing-cache|allow-http|per-request-headers)\\.ts$";
 
 export default {
   forbidden: [

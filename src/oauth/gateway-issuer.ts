@@ -8,6 +8,7 @@ import { usesAuthorizationCode } from "../config/server-kind.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { StoredClient } from "../store/oauth-repository.js";
 import * as oauth from "oauth4webapi";
+import { clientSecretBasic } from "../auth/upstream/client-auth.js";
 
 export const issuerFor = (origin: string, server: McpServerEntry) => `${origin}/${server.name}`;
 export const callbackUrl = (origin: string) => `${origin}/callback`;
@@ -54,7 +55,7 @@ export function upstreamClientFor(server: McpServerEntry, registered: StoredClie
     secret === undefined || method === "none"
       ? oauth.None()
       : method === "client_secret_basic"
-        ? oauth.ClientSecretBasic(secret)
+        ? clientSecretBasic(secret)
         : oauth.ClientSecretPost(secret);
   return { client: { client_id: clientId }, auth };
 }

@@ -70,9 +70,8 @@ const SCENARIOS: Record<string, true | string> = {
   "auth/token-endpoint-auth-basic": true,
   "auth/token-endpoint-auth-post": true,
   "auth/token-endpoint-auth-none": true,
-  // The gateway now sends client_secret_basic, the only method advertised; oauth4webapi form-encodes the
-  // credentials first (RFC 6749 §2.3.1: '-' becomes %2D) and the suite's server compares them undecoded.
-  "auth/pre-registration": "the suite's authorization server does not form-decode HTTP Basic client credentials (RFC 6749 §2.3.1)",
+  // client_secret_basic, the only method advertised, with the credentials encoded as servers in the wild read them.
+  "auth/pre-registration": true,
   // Metadata fetched at {origin}/.well-known/oauth-authorization-server names issuer {origin}/oauth: RFC 8414 §3.3 says do not use it.
   "auth/2025-03-26-oauth-metadata-backcompat": "the suite's metadata names another issuer than the URL it is served for (RFC 8414 §3.3)",
   "auth/2025-03-26-oauth-endpoint-fallback": true,

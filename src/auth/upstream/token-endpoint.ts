@@ -4,6 +4,7 @@
  * client secret or the authorization server's body; the log gets the detail.
  */
 import * as oauth from "oauth4webapi";
+import { clientSecretBasic } from "./client-auth.js";
 import { credentialScrubber } from "../../credential-scrubber.js";
 import { GatewayError, JsonRpcCode } from "../../errors.js";
 import type { MetadataDiscovery } from "./metadata-discovery.js";
@@ -65,7 +66,7 @@ export function tokenEndpointClient(options: TokenEndpointClientOptions): TokenE
     async authentication() {
       if (secret === undefined) return { method: "none", auth: oauth.None() };
       const chosen = options.authMethod ?? (await preferredClientAuth(options.discovery, options.tokenUrl, discoveryBudgetMs(options.timeoutMs))) ?? "client_secret_post";
-      return { method: chosen, auth: chosen === "client_secret_basic" ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret) };
+      return { method: chosen, auth: chosen === "client_secret_basic" ? clientSecretBasic(secret) : oauth.ClientSecretPost(secret) };
     },
   };
 }
