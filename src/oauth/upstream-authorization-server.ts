@@ -56,13 +56,14 @@ async function discoverUpstreamResource(discovery: MetadataDiscovery, upstream: 
 
 /**
  * An upstream without RFC 9728 metadata, the MCP 2025-03-26 way: the authorization server
- * is the MCP server's origin, with its RFC 8414 metadata, or without metadata the default
+ * is the MCP server's origin, with the RFC 8414 metadata at its root (whose issuer may have a
+ * path on that origin, as servers of that era publish it), or without metadata the default
  * endpoints `/authorize`, `/token` and `/register` there. The defaults apply only when the
  * origin answered without metadata, never when it did not answer.
  */
 async function legacyAuthorizationServer(discovery: MetadataDiscovery, upstream: URL): Promise<oauth.AuthorizationServer | undefined> {
   const origin = new URL(upstream.origin);
-  const found = await discovery.authorizationServer(origin, "oauth2");
+  const found = await discovery.legacyAuthorizationServer(origin);
   if (found.status === "found") return found.metadata;
   if (found.status === "failed") return undefined;
   return {

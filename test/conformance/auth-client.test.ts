@@ -72,8 +72,8 @@ const SCENARIOS: Record<string, true | string> = {
   "auth/token-endpoint-auth-none": true,
   // client_secret_basic, the only method advertised, with the credentials encoded as servers in the wild read them.
   "auth/pre-registration": true,
-  // Metadata fetched at {origin}/.well-known/oauth-authorization-server names issuer {origin}/oauth: RFC 8414 §3.3 says do not use it.
-  "auth/2025-03-26-oauth-metadata-backcompat": "the suite's metadata names another issuer than the URL it is served for (RFC 8414 §3.3)",
+  // Metadata at the origin's root naming issuer {origin}/oauth: taken on the 2025-03-26 path, issuer on the same origin.
+  "auth/2025-03-26-oauth-metadata-backcompat": true,
   "auth/2025-03-26-oauth-endpoint-fallback": true,
   "auth/resource-mismatch": true,
   "auth/offline-access-scope": true,

@@ -41,6 +41,12 @@ export interface MetadataDiscovery {
   resourceMetadataDocument(url: URL, options?: LookupOptions): Promise<Discovered<Record<string, unknown>>>;
   /** RFC 9728 metadata at `url` (named by the upstream's challenge, §5.1); a document naming another resource than `resource` is absent (§3.3). */
   protectedResourceAt(url: URL, resource: URL, options?: LookupOptions): Promise<Discovered<oauth.ResourceServer>>;
+  /**
+   * The MCP 2025-03-26 way, for an upstream without RFC 9728 metadata: the RFC 8414 document
+   * at `origin`'s root well-known URL, whose issuer may carry a path on that same origin
+   * (servers of that era publish `{origin}/oauth` there). An issuer on another origin is absent.
+   */
+  legacyAuthorizationServer(origin: URL, options?: LookupOptions): Promise<Discovered<oauth.AuthorizationServer>>;
   /** The `WWW-Authenticate` of the 401 an MCP server answers to an MCP request without credentials; absent when it answers otherwise. */
   upstreamChallenge(upstream: URL, options?: LookupOptions): Promise<Discovered<string>>;
 }
@@ -136,6 +142,16 @@ export function metadataDiscovery(options: MetadataDiscoveryOptions = {}): Metad
         const response = await fetch(url, { headers: { accept: "application/json" }, redirect: "error", signal });
         refuseNoAnswer(response);
         return oauth.processResourceDiscoveryResponse(resource, response);
+      });
+    },
+    legacyAuthorizationServer(origin, call = {}) {
+      return lookup(`legacy ${origin.origin}`, call, async (signal) => {
+        const response = await oauth.discoveryRequest(new URL(origin.origin), { algorithm: "oauth2", signal, ...allowHttp(origin) });
+        refuseNoAnswer(response);
+        const named: unknown = response.ok ? ((await response.clone().json().catch(() => undefined)) as { issuer?: unknown } | undefined)?.issuer : undefined;
+        const issuer = typeof named === "string" && URL.canParse(named) && new URL(named).origin === origin.origin ? new URL(named) : new URL(origin.origin);
+        // oauth4webapi checks the rest, and that the issuer is exactly the one chosen above.
+        return oauth.processDiscoveryResponse(issuer, response);
       });
     },
     upstreamChallenge(upstream, call = {}) {

@@ -168,3 +168,37 @@ describe("metadata discovery: the upstream's challenge and the document it names
     expect((await lookups.protectedResourceAt(named, new URL(open.url))).status).toBe("absent");
   });
 });
+
+describe("metadata discovery: the MCP 2025-03-26 way (issue 18)", () => {
+  async function serving(document: (origin: string) => Record<string, unknown>) {
+    const { createServer } = await import("node:http");
+    const server = createServer((request, response) => {
+      if (request.url !== "/.well-known/oauth-authorization-server") return void response.writeHead(404).end();
+      const address = server.address() as { port: number };
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(document(`http://127.0.0.1:${address.port}`)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return { origin, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it("takes the root document whose issuer has a path on the same origin (as servers of that era publish it)", async () => {
+    const peer = await serving((origin) => ({ issuer: `${origin}/oauth`, authorization_endpoint: `${origin}/oauth/authorize`, token_endpoint: `${origin}/oauth/token` }));
+    try {
+      const found = await discovery().discovery.legacyAuthorizationServer(new URL(`${peer.origin}/mcp`));
+      expect(found.status === "found" && found.metadata.issuer).toBe(`${peer.origin}/oauth`);
+    } finally {
+      await peer.close();
+    }
+  });
+
+  it("refuses a root document naming an issuer on another origin (a mix-up)", async () => {
+    const peer = await serving(() => ({ issuer: "https://elsewhere.example.com", authorization_endpoint: "https://elsewhere.example.com/authorize", token_endpoint: "https://elsewhere.example.com/token" }));
+    try {
+      const found = await discovery().discovery.legacyAuthorizationServer(new URL(`${peer.origin}/mcp`));
+      expect(found.status).not.toBe("found");
+    } finally {
+      await peer.close();
+    }
+  });
+});
