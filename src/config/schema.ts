@@ -26,6 +26,9 @@ export type AuthType = (typeof AUTH_TYPES)[number];
 export type StaticAuthType = (typeof STATIC_AUTH_TYPES)[number];
 
 export const TRANSPORTS = ["http", "sse", "stdio"] as const;
+/** How the gateway becomes a client of an upstream authorization server (per-server `registration`). */
+export const UPSTREAM_REGISTRATION_MODES = ["auto", "cimd", "dcr", "pre-registered"] as const;
+export type UpstreamRegistrationMode = (typeof UPSTREAM_REGISTRATION_MODES)[number];
 
 export const serverConfigSchema = z
   .strictObject({
@@ -69,6 +72,11 @@ export const serverConfigSchema = z
     scopes: stringList.optional(),
     /** How the gateway authenticates to token_url; default: what its metadata prefers, else client_secret_post. */
     token_endpoint_auth_method: z.enum(["client_secret_post", "client_secret_basic"]).optional(),
+    /**
+     * How the gateway becomes a client of the upstream's authorization server (README,
+     * "The gateway's client at upstream authorization servers"). Absent means `auto`.
+     */
+    registration: z.enum(UPSTREAM_REGISTRATION_MODES).optional(),
     /** RFC 8707 resource indicator sent with token requests. */
     resource: z.string().min(1).optional(),
     token_validation: z.record(z.string(), z.unknown()).optional(),
@@ -150,6 +158,7 @@ export const serverConfigSchema = z
         message: "auth_type oauth2_token_exchange needs token_exchange_endpoint (or token_url)",
       });
     }
+    checkRegistrationMode(server, ctx);
     if (server.auth_type === "oauth2_token_exchange" && server.client_id === undefined) {
       ctx.addIssue({
         code: "custom",
@@ -160,6 +169,20 @@ export const serverConfigSchema = z
   });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
+
+/** `registration`: pre-registered needs client_id; cimd and dcr make the gateway's own client, so a client_id would be ignored. */
+function checkRegistrationMode(server: { registration?: UpstreamRegistrationMode | undefined; client_id?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (server.registration === "pre-registered" && server.client_id === undefined) {
+    ctx.addIssue({ code: "custom", path: ["client_id"], message: "registration pre-registered needs client_id (the gateway's client registered at the upstream's authorization server)" });
+  }
+  if ((server.registration === "cimd" || server.registration === "dcr") && server.client_id !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["registration"],
+      message: `registration ${server.registration} makes the gateway its own client at the upstream, so client_id would be ignored; remove client_id, or set registration to pre-registered (or auto)`,
+    });
+  }
+}
 
 /** stdio servers need a command; http and sse servers need a url; the stdio fields belong to stdio only. */
 function checkTransportFields(server: { transport: string; url?: string | undefined; command?: string | undefined; args?: unknown; env?: unknown }, ctx: z.RefinementCtx): void {

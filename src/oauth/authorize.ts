@@ -32,7 +32,7 @@ import type { UpstreamAuthorizations } from "./upstream-authorization-server.js"
 import type { ScopeChallenges } from "../auth/upstream/scope-challenges.js";
 import { registrationBoundTo } from "./issuer-binding.js";
 import { selectScope } from "./scope-selection.js";
-import { registerAtUpstream } from "./upstream-registration.js";
+import { obtainUpstreamClient } from "./upstream-client-choice.js";
 import { documentClientKey, documentRedirectUriMatches, isClientIdUrl, onlyLoopbackRedirects, type ClientMetadataDocument, type ClientMetadataDocuments } from "./client-metadata-document.js";
 
 export const FLOW_TTL_MS = 10 * 60_000;
@@ -204,7 +204,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     if (current === undefined) throw oauthError("invalid_client", "the client is no longer registered; register again");
     if (current.upstreamCredentials !== null && registrationBoundTo(server, current, as)) return current;
     const clientName = typeof client.metadata.client_name === "string" ? client.metadata.client_name : undefined;
-    const credentials = await registerAtUpstream(deps, server, origin, clientName);
+    const credentials = await obtainUpstreamClient(deps, server, origin, clientName);
     if (current.upstreamCredentials !== null) {
       deps.log.info(
         { server: server.name, client_id: client.clientId, previous_issuer: current.upstreamCredentials.issuer ?? "(unrecorded)", issuer: credentials.issuer },

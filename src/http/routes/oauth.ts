@@ -11,6 +11,7 @@ import { GatewayError } from "../../errors.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import type { Authorize } from "../../oauth/authorize.js";
 import { handleCallback, type CallbackDeps } from "../../oauth/callback.js";
+import { GATEWAY_CLIENT_METADATA_PATH, gatewayClientMetadata } from "../../oauth/gateway-client-metadata.js";
 import { isInteractive } from "../../oauth/gateway-issuer.js";
 import type { DelegatedResourceMetadata } from "../../oauth/delegated-resource-metadata.js";
 import { authorizationServerMetadata, gatewayResourceUrl, protectedResourceMetadata, type McpPathForm } from "../../oauth/metadata.js";
@@ -119,6 +120,9 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
   app.get("/.well-known/openid-configuration/:server", oauthErrors, asMetadata);
   app.get("/:server/.well-known/openid-configuration", oauthErrors, asMetadata);
   app.get("/:server/.well-known/oauth-authorization-server", oauthErrors, asMetadata);
+
+  // The gateway's own Client ID Metadata Document, fetched by upstream authorization servers (gateway-client-metadata.ts).
+  app.get(GATEWAY_CLIENT_METADATA_PATH, (c) => c.json(gatewayClientMetadata(requestOrigin(deps.origin, c)), 200, { "cache-control": "public, max-age=300" }));
 
   app.post("/:server/register", oauthErrors, async (c) => {
     const entry = server(c, c.req.param("server"));
