@@ -27,6 +27,8 @@ describe("the client-side credential header (x-mcp-auth)", () => {
       apikey: { url: upstreams.apikey!.url, auth_type: "api_key", auth_value: CONFIGURED },
       basic: { url: upstreams.basic!.url, auth_type: "basic", auth_value: "user:configured" },
       open: { url: upstreams.open!.url },
+      // A server whose name is a prefix of the gateway's own x-mcp-* headers.
+      access: { url: upstreams.open!.url },
     };
     gateway = await startTestGateway({ servers });
     renamed = await startTestGateway({ servers, env: { LITELLM_MCP_CLIENT_SIDE_AUTH_HEADER_NAME: "X-Upstream-Token" } });
@@ -76,6 +78,14 @@ describe("the client-side credential header (x-mcp-auth)", () => {
     expect(upstreams.apikey!.lastHeaders()["x-api-key"]).toBe(CLIENT);
     expect(response.headers.get("x-mcp-debug-auth-resolution")).toContain("per-request-header");
     expect(response.headers.get("x-mcp-debug-auth-resolution")).not.toContain(CLIENT);
+  });
+
+  it("regression: the gateway's own x-mcp-access-groups header is never sent to a server named 'access' as its 'groups' header", async () => {
+    expect((await callThrough(gateway, "access", { "x-mcp-access-groups": "dev" })).status).toBe(200);
+    expect(upstreams.open!.lastHeaders().groups).toBeUndefined();
+    // Its real per-server headers still arrive.
+    await callThrough(gateway, "access", { "x-mcp-access-x-team": "blue" });
+    expect(upstreams.open!.lastHeaders()["x-team"]).toBe("blue");
   });
 
   it("a gateway key in it is refused (400), and never reaches the upstream", async () => {

@@ -5,13 +5,10 @@
  * about the servers it may use.
  */
 import { Hono } from "hono";
-import type { Caller } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
-import { FORWARD_NOTHING } from "../../auth/inbound/credential-screen.js";
 import type { KeyResolver } from "../../auth/inbound/key-resolver.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
 import { GatewayError } from "../../errors.js";
-import { Cancellation } from "../../exchange.js";
 import { serversForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
 import { prefixedToolName } from "../../mcp/tool-routing.js";
@@ -20,9 +17,8 @@ import type { ServerRegistry } from "../../registry/registry.js";
 import type { AppEnv } from "../env.js";
 import { authenticate, requireMaster } from "../middleware/authenticate.js";
 import { readJson } from "../read-body.js";
+import { HEALTH_TIMEOUT_MS, ownCall } from "../own-calls.js";
 
-/** How long one server's health check (a tools/list) may take. */
-const HEALTH_TIMEOUT_MS = 5_000;
 
 export interface AdminServerRouteDeps {
   keys: KeyResolver;
@@ -39,8 +35,6 @@ export function adminServerRoutes(deps: AdminServerRouteDeps): Hono<AppEnv> {
   const anyKey = authenticate(deps.keys, { network: deps.network });
   const admin = [anyKey, requireMaster] as const;
 
-  /** The UI's and these views' own upstream calls carry no client header upstream. */
-  const inbound = (caller: Caller, signal: AbortSignal) => ({ headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING, caller, signal, cancel: Cancellation.following(signal) });
 
   // Registered before /v1/mcp/server/:id, which would otherwise take "health" as an id.
   app.get("/v1/mcp/server/health", anyKey, async (c) => {
@@ -48,7 +42,7 @@ export function adminServerRoutes(deps: AdminServerRouteDeps): Hono<AppEnv> {
     const snapshot = deps.registry.current();
     const wanted = c.req.queries("server_ids")?.flatMap((value) => value.split(",")).map((value) => value.trim()).filter((value) => value !== "");
     const servers = serversForCaller(snapshot, caller, wanted);
-    const { lists, failures } = await deps.aggregate.listToolsSettled(snapshot, caller, servers, inbound(caller, AbortSignal.timeout(HEALTH_TIMEOUT_MS)));
+    const { lists, failures } = await deps.aggregate.listToolsSettled(snapshot, caller, servers, ownCall(caller, AbortSignal.timeout(HEALTH_TIMEOUT_MS)));
     const checked = new Date().toISOString();
     const report: Array<Record<string, unknown>> = [
       ...lists.map(({ server, tools }) => ({ server_id: server.id, server_name: server.name, status: "healthy", loaded: true, tools: tools.length, last_health_check: checked })),
@@ -88,7 +82,7 @@ export function adminServerRoutes(deps: AdminServerRouteDeps): Hono<AppEnv> {
   app.get("/v1/mcp/tools", anyKey, async (c) => {
     const caller = c.get("caller");
     const snapshot = deps.registry.current();
-    const { lists } = await deps.aggregate.listToolsSettled(snapshot, caller, serversForCaller(snapshot, caller), inbound(caller, AbortSignal.timeout(HEALTH_TIMEOUT_MS)));
+    const { lists } = await deps.aggregate.listToolsSettled(snapshot, caller, serversForCaller(snapshot, caller), ownCall(caller, AbortSignal.timeout(HEALTH_TIMEOUT_MS)));
     return c.json({
       tools: lists.flatMap(({ server, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(server, tool.name), mcp_info: { ...server.mcpInfo, server_name: server.name } }))),
     });

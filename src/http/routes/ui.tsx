@@ -10,9 +10,8 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Child } from "hono/jsx";
-import { callerUserKey, seenFrom, type Caller } from "../../auth/inbound/caller.js";
+import { callerUserKey, seenFrom } from "../../auth/inbound/caller.js";
 import type { CallerNetwork } from "../../auth/inbound/client-address.js";
-import { FORWARD_NOTHING } from "../../auth/inbound/credential-screen.js";
 import type { KeyAdmin, ListedKey } from "../../auth/inbound/key-admin.js";
 import type { KeyLimiter } from "../../auth/inbound/key-limits.js";
 import { AUTHORIZATION_REQUIRED } from "../../auth/upstream/oauth2-interactive.js";
@@ -34,10 +33,10 @@ import { formStateFromError, formValues, formValuesFromView, serverBodyFromForm 
 import { SESSION_COOKIE, type UiSession, type UiSessions } from "../../ui/session.js";
 import { parseToolArguments } from "../../ui/tool-form.js";
 import { exchangeOf, type AppEnv } from "../env.js";
-import { Cancellation } from "../../exchange.js";
 import { peerAddress } from "../middleware/authenticate.js";
 import { readBody } from "../read-body.js";
 import { requestOrigin } from "./oauth.js";
+import { HEALTH_TIMEOUT_MS, ownCall } from "../own-calls.js";
 
 /** The signed-in user's tokens for interactive servers. */
 export interface UiConnections {
@@ -61,8 +60,6 @@ export interface UiRouteDeps {
 }
 
 const LOGIN_CSRF_COOKIE = "gatehouse_login_csrf";
-/** How long the UI waits for one server's tool list on the servers page. */
-const HEALTH_TIMEOUT_MS = 5_000;
 
 const SECURITY_HEADERS = {
   "content-security-policy": UI_CONTENT_SECURITY_POLICY,
@@ -200,12 +197,10 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
 
   // --- MCP Servers -----------------------------------------------------------------------
 
-  // The UI's own calls carry no client header upstream.
-  const inbound = (caller: Caller, signal: AbortSignal) => ({ headers: new Headers(), presentedKey: undefined, screen: FORWARD_NOTHING, caller, signal, cancel: Cancellation.following(signal) });
 
   async function healthOf(current: UiSession, servers: McpServerEntry[]): Promise<Map<string, Health>> {
     const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
-    const { lists, failures } = await deps.aggregate.listToolsSettled(deps.registry.current(), current.caller, servers, inbound(current.caller, signal));
+    const { lists, failures } = await deps.aggregate.listToolsSettled(deps.registry.current(), current.caller, servers, ownCall(current.caller, signal));
     const health = new Map<string, Health>();
     for (const list of lists) health.set(list.server.id, { state: "ok", tools: list.tools.length });
     for (const failure of failures) {
@@ -356,7 +351,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
   // --- MCP Tools -------------------------------------------------------------------------
 
   async function toolsState(c: UiContext, current: UiSession, server: McpServerEntry): Promise<ToolsState> {
-    const { lists, failures } = await deps.aggregate.listToolsSettled(deps.registry.current(), current.caller, [server], inbound(current.caller, c.req.raw.signal));
+    const { lists, failures } = await deps.aggregate.listToolsSettled(deps.registry.current(), current.caller, [server], ownCall(current.caller, c.req.raw.signal));
     const failure = failures[0];
     if (failure !== undefined) return { kind: "error", title: `Could not list the tools of ${server.name}`, ...explain(failure.error) };
     return { kind: "tools", tools: lists[0]?.tools ?? [] };
@@ -392,7 +387,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
         const counting = deps.limits.countToolCalls(current.caller, 1);
         if (counting !== undefined) await counting;
         try {
-          const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), inbound(current.caller, c.req.raw.signal), {
+          const result = await deps.aggregate.callTool(server, selected.name, parsed.arguments, deps.registry.current(), ownCall(current.caller, c.req.raw.signal), {
             route: "ui",
             requestId: exchangeOf(c)?.requestId,
           });
