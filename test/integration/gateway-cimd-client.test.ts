@@ -1,7 +1,9 @@
 /**
  * The gateway as a Client ID Metadata Document client toward upstream authorization servers
- * (per-server `registration`). No real authorization server at hand accepts CIMD, so the
- * hand-written one advertises it and refuses any client_id that is not an https URL.
+ * (per-server `registration`): which client the gateway chooses for each mode and public
+ * origin. The hand-written authorization server advertises CIMD and refuses any client_id
+ * that is not an https URL; the whole sign-in against a real one (oidc-provider) is in
+ * gateway-cimd-client-oidc.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
