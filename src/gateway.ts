@@ -36,6 +36,7 @@ import { createAuthorize } from "./oauth/authorize.js";
 import { createClientMetadataDocuments } from "./oauth/client-metadata-document.js";
 import { createConnect } from "./oauth/connect.js";
 import { delegatedResourceMetadata } from "./oauth/delegated-resource-metadata.js";
+import { cimdOriginWarning } from "./oauth/gateway-client-metadata.js";
 import { originSettings } from "./oauth/public-origin.js";
 import { parseTrustedRedirectOrigins } from "./oauth/redirect-policy.js";
 import { registrationRateLimit } from "./oauth/registration-rate-limit.js";
@@ -168,6 +169,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     trustedProxyRanges: general.mcp_trusted_proxy_ranges,
   });
   for (const warning of origin.warnings) log.warn(warning);
+  const cimdServers = [...registry.current().servers.values()].filter((server) => server.config.registration === "cimd").map((server) => server.name);
+  const cimdWarning = cimdOriginWarning(cimdServers, origin);
+  if (cimdWarning !== undefined) log.warn(cimdWarning);
   const csrfKey = Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "consent form csrf v1", 32));
   const trustedRedirects = parseTrustedRedirectOrigins(settings.trustedRedirectOrigins);
   for (const warning of trustedRedirects.warnings) log.warn(warning);

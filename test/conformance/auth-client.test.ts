@@ -29,6 +29,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASTER_KEY, startTestGateway } from "../fixtures/gateway.js";
+import { hostsFetch } from "../fixtures/headless-browser.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
 import { connectWithOAuth } from "../fixtures/mcp-oauth-client.js";
 
@@ -60,7 +61,8 @@ const SCENARIOS: Record<string, true | string> = {
   "auth/metadata-var1": true,
   "auth/metadata-var2": true,
   "auth/metadata-var3": true,
-  // The gateway registers dynamically instead of presenting a client ID metadata document; the suite accepts that.
+  // Run with an https public origin: the gateway presents its own Client ID Metadata Document
+  // (checked below); the suite expects the URL of its own client's document and only warns at another.
   "auth/basic-cimd": true,
   "auth/scope-from-www-authenticate": true,
   "auth/scope-from-scopes-supported": true,
@@ -80,15 +82,25 @@ const SCENARIOS: Record<string, true | string> = {
   "auth/offline-access-not-supported": true,
 };
 
+/**
+ * Scenarios run with the gateway behind an https public origin (PROXY_BASE_URL), where it
+ * can be a Client ID Metadata Document client; `hostsFetch` brings that origin to the
+ * gateway's loopback listener for the user's browser and the MCP client.
+ */
+const PUBLIC_ORIGIN = "https://gateway.example";
+const HTTPS_ORIGIN_SCENARIOS = new Set(["auth/basic-cimd"]);
+
 interface Check {
   id: string;
   name: string;
   status: string;
   description?: string;
+  details?: Record<string, unknown>;
 }
 
 interface ScenarioRun {
   scenario: string;
+  checks: Check[];
   passed: boolean;
   failures: Check[];
   clientOutput: string;
@@ -104,16 +116,21 @@ async function namedIssuer(serverUrl: string): Promise<string | undefined> {
 }
 
 /** The operator and the user of one scenario: a gateway for `serverUrl`, and an OAuth-connected client calling a tool through it. */
-async function actAsClient(serverUrl: string, context: Record<string, unknown>): Promise<string> {
+async function actAsClient(serverUrl: string, scenario: string, context: Record<string, unknown>): Promise<string> {
   const server: Record<string, unknown> = { url: serverUrl, auth_type: "oauth2", description: "the conformance suite's server" };
   if (typeof context.client_id === "string") {
     server.client_id = context.client_id;
     if (typeof context.client_secret === "string") server.client_secret = context.client_secret;
     server.issuer = await namedIssuer(serverUrl);
   }
-  const gateway = await startTestGateway({ servers: { conformance: server } });
+  const https = HTTPS_ORIGIN_SCENARIOS.has(scenario);
+  const gateway = await startTestGateway({ servers: { conformance: server }, ...(https ? { env: { PROXY_BASE_URL: PUBLIC_ORIGIN } } : {}) });
   try {
-    const { client } = await connectWithOAuth(`${gateway.url}/conformance/mcp`, { "x-litellm-api-key": `Bearer ${MASTER_KEY}` });
+    const { client } = await connectWithOAuth(
+      `${https ? PUBLIC_ORIGIN : gateway.url}/conformance/mcp`,
+      { "x-litellm-api-key": `Bearer ${MASTER_KEY}` },
+      https ? { fetch: hostsFetch({ [PUBLIC_ORIGIN]: gateway.url }) } : {},
+    );
     try {
       const { tools } = await client.listTools();
       const tool = tools[0];
@@ -137,8 +154,8 @@ function startRelay(): Server {
     let body = "";
     request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
     request.on("end", () => {
-      const { serverUrl, context } = JSON.parse(body) as { serverUrl: string; scenario: string; context: Record<string, unknown> };
-      actAsClient(serverUrl, context).then(
+      const { serverUrl, scenario, context } = JSON.parse(body) as { serverUrl: string; scenario: string; context: Record<string, unknown> };
+      actAsClient(serverUrl, scenario, context).then(
         (message) => response.end(JSON.stringify({ ok: true, message })),
         (error: unknown) => response.end(JSON.stringify({ ok: false, message: error instanceof Error ? error.message : String(error) })),
       );
@@ -170,7 +187,7 @@ async function runScenario(node: string, conformanceCli: string, relayUrl: strin
     const checks = JSON.parse(await readFile(join(outputDir, runDir, "checks.json"), "utf8")) as Check[];
     const clientOutput = ["stdout.txt", "stderr.txt"].map((file) => join(outputDir, runDir, file)).filter(existsSync);
     const failures = checks.filter((check) => check.status === "FAILURE");
-    return { scenario, passed: checks.length > 0 && failures.length === 0, failures, clientOutput: (await Promise.all(clientOutput.map((file) => readFile(file, "utf8")))).join("\n") };
+    return { scenario, checks, passed: checks.length > 0 && failures.length === 0, failures, clientOutput: (await Promise.all(clientOutput.map((file) => readFile(file, "utf8")))).join("\n") };
   } finally {
     await rm(outputDir, { recursive: true, force: true });
   }
@@ -201,6 +218,11 @@ describe.skipIf("missing" in runtime && process.env.CI !== "true")("conformance 
       report.push(run);
       if (expected === true) expect(run.failures, run.clientOutput).toEqual([]);
       expect(run.passed, run.clientOutput).toBe(expected === true);
+      if (scenario === "auth/basic-cimd") {
+        // What the suite's authorization server saw as client_id: the gateway's document, not a registration.
+        const used = run.checks.find((check) => check.id === "cimd-client-id-used");
+        expect(used?.details?.["actualClientId"], run.clientOutput).toBe(`${PUBLIC_ORIGIN}/.well-known/gatehouse/oauth-client.json`);
+      }
     });
   }
 });

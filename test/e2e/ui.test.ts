@@ -301,6 +301,27 @@ describe("admin web UI in Chromium", { timeout: 30_000 }, () => {
     }
   });
 
+  it("saves the gateway's client choice (registration) of an interactive server and shows it again on the edit form", async () => {
+    const { page } = await openPage();
+    await signIn(page, gateway.masterKey);
+    await page.goto(`${gateway.url}/ui/mcp/servers/new`);
+    await page.getByLabel("Name", { exact: true }).fill("dcr_only");
+    await page.getByLabel("URL", { exact: true }).fill(`${mock.url}/mcp`);
+    await chooseOauth(page, "Interactive (authorization code, per user)");
+    await page.getByLabel("Gateway's client at the authorization server", { exact: true }).selectOption({ label: "Dynamic registration only" });
+    await page.getByRole("button", { name: "Create MCP Server" }).click();
+    await page.getByRole("heading", { name: "dcr_only", level: 1 }).waitFor();
+    const id = path(page).split("/").at(-1)!;
+    try {
+      const view = (await (await gateway.fetch(`/v1/mcp/server/${id}`)).json()) as Record<string, unknown>;
+      expect(view.registration).toBe("dcr");
+      await page.goto(`${gateway.url}/ui/mcp/servers/${id}/edit`);
+      await expect.poll(() => page.getByLabel("Gateway's client at the authorization server", { exact: true }).inputValue()).toBe("dcr");
+    } finally {
+      await gateway.fetch(`/v1/mcp/server/${id}`, { method: "DELETE" });
+    }
+  });
+
   // Regression: both were plain text inputs, so the secret was on screen as it was typed.
   it("the Client Secret and Credential inputs are password fields", async () => {
     const { page } = await openPage();

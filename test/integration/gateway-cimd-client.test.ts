@@ -140,6 +140,12 @@ describe("registration: dcr and cimd", () => {
     expect(cimdAs.registrations()).toBe(before + 1);
   });
 
+  it("startup warns that registration cimd cannot sign in without an https PROXY_BASE_URL, naming the server; an https one gets no such warning", () => {
+    const warnings = (gateway: TestGateway) => gateway.logs.filter((line) => Number(line.level) === 40 && String(line.msg).includes("registration cimd")).map((line) => String(line.msg));
+    expect(warnings(httpGateway)).toEqual([expect.stringMatching(/'cimd-http' has registration cimd, but PROXY_BASE_URL is not set.*set PROXY_BASE_URL to the gateway's public https origin/)]);
+    expect(warnings(httpsGateway)).toEqual([]);
+  });
+
   it("cimd refuses an http public origin with a message naming the server and PROXY_BASE_URL, and registers nothing", async () => {
     const before = cimdAs.registrations();
     const answer = await authorize(httpGateway, "cimd-http");

@@ -204,6 +204,17 @@ export function ServerFormPage(props: { viewer: Viewer; mode: "create" | "edit";
             {field("token_url", "Token URL", { type: "url" })}
             {field("authorization_url", "Authorization URL", { type: "url", hint: "Interactive flow; empty: discovered from the upstream." })}
             {field("registration_url", "Registration URL", { type: "url" })}
+            {select(
+              "registration",
+              "Gateway's client at the authorization server",
+              [
+                ["", "Automatic (the Client ID when set, else the metadata document, else dynamic registration)"],
+                ["cimd", "Client ID Metadata Document only (needs an https public origin)"],
+                ["dcr", "Dynamic registration only"],
+                ["pre-registered", "Pre-registered (the Client ID above)"],
+              ],
+              "Interactive flow.",
+            )}
             {field("issuer", "Issuer", { type: "url", hint: "Interactive flow: the authorization server whose metadata gives the endpoints. A Client Secret needs this or the Token URL." })}
             {field("scopes", "Scopes", { hint: "Separated by spaces or commas." })}
             {field("resource", "Resource", { hint: "RFC 8707 resource indicator (optional)." })}
