@@ -244,7 +244,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
     const verifier = oauth.generateRandomCodeVerifier();
     // Confused deputy (MCP security best practices): only the browser that consented may finish.
     const binding = randomBytes(24).toString("base64url");
-    const scope = selectScope(server, params.get("scope"), upstream.scopes, deps.scopeChallenges, userId);
+    const scope = selectScope(server, params.get("scope"), upstream, deps.scopeChallenges, userId);
     const flow: PendingFlow = {
       clientId: registered.clientId,
       redirectUri,
@@ -303,7 +303,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
         redirectHost: new URL(redirectUri).host,
         ...(validated.document === undefined ? {} : { clientHost: validated.document.host, loopbackOnly: onlyLoopbackRedirects(validated.document.redirectUris) }),
         serverName: server.name,
-        scopes: (selectScope(server, params.get("scope"), upstream?.scopes ?? [], deps.scopeChallenges, userId) ?? "").split(" ").filter((scope) => scope !== ""),
+        scopes: (selectScope(server, params.get("scope"), upstream ?? { scopes: [], challengeScopes: [] }, deps.scopeChallenges, userId) ?? "").split(" ").filter((scope) => scope !== ""),
         fields: { ...fields, csrf: csrfToken(deps.csrfKey, nonce, fields) },
       });
       const cookie = `${CONSENT_COOKIE}=${nonce}; Path=/${server.name}/authorize; HttpOnly; SameSite=Lax; Max-Age=600${secureCookies ? "; Secure" : ""}`;

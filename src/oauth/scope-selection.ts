@@ -6,10 +6,12 @@
  *    client may add to them only scopes the upstream itself demanded in an
  *    `insufficient_scope` challenge (a client cannot widen what the operator allowed
  *    otherwise, least of all through a shared client);
- * 2. else the scopes the MCP client asked for (its `scope`, which the SDK takes from the
- *    gateway's challenge or metadata);
- * 3. else the `scope` of the upstream's latest 401 challenge;
- * 4. else the upstream's RFC 9728 `scopes_supported`; else no `scope` at all.
+ * 2. else the `scope` of the upstream's latest 401 challenge (the spec's first choice): to
+ *    a user's call, else to the gateway's discovery probe (a request without a token);
+ * 3. else the scopes the MCP client asked for (its `scope`, which the SDK takes from the
+ *    gateway's challenge or metadata, where the upstream's `scopes_supported` are relayed);
+ * 4. else the upstream's RFC 9728 `scopes_supported` (the spec's second choice); else no
+ *    `scope` at all.
  *
  * Then, for a user a step-up was asked of (`403 insufficient_scope` from the upstream), the
  * union with every scope those challenges named, so earlier grants are not lost.
@@ -20,7 +22,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 export function selectScope(
   server: McpServerEntry,
   requested: string | null,
-  published: readonly string[],
+  upstream: { scopes: readonly string[]; challengeScopes: readonly string[] },
   challenges: ScopeChallenges | undefined,
   userKey: string | undefined,
 ): string | undefined {
@@ -30,11 +32,10 @@ export function selectScope(
   if (configured.length > 0) {
     const demanded = new Set(challenges?.demanded(server.id) ?? []);
     base = unionScopes(configured, asked.filter((scope) => demanded.has(scope)));
-  } else if (asked.length > 0) {
-    base = asked;
   } else {
-    const challenged = challenges?.unauthorized(server.id) ?? [];
-    base = challenged.length > 0 ? challenged : [...published];
+    const seen = challenges?.unauthorized(server.id) ?? [];
+    const challenged = seen.length > 0 ? seen : upstream.challengeScopes;
+    base = challenged.length > 0 ? [...challenged] : asked.length > 0 ? asked : [...upstream.scopes];
   }
   const scopes = unionScopes(base, challenges?.stepUp(server.id, userKey) ?? []);
   return scopes.length === 0 ? undefined : scopes.join(" ");

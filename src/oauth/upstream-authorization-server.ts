@@ -17,6 +17,7 @@ import type * as oauth from "oauth4webapi";
 import type { MetadataDiscovery } from "../auth/upstream/metadata-discovery.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { SECRET_NEEDS_NAMED_ENDPOINT } from "../config/schema.js";
+import { parseBearerChallenge } from "../auth/upstream/scope-challenges.js";
 import { challengeMetadataUrl } from "./resource-metadata-challenge.js";
 import { oauthError } from "./oauth-error.js";
 
@@ -25,6 +26,8 @@ export interface UpstreamAuthorization {
   /** RFC 8707 resource of the upstream MCP server: the audience its tokens must carry. */
   resource: string;
   scopes: string[];
+  /** The `scope` of the upstream's 401 challenge to a request without a token (the spec's first choice of scope). */
+  challengeScopes: string[];
 }
 
 /** RFC 9728 metadata of the upstream MCP server, or undefined when neither form publishes it (or no answer came). */
@@ -42,16 +45,17 @@ export async function discoverResource(discovery: MetadataDiscovery, upstream: U
  * 401 challenge names (§5.1; issue 18: only the well-known URLs were tried), else at the
  * well-known URLs. The named document must describe the upstream (its `resource`, §3.3).
  */
-async function discoverUpstreamResource(discovery: MetadataDiscovery, upstream: URL): Promise<oauth.ResourceServer | undefined> {
+async function discoverUpstreamResource(discovery: MetadataDiscovery, upstream: URL): Promise<{ metadata: oauth.ResourceServer | undefined; challengeScopes: string[] }> {
   const challenge = await discovery.upstreamChallenge(upstream);
+  const challengeScopes = challenge.status === "found" ? (parseBearerChallenge(challenge.metadata)?.scope ?? []) : [];
   const named = challenge.status === "found" ? challengeMetadataUrl(challenge.metadata) : undefined;
   if (named !== undefined && URL.canParse(named)) {
     for (const candidate of [upstream, new URL(upstream.origin)]) {
       const found = await discovery.protectedResourceAt(new URL(named), candidate);
-      if (found.status === "found") return found.metadata;
+      if (found.status === "found") return { metadata: found.metadata, challengeScopes };
     }
   }
-  return discoverResource(discovery, upstream);
+  return { metadata: await discoverResource(discovery, upstream), challengeScopes };
 }
 
 /**
@@ -96,7 +100,7 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry, disco
   if (config.client_secret !== undefined && config.token_url === undefined && config.issuer === undefined) {
     throw oauthError("server_error", `MCP server '${server.name}': ${SECRET_NEEDS_NAMED_ENDPOINT}`, 500);
   }
-  const resourceMetadata = await discoverUpstreamResource(discovery, server.url);
+  const { metadata: resourceMetadata, challengeScopes } = await discoverUpstreamResource(discovery, server.url);
   const resource = config.resource ?? resourceMetadata?.resource ?? server.url.href;
   let as: oauth.AuthorizationServer | undefined;
   if (config.authorization_url !== undefined && config.token_url !== undefined) {
@@ -124,7 +128,7 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry, disco
     };
   }
   const scopes = config.scopes ?? resourceMetadata?.scopes_supported ?? [];
-  return { as, resource, scopes: [...scopes] };
+  return { as, resource, scopes: [...scopes], challengeScopes };
 }
 
 /**
