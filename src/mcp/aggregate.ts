@@ -25,6 +25,7 @@ import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata 
 import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
 import { GATEWAY_CLIENT_INFO } from "./upstream-session.js";
 import { DEFAULT_LIST_LIMITS, listAllTools, type ListLimits } from "./tool-listing.js";
+import { createCatalog, type CatalogRequest } from "./aggregate-catalog.js";
 
 export interface AggregateRequest {
   snapshot: RegistrySnapshot;
@@ -75,12 +76,14 @@ export interface AggregateDeps {
 /** What `/mcp` says of itself in `initialize`. */
 const GATEWAY_SERVER = {
   serverInfo: GATEWAY_CLIENT_INFO,
-  capabilities: { tools: {} },
-  instructions: "Gatehouse MCP gateway: tools of several MCP servers, named {server}-{tool}.",
+  capabilities: { tools: {}, resources: {}, prompts: {}, completions: {}, logging: {} },
+  instructions:
+    "Gatehouse MCP gateway: the tools, prompts and resources of several MCP servers. Tools and prompts are named {server}-{name}; a resource URI two servers share is written gatehouse://{server}/{uri}.",
 };
 
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
+  const catalog = createCatalog({ clients: deps.clients, log: deps.log, listTimeoutMs: deps.listTimeoutMs });
   /** The visible tools of each server, in parallel, and which servers failed (logged), so a caller can explain a tool that is missing. */
   async function listToolsSettled(
     snapshot: RegistrySnapshot,
@@ -206,7 +209,28 @@ export function createAggregate(deps: AggregateDeps) {
         tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) }))),
       };
     };
+    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, inbound: request.inbound };
+    /** A catalog method; a delegating server's refusal is noted, so its challenge can replace the answer. */
+    const catalogMethod =
+      (run: (params: Record<string, unknown>) => Promise<unknown>) =>
+      async (params: Record<string, unknown>): Promise<unknown> => {
+        try {
+          return await run(params);
+        } catch (error) {
+          const failure = toGatewayError(error);
+          const named = typeof failure.extra.server === "string" ? servers.find((entry) => entry.name === failure.extra.server) : undefined;
+          if (named !== undefined) noteRefusal(named, failure);
+          throw failure;
+        }
+      };
     const methods: StatelessServer["methods"] = {
+      "resources/list": catalogMethod((params) => catalog.listResources(scope, params.cursor)),
+      "resources/templates/list": catalogMethod((params) => catalog.listTemplates(scope, params.cursor)),
+      "resources/read": catalogMethod((params) => catalog.readResource(scope, params)),
+      "prompts/list": catalogMethod((params) => catalog.listPrompts(scope, params.cursor)),
+      "prompts/get": catalogMethod((params) => catalog.getPrompt(scope, params)),
+      "completion/complete": catalogMethod((params) => catalog.complete(scope, params)),
+      "logging/setLevel": catalogMethod((params) => catalog.setLevel(scope, params)),
       "tools/list": () => (listing ??= listOnce()),
       "tools/call": async (params, context) => {
         const { name, arguments: args } = params;

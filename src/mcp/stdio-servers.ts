@@ -89,6 +89,10 @@ export function createStdioServers(options: { log: Logger; backoff?: Backoff }):
         async callTool(params, callOptions) {
           return (await process.call("tools/call", params, callOptions)) as CallToolResult;
         },
+        request: (method, params, callOptions) => process.call(method, params, callOptions),
+        get capabilities() {
+          return process.initializeResult?.capabilities as Record<string, unknown> | undefined;
+        },
         // The process is shared: a caller's client closing leaves it running.
         close: async () => undefined,
       };

@@ -10,7 +10,7 @@
  * a bounded LRU, closed when idle or evicted, and dropped when they fail so the next call
  * reconnects (an upstream restart loses its sessions: 404 per the MCP transport spec).
  */
-import { McpError, ErrorCode, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { McpError, ErrorCode, ResultSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
@@ -207,6 +207,10 @@ async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Reco
   return {
     listTools: async (params, callOptions) => scrubber.value(await client.listTools(params, callOptions)),
     callTool: async (params, callOptions) => scrubber.value((await client.callTool(params, undefined, callOptions)) as CallToolResult),
+    request: async (method, params, callOptions) => scrubber.value((await client.request({ method, params }, ResultSchema, callOptions)) as Record<string, unknown>),
+    get capabilities() {
+      return client.getServerCapabilities() as Record<string, unknown> | undefined;
+    },
     close: () => client.close(),
   };
 }

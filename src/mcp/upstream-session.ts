@@ -45,6 +45,10 @@ export interface CallOptions {
 export interface ToolsClient {
   listTools(params: { cursor?: string }, options: CallOptions): Promise<ListToolsResult>;
   callTool(params: { name: string; arguments?: Record<string, unknown> }, options: CallOptions): Promise<CallToolResult>;
+  /** Any other request (resources, prompts, completion, logging): its result object, or the server's JSON-RPC error as McpError. */
+  request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>>;
+  /** What the server said it offers in `initialize` (undefined: not known, e.g. before it answered). */
+  readonly capabilities: Record<string, unknown> | undefined;
   close(): Promise<void>;
 }
 
@@ -64,6 +68,7 @@ export class StreamableHttpSession implements ToolsClient {
   private sessionId: string | undefined;
   private protocolVersion = LATEST_PROTOCOL_VERSION;
   private closed = false;
+  capabilities: Record<string, unknown> | undefined;
 
   private constructor(
     private readonly http: UpstreamHttp,
@@ -88,11 +93,12 @@ export class StreamableHttpSession implements ToolsClient {
       "initialize",
       { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: GATEWAY_CLIENT_INFO },
       { timeout: server.timeoutMs },
-    )) as { protocolVersion?: unknown };
+    )) as { protocolVersion?: unknown; capabilities?: unknown };
     if (typeof result.protocolVersion !== "string" || !SUPPORTED_PROTOCOL_VERSIONS.includes(result.protocolVersion)) {
       throw new Error(`the server's protocol version is not supported: ${String(result.protocolVersion)}`);
     }
     session.protocolVersion = result.protocolVersion;
+    session.capabilities = isObject(result.capabilities) ? result.capabilities : {};
     session.initialized = true;
     await session.notify("notifications/initialized");
     return session;
@@ -138,7 +144,7 @@ export class StreamableHttpSession implements ToolsClient {
   }
 
   /** One JSON-RPC request; resolves with its result, rejects with its error. */
-  async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
+  async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
     if (this.closed) throw new McpError(ErrorCode.ConnectionClosed, "Connection closed");
     const id = ++this.nextId;
     const progress = options.onprogress;
@@ -348,11 +354,15 @@ function findResponse(parsed: unknown, id: number): JsonRpcMessage | undefined {
   return messages.find((message): message is JsonRpcMessage => typeof message === "object" && message !== null && (message as JsonRpcMessage).id === id);
 }
 
-function resultOf(message: JsonRpcMessage): unknown {
+function resultOf(message: JsonRpcMessage): Record<string, unknown> {
   if (message.error !== undefined) {
     const { code, message: text, data } = message.error;
     throw new McpError(typeof code === "number" ? code : ErrorCode.InternalError, typeof text === "string" ? text : "error", data);
   }
-  if (typeof message.result !== "object" || message.result === null) throw new UpstreamProtocolError("the response has no result object");
+  if (!isObject(message.result)) throw new UpstreamProtocolError("the response has no result object");
   return message.result;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

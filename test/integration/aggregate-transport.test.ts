@@ -110,7 +110,7 @@ describe("aggregate /mcp: the stateless streamable-HTTP transport", () => {
       expect(body.result?.protocolVersion).toBe(LATEST_PROTOCOL_VERSION);
     });
 
-    it("says who it is: serverInfo, the tools capability and instructions, as a JSON answer", async () => {
+    it("says who it is: serverInfo, its capabilities and instructions, as a JSON answer", async () => {
       const { status, contentType, body } = await postJson(initialize("2025-06-18"));
       expect(status).toBe(200);
       expect(contentType).toContain("application/json");
@@ -119,9 +119,9 @@ describe("aggregate /mcp: the stateless streamable-HTTP transport", () => {
         id: 1,
         result: {
           protocolVersion: "2025-06-18",
-          capabilities: { tools: {} },
+          capabilities: { tools: {}, resources: {}, prompts: {}, completions: {}, logging: {} },
           serverInfo: { name: "gatehouse", version: expect.any(String) as unknown },
-          instructions: expect.stringContaining("{server}-{tool}") as unknown,
+          instructions: expect.stringContaining("{server}-{name}") as unknown,
         },
       });
     });
@@ -151,7 +151,7 @@ describe("aggregate /mcp: the stateless streamable-HTTP transport", () => {
       expect(body).toEqual({ jsonrpc: "2.0", id: "p", result: {} });
     });
 
-    it.each([["resources/list"], ["prompts/get"], ["toString"], ["constructor"], ["__proto__"]])("answers the unknown method %s with -32601 Method not found", async (method) => {
+    it.each([["resources/subscribe"], ["sampling/createMessage"], ["toString"], ["constructor"], ["__proto__"]])("answers the unknown method %s with -32601 Method not found", async (method) => {
       const { status, body } = await postJson(rpc(method, {}, 9));
       expect(status).toBe(200);
       expect(body).toMatchObject({ jsonrpc: "2.0", id: 9, error: { code: -32601, message: "Method not found" } });

@@ -18,6 +18,8 @@ function scripted(page: (cursor: string | undefined, index: number) => ListTools
       return page(params.cursor, asked.length - 1);
     },
     callTool: () => Promise.reject(new Error("not used")),
+    request: () => Promise.reject(new Error("not used")),
+    capabilities: { tools: {} },
     close: () => Promise.resolve(),
   };
   return { client, asked };
