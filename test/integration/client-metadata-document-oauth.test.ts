@@ -33,6 +33,8 @@ let as: InteractiveAuthorizationServer;
 let gateway: TestGateway;
 let signingKey: CryptoKey;
 const served: Record<string, (url: string) => unknown> = {};
+/** The path of every request the document server received, in order. */
+const documentRequests: string[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 
 /** A self-signed certificate for 127.0.0.1. */
@@ -54,6 +56,7 @@ beforeAll(async () => {
   const tls = selfSignedCertificate();
   ca = tls.cert;
   documents = createServer({ key: tls.key, cert: tls.cert }, (request, response) => {
+    documentRequests.push(request.url ?? "");
     const make = served[request.url ?? ""];
     if (make === undefined) return void response.writeHead(404).end();
     response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(make(`${docBase}${request.url}`)));
@@ -206,6 +209,35 @@ describe("Client ID Metadata Documents at the facade", () => {
     const response = await fetch(authorizeUrl("https://client.untrusted.example/client.json", "http://127.0.0.1/callback"), { redirect: "manual" });
     expect(response.status).toBe(400);
     expect(await response.text()).toContain("general_settings.oauth_client_metadata_document_hosts");
+  });
+
+  it("fetch amplification: past oauth_client_metadata_document_fetch_rate_limit_per_minute, /authorize with a new URL is a 429 page with Retry-After and fetches nothing", async () => {
+    const limited = await startTestGateway({
+      general: {
+        oauth_client_metadata_document_hosts: ["127.0.0.1"],
+        oauth_client_metadata_document_internal_hosts: ["127.0.0.1"],
+        oauth_client_metadata_document_fetch_rate_limit_per_minute: 2,
+      },
+      servers: { dyn: { url: upstream.url, auth_type: "oauth2" } },
+      clientMetadataDocumentCa: ca,
+    });
+    try {
+      const authorizeAt = (clientId: string) => {
+        const url = new URL(authorizeUrl(clientId, "http://127.0.0.1/callback"));
+        return fetch(`${limited.url}/dyn/authorize${url.search}`, { redirect: "manual" });
+      };
+      const fetched = () => documentRequests.filter((path) => path.startsWith("/amplify-")).length;
+      for (const index of [1, 2]) expect((await authorizeAt(`${docBase}/amplify-${index}.json`)).status).toBe(400);
+      expect(fetched()).toBe(2);
+      const refused = await authorizeAt(`${docBase}/amplify-3.json`);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(refused.headers.get("location")).toBeNull();
+      expect(await refused.text()).toMatch(/too many documents the gateway had not cached were requested from this address; try again in \d+ s.*oauth_client_metadata_document_fetch_rate_limit_per_minute/);
+      expect(fetched()).toBe(2);
+    } finally {
+      await limited.close();
+    }
   });
 
   it("with the default settings a loopback document is refused (SSRF guard), and DCR still works", async () => {
