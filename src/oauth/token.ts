@@ -105,7 +105,7 @@ function publicAnswer(token: oauth.TokenEndpointResponse): Record<string, unknow
 
 export function createTokenEndpoint(deps: TokenDeps) {
   const now = deps.now ?? Date.now;
-  const verifyAssertion = createClientAssertionVerifier(now);
+  const verifyAssertion = createClientAssertionVerifier((clientId, jti, until) => deps.repo.claimAssertionJti(clientId, jti, until), now);
 
   /** The stored client a token request names: a metadata-document URL maps to its per-server key. */
   const storedClientId = (server: McpServerEntry, clientId: string | null) =>

@@ -284,13 +284,26 @@ describe("client metadata documents: redirect URIs", () => {
   });
 });
 
+/** The database's part, for one test: one set of jtis that every verifier (instance) shares. */
+function sharedJtis() {
+  const recorded = new Set<string>();
+  return {
+    recorded,
+    claim: async (clientId: string, jti: string) => {
+      if (recorded.has(`${clientId}\n${jti}`)) return false;
+      recorded.add(`${clientId}\n${jti}`);
+      return true;
+    },
+  };
+}
+
 describe("private_key_jwt", () => {
   it("accepts an assertion signed with a key of the document's jwks, once", async () => {
     const { publicKey, privateKey } = await generateKeyPair("ES256");
     const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
     const url = serve("/jwt.json", (u) => ({ ...valid(u), token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [jwk] } }));
     const document = await local().resolve(url, CALLER);
-    const verify = createClientAssertionVerifier();
+    const verify = createClientAssertionVerifier(sharedJtis().claim);
     const audience = "http://gw.example/github/token";
     const sign = (claims: { iss?: string; aud?: string; jti?: string } = {}) =>
       new SignJWT({})
@@ -313,6 +326,27 @@ describe("private_key_jwt", () => {
     const other = await generateKeyPair("ES256");
     const forged = await new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer(url).setSubject(url).setAudience(audience).setExpirationTime("2m").setJti("f").sign(other.privateKey);
     await expect(verify(document, form(forged), [audience])).rejects.toThrow(/signature does not verify/);
+  });
+
+  it("replay across replicas: a jti one instance accepted is refused by another sharing the record, and a refused assertion records nothing", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k2", alg: "ES256" };
+    const url = serve("/jwt-replicas.json", (u) => ({ ...valid(u), token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [jwk] } }));
+    const document = await local().resolve(url, CALLER);
+    const jtis = sharedJtis();
+    const [a, b] = [createClientAssertionVerifier(jtis.claim), createClientAssertionVerifier(jtis.claim)];
+    const audience = "http://gw.example/github/token";
+    const sign = (aud = audience) =>
+      new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: "k2" }).setIssuer(url).setSubject(url).setAudience(aud).setExpirationTime("2m").setJti("replica-jti").sign(privateKey);
+    const form = (assertion: string) => new URLSearchParams({ client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", client_assertion: assertion });
+
+    await expect(b(document, form(await sign("http://other.example/token")), [audience])).rejects.toThrow(/claim aud/);
+    expect(jtis.recorded.size).toBe(0);
+    const assertion = await sign();
+    // Two requests with one assertion at one instance at once: one passes.
+    const outcomes = await Promise.allSettled([a(document, form(assertion), [audience]), a(document, form(assertion), [audience])]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(["fulfilled", "rejected"]);
+    await expect(b(document, form(assertion), [audience])).rejects.toThrow(/client authentication \(private_key_jwt\): this assertion \(jti\) was already used; sign a new assertion/);
   });
 
   it("reads the keys from jwks_uri through the same guard", async () => {
