@@ -39,7 +39,7 @@ import { delegatedResourceMetadata } from "./oauth/delegated-resource-metadata.j
 import { cimdOriginWarning } from "./oauth/gateway-client-metadata.js";
 import { originSettings } from "./oauth/public-origin.js";
 import { parseTrustedRedirectOrigins } from "./oauth/redirect-policy.js";
-import { registrationRateLimit } from "./oauth/registration-rate-limit.js";
+import { addressRateLimit } from "./oauth/address-rate-limit.js";
 import { createTokenEndpoint } from "./oauth/token.js";
 import { upstreamAuthorizations } from "./oauth/upstream-authorization-server.js";
 import { userTokenStore } from "./oauth/user-tokens.js";
@@ -176,10 +176,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const trustedRedirects = parseTrustedRedirectOrigins(settings.trustedRedirectOrigins);
   for (const warning of trustedRedirects.warnings) log.warn(warning);
   const registration = { repo: oauthRepo };
-  const registrationLimit = registrationRateLimit({ limit: general.oauth_registration_rate_limit_per_minute });
+  const registrationLimit = addressRateLimit({ limit: general.oauth_registration_rate_limit_per_minute });
   const documents = createClientMetadataDocuments({
     trustedHosts: general.oauth_client_metadata_document_hosts,
     internalHosts: general.oauth_client_metadata_document_internal_hosts,
+    fetchLimit: addressRateLimit({ limit: general.oauth_client_metadata_document_fetch_rate_limit_per_minute }),
     ...(options.clientMetadataDocumentCa === undefined ? {} : { ca: options.clientMetadataDocumentCa }),
   });
   // Upstream scope challenges, shared by the proxy (step-up) and /authorize (scope selection).

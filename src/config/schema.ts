@@ -263,6 +263,12 @@ export const generalSettingsSchema = z.strictObject({
    * tests only; empty by default, so an attacker's URL never reaches an internal address.
    */
   oauth_client_metadata_document_internal_hosts: stringList.default([]),
+  /**
+   * Client metadata document fetches that miss the cache, per client address (IPv6: per /64)
+   * per minute, per instance; 0: no limit. Anyone can send a URL client_id, and each new one
+   * makes the gateway fetch it.
+   */
+  oauth_client_metadata_document_fetch_rate_limit_per_minute: z.number().int().nonnegative().default(30),
   /** Connections kept to one upstream origin for requests (long-lived GET streams have their own, bounded by the stream limits). */
   max_connections_per_upstream: z.number().int().positive().max(65_536).default(256),
   /** Long-lived streams (pass-through GET streams and SSE answers) one key may hold open to one server (429 past it). */

@@ -132,9 +132,9 @@ export function cookieValue(headers: Headers, name: string): string | undefined 
 
 export function createAuthorize(deps: AuthorizeDeps) {
   /** Validates the request up to the redirect_uri; returns the client or an error page. */
-  async function validateClient(server: McpServerEntry, params: URLSearchParams): Promise<{ client: StoredClient; redirectUri: string; document?: ClientMetadataDocument } | Response> {
+  async function validateClient(server: McpServerEntry, params: URLSearchParams, address: string): Promise<{ client: StoredClient; redirectUri: string; document?: ClientMetadataDocument } | Response> {
     const clientId = params.get("client_id");
-    if (clientId !== null && isClientIdUrl(clientId) && deps.documents !== undefined) return validateDocumentClient(server, clientId, params);
+    if (clientId !== null && isClientIdUrl(clientId) && deps.documents !== undefined) return validateDocumentClient(server, clientId, params, address);
     const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
     if (client === undefined || client.serverId !== server.id) {
       return html(400, errorPage("Unknown client", `This application is not registered with ${server.name} at this gateway.`, "Start the connection again from your MCP client; it registers itself first."));
@@ -151,12 +151,14 @@ export function createAuthorize(deps: AuthorizeDeps) {
    * A client known by its metadata document (client-metadata-document.ts). It is stored only
    * once the user consents, so an anonymous request stores nothing.
    */
-  async function validateDocumentClient(server: McpServerEntry, clientId: string, params: URLSearchParams) {
+  async function validateDocumentClient(server: McpServerEntry, clientId: string, params: URLSearchParams, address: string) {
     let document: ClientMetadataDocument;
     try {
-      document = await deps.documents!.resolve(clientId);
+      document = await deps.documents!.resolve(clientId, address);
     } catch (error) {
       if (!isGatewayError(error) || !error.expose) throw error;
+      // The fetch limit: nothing about the client is known yet, so a page (never a redirect), with Retry-After.
+      if (error.status === 429) return html(429, errorPage("Too many new client metadata documents", `${error.message}.`, "Nothing was authorized; start the connection again from your MCP client later."), error.headers);
       return html(400, errorPage("Client metadata document refused", `${error.message}.`, "Nothing was authorized; start again once the client or the gateway's settings are fixed."));
     }
     const requested = params.get("redirect_uri") ?? (document.redirectUris.length === 1 ? document.redirectUris[0] : undefined);
@@ -278,8 +280,9 @@ export function createAuthorize(deps: AuthorizeDeps) {
     start: goUpstream,
 
     /** GET /{server}/authorize */
-    async request(server: McpServerEntry, origin: string, params: URLSearchParams, secureCookies: boolean, userId?: string): Promise<Response> {
-      const validated = await validateClient(server, params);
+    /** `address`: the caller's (trusted X-Forwarded-For or the peer), which a metadata document fetch counts against. */
+    async request(server: McpServerEntry, origin: string, params: URLSearchParams, secureCookies: boolean, address: string, userId?: string): Promise<Response> {
+      const validated = await validateClient(server, params, address);
       if (validated instanceof Response) return validated;
       const { client, redirectUri } = validated;
       const iss = issuerFor(origin, server);
@@ -311,8 +314,8 @@ export function createAuthorize(deps: AuthorizeDeps) {
     },
 
     /** POST /{server}/authorize: the consent form. */
-    async consent(server: McpServerEntry, origin: string, form: URLSearchParams, headers: Headers, userId?: string): Promise<Response> {
-      const validated = await validateClient(server, form);
+    async consent(server: McpServerEntry, origin: string, form: URLSearchParams, headers: Headers, address: string, userId?: string): Promise<Response> {
+      const validated = await validateClient(server, form, address);
       if (validated instanceof Response) return validated;
       const nonce = cookieValue(headers, CONSENT_COOKIE);
       const fields = Object.fromEntries(AUTHORIZE_PARAMS.flatMap((name) => (form.get(name) === null ? [] : [[name, form.get(name)!]])));

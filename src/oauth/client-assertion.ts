@@ -4,8 +4,10 @@
  *
  * The assertion must be signed by one of the document's keys with an asymmetric algorithm,
  * have `iss` = `sub` = the client_id, an `aud` naming the token endpoint or the issuer, an
- * `exp` at most 5 minutes away, and a `jti` not seen before (replays are refused per
- * instance for as long as the assertion is valid).
+ * `exp` at most 5 minutes away, and a `jti` not seen before. A jti is recorded in the
+ * database until the assertion expires, so a replay is refused by every instance sharing it
+ * (the insert is the check: no instance reads then writes); this instance's own memory of
+ * the jtis it accepted turns away its own replays before asking the database.
  */
 import { errors, jwtVerify } from "jose";
 import { oauthError } from "./oauth-error.js";
@@ -20,8 +22,11 @@ function unauthenticated(problem: string) {
   return oauthError("invalid_client", `client authentication (private_key_jwt): ${problem}`, 401);
 }
 
-export function createClientAssertionVerifier(now: () => number = Date.now) {
-  /** jti → epoch ms until which it is remembered. */
+/** Records a jti for every instance until `expiresAtMs`; false when it was recorded before (OauthRepository.claimAssertionJti). */
+export type ClaimJti = (clientId: string, jti: string, expiresAtMs: number) => Promise<boolean>;
+
+export function createClientAssertionVerifier(claim: ClaimJti, now: () => number = Date.now) {
+  /** client_id + jti → epoch ms until which it is remembered: a first filter, bounded; the database decides. */
   const seen = new Map<string, number>();
 
   function remember(key: string, until: number): boolean {
@@ -63,7 +68,11 @@ export function createClientAssertionVerifier(now: () => number = Date.now) {
       throw unauthenticated(reason);
     }
     if (payload.exp! * 1000 > now() + (MAX_LIFETIME_SECONDS + 30) * 1000) throw unauthenticated(`exp is more than ${MAX_LIFETIME_SECONDS} seconds away`);
-    if (!remember(`${document.clientId}\n${payload.jti}`, payload.exp! * 1000 + 30_000)) throw unauthenticated("this assertion (jti) was already used");
+    // Remembered here first (synchronously, so two requests at this instance cannot both pass), then claimed for every instance.
+    const until = payload.exp! * 1000 + 30_000;
+    if (!remember(`${document.clientId}\n${payload.jti}`, until) || !(await claim(document.clientId, payload.jti!, until))) {
+      throw unauthenticated("this assertion (jti) was already used; sign a new assertion with a fresh jti for every token request");
+    }
   };
 }
 

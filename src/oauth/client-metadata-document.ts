@@ -5,7 +5,9 @@
  *
  * Steps, in order: the URL is a valid client_id (§3: https, a path, no dot segments,
  * fragment or userinfo); its host passes the operator's trust policy; the document is
- * fetched (single-flight, cached per HTTP cache headers) through the SSRF guard; it is
+ * fetched (single-flight, cached per HTTP cache headers, and a fetch that misses the cache
+ * counted against the caller's address: anyone can send a URL client_id, and each new URL
+ * is an outbound request the gateway makes for them) through the SSRF guard; it is
  * validated (§4.1: `client_id` equals the URL; `client_name` and `redirect_uris` present; no
  * shared secrets, §4.1: `private_key_jwt` with `jwks` or `jwks_uri`, or `none`).
  *
@@ -27,7 +29,8 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jos
 import { isLoopbackHostname } from "../loopback.js";
 import { oauthError } from "./oauth-error.js";
 import { registrableRedirectUri } from "./redirect-uris.js";
-import { isGatewayError } from "../errors.js";
+import { GatewayError, isGatewayError } from "../errors.js";
+import type { AddressRateLimit } from "./address-rate-limit.js";
 
 export interface ClientMetadataDocumentOptions {
   /**
@@ -49,7 +52,12 @@ export interface ClientMetadataDocumentOptions {
   now?: () => number;
   /** Extra trusted CA certificates (PEM) for document hosts; production uses the system store (or NODE_EXTRA_CA_CERTS). */
   ca?: string;
+  /** Fetches that miss the cache, per caller address (cache hits, and callers joining a fetch in flight, are free). Default: no limit. */
+  fetchLimit?: AddressRateLimit;
 }
+
+/** The setting behind `fetchLimit`, named in the refusal. */
+const FETCH_LIMIT_SETTING = "general_settings.oauth_client_metadata_document_fetch_rate_limit_per_minute";
 
 /** A validated client metadata document. */
 export interface ClientMetadataDocument {
@@ -326,12 +334,30 @@ export function createClientMetadataDocuments(options: ClientMetadataDocumentOpt
     return document;
   }
 
+  /** Counts a fetch the cache cannot spare against the caller's address; past the limit, a 429 that says when to come back. */
+  function admitFetch(address: string): void {
+    const verdict = options.fetchLimit?.take(address) ?? { allowed: true };
+    if (verdict.allowed) return;
+    throw new GatewayError({
+      status: 429,
+      // RFC 6749 §4.1.2.1's code for a server that cannot take the request now.
+      code: "temporarily_unavailable",
+      message:
+        `client metadata document (fetch): too many documents the gateway had not cached were requested from this address; ` +
+        `try again in ${verdict.retryAfterSeconds} s, or ask the gateway's operator to raise ${FETCH_LIMIT_SETTING}`,
+      headers: { "retry-after": String(verdict.retryAfterSeconds) },
+    });
+  }
+
   return {
     /** Whether the trust policy accepts any document at all (advertised in RFC 8414 metadata). */
     enabled: options.trustedHosts.length > 0,
 
-    /** The validated document of a URL client_id, from the cache while fresh. */
-    async resolve(clientId: string): Promise<ClientMetadataDocument> {
+    /**
+     * The validated document of a URL client_id, from the cache while fresh. `address` is the
+     * caller's (trusted X-Forwarded-For or the peer): a fetch this call starts counts against it.
+     */
+    async resolve(clientId: string, address: string): Promise<ClientMetadataDocument> {
       const url = parseClientIdUrl(clientId, internalHosts);
       const host = url.hostname.toLowerCase();
       if (!options.trustedHosts.some((pattern) => hostMatches(pattern, host))) {
@@ -339,8 +365,10 @@ export function createClientMetadataDocuments(options: ClientMetadataDocumentOpt
       }
       const cached = cache.get(url.href);
       if (cached !== undefined && cached.freshUntil > now()) return cached.document;
+      // One fetch per URL at a time: later callers wait for it (and are not counted).
       let inflight = pending.get(url.href);
       if (inflight === undefined) {
+        admitFetch(address);
         inflight = load(url).finally(() => pending.delete(url.href));
         pending.set(url.href, inflight);
       }

@@ -46,6 +46,14 @@ export interface TokenDeps {
   documents?: ClientMetadataDocuments;
 }
 
+/** Where a token request came from. */
+export interface Requester {
+  /** The gateway origin the request came to (the audience of a client assertion). */
+  origin: string | undefined;
+  /** The caller's address (trusted X-Forwarded-For or the peer): a metadata document fetch counts against it. */
+  address: string;
+}
+
 export const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as const;
 
 function upstreamRefused(server: McpServerEntry, error: unknown, log: Logger): never {
@@ -97,23 +105,24 @@ function publicAnswer(token: oauth.TokenEndpointResponse): Record<string, unknow
 
 export function createTokenEndpoint(deps: TokenDeps) {
   const now = deps.now ?? Date.now;
-  const verifyAssertion = createClientAssertionVerifier(now);
+  const verifyAssertion = createClientAssertionVerifier((clientId, jti, until) => deps.repo.claimAssertionJti(clientId, jti, until), now);
 
   /** The stored client a token request names: a metadata-document URL maps to its per-server key. */
   const storedClientId = (server: McpServerEntry, clientId: string | null) =>
     clientId !== null && isClientIdUrl(clientId) && deps.documents !== undefined ? documentClientKey(server.id, clientId) : clientId;
 
   /** A document client authenticates as its current document says (none, or private_key_jwt). */
-  async function authenticate(server: McpServerEntry, storedId: string, form: URLSearchParams, origin: string | undefined): Promise<void> {
+  async function authenticate(server: McpServerEntry, storedId: string, form: URLSearchParams, requester: Requester): Promise<void> {
     const client = await deps.repo.getClient(storedId);
     const url = client?.metadata.client_id_metadata_document === true ? client.metadata.client_id : undefined;
     if (typeof url !== "string" || deps.documents === undefined) return;
-    const document = await deps.documents.resolve(url);
+    const { origin } = requester;
+    const document = await deps.documents.resolve(url, requester.address);
     const issuer = origin === undefined ? undefined : issuerFor(origin, server);
     await verifyAssertion(document, form, issuer === undefined ? [] : [`${issuer}/token`, issuer]);
   }
 
-  async function authorizationCode(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined, origin: string | undefined) {
+  async function authorizationCode(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined, requester: Requester) {
     const code = form.get("code");
     const verifier = form.get("code_verifier");
     if (code === null) throw oauthError("invalid_request", "code is required");
@@ -126,7 +135,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
     if (form.get("client_id") !== null && storedClientId(server, form.get("client_id")) !== issued.clientId) throw oauthError("invalid_grant", "the code was issued to another client");
     if (form.get("redirect_uri") !== null && form.get("redirect_uri") !== issued.redirectUri) throw oauthError("invalid_grant", "redirect_uri differs from the authorization request");
     if (!verifierMatches(verifier, issued.codeChallenge)) throw oauthError("invalid_grant", "code_verifier does not match the code_challenge");
-    await authenticate(server, issued.clientId, form, origin);
+    await authenticate(server, issued.clientId, form, requester);
     return redeem(server, issued, caller);
   }
 
@@ -182,13 +191,13 @@ export function createTokenEndpoint(deps: TokenDeps) {
     return { server, userId: issued.userId, ...(typeof token.expires_in === "number" ? { expiresIn: token.expires_in } : {}) };
   }
 
-  async function refreshToken(server: McpServerEntry, form: URLSearchParams, origin: string | undefined) {
+  async function refreshToken(server: McpServerEntry, form: URLSearchParams, requester: Requester) {
     const refresh = form.get("refresh_token");
     const clientId = storedClientId(server, form.get("client_id"));
     if (refresh === null) throw oauthError("invalid_request", "refresh_token is required");
     const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
     if (client === undefined || client.serverId !== server.id) throw oauthError("invalid_client", "unknown client_id for this server", 401);
-    await authenticate(server, client.clientId, form, origin);
+    await authenticate(server, client.clientId, form, requester);
     try {
       return publicAnswer((await refreshAtUpstream(deps.upstreams, server, client, refresh, deps.events)).token);
     } catch (error) {
@@ -199,13 +208,12 @@ export function createTokenEndpoint(deps: TokenDeps) {
 
   return {
     redeemConnect,
-    /** `origin`: the gateway origin the request came to (the audience of a client assertion). */
-    async exchange(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined, origin?: string): Promise<Record<string, unknown>> {
+    async exchange(server: McpServerEntry, form: URLSearchParams, caller: Caller | undefined, requester: Requester): Promise<Record<string, unknown>> {
       switch (form.get("grant_type")) {
         case "authorization_code":
-          return authorizationCode(server, form, caller, origin);
+          return authorizationCode(server, form, caller, requester);
         case "refresh_token":
-          return refreshToken(server, form, origin);
+          return refreshToken(server, form, requester);
         case null:
           throw oauthError("invalid_request", "grant_type is required");
         default:

@@ -8,6 +8,10 @@
  * A client that never redeemed an authorization code expires `incompleteClientTtlMs` after
  * its registration (issue 15 item 7: anonymous registrations must not pile up): it is
  * unknown from then on, and `purgeExpired` deletes it.
+ *
+ * The jti of each accepted `private_key_jwt` client assertion is recorded until the
+ * assertion expires: `claimAssertionJti` inserts it, and the primary key makes that insert
+ * the replay check for every instance at once.
  */
 import { createHash } from "node:crypto";
 import type { Db } from "./schema.js";
@@ -69,6 +73,8 @@ export type SingleUseKind = "flow" | "code";
 export type ConsumeResult<T> = { status: "ok"; serverId: string; payload: T } | { status: "unknown" | "expired" | "used" };
 
 const sha256 = (value: string) => createHash("sha256").update(value, "utf8").digest("hex");
+/** How often one instance deletes expired jtis while it records new ones. */
+const JTI_PRUNE_INTERVAL_MS = 60_000;
 
 export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => new Date(), options: OauthRepositoryOptions = {}) {
   const incompleteTtlMs = options.incompleteClientTtlMs ?? DEFAULT_INCOMPLETE_CLIENT_TTL_MS;
@@ -82,6 +88,7 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
   });
   const table = (kind: SingleUseKind) => (kind === "flow" ? "oauth_flows" : "oauth_codes") as "oauth_flows";
   const keyColumn = (kind: SingleUseKind) => (kind === "flow" ? "state_hash" : "code_hash") as "state_hash";
+  let lastJtiPrune = Number.NEGATIVE_INFINITY;
 
   return {
     async saveClient(client: StoredClient): Promise<void> {
@@ -195,6 +202,26 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
       return { status: "ok", serverId: row.server_id, payload: JSON.parse(box.open(row.sealed, `${table(kind)}/${hash}`)) as T };
     },
 
+    /**
+     * Records a client assertion's jti until `expiresAtMs`: true the first time, false while
+     * any instance has it recorded (a replay). One statement: the primary key decides, and a
+     * row left over from an expired assertion is taken over rather than refusing forever.
+     */
+    async claimAssertionJti(clientId: string, jti: string, expiresAtMs: number): Promise<boolean> {
+      const at = now().getTime();
+      const result = await db
+        .insertInto("oauth_assertion_jtis")
+        .values({ jti_hash: sha256(`${clientId}\n${jti}`), expires_at: expiresAtMs })
+        .onConflict((conflict) => conflict.column("jti_hash").doUpdateSet({ expires_at: expiresAtMs }).where("oauth_assertion_jtis.expires_at", "<=", at))
+        .executeTakeFirst();
+      // Expired jtis go now and then, by whichever instance sees a claim first (purgeExpired does it too).
+      if (at - lastJtiPrune >= JTI_PRUNE_INTERVAL_MS) {
+        lastJtiPrune = at;
+        await db.deleteFrom("oauth_assertion_jtis").where("expires_at", "<=", at).execute();
+      }
+      return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
+
     /** A new connection's token: replaces whatever was stored (and any refresh in progress). */
     async saveUserToken(serverId: string, userId: string, token: StoredUserToken): Promise<void> {
       const values = userTokenValues(serverId, userId, token);
@@ -263,6 +290,7 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
       const at = now().toISOString();
       await db.deleteFrom("oauth_flows").where("expires_at", "<", at).execute();
       await db.deleteFrom("oauth_codes").where("expires_at", "<", at).execute();
+      await db.deleteFrom("oauth_assertion_jtis").where("expires_at", "<=", now().getTime()).execute();
       await db.deleteFrom("oauth_clients").where("completed_at", "is", null).where("created_at", "<", incompleteCutoff()).execute();
     },
   };

@@ -62,6 +62,14 @@ export interface KeyParallelLeasesTable {
   expires_at: ColumnType<number | string, number, number>;
 }
 
+/** A private_key_jwt assertion's jti the token endpoint accepted, until the assertion expires (replays are refused). */
+export interface OauthAssertionJtisTable {
+  /** SHA-256 (hex) of client_id + "\n" + jti. */
+  jti_hash: string;
+  /** Epoch milliseconds. */
+  expires_at: ColumnType<number | string, number, number>;
+}
+
 /** One counter per kind of shared state; every write bumps it in the same transaction, and every instance polls it. */
 export interface RevisionsTable {
   name: string;
@@ -138,6 +146,7 @@ export interface Tables {
   audit_events: AuditEventsTable;
   key_rate_windows: KeyRateWindowsTable;
   key_parallel_leases: KeyParallelLeasesTable;
+  oauth_assertion_jtis: OauthAssertionJtisTable;
 }
 
 export type Db = Kysely<Tables>;

@@ -6,75 +6,47 @@
  * that names the step.
  *
  * The documents are served over https by a server on 127.0.0.1 with a self-signed
- * certificate (made here with openssl) that the gateway is told to trust; the gateway
+ * certificate (metadata-document-host.ts) that the gateway is told to trust; the gateway
  * reaches 127.0.0.1 only because this test lists it in
  * `oauth_client_metadata_document_internal_hosts`, which is empty by default (the last test
  * shows a gateway with the defaults refusing it).
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { CookieJar, fetchWithCookies } from "../fixtures/headless-browser.js";
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
 import { connectWithOAuth, loopbackRedirectUri, pkcePair, TestOAuthClientProvider, type TestOAuthClientOptions } from "../fixtures/mcp-oauth-client.js";
+import { startMetadataDocumentHost, type MetadataDocumentHost } from "../fixtures/metadata-document-host.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
 
-let documents: Server;
+let documents: MetadataDocumentHost;
 let docBase: string;
 let ca: string;
 let upstream: ProtectedResourceUpstream;
 let as: InteractiveAuthorizationServer;
 let gateway: TestGateway;
 let signingKey: CryptoKey;
-const served: Record<string, (url: string) => unknown> = {};
 const closers: Array<() => Promise<unknown>> = [];
 
-/** A self-signed certificate for 127.0.0.1. */
-function selfSignedCertificate(): { key: string; cert: string } {
-  const dir = mkdtempSync(join(tmpdir(), "gatehouse-cimd-"));
-  try {
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
-    ], { stdio: "ignore" });
-    return { key: readFileSync(join(dir, "key.pem"), "utf8"), cert: readFileSync(join(dir, "cert.pem"), "utf8") };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 beforeAll(async () => {
-  const tls = selfSignedCertificate();
-  ca = tls.cert;
-  documents = createServer({ key: tls.key, cert: tls.cert }, (request, response) => {
-    const make = served[request.url ?? ""];
-    if (make === undefined) return void response.writeHead(404).end();
-    response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(make(`${docBase}${request.url}`)));
-  });
-  await new Promise<void>((done) => documents.listen(0, "127.0.0.1", done));
-  docBase = `https://127.0.0.1:${(documents.address() as AddressInfo).port}`;
-  closers.push(() => new Promise((done) => documents.close(done)));
+  documents = await startMetadataDocumentHost();
+  ({ base: docBase, ca } = documents);
+  closers.push(() => documents.close());
 
   const keys = await generateKeyPair("ES256");
   signingKey = keys.privateKey;
   const jwk = { ...(await exportJWK(keys.publicKey)), kid: "cimd-1", alg: "ES256", use: "sig" };
   // A native client: its redirect URI is loopback, any port at run time (RFC 8252 §7.3).
-  served["/client.json"] = (url) => ({ client_id: url, client_name: "CIMD Test Client", redirect_uris: ["http://127.0.0.1:3000/callback"], token_endpoint_auth_method: "none" });
-  served["/jwt-client.json"] = (url) => ({
+  documents.serve("/client.json", (url) => ({ client_id: url, client_name: "CIMD Test Client", redirect_uris: ["http://127.0.0.1:3000/callback"], token_endpoint_auth_method: "none" }));
+  documents.serve("/jwt-client.json", (url) => ({
     client_id: url,
     client_name: "Signed Client",
     redirect_uris: ["http://127.0.0.1/callback"],
     token_endpoint_auth_method: "private_key_jwt",
     jwks: { keys: [jwk] },
-  });
-  served["/wrong-id.json"] = () => ({ client_id: "https://someone-else.example/client.json", client_name: "x", redirect_uris: ["http://127.0.0.1/callback"] });
+  }));
+  documents.serve("/wrong-id.json", () => ({ client_id: "https://someone-else.example/client.json", client_name: "x", redirect_uris: ["http://127.0.0.1/callback"] }));
 
   upstream = await startProtectedResourceUpstream({ name: "protected" });
   as = await startInteractiveAuthorizationServer({ resource: upstream.url });
@@ -206,6 +178,35 @@ describe("Client ID Metadata Documents at the facade", () => {
     const response = await fetch(authorizeUrl("https://client.untrusted.example/client.json", "http://127.0.0.1/callback"), { redirect: "manual" });
     expect(response.status).toBe(400);
     expect(await response.text()).toContain("general_settings.oauth_client_metadata_document_hosts");
+  });
+
+  it("fetch amplification: past oauth_client_metadata_document_fetch_rate_limit_per_minute, /authorize with a new URL is a 429 page with Retry-After and fetches nothing", async () => {
+    const limited = await startTestGateway({
+      general: {
+        oauth_client_metadata_document_hosts: ["127.0.0.1"],
+        oauth_client_metadata_document_internal_hosts: ["127.0.0.1"],
+        oauth_client_metadata_document_fetch_rate_limit_per_minute: 2,
+      },
+      servers: { dyn: { url: upstream.url, auth_type: "oauth2" } },
+      clientMetadataDocumentCa: ca,
+    });
+    try {
+      const authorizeAt = (clientId: string) => {
+        const url = new URL(authorizeUrl(clientId, "http://127.0.0.1/callback"));
+        return fetch(`${limited.url}/dyn/authorize${url.search}`, { redirect: "manual" });
+      };
+      const fetched = () => documents.requests.filter((path) => path.startsWith("/amplify-")).length;
+      for (const index of [1, 2]) expect((await authorizeAt(`${docBase}/amplify-${index}.json`)).status).toBe(400);
+      expect(fetched()).toBe(2);
+      const refused = await authorizeAt(`${docBase}/amplify-3.json`);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(refused.headers.get("location")).toBeNull();
+      expect(await refused.text()).toMatch(/too many documents the gateway had not cached were requested from this address; try again in \d+ s.*oauth_client_metadata_document_fetch_rate_limit_per_minute/);
+      expect(fetched()).toBe(2);
+    } finally {
+      await limited.close();
+    }
   });
 
   it("with the default settings a loopback document is refused (SSRF guard), and DCR still works", async () => {

@@ -14,7 +14,7 @@ import { serverForCaller } from "../../mcp/access.js";
 import type { Connect, OriginEvidence } from "../../oauth/connect.js";
 import { errorPage, PAGE_HEADERS } from "../../oauth/pages.js";
 import { registerClient, type RegistrationDeps } from "../../oauth/register.js";
-import type { RegistrationRateLimit } from "../../oauth/registration-rate-limit.js";
+import type { AddressRateLimit } from "../../oauth/address-rate-limit.js";
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import { GatewayError, toGatewayError } from "../../errors.js";
@@ -33,7 +33,7 @@ export interface ConnectRouteDeps {
   connect: Connect;
   registration: RegistrationDeps;
   /** The same per-address limit as anonymous registration at /{server}/register. */
-  registrationLimit: RegistrationRateLimit;
+  registrationLimit: AddressRateLimit;
   maxBodyBytes: number;
 }
 

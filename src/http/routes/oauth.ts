@@ -18,7 +18,7 @@ import { authorizationServerMetadata, gatewayResourceUrl, protectedResourceMetad
 import { oauthError } from "../../oauth/oauth-error.js";
 import { publicOrigin, type OriginSettings } from "../../oauth/public-origin.js";
 import { registerClient, REGISTRATION_BODY_LIMIT_BYTES, type RegistrationDeps } from "../../oauth/register.js";
-import type { RegistrationRateLimit } from "../../oauth/registration-rate-limit.js";
+import type { AddressRateLimit } from "../../oauth/address-rate-limit.js";
 import { NO_STORE, type TokenEndpoint } from "../../oauth/token.js";
 import type { UpstreamAuthorizations } from "../../oauth/upstream-authorization-server.js";
 import type { ServerRegistry } from "../../registry/registry.js";
@@ -36,7 +36,7 @@ export interface OauthRouteDeps {
   upstreams: UpstreamAuthorizations;
   registration: RegistrationDeps;
   /** Per client address, for the anonymous POST /{server}/register. */
-  registrationLimit: RegistrationRateLimit;
+  registrationLimit: AddressRateLimit;
   authorize: Authorize;
   token: TokenEndpoint;
   callback: CallbackDeps;
@@ -59,9 +59,14 @@ export async function readRegistration(request: Request, maxBodyBytes: number): 
   }
 }
 
+/** The caller's address for the per-address limits: trusted X-Forwarded-For only, else the peer ("unknown" when neither is known). */
+export function callerAddress(origin: OriginSettings, c: Context<AppEnv>): string {
+  return clientAddress(origin, peerAddress(c), c.req.raw.headers) ?? "unknown";
+}
+
 /** Counts a registration from the client's address (trusted X-Forwarded-For only), or refuses it 429 past the limit. */
-export function admitRegistration(limit: RegistrationRateLimit, origin: OriginSettings, c: Context<AppEnv>): void {
-  const verdict = limit.take(clientAddress(origin, peerAddress(c), c.req.raw.headers) ?? "unknown");
+export function admitRegistration(limit: AddressRateLimit, origin: OriginSettings, c: Context<AppEnv>): void {
+  const verdict = limit.take(callerAddress(origin, c));
   if (verdict.allowed) return;
   throw new GatewayError({
     status: 429,
@@ -133,11 +138,11 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
 
   app.get("/:server/authorize", oauthErrors, async (c) => {
     const origin = requestOrigin(deps.origin, c);
-    return deps.authorize.request(server(c, c.req.param("server")), origin, new URL(c.req.url).searchParams, origin.startsWith("https:"));
+    return deps.authorize.request(server(c, c.req.param("server")), origin, new URL(c.req.url).searchParams, origin.startsWith("https:"), callerAddress(deps.origin, c));
   });
   app.post("/:server/authorize", oauthErrors, async (c) => {
     const form = new URLSearchParams(await readBody(c.req.raw, deps.maxBodyBytes));
-    return deps.authorize.consent(server(c, c.req.param("server")), requestOrigin(deps.origin, c), form, c.req.raw.headers);
+    return deps.authorize.consent(server(c, c.req.param("server")), requestOrigin(deps.origin, c), form, c.req.raw.headers, callerAddress(deps.origin, c));
   });
 
   app.post("/:server/token", oauthErrors, async (c) => {
@@ -149,7 +154,7 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
     const presented = extractGatewayKey(c.req.raw.headers);
     const caller = presented === undefined ? undefined : await deps.keys.resolve(presented.key);
     if (presented !== undefined && caller === undefined) throw oauthError("invalid_client", "the gateway key sent with this token request is invalid", 401);
-    return c.json(await deps.token.exchange(entry, form, caller, requestOrigin(deps.origin, c)), 200, NO_STORE);
+    return c.json(await deps.token.exchange(entry, form, caller, { origin: requestOrigin(deps.origin, c), address: callerAddress(deps.origin, c) }), 200, NO_STORE);
   });
 
   app.get("/callback", async (c) => handleCallback(deps.callback, deps.registry.current(), new URL(c.req.url).searchParams, c.req.raw.headers, exchangeOf(c)?.requestId));

@@ -11,6 +11,7 @@ import * as userTokenRefreshLease from "./005-user-token-refresh-lease.js";
 import * as oauthClientTrust from "./006-oauth-client-trust.js";
 import * as uiSessionBinding from "./007-ui-session-binding.js";
 import * as keyLimits from "./008-key-limits.js";
+import * as clientAssertionJtis from "./009-client-assertion-jtis.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "006-oauth-client-trust": oauthClientTrust,
   "007-ui-session-binding": uiSessionBinding,
   "008-key-limits": keyLimits,
+  "009-client-assertion-jtis": clientAssertionJtis,
 };
 
 /** Every migration's name, in order. */

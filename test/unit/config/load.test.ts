@@ -327,6 +327,7 @@ describe("parseConfig: defaults", () => {
       oauth_incomplete_client_ttl_seconds: 86400,
       oauth_client_metadata_document_hosts: ["*"],
       oauth_client_metadata_document_internal_hosts: [],
+      oauth_client_metadata_document_fetch_rate_limit_per_minute: 30,
       max_connections_per_upstream: 256,
       max_streams_per_key: 64,
       max_streams_per_server: 256,

@@ -1,8 +1,10 @@
 /**
- * How many dynamic client registrations one client address may make (issue 15 item 7:
- * anonymous registration costs the operator a row, and used to cost an upstream
- * registration too). A sliding window per address, in this instance's memory: behind N
- * instances an address gets up to N times the limit, which still bounds the cost.
+ * How often one client address may make the gateway do something costly for an anonymous
+ * caller: a dynamic client registration (a row for the operator, and once an upstream
+ * registration too), or a fetch of a Client ID Metadata Document that is not cached (an
+ * outbound request to a URL the caller chose). A sliding window per address, in this
+ * instance's memory: behind N instances an address gets up to N times the limit, which
+ * still bounds the cost.
  *
  * The map is bounded: past `maxAddresses` the address seen least recently is forgotten
  * (its count starts again), so a caller rotating through many addresses costs memory
@@ -24,22 +26,22 @@ export function rateLimitKey(address: string): string {
   return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
 
-export interface RegistrationRateLimit {
-  /** Counts one registration from `address`; when over the limit, how many seconds until one is allowed again. */
+export interface AddressRateLimit {
+  /** Counts one action from `address`; when over the limit, how many seconds until one is allowed again. */
   take(address: string): { allowed: true } | { allowed: false; retryAfterSeconds: number };
 }
 
-export interface RegistrationRateLimitOptions {
-  /** Registrations per address per window; 0: no limit. */
+export interface AddressRateLimitOptions {
+  /** Actions per address per window; 0: no limit. */
   limit: number;
   windowMs?: number;
   maxAddresses?: number;
   now?: () => number;
 }
 
-export function registrationRateLimit(options: RegistrationRateLimitOptions): RegistrationRateLimit {
+export function addressRateLimit(options: AddressRateLimitOptions): AddressRateLimit {
   const { limit, windowMs = 60_000, maxAddresses = 10_000, now = Date.now } = options;
-  /** Per address, the times of its registrations within the window, oldest first; least recently seen address first. */
+  /** Per address, the times of its actions within the window, oldest first; least recently seen address first. */
   const seen = new Map<string, number[]>();
   return {
     take(address) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { registrationRateLimit } from "../../../src/oauth/registration-rate-limit.js";
+import { addressRateLimit } from "../../../src/oauth/address-rate-limit.js";
 
 /** A clock the test moves. */
 function fakeClock(start = 1_000_000) {
@@ -7,10 +7,10 @@ function fakeClock(start = 1_000_000) {
   return { now: () => now, advance: (ms: number) => (now += ms) };
 }
 
-describe("registrationRateLimit", () => {
+describe("addressRateLimit", () => {
   it("allows `limit` registrations per address per sliding minute, then says how long to wait", () => {
     const clock = fakeClock();
-    const limit = registrationRateLimit({ limit: 3, now: clock.now });
+    const limit = addressRateLimit({ limit: 3, now: clock.now });
     for (let index = 0; index < 3; index++) {
       expect(limit.take("198.51.100.1")).toEqual({ allowed: true });
       clock.advance(10_000);
@@ -25,7 +25,7 @@ describe("registrationRateLimit", () => {
 
   it("does not count refused attempts (hammering does not extend the wait)", () => {
     const clock = fakeClock();
-    const limit = registrationRateLimit({ limit: 1, now: clock.now });
+    const limit = addressRateLimit({ limit: 1, now: clock.now });
     expect(limit.take("a").allowed).toBe(true);
     for (let index = 0; index < 50; index++) {
       clock.advance(1_000);
@@ -36,13 +36,13 @@ describe("registrationRateLimit", () => {
   });
 
   it("0 means no limit", () => {
-    const limit = registrationRateLimit({ limit: 0 });
+    const limit = addressRateLimit({ limit: 0 });
     for (let index = 0; index < 100; index++) expect(limit.take("a").allowed).toBe(true);
   });
 
   it("keeps at most maxAddresses, forgetting the address seen least recently", () => {
     const clock = fakeClock();
-    const limit = registrationRateLimit({ limit: 1, maxAddresses: 2, now: clock.now });
+    const limit = addressRateLimit({ limit: 1, maxAddresses: 2, now: clock.now });
     expect(limit.take("a").allowed).toBe(true);
     expect(limit.take("b").allowed).toBe(true);
     expect(limit.take("a").allowed).toBe(false);
