@@ -326,6 +326,20 @@ describe("what a user sees, and the operator finds in the log, when OAuth fails"
     expect(again.headers.get("www-authenticate")).toContain("resource_metadata=");
     expect(refusedRefreshes()).toBe(refusals + 1);
 
+    // The MCP client's own refresh through the gateway's /token, with the revoked refresh token: invalid_grant, so it signs in again.
+    const clientRefresh = await fetch(`${gateway.url}/dyn/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", client_id: first.provider.clientInformation()!.client_id, refresh_token: revoked[0]! }),
+    });
+    const refused = (await clientRefresh.json()) as { error: string; error_description: string };
+    expect(clientRefresh.status).toBe(400);
+    expect(refused.error).toBe("invalid_grant");
+    expect(refused.error_description).toContain("the authorization server of MCP server 'dyn' refused the refresh (invalid_grant");
+    const tokenLine = linesOf(clientRefresh.headers.get("x-request-id")!).find((entry) => entry["code"] === "invalid_grant");
+    expect(tokenLine).toMatchObject({ level: 30 });
+    expect(String(tokenLine!["detail"])).toMatch(/HTTP 400 error=invalid_grant/);
+
     // A fresh sign-in works, and stores a new token.
     const second = await connectWithOAuth(`${gateway.url}/dyn/mcp`, keyHeader(key));
     cleanups.push(() => second.client.close());
