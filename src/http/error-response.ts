@@ -33,10 +33,16 @@ export function errorResponse(error: GatewayError, style: ErrorStyle, id: string
   return toResponse(errorAnswer(error, style, id));
 }
 
-/** Server faults are warnings, client errors debug lines; the detail goes to the log only. */
+/**
+ * Server faults are warnings, client errors debug lines; the detail goes to the log only.
+ * A client error with a detail (an upstream authorization server's reason for refusing a
+ * refresh, a client metadata document's host that failed) is an info line: the operator
+ * may have to act on it, and finds it by the request id.
+ */
 export function logFailure(log: Logger, error: GatewayError, request: { method: string; path: string | undefined; request_id: string | undefined }): void {
   const fields = { ...request, status: error.status, code: error.code, detail: error.detail };
   if (error.status >= 500) log.warn(fields, error.message);
+  else if (error.detail !== undefined) log.info(fields, error.message);
   else log.debug(fields, error.message);
 }
 

@@ -140,6 +140,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       screen: request.screen,
       caller: request.caller,
       debug: request.inbound.debug,
+      requestId: request.inbound.requestId,
     });
   }
 

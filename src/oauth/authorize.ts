@@ -26,6 +26,7 @@ import { isGatewayError } from "../errors.js";
 import type { OauthRepository, StoredClient } from "../store/oauth-repository.js";
 import { callbackUrl, issuerFor, upstreamClientFor, usesSharedClient } from "./gateway-issuer.js";
 import { consentPage, errorPage, PAGE_HEADERS } from "./pages.js";
+import { boundedLine } from "./upstream-reason.js";
 import { oauthError } from "./oauth-error.js";
 import { isS256Challenge } from "./pkce.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
@@ -132,9 +133,9 @@ export function cookieValue(headers: Headers, name: string): string | undefined 
 
 export function createAuthorize(deps: AuthorizeDeps) {
   /** Validates the request up to the redirect_uri; returns the client or an error page. */
-  async function validateClient(server: McpServerEntry, params: URLSearchParams, address: string): Promise<{ client: StoredClient; redirectUri: string; document?: ClientMetadataDocument } | Response> {
+  async function validateClient(server: McpServerEntry, params: URLSearchParams, address: string, requestId?: string): Promise<{ client: StoredClient; redirectUri: string; document?: ClientMetadataDocument } | Response> {
     const clientId = params.get("client_id");
-    if (clientId !== null && isClientIdUrl(clientId) && deps.documents !== undefined) return validateDocumentClient(server, clientId, params, address);
+    if (clientId !== null && isClientIdUrl(clientId) && deps.documents !== undefined) return validateDocumentClient(server, clientId, params, address, requestId);
     const client = clientId === null ? undefined : await deps.repo.getClient(clientId);
     if (client === undefined || client.serverId !== server.id) {
       return html(400, errorPage("Unknown client", `This application is not registered with ${server.name} at this gateway.`, "Start the connection again from your MCP client; it registers itself first."));
@@ -151,15 +152,29 @@ export function createAuthorize(deps: AuthorizeDeps) {
    * A client known by its metadata document (client-metadata-document.ts). It is stored only
    * once the user consents, so an anonymous request stores nothing.
    */
-  async function validateDocumentClient(server: McpServerEntry, clientId: string, params: URLSearchParams, address: string) {
+  async function validateDocumentClient(server: McpServerEntry, clientId: string, params: URLSearchParams, address: string, requestId?: string) {
     let document: ClientMetadataDocument;
     try {
       document = await deps.documents!.resolve(clientId, address);
     } catch (error) {
       if (!isGatewayError(error) || !error.expose) throw error;
+      deps.log.info({ server: server.name, request_id: requestId, step: "client metadata document", client_id: boundedLine(clientId, 200), err: error.message }, "refused an MCP client's metadata document at /authorize");
       // The fetch limit: nothing about the client is known yet, so a page (never a redirect), with Retry-After.
-      if (error.status === 429) return html(429, errorPage("Too many new client metadata documents", `${error.message}.`, "Nothing was authorized; start the connection again from your MCP client later."), error.headers);
-      return html(400, errorPage("Client metadata document refused", `${error.message}.`, "Nothing was authorized; start again once the client or the gateway's settings are fixed."));
+      if (error.status === 429) {
+        return html(
+          429,
+          errorPage("Too many new client metadata documents", `Signing in to MCP server '${server.name}' stopped at the client's metadata document: ${boundedLine(error.message, 600)}.`, "Nothing was authorized; start the connection again from your MCP client later."),
+          error.headers,
+        );
+      }
+      return html(
+        400,
+        errorPage(
+          "Client metadata document refused",
+          `Signing in to MCP server '${server.name}' stopped at the client's metadata document: ${boundedLine(error.message, 600)}.`,
+          "Nothing was authorized; start again once the client's document or the gateway's settings are fixed.",
+        ),
+      );
     }
     const requested = params.get("redirect_uri") ?? (document.redirectUris.length === 1 ? document.redirectUris[0] : undefined);
     if (requested === undefined || !document.redirectUris.some((registered) => documentRedirectUriMatches(registered, requested))) {
@@ -230,16 +245,24 @@ export function createAuthorize(deps: AuthorizeDeps) {
     params: URLSearchParams,
     userId?: string,
     clientVerifier?: string,
+    requestId?: string,
   ): Promise<Response> {
     const target: ErrorTarget = { client, redirectUri, state: params.get("state") ?? undefined, iss: issuerFor(origin, server) };
     const upstream = await deps.upstreams.get(server);
     const endpoint = upstream.as.authorization_endpoint;
-    if (endpoint === undefined) return authorizationError(target, "server_error", `the upstream of ${server.name} has no authorization endpoint`);
+    if (endpoint === undefined) {
+      deps.log.warn({ server: server.name, request_id: requestId, step: "authorization request", issuer: upstream.as.issuer }, "the upstream authorization server has no authorization_endpoint");
+      return authorizationError(target, "server_error", `the authorization server of MCP server '${server.name}' (${upstream.as.issuer}) has no authorization endpoint; the operator must set authorization_url for this server`);
+    }
     let registered: StoredClient;
     try {
       registered = await withUpstreamClient(server, origin, client, upstream.as);
     } catch (error) {
       if (!isGatewayError(error) || !error.expose) throw error;
+      deps.log.warn(
+        { server: server.name, request_id: requestId, step: "upstream client registration", issuer: upstream.as.issuer, err: error.message, detail: error.detail },
+        "the gateway could not obtain its client at the upstream authorization server; the sign-in stopped",
+      );
       return authorizationError(target, error.code, error.message);
     }
     const state = oauth.generateRandomState();
@@ -281,8 +304,8 @@ export function createAuthorize(deps: AuthorizeDeps) {
 
     /** GET /{server}/authorize */
     /** `address`: the caller's (trusted X-Forwarded-For or the peer), which a metadata document fetch counts against. */
-    async request(server: McpServerEntry, origin: string, params: URLSearchParams, secureCookies: boolean, address: string, userId?: string): Promise<Response> {
-      const validated = await validateClient(server, params, address);
+    async request(server: McpServerEntry, origin: string, params: URLSearchParams, secureCookies: boolean, address: string, userId?: string, requestId?: string): Promise<Response> {
+      const validated = await validateClient(server, params, address, requestId);
       if (validated instanceof Response) return validated;
       const { client, redirectUri } = validated;
       const iss = issuerFor(origin, server);
@@ -294,7 +317,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
       if (!isS256Challenge(challenge)) return authorizationError(target, "invalid_request", "code_challenge is not a base64url SHA-256 value");
 
       // A document client always meets the consent page: it names the client_id's host (spec, CIMD security).
-      if (!usesSharedClient(server) && validated.document === undefined) return goUpstream(server, origin, client, redirectUri, params, userId);
+      if (!usesSharedClient(server) && validated.document === undefined) return goUpstream(server, origin, client, redirectUri, params, userId, undefined, requestId);
 
       const nonce = randomBytes(24).toString("base64url");
       const fields = Object.fromEntries(AUTHORIZE_PARAMS.flatMap((name) => (params.get(name) === null ? [] : [[name, params.get(name)!]])));
@@ -314,8 +337,8 @@ export function createAuthorize(deps: AuthorizeDeps) {
     },
 
     /** POST /{server}/authorize: the consent form. */
-    async consent(server: McpServerEntry, origin: string, form: URLSearchParams, headers: Headers, address: string, userId?: string): Promise<Response> {
-      const validated = await validateClient(server, form, address);
+    async consent(server: McpServerEntry, origin: string, form: URLSearchParams, headers: Headers, address: string, userId?: string, requestId?: string): Promise<Response> {
+      const validated = await validateClient(server, form, address, requestId);
       if (validated instanceof Response) return validated;
       const nonce = cookieValue(headers, CONSENT_COOKIE);
       const fields = Object.fromEntries(AUTHORIZE_PARAMS.flatMap((name) => (form.get(name) === null ? [] : [[name, form.get(name)!]])));
@@ -331,7 +354,7 @@ export function createAuthorize(deps: AuthorizeDeps) {
         return denied;
       }
       const client = validated.document === undefined ? validated.client : await storeDocumentClient(server, validated.document);
-      const response = await goUpstream(server, origin, client, validated.redirectUri, form, userId);
+      const response = await goUpstream(server, origin, client, validated.redirectUri, form, userId, undefined, requestId);
       response.headers.append("set-cookie", clearCookie);
       return response;
     },

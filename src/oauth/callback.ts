@@ -22,6 +22,7 @@ import { isGatewayError } from "../errors.js";
 import { validateUpstreamResponse } from "./authorization-response.js";
 import { issuerFor, upstreamClientFor } from "./gateway-issuer.js";
 import { errorPage, PAGE_HEADERS } from "./pages.js";
+import { upstreamReason } from "./upstream-reason.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
 export const CODE_TTL_MS = 5 * 60_000;
@@ -43,6 +44,26 @@ function page(status: number, title: string, message: string): Response {
   return new Response(errorPage(title, message, "Go back to your MCP client and start the connection again."), { status, headers: PAGE_HEADERS });
 }
 
+/** What to change for an upstream's refusal of the authorization request (RFC 6749 §4.1.2.1 codes), for whoever reads the page. */
+function refusalHint(code: string): string {
+  switch (code) {
+    case "access_denied":
+      return "the user or the authorization server's policy denied access; nothing needs changing at the gateway unless that policy should allow this user";
+    case "invalid_scope":
+      return "it does not grant the scopes asked for; the operator must set the server's scopes to ones that authorization server offers (or remove scopes to use its defaults)";
+    case "unauthorized_client":
+      return "the gateway's client may not use the authorization code grant there; the operator must allow it in that client's registration at the authorization server";
+    case "invalid_request":
+    case "invalid_client":
+      return "the operator must check the gateway's client there (client_id, and that its redirect URIs include the gateway's /callback)";
+    case "server_error":
+    case "temporarily_unavailable":
+      return "the authorization server failed; try again later, and the operator should check that server";
+    default:
+      return "the gateway log has the authorization server's description";
+  }
+}
+
 /** An upstream's error code as relayed: an RFC 6749 §4.1.2.1 code is an ASCII word; anything else says server_error. */
 function oauthCode(code: string): string {
   return /^[a-z_]{1,64}$/.test(code) ? code : "server_error";
@@ -58,9 +79,27 @@ export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnaps
   const state = query.get("state");
   if (state === null) return page(400, "Missing state", "This address lacks the state parameter that ties it to a sign-in.");
   const flow = await deps.repo.consume<PendingFlow>("flow", state);
-  if (flow.status === "unknown") return page(400, "Unknown sign-in", "This sign-in is not known to the gateway.");
-  if (flow.status === "used") return page(400, "Sign-in already used", "This sign-in link was already used; each can be used once.");
-  if (flow.status !== "ok") return page(400, "Sign-in expired", "This sign-in took longer than 10 minutes and has expired.");
+  if (flow.status === "unknown") {
+    deps.log.info({ request_id: requestId, step: "callback" }, "a /callback named a sign-in this gateway does not know; refused");
+    return page(
+      400,
+      "Unknown sign-in",
+      "The gateway does not know this sign-in (at its /callback step). If the gateway runs as several instances, the operator must give them one shared database (DATABASE_URL): the instance that started the sign-in stored it there.",
+    );
+  }
+  if (flow.status === "used") {
+    deps.log.info({ request_id: requestId, step: "callback" }, "a /callback presented a sign-in that was already used; refused");
+    return page(400, "Sign-in already used", "This sign-in link was already used; each can be used once. Nothing needs changing at the gateway.");
+  }
+  if (flow.status === "expired") {
+    const name = snapshot.byIdOrName(flow.serverId)?.name ?? flow.serverId;
+    deps.log.info({ server: name, request_id: requestId, step: "callback" }, "a /callback arrived after its sign-in expired (10 minutes); refused");
+    return page(
+      400,
+      "Sign-in expired",
+      `The sign-in to MCP server '${name}' took longer than 10 minutes and expired before the authorization server sent the browser back to the gateway's /callback. Nothing needs changing at the gateway: finish the sign-in within 10 minutes.`,
+    );
+  }
   const server = snapshot.byIdOrName(flow.serverId);
   if (server === undefined) return page(404, "Server removed", "The MCP server of this sign-in no longer exists.");
   const pending = flow.payload;
@@ -82,7 +121,9 @@ export async function handleCallback(deps: CallbackDeps, snapshot: RegistrySnaps
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
       // The upstream refused (the user denied, or a policy): tell the client in OAuth terms, or the user when the client is not trusted.
-      return authorizationError(target, oauthCode(error.error), `the authorization server of ${server.name} answered ${oauthCode(error.error)}`);
+      const code = oauthCode(error.error);
+      deps.log.warn({ server: server.name, request_id: requestId, step: "authorization request", issuer: upstream.as.issuer, upstream: upstreamReason(error) }, "the upstream authorization server refused the authorization request");
+      return authorizationError(target, code, `the authorization server of MCP server '${server.name}' refused the authorization request (${code}): ${refusalHint(code)}`);
     }
     const message = isGatewayError(error) ? error.message : `the authorization response of MCP server '${server.name}' at /callback was invalid (${error instanceof Error ? error.message : String(error)})`;
     deps.log.warn({ server: server.name, request_id: requestId, step: "callback", err: message }, "refused an upstream authorization response; its code goes nowhere");

@@ -81,8 +81,9 @@ export function isClientIdUrl(clientId: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(clientId);
 }
 
+/** A refusal the client is told; the detail makes the log line (with the request id) an info line an operator finds. */
 function refused(step: string, problem: string, change: string, code = "invalid_client", status = 400) {
-  return oauthError(code, `client metadata document (${step}): ${problem}; ${change}`, status);
+  return oauthError(code, `client metadata document (${step}): ${problem}; ${change}`, status, `client metadata document ${step}: ${problem}`);
 }
 
 /** Addresses no document fetch may reach (RFC 6890 special-purpose ranges). */

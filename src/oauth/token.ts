@@ -13,7 +13,7 @@
  * Answers carry `Cache-Control: no-store` (RFC 6749 §5.1).
  */
 import * as oauth from "oauth4webapi";
-import { standardOAuthErrorCode } from "../auth/upstream/token-endpoint.js";
+import { oauthErrorCode } from "../auth/upstream/token-endpoint.js";
 import { callerUserKey, type Caller } from "../auth/inbound/caller.js";
 import { isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -28,6 +28,7 @@ import { allowHttp } from "../auth/upstream/allow-http.js";
 import { oauthError } from "./oauth-error.js";
 import { verifierMatches } from "./pkce.js";
 import { validateTokenResponse } from "./token-validation.js";
+import { upstreamClientSecrets as clientSecrets, upstreamReason } from "./upstream-reason.js";
 import { refreshAtUpstream } from "./upstream-refresh.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 import type { TokenEvents } from "../observability/metrics.js";
@@ -56,20 +57,39 @@ export interface Requester {
 
 export const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as const;
 
-function upstreamRefused(server: McpServerEntry, error: unknown, log: Logger): never {
-  if (error instanceof oauth.ResponseBodyError) {
+/**
+ * The upstream token endpoint refused (or failed) a step: the client hears the server, the
+ * step, the standard OAuth code and what the operator should change; the upstream's reason
+ * (status, `error`, `error_description`, the client secret masked) is the error's detail,
+ * which the HTTP layer logs with the request id.
+ */
+function upstreamRefused(server: McpServerEntry, step: "code exchange" | "refresh", error: unknown, as: oauth.AuthorizationServer | undefined, secrets: readonly string[]): never {
+  const detail = `token endpoint ${as?.token_endpoint ?? "(unknown)"}: ${upstreamReason(error, secrets)}`;
+  const who = `the authorization server of MCP server '${server.name}'`;
+  // A 401 invalid_client comes as a WWW-Authenticate challenge (oidc-provider answers so to HTTP Basic), the rest in the body.
+  const code = oauthErrorCode(error);
+  if (error instanceof oauth.ResponseBodyError || (error instanceof oauth.WWWAuthenticateChallengeError && code !== undefined)) {
     // The authorization server's `error` is its free text: only a standard code is repeated (it may echo the client secret).
-    const code = standardOAuthErrorCode(error.error);
-    log.info({ server: server.name, oauth_error: code ?? "(not a standard code)", status: error.status }, "upstream token endpoint refused a token request");
-    // invalid_grant stays invalid_grant (an expired or replayed refresh token; Obot #7501);
-    // an upstream invalid_client is the gateway's misconfiguration, not the client's.
-    if (error.error === "invalid_client" || error.error === "unauthorized_client") {
-      throw oauthError("server_error", `the authorization server of ${server.name} refused the gateway's client credentials (check client_id/client_secret)`, 502);
+    // An upstream invalid_client is the gateway's misconfiguration, not the client's.
+    if (code === "invalid_client" || code === "unauthorized_client") {
+      const accepted = as?.token_endpoint_auth_methods_supported;
+      throw oauthError(
+        "server_error",
+        `${who} refused the gateway's client authentication at the ${step} (${code}); the operator must check client_id, client_secret and token_endpoint_auth_method for this server${accepted === undefined ? "" : ` (it accepts ${accepted.join(", ")})`}`,
+        502,
+        detail,
+      );
     }
-    throw oauthError(error.error === "invalid_grant" ? "invalid_grant" : "invalid_request", `the authorization server of ${server.name} refused: ${code ?? "an error that is not a standard OAuth code"}`);
+    // invalid_grant stays invalid_grant (an expired or replayed refresh token; Obot #7501): the client signs in again.
+    if (code === "invalid_grant") {
+      throw oauthError("invalid_grant", `${who} refused the ${step} (invalid_grant: the ${step === "refresh" ? "refresh token" : "authorization code"} expired or was revoked); sign in again`, 400, detail);
+    }
+    if (code === "invalid_scope") {
+      throw oauthError("invalid_scope", `${who} refused the scopes at the ${step} (invalid_scope); the operator must set the server's scopes to ones that authorization server grants`, 400, detail);
+    }
+    throw oauthError("invalid_request", `${who} refused the ${step}: ${code ?? "an error that is not a standard OAuth code"} (the gateway log has its description)`, 400, detail);
   }
-  log.warn({ server: server.name, err: error instanceof Error ? error.message : String(error) }, "upstream token endpoint failed");
-  throw oauthError("server_error", `the authorization server of ${server.name} could not be reached or answered invalidly`, 502);
+  throw oauthError("server_error", `${who} could not be reached or answered invalidly at the ${step}; the operator should check its token endpoint (the gateway log has the detail)`, 502, detail);
 }
 
 export function toStoredToken(
@@ -149,7 +169,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
     try {
       assertSameIssuer(server, upstream.as, issued.upstreamIssuer);
     } catch (error) {
-      throw oauthError("invalid_grant", isGatewayError(error) ? error.message : String(error));
+      throw oauthError("invalid_grant", isGatewayError(error) ? error.message : String(error), 400, `code exchange: the flow went to issuer ${issued.upstreamIssuer ?? "(unrecorded)"}, the server's is now ${upstream.as.issuer}`);
     }
     const { client: upstreamClient, auth } = upstreamClientAt(server, client, upstream.as);
     let token: oauth.TokenEndpointResponse;
@@ -165,7 +185,7 @@ export function createTokenEndpoint(deps: TokenDeps) {
     } catch (error) {
       deps.events?.tokenRequest(server.name, "authorization_code", "error");
       if (isGatewayError(error)) throw error;
-      upstreamRefused(server, error, deps.log);
+      upstreamRefused(server, "code exchange", error, upstream.as, clientSecrets(server, client));
     }
     validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
     const user = issued.userId ?? (caller === undefined ? undefined : callerUserKey(caller));
@@ -202,7 +222,8 @@ export function createTokenEndpoint(deps: TokenDeps) {
       return publicAnswer((await refreshAtUpstream(deps.upstreams, server, client, refresh, deps.events)).token);
     } catch (error) {
       if (isGatewayError(error)) throw error;
-      upstreamRefused(server, error, deps.log);
+      const as = await deps.upstreams.get(server).then((upstream) => upstream.as, () => undefined);
+      upstreamRefused(server, "refresh", error, as, clientSecrets(server, client));
     }
   }
 

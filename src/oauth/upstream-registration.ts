@@ -12,7 +12,9 @@ import type { Logger } from "../log.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { UpstreamCredentials } from "../store/oauth-repository.js";
 import { callbackUrl } from "./gateway-issuer.js";
+import { GatewayError } from "../errors.js";
 import { oauthError } from "./oauth-error.js";
+import { upstreamReason } from "./upstream-reason.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 
 export interface UpstreamRegistrationDeps {
@@ -88,16 +90,18 @@ export async function registerAtUpstream(deps: UpstreamRegistrationDeps, server:
       issuer: as.issuer,
     };
   } catch (error) {
-    // The authorization server's `error` is its free text: only a standard code is repeated.
+    // The authorization server's `error` is its free text: only a standard code is repeated to the client; the log (with the request id, authorize.ts) gets its reason.
     const code = error instanceof oauth.ResponseBodyError ? standardOAuthErrorCode(error.error) : undefined;
-    deps.log.warn(
-      { server: server.name, registration_endpoint: as.registration_endpoint, redirect_uri: redirectUri, application_type: type, err: error instanceof Error ? error.message : String(error), oauth_error: code },
-      "upstream dynamic client registration failed: if the authorization server refuses this redirect_uri for this application_type, set PROXY_BASE_URL to the gateway's public https origin, or register the gateway there yourself and configure client_id/client_secret",
-    );
-    throw oauthError(
-      "server_error",
-      `the authorization server of MCP server '${server.name}' refused the gateway's dynamic registration (redirect_uri ${redirectUri}, application_type ${type})${code === undefined ? "" : `: ${code}`}; the operator must make the gateway's public origin acceptable there (PROXY_BASE_URL), or configure client_id for this server`,
-      502,
-    );
+    throw new GatewayError({
+      status: 502,
+      code: "server_error",
+      message:
+        `the authorization server of MCP server '${server.name}' ${error instanceof oauth.ResponseBodyError ? "refused" : "did not complete"} the gateway's dynamic client registration${code === undefined ? "" : ` (${code})`} ` +
+        `for redirect_uri ${redirectUri} with application_type ${type}; the operator must make that acceptable there (or set PROXY_BASE_URL to the gateway's public https origin), ` +
+        "or register the gateway there and configure client_id and client_secret for this server",
+      expose: true,
+      detail: `registration endpoint ${as.registration_endpoint}: ${upstreamReason(error)}`,
+      cause: error,
+    });
   }
 }

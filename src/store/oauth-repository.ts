@@ -70,7 +70,7 @@ export interface UserTokenRecord {
 
 export type SingleUseKind = "flow" | "code";
 
-export type ConsumeResult<T> = { status: "ok"; serverId: string; payload: T } | { status: "unknown" | "expired" | "used" };
+export type ConsumeResult<T> = { status: "ok"; serverId: string; payload: T } | { status: "expired"; serverId: string } | { status: "unknown" } | { status: "used" };
 
 const sha256 = (value: string) => createHash("sha256").update(value, "utf8").digest("hex");
 /** How often one instance deletes expired jtis while it records new ones. */
@@ -198,7 +198,7 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
       const row = await db.selectFrom(table(kind)).selectAll().where(keyColumn(kind), "=", hash).executeTakeFirst();
       if (row === undefined) return { status: "unknown" };
       if (Number(claimed.numUpdatedRows) === 0) return { status: "used" };
-      if (row.expires_at <= at) return { status: "expired" };
+      if (row.expires_at <= at) return { status: "expired", serverId: row.server_id };
       return { status: "ok", serverId: row.server_id, payload: JSON.parse(box.open(row.sealed, `${table(kind)}/${hash}`)) as T };
     },
 

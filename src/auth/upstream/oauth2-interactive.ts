@@ -14,8 +14,12 @@ import { clientBearerToken } from "../inbound/credential-screen.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
 
 export interface UserTokenSource {
-  /** The user's current access token for the server, refreshed if needed; undefined when the user has not connected. */
-  accessToken(serverId: string, userKey: string): Promise<string | undefined>;
+  /**
+   * The user's current access token for the server, refreshed if needed; undefined when the
+   * user has not connected. Rejects with a 401 `upstream_authorization_required` naming the
+   * reason when the authorization server refused the refresh (the user signs in again).
+   */
+  accessToken(serverId: string, userKey: string, requestId?: string): Promise<string | undefined>;
   forget(serverId: string, userKey: string): Promise<void>;
 }
 
@@ -38,7 +42,7 @@ export function oauth2Interactive(serverId: string, serverName: string, userToke
       const bearer = await clientBearerToken(context);
       if (bearer !== undefined) return { headers: { authorization: `Bearer ${bearer}` }, resolution: "oauth2-passthrough" };
       const user = caller === undefined ? undefined : callerUserKey(caller);
-      const stored = user === undefined || userTokens === undefined ? undefined : await userTokens.accessToken(serverId, user);
+      const stored = user === undefined || userTokens === undefined ? undefined : await userTokens.accessToken(serverId, user, context.requestId);
       if (stored !== undefined) {
         return {
           headers: { authorization: `Bearer ${stored}` },

@@ -36,6 +36,8 @@ export interface UpstreamAuthContext {
   signal?: AbortSignal;
   /** The client's going away, for the upstream MCP calls. */
   cancel?: CancelSource;
+  /** The inbound request's id, for log lines about getting the credentials (a refused refresh). */
+  requestId?: string;
 }
 
 export interface UpstreamCredentials {

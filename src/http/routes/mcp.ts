@@ -118,6 +118,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       caller,
       debug: exchange.debug,
       cancel: exchange,
+      requestId: exchange.requestId,
       get signal() {
         return exchange.signal;
       },

@@ -138,11 +138,11 @@ export function oauthRoutes(deps: OauthRouteDeps): Hono<AppEnv> {
 
   app.get("/:server/authorize", oauthErrors, async (c) => {
     const origin = requestOrigin(deps.origin, c);
-    return deps.authorize.request(server(c, c.req.param("server")), origin, new URL(c.req.url).searchParams, origin.startsWith("https:"), callerAddress(deps.origin, c));
+    return deps.authorize.request(server(c, c.req.param("server")), origin, new URL(c.req.url).searchParams, origin.startsWith("https:"), callerAddress(deps.origin, c), undefined, exchangeOf(c)?.requestId);
   });
   app.post("/:server/authorize", oauthErrors, async (c) => {
     const form = new URLSearchParams(await readBody(c.req.raw, deps.maxBodyBytes));
-    return deps.authorize.consent(server(c, c.req.param("server")), requestOrigin(deps.origin, c), form, c.req.raw.headers, callerAddress(deps.origin, c));
+    return deps.authorize.consent(server(c, c.req.param("server")), requestOrigin(deps.origin, c), form, c.req.raw.headers, callerAddress(deps.origin, c), undefined, exchangeOf(c)?.requestId);
   });
 
   app.post("/:server/token", oauthErrors, async (c) => {
