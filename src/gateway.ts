@@ -54,6 +54,8 @@ import { oauthRepository } from "./store/oauth-repository.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { watchRevisions } from "./store/revisions.js";
 import { createSecretBox } from "./store/secret-box.js";
+import { aggregateSessionsRepository } from "./store/aggregate-sessions-repository.js";
+import { sessionSeal } from "./mcp/aggregate-session.js";
 import { serversRepository } from "./store/servers-repository.js";
 import { uiSessionsRepository } from "./store/ui-sessions-repository.js";
 import { uiSessions } from "./ui/session.js";
@@ -120,7 +122,8 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio
     });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
-    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery };
+    const aggregateSessions = aggregateSessionsRepository(database.db, box);
+    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions };
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
@@ -161,7 +164,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await stdio.close();
     throw error;
   }
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery } = store;
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions } = store;
+  const sessionMaxAgeMs = general.mcp_aggregate_session_max_age_hours * 3600_000;
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
@@ -208,12 +212,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Pending authorizations, codes and never-completed clients are refused once expired; this only keeps the tables small.
   const purge = setInterval(
-    () => void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired(), audit.purgeOlderThan(general.audit_retention_days)]),
+    () =>
+      void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired(), audit.purgeOlderThan(general.audit_retention_days), aggregateSessions.purgeOlderThan(sessionMaxAgeMs)]),
     10 * 60_000,
   );
   purge.unref();
   const http = createUpstreamHttp({ connectionsPerOrigin: general.max_connections_per_upstream });
-  const clients = createUpstreamClients({ log, http, stdio });
+  const clients = createUpstreamClients({ log, http, stdio, sessions: aggregateSessions });
   const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
   const legacySse = createLegacySseBridge({ log, streams });
   const stdioBridge = createStdioBridge({ log, stdio, streams });
@@ -229,6 +234,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     delegated,
     audit,
     metrics,
+    ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions } } : {}),
   });
   const rest = createRestTools(aggregate);
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);

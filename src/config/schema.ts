@@ -243,6 +243,10 @@ export const generalSettingsSchema = z.strictObject({
   audit_log: z.boolean().default(true),
   /** Days audit events are kept. */
   audit_retention_days: z.number().positive().default(30),
+  /** Give /mcp clients a session on initialize (server-to-client requests, their own upstream sessions); false: /mcp is stateless only. */
+  mcp_aggregate_sessions: z.boolean().default(true),
+  /** Hours an /mcp session lasts from its initialize; the client then starts a new one (404). */
+  mcp_aggregate_session_max_age_hours: z.number().positive().max(24 * 30).default(24),
   /**
    * Browser origins, besides the public origin and loopback, that may call the MCP and
    * OAuth facade routes (Origin check against DNS rebinding); LITELLM_CORS_ORIGINS wins.

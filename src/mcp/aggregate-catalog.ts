@@ -28,6 +28,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import type { UpstreamClients } from "./upstream-clients.js";
 import type { ToolsClient } from "./upstream-session.js";
+import type { AggregateSession } from "./aggregate-session.js";
 
 export const RESOURCE_SCHEME = "gatehouse://";
 
@@ -38,6 +39,8 @@ export interface CatalogRequest {
   /** The servers the caller may use here (already narrowed by path and x-mcp-servers). */
   servers: readonly McpServerEntry[];
   inbound: InboundRequestInfo;
+  /** The aggregate session, when the client keeps one: its own upstream sessions are used. */
+  session?: AggregateSession;
 }
 
 export interface CatalogDeps {
@@ -174,7 +177,7 @@ export function createCatalog(deps: CatalogDeps) {
 
   /** Runs `use` on the server's pooled client; undefined when the server does not offer `capability`. */
   async function withCapability<T>(request: CatalogRequest, server: McpServerEntry, capability: Capability, use: (client: ToolsClient) => Promise<T>): Promise<T | undefined> {
-    return deps.clients.withClient(server, request.snapshot, request.inbound, async (client) => (client.capabilities?.[capability] === undefined ? undefined : use(client)));
+    return deps.clients.withClient(server, request.snapshot, request.inbound, async (client) => (client.capabilities?.[capability] === undefined ? undefined : use(client)), request.session);
   }
 
   const callOptions = (request: CatalogRequest, server: McpServerEntry, timeout = Math.min(server.timeoutMs, deps.listTimeoutMs)) => ({
@@ -318,8 +321,12 @@ export function createCatalog(deps: CatalogDeps) {
     const uri = params.uri;
     if (typeof uri !== "string") throw invalidParams("resources/read needs params.uri (a string)");
     const route = await routeUri(request, uri, "resources/read");
-    const result = await deps.clients.withClient(route.server, request.snapshot, request.inbound, (client) =>
-      client.request("resources/read", { ...params, uri: route.uri }, callOptions(request, route.server, route.server.timeoutMs)),
+    const result = await deps.clients.withClient(
+      route.server,
+      request.snapshot,
+      request.inbound,
+      (client) => client.request("resources/read", { ...params, uri: route.uri }, callOptions(request, route.server, route.server.timeoutMs)),
+      request.session,
     );
     if (!route.rewritten || !Array.isArray(result.contents)) return result;
     // The contents name the URI the client asked for.
@@ -351,8 +358,12 @@ export function createCatalog(deps: CatalogDeps) {
 
   async function getPrompt(request: CatalogRequest, params: Record<string, unknown>): Promise<Record<string, unknown>> {
     const route = routePrompt(request, params.name, "prompts/get");
-    return deps.clients.withClient(route.server, request.snapshot, request.inbound, (client) =>
-      client.request("prompts/get", { ...params, name: route.name }, callOptions(request, route.server, route.server.timeoutMs)),
+    return deps.clients.withClient(
+      route.server,
+      request.snapshot,
+      request.inbound,
+      (client) => client.request("prompts/get", { ...params, name: route.name }, callOptions(request, route.server, route.server.timeoutMs)),
+      request.session,
     );
   }
 
@@ -371,10 +382,15 @@ export function createCatalog(deps: CatalogDeps) {
     } else {
       throw invalidParams("completion/complete needs params.ref: {type: 'ref/prompt', name} or {type: 'ref/resource', uri}");
     }
-    return deps.clients.withClient(server, request.snapshot, request.inbound, (client) =>
-      client.capabilities?.completions === undefined
-        ? Promise.resolve({ completion: { values: [], hasMore: false } })
-        : client.request("completion/complete", { ...params, ref: upstreamRef }, callOptions(request, server, server.timeoutMs)),
+    return deps.clients.withClient(
+      server,
+      request.snapshot,
+      request.inbound,
+      (client) =>
+        client.capabilities?.completions === undefined
+          ? Promise.resolve({ completion: { values: [], hasMore: false } })
+          : client.request("completion/complete", { ...params, ref: upstreamRef }, callOptions(request, server, server.timeoutMs)),
+      request.session,
     );
   }
 

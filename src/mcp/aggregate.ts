@@ -6,7 +6,7 @@
  * An upstream that is down or slow loses its tools from the list (logged with its name);
  * a call to it is a JSON-RPC error that names it.
  */
-import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode, isGatewayError, toGatewayError } from "../errors.js";
 import type { CancelSource, HttpAnswer } from "../exchange.js";
@@ -17,13 +17,15 @@ import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertArgumentsAllowed, serversForCaller, toolVisibility } from "./access.js";
-import { calledTool, type ParsedBody } from "./jsonrpc.js";
-import { answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
+import { calledTool, isRequest, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
+import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
+import { aggregateSessionNotFound, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
+import type { AggregateSessionsRepository } from "../store/aggregate-sessions-repository.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { prefixedToolName, routePrefixedTool } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
-import { GATEWAY_CLIENT_INFO } from "./upstream-session.js";
+import { GATEWAY_CLIENT_INFO, type ServerMessage } from "./upstream-session.js";
 import { DEFAULT_LIST_LIMITS, listAllTools, type ListLimits } from "./tool-listing.js";
 import { createCatalog, type CatalogRequest } from "./aggregate-catalog.js";
 
@@ -45,6 +47,9 @@ export interface ToolCallContext {
   route: AuditRoute;
   requestId?: string;
   progress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** The aggregate session the call belongs to, and where the upstream's requests and notifications during it go. */
+  session?: AggregateSession;
+  forward?: (message: ServerMessage) => void;
 }
 
 /** Only in-process uses without a caller (none on HTTP routes, where authentication comes first). */
@@ -71,6 +76,8 @@ export interface AggregateDeps {
   /** Pages and tools one listing may take from one server (general_settings.tools_list_max_pages / tools_list_max_tools). */
   listLimits?: ListLimits;
   delegated: DelegatedResourceMetadata;
+  /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. */
+  sessions?: { seal: SessionSeal; repo: AggregateSessionsRepository };
 }
 
 /** What `/mcp` says of itself in `initialize`. */
@@ -90,16 +97,22 @@ export function createAggregate(deps: AggregateDeps) {
     caller: Caller,
     servers: readonly McpServerEntry[],
     inbound: InboundRequestInfo,
+    session?: AggregateSession,
   ): Promise<{ lists: ServerTools[]; failures: ListFailure[] }> {
     const settled = await Promise.allSettled(
       servers.map(async (server) => {
-        const { tools, truncated, pages } = await deps.clients.withClient(server, snapshot, inbound, (client) =>
-          listAllTools(client, {
-            ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
-            pageTimeoutMs: Math.min(server.timeoutMs, deps.listTimeoutMs),
-            totalTimeoutMs: server.timeoutMs,
-            limits: listLimits,
-          }),
+        const { tools, truncated, pages } = await deps.clients.withClient(
+          server,
+          snapshot,
+          inbound,
+          (client) =>
+            listAllTools(client, {
+              ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
+              pageTimeoutMs: Math.min(server.timeoutMs, deps.listTimeoutMs),
+              totalTimeoutMs: server.timeoutMs,
+              limits: listLimits,
+            }),
+          session,
         );
         if (truncated !== undefined) {
           deps.log.warn({ server: server.name, reason: truncated, pages, tools: tools.length }, "tools/list of an MCP server was cut short (a bound on pages, tools or time); its tools listed so far are served");
@@ -140,12 +153,18 @@ export function createAggregate(deps: AggregateDeps) {
     try {
       // Here, not in each route: /mcp and both REST forms (prefixed, server_name, or a name one server offers) all call through this.
       assertArgumentsAllowed(server, tool, args);
-      const result = await deps.clients.withClient(server, snapshot, inbound, (client) =>
-        client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
-          ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
-          timeout: server.timeoutMs,
-          ...(call.progress === undefined ? {} : { onprogress: call.progress, resetTimeoutOnProgress: true }),
-        }),
+      const result = await deps.clients.withClient(
+        server,
+        snapshot,
+        inbound,
+        (client) =>
+          client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
+            ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
+            timeout: server.timeoutMs,
+            ...(call.progress === undefined ? {} : { onprogress: call.progress, resetTimeoutOnProgress: true }),
+            ...(call.forward === undefined ? {} : { onServerMessage: call.forward }),
+          }),
+        call.session,
       );
       deps.audit?.record({ ...audit, outcome: result.isError === true ? "tool_error" : "ok", durationMs: performance.now() - started });
       return result;
@@ -178,10 +197,66 @@ export function createAggregate(deps: AggregateDeps) {
     if (refused !== -1) throw relayedChallenge(request, servers[refused]!, (opened[refused] as PromiseRejectedResult).reason as GatewayError);
   }
 
+  /**
+   * The session of this request: the one its Mcp-Session-Id names (404 when it is not this
+   * caller's, ended or unknown), a new one for an `initialize` without it, or none (stateless).
+   */
+  async function sessionOf(request: AggregateRequest): Promise<{ session?: AggregateSession; issued?: string }> {
+    if (deps.sessions === undefined) return {};
+    const presented = request.inbound.headers.get("mcp-session-id");
+    if (presented !== null) {
+      const session = deps.sessions.seal.open(presented, request.caller);
+      if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+      return { session };
+    }
+    const initialize = request.parsed.messages.find((message): message is JsonRpcRequest => isRequest(message) && message.method === "initialize");
+    if (initialize === undefined) return {};
+    const issued = deps.sessions.seal.issue(request.caller, initialize.params?.capabilities, negotiatedVersion(initialize.params?.protocolVersion));
+    await deps.sessions.repo.create(issued.nonce);
+    return { session: issued, issued: issued.id };
+  }
+
+  /** The client's answers to requests an upstream sent it: each goes back to that upstream's session. */
+  async function routeResponses(request: AggregateRequest, servers: readonly McpServerEntry[], session: AggregateSession | undefined): Promise<void> {
+    for (const message of request.parsed.messages) {
+      if (isRequest(message)) continue;
+      const target = session === undefined ? undefined : parseForwardedId(message.id);
+      const server = target === undefined ? undefined : servers.find((entry) => entry.name === target.server);
+      if (target === undefined || server === undefined) {
+        deps.log.debug({ id: String(message.id).slice(0, 100) }, "a response on /mcp that answers no upstream request of this session was dropped");
+        continue;
+      }
+      const answer = "error" in message && message.error !== undefined ? { error: message.error } : { result: (message as { result?: unknown }).result ?? {} };
+      await deps.clients
+        .withClient(server, request.snapshot, request.inbound, async (client) => client.respond?.(target.id, answer), session)
+        .catch((error: unknown) => deps.log.warn({ server: server.name, err: toGatewayError(error).message }, "could not return the client's answer to an upstream request"));
+    }
+  }
+
+  /** DELETE /mcp: ends the caller's session and every upstream session under it. */
+  async function endSession(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound">): Promise<HttpAnswer> {
+    const presented = request.inbound.headers.get("mcp-session-id");
+    if (deps.sessions === undefined || presented === null) {
+      throw new GatewayError({
+        status: 405,
+        code: "method_not_allowed",
+        message: "DELETE /mcp ends a session: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
+        rpcCode: JsonRpcCode.InvalidRequest,
+        headers: { allow: "POST, DELETE" },
+      });
+    }
+    const session = deps.sessions.seal.open(presented, request.caller);
+    if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    await deps.clients.endSession(session, request.snapshot, request.inbound);
+    return { status: 200, headers: {}, body: null };
+  }
+
   /** Answer one POST /mcp. */
   async function handle(request: AggregateRequest): Promise<HttpAnswer> {
     checkTransportHeaders(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
+    const { session, issued } = await sessionOf(request);
+    await routeResponses(request, servers, session);
     const delegating = servers.length > 0 && servers.every((entry) => entry.kind === "delegated");
     /** The first upstream refusal of a delegating server during this request. */
     let refusal: { server: McpServerEntry; error: GatewayError } | undefined;
@@ -203,13 +278,13 @@ export function createAggregate(deps: AggregateDeps) {
     // One listing per HTTP request, however many tools/list a batch holds: each would otherwise be a full bounded listing of every upstream.
     let listing: Promise<{ tools: unknown[] }> | undefined;
     const listOnce = async () => {
-      const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound);
+      const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound, session);
       for (const failure of failures) noteRefusal(failure.server, failure.error);
       return {
         tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) }))),
       };
     };
-    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, inbound: request.inbound };
+    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, inbound: request.inbound, ...(session === undefined ? {} : { session }) };
     /** A catalog method; a delegating server's refusal is noted, so its challenge can replace the answer. */
     const catalogMethod =
       (run: (params: Record<string, unknown>) => Promise<unknown>) =>
@@ -241,10 +316,13 @@ export function createAggregate(deps: AggregateDeps) {
         try {
           const route = routePrefixedTool(request.snapshot, servers, request.caller, name);
           called = route.server;
+          const send = context.send;
           return await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, request.inbound, {
             route: "aggregate",
             requestId: request.requestId,
             ...(context.progress === undefined ? {} : { progress: context.progress }),
+            ...(session === undefined ? {} : { session }),
+            ...(session === undefined || send === undefined ? {} : { forward: (message: ServerMessage) => send(forwardedMessage(route.server, message)) }),
           });
         } catch (error) {
           const failure = toGatewayError(error);
@@ -256,19 +334,52 @@ export function createAggregate(deps: AggregateDeps) {
     };
     // Debug headers must describe the calls, which a stream would start before: debug requests get JSON (no progress).
     // So do requests to delegating servers: an upstream 401 must be able to replace the whole answer.
-    const stream = request.inbound.debug === undefined && !delegating && wantsProgressStream(request.inbound.headers, request.parsed);
-    return answerMessages({ ...GATEWAY_SERVER, methods }, request.parsed, {
+    // In a session, a call streams whenever the client takes streams: its upstream may ask the client something meanwhile.
+    const sessionStream = session !== undefined && acceptsEventStream(request.inbound.headers) && request.parsed.messages.some((message) => calledTool(message) !== undefined);
+    const stream = request.inbound.debug === undefined && !delegating && (sessionStream || wantsProgressStream(request.inbound.headers, request.parsed));
+    const answer = await answerMessages({ ...GATEWAY_SERVER, methods }, request.parsed, {
       stream,
       beforeAnswer: () => {
         if (refusal !== undefined) throw relayedChallenge(request, refusal.server, refusal.error);
       },
     });
+    return issued === undefined ? answer : { ...answer, headers: { ...answer.headers, "mcp-session-id": issued } };
   }
 
-  return { handle, listToolsSettled, callTool };
+  return { handle, endSession, listToolsSettled, callTool };
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;
+
+/**
+ * An upstream's request or notification on the client's stream. A request's id becomes
+ * `gh:{server}:{upstream id as JSON}`, so the client's answer, on whichever instance it
+ * lands, goes back to that server's session (the session id says whose).
+ */
+function forwardedMessage(server: McpServerEntry, message: ServerMessage): Record<string, unknown> {
+  return {
+    jsonrpc: "2.0",
+    ...(message.id === undefined ? {} : { id: `gh:${server.name}:${JSON.stringify(message.id)}` }),
+    method: message.method,
+    ...(message.params === undefined ? {} : { params: message.params }),
+  };
+}
+
+function parseForwardedId(id: unknown): { server: string; id: string | number } | undefined {
+  if (typeof id !== "string" || !id.startsWith("gh:") || id.length > 1024) return undefined;
+  const colon = id.indexOf(":", 3);
+  if (colon < 0) return undefined;
+  try {
+    const upstreamId: unknown = JSON.parse(id.slice(colon + 1));
+    return typeof upstreamId === "string" || typeof upstreamId === "number" ? { server: id.slice(3, colon), id: upstreamId } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function negotiatedVersion(requested: unknown): string {
+  return typeof requested === "string" && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+}
 
 function isUpstreamRefusal(error: unknown): error is GatewayError {
   return isGatewayError(error) && error.code === UPSTREAM_UNAUTHORIZED;

@@ -25,6 +25,8 @@ export interface Progress {
 export interface MethodContext {
   /** Relays progress to the client, when its request carried a progressToken and the answer streams. */
   progress?: (progress: Progress) => void;
+  /** Sends a message (a server request or notification) on the answer's stream, when it streams. */
+  send?: (message: Record<string, unknown>) => void;
 }
 
 export type MethodHandler = (params: Record<string, unknown>, context: MethodContext) => Promise<unknown>;
@@ -61,7 +63,11 @@ export function checkTransportHeaders(headers: RequestHeaders, parsed: ParsedBod
 
 /** Whether the answer should stream: a request wants progress, and the client accepts SSE. */
 export function wantsProgressStream(headers: RequestHeaders, parsed: ParsedBody): boolean {
-  return (headers.get("accept") ?? "").includes("text/event-stream") && parsed.messages.some((message) => progressToken(message) !== undefined);
+  return acceptsEventStream(headers) && parsed.messages.some((message) => progressToken(message) !== undefined);
+}
+
+export function acceptsEventStream(headers: RequestHeaders): boolean {
+  return (headers.get("accept") ?? "").includes("text/event-stream");
 }
 
 /**
@@ -97,7 +103,7 @@ export async function answerMessages(
         requests.map(async (request) => {
           const token = progressToken(request);
           const progress = token === undefined ? undefined : (value: Progress) => send({ jsonrpc: "2.0", method: "notifications/progress", params: { ...value, progressToken: token } });
-          send(await answer(server, request, progress === undefined ? {} : { progress }));
+          send(await answer(server, request, progress === undefined ? { send } : { progress, send }));
         }),
       );
       try {

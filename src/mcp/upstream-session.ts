@@ -39,6 +39,20 @@ export interface CallOptions {
   onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
   /** A progress notification restarts the timeout (a long tool that reports progress). */
   resetTimeoutOnProgress?: boolean;
+  /**
+   * The server's requests (other than ping) and notifications (other than this call's
+   * progress) that come during this call, for a client session that takes them (the
+   * aggregate's sessions); without it, requests are refused with -32601 and notifications dropped.
+   */
+  onServerMessage?: (message: ServerMessage) => void;
+}
+
+/** A request or notification an upstream sent the gateway's client session. */
+export interface ServerMessage {
+  method: string;
+  /** Present on a request: the upstream's id, to answer with `respond`. */
+  id?: string | number;
+  params?: Record<string, unknown>;
 }
 
 /** What the aggregate and the REST API ask of an upstream session (the SDK Client offers the same). */
@@ -49,6 +63,8 @@ export interface ToolsClient {
   request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>>;
   /** What the server said it offers in `initialize` (undefined: not known, e.g. before it answered). */
   readonly capabilities: Record<string, unknown> | undefined;
+  /** Answers a request the server sent during a call (`CallOptions.onServerMessage`); only sessions that forward them have it. */
+  respond?(id: string | number, answer: { result: unknown } | { error: unknown }): void;
   close(): Promise<void>;
 }
 
@@ -73,7 +89,7 @@ export class StreamableHttpSession implements ToolsClient {
   private constructor(
     private readonly http: UpstreamHttp,
     private readonly server: McpServerEntry,
-    private readonly headers: Record<string, string>,
+    private headers: Record<string, string>,
     /** Told the WWW-Authenticate of every 401 (a delegating server's challenge is relayed). */
     private readonly onUnauthorized: (challenge: string | undefined) => void,
     /** Every answer is scrubbed of these headers' credentials once parsed (any escaping decoded), error text before it is shown. */
@@ -87,11 +103,13 @@ export class StreamableHttpSession implements ToolsClient {
     headers: Record<string, string>,
     onUnauthorized: (challenge: string | undefined) => void,
     scrubber: CredentialScrubber = NO_SCRUBBING,
+    /** What the gateway declares: none for its own pooled sessions; an aggregate session's client's for its own. */
+    clientCapabilities: Record<string, unknown> = {},
   ): Promise<StreamableHttpSession> {
     const session = new StreamableHttpSession(http, server, headers, onUnauthorized, scrubber);
     const result = (await session.request(
       "initialize",
-      { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: GATEWAY_CLIENT_INFO },
+      { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: clientCapabilities, clientInfo: GATEWAY_CLIENT_INFO },
       { timeout: server.timeoutMs },
     )) as { protocolVersion?: unknown; capabilities?: unknown };
     if (typeof result.protocolVersion !== "string" || !SUPPORTED_PROTOCOL_VERSIONS.includes(result.protocolVersion)) {
@@ -102,6 +120,47 @@ export class StreamableHttpSession implements ToolsClient {
     session.initialized = true;
     await session.notify("notifications/initialized");
     return session;
+  }
+
+  /** A session another instance (or an earlier connection) opened: no initialize, its id and what it negotiated. */
+  static attach(
+    http: UpstreamHttp,
+    server: McpServerEntry,
+    headers: Record<string, string>,
+    onUnauthorized: (challenge: string | undefined) => void,
+    scrubber: CredentialScrubber,
+    opened: { sessionId: string | undefined; protocolVersion: string; capabilities: Record<string, unknown> },
+  ): StreamableHttpSession {
+    const session = new StreamableHttpSession(http, server, headers, onUnauthorized, scrubber);
+    session.sessionId = opened.sessionId;
+    session.protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(opened.protocolVersion) ? opened.protocolVersion : LATEST_PROTOCOL_VERSION;
+    session.capabilities = opened.capabilities;
+    session.initialized = true;
+    return session;
+  }
+
+  /** The upstream's Mcp-Session-Id (undefined: it keeps no session). */
+  get upstreamSessionId(): string | undefined {
+    return this.sessionId;
+  }
+
+  get negotiatedVersion(): string {
+    return this.protocolVersion;
+  }
+
+  /** Whether the upstream said the session is gone (404), or it was closed. */
+  get lost(): boolean {
+    return this.closed;
+  }
+
+  /** The outbound headers of the next requests (a refreshed token); the session stays the same. */
+  useHeaders(headers: Record<string, string>): void {
+    this.headers = headers;
+  }
+
+  /** Answers a request the server sent (its id), with the client's result or error. */
+  respond(id: string | number, answer: { result: unknown } | { error: unknown }): void {
+    this.post({ jsonrpc: "2.0", id, ...answer });
   }
 
   async listTools(params: { cursor?: string }, options: CallOptions): Promise<ListToolsResult> {
@@ -118,6 +177,15 @@ export class StreamableHttpSession implements ToolsClient {
 
   async close(): Promise<void> {
     this.closed = true;
+  }
+
+  /** Ends the session at the upstream (HTTP DELETE with its id, MCP transports spec, "Session Management"), then closes it. */
+  async end(): Promise<void> {
+    const headers = this.requestHeaders();
+    this.closed = true;
+    if (this.sessionId === undefined) return;
+    const response = await this.http.send({ serverName: this.server.name, target: this.server.target, method: "DELETE", headers, timeoutMs: this.server.timeoutMs });
+    response.body.resume();
   }
 
   private initialized = false;
@@ -176,7 +244,7 @@ export class StreamableHttpSession implements ToolsClient {
       }
       const contentType = String(response.headers["content-type"] ?? "");
       const answer = contentType.includes("text/event-stream")
-        ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call), (message) => this.scrubber.value(message))
+        ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call, options.onServerMessage), (message) => this.scrubber.value(message))
         : findResponse(this.scrubber.value(parseJson((await readAll(response.body)).toString("utf8"))), id);
       if (answer === undefined) throw new UpstreamProtocolError(`the answer holds no response to request ${id}`);
       return resultOf(answer);
@@ -190,12 +258,23 @@ export class StreamableHttpSession implements ToolsClient {
     }
   }
 
-  /** A message in the stream that is not the answer: progress, or a server request this client does not serve. */
-  private onServerMessage(message: JsonRpcMessage, id: number, call: PendingCall): void {
+  /** A message in the stream that is not the answer: progress, a server request, or another notification. */
+  private onServerMessage(message: JsonRpcMessage, id: number, call: PendingCall, forward: CallOptions["onServerMessage"]): void {
     if (message.method === "notifications/progress" && message.params?.progressToken === id) {
       const { progress, total, message: text } = message.params;
       if (typeof progress !== "number") return;
       call.progressed({ progress, ...(typeof total === "number" ? { total } : {}), ...(typeof text === "string" ? { message: text } : {}) });
+      return;
+    }
+    if (forward !== undefined && typeof message.method === "string" && message.method !== "ping") {
+      const serverId = message.id;
+      if (serverId !== undefined && serverId !== null && typeof serverId !== "string" && typeof serverId !== "number") return;
+      if (serverId !== undefined && serverId !== null && ++call.serverRequests > SERVER_REQUESTS_PER_CALL) return;
+      forward({
+        method: message.method,
+        ...(serverId === undefined || serverId === null ? {} : { id: serverId }),
+        ...(typeof message.params === "object" && message.params !== null ? { params: message.params as Record<string, unknown> } : {}),
+      });
       return;
     }
     if (typeof message.method === "string" && message.id !== undefined && message.id !== null) {

@@ -134,6 +134,16 @@ export interface AuditEventsTable {
   duration_ms: number;
 }
 
+export interface AggregateSessionsTable {
+  session_id: string;
+  server_id: string;
+  upstream_session_id: string | null;
+  protocol_version: string | null;
+  capabilities: string | null;
+  created_at: number;
+  ended_at: number | null;
+}
+
 export interface Tables {
   mcp_servers: McpServersTable;
   virtual_keys: VirtualKeysTable;
@@ -147,6 +157,7 @@ export interface Tables {
   key_rate_windows: KeyRateWindowsTable;
   key_parallel_leases: KeyParallelLeasesTable;
   oauth_assertion_jtis: OauthAssertionJtisTable;
+  mcp_aggregate_sessions: AggregateSessionsTable;
 }
 
 export type Db = Kysely<Tables>;

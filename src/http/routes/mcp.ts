@@ -173,6 +173,10 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       const snapshot = deps.registry.current();
       const narrowTo = () => targets ?? narrowingHeaders(exchange);
       const authenticated = await authenticate(exchange, narrowTo, snapshot);
+      if (exchange.method === "DELETE") {
+        await exchange.write(await deps.aggregate.endSession({ snapshot, caller: authenticated.caller, inbound: inbound(exchange, authenticated) }));
+        return;
+      }
       if (exchange.method !== "POST") throw aggregateIsStateless();
       if (targets !== undefined && segment !== undefined) assertTargetsReachable(snapshot, authenticated.caller, targets, segment);
       const { caller } = authenticated;
@@ -244,7 +248,7 @@ function aggregateIsStateless(): GatewayError {
   return new GatewayError({
     status: 405,
     code: "method_not_allowed",
-    message: "the aggregate /mcp endpoint is stateless: send JSON-RPC with POST (GET streams and DELETE are not offered)",
-    headers: { allow: "POST" },
+    message: "the aggregate /mcp endpoint takes JSON-RPC with POST, and DELETE with an Mcp-Session-Id to end a session (no GET stream is offered)",
+    headers: { allow: "POST, DELETE" },
   });
 }

@@ -12,6 +12,7 @@ import * as oauthClientTrust from "./006-oauth-client-trust.js";
 import * as uiSessionBinding from "./007-ui-session-binding.js";
 import * as keyLimits from "./008-key-limits.js";
 import * as clientAssertionJtis from "./009-client-assertion-jtis.js";
+import * as aggregateSessions from "./010-aggregate-sessions.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "007-ui-session-binding": uiSessionBinding,
   "008-key-limits": keyLimits,
   "009-client-assertion-jtis": clientAssertionJtis,
+  "010-aggregate-sessions": aggregateSessions,
 };
 
 /** Every migration's name, in order. */

@@ -1,0 +1,110 @@
+/**
+ * The aggregate `/mcp` sessions in the database (README, "Sessions on /mcp"): whether a
+ * gateway session was ended, and the upstream sessions opened under it, so that a request
+ * of the session that lands on another instance continues the same upstream sessions.
+ *
+ * Upstream session ids are sealed with the SecretBox, bound to their row. The first upstream
+ * session recorded for a (gateway session, server) wins: an instance that opened one in the
+ * same moment finds the other and closes its own.
+ */
+import { createHash } from "node:crypto";
+import type { Db } from "./schema.js";
+import type { SecretBox } from "./secret-box.js";
+
+export interface StoredUpstreamSession {
+  /** The upstream's Mcp-Session-Id; undefined when the upstream keeps no session. */
+  upstreamSessionId: string | undefined;
+  protocolVersion: string;
+  capabilities: Record<string, unknown>;
+}
+
+export interface AggregateSessionsRepository {
+  /** Records a new gateway session (its nonce, never stored as such). */
+  create(nonce: string): Promise<void>;
+  /** `live`, `ended` (DELETE ended it) or `unknown` (never recorded, or purged). */
+  state(nonce: string): Promise<"live" | "ended" | "unknown">;
+  /** Ends the session; answers the upstream sessions it held (to be closed upstream). */
+  end(nonce: string): Promise<Array<{ serverId: string; session: StoredUpstreamSession }>>;
+  upstream(nonce: string, serverId: string): Promise<StoredUpstreamSession | undefined>;
+  /** Records an upstream session unless one is recorded already; answers the one that is. */
+  recordUpstream(nonce: string, serverId: string, session: StoredUpstreamSession): Promise<StoredUpstreamSession>;
+  /** Forgets the upstream session, if it is still `upstreamSessionId` (the upstream lost it). */
+  forgetUpstream(nonce: string, serverId: string, upstreamSessionId: string | undefined): Promise<void>;
+  /** Deletes sessions created before `olderThanMs` ago. */
+  purgeOlderThan(olderThanMs: number): Promise<void>;
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => number = Date.now): AggregateSessionsRepository {
+  const context = (sessionId: string, serverId: string) => `mcp_aggregate_sessions/${sessionId}/${serverId}`;
+
+  function read(sessionId: string, row: { server_id: string; upstream_session_id: string | null; protocol_version: string | null; capabilities: string | null }): StoredUpstreamSession {
+    let capabilities: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(row.capabilities ?? "{}");
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) capabilities = parsed as Record<string, unknown>;
+    } catch {
+      // A row this code did not write: no capabilities known.
+    }
+    return {
+      upstreamSessionId: row.upstream_session_id === null ? undefined : box.open(row.upstream_session_id, context(sessionId, row.server_id)),
+      protocolVersion: row.protocol_version ?? "",
+      capabilities,
+    };
+  }
+
+  return {
+    async create(nonce) {
+      await db
+        .insertInto("mcp_aggregate_sessions")
+        .values({ session_id: sha256(nonce), server_id: "", upstream_session_id: null, protocol_version: null, capabilities: null, created_at: now(), ended_at: null })
+        .onConflict((conflict) => conflict.columns(["session_id", "server_id"]).doNothing())
+        .execute();
+    },
+    async state(nonce) {
+      const row = await db.selectFrom("mcp_aggregate_sessions").select("ended_at").where("session_id", "=", sha256(nonce)).where("server_id", "=", "").executeTakeFirst();
+      if (row === undefined) return "unknown";
+      return row.ended_at === null ? "live" : "ended";
+    },
+    async end(nonce) {
+      const sessionId = sha256(nonce);
+      const rows = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
+      await db.updateTable("mcp_aggregate_sessions").set({ ended_at: now() }).where("session_id", "=", sessionId).where("server_id", "=", "").execute();
+      await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
+      return rows.map((row) => ({ serverId: row.server_id, session: read(sessionId, row) }));
+    },
+    async upstream(nonce, serverId) {
+      const sessionId = sha256(nonce);
+      const row = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "=", serverId).executeTakeFirst();
+      return row === undefined ? undefined : read(sessionId, row);
+    },
+    async recordUpstream(nonce, serverId, session) {
+      const sessionId = sha256(nonce);
+      await db
+        .insertInto("mcp_aggregate_sessions")
+        .values({
+          session_id: sessionId,
+          server_id: serverId,
+          upstream_session_id: session.upstreamSessionId === undefined ? null : box.seal(session.upstreamSessionId, context(sessionId, serverId)),
+          protocol_version: session.protocolVersion,
+          capabilities: JSON.stringify(session.capabilities),
+          created_at: now(),
+          ended_at: null,
+        })
+        .onConflict((conflict) => conflict.columns(["session_id", "server_id"]).doNothing())
+        .execute();
+      const row = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "=", serverId).executeTakeFirstOrThrow();
+      return read(sessionId, row);
+    },
+    async forgetUpstream(nonce, serverId, upstreamSessionId) {
+      const sessionId = sha256(nonce);
+      const row = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "=", serverId).executeTakeFirst();
+      if (row === undefined || read(sessionId, row).upstreamSessionId !== upstreamSessionId) return;
+      await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).where("server_id", "=", serverId).execute();
+    },
+    async purgeOlderThan(olderThanMs) {
+      await db.deleteFrom("mcp_aggregate_sessions").where("created_at", "<", now() - olderThanMs).execute();
+    },
+  };
+}

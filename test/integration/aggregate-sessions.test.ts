@@ -1,0 +1,181 @@
+/**
+ * Sessions on the aggregate `/mcp`: `initialize` gives the client a sealed Mcp-Session-Id;
+ * in the session the gateway declares the client's capabilities upstream and forwards the
+ * upstream's sampling, elicitation and roots requests to the client, its answers back; a
+ * session continues on another instance sharing the database; DELETE ends it upstream too.
+ *
+ * The upstream is the official SDK's McpServer (stateful, SSE answers) with tools that ask
+ * the client within the call (`extra.sendRequest`, so the request travels on the call's
+ * stream); the client is the official SDK Client with handlers for all three.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import {
+  CreateMessageRequestSchema,
+  CreateMessageResultSchema,
+  ElicitRequestSchema,
+  ElicitResultSchema,
+  ListRootsRequestSchema,
+  ListRootsResultSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createTestDatabase, postgresAvailable, type TestDatabase } from "../fixtures/databases.js";
+import { MASTER_KEY, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { startGatewayPair, startLoopbackProxy, type GatewayPair, type LoopbackProxy } from "../fixtures/two-gateways.js";
+import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
+
+/** Tools that ask the client something during the call. */
+function askingTools(server: McpServer): void {
+  server.registerTool("ask_llm", { description: "Asks the client's model (sampling).", inputSchema: { prompt: z.string() } }, async ({ prompt }, extra) => {
+    const answer = await extra.sendRequest({ method: "sampling/createMessage", params: { messages: [{ role: "user", content: { type: "text", text: prompt } }], maxTokens: 20 } }, CreateMessageResultSchema);
+    return { content: [{ type: "text", text: `model said: ${answer.content.type === "text" ? answer.content.text : "?"}` }] };
+  });
+  server.registerTool("ask_user", { description: "Asks the user for a name (elicitation)." }, async (extra) => {
+    const answer = await extra.sendRequest(
+      { method: "elicitation/create", params: { mode: "form", message: "Your name?", requestedSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] } } },
+      ElicitResultSchema,
+    );
+    return { content: [{ type: "text", text: `user ${answer.action}: ${JSON.stringify(answer.content ?? {})}` }] };
+  });
+  server.registerTool("list_roots", { description: "Lists the client's roots." }, async (extra) => {
+    const answer = await extra.sendRequest({ method: "roots/list" }, ListRootsResultSchema);
+    return { content: [{ type: "text", text: `roots: ${answer.roots.map((root) => root.uri).join(", ")}` }] };
+  });
+}
+
+/** The official SDK client, with sampling, elicitation and roots, on `url` (with `fetchFn` for a proxy). */
+async function connectAsking(url: string, key = MASTER_KEY): Promise<{ client: Client; transport: StreamableHTTPClientTransport; asked: string[] }> {
+  const asked: string[] = [];
+  const client = new Client({ name: "asking-client", version: "1.0.0" }, { capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } } });
+  client.setRequestHandler(CreateMessageRequestSchema, (request) => {
+    asked.push("sampling");
+    const first = request.params.messages[0]?.content as { type?: string; text?: string } | undefined;
+    return { role: "assistant", model: "test-model", content: { type: "text", text: `echo ${first?.type === "text" ? String(first.text) : ""}` } };
+  });
+  client.setRequestHandler(ElicitRequestSchema, () => {
+    asked.push("elicitation");
+    return { action: "accept", content: { name: "Ada" } };
+  });
+  client.setRequestHandler(ListRootsRequestSchema, () => {
+    asked.push("roots");
+    return { roots: [{ uri: "file:///work/project", name: "project" }] };
+  });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "x-litellm-api-key": `Bearer ${key}` } } });
+  await client.connect(transport);
+  return { client, transport, asked };
+}
+
+const textOf = (result: unknown) => ((result as { content?: Array<{ text?: string }> }).content ?? []).map((part) => part.text ?? "").join("");
+
+const initializeBodies = (upstream: Upstream) =>
+  upstream.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "initialize").map((request) => request.body as { params: { capabilities: Record<string, unknown> } });
+
+describe("sessions on /mcp, one instance", () => {
+  let upstream: Upstream;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({ name: "asker", stateful: true, mode: "sse", tools: askingTools });
+    gateway = await startTestGateway({ servers: { asker: { url: upstream.url } } });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it("gives a sealed session id, declares the client's capabilities upstream, and forwards sampling, elicitation and roots", async () => {
+    const { client, transport, asked } = await connectAsking(`${gateway.url}/mcp`);
+    try {
+      expect(transport.sessionId).toMatch(/^gh1\./);
+      expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: "hi" } }))).toBe("model said: echo hi");
+      expect(textOf(await client.callTool({ name: "asker-ask_user", arguments: {} }))).toBe('user accept: {"name":"Ada"}');
+      expect(textOf(await client.callTool({ name: "asker-list_roots", arguments: {} }))).toBe("roots: file:///work/project");
+      expect(asked).toEqual(["sampling", "elicitation", "roots"]);
+      // The session's own upstream session declared what the client declared.
+      expect(initializeBodies(upstream).some((body) => "sampling" in body.params.capabilities && "elicitation" in body.params.capabilities && "roots" in body.params.capabilities)).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("without a session the gateway declares nothing upstream: the tool that samples fails, naming the server", async () => {
+    const response = await gateway.fetch("/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: rpc("tools/call", { name: "asker-ask_llm", arguments: { prompt: "hi" } }),
+    });
+    const body = (await response.json()) as { result?: { isError?: boolean; content?: Array<{ text?: string }> }; error?: { message: string } };
+    const failure = body.error?.message ?? (body.result?.isError === true ? textOf(body.result) : "");
+    expect(failure).not.toBe("");
+    expect(response.headers.get("mcp-session-id")).toBeNull();
+  });
+
+  it("refuses the session id to another key with 404, and ends the session (and the upstream's) on DELETE", async () => {
+    const { client, transport } = await connectAsking(`${gateway.url}/mcp`);
+    await client.callTool({ name: "asker-ask_llm", arguments: { prompt: "x" } });
+    const sessionId = transport.sessionId!;
+    const other = await gateway.generateKey({});
+    const foreign = await gateway.fetch("/mcp", { method: "POST", key: other, headers: { "content-type": "application/json", "mcp-session-id": sessionId }, body: rpc("tools/list") });
+    expect(foreign.status).toBe(404);
+    expect(((await foreign.json()) as { error: { message: string } }).error.message).toContain("Session not found");
+
+    const deletesBefore = upstream.requests.filter((request) => request.method === "DELETE").length;
+    const ended = await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+    expect(ended.status).toBe(200);
+    expect(upstream.requests.filter((request) => request.method === "DELETE").length).toBe(deletesBefore + 1);
+    const after = await gateway.fetch("/mcp", { method: "POST", headers: { "content-type": "application/json", "mcp-session-id": sessionId }, body: rpc("tools/list") });
+    expect(after.status).toBe(404);
+    await client.close().catch(() => undefined);
+  });
+
+  it("refuses a session id it did not seal", async () => {
+    const forged = await gateway.fetch("/mcp", { method: "POST", headers: { "content-type": "application/json", "mcp-session-id": "gh1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, body: rpc("tools/list") });
+    expect(forged.status).toBe(404);
+  });
+});
+
+function describeTwoInstances(dialect: "postgres" | "sqlite"): void {
+  let database: TestDatabase;
+  let upstream: Upstream;
+  let front: LoopbackProxy;
+  let pair: GatewayPair;
+
+  beforeAll(async () => {
+    [database, upstream, front] = await Promise.all([createTestDatabase(dialect), startUpstream({ name: "asker", stateful: true, mode: "sse", tools: askingTools }), startLoopbackProxy()]);
+    pair = await startGatewayPair({ front, databaseUrl: database.url, servers: { asker: { url: upstream.url } } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await pair?.close();
+    await front?.close();
+    await upstream?.close();
+    await database?.drop();
+  });
+
+  it("continues a session on the other instance: the client's answer to a sampling request lands there and reaches the upstream session", async () => {
+    const { client, asked } = await connectAsking(`${front.url}/mcp`);
+    try {
+      for (let round = 0; round < 3; round++) {
+        expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: `round ${round}` } }))).toBe(`model said: echo round ${round}`);
+      }
+      expect(asked).toEqual(["sampling", "sampling", "sampling"]);
+      const mcpBackends = new Set(front.requests.filter((request) => request.path === "/mcp" && request.method === "POST").map((request) => request.backend));
+      expect(mcpBackends).toEqual(new Set(["a", "b"]));
+      // One upstream session for the whole gateway session, whichever instance asked.
+      expect(initializeBodies(upstream).filter((body) => "sampling" in body.params.capabilities)).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+describe.skipIf(!(await postgresAvailable()))("sessions on /mcp across two instances sharing one PostgreSQL database", () => {
+  describeTwoInstances("postgres");
+});
+
+describe("sessions on /mcp across two instances sharing one SQLite file", () => {
+  describeTwoInstances("sqlite");
+});
