@@ -20,7 +20,7 @@ import { assertArgumentsAllowed, serversForCaller, toolVisibility } from "./acce
 import { calledTool, type ParsedBody } from "./jsonrpc.js";
 import { answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
-import { prefixedToolName, routePrefixedTool } from "./tool-routing.js";
+import { exposedName, routePrefixedTool, soleServer } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
 import { GATEWAY_CLIENT_INFO } from "./upstream-session.js";
@@ -71,6 +71,8 @@ export interface AggregateDeps {
   /** Pages and tools one listing may take from one server (general_settings.tools_list_max_pages / tools_list_max_tools). */
   listLimits?: ListLimits;
   delegated: DelegatedResourceMetadata;
+  /** general_settings.mcp_unprefixed_single_server: a request naming one server gets its own tool and prompt names. */
+  unprefixedSingleServer?: boolean;
 }
 
 /** What `/mcp` says of itself in `initialize`. */
@@ -182,6 +184,7 @@ export function createAggregate(deps: AggregateDeps) {
   async function handle(request: AggregateRequest): Promise<HttpAnswer> {
     checkTransportHeaders(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
+    const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
     const delegating = servers.length > 0 && servers.every((entry) => entry.kind === "delegated");
     /** The first upstream refusal of a delegating server during this request. */
     let refusal: { server: McpServerEntry; error: GatewayError } | undefined;
@@ -194,7 +197,7 @@ export function createAggregate(deps: AggregateDeps) {
       const name = calledTool(message);
       if (name === undefined) continue;
       try {
-        routePrefixedTool(request.snapshot, servers, request.caller, name);
+        routePrefixedTool(request.snapshot, servers, request.caller, name, sole);
       } catch (error) {
         if (error instanceof GatewayError && error.status === 403) throw error;
       }
@@ -206,10 +209,10 @@ export function createAggregate(deps: AggregateDeps) {
       const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound);
       for (const failure of failures) noteRefusal(failure.server, failure.error);
       return {
-        tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) }))),
+        tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: exposedName(sole, entry, tool.name) }))),
       };
     };
-    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, inbound: request.inbound };
+    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, sole, inbound: request.inbound };
     /** A catalog method; a delegating server's refusal is noted, so its challenge can replace the answer. */
     const catalogMethod =
       (run: (params: Record<string, unknown>) => Promise<unknown>) =>
@@ -239,7 +242,7 @@ export function createAggregate(deps: AggregateDeps) {
         }
         let called: McpServerEntry | undefined;
         try {
-          const route = routePrefixedTool(request.snapshot, servers, request.caller, name);
+          const route = routePrefixedTool(request.snapshot, servers, request.caller, name, sole);
           called = route.server;
           return await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, request.inbound, {
             route: "aggregate",
