@@ -231,6 +231,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     listTimeoutMs: 10_000,
     listLimits: { maxPages: general.tools_list_max_pages, maxTools: general.tools_list_max_tools },
+    unprefixedSingleServer: general.mcp_unprefixed_single_server,
     delegated,
     audit,
     metrics,

@@ -284,6 +284,12 @@ export const generalSettingsSchema = z.strictObject({
   /** Tools the gateway keeps from one server for one tools/list. */
   tools_list_max_tools: z.number().int().positive().max(1_000_000).default(10_000),
   /**
+   * On the aggregate, a request that names its servers (`/{a},{b}/mcp`, `/{group}/mcp`,
+   * `x-mcp-servers`) and comes to exactly one is served that server's own tool and prompt
+   * names, unprefixed, and every name it sends goes to that server. Off: always prefixed.
+   */
+  mcp_unprefixed_single_server: z.boolean().default(false),
+  /**
    * Whether the management API (/v1/mcp/server) and the UI may create stdio servers. Off: only
    * the config file defines them. A stdio server is a command the gateway runs, so allowing it
    * lets whoever holds the master key run any program as the gateway's user (README, "stdio servers").

@@ -27,6 +27,7 @@ import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import type { UpstreamClients } from "./upstream-clients.js";
+import { exposedName, matchExposedName } from "./tool-routing.js";
 import type { ToolsClient } from "./upstream-session.js";
 import type { AggregateSession } from "./aggregate-session.js";
 
@@ -38,6 +39,8 @@ export interface CatalogRequest {
   caller: Caller;
   /** The servers the caller may use here (already narrowed by path and x-mcp-servers). */
   servers: readonly McpServerEntry[];
+  /** The one server whose prompts keep their own names (tool-routing.ts `soleServer`), if any. */
+  sole?: McpServerEntry | undefined;
   inbound: InboundRequestInfo;
   /** The aggregate session, when the client keeps one: its own upstream sessions are used. */
   session?: AggregateSession;
@@ -261,7 +264,7 @@ export function createCatalog(deps: CatalogDeps) {
 
   async function listPrompts(request: CatalogRequest, cursor: unknown): Promise<Record<string, unknown>> {
     const { items, nextCursor } = await listPage(request, LISTS.prompts, cursor);
-    const prompts = items.flatMap(({ server, item }) => (typeof item.name === "string" ? [{ ...item, name: server.toolPrefix + item.name }] : []));
+    const prompts = items.flatMap(({ server, item }) => (typeof item.name === "string" ? [{ ...item, name: exposedName(request.sole, server, item.name) }] : []));
     return nextCursor === undefined ? { prompts } : { prompts, nextCursor };
   }
 
@@ -343,9 +346,8 @@ export function createCatalog(deps: CatalogDeps) {
   /** A prompt's server and its upstream name, from `{prefix}{prompt}`. */
   function routePrompt(request: CatalogRequest, name: unknown, method: string): { server: McpServerEntry; name: string } {
     if (typeof name !== "string") throw invalidParams(`${method} needs the prompt's name (a string)`);
-    const match = request.snapshot.toolNames.matchPrefix(name);
-    const server = match === undefined ? undefined : request.servers.find((candidate) => candidate.name === match.server);
-    if (match === undefined || server === undefined) {
+    const match = matchExposedName(request.snapshot, request.servers, request.sole, name);
+    if (match === undefined) {
       throw new GatewayError({
         status: 404,
         code: "unknown_prompt",
@@ -353,7 +355,7 @@ export function createCatalog(deps: CatalogDeps) {
         rpcCode: JsonRpcCode.InvalidParams,
       });
     }
-    return { server, name: match.rest };
+    return match;
   }
 
   async function getPrompt(request: CatalogRequest, params: Record<string, unknown>): Promise<Record<string, unknown>> {

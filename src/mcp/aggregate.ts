@@ -22,7 +22,7 @@ import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgres
 import { aggregateSessionNotFound, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
 import type { AggregateSessionsRepository } from "../store/aggregate-sessions-repository.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
-import { prefixedToolName, routePrefixedTool } from "./tool-routing.js";
+import { exposedName, routePrefixedTool, soleServer } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
 import { GATEWAY_CLIENT_INFO, type ServerMessage } from "./upstream-session.js";
@@ -78,6 +78,8 @@ export interface AggregateDeps {
   delegated: DelegatedResourceMetadata;
   /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. */
   sessions?: { seal: SessionSeal; repo: AggregateSessionsRepository };
+  /** general_settings.mcp_unprefixed_single_server: a request naming one server gets its own tool and prompt names. */
+  unprefixedSingleServer?: boolean;
 }
 
 /** What `/mcp` says of itself in `initialize`. */
@@ -257,6 +259,7 @@ export function createAggregate(deps: AggregateDeps) {
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const { session, issued } = await sessionOf(request);
     await routeResponses(request, servers, session);
+    const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
     const delegating = servers.length > 0 && servers.every((entry) => entry.kind === "delegated");
     /** The first upstream refusal of a delegating server during this request. */
     let refusal: { server: McpServerEntry; error: GatewayError } | undefined;
@@ -269,7 +272,7 @@ export function createAggregate(deps: AggregateDeps) {
       const name = calledTool(message);
       if (name === undefined) continue;
       try {
-        routePrefixedTool(request.snapshot, servers, request.caller, name);
+        routePrefixedTool(request.snapshot, servers, request.caller, name, sole);
       } catch (error) {
         if (error instanceof GatewayError && error.status === 403) throw error;
       }
@@ -281,10 +284,10 @@ export function createAggregate(deps: AggregateDeps) {
       const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound, session);
       for (const failure of failures) noteRefusal(failure.server, failure.error);
       return {
-        tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: prefixedToolName(entry, tool.name) }))),
+        tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: exposedName(sole, entry, tool.name) }))),
       };
     };
-    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, inbound: request.inbound, ...(session === undefined ? {} : { session }) };
+    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, sole, inbound: request.inbound, ...(session === undefined ? {} : { session }) };
     /** A catalog method; a delegating server's refusal is noted, so its challenge can replace the answer. */
     const catalogMethod =
       (run: (params: Record<string, unknown>) => Promise<unknown>) =>
@@ -314,7 +317,7 @@ export function createAggregate(deps: AggregateDeps) {
         }
         let called: McpServerEntry | undefined;
         try {
-          const route = routePrefixedTool(request.snapshot, servers, request.caller, name);
+          const route = routePrefixedTool(request.snapshot, servers, request.caller, name, sole);
           called = route.server;
           const send = context.send;
           return await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, request.inbound, {

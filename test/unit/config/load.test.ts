@@ -333,6 +333,7 @@ describe("parseConfig: defaults", () => {
       max_streams_per_server: 256,
       tools_list_max_pages: 100,
       tools_list_max_tools: 10_000,
+      mcp_unprefixed_single_server: false,
       mcp_allow_stdio_servers_from_api: false,
     });
   });
