@@ -235,7 +235,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     delegated,
     audit,
     metrics,
-    ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions } } : {}),
+    ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions, streams } } : {}),
   });
   const rest = createRestTools(aggregate);
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);

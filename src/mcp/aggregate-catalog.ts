@@ -343,6 +343,34 @@ export function createCatalog(deps: CatalogDeps) {
     };
   }
 
+  /** `resources/subscribe` and `unsubscribe`, in a session only: the updates come on its GET stream. */
+  async function subscription(request: CatalogRequest, params: Record<string, unknown>, method: "resources/subscribe" | "resources/unsubscribe"): Promise<Record<string, unknown>> {
+    if (request.session === undefined) {
+      throw new GatewayError({
+        status: 400,
+        code: "session_required",
+        message: `${method} needs a session on /mcp: keep the Mcp-Session-Id that initialize gave, and open GET /mcp for the updates`,
+        rpcCode: JsonRpcCode.InvalidRequest,
+      });
+    }
+    const uri = params.uri;
+    if (typeof uri !== "string") throw invalidParams(`${method} needs params.uri (a string)`);
+    const route = await routeUri(request, uri, method);
+    return deps.clients.withClient(
+      route.server,
+      request.snapshot,
+      request.inbound,
+      (client) => {
+        const resources = client.capabilities?.resources as { subscribe?: unknown } | undefined;
+        if (resources?.subscribe !== true) {
+          throw new GatewayError({ status: 400, code: "subscriptions_not_offered", message: `MCP server '${route.server.name}' does not offer resource subscriptions`, rpcCode: JsonRpcCode.MethodNotFound });
+        }
+        return client.request(method, { ...params, uri: route.uri }, callOptions(request, route.server, route.server.timeoutMs));
+      },
+      request.session,
+    );
+  }
+
   /** A prompt's server and its upstream name, from `{prefix}{prompt}`. */
   function routePrompt(request: CatalogRequest, name: unknown, method: string): { server: McpServerEntry; name: string } {
     if (typeof name !== "string") throw invalidParams(`${method} needs the prompt's name (a string)`);
@@ -409,7 +437,17 @@ export function createCatalog(deps: CatalogDeps) {
     return {};
   }
 
-  return { listResources, listTemplates, listPrompts, readResource, getPrompt, complete, setLevel };
+  return {
+    listResources,
+    listTemplates,
+    listPrompts,
+    readResource,
+    subscribe: (request: CatalogRequest, params: Record<string, unknown>) => subscription(request, params, "resources/subscribe"),
+    unsubscribe: (request: CatalogRequest, params: Record<string, unknown>) => subscription(request, params, "resources/unsubscribe"),
+    getPrompt,
+    complete,
+    setLevel,
+  };
 }
 
 export type Catalog = ReturnType<typeof createCatalog>;

@@ -20,6 +20,8 @@ import { assertArgumentsAllowed, serversForCaller, toolVisibility } from "./acce
 import { calledTool, isRequest, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
 import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
 import { aggregateSessionNotFound, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
+import { createAggregateStreams, forwardedMessage, parseForwardedId } from "./aggregate-stream.js";
+import type { StreamBudget } from "./stream-budget.js";
 import type { AggregateSessionsRepository } from "../store/aggregate-sessions-repository.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { exposedName, routePrefixedTool, soleServer } from "./tool-routing.js";
@@ -76,11 +78,14 @@ export interface AggregateDeps {
   /** Pages and tools one listing may take from one server (general_settings.tools_list_max_pages / tools_list_max_tools). */
   listLimits?: ListLimits;
   delegated: DelegatedResourceMetadata;
-  /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. */
-  sessions?: { seal: SessionSeal; repo: AggregateSessionsRepository };
+  /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. `streams` bounds their GET streams' upstream streams. */
+  sessions?: { seal: SessionSeal; repo: AggregateSessionsRepository; streams: StreamBudget };
   /** general_settings.mcp_unprefixed_single_server: a request naming one server gets its own tool and prompt names. */
   unprefixedSingleServer?: boolean;
 }
+
+/** With sessions, /mcp also says that lists change and resources can be subscribed to (both come on a session's GET stream). */
+const SESSION_CAPABILITIES = { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, completions: {}, logging: {} };
 
 /** What `/mcp` says of itself in `initialize`. */
 const GATEWAY_SERVER = {
@@ -90,8 +95,11 @@ const GATEWAY_SERVER = {
     "Gatehouse MCP gateway: the tools, prompts and resources of several MCP servers. Tools and prompts are named {server}-{name}; a resource URI two servers share is written gatehouse://{server}/{uri}.",
 };
 
+const SESSION_GATEWAY_SERVER = { ...GATEWAY_SERVER, capabilities: SESSION_CAPABILITIES };
+
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
+  const sessionStreams = deps.sessions === undefined ? undefined : createAggregateStreams({ clients: deps.clients, streams: deps.sessions.streams, log: deps.log });
   const catalog = createCatalog({ clients: deps.clients, log: deps.log, listTimeoutMs: deps.listTimeoutMs });
   /** The visible tools of each server, in parallel, and which servers failed (logged), so a caller can explain a tool that is missing. */
   async function listToolsSettled(
@@ -235,6 +243,24 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
+  /** GET /mcp: the session's stream (what its upstreams send outside any call). */
+  async function openStream(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo">): Promise<HttpAnswer> {
+    const presented = request.inbound.headers.get("mcp-session-id");
+    if (deps.sessions === undefined || sessionStreams === undefined || presented === null) {
+      throw new GatewayError({
+        status: 405,
+        code: "method_not_allowed",
+        message: "GET /mcp opens a session's stream: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
+        rpcCode: JsonRpcCode.InvalidRequest,
+        headers: { allow: "GET, POST, DELETE" },
+      });
+    }
+    const session = deps.sessions.seal.open(presented, request.caller);
+    if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
+    return sessionStreams.open({ snapshot: request.snapshot, caller: request.caller, servers, inbound: request.inbound, session });
+  }
+
   /** DELETE /mcp: ends the caller's session and every upstream session under it. */
   async function endSession(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound">): Promise<HttpAnswer> {
     const presented = request.inbound.headers.get("mcp-session-id");
@@ -244,7 +270,7 @@ export function createAggregate(deps: AggregateDeps) {
         code: "method_not_allowed",
         message: "DELETE /mcp ends a session: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
         rpcCode: JsonRpcCode.InvalidRequest,
-        headers: { allow: "POST, DELETE" },
+        headers: { allow: "GET, POST, DELETE" },
       });
     }
     const session = deps.sessions.seal.open(presented, request.caller);
@@ -305,6 +331,8 @@ export function createAggregate(deps: AggregateDeps) {
       "resources/list": catalogMethod((params) => catalog.listResources(scope, params.cursor)),
       "resources/templates/list": catalogMethod((params) => catalog.listTemplates(scope, params.cursor)),
       "resources/read": catalogMethod((params) => catalog.readResource(scope, params)),
+      "resources/subscribe": catalogMethod((params) => catalog.subscribe(scope, params)),
+      "resources/unsubscribe": catalogMethod((params) => catalog.unsubscribe(scope, params)),
       "prompts/list": catalogMethod((params) => catalog.listPrompts(scope, params.cursor)),
       "prompts/get": catalogMethod((params) => catalog.getPrompt(scope, params)),
       "completion/complete": catalogMethod((params) => catalog.complete(scope, params)),
@@ -340,7 +368,7 @@ export function createAggregate(deps: AggregateDeps) {
     // In a session, a call streams whenever the client takes streams: its upstream may ask the client something meanwhile.
     const sessionStream = session !== undefined && acceptsEventStream(request.inbound.headers) && request.parsed.messages.some((message) => calledTool(message) !== undefined);
     const stream = request.inbound.debug === undefined && !delegating && (sessionStream || wantsProgressStream(request.inbound.headers, request.parsed));
-    const answer = await answerMessages({ ...GATEWAY_SERVER, methods }, request.parsed, {
+    const answer = await answerMessages({ ...(deps.sessions === undefined ? GATEWAY_SERVER : SESSION_GATEWAY_SERVER), methods }, request.parsed, {
       stream,
       beforeAnswer: () => {
         if (refusal !== undefined) throw relayedChallenge(request, refusal.server, refusal.error);
@@ -349,36 +377,10 @@ export function createAggregate(deps: AggregateDeps) {
     return issued === undefined ? answer : { ...answer, headers: { ...answer.headers, "mcp-session-id": issued } };
   }
 
-  return { handle, endSession, listToolsSettled, callTool };
+  return { handle, openStream, endSession, listToolsSettled, callTool };
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;
-
-/**
- * An upstream's request or notification on the client's stream. A request's id becomes
- * `gh:{server}:{upstream id as JSON}`, so the client's answer, on whichever instance it
- * lands, goes back to that server's session (the session id says whose).
- */
-function forwardedMessage(server: McpServerEntry, message: ServerMessage): Record<string, unknown> {
-  return {
-    jsonrpc: "2.0",
-    ...(message.id === undefined ? {} : { id: `gh:${server.name}:${JSON.stringify(message.id)}` }),
-    method: message.method,
-    ...(message.params === undefined ? {} : { params: message.params }),
-  };
-}
-
-function parseForwardedId(id: unknown): { server: string; id: string | number } | undefined {
-  if (typeof id !== "string" || !id.startsWith("gh:") || id.length > 1024) return undefined;
-  const colon = id.indexOf(":", 3);
-  if (colon < 0) return undefined;
-  try {
-    const upstreamId: unknown = JSON.parse(id.slice(colon + 1));
-    return typeof upstreamId === "string" || typeof upstreamId === "number" ? { server: id.slice(3, colon), id: upstreamId } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function negotiatedVersion(requested: unknown): string {
   return typeof requested === "string" && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;

@@ -65,6 +65,8 @@ export interface ToolsClient {
   readonly capabilities: Record<string, unknown> | undefined;
   /** Answers a request the server sent during a call (`CallOptions.onServerMessage`); only sessions that forward them have it. */
   respond?(id: string | number, answer: { result: unknown } | { error: unknown }): void;
+  /** Holds the session's GET stream open, handing over each message, until it ends or `cancel` fires; only sessions of a client session have it. */
+  listen?(onMessage: (message: ServerMessage) => void, options: { cancel: Cancellation; onOpen: () => void }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -161,6 +163,63 @@ export class StreamableHttpSession implements ToolsClient {
   /** Answers a request the server sent (its id), with the client's result or error. */
   respond(id: string | number, answer: { result: unknown } | { error: unknown }): void {
     this.post({ jsonrpc: "2.0", id, ...answer });
+  }
+
+  /**
+   * The session's GET stream (MCP transports spec, "Listening for Messages from the
+   * Server"): the server's requests and notifications outside any call. Resolves when the
+   * stream ends; rejects with UpstreamHttpError for a refusal (405: the server offers none).
+   */
+  async listen(onMessage: (message: ServerMessage) => void, options: { cancel: Cancellation; onOpen: () => void }): Promise<void> {
+    const { "content-type": _json, ...headers } = this.requestHeaders();
+    const response = await this.http.send({
+      serverName: this.server.name,
+      target: this.server.target,
+      method: "GET",
+      headers: { ...headers, accept: "text/event-stream" },
+      signal: options.cancel,
+      timeoutMs: this.server.timeoutMs,
+      longLived: true,
+    });
+    if (response.statusCode >= 300) {
+      response.body.resume();
+      this.failed(response.statusCode, response.headers, "");
+    }
+    if (!String(response.headers["content-type"] ?? "").includes("text/event-stream")) {
+      response.body.resume();
+      throw new UpstreamProtocolError("the GET stream is not text/event-stream");
+    }
+    options.onOpen();
+    await new Promise<void>((resolve) => {
+      const parser = createParser({
+        onEvent: (event) => {
+          if (event.event !== undefined && event.event !== "message") return;
+          let message: JsonRpcMessage;
+          try {
+            message = this.scrubber.value(JSON.parse(event.data) as JsonRpcMessage);
+          } catch {
+            return;
+          }
+          if (typeof message.method !== "string") return;
+          if (message.method === "ping" && message.id !== undefined && message.id !== null) {
+            this.post({ jsonrpc: "2.0", id: message.id, result: {} });
+            return;
+          }
+          const id = message.id;
+          if (id !== undefined && id !== null && typeof id !== "string" && typeof id !== "number") return;
+          onMessage({
+            method: message.method,
+            ...(id === undefined || id === null ? {} : { id }),
+            ...(typeof message.params === "object" && message.params !== null ? { params: message.params as Record<string, unknown> } : {}),
+          });
+        },
+      });
+      const decoder = new StringDecoder("utf8");
+      response.body.on("data", (chunk: Buffer) => parser.feed(decoder.write(chunk)));
+      response.body.once("end", () => resolve());
+      response.body.once("error", () => resolve());
+      response.body.once("close", () => resolve());
+    });
   }
 
   async listTools(params: { cursor?: string }, options: CallOptions): Promise<ListToolsResult> {

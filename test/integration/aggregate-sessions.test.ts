@@ -18,6 +18,7 @@ import {
   ElicitResultSchema,
   ListRootsRequestSchema,
   ListRootsResultSchema,
+  ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -26,8 +27,24 @@ import { MASTER_KEY, rpc, startTestGateway, type TestGateway } from "../fixtures
 import { startGatewayPair, startLoopbackProxy, type GatewayPair, type LoopbackProxy } from "../fixtures/two-gateways.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
-/** Tools that ask the client something during the call. */
+/** What the client answered to requests the upstream sent outside any call (on its GET stream). */
+const answeredLater: string[] = [];
+
+/** Tools that ask the client something during the call, and some that act on the session's GET stream. */
 function askingTools(server: McpServer): void {
+  server.registerTool("change_tools", { description: "Adds a tool to this session (the upstream then says its list changed)." }, () => {
+    server.registerTool(`late_${Date.now()}`, { description: "Added later." }, () => ({ content: [{ type: "text", text: "late" }] }));
+    return { content: [{ type: "text", text: "changed" }] };
+  });
+  server.registerTool("ask_later", { description: "Answers now, then asks the client's model outside the call." }, () => {
+    setImmediate(() => {
+      void server.server
+        .createMessage({ messages: [{ role: "user", content: { type: "text", text: "later" } }], maxTokens: 5 })
+        .then((answer) => answeredLater.push(answer.content.type === "text" ? answer.content.text : "?"))
+        .catch((error: unknown) => answeredLater.push(`failed: ${String(error)}`));
+    });
+    return { content: [{ type: "text", text: "asked" }] };
+  });
   server.registerTool("ask_llm", { description: "Asks the client's model (sampling).", inputSchema: { prompt: z.string() } }, async ({ prompt }, extra) => {
     const answer = await extra.sendRequest({ method: "sampling/createMessage", params: { messages: [{ role: "user", content: { type: "text", text: prompt } }], maxTokens: 20 } }, CreateMessageResultSchema);
     return { content: [{ type: "text", text: `model said: ${answer.content.type === "text" ? answer.content.text : "?"}` }] };
@@ -45,10 +62,14 @@ function askingTools(server: McpServer): void {
   });
 }
 
-/** The official SDK client, with sampling, elicitation and roots, on `url` (with `fetchFn` for a proxy). */
-async function connectAsking(url: string, key = MASTER_KEY): Promise<{ client: Client; transport: StreamableHTTPClientTransport; asked: string[] }> {
+/** The official SDK client, with sampling, elicitation and roots, on `url`; it counts the list changes it is told of. */
+async function connectAsking(url: string, key = MASTER_KEY): Promise<{ client: Client; transport: StreamableHTTPClientTransport; asked: string[]; toolListChanges: () => number }> {
   const asked: string[] = [];
+  let toolListChanges = 0;
   const client = new Client({ name: "asking-client", version: "1.0.0" }, { capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } } });
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    toolListChanges++;
+  });
   client.setRequestHandler(CreateMessageRequestSchema, (request) => {
     asked.push("sampling");
     const first = request.params.messages[0]?.content as { type?: string; text?: string } | undefined;
@@ -64,7 +85,7 @@ async function connectAsking(url: string, key = MASTER_KEY): Promise<{ client: C
   });
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "x-litellm-api-key": `Bearer ${key}` } } });
   await client.connect(transport);
-  return { client, transport, asked };
+  return { client, transport, asked, toolListChanges: () => toolListChanges };
 }
 
 const textOf = (result: unknown) => ((result as { content?: Array<{ text?: string }> }).content ?? []).map((part) => part.text ?? "").join("");
@@ -131,6 +152,42 @@ describe("sessions on /mcp, one instance", () => {
     await client.close().catch(() => undefined);
   });
 
+  it("relays what the upstream sends outside any call on the session's GET stream: a tool list change, and a sampling request the client answers", async () => {
+    const { client, toolListChanges, asked } = await connectAsking(`${gateway.url}/mcp`);
+    try {
+      await client.listTools();
+      expect(textOf(await client.callTool({ name: "asker-change_tools", arguments: {} }))).toBe("changed");
+      await expect.poll(toolListChanges).toBeGreaterThanOrEqual(1);
+      const { tools } = await client.listTools();
+      expect(tools.some((tool) => tool.name.startsWith("asker-late_"))).toBe(true);
+
+      expect(textOf(await client.callTool({ name: "asker-ask_later", arguments: {} }))).toBe("asked");
+      await expect.poll(() => answeredLater).toContain("echo later");
+      expect(asked).toContain("sampling");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("tells the client its lists changed when an upstream goes away mid-session and when it is back, and the session goes on", async () => {
+    const { client, toolListChanges } = await connectAsking(`${gateway.url}/mcp`);
+    try {
+      await client.listTools();
+      // The gateway's stream from the upstream is open once the upstream has seen a GET in this session.
+      await upstream.waitUntil(() => upstream.requests.some((request) => request.method === "GET"));
+      const before = toolListChanges();
+      upstream.setDown(true);
+      await expect.poll(toolListChanges).toBeGreaterThan(before);
+      const whileDown = toolListChanges();
+      upstream.setDown(false);
+      await expect.poll(toolListChanges, { timeout: 10_000 }).toBeGreaterThan(whileDown);
+      expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: "back" } }))).toBe("model said: echo back");
+    } finally {
+      upstream.setDown(false);
+      await client.close();
+    }
+  });
+
   it("refuses a session id it did not seal", async () => {
     const forged = await gateway.fetch("/mcp", { method: "POST", headers: { "content-type": "application/json", "mcp-session-id": "gh1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, body: rpc("tools/list") });
     expect(forged.status).toBe(404);
@@ -164,8 +221,11 @@ function describeTwoInstances(dialect: "postgres" | "sqlite"): void {
       expect(asked).toEqual(["sampling", "sampling", "sampling"]);
       const mcpBackends = new Set(front.requests.filter((request) => request.path === "/mcp" && request.method === "POST").map((request) => request.backend));
       expect(mcpBackends).toEqual(new Set(["a", "b"]));
-      // One upstream session for the whole gateway session, whichever instance asked.
-      expect(initializeBodies(upstream).filter((body) => "sampling" in body.params.capabilities)).toHaveLength(1);
+      // One upstream session for the whole gateway session, whichever instance called (two instances
+      // opening one at once keep the one recorded first and end the other).
+      const calls = upstream.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/call");
+      expect(calls).toHaveLength(3);
+      expect(new Set(calls.map((request) => request.headers["mcp-session-id"])).size).toBe(1);
     } finally {
       await client.close();
     }

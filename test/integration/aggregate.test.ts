@@ -170,11 +170,11 @@ describe("aggregate /mcp: merging and routing", () => {
     expect(warnLinesFor(gateway, "beta").some((line) => String(line.msg).includes("session"))).toBe(true);
   });
 
-  it("answers GET /mcp, and DELETE /mcp without a session id, with 405 and Allow: POST, DELETE", async () => {
+  it("answers GET and DELETE /mcp without a session id with 405 and Allow: GET, POST, DELETE", async () => {
     for (const method of ["GET", "DELETE"]) {
       const response = await gateway.fetch("/mcp", { method, headers: { accept: "application/json, text/event-stream" } });
       expect(response.status, method).toBe(405);
-      expect(response.headers.get("allow"), method).toBe("POST, DELETE");
+      expect(response.headers.get("allow"), method).toBe("GET, POST, DELETE");
       const body = (await response.json()) as JsonRpcAnswer;
       expect(body.jsonrpc).toBe("2.0");
       expect(body.error?.message).toContain("POST");

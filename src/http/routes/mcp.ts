@@ -177,6 +177,10 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
         await exchange.write(await deps.aggregate.endSession({ snapshot, caller: authenticated.caller, inbound: inbound(exchange, authenticated) }));
         return;
       }
+      if (exchange.method === "GET") {
+        await exchange.write(await deps.aggregate.openStream({ snapshot, caller: authenticated.caller, narrowTo: narrowTo(), inbound: inbound(exchange, authenticated) }));
+        return;
+      }
       if (exchange.method !== "POST") throw aggregateIsStateless();
       if (targets !== undefined && segment !== undefined) assertTargetsReachable(snapshot, authenticated.caller, targets, segment);
       const { caller } = authenticated;
@@ -248,7 +252,7 @@ function aggregateIsStateless(): GatewayError {
   return new GatewayError({
     status: 405,
     code: "method_not_allowed",
-    message: "the aggregate /mcp endpoint takes JSON-RPC with POST, and DELETE with an Mcp-Session-Id to end a session (no GET stream is offered)",
-    headers: { allow: "POST, DELETE" },
+    message: "the aggregate /mcp endpoint takes JSON-RPC with POST; GET (a session's stream) and DELETE (the end of a session) with an Mcp-Session-Id",
+    headers: { allow: "GET, POST, DELETE" },
   });
 }

@@ -1,0 +1,193 @@
+/**
+ * The GET stream of an aggregate `/mcp` session (MCP transports spec, "Listening for
+ * Messages from the Server"): one SSE stream to the client that carries what every upstream
+ * session of the client's session sends outside a call: list changes, resource updates,
+ * log messages, and requests (sampling, elicitation, roots; their ids mapped as on a call's
+ * stream, answered by a POST to `/mcp` from any instance).
+ *
+ * Behind it, this instance holds each streamable-HTTP server's own GET stream (counted
+ * against `max_streams_per_key` / `max_streams_per_server` like a pass-through GET),
+ * reconnecting after it ends. When an upstream's stream fails, the client is told that the
+ * lists changed (that server's items are gone until it is back), and told again when it is
+ * back. A server that offers no GET stream (405) is left alone.
+ */
+import type { Caller } from "../auth/inbound/caller.js";
+import { Cancellation, type HttpAnswer } from "../exchange.js";
+import { toGatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+import type { AggregateSession } from "./aggregate-session.js";
+import type { InboundRequestInfo } from "./outbound-headers.js";
+import { streamOwner, type StreamBudget } from "./stream-budget.js";
+import type { UpstreamClients } from "./upstream-clients.js";
+import type { ServerMessage } from "./upstream-session.js";
+
+export interface AggregateStreamDeps {
+  clients: UpstreamClients;
+  streams: StreamBudget;
+  log: Logger;
+  /** Milliseconds between keep-alive comments. Default 25 s. */
+  keepAliveMs?: number;
+  /** Milliseconds before reconnecting an upstream stream that ended or failed (doubling to 30 s). Default 1 s. */
+  retryMs?: number;
+}
+
+export interface AggregateStreamRequest {
+  snapshot: RegistrySnapshot;
+  caller: Caller;
+  servers: readonly McpServerEntry[];
+  inbound: InboundRequestInfo;
+  session: AggregateSession;
+}
+
+const LIST_CHANGES = ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"];
+const MAX_RETRY_MS = 30_000;
+
+/** An upstream's request or notification as the client sees it: a request's id names the server (`gh:{server}:{id}`), a log message's logger too. */
+export function forwardedMessage(server: McpServerEntry, message: ServerMessage): Record<string, unknown> {
+  let params = message.params;
+  if (message.method === "notifications/message" && params !== undefined) {
+    params = { ...params, logger: typeof params.logger === "string" ? `${server.name}/${params.logger}` : server.name };
+  }
+  return {
+    jsonrpc: "2.0",
+    ...(message.id === undefined ? {} : { id: `gh:${server.name}:${JSON.stringify(message.id)}` }),
+    method: message.method,
+    ...(params === undefined ? {} : { params }),
+  };
+}
+
+/** The server and upstream id behind a forwarded request's id, or undefined for any other id. */
+export function parseForwardedId(id: unknown): { server: string; id: string | number } | undefined {
+  if (typeof id !== "string" || !id.startsWith("gh:") || id.length > 1024) return undefined;
+  const colon = id.indexOf(":", 3);
+  if (colon < 0) return undefined;
+  try {
+    const upstreamId: unknown = JSON.parse(id.slice(colon + 1));
+    return typeof upstreamId === "string" || typeof upstreamId === "number" ? { server: id.slice(3, colon), id: upstreamId } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createAggregateStreams(deps: AggregateStreamDeps) {
+  const keepAliveMs = deps.keepAliveMs ?? 25_000;
+  const retryMs = deps.retryMs ?? 1_000;
+
+  /** GET /mcp in a session: the client's stream, fed by every upstream session's own. */
+  function open(request: AggregateStreamRequest): HttpAnswer {
+    const cancel = new Cancellation();
+    const encoder = new TextEncoder();
+    const releases: Array<() => void> = [];
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      if (cancel.aborted) return;
+      cancel.abort();
+      clearInterval(timer);
+      for (const release of releases.splice(0)) release();
+    };
+    request.inbound.cancel?.once("abort", stop);
+
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const write = (text: string) => {
+          try {
+            controller.enqueue(encoder.encode(text));
+          } catch {
+            stop();
+          }
+        };
+        const send = (message: Record<string, unknown>) => write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+        const listsChanged = () => {
+          for (const method of LIST_CHANGES) send({ jsonrpc: "2.0", method });
+        };
+        // An SSE comment now, so the client knows the stream is open, then now and then so idle proxies keep it.
+        write(": gatehouse\n\n");
+        timer = setInterval(() => write(": keep-alive\n\n"), keepAliveMs);
+        timer.unref();
+        const owner = streamOwner(request.caller, request.inbound.headers);
+        for (const server of request.servers) {
+          if (server.stdio !== undefined || server.config.transport === "sse") continue;
+          let release: () => void;
+          try {
+            release = deps.streams.admit(server, owner);
+          } catch {
+            deps.log.info({ server: server.name }, "the /mcp session's stream leaves out an MCP server: its stream limit is reached");
+            continue;
+          }
+          releases.push(release);
+          void follow(request, server, cancel, send, listsChanged);
+        }
+      },
+      cancel: stop,
+    });
+    return { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body };
+  }
+
+  /** Keeps one upstream session's GET stream open while the client's is, reconnecting; says when it is lost and back. */
+  async function follow(
+    request: AggregateStreamRequest,
+    server: McpServerEntry,
+    cancel: Cancellation,
+    send: (message: Record<string, unknown>) => void,
+    listsChanged: () => void,
+  ): Promise<void> {
+    let down = false;
+    let delay = retryMs;
+    while (!cancel.aborted) {
+      try {
+        await deps.clients.withClient(
+          server,
+          request.snapshot,
+          request.inbound,
+          async (client) => {
+            if (client.listen === undefined) throw new NoStream();
+            await client.listen((message) => send(forwardedMessage(server, message)), {
+              cancel,
+              onOpen: () => {
+                delay = retryMs;
+                if (down) listsChanged();
+                down = false;
+              },
+            });
+          },
+          request.session,
+        );
+      } catch (error) {
+        if (cancel.aborted) return;
+        const failure = toGatewayError(error);
+        if (error instanceof NoStream || failure.extra.upstream_status === 405) return;
+        if (!down) {
+          deps.log.warn({ server: server.name, code: failure.code, detail: failure.detail ?? failure.message }, "an /mcp session lost its stream from an MCP server; reconnecting");
+          listsChanged();
+        }
+        down = true;
+      }
+      await pause(delay, cancel);
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
+    }
+  }
+
+  return { open };
+}
+
+export type AggregateStreams = ReturnType<typeof createAggregateStreams>;
+
+class NoStream extends Error {}
+
+function pause(ms: number, cancel: Cancellation): Promise<void> {
+  return new Promise((resolve) => {
+    if (cancel.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      cancel.removeListener("abort", done);
+      resolve();
+    }
+    cancel.once("abort", done);
+  });
+}
