@@ -56,6 +56,7 @@ import { watchRevisions } from "./store/revisions.js";
 import { createSecretBox } from "./store/secret-box.js";
 import { aggregateSessionsRepository } from "./store/aggregate-sessions-repository.js";
 import { sessionSeal } from "./mcp/aggregate-session.js";
+import { taskIds } from "./mcp/aggregate-tasks.js";
 import { serversRepository } from "./store/servers-repository.js";
 import { uiSessionsRepository } from "./store/ui-sessions-repository.js";
 import { uiSessions } from "./ui/session.js";
@@ -235,6 +236,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     delegated,
     audit,
     metrics,
+    // Task ids given to /mcp clients are bound to their key like pass-through session ids (any instance checks them).
+    taskIds: taskIds(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "aggregate task ids v1", 32))),
     ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions, streams } } : {}),
   });
   const rest = createRestTools(aggregate);

@@ -57,12 +57,12 @@ export interface CatalogDeps {
   maxRoutes?: number;
 }
 
-type Capability = "resources" | "prompts" | "logging" | "completions";
+type Capability = "resources" | "prompts" | "logging" | "completions" | "tasks";
 
 interface ListKind {
-  method: "resources/list" | "resources/templates/list" | "prompts/list";
+  method: "resources/list" | "resources/templates/list" | "prompts/list" | "tasks/list";
   /** The result's array. */
-  field: "resources" | "resourceTemplates" | "prompts";
+  field: "resources" | "resourceTemplates" | "prompts" | "tasks";
   capability: Capability;
 }
 
@@ -70,6 +70,7 @@ const LISTS = {
   resources: { method: "resources/list", field: "resources", capability: "resources" },
   templates: { method: "resources/templates/list", field: "resourceTemplates", capability: "resources" },
   prompts: { method: "prompts/list", field: "prompts", capability: "prompts" },
+  tasks: { method: "tasks/list", field: "tasks", capability: "tasks" },
 } as const satisfies Record<string, ListKind>;
 
 /** A cursor the gateway hands out may not be larger than this (its servers' cursors inside). */
@@ -268,6 +269,13 @@ export function createCatalog(deps: CatalogDeps) {
     return nextCursor === undefined ? { prompts } : { prompts, nextCursor };
   }
 
+  /** Every server's tasks (those offering `tasks.list`), each task id made the caller's by `outward`. */
+  async function listTasks(request: CatalogRequest, cursor: unknown, outward: (server: McpServerEntry, task: Record<string, unknown>) => Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { items, nextCursor } = await listPage(request, LISTS.tasks, cursor);
+    const tasks = items.flatMap(({ server, item }) => (typeof item.taskId === "string" ? [outward(server, item)] : []));
+    return nextCursor === undefined ? { tasks } : { tasks, nextCursor };
+  }
+
   function serverNamed(request: CatalogRequest, name: string): McpServerEntry | undefined {
     const entry = request.snapshot.byIdOrName(name);
     return entry === undefined ? undefined : request.servers.find((server) => server.id === entry.id);
@@ -438,6 +446,7 @@ export function createCatalog(deps: CatalogDeps) {
   }
 
   return {
+    listTasks,
     listResources,
     listTemplates,
     listPrompts,

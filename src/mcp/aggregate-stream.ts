@@ -39,6 +39,8 @@ export interface AggregateStreamRequest {
   servers: readonly McpServerEntry[];
   inbound: InboundRequestInfo;
   session: AggregateSession;
+  /** Every upstream task id in a message as the caller's gateway task id (aggregate-tasks.ts). */
+  outwardTasks?: (server: McpServerEntry, message: ServerMessage) => ServerMessage;
 }
 
 const LIST_CHANGES = ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"];
@@ -143,7 +145,7 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
           request.inbound,
           async (client) => {
             if (client.listen === undefined) throw new NoStream();
-            await client.listen((message) => send(forwardedMessage(server, message)), {
+            await client.listen((message) => send(forwardedMessage(server, request.outwardTasks?.(server, message) ?? message)), {
               cancel,
               onOpen: () => {
                 delay = retryMs;

@@ -9,7 +9,7 @@
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Caller } from "../auth/inbound/caller.js";
 import { GatewayError, JsonRpcCode, isGatewayError, toGatewayError } from "../errors.js";
-import type { CancelSource, HttpAnswer } from "../exchange.js";
+import { Cancellation, type CancelSource, type HttpAnswer } from "../exchange.js";
 import type { AuditRoute, AuditTrail } from "../observability/audit.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { performance } from "node:perf_hooks";
@@ -21,7 +21,8 @@ import { calledTool, isRequest, type JsonRpcRequest, type ParsedBody } from "./j
 import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
 import { aggregateSessionNotFound, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
 import { createAggregateStreams, forwardedMessage, parseForwardedId } from "./aggregate-stream.js";
-import type { StreamBudget } from "./stream-budget.js";
+import { streamOwner, type StreamBudget } from "./stream-budget.js";
+import { unknownTask, type TaskIds } from "./aggregate-tasks.js";
 import type { AggregateSessionsRepository } from "../store/aggregate-sessions-repository.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { exposedName, routePrefixedTool, soleServer } from "./tool-routing.js";
@@ -51,6 +52,8 @@ export interface ToolCallContext {
   progress?: (progress: { progress: number; total?: number; message?: string }) => void;
   /** The aggregate session the call belongs to, and where the upstream's requests and notifications during it go. */
   session?: AggregateSession;
+  /** A task-augmented call's `task` (MCP tasks): the upstream answers with the task it created. */
+  task?: Record<string, unknown>;
   forward?: (message: ServerMessage) => void;
 }
 
@@ -78,6 +81,8 @@ export interface AggregateDeps {
   /** Pages and tools one listing may take from one server (general_settings.tools_list_max_pages / tools_list_max_tools). */
   listLimits?: ListLimits;
   delegated: DelegatedResourceMetadata;
+  /** Task ids given to clients (aggregate-tasks.ts); without, task-augmented calls and tasks/* are refused. */
+  taskIds?: TaskIds;
   /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. `streams` bounds their GET streams' upstream streams. */
   sessions?: { seal: SessionSeal; repo: AggregateSessionsRepository; streams: StreamBudget };
   /** general_settings.mcp_unprefixed_single_server: a request naming one server gets its own tool and prompt names. */
@@ -85,12 +90,19 @@ export interface AggregateDeps {
 }
 
 /** With sessions, /mcp also says that lists change and resources can be subscribed to (both come on a session's GET stream). */
-const SESSION_CAPABILITIES = { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, completions: {}, logging: {} };
+const SESSION_CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  prompts: { listChanged: true },
+  completions: {},
+  logging: {},
+  tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+};
 
 /** What `/mcp` says of itself in `initialize`. */
 const GATEWAY_SERVER = {
   serverInfo: GATEWAY_CLIENT_INFO,
-  capabilities: { tools: {}, resources: {}, prompts: {}, completions: {}, logging: {} },
+  capabilities: { tools: {}, resources: {}, prompts: {}, completions: {}, logging: {}, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
   instructions:
     "Gatehouse MCP gateway: the tools, prompts and resources of several MCP servers. Tools and prompts are named {server}-{name}; a resource URI two servers share is written gatehouse://{server}/{uri}.",
 };
@@ -100,6 +112,9 @@ const SESSION_GATEWAY_SERVER = { ...GATEWAY_SERVER, capabilities: SESSION_CAPABI
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
   const sessionStreams = deps.sessions === undefined ? undefined : createAggregateStreams({ clients: deps.clients, streams: deps.sessions.streams, log: deps.log });
+  /** The calls of sessions running on this instance, by session and the client's request id: what a notifications/cancelled stops. */
+  const runningCalls = new Map<string, Cancellation>();
+  const callKey = (session: AggregateSession, id: unknown) => `${session.nonce}\0${JSON.stringify(id)}`;
   const catalog = createCatalog({ clients: deps.clients, log: deps.log, listTimeoutMs: deps.listTimeoutMs });
   /** The visible tools of each server, in parallel, and which servers failed (logged), so a caller can explain a tool that is missing. */
   async function listToolsSettled(
@@ -168,7 +183,7 @@ export function createAggregate(deps: AggregateDeps) {
         snapshot,
         inbound,
         (client) =>
-          client.callTool(args === undefined ? { name: tool } : { name: tool, arguments: args }, {
+          client.callTool({ name: tool, ...(args === undefined ? {} : { arguments: args }), ...(call.task === undefined ? {} : { task: call.task }) }, {
             ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
             timeout: server.timeoutMs,
             ...(call.progress === undefined ? {} : { onprogress: call.progress, resetTimeoutOnProgress: true }),
@@ -226,6 +241,19 @@ export function createAggregate(deps: AggregateDeps) {
     return { session: issued, issued: issued.id };
   }
 
+  /**
+   * A client's notifications/cancelled in a session: the named call stops if it runs on this
+   * instance (the upstream is told, as when the client goes away). On another instance, the
+   * call's own stream closing (which clients do when they cancel) stops it there.
+   */
+  function cancelCalls(request: AggregateRequest, session: AggregateSession | undefined): void {
+    if (session === undefined) return;
+    for (const message of request.parsed.messages) {
+      if (!isRequest(message) || message.method !== "notifications/cancelled") continue;
+      runningCalls.get(callKey(session, message.params?.requestId))?.abort();
+    }
+  }
+
   /** The client's answers to requests an upstream sent it: each goes back to that upstream's session. */
   async function routeResponses(request: AggregateRequest, servers: readonly McpServerEntry[], session: AggregateSession | undefined): Promise<void> {
     for (const message of request.parsed.messages) {
@@ -258,7 +286,16 @@ export function createAggregate(deps: AggregateDeps) {
     const session = deps.sessions.seal.open(presented, request.caller);
     if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
-    return sessionStreams.open({ snapshot: request.snapshot, caller: request.caller, servers, inbound: request.inbound, session });
+    const owner = streamOwner(request.caller, request.inbound.headers);
+    const taskIds = deps.taskIds;
+    return sessionStreams.open({
+      snapshot: request.snapshot,
+      caller: request.caller,
+      servers,
+      inbound: request.inbound,
+      session,
+      ...(taskIds === undefined ? {} : { outwardTasks: (server: McpServerEntry, message: ServerMessage) => taskIds.rewrite(server, owner, message) }),
+    });
   }
 
   /** DELETE /mcp: ends the caller's session and every upstream session under it. */
@@ -284,6 +321,7 @@ export function createAggregate(deps: AggregateDeps) {
     checkTransportHeaders(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const { session, issued } = await sessionOf(request);
+    cancelCalls(request, session);
     await routeResponses(request, servers, session);
     const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
     const delegating = servers.length > 0 && servers.every((entry) => entry.kind === "delegated");
@@ -327,7 +365,29 @@ export function createAggregate(deps: AggregateDeps) {
           throw failure;
         }
       };
+    const owner = streamOwner(request.caller, request.inbound.headers);
+    /** Every upstream task id in `value` as this caller's gateway task id. */
+    const outwardTasks = <T,>(server: McpServerEntry, value: T): T => (deps.taskIds === undefined ? value : deps.taskIds.rewrite(server, owner, value));
+    /** tasks/get, tasks/result, tasks/cancel: to the server the id names, for the caller it was given to. */
+    const taskMethod =
+      (method: "tasks/get" | "tasks/result" | "tasks/cancel") =>
+      async (params: Record<string, unknown>): Promise<unknown> => {
+        const target = typeof params.taskId === "string" && deps.taskIds !== undefined ? deps.taskIds.inward(owner, params.taskId, (name) => servers.find((entry) => entry.name === name)) : undefined;
+        if (target === undefined) throw unknownTask(params.taskId);
+        const result = await deps.clients.withClient(
+          target.server,
+          request.snapshot,
+          request.inbound,
+          (client) => client.request(method, { ...params, taskId: target.taskId }, { ...(request.inbound.cancel === undefined ? {} : { cancel: request.inbound.cancel }), timeout: target.server.timeoutMs }),
+          session,
+        );
+        return outwardTasks(target.server, result);
+      };
     const methods: StatelessServer["methods"] = {
+      "tasks/get": catalogMethod(taskMethod("tasks/get")),
+      "tasks/result": catalogMethod(taskMethod("tasks/result")),
+      "tasks/cancel": catalogMethod(taskMethod("tasks/cancel")),
+      "tasks/list": catalogMethod((params) => catalog.listTasks(scope, params.cursor, (server, task) => outwardTasks(server, task))),
       "resources/list": catalogMethod((params) => catalog.listResources(scope, params.cursor)),
       "resources/templates/list": catalogMethod((params) => catalog.listTemplates(scope, params.cursor)),
       "resources/read": catalogMethod((params) => catalog.readResource(scope, params)),
@@ -339,27 +399,45 @@ export function createAggregate(deps: AggregateDeps) {
       "logging/setLevel": catalogMethod((params) => catalog.setLevel(scope, params)),
       "tools/list": () => (listing ??= listOnce()),
       "tools/call": async (params, context) => {
-        const { name, arguments: args } = params;
+        const { name, arguments: args, task } = params;
         if (typeof name !== "string" || (args !== undefined && (typeof args !== "object" || args === null || Array.isArray(args)))) {
           throw new GatewayError({ status: 400, code: "invalid_params", message: "tools/call needs params.name (a string) and optional params.arguments (an object)", rpcCode: JsonRpcCode.InvalidParams });
         }
+        if (task !== undefined && (typeof task !== "object" || task === null || Array.isArray(task) || deps.taskIds === undefined)) {
+          throw new GatewayError({ status: 400, code: "invalid_params", message: "tools/call: params.task must be an object (a task-augmented call)", rpcCode: JsonRpcCode.InvalidParams });
+        }
         let called: McpServerEntry | undefined;
+        let key: string | undefined;
         try {
           const route = routePrefixedTool(request.snapshot, servers, request.caller, name, sole);
           called = route.server;
           const send = context.send;
-          return await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, request.inbound, {
+          // In a session, the call can be cancelled by the client's notifications/cancelled as well as by its going away.
+          let inbound = request.inbound;
+          if (session !== undefined && context.id !== undefined) {
+            const cancel = new Cancellation();
+            if (request.inbound.cancel.aborted) cancel.abort();
+            else request.inbound.cancel.once("abort", () => cancel.abort());
+            key = callKey(session, context.id);
+            runningCalls.set(key, cancel);
+            inbound = { ...request.inbound, cancel };
+          }
+          const result = await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, inbound, {
             route: "aggregate",
             requestId: request.requestId,
             ...(context.progress === undefined ? {} : { progress: context.progress }),
             ...(session === undefined ? {} : { session }),
-            ...(session === undefined || send === undefined ? {} : { forward: (message: ServerMessage) => send(forwardedMessage(route.server, message)) }),
+            ...(task === undefined ? {} : { task: task as Record<string, unknown> }),
+            ...(session === undefined || send === undefined ? {} : { forward: (message: ServerMessage) => send(forwardedMessage(route.server, outwardTasks(route.server, message))) }),
           });
+          return outwardTasks(route.server, result);
         } catch (error) {
           const failure = toGatewayError(error);
           if (called !== undefined) noteRefusal(called, failure);
           if (failure.status >= 500) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message, tool: name }, "aggregated tools/call failed");
           throw failure;
+        } finally {
+          if (key !== undefined) runningCalls.delete(key);
         }
       },
     };

@@ -27,6 +27,8 @@ export interface MethodContext {
   progress?: (progress: Progress) => void;
   /** Sends a message (a server request or notification) on the answer's stream, when it streams. */
   send?: (message: Record<string, unknown>) => void;
+  /** The request's JSON-RPC id (what a client's notifications/cancelled names). */
+  id?: JsonRpcId;
 }
 
 export type MethodHandler = (params: Record<string, unknown>, context: MethodContext) => Promise<unknown>;
@@ -118,7 +120,7 @@ export async function answerMessages(
 
 async function answer(server: StatelessServer, request: JsonRpcRequest & { id: JsonRpcId }, context: MethodContext): Promise<Answer> {
   try {
-    return { jsonrpc: "2.0", id: request.id, result: await dispatch(server, request, context) };
+    return { jsonrpc: "2.0", id: request.id, result: await dispatch(server, request, { ...context, id: request.id }) };
   } catch (error) {
     const failure = toGatewayError(error);
     const data = failure.expose ? { code: failure.code, ...failure.extra } : undefined;

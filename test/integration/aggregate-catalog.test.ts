@@ -134,3 +134,40 @@ describe("/mcp: resources, prompts, completions and logging of every server", ()
     await expect(client.readResource({ uri: "nowhere://nothing" })).rejects.toMatchObject({ code: -32002 });
   });
 });
+
+describe("/mcp: tasks of every server (server-everything's task-only research tool)", () => {
+  interface Rpc {
+    result?: Record<string, unknown> & { task?: { taskId: string; status: string }; tasks?: Array<{ taskId: string }>; status?: string };
+    error?: { code: number; message: string };
+  }
+  async function call(method: string, params: Record<string, unknown>, key = gateway.masterKey): Promise<Rpc> {
+    const response = await gateway.fetch("/mcp", { method: "POST", key, headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+    return (await response.json()) as Rpc;
+  }
+
+  it("creates the task at its server, names it gh:{server}:..., and gets its status, its result and the list through /mcp", async () => {
+    const created = await call("tools/call", { name: "ev2-simulate-research-query", arguments: { topic: "gateways" }, task: { ttl: 60_000 } });
+    const taskId = created.result?.task?.taskId;
+    expect(taskId, JSON.stringify(created)).toMatch(/^gh:ev2:/);
+
+    await expect.poll(async () => (await call("tasks/get", { taskId })).result?.status, { timeout: 15_000, interval: 250 }).toBe("completed");
+    const result = await call("tasks/result", { taskId });
+    expect(JSON.stringify(result.result)).toContain("gateways");
+    const listed = await call("tasks/list", {});
+    expect(listed.result?.tasks?.map((task) => task.taskId)).toContain(taskId);
+  });
+
+  it("another key cannot see, read or cancel the task: its id is an unknown task there", async () => {
+    const created = await call("tools/call", { name: "ev1-simulate-research-query", arguments: { topic: "secrets" }, task: { ttl: 60_000 } });
+    const taskId = created.result?.task?.taskId;
+    expect(taskId).toMatch(/^gh:ev1:/);
+    for (const method of ["tasks/get", "tasks/result", "tasks/cancel"]) {
+      const answer = await call(method, { taskId }, ev1Key);
+      expect(answer.error?.message, method).toContain("unknown task");
+    }
+    const forged = await call("tasks/get", { taskId: `gh:ev1:${taskId!.split(":").at(-1)!.split(".")[0]}.AAAAAAAAAAAAAAAAAAAAAA` });
+    expect(forged.error?.message).toContain("unknown task");
+    const cancelled = await call("tasks/cancel", { taskId });
+    expect(cancelled.result?.status, JSON.stringify(cancelled)).toBe("cancelled");
+  });
+});

@@ -188,6 +188,23 @@ describe("sessions on /mcp, one instance", () => {
     }
   });
 
+  it("stops a call in the session when the client sends notifications/cancelled for it: the upstream is told and stops", async () => {
+    const { transport, client } = await connectAsking(`${gateway.url}/mcp`);
+    const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": transport.sessionId!, "mcp-protocol-version": "2025-11-25" };
+    try {
+      const cancelledBefore = upstream.cancelledToolCalls;
+      const running = gateway.fetch("/mcp", { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: "slow-1", method: "tools/call", params: { name: "asker-slow", arguments: { ms: 30_000 } } }) });
+      await upstream.waitUntil(() => upstream.requests.some((request) => JSON.stringify(request.body ?? "").includes('"slow"')));
+      const notified = await gateway.fetch("/mcp", { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "slow-1", reason: "user" } }) });
+      expect(notified.status).toBe(202);
+      await upstream.waitUntil(() => upstream.cancelledToolCalls > cancelledBefore);
+      await (await running).text();
+      expect(upstream.requests.some((request) => (request.body as { method?: string } | undefined)?.method === "notifications/cancelled")).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("refuses a session id it did not seal", async () => {
     const forged = await gateway.fetch("/mcp", { method: "POST", headers: { "content-type": "application/json", "mcp-session-id": "gh1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, body: rpc("tools/list") });
     expect(forged.status).toBe(404);

@@ -119,7 +119,14 @@ describe("aggregate /mcp: the stateless streamable-HTTP transport", () => {
         id: 1,
         result: {
           protocolVersion: "2025-06-18",
-          capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, completions: {}, logging: {} },
+          capabilities: {
+            tools: { listChanged: true },
+            resources: { subscribe: true, listChanged: true },
+            prompts: { listChanged: true },
+            completions: {},
+            logging: {},
+            tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+          },
           serverInfo: { name: "gatehouse", version: expect.any(String) as unknown },
           instructions: expect.stringContaining("{server}-{name}") as unknown,
         },
@@ -151,7 +158,7 @@ describe("aggregate /mcp: the stateless streamable-HTTP transport", () => {
       expect(body).toEqual({ jsonrpc: "2.0", id: "p", result: {} });
     });
 
-    it.each([["tasks/list"], ["sampling/createMessage"], ["toString"], ["constructor"], ["__proto__"]])("answers the unknown method %s with -32601 Method not found", async (method) => {
+    it.each([["elicitation/create"], ["sampling/createMessage"], ["toString"], ["constructor"], ["__proto__"]])("answers the unknown method %s with -32601 Method not found", async (method) => {
       const { status, body } = await postJson(rpc(method, {}, 9));
       expect(status).toBe(200);
       expect(body).toMatchObject({ jsonrpc: "2.0", id: 9, error: { code: -32601, message: "Method not found" } });
