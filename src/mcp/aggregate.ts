@@ -18,7 +18,8 @@ import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertArgumentsAllowed, serversForCaller, toolVisibility } from "./access.js";
 import { calledTool, isRequest, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
-import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type StatelessServer } from "./stateless-server.js";
+import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type MethodHandler, type StatelessServer } from "./stateless-server.js";
+import { checkModernRequest, discoverResult, isModernRequest, modernMethodNotFound, modernResult, type ModernServer } from "./modern-protocol.js";
 import { aggregateSessionNotFound, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
 import { createAggregateStreams, forwardedMessage, parseForwardedId } from "./aggregate-stream.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
@@ -108,6 +109,16 @@ const GATEWAY_SERVER = {
 };
 
 const SESSION_GATEWAY_SERVER = { ...GATEWAY_SERVER, capabilities: SESSION_CAPABILITIES };
+
+/** What /mcp says of itself to 2026-07-28 clients (no logging, no tasks, no subscriptions: that revision removed or moved them). */
+const MODERN_GATEWAY: ModernServer = {
+  serverInfo: GATEWAY_CLIENT_INFO,
+  capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
+  instructions: GATEWAY_SERVER.instructions,
+  ttlMs: 30_000,
+};
+const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
+const RESOURCE_NOT_FOUND_LEGACY = -32002;
 
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
@@ -318,9 +329,12 @@ export function createAggregate(deps: AggregateDeps) {
 
   /** Answer one POST /mcp. */
   async function handle(request: AggregateRequest): Promise<HttpAnswer> {
-    checkTransportHeaders(request.inbound.headers, request.parsed);
+    const modern = isModernRequest(request.inbound.headers, request.parsed);
+    checkTransportHeaders(request.inbound.headers, request.parsed, { versionChecked: modern });
+    if (modern) checkModernRequest(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
-    const { session, issued } = await sessionOf(request);
+    // The 2026-07-28 revision has no sessions: an Mcp-Session-Id is ignored, none is given.
+    const { session, issued } = modern ? {} : await sessionOf(request);
     cancelCalls(request, session);
     await routeResponses(request, servers, session);
     const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
@@ -446,13 +460,42 @@ export function createAggregate(deps: AggregateDeps) {
     // In a session, a call streams whenever the client takes streams: its upstream may ask the client something meanwhile.
     const sessionStream = session !== undefined && acceptsEventStream(request.inbound.headers) && request.parsed.messages.some((message) => calledTool(message) !== undefined);
     const stream = request.inbound.debug === undefined && !delegating && (sessionStream || wantsProgressStream(request.inbound.headers, request.parsed));
-    const answer = await answerMessages({ ...(deps.sessions === undefined ? GATEWAY_SERVER : SESSION_GATEWAY_SERVER), methods }, request.parsed, {
+    const server = modern ? modernGateway(methods) : { ...(deps.sessions === undefined ? GATEWAY_SERVER : SESSION_GATEWAY_SERVER), methods };
+    if (modern) {
+      const [first] = request.parsed.messages;
+      if (first !== undefined && isRequest(first) && first.id !== undefined && !Object.hasOwn(server.methods, first.method)) throw modernMethodNotFound(first.method);
+    }
+    const answer = await answerMessages(server, request.parsed, {
       stream,
       beforeAnswer: () => {
         if (refusal !== undefined) throw relayedChallenge(request, refusal.server, refusal.error);
       },
     });
     return issued === undefined ? answer : { ...answer, headers: { ...answer.headers, "mcp-session-id": issued } };
+  }
+
+  /**
+   * The aggregate as a 2026-07-28 server: `server/discover`, and every method's result
+   * shaped for the revision (the methods it removed or moved into extensions are not offered:
+   * logging/setLevel, tasks/*, resources/subscribe).
+   */
+  function modernGateway(methods: StatelessServer["methods"]): StatelessServer {
+    const modern: StatelessServer["methods"] = {};
+    const shape = (method: string, handler: MethodHandler): MethodHandler => async (params, context) => {
+      try {
+        return modernResult(method, await handler(params, context), MODERN_GATEWAY);
+      } catch (error) {
+        const failure = toGatewayError(error);
+        // This revision names an unknown resource -32602 (invalid params), where earlier ones said -32002.
+        if (failure.rpcCode === RESOURCE_NOT_FOUND_LEGACY) throw new GatewayError({ status: failure.status, code: failure.code, message: failure.message, rpcCode: JsonRpcCode.InvalidParams, extra: failure.extra, cause: failure });
+        throw failure;
+      }
+    };
+    for (const [method, handler] of Object.entries(methods)) {
+      if (!MODERN_REMOVED.has(method)) modern[method] = shape(method, handler);
+    }
+    modern["server/discover"] = shape("server/discover", async () => discoverResult(MODERN_GATEWAY));
+    return { serverInfo: GATEWAY_SERVER.serverInfo, capabilities: MODERN_GATEWAY.capabilities, instructions: GATEWAY_SERVER.instructions, methods: modern };
   }
 
   return { handle, openStream, endSession, listToolsSettled, callTool };

@@ -46,11 +46,13 @@ type Answer = { jsonrpc: "2.0"; id: JsonRpcId; result: unknown } | { jsonrpc: "2
  * Checks the transport headers (415, 400) before anything runs: throws a GatewayError the
  * route answers as JSON-RPC.
  */
-export function checkTransportHeaders(headers: RequestHeaders, parsed: ParsedBody): void {
+export function checkTransportHeaders(headers: RequestHeaders, parsed: ParsedBody, options: { versionChecked?: boolean } = {}): void {
   const contentType = headers.get("content-type") ?? "";
   if (!contentType.includes("application/json")) {
     throw new GatewayError({ status: 415, code: "unsupported_media_type", message: "Unsupported Media Type: Content-Type must be application/json", rpcCode: JsonRpcCode.TransportError });
   }
+  // A 2026-07-28 request's version is checked with its other headers (modern-protocol.ts).
+  if (options.versionChecked === true) return;
   const version = headers.get("mcp-protocol-version");
   const initializing = parsed.messages.some((message) => isRequest(message) && message.method === "initialize");
   if (version !== null && !initializing && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
