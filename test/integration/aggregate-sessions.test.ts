@@ -205,6 +205,21 @@ describe("sessions on /mcp, one instance", () => {
     }
   });
 
+  it("goes on when the upstream restarts and forgets its sessions: the next call opens a new upstream session for the same gateway session", async () => {
+    const { client, transport } = await connectAsking(`${gateway.url}/mcp`);
+    try {
+      expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: "before" } }))).toBe("model said: echo before");
+      const sessionsBefore = new Set(upstream.requests.map((request) => request.headers["mcp-session-id"]).filter((id) => id !== undefined));
+      await upstream.dropSessions();
+      expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: "after" } }))).toBe("model said: echo after");
+      const last = upstream.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/call").at(-1);
+      expect(sessionsBefore.has(last?.headers["mcp-session-id"])).toBe(false);
+      expect(transport.sessionId).toMatch(/^gh1\./);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("refuses a session id it did not seal", async () => {
     const forged = await gateway.fetch("/mcp", { method: "POST", headers: { "content-type": "application/json", "mcp-session-id": "gh1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, body: rpc("tools/list") });
     expect(forged.status).toBe(404);
