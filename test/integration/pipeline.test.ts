@@ -110,12 +110,12 @@ describe("the MCP routes' paths", () => {
     expect(await answer.json()).toMatchObject({ error: "not_found" });
   });
 
-  it("answers GET and DELETE on /mcp with 405 after the key check", async () => {
+  it("answers GET and DELETE on /mcp without a session id with 405 after the key check", async () => {
     expect((await fetch(new URL("/mcp", gateway.url))).status).toBe(401);
     for (const method of ["GET", "DELETE"]) {
       const answer = await fetch(new URL("/mcp", gateway.url), { method, headers: master });
       expect(answer.status, method).toBe(405);
-      expect(answer.headers.get("allow")).toBe("POST");
+      expect(answer.headers.get("allow")).toBe("GET, POST, DELETE");
     }
   });
 });
