@@ -1,12 +1,17 @@
 /**
  * 2026-07-28 clients on the aggregate `/mcp`: no initialize, the version and capabilities
  * in each request's `_meta`, the MCP-Protocol-Version / Mcp-Method / Mcp-Name headers
- * checked against the body, server/discover, resultType and caching hints on results. No
- * SDK speaks this revision yet, so the requests are written here as the revision's
- * transport chapter shows them; the upstreams are real SDK servers on earlier revisions.
+ * checked against the body, server/discover, resultType and caching hints on results.
+ *
+ * The official v2 SDK client (`@modelcontextprotocol/client`, which speaks the revision)
+ * is the real peer; the header checks are probed with requests written as the revision's
+ * transport chapter shows them, since a correct client never sends a wrong header. The
+ * upstreams are real SDK servers on earlier revisions.
  */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { MASTER_KEY, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { EVERYTHING } from "../fixtures/stdio.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
 const VERSION = "2026-07-28";
@@ -15,7 +20,8 @@ let alpha: Upstream;
 
 beforeAll(async () => {
   alpha = await startUpstream({ name: "alpha", mode: "sse" });
-  gateway = await startTestGateway({ servers: { alpha: { url: alpha.url } } });
+  gateway = await startTestGateway({ servers: { alpha: { url: alpha.url }, ev: { transport: "stdio", command: process.execPath, args: [EVERYTHING, "stdio"] } } });
+  await gateway.waitForLog((line) => line.server === "ev" && line.msg === "stdio MCP server is ready");
 });
 
 afterAll(async () => {
@@ -57,6 +63,30 @@ async function modern(method: string, params: Record<string, unknown> = {}, head
   const json = text.startsWith("event:") || text.startsWith(":") ? JSON.parse(text.split("\n").find((line) => line.startsWith("data: "))!.slice(6)) : JSON.parse(text);
   return { status: response.status, sessionId: response.headers.get("mcp-session-id"), body: json as Answer["body"] };
 }
+
+describe("the official v2 SDK client (2026-07-28) on /mcp", () => {
+  for (const mode of [{ pin: VERSION }, "auto"] as const) {
+    it(`negotiates 2026-07-28 (${typeof mode === "string" ? mode : "pinned"}) and lists and calls tools, reads resources and gets prompts of 2025-era upstreams`, async () => {
+      const client = new ModernClient({ name: "v2-client", version: "1.0.0" }, { versionNegotiation: { mode } });
+      const transport = new ModernTransport(new URL(`${gateway.url}/mcp`), { requestInit: { headers: { "x-litellm-api-key": `Bearer ${MASTER_KEY}` } } });
+      await client.connect(transport);
+      try {
+        expect(client.getNegotiatedProtocolVersion()).toBe(VERSION);
+        const { tools } = await client.listTools();
+        expect(tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(["alpha-echo", "ev-echo"]));
+        expect(await client.callTool({ name: "alpha-echo", arguments: { message: "v2" } })).toMatchObject({ content: [{ type: "text", text: "v2" }] });
+        const { resources } = await client.listResources();
+        expect(resources.length).toBeGreaterThan(0);
+        const read = await client.readResource({ uri: resources[0]!.uri });
+        expect(read.contents[0]?.uri).toBe(resources[0]!.uri);
+        const prompt = await client.getPrompt({ name: "ev-simple-prompt" });
+        expect(prompt.messages.length).toBeGreaterThan(0);
+      } finally {
+        await client.close();
+      }
+    });
+  }
+});
 
 describe("2026-07-28 clients on /mcp", () => {
   it("answers server/discover with the versions, capabilities and identity, cacheable and private", async () => {
