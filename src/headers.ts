@@ -17,8 +17,14 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "upgrade",
 ]);
 
-/** The streamable-HTTP headers the proxy itself carries or sets (MCP transports spec). */
-export const MCP_TRANSPORT_HEADERS = ["content-type", "accept", "mcp-session-id", "mcp-protocol-version", "last-event-id"] as const;
+/**
+ * The streamable-HTTP headers the proxy itself carries or sets (MCP transports spec; the
+ * 2026-07-28 revision adds `Mcp-Method` and `Mcp-Name`, which mirror the body).
+ */
+export const MCP_TRANSPORT_HEADERS = ["content-type", "accept", "mcp-session-id", "mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name"] as const;
+
+/** The 2026-07-28 revision's `Mcp-Param-{Name}` headers (a tool's `x-mcp-header` arguments, mirrored from the body). */
+export const MCP_PARAM_HEADER_PREFIX = "mcp-param-";
 
 /**
  * Upstream header names a client may not set through `extra_headers` or

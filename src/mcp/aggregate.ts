@@ -55,6 +55,8 @@ export interface ToolCallContext {
   session?: AggregateSession;
   /** A task-augmented call's `task` (MCP tasks): the upstream answers with the task it created. */
   task?: Record<string, unknown>;
+  /** A 2026-07-28 client's retry of a multi round-trip request: its `inputResponses` and `requestState`, for the upstream. */
+  retry?: Record<string, unknown>;
   forward?: (message: ServerMessage) => void;
 }
 
@@ -119,6 +121,16 @@ const MODERN_GATEWAY: ModernServer = {
 };
 const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
 const RESOURCE_NOT_FOUND_LEGACY = -32002;
+
+function inputRequiredForLegacyClient(server: McpServerEntry): GatewayError {
+  return new GatewayError({
+    status: 502,
+    code: "upstream_input_required",
+    message: `MCP server '${server.name}' (MCP 2026-07-28) needs more input for this call (a multi round-trip request), which the gateway cannot yet ask a client of an earlier revision for; call it from a 2026-07-28 client`,
+    rpcCode: JsonRpcCode.UpstreamError,
+    extra: { server: server.name },
+  });
+}
 
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
@@ -194,7 +206,7 @@ export function createAggregate(deps: AggregateDeps) {
         snapshot,
         inbound,
         (client) =>
-          client.callTool({ name: tool, ...(args === undefined ? {} : { arguments: args }), ...(call.task === undefined ? {} : { task: call.task }) }, {
+          client.callTool({ name: tool, ...(args === undefined ? {} : { arguments: args }), ...(call.task === undefined ? {} : { task: call.task }), ...call.retry }, {
             ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
             timeout: server.timeoutMs,
             ...(call.progress === undefined ? {} : { onprogress: call.progress, resetTimeoutOnProgress: true }),
@@ -442,8 +454,13 @@ export function createAggregate(deps: AggregateDeps) {
             ...(context.progress === undefined ? {} : { progress: context.progress }),
             ...(session === undefined ? {} : { session }),
             ...(task === undefined ? {} : { task: task as Record<string, unknown> }),
+            ...(modern && (params.inputResponses !== undefined || params.requestState !== undefined)
+              ? { retry: { ...(params.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }), ...(params.requestState === undefined ? {} : { requestState: params.requestState }) } }
+              : {}),
             ...(session === undefined || send === undefined ? {} : { forward: (message: ServerMessage) => send(forwardedMessage(route.server, outwardTasks(route.server, message))) }),
           });
+          // A 2026-07-28 upstream that needs input answers input_required: a 2026-07-28 client retries with it; an earlier client cannot.
+          if ((result as { resultType?: unknown }).resultType === "input_required" && !modern) throw inputRequiredForLegacyClient(route.server);
           return outwardTasks(route.server, result);
         } catch (error) {
           const failure = toGatewayError(error);

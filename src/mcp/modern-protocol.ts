@@ -75,6 +75,24 @@ export function checkModernRequest(headers: RequestHeaders, parsed: ParsedBody):
   if (decodeHeaderValue(sent) !== value) throw mismatch(`Mcp-Name header value '${sent.slice(0, 128)}' does not match body value '${String(value).slice(0, 128)}'`);
 }
 
+/**
+ * On the pass-through, where the upstream does the version checks: the mirrored method and
+ * name, when the client sends them, must be the body's (the gateway checks permissions on
+ * the body; an upstream or intermediary that read only the header must not see another tool).
+ */
+export function checkMirroredHeaders(headers: RequestHeaders, parsed: ParsedBody): void {
+  const method = headers.get("mcp-method");
+  const name = headers.get("mcp-name");
+  if (method === null && name === null) return;
+  const message = parsed.messages.length === 1 ? parsed.messages[0] : undefined;
+  if (message === undefined || !isRequest(message)) throw mismatch("Mcp-Method and Mcp-Name go with a single request");
+  if (method !== null && method !== message.method) throw mismatch(`Mcp-Method header value '${method.slice(0, 128)}' does not match body value '${message.method.slice(0, 128)}'`);
+  const field = NAMED[message.method];
+  if (name !== null && (field === undefined || decodeHeaderValue(name) !== message.params?.[field])) {
+    throw mismatch(`Mcp-Name header value '${name.slice(0, 128)}' does not match the body`);
+  }
+}
+
 /** A header value as sent, or decoded from the `=?base64?...?=` sentinel form; undefined when that form is malformed. */
 export function decodeHeaderValue(value: string): string | undefined {
   if (!value.startsWith("=?base64?") || !value.endsWith("?=")) return value;

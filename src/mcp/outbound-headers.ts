@@ -14,7 +14,7 @@
  * upstream's credential and would otherwise get the server's own credentials instead.
  */
 import { GATEWAY_KEY_HEADER } from "../auth/inbound/gateway-key.js";
-import { GATEWAY_OWNED, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
+import { GATEWAY_OWNED, MCP_PARAM_HEADER_PREFIX, MCP_TRANSPORT_HEADERS, connectionTokens, type ResponseHeaders } from "../headers.js";
 import { scrubberFor, type CredentialScrubber } from "../credential-scrubber.js";
 import { gatewayKeyInClientSideCredential, gatewayKeyInPerRequestHeader, perRequestHeaders } from "../auth/upstream/per-request-headers.js";
 import { staticAuthHeader } from "../auth/upstream/static-auth.js";
@@ -58,6 +58,12 @@ export function outboundRequest(
     // The body was read as UTF-8 JSON (a declared charset other than UTF-8 is refused): the
     // upstream must decode it the same way, so none of the client's parameters go along.
     if (headers["content-type"] !== undefined) headers["content-type"] = "application/json";
+    // A 2026-07-28 request also mirrors tool arguments in Mcp-Param-* headers, which the upstream checks against the body.
+    if (headers["mcp-method"] !== undefined) {
+      inbound.headers.forEach((value, name) => {
+        if (name.startsWith(MCP_PARAM_HEADER_PREFIX)) headers[name] = value;
+      });
+    }
   }
   if (server.extraHeaders.length > 0) return withExtraHeaders(server, snapshot, inbound, headers);
   return withCredentials(server, snapshot, inbound, headers);

@@ -108,12 +108,24 @@ export class StreamableHttpSession implements ToolsClient {
     /** What the gateway declares: none for its own pooled sessions; an aggregate session's client's for its own. */
     clientCapabilities: Record<string, unknown> = {},
   ): Promise<StreamableHttpSession> {
+    const known = MODERN_SERVERS.get(server.url.href);
+    if (known !== undefined) return StreamableHttpSession.openModern(http, server, headers, onUnauthorized, scrubber, clientCapabilities, known);
     const session = new StreamableHttpSession(http, server, headers, onUnauthorized, scrubber);
-    const result = (await session.request(
-      "initialize",
-      { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: clientCapabilities, clientInfo: GATEWAY_CLIENT_INFO },
-      { timeout: server.timeoutMs },
-    )) as { protocolVersion?: unknown; capabilities?: unknown };
+    let result: { protocolVersion?: unknown; capabilities?: unknown };
+    try {
+      result = (await session.request(
+        "initialize",
+        { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: clientCapabilities, clientInfo: GATEWAY_CLIENT_INFO },
+        { timeout: server.timeoutMs },
+      )) as { protocolVersion?: unknown; capabilities?: unknown };
+    } catch (error) {
+      // A server of the 2026-07-28 revision only refuses the handshake with the versions it speaks: speak one of those.
+      const modern = modernVersionOffered(error);
+      if (modern === undefined) throw error;
+      MODERN_SERVERS.set(server.url.href, modern);
+      if (MODERN_SERVERS.size > 10_000) MODERN_SERVERS.delete(MODERN_SERVERS.keys().next().value!);
+      return StreamableHttpSession.openModern(http, server, headers, onUnauthorized, scrubber, clientCapabilities, modern);
+    }
     if (typeof result.protocolVersion !== "string" || !SUPPORTED_PROTOCOL_VERSIONS.includes(result.protocolVersion)) {
       throw new Error(`the server's protocol version is not supported: ${String(result.protocolVersion)}`);
     }
@@ -123,6 +135,32 @@ export class StreamableHttpSession implements ToolsClient {
     await session.notify("notifications/initialized");
     return session;
   }
+
+  /**
+   * A server of the 2026-07-28 revision: no handshake and no session; every request carries
+   * the version, the gateway's identity and the client capabilities in `_meta` and mirrors
+   * its method and name in headers. What the server offers comes from `server/discover`.
+   */
+  private static async openModern(
+    http: UpstreamHttp,
+    server: McpServerEntry,
+    headers: Record<string, string>,
+    onUnauthorized: (challenge: string | undefined) => void,
+    scrubber: CredentialScrubber,
+    clientCapabilities: Record<string, unknown>,
+    version: string,
+  ): Promise<StreamableHttpSession> {
+    const session = new StreamableHttpSession(http, server, headers, onUnauthorized, scrubber);
+    session.modern = { version, clientCapabilities };
+    session.protocolVersion = version;
+    session.initialized = true;
+    const discovered = await session.request("server/discover", {}, { timeout: server.timeoutMs });
+    session.capabilities = isObject(discovered.capabilities) ? discovered.capabilities : {};
+    return session;
+  }
+
+  /** Set for a server of the 2026-07-28 revision: the version spoken and the capabilities declared on every request. */
+  private modern: { version: string; clientCapabilities: Record<string, unknown> } | undefined;
 
   /** A session another instance (or an earlier connection) opened: no initialize, its id and what it negotiated. */
   static attach(
@@ -135,7 +173,8 @@ export class StreamableHttpSession implements ToolsClient {
   ): StreamableHttpSession {
     const session = new StreamableHttpSession(http, server, headers, onUnauthorized, scrubber);
     session.sessionId = opened.sessionId;
-    session.protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(opened.protocolVersion) ? opened.protocolVersion : LATEST_PROTOCOL_VERSION;
+    if (MODERN_UPSTREAM_VERSIONS.includes(opened.protocolVersion)) session.modern = { version: opened.protocolVersion, clientCapabilities: {} };
+    session.protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(opened.protocolVersion) || session.modern !== undefined ? opened.protocolVersion : LATEST_PROTOCOL_VERSION;
     session.capabilities = opened.capabilities;
     session.initialized = true;
     return session;
@@ -171,6 +210,8 @@ export class StreamableHttpSession implements ToolsClient {
    * stream ends; rejects with UpstreamHttpError for a refusal (405: the server offers none).
    */
   async listen(onMessage: (message: ServerMessage) => void, options: { cancel: Cancellation; onOpen: () => void }): Promise<void> {
+    // The 2026-07-28 revision has no GET stream (its subscriptions/listen is not followed yet).
+    if (this.modern !== undefined) throw new UpstreamHttpError(405, "HTTP 405: a 2026-07-28 server has no GET stream");
     const { "content-type": _json, ...headers } = this.requestHeaders();
     const response = await this.http.send({
       serverName: this.server.name,
@@ -242,7 +283,7 @@ export class StreamableHttpSession implements ToolsClient {
   async end(): Promise<void> {
     const headers = this.requestHeaders();
     this.closed = true;
-    if (this.sessionId === undefined) return;
+    if (this.sessionId === undefined || this.modern !== undefined) return;
     const response = await this.http.send({ serverName: this.server.name, target: this.server.target, method: "DELETE", headers, timeoutMs: this.server.timeoutMs });
     response.body.resume();
   }
@@ -276,8 +317,16 @@ export class StreamableHttpSession implements ToolsClient {
     const id = ++this.nextId;
     const progress = options.onprogress;
     let body: string;
+    let headers = this.requestHeaders();
+    if (this.modern !== undefined) {
+      const meta = { ...(isObject(params._meta) ? params._meta : {}), ...modernMeta(this.modern), ...(progress === undefined ? {} : { progressToken: id }) };
+      params = { ...params, _meta: meta };
+      headers = { ...headers, ...modernHeaders(this.modern.version, method, params) };
+    } else if (progress !== undefined) {
+      params = { ...params, _meta: { progressToken: id } };
+    }
     try {
-      body = JSON.stringify({ jsonrpc: "2.0", id, method, params: progress === undefined ? params : { ...params, _meta: { progressToken: id } } });
+      body = JSON.stringify({ jsonrpc: "2.0", id, method, params });
     } catch {
       // JSON.parse took the client's body, JSON.stringify overflows its stack (thousands of levels): the client's fault, not the upstream's.
       throw new GatewayError({ status: 400, code: "invalid_params", message: `${method}: the params are nested too deeply to forward`, rpcCode: JsonRpcCode.InvalidParams });
@@ -288,7 +337,7 @@ export class StreamableHttpSession implements ToolsClient {
         serverName: this.server.name,
         target: this.server.target,
         method: "POST",
-        headers: this.requestHeaders(),
+        headers,
         body,
         signal: call.cancel,
         timeoutMs: options.timeout,
@@ -364,7 +413,7 @@ export class StreamableHttpSession implements ToolsClient {
       this.onUnauthorized(Array.isArray(challenge) ? challenge.join(", ") : challenge);
     }
     if (status === 404 && this.sessionId !== undefined) this.closed = true;
-    throw new UpstreamHttpError(status, `HTTP ${status}${text === "" ? "" : `: ${text}`}`);
+    throw new UpstreamHttpError(status, `HTTP ${status}${text === "" ? "" : `: ${text}`}`, text);
   }
 }
 
@@ -376,6 +425,8 @@ export class UpstreamHttpError extends Error {
   constructor(
     readonly code: number,
     message: string,
+    /** The start of the answer's body (scrubbed), for a caller that reads a JSON-RPC error in it. */
+    readonly body = "",
   ) {
     super(message);
     this.name = "UpstreamHttpError";
@@ -499,6 +550,51 @@ function resultOf(message: JsonRpcMessage): Record<string, unknown> {
   }
   if (!isObject(message.result)) throw new UpstreamProtocolError("the response has no result object");
   return message.result;
+}
+
+/** The 2026-07-28 revision (and later ones the gateway can speak to upstreams). */
+const MODERN_UPSTREAM_VERSIONS: readonly string[] = ["2026-07-28"];
+
+/** Upstream URLs known to speak only the 2026-07-28 revision, and the version to use (bounded). */
+const MODERN_SERVERS = new Map<string, string>();
+
+/** The modern version an upstream offers in its UnsupportedProtocolVersion error (-32022) to the gateway's initialize, if it does. */
+function modernVersionOffered(error: unknown): string | undefined {
+  if (!(error instanceof UpstreamHttpError) || error.code !== 400) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(error.body);
+  } catch {
+    return undefined;
+  }
+  const failure = (parsed as { error?: { code?: unknown; data?: { supported?: unknown } } } | null)?.error;
+  const supported = failure?.data?.supported;
+  if (failure?.code !== -32022 || !Array.isArray(supported)) return undefined;
+  return MODERN_UPSTREAM_VERSIONS.find((version) => supported.includes(version));
+}
+
+function modernMeta(modern: { version: string; clientCapabilities: Record<string, unknown> }): Record<string, unknown> {
+  return {
+    "io.modelcontextprotocol/protocolVersion": modern.version,
+    "io.modelcontextprotocol/clientCapabilities": modern.clientCapabilities,
+    "io.modelcontextprotocol/clientInfo": GATEWAY_CLIENT_INFO,
+  };
+}
+
+/** The headers a 2026-07-28 request mirrors from its body: version, method, and the name or URI it is about. */
+function modernHeaders(version: string, method: string, params: Record<string, unknown>): Record<string, string> {
+  const named = method === "resources/read" ? params.uri : method === "tools/call" || method === "prompts/get" ? params.name : undefined;
+  return {
+    "mcp-protocol-version": version,
+    "mcp-method": method,
+    ...(typeof named === "string" ? { "mcp-name": headerSafe(named) } : {}),
+  };
+}
+
+/** A header value as sent, or in the Base64 sentinel form when it is not plain printable ASCII (or looks like that form). */
+function headerSafe(value: string): string {
+  const plain = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(value) && !(value.startsWith("=?base64?") && value.endsWith("?="));
+  return plain ? value : `=?base64?${Buffer.from(value, "utf8").toString("base64")}?=`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -22,6 +22,7 @@ import { GatewayError } from "../../errors.js";
 import { jsonAnswer, type CancelSource, type HttpAnswer } from "../../exchange.js";
 import { assertTargetsReachable, delegatedTargets, isAccessGroup, parseServersHeader, pathTargets, serverForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
+import { checkMirroredHeaders } from "../../mcp/modern-protocol.js";
 import { parseJsonRpcBody, responseId, toolCallCount, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
 import type { InboundRequestInfo } from "../../mcp/outbound-headers.js";
 import type { ProxyHandler } from "../../mcp/passthrough.js";
@@ -141,6 +142,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       // A GET stream stays open for the whole session: max_streams_per_key bounds it, not max_parallel_requests.
       if (authenticated.caller.limits !== undefined && exchange.method !== "GET") await admit(exchange, authenticated.caller);
       const read = exchange.method === "POST" ? await readJsonRpc(exchange, errorId) : undefined;
+      if (read !== undefined) checkMirroredHeaders(exchange.headers, read.parsed);
       if (read !== undefined && authenticated.caller.limits !== undefined) await countToolCalls(authenticated.caller, toolCallCount(read.parsed));
       const metadataUrl = () => protectedResourceMetadataUrl(origin(exchange), server, form);
       const forward = () =>

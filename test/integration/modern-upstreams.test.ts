@@ -1,0 +1,103 @@
+/**
+ * Upstreams on the 2026-07-28 revision, built with the official v2 SDK: one that speaks
+ * only that revision (its answer to the gateway's `initialize` is an
+ * UnsupportedProtocolVersion error naming it), one that also answers 2025-era requests.
+ * Through `/mcp`, REST and the pass-through, with clients of both revisions (the official
+ * v1 and v2 SDK clients).
+ */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MASTER_KEY, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { startModernUpstream, type ModernUpstream } from "../fixtures/modern-upstream.js";
+
+let gateway: TestGateway;
+let strict: ModernUpstream;
+let dual: ModernUpstream;
+
+beforeAll(async () => {
+  strict = await startModernUpstream({ legacy: "reject", name: "strict" });
+  dual = await startModernUpstream({ legacy: "stateless", name: "dual" });
+  gateway = await startTestGateway({ servers: { strict: { url: strict.url }, dual: { url: dual.url } } });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await strict?.close();
+  await dual?.close();
+});
+
+const textOf = (result: unknown) => ((result as { content?: Array<{ text?: string }> }).content ?? []).map((part) => part.text ?? "").join("");
+
+async function modernClient(path: string): Promise<ModernClient> {
+  const client = new ModernClient({ name: "v2-client", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+  await client.connect(new ModernTransport(new URL(`${gateway.url}${path}`), { requestInit: { headers: { "x-litellm-api-key": `Bearer ${MASTER_KEY}` } } }));
+  return client;
+}
+
+describe("a 2026-07-28-only upstream behind /mcp", () => {
+  it("serves a 2025-era client (the v1 SDK): the gateway speaks 2026-07-28 upstream, with the version in _meta and the method and name in headers", async () => {
+    const client = await gateway.connect("/mcp");
+    const { tools } = await client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(["strict-echo", "strict-add", "dual-echo"]));
+    expect(textOf(await client.callTool({ name: "strict-add", arguments: { a: 2, b: 40 } }))).toBe("42");
+
+    const call = strict.requests.find((request) => (request.body as { method?: string } | undefined)?.method === "tools/call");
+    expect(call?.headers).toMatchObject({ "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "add" });
+    expect((call?.body as { params: { _meta: Record<string, unknown> } }).params._meta).toMatchObject({
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientInfo": { name: "gatehouse" },
+    });
+    expect(call?.headers).not.toHaveProperty("mcp-session-id");
+
+    // Both upstreams offer modern://readme: the aggregate names each with its server.
+    const { resources } = await client.listResources();
+    expect(resources.map((resource) => resource.uri).sort()).toEqual(["gatehouse://dual/modern://readme", "gatehouse://strict/modern://readme"]);
+    const read = await client.readResource({ uri: "gatehouse://strict/modern://readme" });
+    expect(read.contents[0]).toMatchObject({ uri: "gatehouse://strict/modern://readme", text: "modern readme" });
+    const prompt = await client.getPrompt({ name: "strict-greet", arguments: { name: "Ada" } });
+    expect(JSON.stringify(prompt.messages)).toContain("Hello Ada");
+  });
+
+  it("serves it in a 2025-era session too (its upstream session is the stateless 2026-07-28 kind)", async () => {
+    const client = await gateway.connect("/mcp");
+    expect(textOf(await client.callTool({ name: "strict-echo", arguments: { message: "in a session" } }))).toBe("in a session");
+  });
+
+  it("serves a 2026-07-28 client (the v2 SDK) end to end", async () => {
+    const client = await modernClient("/mcp");
+    try {
+      expect(textOf(await client.callTool({ name: "strict-echo", arguments: { message: "modern to modern" } }))).toBe("modern to modern");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("serves REST calls", async () => {
+    const response = await gateway.fetch("/mcp-rest/tools/call", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "echo", server_name: "strict", arguments: { message: "rest" } }) });
+    expect(response.status).toBe(200);
+    expect(textOf(await response.json())).toBe("rest");
+  });
+});
+
+describe("a 2026-07-28 upstream on the pass-through", () => {
+  it("a 2026-07-28 client reaches it through /{server}/mcp with its mirrored headers", async () => {
+    const client = await modernClient("/strict/mcp");
+    try {
+      expect(textOf(await client.callTool({ name: "echo", arguments: { message: "passed through" } }))).toBe("passed through");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refuses a mirrored Mcp-Name that is not the body's tool, before the upstream sees it", async () => {
+    const before = strict.requests.length;
+    const response = await gateway.fetch("/strict/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "add" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { message: "x" }, _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } } }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    expect(strict.requests.length).toBe(before);
+  });
+});
