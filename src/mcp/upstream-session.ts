@@ -311,8 +311,36 @@ export class StreamableHttpSession implements ToolsClient {
     if (response.statusCode >= 400) this.failed(response.statusCode, response.headers, `${method} was refused`);
   }
 
-  /** One JSON-RPC request; resolves with its result, rejects with its error. */
+  /**
+   * One JSON-RPC request; resolves with its result, rejects with its error. A cacheable
+   * answer of a 2026-07-28 server (`ttlMs` > 0) is kept that long: `private` ones in this
+   * session (which is one caller's), `public` ones for every session to the server.
+   */
   async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
+    const cacheKey = this.modern !== undefined && CACHEABLE_UPSTREAM.has(method) ? `${method}\0${JSON.stringify(params)}` : undefined;
+    if (cacheKey !== undefined) {
+      const cached = this.listCache.get(cacheKey) ?? PUBLIC_LIST_CACHE.get(`${this.server.url.href}\0${cacheKey}`);
+      if (cached !== undefined && cached.until > Date.now()) return cached.result;
+    }
+    const result = await this.send(method, params, options);
+    if (cacheKey !== undefined) this.remember(cacheKey, result);
+    return result;
+  }
+
+  /** Answers cached per this session (private) and per server (public), by method and params; bounded. */
+  private readonly listCache = new Map<string, CachedAnswer>();
+
+  private remember(key: string, result: Record<string, unknown>): void {
+    const ttl = typeof result.ttlMs === "number" && Number.isFinite(result.ttlMs) ? Math.min(result.ttlMs, MAX_UPSTREAM_CACHE_MS) : 0;
+    if (ttl <= 0) return;
+    const entry = { result, until: Date.now() + ttl };
+    const [cache, cacheKey] = result.cacheScope === "public" ? [PUBLIC_LIST_CACHE, `${this.server.url.href}\0${key}`] : [this.listCache, key];
+    cache.delete(cacheKey);
+    cache.set(cacheKey, entry);
+    if (cache.size > MAX_CACHED_ANSWERS) cache.delete(cache.keys().next().value!);
+  }
+
+  private async send(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
     if (this.closed) throw new McpError(ErrorCode.ConnectionClosed, "Connection closed");
     const id = ++this.nextId;
     const progress = options.onprogress;
@@ -554,6 +582,21 @@ function resultOf(message: JsonRpcMessage): Record<string, unknown> {
 
 /** The 2026-07-28 revision (and later ones the gateway can speak to upstreams). */
 const MODERN_UPSTREAM_VERSIONS: readonly string[] = ["2026-07-28"];
+
+/** The 2026-07-28 results an upstream may mark cacheable. */
+const CACHEABLE_UPSTREAM = new Set(["tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read", "server/discover"]);
+/** The longest an upstream's cacheable answer is kept, whatever its ttlMs. */
+const MAX_UPSTREAM_CACHE_MS = 10 * 60_000;
+const MAX_CACHED_ANSWERS = 256;
+
+interface CachedAnswer {
+  result: Record<string, unknown>;
+  /** Epoch ms. */
+  until: number;
+}
+
+/** `cacheScope: "public"` answers, by server URL, method and params: the same for every caller. */
+const PUBLIC_LIST_CACHE = new Map<string, CachedAnswer>();
 
 /** Upstream URLs known to speak only the 2026-07-28 revision, and the version to use (bounded). */
 const MODERN_SERVERS = new Map<string, string>();

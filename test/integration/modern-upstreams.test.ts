@@ -101,3 +101,41 @@ describe("a 2026-07-28 upstream on the pass-through", () => {
     expect(strict.requests.length).toBe(before);
   });
 });
+
+describe("caching a 2026-07-28 upstream's lists as its ttlMs and cacheScope allow", () => {
+  const toolLists = (upstream: ModernUpstream) => upstream.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/list").length;
+
+  it("private: asks again for another key, not for the same key within the ttl", async () => {
+    const upstream = await startModernUpstream({ legacy: "reject", name: "private", toolsCache: { ttlMs: 60_000, cacheScope: "private" } });
+    const privateGateway = await startTestGateway({ servers: { cached: { url: upstream.url } } });
+    try {
+      const list = async (key: string) => (await (await privateGateway.fetch("/mcp", { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) })).json()) as { result: { tools: unknown[] } };
+      const other = await privateGateway.generateKey({});
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(2);
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(2);
+      expect(toolLists(upstream)).toBe(1);
+      expect((await list(other)).result.tools).toHaveLength(2);
+      expect(toolLists(upstream)).toBe(2);
+    } finally {
+      await privateGateway.close();
+      await upstream.close();
+    }
+  });
+
+  it("public: one answer serves every key within the ttl; without a ttl nothing is cached", async () => {
+    const upstream = await startModernUpstream({ legacy: "reject", name: "public", toolsCache: { ttlMs: 60_000, cacheScope: "public" } });
+    const uncached = await startModernUpstream({ legacy: "reject", name: "uncached" });
+    const publicGateway = await startTestGateway({ servers: { shared: { url: upstream.url }, fresh: { url: uncached.url } } });
+    try {
+      const list = (key: string) => publicGateway.fetch("/mcp", { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) });
+      const other = await publicGateway.generateKey({});
+      for (const key of [MASTER_KEY, other, MASTER_KEY]) expect((await list(key)).status).toBe(200);
+      expect(toolLists(upstream)).toBe(1);
+      expect(toolLists(uncached)).toBe(3);
+    } finally {
+      await publicGateway.close();
+      await upstream.close();
+      await uncached.close();
+    }
+  });
+});
