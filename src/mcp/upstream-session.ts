@@ -268,11 +268,42 @@ export class StreamableHttpSession implements ToolsClient {
     if (!Array.isArray(result.tools) || !result.tools.every((tool) => typeof (tool as { name?: unknown } | null)?.name === "string")) {
       throw new UpstreamProtocolError("the tools/list result has no list of named tools");
     }
+    if (this.modern !== undefined) {
+      for (const tool of result.tools as Array<{ name: string; inputSchema?: unknown }>) this.paramHeaders.set(tool.name, paramHeaderDeclarations(tool.inputSchema));
+      while (this.paramHeaders.size > MAX_CACHED_ANSWERS * 16) this.paramHeaders.delete(this.paramHeaders.keys().next().value!);
+    }
     return result as ListToolsResult;
   }
 
+  /**
+   * A 2026-07-28 server checks the `Mcp-Param-{Name}` headers a tool's `x-mcp-header`
+   * arguments must be mirrored in: the declarations come from its tools/list (listed once
+   * when this session has not seen the tool), and a HeaderMismatch lists again and retries
+   * once, as the revision tells clients to.
+   */
   async callTool(params: { name: string; arguments?: Record<string, unknown> }, options: CallOptions): Promise<CallToolResult> {
-    return (await this.request("tools/call", params, options)) as CallToolResult;
+    if (this.modern === undefined) return (await this.request("tools/call", params, options)) as CallToolResult;
+    if (!this.paramHeaders.has(params.name)) await this.learnTools(options).catch(() => undefined);
+    try {
+      return (await this.request("tools/call", params, options)) as CallToolResult;
+    } catch (error) {
+      if (!isHeaderMismatch(error)) throw error;
+      this.paramHeaders.clear();
+      await this.learnTools(options);
+      return (await this.request("tools/call", params, options)) as CallToolResult;
+    }
+  }
+
+  /** The `x-mcp-header` declarations of a 2026-07-28 server's tools, by tool name (learned from tools/list). */
+  private readonly paramHeaders = new Map<string, ParamHeader[]>();
+
+  private async learnTools(options: CallOptions): Promise<void> {
+    let cursor: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const listed = await this.listTools(cursor === undefined ? {} : { cursor }, { ...(options.cancel === undefined ? {} : { cancel: options.cancel }), timeout: options.timeout });
+      cursor = listed.nextCursor;
+      if (cursor === undefined) return;
+    }
   }
 
   async close(): Promise<void> {
@@ -350,6 +381,7 @@ export class StreamableHttpSession implements ToolsClient {
       const meta = { ...(isObject(params._meta) ? params._meta : {}), ...modernMeta(this.modern), ...(progress === undefined ? {} : { progressToken: id }) };
       params = { ...params, _meta: meta };
       headers = { ...headers, ...modernHeaders(this.modern.version, method, params) };
+      if (method === "tools/call" && typeof params.name === "string") Object.assign(headers, paramHeaderValues(this.paramHeaders.get(params.name), params.arguments));
     } else if (progress !== undefined) {
       params = { ...params, _meta: { progressToken: id } };
     }
@@ -638,6 +670,47 @@ function modernHeaders(version: string, method: string, params: Record<string, u
 function headerSafe(value: string): string {
   const plain = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(value) && !(value.startsWith("=?base64?") && value.endsWith("?="));
   return plain ? value : `=?base64?${Buffer.from(value, "utf8").toString("base64")}?=`;
+}
+
+/** A tool argument a 2026-07-28 server wants mirrored in `Mcp-Param-{header}` (SEP-2243 `x-mcp-header`). */
+interface ParamHeader {
+  path: string[];
+  header: string;
+}
+
+/** The `x-mcp-header` properties of an input schema, reached through `properties` only (where the revision allows them). */
+function paramHeaderDeclarations(schema: unknown, path: string[] = [], found: ParamHeader[] = []): ParamHeader[] {
+  if (!isObject(schema) || !isObject(schema.properties) || path.length > 8 || found.length > 32) return found;
+  for (const [name, property] of Object.entries(schema.properties)) {
+    if (!isObject(property)) continue;
+    const header = property["x-mcp-header"];
+    if (typeof header === "string" && /^[A-Za-z0-9-]{1,64}$/.test(header)) found.push({ path: [...path, name], header });
+    paramHeaderDeclarations(property, [...path, name], found);
+  }
+  return found;
+}
+
+/** The Mcp-Param headers of a call: each declared argument present in the body, as text (numbers in decimal, strings header-safe). */
+function paramHeaderValues(declarations: readonly ParamHeader[] | undefined, args: unknown): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const { path, header } of declarations ?? []) {
+    let value: unknown = args;
+    for (const key of path) value = isObject(value) ? value[key] : undefined;
+    if (typeof value === "string") headers[`mcp-param-${header.toLowerCase()}`] = headerSafe(value);
+    else if ((typeof value === "number" && Number.isFinite(value)) || typeof value === "boolean") headers[`mcp-param-${header.toLowerCase()}`] = String(value);
+  }
+  return headers;
+}
+
+/** The upstream refused the request's mirrored headers (HeaderMismatch, -32020). */
+function isHeaderMismatch(error: unknown): boolean {
+  if (error instanceof McpError) return error.code === -32020;
+  if (!(error instanceof UpstreamHttpError) || error.code !== 400) return false;
+  try {
+    return (JSON.parse(error.body) as { error?: { code?: unknown } }).error?.code === -32020;
+  } catch {
+    return false;
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

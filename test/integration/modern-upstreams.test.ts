@@ -58,6 +58,17 @@ describe("a 2026-07-28-only upstream behind /mcp", () => {
     expect(JSON.stringify(prompt.messages)).toContain("Hello Ada");
   });
 
+  it("mirrors a tool's x-mcp-header argument in its Mcp-Param header, which the upstream checks against the body", async () => {
+    const client = await gateway.connect("/mcp");
+    expect(textOf(await client.callTool({ name: "strict-forecast", arguments: { region: "eu-north1", days: 3 } }))).toBe("sunny in eu-north1 for 3 days");
+    const call = strict.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/call").at(-1);
+    expect(call?.headers).toMatchObject({ "mcp-name": "forecast", "mcp-param-region": "eu-north1" });
+    // Non-ASCII travels in the Base64 sentinel form.
+    expect(textOf(await client.callTool({ name: "strict-forecast", arguments: { region: "Zürich" } }))).toBe("sunny in Zürich for 1 days");
+    const rest = await gateway.fetch("/mcp-rest/tools/call", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "forecast", server_name: "strict", arguments: { region: "ap-south1" } }) });
+    expect(textOf(await rest.json())).toBe("sunny in ap-south1 for 1 days");
+  });
+
   it("serves it in a 2025-era session too (its upstream session is the stateless 2026-07-28 kind)", async () => {
     const client = await gateway.connect("/mcp");
     expect(textOf(await client.callTool({ name: "strict-echo", arguments: { message: "in a session" } }))).toBe("in a session");
@@ -111,10 +122,10 @@ describe("caching a 2026-07-28 upstream's lists as its ttlMs and cacheScope allo
     try {
       const list = async (key: string) => (await (await privateGateway.fetch("/mcp", { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) })).json()) as { result: { tools: unknown[] } };
       const other = await privateGateway.generateKey({});
-      expect((await list(MASTER_KEY)).result.tools).toHaveLength(2);
-      expect((await list(MASTER_KEY)).result.tools).toHaveLength(2);
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(3);
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(3);
       expect(toolLists(upstream)).toBe(1);
-      expect((await list(other)).result.tools).toHaveLength(2);
+      expect((await list(other)).result.tools).toHaveLength(3);
       expect(toolLists(upstream)).toBe(2);
     } finally {
       await privateGateway.close();
