@@ -294,20 +294,27 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  /** GET /mcp: the session's stream (what its upstreams send outside any call). */
-  async function openStream(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo">): Promise<HttpAnswer> {
+  /** The live session a GET or DELETE names (405 without an id, 404 for one that is not this caller's or has ended). */
+  async function presentedSession(request: Pick<AggregateRequest, "caller" | "inbound">, what: string): Promise<{ session: AggregateSession; sessions: NonNullable<AggregateDeps["sessions"]> }> {
     const presented = request.inbound.headers.get("mcp-session-id");
-    if (deps.sessions === undefined || sessionStreams === undefined || presented === null) {
+    if (deps.sessions === undefined || presented === null) {
       throw new GatewayError({
         status: 405,
         code: "method_not_allowed",
-        message: "GET /mcp opens a session's stream: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
+        message: `${what}: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)`,
         rpcCode: JsonRpcCode.InvalidRequest,
         headers: { allow: "GET, POST, DELETE" },
       });
     }
     const session = deps.sessions.seal.open(presented, request.caller);
     if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    return { session, sessions: deps.sessions };
+  }
+
+  /** GET /mcp: the session's stream (what its upstreams send outside any call). */
+  async function openStream(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo">): Promise<HttpAnswer> {
+    const { session } = await presentedSession(request, "GET /mcp opens a session's stream");
+    if (sessionStreams === undefined) throw aggregateSessionNotFound();
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const owner = streamOwner(request.caller, request.inbound.headers);
     const taskIds = deps.taskIds;
@@ -323,18 +330,7 @@ export function createAggregate(deps: AggregateDeps) {
 
   /** DELETE /mcp: ends the caller's session and every upstream session under it. */
   async function endSession(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound">): Promise<HttpAnswer> {
-    const presented = request.inbound.headers.get("mcp-session-id");
-    if (deps.sessions === undefined || presented === null) {
-      throw new GatewayError({
-        status: 405,
-        code: "method_not_allowed",
-        message: "DELETE /mcp ends a session: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
-        rpcCode: JsonRpcCode.InvalidRequest,
-        headers: { allow: "GET, POST, DELETE" },
-      });
-    }
-    const session = deps.sessions.seal.open(presented, request.caller);
-    if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    const { session } = await presentedSession(request, "DELETE /mcp ends a session");
     await deps.clients.endSession(session, request.snapshot, request.inbound);
     return { status: 200, headers: {}, body: null };
   }

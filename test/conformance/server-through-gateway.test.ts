@@ -20,27 +20,14 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASTER_KEY, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startConformanceUpstreamProcess, type ConformanceUpstream } from "../fixtures/conformance-upstream-process.js";
 import { startKeyInjectingProxy, type KeyInjectingProxy } from "../fixtures/key-injecting-proxy.js";
-import { node22 } from "../fixtures/node22.js";
+import { conformanceRuntime } from "../fixtures/node22.js";
 
-const require = createRequire(import.meta.url);
-
-/** The suite and the Node 22 executable it runs on, or why there are none. */
-function conformanceRuntime(): { node: string; cli: string } | { missing: string } {
-  const runtime = node22();
-  if ("missing" in runtime) return runtime;
-  try {
-    return { node: runtime.node, cli: join(dirname(require.resolve("@modelcontextprotocol/conformance/package.json")), "dist", "index.js") };
-  } catch {
-    return { missing: "@modelcontextprotocol/conformance is not installed (run npm ci)" };
-  }
-}
 
 const runtime = conformanceRuntime();
 
