@@ -55,6 +55,8 @@ import { migrateToLatest } from "./store/migrate.js";
 import { watchRevisions } from "./store/revisions.js";
 import { createSecretBox } from "./store/secret-box.js";
 import { aggregateSessionsRepository } from "./store/aggregate-sessions-repository.js";
+import { inputEventsRepository } from "./store/input-events-repository.js";
+import { createInputBridge } from "./mcp/input-bridge.js";
 import { sessionSeal } from "./mcp/aggregate-session.js";
 import { taskIds } from "./mcp/aggregate-tasks.js";
 import { serversRepository } from "./store/servers-repository.js";
@@ -124,7 +126,8 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
     const aggregateSessions = aggregateSessionsRepository(database.db, box);
-    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions };
+    const inputEvents = inputEventsRepository(database.db, box);
+    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents };
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
@@ -165,7 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await stdio.close();
     throw error;
   }
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions } = store;
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents } = store;
   const sessionMaxAgeMs = general.mcp_aggregate_session_max_age_hours * 3600_000;
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
   const origin = originSettings({
@@ -214,7 +217,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Pending authorizations, codes and never-completed clients are refused once expired; this only keeps the tables small.
   const purge = setInterval(
     () =>
-      void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired(), audit.purgeOlderThan(general.audit_retention_days), aggregateSessions.purgeOlderThan(sessionMaxAgeMs)]),
+      void Promise.allSettled([oauthRepo.purgeExpired(), sessionsRepo.purgeExpired(), audit.purgeOlderThan(general.audit_retention_days), aggregateSessions.purgeOlderThan(sessionMaxAgeMs), inputEvents.purgeOlderThan(3600_000)]),
     10 * 60_000,
   );
   purge.unref();
@@ -236,6 +239,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     delegated,
     audit,
     metrics,
+    // A 2026-07-28 client's retry may land on any instance: the requestState is sealed under a key every instance derives alike.
+    inputBridge: createInputBridge({ repo: inputEvents, key: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp request state v1", 32)), log }),
     // Task ids given to /mcp clients are bound to their key like pass-through session ids (any instance checks them).
     taskIds: taskIds(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "aggregate task ids v1", 32))),
     ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions, streams } } : {}),

@@ -46,11 +46,7 @@ export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: 
   const now = options.now ?? Date.now;
 
   function seal(session: AggregateSession): string {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv("aes-256-gcm", key, iv);
-    const plaintext = JSON.stringify({ n: session.nonce, k: session.keyId, s: session.subject, c: session.clientCapabilities, p: session.protocolVersion, t: session.issuedAt });
-    const sealed = Buffer.concat([iv, cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()]);
-    return `${PREFIX}${sealed.toString("base64url")}`;
+    return `${PREFIX}${sealJson(key, { n: session.nonce, k: session.keyId, s: session.subject, c: session.clientCapabilities, p: session.protocolVersion, t: session.issuedAt })}`;
   }
 
   return {
@@ -75,22 +71,37 @@ export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: 
 
 function unseal(key: Buffer, id: string): AggregateSession | undefined {
   if (!id.startsWith(PREFIX) || id.length > 8192) return undefined;
-  const sealed = Buffer.from(id.slice(PREFIX.length), "base64url");
+  const opened = openJson(key, id.slice(PREFIX.length));
+  if (opened === undefined) return undefined;
+  const { n, k, s, c, p, t } = opened;
+  if (typeof n !== "string" || typeof k !== "string" || typeof s !== "string" || typeof p !== "string" || typeof t !== "number" || typeof c !== "object" || c === null) return undefined;
+  return { nonce: n, keyId: k, subject: s, clientCapabilities: c as Record<string, unknown>, protocolVersion: p, issuedAt: t };
+}
+
+/** A JSON object encrypted and authenticated with AES-256-GCM under `key`: base64url(iv | ciphertext | tag). */
+export function sealJson(key: Buffer, value: Record<string, unknown>): string {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  return Buffer.concat([iv, cipher.update(JSON.stringify(value), "utf8"), cipher.final(), cipher.getAuthTag()]).toString("base64url");
+}
+
+/** The object `sealJson` sealed, or undefined when the text was not sealed under `key` (or was changed). */
+export function openJson(key: Buffer, text: string): Record<string, unknown> | undefined {
+  if (text.length > 16_384) return undefined;
+  const sealed = Buffer.from(text, "base64url");
   if (sealed.length <= IV_BYTES + TAG_BYTES) return undefined;
   try {
     const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, IV_BYTES));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const plaintext = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]).toString("utf8");
-    const { n, k, s, c, p, t } = JSON.parse(plaintext) as Record<string, unknown>;
-    if (typeof n !== "string" || typeof k !== "string" || typeof s !== "string" || typeof p !== "string" || typeof t !== "number" || typeof c !== "object" || c === null) return undefined;
-    return { nonce: n, keyId: k, subject: s, clientCapabilities: c as Record<string, unknown>, protocolVersion: p, issuedAt: t };
+    const parsed: unknown = JSON.parse(Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]).toString("utf8"));
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
 }
 
 /** The capabilities worth keeping, as long as they stay small (a client's extras are dropped). */
-function keptCapabilities(declared: unknown): Record<string, unknown> {
+export function keptCapabilities(declared: unknown): Record<string, unknown> {
   if (typeof declared !== "object" || declared === null || Array.isArray(declared)) return {};
   const kept: Record<string, unknown> = {};
   for (const name of KEPT_CAPABILITIES) {

@@ -20,7 +20,8 @@ import { assertArgumentsAllowed, serversForCaller, toolVisibility } from "./acce
 import { calledTool, isRequest, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
 import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type MethodHandler, type StatelessServer } from "./stateless-server.js";
 import { checkModernRequest, discoverResult, isModernRequest, modernMethodNotFound, modernResult, type ModernServer } from "./modern-protocol.js";
-import { aggregateSessionNotFound, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
+import { aggregateSessionNotFound, keptCapabilities, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
+import type { InputBridge } from "./input-bridge.js";
 import { createAggregateStreams, forwardedMessage, parseForwardedId } from "./aggregate-stream.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
 import { unknownTask, type TaskIds } from "./aggregate-tasks.js";
@@ -57,6 +58,8 @@ export interface ToolCallContext {
   task?: Record<string, unknown>;
   /** A 2026-07-28 client's retry of a multi round-trip request: its `inputResponses` and `requestState`, for the upstream. */
   retry?: Record<string, unknown>;
+  /** What a 2026-07-28 client declared: its pooled upstream session is opened with them. */
+  capabilities?: Record<string, unknown>;
   forward?: (message: ServerMessage) => void;
 }
 
@@ -84,6 +87,8 @@ export interface AggregateDeps {
   /** Pages and tools one listing may take from one server (general_settings.tools_list_max_pages / tools_list_max_tools). */
   listLimits?: ListLimits;
   delegated: DelegatedResourceMetadata;
+  /** Multi round-trip requests for 2026-07-28 clients of upstreams that ask as earlier revisions do (input-bridge.ts). */
+  inputBridge?: InputBridge;
   /** Task ids given to clients (aggregate-tasks.ts); without, task-augmented calls and tasks/* are refused. */
   taskIds?: TaskIds;
   /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. `streams` bounds their GET streams' upstream streams. */
@@ -122,6 +127,15 @@ const MODERN_GATEWAY: ModernServer = {
 const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
 const RESOURCE_NOT_FOUND_LEGACY = -32002;
 
+/** What a 2026-07-28 request's client declared that lets an upstream ask it something (sampling, elicitation, roots), or undefined for none. */
+function declaredCapabilities(parsed: ParsedBody): Record<string, unknown> | undefined {
+  const [first] = parsed.messages;
+  const meta = first !== undefined && isRequest(first) ? first.params?._meta : undefined;
+  const declared = typeof meta === "object" && meta !== null ? keptCapabilities((meta as Record<string, unknown>)["io.modelcontextprotocol/clientCapabilities"]) : {};
+  const { tasks: _tasks, ...asking } = declared;
+  return Object.keys(asking).length === 0 ? undefined : asking;
+}
+
 function inputRequiredForLegacyClient(server: McpServerEntry): GatewayError {
   return new GatewayError({
     status: 502,
@@ -146,6 +160,7 @@ export function createAggregate(deps: AggregateDeps) {
     servers: readonly McpServerEntry[],
     inbound: InboundRequestInfo,
     session?: AggregateSession,
+    capabilities?: Record<string, unknown>,
   ): Promise<{ lists: ServerTools[]; failures: ListFailure[] }> {
     const settled = await Promise.allSettled(
       servers.map(async (server) => {
@@ -161,6 +176,7 @@ export function createAggregate(deps: AggregateDeps) {
               limits: listLimits,
             }),
           session,
+          capabilities,
         );
         if (truncated !== undefined) {
           deps.log.warn({ server: server.name, reason: truncated, pages, tools: tools.length }, "tools/list of an MCP server was cut short (a bound on pages, tools or time); its tools listed so far are served");
@@ -213,6 +229,7 @@ export function createAggregate(deps: AggregateDeps) {
             ...(call.forward === undefined ? {} : { onServerMessage: call.forward }),
           }),
         call.session,
+        call.capabilities,
       );
       deps.audit?.record({ ...audit, outcome: result.isError === true ? "tool_error" : "ok", durationMs: performance.now() - started });
       return result;
@@ -341,8 +358,10 @@ export function createAggregate(deps: AggregateDeps) {
     checkTransportHeaders(request.inbound.headers, request.parsed, { versionChecked: modern });
     if (modern) checkModernRequest(request.inbound.headers, request.parsed);
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
-    // The 2026-07-28 revision has no sessions: an Mcp-Session-Id is ignored, none is given.
+    // The 2026-07-28 revision has no sessions: an Mcp-Session-Id is ignored, none is given. Its
+    // client declares its capabilities in each request instead: those that let an upstream ask it something.
     const { session, issued } = modern ? {} : await sessionOf(request);
+    const declared = modern && deps.inputBridge !== undefined ? declaredCapabilities(request.parsed) : undefined;
     cancelCalls(request, session);
     await routeResponses(request, servers, session);
     const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
@@ -367,7 +386,7 @@ export function createAggregate(deps: AggregateDeps) {
     // One listing per HTTP request, however many tools/list a batch holds: each would otherwise be a full bounded listing of every upstream.
     let listing: Promise<{ tools: unknown[] }> | undefined;
     const listOnce = async () => {
-      const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound, session);
+      const { lists, failures } = await listToolsSettled(request.snapshot, request.caller, servers, request.inbound, session, declared);
       for (const failure of failures) noteRefusal(failure.server, failure.error);
       return {
         tools: lists.flatMap(({ server: entry, tools }) => tools.map((tool) => ({ ...tool, name: exposedName(sole, entry, tool.name) }))),
@@ -443,6 +462,33 @@ export function createAggregate(deps: AggregateDeps) {
             key = callKey(session, context.id);
             runningCalls.set(key, cancel);
             inbound = { ...request.inbound, cancel };
+          }
+          const bridge = deps.inputBridge;
+          if (declared !== undefined && bridge !== undefined && bridge.owns(params.requestState)) {
+            return outwardTasks(
+              route.server,
+              await bridge.resume(route.server, params.requestState, params.inputResponses, (server, upstreamSession, id, answer) =>
+                deps.clients.answerUpstream(server, request.snapshot, inbound, upstreamSession, id, answer),
+              ),
+            );
+          }
+          if (declared !== undefined && bridge !== undefined && (route.server.stdio === undefined && route.server.config.transport !== "sse")) {
+            // The call outlives this HTTP request when the upstream asks something (the client answers in a retry): only its timeout ends it.
+            const held = { ...inbound, cancel: new Cancellation() };
+            const started = (forward: (message: ServerMessage) => void) =>
+              callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, held, {
+                route: "aggregate",
+                requestId: request.requestId,
+                ...(context.progress === undefined ? {} : { progress: context.progress }),
+                ...(task === undefined ? {} : { task: task as Record<string, unknown> }),
+                // A 2026-07-28 upstream's own multi round-trip retry goes to it unchanged.
+                ...(params.inputResponses !== undefined || params.requestState !== undefined
+                  ? { retry: { ...(params.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }), ...(params.requestState === undefined ? {} : { requestState: params.requestState }) } }
+                  : {}),
+                capabilities: declared,
+                forward,
+              }) as Promise<Record<string, unknown>>;
+            return outwardTasks(route.server, await bridge.run(route.server, started));
           }
           const result = await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, inbound, {
             route: "aggregate",

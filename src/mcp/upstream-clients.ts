@@ -10,7 +10,7 @@
  * a bounded LRU, closed when idle or evicted, and dropped when they fail so the next call
  * reconnects (an upstream restart loses its sessions: 404 per the MCP transport spec).
  */
-import { McpError, ErrorCode, ResultSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { LATEST_PROTOCOL_VERSION, McpError, ErrorCode, ResultSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
@@ -31,7 +31,17 @@ export interface UpstreamClients {
    * gets an upstream session of that session's own, declaring its client's capabilities and
    * recorded in the database so any instance continues it; other servers are pooled as without.
    */
-  withClient<T>(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, use: (client: ToolsClient) => Promise<T>, session?: AggregateSession): Promise<T>;
+  withClient<T>(
+    server: McpServerEntry,
+    snapshot: RegistrySnapshot,
+    inbound: InboundRequestInfo,
+    use: (client: ToolsClient) => Promise<T>,
+    session?: AggregateSession,
+    /** Without a session: what a 2026-07-28 client declared, for a pooled session opened with them (kept apart from the others). */
+    capabilities?: Record<string, unknown>,
+  ): Promise<T>;
+  /** Answers a request an upstream sent in its session `upstreamSession`, from any instance (multi round-trip requests). */
+  answerUpstream(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, upstreamSession: string | undefined, id: string | number, answer: { result: unknown } | { error: unknown }): Promise<void>;
   /** Closes (DELETE upstream) and forgets every upstream session of an ended aggregate session. */
   endSession(session: AggregateSession, snapshot: RegistrySnapshot, inbound: InboundRequestInfo): Promise<void>;
   close(): Promise<void>;
@@ -105,17 +115,20 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     for (let index = 0; index <= mine.length - SESSIONS_PER_CALLER; index++) drop(...mine[index]!);
   }
 
-  function acquire(server: McpServerEntry, caller: string, outbound: OutboundRequest, session: AggregateSession | undefined): [string, PooledClient] {
+  function acquire(server: McpServerEntry, caller: string, outbound: OutboundRequest, session: AggregateSession | undefined, capabilities: Record<string, unknown> | undefined): [string, PooledClient] {
     const own = session !== undefined && ownsUpstreamSession(server);
+    const declared = !own && capabilities !== undefined && Object.keys(capabilities).length > 0 && ownsUpstreamSession(server) ? capabilities : undefined;
     // An aggregate session's upstream session is its own whatever the headers (a refreshed token keeps it).
-    const key = own ? `${AGGREGATE_KEY}${session.nonce}\0${server.id}` : sessionKey(server, caller, outbound.headers);
+    const key = own
+      ? `${AGGREGATE_KEY}${session.nonce}\0${server.id}`
+      : `${sessionKey(server, caller, outbound.headers)}${declared === undefined ? "" : `\0capabilities\0${JSON.stringify(declared)}`}`;
     let pooled = pool.get(key);
     if (pooled === undefined) {
       evictIdle();
       if (!own) retireOldestBeyond(server, caller);
       const challenge: Challenge = { value: undefined };
       // The key holds every outbound header, so one pooled session's credentials (and scrubber) never change.
-      const client = own ? connectForSession(server, outbound, challenge, session) : connect(options.http, server, outbound.headers, challenge, outbound.scrubber);
+      const client = own ? connectForSession(server, outbound, challenge, session) : connect(options.http, server, outbound.headers, challenge, outbound.scrubber, declared);
       pooled = { client, challenge, lastUsed: now(), inFlight: 0, retired: false };
       pool.set(key, pooled);
       const created = pooled;
@@ -167,12 +180,16 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
   }
 
   return {
-    async withClient(server, snapshot, inbound, use, session) {
+    async answerUpstream(server, snapshot, inbound, upstreamSession, id, answer) {
+      const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
+      StreamableHttpSession.attach(options.http, server, outbound.headers, () => undefined, outbound.scrubber, { sessionId: upstreamSession, protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {} }).respond(id, answer);
+    },
+    async withClient(server, snapshot, inbound, use, session, capabilities) {
       if (server.stdio !== undefined) return withStdioClient(server, inbound, use);
       const own = session !== undefined && options.sessions !== undefined && ownsUpstreamSession(server) ? session : undefined;
       for (let attempt = 0; ; attempt++) {
         const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
-        const [key, pooled] = acquire(server, inbound.caller?.subject ?? NO_CALLER, outbound, own);
+        const [key, pooled] = acquire(server, inbound.caller?.subject ?? NO_CALLER, outbound, own, capabilities);
         pooled.inFlight++;
         try {
           const client = await pooled.client;
@@ -256,11 +273,18 @@ function sessionKey(server: McpServerEntry, caller: string, headers: Record<stri
   return key;
 }
 
-async function connect(http: UpstreamHttp, server: McpServerEntry, headers: Record<string, string>, challenge: Challenge, scrubber: CredentialScrubber): Promise<ToolsClient> {
+async function connect(
+  http: UpstreamHttp,
+  server: McpServerEntry,
+  headers: Record<string, string>,
+  challenge: Challenge,
+  scrubber: CredentialScrubber,
+  capabilities: Record<string, unknown> = {},
+): Promise<ToolsClient> {
   if (server.config.transport !== "sse") {
     try {
       // A 401's challenge is kept: a delegating server's client needs it.
-      return await StreamableHttpSession.open(http, server, headers, (value) => (challenge.value = value), scrubber);
+      return await StreamableHttpSession.open(http, server, headers, (value) => (challenge.value = value), scrubber, capabilities);
     } catch (error) {
       throw upstreamCallError(server, error, challenge.value);
     }

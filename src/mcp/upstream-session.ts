@@ -53,6 +53,8 @@ export interface ServerMessage {
   /** Present on a request: the upstream's id, to answer with `respond`. */
   id?: string | number;
   params?: Record<string, unknown>;
+  /** The upstream session it came in (its Mcp-Session-Id), where an answer must go. */
+  session?: string;
 }
 
 /** What the aggregate and the REST API ask of an upstream session (the SDK Client offers the same). */
@@ -442,6 +444,7 @@ export class StreamableHttpSession implements ToolsClient {
         method: message.method,
         ...(serverId === undefined || serverId === null ? {} : { id: serverId }),
         ...(typeof message.params === "object" && message.params !== null ? { params: message.params as Record<string, unknown> } : {}),
+        ...(this.sessionId === undefined ? {} : { session: this.sessionId }),
       });
       return;
     }

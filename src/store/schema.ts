@@ -144,6 +144,13 @@ export interface AggregateSessionsTable {
   ended_at: number | null;
 }
 
+export interface InputEventsTable {
+  call_id: string;
+  seq: number;
+  event: string;
+  created_at: number;
+}
+
 export interface Tables {
   mcp_servers: McpServersTable;
   virtual_keys: VirtualKeysTable;
@@ -158,6 +165,7 @@ export interface Tables {
   key_parallel_leases: KeyParallelLeasesTable;
   oauth_assertion_jtis: OauthAssertionJtisTable;
   mcp_aggregate_sessions: AggregateSessionsTable;
+  mcp_input_events: InputEventsTable;
 }
 
 export type Db = Kysely<Tables>;

@@ -8,6 +8,7 @@
  * the client within the call (`extra.sendRequest`, so the request travels on the call's
  * stream); the client is the official SDK Client with handlers for all three.
  */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -270,4 +271,106 @@ describe.skipIf(!(await postgresAvailable()))("sessions on /mcp across two insta
 
 describe("sessions on /mcp across two instances sharing one SQLite file", () => {
   describeTwoInstances("sqlite");
+});
+
+/**
+ * A 2026-07-28 client (the official v2 SDK, which fulfils `input_required` itself through
+ * its handlers and retries) calling tools of a 2025-era upstream that asks it something
+ * mid-call: the gateway bridges the upstream's request into a multi round-trip request.
+ */
+async function connectModernAsking(url: string): Promise<{ client: ModernClient; asked: string[] }> {
+  const asked: string[] = [];
+  const client = new ModernClient({ name: "v2-asking", version: "1.0.0" }, { capabilities: { sampling: {}, elicitation: { form: {} } }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+  client.setRequestHandler("sampling/createMessage", (request) => {
+    asked.push("sampling");
+    const first = request.params.messages[0]?.content as { type?: string; text?: string } | undefined;
+    return { role: "assistant", model: "v2-model", content: { type: "text", text: `v2 echo ${first?.text ?? ""}` } };
+  });
+  client.setRequestHandler("elicitation/create", () => {
+    asked.push("elicitation");
+    return { action: "accept", content: { name: "Grace" } };
+  });
+  await client.connect(new ModernTransport(new URL(url), { requestInit: { headers: { "x-litellm-api-key": `Bearer ${MASTER_KEY}` } } }));
+  return { client, asked };
+}
+
+describe("multi round-trip requests for a 2026-07-28 client of a 2025-era upstream", () => {
+  let upstream: Upstream;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({ name: "asker", stateful: true, mode: "sse", tools: askingTools });
+    gateway = await startTestGateway({ servers: { asker: { url: upstream.url } } });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it("the upstream's sampling and elicitation requests reach the client as input_required; its retries finish the calls", async () => {
+    const { client, asked } = await connectModernAsking(`${gateway.url}/mcp`);
+    try {
+      expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: "bridged" } }))).toBe("model said: v2 echo bridged");
+      expect(textOf(await client.callTool({ name: "asker-ask_user", arguments: {} }))).toBe('user accept: {"name":"Grace"}');
+      expect(asked).toEqual(["sampling", "elicitation"]);
+      // The upstream session was opened with what the client declared.
+      expect(initializeBodies(upstream).some((body) => "sampling" in body.params.capabilities && !("roots" in body.params.capabilities))).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("answers a call that asks nothing at once, as without the bridge", async () => {
+    const { client } = await connectModernAsking(`${gateway.url}/mcp`);
+    try {
+      const answer = await client.callTool({ name: "asker-echo", arguments: { message: "plain" } });
+      expect(textOf(answer)).toBe("plain");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+function describeModernTwoInstances(dialect: "postgres" | "sqlite"): void {
+  let database: TestDatabase;
+  let upstream: Upstream;
+  let front: LoopbackProxy;
+  let pair: GatewayPair;
+
+  beforeAll(async () => {
+    [database, upstream, front] = await Promise.all([createTestDatabase(dialect), startUpstream({ name: "asker", stateful: true, mode: "sse", tools: askingTools }), startLoopbackProxy()]);
+    pair = await startGatewayPair({ front, databaseUrl: database.url, servers: { asker: { url: upstream.url } } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await pair?.close();
+    await front?.close();
+    await upstream?.close();
+    await database?.drop();
+  });
+
+  it("a retry that lands on the other instance delivers the answer and gets the result the first instance saw", async () => {
+    const { client, asked } = await connectModernAsking(`${front.url}/mcp`);
+    try {
+      for (let round = 0; round < 3; round++) {
+        expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: `round ${round}` } }))).toBe(`model said: v2 echo round ${round}`);
+      }
+      expect(asked).toEqual(["sampling", "sampling", "sampling"]);
+      const calls = front.requests.filter((request) => request.path === "/mcp" && request.body.toString("utf8").includes('"tools/call"'));
+      // Each call is tried, then retried: round robin puts a retry on the other instance.
+      expect(calls.length).toBe(6);
+      expect(new Set(calls.map((request) => request.backend))).toEqual(new Set(["a", "b"]));
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+describe.skipIf(!(await postgresAvailable()))("multi round-trip requests across two instances sharing one PostgreSQL database", () => {
+  describeModernTwoInstances("postgres");
+});
+
+describe("multi round-trip requests across two instances sharing one SQLite file", () => {
+  describeModernTwoInstances("sqlite");
 });
