@@ -56,7 +56,7 @@ import { watchRevisions } from "./store/revisions.js";
 import { createSecretBox } from "./store/secret-box.js";
 import { aggregateSessionsRepository } from "./store/aggregate-sessions-repository.js";
 import { inputEventsRepository } from "./store/input-events-repository.js";
-import { createInputBridge } from "./mcp/input-bridge.js";
+import { createAnswerSlots, createInputBridge } from "./mcp/input-bridge.js";
 import { sessionSeal } from "./mcp/aggregate-session.js";
 import { taskIds } from "./mcp/aggregate-tasks.js";
 import { serversRepository } from "./store/servers-repository.js";
@@ -241,6 +241,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     metrics,
     // A 2026-07-28 client's retry may land on any instance: the requestState is sealed under a key every instance derives alike.
     inputBridge: createInputBridge({ repo: inputEvents, key: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp request state v1", 32)), log }),
+    answerSlots: createAnswerSlots({ repo: inputEvents }),
     // Task ids given to /mcp clients are bound to their key like pass-through session ids (any instance checks them).
     taskIds: taskIds(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "aggregate task ids v1", 32))),
     ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions, streams } } : {}),

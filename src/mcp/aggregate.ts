@@ -21,7 +21,7 @@ import { calledTool, isRequest, type JsonRpcRequest, type ParsedBody } from "./j
 import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type MethodHandler, type StatelessServer } from "./stateless-server.js";
 import { checkModernRequest, discoverResult, isModernRequest, modernMethodNotFound, modernResult, type ModernServer } from "./modern-protocol.js";
 import { aggregateSessionNotFound, keptCapabilities, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
-import type { InputBridge } from "./input-bridge.js";
+import type { AnswerSlots, InputBridge } from "./input-bridge.js";
 import { createAggregateStreams, forwardedMessage, parseForwardedId } from "./aggregate-stream.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
 import { unknownTask, type TaskIds } from "./aggregate-tasks.js";
@@ -89,6 +89,8 @@ export interface AggregateDeps {
   delegated: DelegatedResourceMetadata;
   /** Multi round-trip requests for 2026-07-28 clients of upstreams that ask as earlier revisions do (input-bridge.ts). */
   inputBridge?: InputBridge;
+  /** The other way: a 2026-07-28 upstream's input_required fulfilled by an earlier client in a session (input-bridge.ts). */
+  answerSlots?: AnswerSlots;
   /** Task ids given to clients (aggregate-tasks.ts); without, task-augmented calls and tasks/* are refused. */
   taskIds?: TaskIds;
   /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. `streams` bounds their GET streams' upstream streams. */
@@ -126,6 +128,8 @@ const MODERN_GATEWAY: ModernServer = {
 };
 const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
 const RESOURCE_NOT_FOUND_LEGACY = -32002;
+/** Rounds of input a 2026-07-28 upstream may ask of an earlier client for one call. */
+const MAX_INPUT_ROUNDS = 8;
 
 /** What a 2026-07-28 request's client declared that lets an upstream ask it something (sampling, elicitation, roots), or undefined for none. */
 function declaredCapabilities(parsed: ParsedBody): Record<string, unknown> | undefined {
@@ -305,6 +309,12 @@ export function createAggregate(deps: AggregateDeps) {
         continue;
       }
       const answer = "error" in message && message.error !== undefined ? { error: message.error } : { result: (message as { result?: unknown }).result ?? {} };
+      if (deps.answerSlots?.isSlotId(target.id) === true) {
+        // An answer to a 2026-07-28 upstream's input request: for the call that waits for it, wherever it runs.
+        const result = "result" in answer && typeof answer.result === "object" && answer.result !== null ? (answer.result as Record<string, unknown>) : {};
+        await deps.answerSlots.deliver(target.id, result).catch((error: unknown) => deps.log.warn({ server: server.name, err: toGatewayError(error).message }, "could not hand the client's answer to the waiting call"));
+        continue;
+      }
       await deps.clients
         .withClient(server, request.snapshot, request.inbound, async (client) => client.respond?.(target.id, answer), session)
         .catch((error: unknown) => deps.log.warn({ server: server.name, err: toGatewayError(error).message }, "could not return the client's answer to an upstream request"));
@@ -501,8 +511,30 @@ export function createAggregate(deps: AggregateDeps) {
               : {}),
             ...(session === undefined || send === undefined ? {} : { forward: (message: ServerMessage) => send(forwardedMessage(route.server, outwardTasks(route.server, message))) }),
           });
-          // A 2026-07-28 upstream that needs input answers input_required: a 2026-07-28 client retries with it; an earlier client cannot.
-          if ((result as { resultType?: unknown }).resultType === "input_required" && !modern) throw inputRequiredForLegacyClient(route.server);
+          // A 2026-07-28 upstream that needs input answers input_required: a 2026-07-28 client retries with it itself; an
+          // earlier client in a session is asked on the call's stream, and the gateway retries; without a session it cannot be.
+          if ((result as { resultType?: unknown }).resultType === "input_required" && !modern) {
+            const slots = deps.answerSlots;
+            if (session === undefined || send === undefined || slots === undefined) throw inputRequiredForLegacyClient(route.server);
+            let current = result as Record<string, unknown>;
+            for (let round = 1; current.resultType === "input_required"; round++) {
+              if (round > MAX_INPUT_ROUNDS) throw inputRequiredForLegacyClient(route.server);
+              const requests = (typeof current.inputRequests === "object" && current.inputRequests !== null ? current.inputRequests : {}) as Record<string, { method?: unknown; params?: unknown }>;
+              const call = slots.newCall();
+              for (const [key, asked] of Object.entries(requests)) {
+                if (typeof asked.method !== "string") continue;
+                send(forwardedMessage(route.server, { method: asked.method, id: slots.slotId(call, key), ...(typeof asked.params === "object" && asked.params !== null ? { params: asked.params as Record<string, unknown> } : {}) }));
+              }
+              const answers = Object.fromEntries(await Promise.all(Object.keys(requests).map(async (key) => [key, await slots.take(slots.slotId(call, key), route.server.timeoutMs)] as const)));
+              current = (await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, inbound, {
+                route: "aggregate",
+                requestId: request.requestId,
+                session,
+                retry: { inputResponses: answers, ...(current.requestState === undefined ? {} : { requestState: current.requestState }) },
+              })) as Record<string, unknown>;
+            }
+            return outwardTasks(route.server, current);
+          }
           return outwardTasks(route.server, result);
         } catch (error) {
           const failure = toGatewayError(error);

@@ -144,3 +144,64 @@ export function createInputBridge(deps: InputBridgeDeps) {
 }
 
 export type InputBridge = ReturnType<typeof createInputBridge>;
+
+/**
+ * The other way: a 2026-07-28 upstream answers a call of an earlier client (in an `/mcp`
+ * session) `input_required`. Each embedded request goes to the client as a server-to-client
+ * request on the call's stream, with an id that names this slot (`mrtr.{call}.{key}`); the
+ * client's answer, POSTed to whichever instance, is put in the slot (in memory here, else in
+ * the database), and once every slot is filled the call is retried upstream with them.
+ */
+export function createAnswerSlots(deps: { repo: InputEventsRepository; pollMs?: number }) {
+  const pollMs = deps.pollMs ?? 100;
+  const waiting = new Map<string, (answer: Record<string, unknown>) => void>();
+  const early = new Map<string, Record<string, unknown>>();
+
+  return {
+    /** A fresh call id for a round of requests. */
+    newCall: () => randomBytes(12).toString("base64url"),
+    /** The upstream-facing id of one request of a round (what `isSlotId` recognises). */
+    slotId: (call: string, key: string) => `mrtr.${call}.${key}`,
+    isSlotId: (id: unknown): id is string => typeof id === "string" && id.startsWith("mrtr.") && id.length < 600,
+
+    /** Puts a client's answer in its slot: to the waiting call here, or to the database for the instance that waits. */
+    async deliver(slot: string, answer: Record<string, unknown>): Promise<void> {
+      const resolve = waiting.get(slot);
+      if (resolve !== undefined) {
+        waiting.delete(slot);
+        resolve(answer);
+        return;
+      }
+      if (early.size < 10_000) early.set(slot, answer);
+      await deps.repo.append(slot, 0, answer);
+    },
+
+    /** The answer put in `slot`, within `timeoutMs`. */
+    async take(slot: string, timeoutMs: number): Promise<Record<string, unknown>> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = early.get(slot) ?? (await deps.repo.read(slot, 0));
+        if (found !== undefined) {
+          early.delete(slot);
+          await deps.repo.forget(slot).catch(() => undefined);
+          return found;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new GatewayError({ status: 504, code: "client_input_timeout", message: "the client did not answer the upstream's request in time", rpcCode: JsonRpcCode.UpstreamTimeout });
+        const answer = await new Promise<Record<string, unknown> | undefined>((resolve) => {
+          const timer = setTimeout(() => {
+            waiting.delete(slot);
+            resolve(undefined);
+          }, Math.min(pollMs, left));
+          waiting.set(slot, (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          });
+        });
+        if (answer !== undefined) return answer;
+      }
+    },
+  };
+}
+
+export type AnswerSlots = ReturnType<typeof createAnswerSlots>;

@@ -410,6 +410,11 @@ export class StreamableHttpSession implements ToolsClient {
       }
       if (response.statusCode >= 300) {
         const text = this.scrubber.bytes(await readAll(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
+        // A 2026-07-28 server refuses a request it read with a JSON-RPC error in a 400 (a missing client capability, a header mismatch): relayed as that error.
+        if (this.modern !== undefined && response.statusCode === 400) {
+          const refusal = findResponse(safeJson(text), id);
+          if (refusal?.error !== undefined) resultOf(refusal);
+        }
         this.failed(response.statusCode, response.headers, text.slice(0, 500));
       }
       const contentType = String(response.headers["content-type"] ?? "");
@@ -591,6 +596,14 @@ class PendingCall {
 
 /** How long a stream may stay open after it carried the answer before it is cut. */
 const STREAM_END_GRACE_MS = 5_000;
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
 
 function parseJson(text: string): unknown {
   try {

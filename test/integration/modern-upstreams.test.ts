@@ -6,7 +6,12 @@
  * v1 and v2 SDK clients).
  */
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../fixtures/databases.js";
+import { startGatewayPair, startLoopbackProxy } from "../fixtures/two-gateways.js";
 import { MASTER_KEY, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startModernUpstream, type ModernUpstream } from "../fixtures/modern-upstream.js";
 
@@ -122,10 +127,10 @@ describe("caching a 2026-07-28 upstream's lists as its ttlMs and cacheScope allo
     try {
       const list = async (key: string) => (await (await privateGateway.fetch("/mcp", { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) })).json()) as { result: { tools: unknown[] } };
       const other = await privateGateway.generateKey({});
-      expect((await list(MASTER_KEY)).result.tools).toHaveLength(3);
-      expect((await list(MASTER_KEY)).result.tools).toHaveLength(3);
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(4);
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(4);
       expect(toolLists(upstream)).toBe(1);
-      expect((await list(other)).result.tools).toHaveLength(3);
+      expect((await list(other)).result.tools).toHaveLength(4);
       expect(toolLists(upstream)).toBe(2);
     } finally {
       await privateGateway.close();
@@ -147,6 +152,63 @@ describe("caching a 2026-07-28 upstream's lists as its ttlMs and cacheScope allo
       await publicGateway.close();
       await upstream.close();
       await uncached.close();
+    }
+  });
+});
+
+describe("a 2026-07-28 upstream's multi round-trip request, for a 2025-era client in an /mcp session", () => {
+  async function connectConfirming(url: string): Promise<{ client: Client; asked: string[] }> {
+    const asked: string[] = [];
+    const client = new Client({ name: "v1-confirming", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } });
+    client.setRequestHandler(ElicitRequestSchema, (request) => {
+      asked.push(request.params.message);
+      return { action: "accept", content: { confirm: true } };
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "x-litellm-api-key": `Bearer ${MASTER_KEY}` } } }));
+    return { client, asked };
+  }
+
+  it("asks the client on the call's stream and retries the upstream with its answer", async () => {
+    const { client, asked } = await connectConfirming(`${gateway.url}/mcp`);
+    try {
+      expect(textOf(await client.callTool({ name: "strict-deploy", arguments: { env: "prod" } }))).toBe("deployed to prod");
+      expect(asked).toEqual(["Deploy to prod?"]);
+      const retry = strict.requests.filter((request) => JSON.stringify(request.body ?? "").includes('"inputResponses"')).at(-1);
+      expect((retry?.body as { params: { inputResponses: unknown } }).params.inputResponses).toEqual({ confirm: { action: "accept", content: { confirm: true } } });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("without a session (stateless) the call cannot ask the client: the upstream's refusal (no elicitation declared) reaches the client, named", async () => {
+    const response = await gateway.fetch("/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "strict-deploy", arguments: { env: "prod" } } }),
+    });
+    const body = (await response.json()) as { error?: { message: string } };
+    expect(body.error?.message).toMatch(/^MCP server 'strict': .*elicitation/i);
+  });
+
+  it("the client's answer landing on another instance reaches the call that waits for it", async () => {
+    const database = await createTestDatabase("sqlite");
+    const front = await startLoopbackProxy();
+    const pair = await startGatewayPair({ front, databaseUrl: database.url, servers: { strict: { url: strict.url } } });
+    try {
+      const { client, asked } = await connectConfirming(`${front.url}/mcp`);
+      try {
+        for (const env of ["staging", "prod", "dev"]) expect(textOf(await client.callTool({ name: "strict-deploy", arguments: { env } }))).toBe(`deployed to ${env}`);
+        expect(asked).toHaveLength(3);
+        const answers = front.requests.filter((request) => request.method === "POST" && request.body.toString("utf8").includes('"gh:strict:'));
+        expect(answers.length).toBe(3);
+        expect(new Set(front.requests.filter((request) => request.method === "POST").map((request) => request.backend))).toEqual(new Set(["a", "b"]));
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await pair.close();
+      await front.close();
+      await database.drop();
     }
   });
 });
