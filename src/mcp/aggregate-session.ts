@@ -28,6 +28,12 @@ export interface AggregateSession {
   /** The key that opened it (`Caller.keyId`) and its subject. */
   keyId: string;
   subject: string;
+  /**
+   * Whose it is (`streamOwner`): the key's subject, or for a caller without a key (servers
+   * that delegate auth, where every such caller has the same subject) a hash of the
+   * credential it presented, so that one of them cannot continue another's session.
+   */
+  owner: string;
   /** What the client declared in `initialize` (roots, sampling, elicitation, tasks only). */
   clientCapabilities: Record<string, unknown>;
   protocolVersion: string;
@@ -36,9 +42,9 @@ export interface AggregateSession {
 }
 
 export interface SessionSeal {
-  issue(caller: Caller, clientCapabilities: unknown, protocolVersion: string): AggregateSession & { id: string };
+  issue(caller: Caller, owner: string, clientCapabilities: unknown, protocolVersion: string): AggregateSession & { id: string };
   /** The session behind an id, or a 404 `session_not_found` GatewayError. */
-  open(id: string, caller: Caller): AggregateSession;
+  open(id: string, caller: Caller, owner: string): AggregateSession;
 }
 
 export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: () => number }): SessionSeal {
@@ -48,26 +54,27 @@ export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: 
   function seal(session: AggregateSession): string {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv("aes-256-gcm", key, iv);
-    const plaintext = JSON.stringify({ n: session.nonce, k: session.keyId, s: session.subject, c: session.clientCapabilities, p: session.protocolVersion, t: session.issuedAt });
+    const plaintext = JSON.stringify({ n: session.nonce, k: session.keyId, s: session.subject, o: session.owner, c: session.clientCapabilities, p: session.protocolVersion, t: session.issuedAt });
     const sealed = Buffer.concat([iv, cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()]);
     return `${PREFIX}${sealed.toString("base64url")}`;
   }
 
   return {
-    issue(caller, clientCapabilities, protocolVersion) {
+    issue(caller, owner, clientCapabilities, protocolVersion) {
       const session: AggregateSession = {
         nonce: randomBytes(16).toString("base64url"),
         keyId: caller.keyId,
         subject: caller.subject,
+        owner,
         clientCapabilities: keptCapabilities(clientCapabilities),
         protocolVersion,
         issuedAt: now(),
       };
       return { ...session, id: seal(session) };
     },
-    open(id, caller) {
+    open(id, caller, owner) {
       const session = unseal(key, id);
-      if (session === undefined || session.keyId !== caller.keyId || session.subject !== caller.subject || now() - session.issuedAt > options.maxAgeMs) throw aggregateSessionNotFound();
+      if (session === undefined || session.keyId !== caller.keyId || session.subject !== caller.subject || session.owner !== owner || now() - session.issuedAt > options.maxAgeMs) throw aggregateSessionNotFound();
       return session;
     },
   };
@@ -81,9 +88,9 @@ function unseal(key: Buffer, id: string): AggregateSession | undefined {
     const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, IV_BYTES));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     const plaintext = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]).toString("utf8");
-    const { n, k, s, c, p, t } = JSON.parse(plaintext) as Record<string, unknown>;
-    if (typeof n !== "string" || typeof k !== "string" || typeof s !== "string" || typeof p !== "string" || typeof t !== "number" || typeof c !== "object" || c === null) return undefined;
-    return { nonce: n, keyId: k, subject: s, clientCapabilities: c as Record<string, unknown>, protocolVersion: p, issuedAt: t };
+    const { n, k, s, o, c, p, t } = JSON.parse(plaintext) as Record<string, unknown>;
+    if (typeof n !== "string" || typeof k !== "string" || typeof s !== "string" || typeof o !== "string" || typeof p !== "string" || typeof t !== "number" || typeof c !== "object" || c === null) return undefined;
+    return { nonce: n, keyId: k, subject: s, owner: o, clientCapabilities: c as Record<string, unknown>, protocolVersion: p, issuedAt: t };
   } catch {
     return undefined;
   }

@@ -13,7 +13,7 @@
  */
 import type { Caller } from "../auth/inbound/caller.js";
 import { Cancellation, type HttpAnswer } from "../exchange.js";
-import { toGatewayError } from "../errors.js";
+import { GatewayError, JsonRpcCode, toGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -31,6 +31,8 @@ export interface AggregateStreamDeps {
   keepAliveMs?: number;
   /** Milliseconds before reconnecting an upstream stream that ended or failed (doubling to 30 s). Default 1 s. */
   retryMs?: number;
+  /** Bytes a stream may hold for a client that does not read before messages are dropped. Default 1 MiB. */
+  maxQueuedBytes?: number;
 }
 
 export interface AggregateStreamRequest {
@@ -45,6 +47,7 @@ export interface AggregateStreamRequest {
 
 const LIST_CHANGES = ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"];
 const MAX_RETRY_MS = 30_000;
+const MAX_QUEUED_BYTES = 1024 * 1024;
 
 /** An upstream's request or notification as the client sees it: a request's id names the server (`gh:{server}:{id}`), a log message's logger too. */
 export function forwardedMessage(server: McpServerEntry, message: ServerMessage): Record<string, unknown> {
@@ -76,55 +79,91 @@ export function parseForwardedId(id: unknown): { server: string; id: string | nu
 export function createAggregateStreams(deps: AggregateStreamDeps) {
   const keepAliveMs = deps.keepAliveMs ?? 25_000;
   const retryMs = deps.retryMs ?? 1_000;
+  const maxQueuedBytes = deps.maxQueuedBytes ?? MAX_QUEUED_BYTES;
+  /** The session streams open on this instance, by session nonce: one each (a second GET is 409), ended by DELETE. */
+  const open = new Map<string, () => void>();
 
-  /** GET /mcp in a session: the client's stream, fed by every upstream session's own. */
-  function open(request: AggregateStreamRequest): HttpAnswer {
+  /**
+   * GET /mcp in a session: the client's stream, fed by every upstream session's own.
+   * Refused with 409 while the session already has one here, and with the budget's 429 when
+   * no upstream stream could be admitted (a stream that holds none would still be a socket
+   * and a timer that no limit counts).
+   */
+  function openStream(request: AggregateStreamRequest): HttpAnswer {
+    if (open.has(request.session.nonce)) throw streamConflict();
+    const owner = streamOwner(request.caller, request.inbound.headers);
+    const admitted: Array<{ server: McpServerEntry; release: () => void }> = [];
+    let refusal: unknown;
+    for (const server of request.servers) {
+      if (server.stdio !== undefined || server.config.transport === "sse") continue;
+      try {
+        admitted.push({ server, release: deps.streams.admit(server, owner) });
+      } catch (error) {
+        refusal ??= error;
+        deps.log.info({ server: server.name }, "the /mcp session's stream leaves out an MCP server: its stream limit is reached");
+      }
+    }
+    if (admitted.length === 0 && refusal !== undefined) throw refusal;
+
     const cancel = new Cancellation();
     const encoder = new TextEncoder();
-    const releases: Array<() => void> = [];
     let timer: NodeJS.Timeout | undefined;
+    let close: () => void = () => undefined;
     const stop = () => {
       if (cancel.aborted) return;
       cancel.abort();
       clearInterval(timer);
-      for (const release of releases.splice(0)) release();
+      if (open.get(request.session.nonce) === stop) open.delete(request.session.nonce);
+      for (const { release } of admitted.splice(0)) release();
+      close();
     };
+    open.set(request.session.nonce, stop);
     request.inbound.cancel?.once("abort", stop);
 
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        const write = (text: string) => {
-          try {
-            controller.enqueue(encoder.encode(text));
-          } catch {
-            stop();
-          }
-        };
-        const send = (message: Record<string, unknown>) => write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
-        const listsChanged = () => {
-          for (const method of LIST_CHANGES) send({ jsonrpc: "2.0", method });
-        };
-        // An SSE comment now, so the client knows the stream is open, then now and then so idle proxies keep it.
-        write(": gatehouse\n\n");
-        timer = setInterval(() => write(": keep-alive\n\n"), keepAliveMs);
-        timer.unref();
-        const owner = streamOwner(request.caller, request.inbound.headers);
-        for (const server of request.servers) {
-          if (server.stdio !== undefined || server.config.transport === "sse") continue;
-          let release: () => void;
-          try {
-            release = deps.streams.admit(server, owner);
-          } catch {
-            deps.log.info({ server: server.name }, "the /mcp session's stream leaves out an MCP server: its stream limit is reached");
-            continue;
-          }
-          releases.push(release);
-          void follow(request, server, cancel, send, listsChanged);
-        }
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          close = () => {
+            try {
+              controller.close();
+            } catch {
+              // already closed or errored
+            }
+          };
+          let dropped = 0;
+          const write = (text: string, droppable: boolean) => {
+            // A client that does not read (or an upstream that floods) must not grow this queue without end.
+            if (droppable && (controller.desiredSize ?? 0) < 0) {
+              if (dropped++ === 0) deps.log.warn({ queuedBytes: maxQueuedBytes - (controller.desiredSize ?? 0) }, "an /mcp session's stream is not being read fast enough; messages are dropped until it catches up");
+              return;
+            }
+            dropped = 0;
+            try {
+              controller.enqueue(encoder.encode(text));
+            } catch {
+              stop();
+            }
+          };
+          const send = (message: Record<string, unknown>) => write(`event: message\ndata: ${JSON.stringify(message)}\n\n`, true);
+          const listsChanged = () => {
+            for (const method of LIST_CHANGES) send({ jsonrpc: "2.0", method });
+          };
+          // An SSE comment now, so the client knows the stream is open, then now and then so idle proxies keep it.
+          write(": gatehouse\n\n", false);
+          timer = setInterval(() => write(": keep-alive\n\n", true), keepAliveMs);
+          timer.unref();
+          for (const { server } of admitted) void follow(request, server, cancel, send, listsChanged, stop);
+        },
+        cancel: stop,
       },
-      cancel: stop,
-    });
+      new ByteLengthQueuingStrategy({ highWaterMark: maxQueuedBytes }),
+    );
     return { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body };
+  }
+
+  /** Ends this instance's stream of a session (DELETE ended the session). */
+  function closeSession(nonce: string): void {
+    open.get(nonce)?.();
   }
 
   /** Keeps one upstream session's GET stream open while the client's is, reconnecting; says when it is lost and back. */
@@ -134,6 +173,7 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     cancel: Cancellation,
     send: (message: Record<string, unknown>) => void,
     listsChanged: () => void,
+    stop: () => void,
   ): Promise<void> {
     let down = false;
     let delay = retryMs;
@@ -160,6 +200,11 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
         if (cancel.aborted) return;
         const failure = toGatewayError(error);
         if (error instanceof NoStream || failure.extra.upstream_status === 405) return;
+        // The session ended (DELETE, on any instance): its stream ends, and no upstream session is opened for it again.
+        if (failure.code === "session_not_found") {
+          stop();
+          return;
+        }
         if (!down) {
           deps.log.warn({ server: server.name, code: failure.code, detail: failure.detail ?? failure.message }, "an /mcp session lost its stream from an MCP server; reconnecting");
           listsChanged();
@@ -171,12 +216,21 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     }
   }
 
-  return { open };
+  return { open: openStream, closeSession };
 }
 
 export type AggregateStreams = ReturnType<typeof createAggregateStreams>;
 
 class NoStream extends Error {}
+
+function streamConflict(): GatewayError {
+  return new GatewayError({
+    status: 409,
+    code: "stream_already_open",
+    message: "this /mcp session already has its GET stream open here: use that one (close it before opening another)",
+    rpcCode: JsonRpcCode.InvalidRequest,
+  });
+}
 
 function pause(ms: number, cancel: Cancellation): Promise<void> {
   return new Promise((resolve) => {

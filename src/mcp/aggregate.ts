@@ -85,7 +85,15 @@ export interface AggregateDeps {
   /** Task ids given to clients (aggregate-tasks.ts); without, task-augmented calls and tasks/* are refused. */
   taskIds?: TaskIds;
   /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. `streams` bounds their GET streams' upstream streams. */
-  sessions?: { seal: SessionSeal; repo: AggregateSessionsRepository; streams: StreamBudget };
+  sessions?: {
+    seal: SessionSeal;
+    repo: AggregateSessionsRepository;
+    streams: StreamBudget;
+    /** Live sessions one key may hold (general_settings.mcp_aggregate_sessions_per_key); past it, initialize is answered without a session. */
+    maxPerKey: number;
+    /** How long a session lives (general_settings.mcp_aggregate_session_max_age_hours): older ones no longer count. */
+    maxAgeMs: number;
+  };
   /** general_settings.mcp_unprefixed_single_server: a request naming one server gets its own tool and prompt names. */
   unprefixedSingleServer?: boolean;
 }
@@ -240,15 +248,20 @@ export function createAggregate(deps: AggregateDeps) {
   async function sessionOf(request: AggregateRequest): Promise<{ session?: AggregateSession; issued?: string }> {
     if (deps.sessions === undefined) return {};
     const presented = request.inbound.headers.get("mcp-session-id");
+    const owner = streamOwner(request.caller, request.inbound.headers);
     if (presented !== null) {
-      const session = deps.sessions.seal.open(presented, request.caller);
+      const session = deps.sessions.seal.open(presented, request.caller, owner);
       if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
       return { session };
     }
     const initialize = request.parsed.messages.find((message): message is JsonRpcRequest => isRequest(message) && message.method === "initialize");
     if (initialize === undefined) return {};
-    const issued = deps.sessions.seal.issue(request.caller, initialize.params?.capabilities, negotiatedVersion(initialize.params?.protocolVersion));
-    await deps.sessions.repo.create(issued.nonce);
+    const issued = deps.sessions.seal.issue(request.caller, owner, initialize.params?.capabilities, negotiatedVersion(initialize.params?.protocolVersion));
+    // Each session is a row and, once used, an upstream session at every server: a key that initializes in a loop gets stateless answers past its bound.
+    if (!(await deps.sessions.repo.create(issued.nonce, { name: owner, maxLive: deps.sessions.maxPerKey, withinMs: deps.sessions.maxAgeMs }))) {
+      deps.log.warn({ key: request.caller.keyId, limit: deps.sessions.maxPerKey }, "a key holds its maximum of live /mcp sessions (mcp_aggregate_sessions_per_key); initialize is answered without a session (end sessions with DELETE /mcp)");
+      return {};
+    }
     return { session: issued, issued: issued.id };
   }
 
@@ -294,10 +307,10 @@ export function createAggregate(deps: AggregateDeps) {
         headers: { allow: "GET, POST, DELETE" },
       });
     }
-    const session = deps.sessions.seal.open(presented, request.caller);
+    const owner = streamOwner(request.caller, request.inbound.headers);
+    const session = deps.sessions.seal.open(presented, request.caller, owner);
     if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
-    const owner = streamOwner(request.caller, request.inbound.headers);
     const taskIds = deps.taskIds;
     return sessionStreams.open({
       snapshot: request.snapshot,
@@ -321,8 +334,9 @@ export function createAggregate(deps: AggregateDeps) {
         headers: { allow: "GET, POST, DELETE" },
       });
     }
-    const session = deps.sessions.seal.open(presented, request.caller);
+    const session = deps.sessions.seal.open(presented, request.caller, streamOwner(request.caller, request.inbound.headers));
     if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    sessionStreams?.closeSession(session.nonce);
     await deps.clients.endSession(session, request.snapshot, request.inbound);
     return { status: 200, headers: {}, body: null };
   }

@@ -29,7 +29,7 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
 import { Cancellation, type CancelSource } from "../exchange.js";
-import { readAll, type UpstreamHttp } from "./upstream-http.js";
+import type { UpstreamHttp } from "./upstream-http.js";
 
 export interface CallOptions {
   /** The client's going away (or the caller's deadline). */
@@ -95,7 +95,7 @@ export class StreamableHttpSession implements ToolsClient {
     /** Told the WWW-Authenticate of every 401 (a delegating server's challenge is relayed). */
     private readonly onUnauthorized: (challenge: string | undefined) => void,
     /** Every answer is scrubbed of these headers' credentials once parsed (any escaping decoded), error text before it is shown. */
-    private readonly scrubber: CredentialScrubber,
+    private scrubber: CredentialScrubber,
   ) {}
 
   /** Opens a session: `initialize`, then `notifications/initialized`. */
@@ -155,9 +155,14 @@ export class StreamableHttpSession implements ToolsClient {
     return this.closed;
   }
 
-  /** The outbound headers of the next requests (a refreshed token); the session stays the same. */
-  useHeaders(headers: Record<string, string>): void {
+  /**
+   * The outbound headers of the next requests (a refreshed token), and the scrubber that
+   * knows their credentials: an answer echoing the new token must be scrubbed of it too.
+   * The session stays the same.
+   */
+  useHeaders(headers: Record<string, string>, scrubber: CredentialScrubber): void {
     this.headers = headers;
+    this.scrubber = scrubber;
   }
 
   /** Answers a request the server sent (its id), with the client's result or error. */
@@ -190,8 +195,12 @@ export class StreamableHttpSession implements ToolsClient {
       throw new UpstreamProtocolError("the GET stream is not text/event-stream");
     }
     options.onOpen();
+    const pings = { since: Date.now(), answered: 0 };
     await new Promise<void>((resolve) => {
       const parser = createParser({
+        maxBufferSize: MAX_MESSAGE_CHARS,
+        // A message larger than any MCP message should be: the stream is cut (the caller reconnects).
+        onError: () => response.body.destroy(),
         onEvent: (event) => {
           if (event.event !== undefined && event.event !== "message") return;
           let message: JsonRpcMessage;
@@ -202,7 +211,9 @@ export class StreamableHttpSession implements ToolsClient {
           }
           if (typeof message.method !== "string") return;
           if (message.method === "ping" && message.id !== undefined && message.id !== null) {
-            this.post({ jsonrpc: "2.0", id: message.id, result: {} });
+            // Each answer is a POST back: a stream of pings is answered at most SERVER_REQUESTS_PER_CALL times per PING_WINDOW_MS.
+            if (Date.now() - pings.since > PING_WINDOW_MS) Object.assign(pings, { since: Date.now(), answered: 0 });
+            if (++pings.answered <= SERVER_REQUESTS_PER_CALL) this.post({ jsonrpc: "2.0", id: message.id, result: {} });
             return;
           }
           const id = message.id;
@@ -215,7 +226,9 @@ export class StreamableHttpSession implements ToolsClient {
         },
       });
       const decoder = new StringDecoder("utf8");
-      response.body.on("data", (chunk: Buffer) => parser.feed(decoder.write(chunk)));
+      response.body.on("data", (chunk: Buffer) => {
+        if (!response.body.destroyed) parser.feed(decoder.write(chunk));
+      });
       response.body.once("end", () => resolve());
       response.body.once("error", () => resolve());
       response.body.once("close", () => resolve());
@@ -298,13 +311,13 @@ export class StreamableHttpSession implements ToolsClient {
         if (typeof sessionId === "string") this.sessionId = sessionId;
       }
       if (response.statusCode >= 300) {
-        const text = this.scrubber.bytes(await readAll(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
+        const text = this.scrubber.bytes(await readBounded(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
         this.failed(response.statusCode, response.headers, text.slice(0, 500));
       }
       const contentType = String(response.headers["content-type"] ?? "");
       const answer = contentType.includes("text/event-stream")
         ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call, options.onServerMessage), (message) => this.scrubber.value(message))
-        : findResponse(this.scrubber.value(parseJson((await readAll(response.body)).toString("utf8"))), id);
+        : findResponse(this.scrubber.value(parseJson((await readBounded(response.body)).toString("utf8"))), id);
       if (answer === undefined) throw new UpstreamProtocolError(`the answer holds no response to request ${id}`);
       return resultOf(answer);
     } catch (error) {
@@ -434,6 +447,11 @@ class PendingCall {
     return new Promise((resolve, reject) => {
       let answer: JsonRpcMessage | undefined;
       const parser = createParser({
+        maxBufferSize: MAX_MESSAGE_CHARS,
+        onError: () => {
+          body.destroy();
+          reject(tooLarge());
+        },
         onEvent: (event) => {
           if (answer !== undefined || (event.event !== undefined && event.event !== "message")) return;
           let message: JsonRpcMessage;
@@ -455,7 +473,9 @@ class PendingCall {
       });
       // undici's body ignores setEncoding: decode here (a character may span two chunks).
       const decoder = new StringDecoder("utf8");
-      body.on("data", (chunk: Buffer) => parser.feed(decoder.write(chunk)));
+      body.on("data", (chunk: Buffer) => {
+        if (!body.destroyed) parser.feed(decoder.write(chunk));
+      });
       body.once("end", () => resolve(answer));
       body.once("error", (error) => (answer === undefined ? reject(error) : resolve(answer)));
       body.once("close", () => resolve(answer));
@@ -477,6 +497,35 @@ class PendingCall {
 
 /** How long a stream may stay open after it carried the answer before it is cut. */
 const STREAM_END_GRACE_MS = 5_000;
+
+/** The largest message an upstream may send (one JSON answer, one SSE event): past it, the answer is refused, not buffered on. */
+const MAX_MESSAGE_CHARS = 32 * 1024 * 1024;
+
+/** Pings on a GET stream are answered SERVER_REQUESTS_PER_CALL times per this window at most. */
+const PING_WINDOW_MS = 10_000;
+
+function tooLarge(): UpstreamProtocolError {
+  return new UpstreamProtocolError(`a message of the answer is larger than ${MAX_MESSAGE_CHARS / 1024 / 1024} MiB`);
+}
+
+/** The whole body, up to MAX_MESSAGE_CHARS bytes. */
+function readBounded(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_CHARS) {
+        body.destroy();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    body.once("error", reject);
+  });
+}
 
 function parseJson(text: string): unknown {
   try {

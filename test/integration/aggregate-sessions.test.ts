@@ -213,7 +213,7 @@ describe("sessions on /mcp, one instance", () => {
       await upstream.dropSessions();
       expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: "after" } }))).toBe("model said: echo after");
       const last = upstream.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/call").at(-1);
-      expect(sessionsBefore.has(last?.headers["mcp-session-id"])).toBe(false);
+      expect(sessionsBefore.has(last?.headers["mcp-session-id"] ?? "")).toBe(false);
       expect(transport.sessionId).toMatch(/^gh1\./);
     } finally {
       await client.close();

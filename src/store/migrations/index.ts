@@ -13,6 +13,7 @@ import * as uiSessionBinding from "./007-ui-session-binding.js";
 import * as keyLimits from "./008-key-limits.js";
 import * as clientAssertionJtis from "./009-client-assertion-jtis.js";
 import * as aggregateSessions from "./010-aggregate-sessions.js";
+import * as aggregateSessionOwner from "./011-aggregate-session-owner.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "008-key-limits": keyLimits,
   "009-client-assertion-jtis": clientAssertionJtis,
   "010-aggregate-sessions": aggregateSessions,
+  "011-aggregate-session-owner": aggregateSessionOwner,
 };
 
 /** Every migration's name, in order. */
