@@ -49,18 +49,35 @@ const LIST_CHANGES = ["notifications/tools/list_changed", "notifications/prompts
 const MAX_RETRY_MS = 30_000;
 const MAX_QUEUED_BYTES = 1024 * 1024;
 
-/** An upstream's request or notification as the client sees it: a request's id names the server (`gh:{server}:{id}`), a log message's logger too. */
-export function forwardedMessage(server: McpServerEntry, message: ServerMessage): Record<string, unknown> {
+/**
+ * An upstream's request or notification as the client sees it: a request's id names the
+ * server (`gh:{server}:{id}`), and so does the request a `notifications/cancelled` cancels
+ * (one server cannot cancel another's request to the client); a log message's logger names
+ * it too. Undefined for what is not the upstream's to send the client: progress (the
+ * gateway relays a call's own; an upstream's other tokens could only be the client's
+ * tokens for other calls, spoofed).
+ */
+export function forwardedMessage(server: McpServerEntry, message: ServerMessage): Record<string, unknown> | undefined {
+  if (message.method === "notifications/progress") return undefined;
   let params = message.params;
   if (message.method === "notifications/message" && params !== undefined) {
     params = { ...params, logger: typeof params.logger === "string" ? `${server.name}/${params.logger}` : server.name };
   }
+  if (message.method === "notifications/cancelled" && params !== undefined) {
+    const requestId = params.requestId;
+    if (typeof requestId !== "string" && typeof requestId !== "number") return undefined;
+    params = { ...params, requestId: forwardedId(server, requestId) };
+  }
   return {
     jsonrpc: "2.0",
-    ...(message.id === undefined ? {} : { id: `gh:${server.name}:${JSON.stringify(message.id)}` }),
+    ...(message.id === undefined ? {} : { id: forwardedId(server, message.id) }),
     method: message.method,
     ...(params === undefined ? {} : { params }),
   };
+}
+
+function forwardedId(server: McpServerEntry, id: string | number): string {
+  return `gh:${server.name}:${JSON.stringify(id)}`;
 }
 
 /** The server and upstream id behind a forwarded request's id, or undefined for any other id. */
@@ -185,7 +202,12 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
           request.inbound,
           async (client) => {
             if (client.listen === undefined) throw new NoStream();
-            await client.listen((message) => send(forwardedMessage(server, request.outwardTasks?.(server, message) ?? message)), {
+            await client.listen(
+              (message) => {
+                const forwarded = forwardedMessage(server, request.outwardTasks?.(server, message) ?? message);
+                if (forwarded !== undefined) send(forwarded);
+              },
+              {
               cancel,
               onOpen: () => {
                 delay = retryMs;

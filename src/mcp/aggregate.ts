@@ -456,7 +456,14 @@ export function createAggregate(deps: AggregateDeps) {
             ...(context.progress === undefined ? {} : { progress: context.progress }),
             ...(session === undefined ? {} : { session }),
             ...(task === undefined ? {} : { task: task as Record<string, unknown> }),
-            ...(session === undefined || send === undefined ? {} : { forward: (message: ServerMessage) => send(forwardedMessage(route.server, outwardTasks(route.server, message))) }),
+            ...(session === undefined || send === undefined
+              ? {}
+              : {
+                  forward: (message: ServerMessage) => {
+                    const forwarded = forwardedMessage(route.server, outwardTasks(route.server, message));
+                    if (forwarded !== undefined) send(forwarded);
+                  },
+                }),
           });
           return outwardTasks(route.server, result);
         } catch (error) {
@@ -481,6 +488,7 @@ export function createAggregate(deps: AggregateDeps) {
     }
     const answer = await answerMessages(server, request.parsed, {
       stream,
+      onDropped: () => deps.log.warn({ requestId: request.requestId }, "an /mcp answer stream is not being read fast enough; notifications are dropped until it catches up"),
       beforeAnswer: () => {
         if (refusal !== undefined) throw relayedChallenge(request, refusal.server, refusal.error);
       },

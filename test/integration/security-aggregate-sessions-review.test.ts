@@ -261,6 +261,60 @@ describe("a hostile upstream", () => {
     }
   });
 
+  /** The SSE answer to a tools/call: `events` (JSON-RPC messages), then the result. */
+  const callStream = (events: unknown[]) => (request: { rpc: string; id: unknown }) =>
+    request.rpc === "tools/call"
+      ? {
+          status: 200,
+          headers: { "content-type": "text/event-stream" },
+          chunks: [...events, { jsonrpc: "2.0", id: request.id, result: { content: [{ type: "text", text: "done" }] } }].map((event) => `event: message\ndata: ${JSON.stringify(event)}\n\n`),
+        }
+      : undefined;
+
+  async function callInSession(sessionId: string, params: Record<string, unknown> = {}): Promise<Response> {
+    return gateway.fetch("/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": sessionId },
+      body: rpc("tools/call", { name: "hostile-echo", arguments: {}, ...params }),
+    });
+  }
+
+  it("a flood of notifications on a call's stream is dropped once the client stops reading; the answer still comes", async () => {
+    const note = { jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "x".repeat(64 * 1024) } };
+    hostile.respond = callStream(Array.from({ length: 400 }, () => note));
+    const sessionId = await initialize(gateway);
+    const response = await callInSession(sessionId);
+    // Before: all 25 MB were queued for the client, whatever it read.
+    await gateway.waitForLog((line) => String(line.msg).includes("answer stream is not being read fast enough"));
+    const text = await response.text();
+    expect(text).toContain('"text":"done"');
+    expect(text.split("notifications/message").length - 1).toBeLessThan(400);
+    await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+
+  it("an upstream's notifications/cancelled names its own forwarded request, and its progress for other tokens is not relayed", async () => {
+    hostile.respond = callStream([
+      { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 5, reason: "stop" } },
+      { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "another-call", progress: 99 } },
+    ]);
+    const sessionId = await initialize(gateway);
+    const text = await (await callInSession(sessionId)).text();
+    expect(text).toContain('"text":"done"');
+    // Before: requestId 5 reached the client as is, where it could cancel another server's request (or its own answers' ids), and the progress was relayed.
+    expect(text).toContain('"requestId":"gh:hostile:5"');
+    expect(text).not.toContain("another-call");
+    await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+
+  it("held: task ids an upstream names in notifications/tasks/status are made its own, never another server's", async () => {
+    hostile.respond = callStream([{ jsonrpc: "2.0", method: "notifications/tasks/status", params: { taskId: "gh:alpha:stolen", status: "completed" } }]);
+    const sessionId = await initialize(gateway);
+    const text = await (await callInSession(sessionId)).text();
+    expect(text).toMatch(/"taskId":"gh:hostile:/);
+    expect(text).not.toContain('"taskId":"gh:alpha:stolen"');
+    await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+
   it("an answer larger than 32 MiB is refused, not buffered on", async () => {
     hostile.respond = (request) => (request.rpc === "tools/call" ? resultAnswer(request, { content: [{ type: "text", text: "x".repeat(33 * 1024 * 1024) }] }) : undefined);
     const answer = await post(gateway, rpc("tools/call", { name: "hostile-echo", arguments: {} }));
