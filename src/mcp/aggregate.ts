@@ -127,6 +127,8 @@ const MODERN_GATEWAY: ModernServer = {
 };
 const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
 const RESOURCE_NOT_FOUND_LEGACY = -32002;
+/** Answers to upstream requests routed from one POST (an upstream asks a few things at a time: 16 per call at most, upstream-session.ts). */
+const RESPONSES_PER_REQUEST = 16;
 
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
@@ -278,10 +280,19 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  /** The client's answers to requests an upstream sent it: each goes back to that upstream's session. */
+  /**
+   * The client's answers to requests an upstream sent it: each goes back to that upstream's
+   * session, RESPONSES_PER_REQUEST at most per POST (each is a POST upstream, and answers
+   * count against no limit of the key; an upstream asks a few things at a time).
+   */
   async function routeResponses(request: AggregateRequest, servers: readonly McpServerEntry[], session: AggregateSession | undefined): Promise<void> {
+    let routed = 0;
     for (const message of request.parsed.messages) {
       if (isRequest(message)) continue;
+      if (++routed > RESPONSES_PER_REQUEST) {
+        deps.log.warn({ limit: RESPONSES_PER_REQUEST }, "a POST to /mcp held more answers to upstream requests than are routed from one request; the rest were dropped");
+        return;
+      }
       const target = session === undefined ? undefined : parseForwardedId(message.id);
       const server = target === undefined ? undefined : servers.find((entry) => entry.name === target.server);
       if (target === undefined || server === undefined) {

@@ -24,9 +24,13 @@ export interface AggregateSessionsRepository {
    * owner already has `maxLive` live sessions created in the last `withinMs`: then false.
    */
   create(nonce: string, owner: { name: string; maxLive: number; withinMs: number }): Promise<boolean>;
-  /** `live`, `ended` (DELETE ended it) or `unknown` (never recorded, or purged). */
+  /** `live`, or `unknown` (never recorded, ended, or purged); `ended` only for rows of an earlier version that kept them. */
   state(nonce: string): Promise<"live" | "ended" | "unknown">;
-  /** Ends the session; answers the upstream sessions it held (to be closed upstream). */
+  /**
+   * Ends the session: its rows are deleted (an ended session is as unknown as a forged one,
+   * and initialize + DELETE in a loop must not leave a row each); answers the upstream
+   * sessions it held (to be closed upstream).
+   */
   end(nonce: string): Promise<Array<{ serverId: string; session: StoredUpstreamSession }>>;
   upstream(nonce: string, serverId: string): Promise<StoredUpstreamSession | undefined>;
   /** Records an upstream session unless one is recorded already; answers the one that is. */
@@ -83,8 +87,7 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
     async end(nonce) {
       const sessionId = sha256(nonce);
       const rows = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
-      await db.updateTable("mcp_aggregate_sessions").set({ ended_at: now() }).where("session_id", "=", sessionId).where("server_id", "=", "").execute();
-      await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
+      await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).execute();
       return rows.map((row) => ({ serverId: row.server_id, session: read(sessionId, row) }));
     },
     async upstream(nonce, serverId) {

@@ -11,6 +11,11 @@ import { resultAnswer, startHostileUpstream, type HostileUpstream } from "../fix
 import { listenOnLoopback } from "../fixtures/loopback.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { aggregateSessionsRepository } from "../../src/store/aggregate-sessions-repository.js";
+import { openDatabase } from "../../src/store/database.js";
+import { migrateToLatest } from "../../src/store/migrate.js";
+import { createSecretBox } from "../../src/store/secret-box.js";
+import { createTestDatabase } from "../fixtures/databases.js";
 
 const JSON_ONLY = { "content-type": "application/json", accept: "application/json" };
 const INITIALIZE = rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "attacker", version: "1" } });
@@ -127,6 +132,34 @@ describe("sessions: bounds, ownership, ending", () => {
     expect(deleted.status).toBe(404);
     expect((await post(gateway, rpc("tools/list"), { "mcp-session-id": sessionId })).status).toBe(200);
     await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+});
+
+describe("the sessions table", () => {
+  it("initialize and DELETE in a loop leave no rows, and a key's bound counts its live sessions only", async () => {
+    const file = await createTestDatabase("sqlite");
+    const database = await openDatabase(file.url);
+    try {
+      await migrateToLatest(database);
+      const repo = aggregateSessionsRepository(database.db, createSecretBox("test-salt"));
+      const owner = { name: "key:a", maxLive: 2, withinMs: 3600_000 };
+      for (let index = 0; index < 50; index++) {
+        expect(await repo.create(`nonce-${index}`, owner)).toBe(true);
+        await repo.recordUpstream(`nonce-${index}`, "server-1", { upstreamSessionId: "up", protocolVersion: "2025-06-18", capabilities: {} });
+        await repo.end(`nonce-${index}`);
+        expect(await repo.state(`nonce-${index}`)).not.toBe("live");
+      }
+      // Before: every ended session kept its row until it was older than the maximum age.
+      const rows = await database.db.selectFrom("mcp_aggregate_sessions").select("session_id").execute();
+      expect(rows).toEqual([]);
+      expect(await repo.create("live-1", owner)).toBe(true);
+      expect(await repo.create("live-2", owner)).toBe(true);
+      expect(await repo.create("live-3", owner)).toBe(false);
+      expect(await repo.create("other-1", { ...owner, name: "key:b" })).toBe(true);
+    } finally {
+      await database.close();
+      await file.drop();
+    }
   });
 });
 
@@ -312,6 +345,21 @@ describe("a hostile upstream", () => {
     const text = await (await callInSession(sessionId)).text();
     expect(text).toMatch(/"taskId":"gh:hostile:/);
     expect(text).not.toContain('"taskId":"gh:alpha:stolen"');
+    await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+
+  it("a POST of many crafted gh:{server}:{id} answers sends at most 16 of them upstream", async () => {
+    const sessionId = await initialize(gateway);
+    await post(gateway, rpc("tools/list"), { "mcp-session-id": sessionId });
+    const answers = Array.from({ length: 40 }, (_, index) => ({ jsonrpc: "2.0", id: `gh:hostile:${JSON.stringify(`crafted-${index}`)}`, result: {} }));
+    const batch = await post(gateway, JSON.stringify(answers), { "mcp-session-id": sessionId });
+    expect(batch.status).toBe(202);
+    const crafted = () => hostile.requests.filter((request) => String(request.id).startsWith("crafted-")).length;
+    await hostile.waitUntil(() => crafted() >= 16);
+    // One more round trip to the upstream, after which any further answer would have arrived too.
+    await post(gateway, rpc("tools/list"), { "mcp-session-id": sessionId });
+    // Before: each of the 40 was a POST upstream, counted against no limit of the key.
+    expect(crafted()).toBe(16);
     await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
   });
 
