@@ -17,6 +17,7 @@ import { migrateToLatest } from "../../src/store/migrate.js";
 import { createSecretBox } from "../../src/store/secret-box.js";
 import { createTestDatabase } from "../fixtures/databases.js";
 
+const UPSTREAM_SECRET = "upstream-static-secret-0123456789";
 const JSON_ONLY = { "content-type": "application/json", accept: "application/json" };
 const INITIALIZE = rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "attacker", version: "1" } });
 
@@ -246,7 +247,7 @@ describe("a hostile upstream", () => {
 
   beforeAll(async () => {
     hostile = await startHostileUpstream();
-    gateway = await startTestGateway({ servers: { hostile: { url: hostile.url } } });
+    gateway = await startTestGateway({ servers: { hostile: { url: hostile.url, auth_type: "bearer_token", auth_value: UPSTREAM_SECRET } } });
   });
 
   afterEach(() => {
@@ -336,6 +337,38 @@ describe("a hostile upstream", () => {
     // Before: requestId 5 reached the client as is, where it could cancel another server's request (or its own answers' ids), and the progress was relayed.
     expect(text).toContain('"requestId":"gh:hostile:5"');
     expect(text).not.toContain("another-call");
+    await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+
+  it("held: the gateway's credential echoed in what an upstream forwards (a call's stream, the session's GET stream) is scrubbed", async () => {
+    const echo = { jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: `I was sent ${UPSTREAM_SECRET}` } };
+    const ask = { jsonrpc: "2.0", id: "ask-1", method: "elicitation/create", params: { message: `token ${UPSTREAM_SECRET}`, requestedSchema: { type: "object", properties: {} } } };
+    let gets = 0;
+    hostile.respond = (request) =>
+      request.method === "GET" && gets++ === 0 ? { status: 200, headers: { "content-type": "text/event-stream" }, body: `event: message\ndata: ${JSON.stringify(echo)}\n\n` } : callStream([echo, ask])(request);
+    const sessionId = await initialize(gateway);
+    const called = await (await callInSession(sessionId)).text();
+    expect(called).toContain("I was sent");
+    expect(called).toContain("gh:hostile:");
+    expect(called).not.toContain(UPSTREAM_SECRET);
+    const stream = await openStream(gateway, sessionId);
+    try {
+      const { value } = await stream.reader!.read();
+      const streamed = new TextDecoder().decode(value);
+      expect(streamed).toContain("I was sent");
+      expect(streamed).not.toContain(UPSTREAM_SECRET);
+    } finally {
+      stream.abort.abort();
+      await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+    }
+  });
+
+  it("held: without a key, a stolen session id opens nothing (POST, GET and DELETE are 401)", async () => {
+    const sessionId = await initialize(gateway);
+    expect((await post(gateway, rpc("tools/list"), { "mcp-session-id": sessionId }, null)).status).toBe(401);
+    expect((await gateway.fetch("/mcp", { method: "GET", key: null, headers: { accept: "text/event-stream", "mcp-session-id": sessionId } })).status).toBe(401);
+    expect((await gateway.fetch("/mcp", { method: "DELETE", key: null, headers: { "mcp-session-id": sessionId } })).status).toBe(401);
+    expect((await post(gateway, rpc("tools/list"), { "mcp-session-id": sessionId })).status).toBe(200);
     await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
   });
 
