@@ -118,7 +118,7 @@ export class StreamableHttpSession implements ToolsClient {
       throw new Error(`the server's protocol version is not supported: ${String(result.protocolVersion)}`);
     }
     session.protocolVersion = result.protocolVersion;
-    session.capabilities = isObject(result.capabilities) ? result.capabilities : {};
+    session.capabilities = isObject(result.capabilities) ? boundedCapabilities(result.capabilities) : {};
     session.initialized = true;
     await session.notify("notifications/initialized");
     return session;
@@ -548,6 +548,20 @@ function resultOf(message: JsonRpcMessage): Record<string, unknown> {
   }
   if (!isObject(message.result)) throw new UpstreamProtocolError("the response has no result object");
   return message.result;
+}
+
+/** Capabilities larger than any server's: kept in memory per pooled session and stored per /mcp session, so cut to their flags. */
+const MAX_CAPABILITIES_CHARS = 64 * 1024;
+
+/** The capabilities as declared, or past MAX_CAPABILITIES_CHARS each one's boolean flags only (what the gateway reads of them). */
+function boundedCapabilities(capabilities: Record<string, unknown>): Record<string, unknown> {
+  if (JSON.stringify(capabilities).length <= MAX_CAPABILITIES_CHARS) return capabilities;
+  const flags = (value: unknown) => (isObject(value) ? Object.fromEntries(Object.entries(value).filter(([, flag]) => typeof flag === "boolean").slice(0, 32)) : {});
+  return Object.fromEntries(
+    Object.entries(capabilities)
+      .slice(0, 32)
+      .map(([name, value]) => [name.slice(0, 128), flags(value)]),
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

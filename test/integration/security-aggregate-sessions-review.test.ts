@@ -16,6 +16,11 @@ import { openDatabase } from "../../src/store/database.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import { createSecretBox } from "../../src/store/secret-box.js";
 import { createTestDatabase } from "../fixtures/databases.js";
+import { serverConfigSchema } from "../../src/config/schema.js";
+import { upstreamAuthFactory } from "../../src/auth/upstream/select-strategy.js";
+import { createUpstreamHttp } from "../../src/mcp/upstream-http.js";
+import { StreamableHttpSession } from "../../src/mcp/upstream-session.js";
+import { buildServerEntry } from "../../src/registry/server-entry.js";
 
 const UPSTREAM_SECRET = "upstream-static-secret-0123456789";
 const JSON_ONLY = { "content-type": "application/json", accept: "application/json" };
@@ -394,6 +399,22 @@ describe("a hostile upstream", () => {
     // Before: each of the 40 was a POST upstream, counted against no limit of the key.
     expect(crafted()).toBe(16);
     await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+
+  it("capabilities of megabytes in an upstream's initialize are cut to their flags (kept per pooled session, stored per /mcp session)", async () => {
+    hostile.respond = (request) =>
+      request.rpc === "initialize"
+        ? resultAnswer(request, { protocolVersion: "2025-06-18", capabilities: { tools: { listChanged: true }, resources: { subscribe: true, junk: "x".repeat(2 * 1024 * 1024) } }, serverInfo: { name: "hostile", version: "1" } })
+        : undefined;
+    const http = createUpstreamHttp();
+    try {
+      const entry = buildServerEntry("hostile", "hostile", "config", serverConfigSchema.parse({ url: hostile.url }), { authFor: upstreamAuthFactory() });
+      const session = await StreamableHttpSession.open(http, entry, {}, () => undefined);
+      // Before: all 2 MB were kept in memory for the pooled session, and written to the database for each /mcp session.
+      expect(session.capabilities).toEqual({ tools: { listChanged: true }, resources: { subscribe: true } });
+    } finally {
+      await http.close();
+    }
   });
 
   it("an answer larger than 32 MiB is refused, not buffered on", async () => {
