@@ -43,6 +43,12 @@ export interface AggregateStreamRequest {
   session: AggregateSession;
   /** Every upstream task id in a message as the caller's gateway task id (aggregate-tasks.ts). */
   outwardTasks?: (server: McpServerEntry, message: ServerMessage) => ServerMessage;
+  /**
+   * Whether the stream may go on: the session is live, the key still authenticates and may
+   * still use every server of the stream. Asked before each reconnect to an upstream and
+   * with each keep-alive; when not, the stream ends (the client opens a new one, or learns why).
+   */
+  stillAllowed?: () => Promise<boolean>;
 }
 
 const LIST_CHANGES = ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"];
@@ -167,7 +173,10 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
           };
           // An SSE comment now, so the client knows the stream is open, then now and then so idle proxies keep it.
           write(": gatehouse\n\n", false);
-          timer = setInterval(() => write(": keep-alive\n\n", true), keepAliveMs);
+          timer = setInterval(() => {
+            write(": keep-alive\n\n", true);
+            void allowed(request, stop);
+          }, keepAliveMs);
           timer.unref();
           for (const { server } of admitted) void follow(request, server, cancel, send, listsChanged, stop);
         },
@@ -176,6 +185,13 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
       new ByteLengthQueuingStrategy({ highWaterMark: maxQueuedBytes }),
     );
     return { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body };
+  }
+
+  /** Whether the stream may go on (`stillAllowed`); when not, it is stopped. */
+  async function allowed(request: AggregateStreamRequest, stop: () => void): Promise<boolean> {
+    const ok = request.stillAllowed === undefined ? true : await request.stillAllowed().catch(() => false);
+    if (!ok) stop();
+    return ok;
   }
 
   /** Ends this instance's stream of a session (DELETE ended the session). */
@@ -194,7 +210,9 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
   ): Promise<void> {
     let down = false;
     let delay = retryMs;
-    while (!cancel.aborted) {
+    for (let attempt = 0; !cancel.aborted; attempt++) {
+      // A revoked key, a session ended elsewhere or a server taken from the key: no reconnecting with the gateway's credentials.
+      if (attempt > 0 && !(await allowed(request, stop))) return;
       try {
         await deps.clients.withClient(
           server,

@@ -306,8 +306,13 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  /** GET /mcp: the session's stream (what its upstreams send outside any call). */
-  async function openStream(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo">): Promise<HttpAnswer> {
+  /**
+   * GET /mcp: the session's stream (what its upstreams send outside any call). `recheck`
+   * authenticates the request again, against the registry as it is then.
+   */
+  async function openStream(
+    request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo"> & { recheck?: () => Promise<{ caller: Caller; snapshot: RegistrySnapshot }> },
+  ): Promise<HttpAnswer> {
     const presented = request.inbound.headers.get("mcp-session-id");
     if (deps.sessions === undefined || sessionStreams === undefined || presented === null) {
       throw new GatewayError({
@@ -323,7 +328,18 @@ export function createAggregate(deps: AggregateDeps) {
     if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const taskIds = deps.taskIds;
+    const repo = deps.sessions.repo;
+    const recheck = request.recheck;
+    const stillAllowed = async (): Promise<boolean> => {
+      if ((await repo.state(session.nonce)) !== "live") return false;
+      if (recheck === undefined) return true;
+      const again = await recheck();
+      if (again.caller.subject !== request.caller.subject || streamOwner(again.caller, request.inbound.headers) !== owner) return false;
+      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo).map((server) => server.id));
+      return servers.every((server) => permitted.has(server.id));
+    };
     return sessionStreams.open({
+      stillAllowed,
       snapshot: request.snapshot,
       caller: request.caller,
       servers,

@@ -368,6 +368,24 @@ describe("a hostile upstream", () => {
     }
   });
 
+  it("a session's GET stream ends once its key is deleted, instead of reconnecting upstream with the gateway's credentials", async () => {
+    // The upstream's stream fails: the gateway reconnects after 1 s, by which time the key is gone.
+    hostile.respond = (request) => (request.method === "GET" ? { status: 500, headers: { "content-type": "text/plain" }, body: "down" } : undefined);
+    const gets = () => hostile.requests.filter((request) => request.method === "GET").length;
+    const key = await gateway.generateKey({});
+    const sessionId = await initialize(gateway, {}, key);
+    const getsBefore = gets();
+    const stream = await openStream(gateway, sessionId, key);
+    expect(stream.status).toBe(200);
+    await hostile.waitUntil(() => gets() > getsBefore);
+    const deleted = await gateway.fetch("/key/delete", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ keys: [key] }) });
+    expect(deleted.status).toBe(200);
+    const getsAfterDelete = gets();
+    // Before: the stream stayed open, and its upstream streams were reconnected (1 s, doubling to 30 s) for as long as the client held it.
+    await readToEnd(stream.reader!);
+    expect(gets()).toBe(getsAfterDelete);
+  });
+
   it("held: without a key, a stolen session id opens nothing (POST, GET and DELETE are 401)", async () => {
     const sessionId = await initialize(gateway);
     expect((await post(gateway, rpc("tools/list"), { "mcp-session-id": sessionId }, null)).status).toBe(401);
