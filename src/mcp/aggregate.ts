@@ -330,8 +330,9 @@ export function createAggregate(deps: AggregateDeps) {
     const taskIds = deps.taskIds;
     const repo = deps.sessions.repo;
     const recheck = request.recheck;
+    const maxAgeMs = deps.sessions.maxAgeMs;
     const stillAllowed = async (): Promise<boolean> => {
-      if ((await repo.state(session.nonce)) !== "live") return false;
+      if (Date.now() - session.issuedAt > maxAgeMs || (await repo.state(session.nonce)) !== "live") return false;
       if (recheck === undefined) return true;
       const again = await recheck();
       if (again.caller.subject !== request.caller.subject || streamOwner(again.caller, request.inbound.headers) !== owner) return false;
