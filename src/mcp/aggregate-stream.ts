@@ -127,6 +127,8 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
       }
     }
     if (admitted.length === 0 && refusal !== undefined) throw refusal;
+    // No server the stream could follow (stdio and legacy SSE servers are shared, with no stream of the session's own): the transport's "no stream offered".
+    if (admitted.length === 0) throw noStreamOffered();
 
     const cancel = new Cancellation();
     const encoder = new TextEncoder();
@@ -262,6 +264,16 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
 export type AggregateStreams = ReturnType<typeof createAggregateStreams>;
 
 class NoStream extends Error {}
+
+function noStreamOffered(): GatewayError {
+  return new GatewayError({
+    status: 405,
+    code: "method_not_allowed",
+    message: "none of this session's MCP servers can send it anything outside a call (stdio and legacy SSE servers only): there is no stream to open",
+    rpcCode: JsonRpcCode.InvalidRequest,
+    headers: { allow: "POST, DELETE" },
+  });
+}
 
 function streamConflict(): GatewayError {
   return new GatewayError({

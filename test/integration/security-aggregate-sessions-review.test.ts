@@ -141,6 +141,29 @@ describe("sessions: bounds, ownership, ending", () => {
   });
 });
 
+describe("a session whose servers have no stream of its own", () => {
+  let legacy: Upstream;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    legacy = await startUpstream({ name: "legacy", legacySse: true });
+    gateway = await startTestGateway({ servers: { legacy: { url: legacy.url, transport: "sse" } } });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await legacy?.close();
+  });
+
+  it("GET is 405 when no server of the session could feed it, not an open stream no limit counts", async () => {
+    const sessionId = await initialize(gateway);
+    // Before: 200, a stream with nothing behind it, outside every stream budget.
+    const stream = await openStream(gateway, sessionId);
+    expect(stream.status).toBe(405);
+    await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+  });
+});
+
 describe("the sessions table", () => {
   it("initialize and DELETE in a loop leave no rows, and a key's bound counts its live sessions only", async () => {
     const file = await createTestDatabase("sqlite");
