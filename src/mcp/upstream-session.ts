@@ -196,7 +196,7 @@ export class StreamableHttpSession implements ToolsClient {
     }
     options.onOpen();
     const pings = { since: Date.now(), answered: 0 };
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       const parser = createParser({
         maxBufferSize: MAX_MESSAGE_CHARS,
         // A message larger than any MCP message should be: the stream is cut (the caller reconnects).
@@ -230,7 +230,8 @@ export class StreamableHttpSession implements ToolsClient {
         if (!response.body.destroyed) parser.feed(decoder.write(chunk));
       });
       response.body.once("end", () => resolve());
-      response.body.once("error", () => resolve());
+      // A stream cut by the upstream (reset, gone away) is a failure, so the caller tells the client at once; one we cut is not.
+      response.body.once("error", (error) => (options.cancel.aborted ? resolve() : reject(error)));
       response.body.once("close", () => resolve());
     });
   }
