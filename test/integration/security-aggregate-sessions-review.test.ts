@@ -261,6 +261,25 @@ describe("the catalog: a limited key, crafted cursors and URIs, discovery", () =
     expect(beta.requests.length).toBe(betaRequests);
   });
 
+  it("held: a repeated MCP-Protocol-Version header, and a batch mixing a 2026-07-28 request with a legacy one, are refused", async () => {
+    const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28" };
+    const headers = new Headers({ ...JSON_ONLY, "x-litellm-api-key": `Bearer ${MASTER_KEY}`, "mcp-method": "tools/list" });
+    headers.append("mcp-protocol-version", "2026-07-28");
+    headers.append("mcp-protocol-version", "2026-07-28");
+    const repeated = await fetch(`${gateway.url}/mcp`, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: meta } }) });
+    expect(repeated.status).toBe(400);
+    const mixed = await post(
+      gateway,
+      JSON.stringify([
+        { jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: meta } },
+        { jsonrpc: "2.0", id: 2, method: "tools/list", params: {} },
+      ]),
+      { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" },
+    );
+    expect(mixed.status).toBe(400);
+    expect(JSON.stringify(mixed.body)).toContain("-32020");
+  });
+
   it("a malformed Base64 sentinel in Mcp-Name matches nothing, not even a missing name", async () => {
     const body = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } } };
     const answer = await post(gateway, JSON.stringify(body), { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "=?base64?!!?=" });
