@@ -244,7 +244,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     answerSlots: createAnswerSlots({ repo: inputEvents }),
     // Task ids given to /mcp clients are bound to their key like pass-through session ids (any instance checks them).
     taskIds: taskIds(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "aggregate task ids v1", 32))),
-    ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions, streams } } : {}),
+    ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions, streams, maxPerKey: general.mcp_aggregate_sessions_per_key, maxAgeMs: sessionMaxAgeMs } } : {}),
   });
   const rest = createRestTools(aggregate);
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);

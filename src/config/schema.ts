@@ -247,6 +247,8 @@ export const generalSettingsSchema = z.strictObject({
   mcp_aggregate_sessions: z.boolean().default(true),
   /** Hours an /mcp session lasts from its initialize; the client then starts a new one (404). */
   mcp_aggregate_session_max_age_hours: z.number().positive().max(24 * 30).default(24),
+  /** Live /mcp sessions one key may hold at once; past it, initialize is answered without a session (stateless). */
+  mcp_aggregate_sessions_per_key: z.number().int().positive().default(1000),
   /**
    * Browser origins, besides the public origin and loopback, that may call the MCP and
    * OAuth facade routes (Origin check against DNS rebinding); LITELLM_CORS_ORIGINS wins.

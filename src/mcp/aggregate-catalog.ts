@@ -55,6 +55,9 @@ export interface CatalogDeps {
   maxDiscoveryPages?: number;
   /** URIs remembered per instance (routing table). */
   maxRoutes?: number;
+  /** Milliseconds after a listing to find a URI before the same caller's next one may run (default 10 s). */
+  discoveryCooldownMs?: number;
+  now?: () => number;
 }
 
 type Capability = "resources" | "prompts" | "logging" | "completions" | "tasks";
@@ -149,6 +152,14 @@ type Route = string | null;
 export function createCatalog(deps: CatalogDeps) {
   const maxRoutes = deps.maxRoutes ?? 20_000;
   const maxDiscoveryPages = deps.maxDiscoveryPages ?? 20;
+  const discoveryCooldownMs = deps.discoveryCooldownMs ?? 10_000;
+  const now = deps.now ?? Date.now;
+  /**
+   * caller subject + servers → its latest listing to find a URI (running, or when it ended):
+   * each listing is up to 2 × maxDiscoveryPages requests to every server, so unknown URIs in
+   * a loop must not start one each.
+   */
+  const discoveries = new Map<string, { pending?: Promise<void>; at: number }>();
   /** caller subject + URI (or template) → server name; least recently set first. */
   const routes = new Map<string, Route>();
   /** caller subject → the URI templates listed to it, by server. */
@@ -303,6 +314,23 @@ export function createCatalog(deps: CatalogDeps) {
     }
   }
 
+  /** `discover`, at most once per cooldown per caller and set of servers; concurrent requests share the running one. */
+  async function discoverOnce(request: CatalogRequest): Promise<void> {
+    const key = `${request.caller.subject}\0${request.servers.map((server) => server.id).join("\0")}`;
+    const last = discoveries.get(key);
+    if (last?.pending !== undefined) return last.pending;
+    if (last !== undefined && now() - last.at < discoveryCooldownMs) return;
+    const entry: { pending?: Promise<void>; at: number } = { at: now() };
+    entry.pending = discover(request).finally(() => {
+      entry.at = now();
+      delete entry.pending;
+    });
+    discoveries.delete(key);
+    discoveries.set(key, entry);
+    if (discoveries.size > 10_000) discoveries.delete(discoveries.keys().next().value!);
+    return entry.pending;
+  }
+
   /** The server a resource URI (or URI template) of this caller belongs to, and the URI to send it. */
   async function routeUri(request: CatalogRequest, uri: string, method: string): Promise<{ server: McpServerEntry; uri: string; rewritten: boolean }> {
     const explicit = parseGatewayUri(uri);
@@ -321,7 +349,7 @@ export function createCatalog(deps: CatalogDeps) {
     };
     let server = find();
     if (server === undefined) {
-      await discover(request);
+      await discoverOnce(request);
       server = find();
     }
     if (server === undefined) throw unknownResource(uri, "no MCP server available to this key lists it, or a URI template it matches");

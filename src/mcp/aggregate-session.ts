@@ -28,6 +28,12 @@ export interface AggregateSession {
   /** The key that opened it (`Caller.keyId`) and its subject. */
   keyId: string;
   subject: string;
+  /**
+   * Whose it is (`streamOwner`): the key's subject, or for a caller without a key (servers
+   * that delegate auth, where every such caller has the same subject) a hash of the
+   * credential it presented, so that one of them cannot continue another's session.
+   */
+  owner: string;
   /** What the client declared in `initialize` (roots, sampling, elicitation, tasks only). */
   clientCapabilities: Record<string, unknown>;
   protocolVersion: string;
@@ -36,9 +42,9 @@ export interface AggregateSession {
 }
 
 export interface SessionSeal {
-  issue(caller: Caller, clientCapabilities: unknown, protocolVersion: string): AggregateSession & { id: string };
+  issue(caller: Caller, owner: string, clientCapabilities: unknown, protocolVersion: string): AggregateSession & { id: string };
   /** The session behind an id, or a 404 `session_not_found` GatewayError. */
-  open(id: string, caller: Caller): AggregateSession;
+  open(id: string, caller: Caller, owner: string): AggregateSession;
 }
 
 export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: () => number }): SessionSeal {
@@ -46,24 +52,25 @@ export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: 
   const now = options.now ?? Date.now;
 
   function seal(session: AggregateSession): string {
-    return `${PREFIX}${sealJson(key, { n: session.nonce, k: session.keyId, s: session.subject, c: session.clientCapabilities, p: session.protocolVersion, t: session.issuedAt })}`;
+    return `${PREFIX}${sealJson(key, { n: session.nonce, k: session.keyId, s: session.subject, o: session.owner, c: session.clientCapabilities, p: session.protocolVersion, t: session.issuedAt })}`;
   }
 
   return {
-    issue(caller, clientCapabilities, protocolVersion) {
+    issue(caller, owner, clientCapabilities, protocolVersion) {
       const session: AggregateSession = {
         nonce: randomBytes(16).toString("base64url"),
         keyId: caller.keyId,
         subject: caller.subject,
+        owner,
         clientCapabilities: keptCapabilities(clientCapabilities),
         protocolVersion,
         issuedAt: now(),
       };
       return { ...session, id: seal(session) };
     },
-    open(id, caller) {
+    open(id, caller, owner) {
       const session = unseal(key, id);
-      if (session === undefined || session.keyId !== caller.keyId || session.subject !== caller.subject || now() - session.issuedAt > options.maxAgeMs) throw aggregateSessionNotFound();
+      if (session === undefined || session.keyId !== caller.keyId || session.subject !== caller.subject || session.owner !== owner || now() - session.issuedAt > options.maxAgeMs) throw aggregateSessionNotFound();
       return session;
     },
   };
@@ -73,9 +80,9 @@ function unseal(key: Buffer, id: string): AggregateSession | undefined {
   if (!id.startsWith(PREFIX) || id.length > 8192) return undefined;
   const opened = openJson(key, id.slice(PREFIX.length));
   if (opened === undefined) return undefined;
-  const { n, k, s, c, p, t } = opened;
-  if (typeof n !== "string" || typeof k !== "string" || typeof s !== "string" || typeof p !== "string" || typeof t !== "number" || typeof c !== "object" || c === null) return undefined;
-  return { nonce: n, keyId: k, subject: s, clientCapabilities: c as Record<string, unknown>, protocolVersion: p, issuedAt: t };
+  const { n, k, s, o, c, p, t } = opened;
+  if (typeof n !== "string" || typeof k !== "string" || typeof s !== "string" || typeof o !== "string" || typeof p !== "string" || typeof t !== "number" || typeof c !== "object" || c === null) return undefined;
+  return { nonce: n, keyId: k, subject: s, owner: o, clientCapabilities: c as Record<string, unknown>, protocolVersion: p, issuedAt: t };
 }
 
 /** A JSON object encrypted and authenticated with AES-256-GCM under `key`: base64url(iv | ciphertext | tag). */

@@ -94,7 +94,15 @@ export interface AggregateDeps {
   /** Task ids given to clients (aggregate-tasks.ts); without, task-augmented calls and tasks/* are refused. */
   taskIds?: TaskIds;
   /** Sessions on /mcp (README, "Sessions on /mcp"); without, /mcp is stateless only. `streams` bounds their GET streams' upstream streams. */
-  sessions?: { seal: SessionSeal; repo: AggregateSessionsRepository; streams: StreamBudget };
+  sessions?: {
+    seal: SessionSeal;
+    repo: AggregateSessionsRepository;
+    streams: StreamBudget;
+    /** Live sessions one key may hold (general_settings.mcp_aggregate_sessions_per_key); past it, initialize is answered without a session. */
+    maxPerKey: number;
+    /** How long a session lives (general_settings.mcp_aggregate_session_max_age_hours): older ones no longer count. */
+    maxAgeMs: number;
+  };
   /** general_settings.mcp_unprefixed_single_server: a request naming one server gets its own tool and prompt names. */
   unprefixedSingleServer?: boolean;
 }
@@ -149,6 +157,8 @@ function inputRequiredForLegacyClient(server: McpServerEntry): GatewayError {
     extra: { server: server.name },
   });
 }
+/** Answers to upstream requests routed from one POST (an upstream asks a few things at a time: 16 per call at most, upstream-session.ts). */
+const RESPONSES_PER_REQUEST = 16;
 
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
@@ -273,15 +283,20 @@ export function createAggregate(deps: AggregateDeps) {
   async function sessionOf(request: AggregateRequest): Promise<{ session?: AggregateSession; issued?: string }> {
     if (deps.sessions === undefined) return {};
     const presented = request.inbound.headers.get("mcp-session-id");
+    const owner = streamOwner(request.caller, request.inbound.headers);
     if (presented !== null) {
-      const session = deps.sessions.seal.open(presented, request.caller);
+      const session = deps.sessions.seal.open(presented, request.caller, owner);
       if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
       return { session };
     }
     const initialize = request.parsed.messages.find((message): message is JsonRpcRequest => isRequest(message) && message.method === "initialize");
     if (initialize === undefined) return {};
-    const issued = deps.sessions.seal.issue(request.caller, initialize.params?.capabilities, negotiatedVersion(initialize.params?.protocolVersion));
-    await deps.sessions.repo.create(issued.nonce);
+    const issued = deps.sessions.seal.issue(request.caller, owner, initialize.params?.capabilities, negotiatedVersion(initialize.params?.protocolVersion));
+    // Each session is a row and, once used, an upstream session at every server: a key that initializes in a loop gets stateless answers past its bound.
+    if (!(await deps.sessions.repo.create(issued.nonce, { name: owner, maxLive: deps.sessions.maxPerKey, withinMs: deps.sessions.maxAgeMs }))) {
+      deps.log.warn({ key: request.caller.keyId, limit: deps.sessions.maxPerKey }, "a key holds its maximum of live /mcp sessions (mcp_aggregate_sessions_per_key); initialize is answered without a session (end sessions with DELETE /mcp)");
+      return {};
+    }
     return { session: issued, issued: issued.id };
   }
 
@@ -298,10 +313,19 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  /** The client's answers to requests an upstream sent it: each goes back to that upstream's session. */
+  /**
+   * The client's answers to requests an upstream sent it: each goes back to that upstream's
+   * session, RESPONSES_PER_REQUEST at most per POST (each is a POST upstream, and answers
+   * count against no limit of the key; an upstream asks a few things at a time).
+   */
   async function routeResponses(request: AggregateRequest, servers: readonly McpServerEntry[], session: AggregateSession | undefined): Promise<void> {
+    let routed = 0;
     for (const message of request.parsed.messages) {
       if (isRequest(message)) continue;
+      if (++routed > RESPONSES_PER_REQUEST) {
+        deps.log.warn({ limit: RESPONSES_PER_REQUEST }, "a POST to /mcp held more answers to upstream requests than are routed from one request; the rest were dropped");
+        return;
+      }
       const target = session === undefined ? undefined : parseForwardedId(message.id);
       const server = target === undefined ? undefined : servers.find((entry) => entry.name === target.server);
       if (target === undefined || server === undefined) {
@@ -321,31 +345,41 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  /** The live session a GET or DELETE names (405 without an id, 404 for one that is not this caller's or has ended). */
-  async function presentedSession(request: Pick<AggregateRequest, "caller" | "inbound">, what: string): Promise<{ session: AggregateSession; sessions: NonNullable<AggregateDeps["sessions"]> }> {
+  /**
+   * GET /mcp: the session's stream (what its upstreams send outside any call). `recheck`
+   * authenticates the request again, against the registry as it is then.
+   */
+  async function openStream(
+    request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo"> & { recheck?: () => Promise<{ caller: Caller; snapshot: RegistrySnapshot }> },
+  ): Promise<HttpAnswer> {
     const presented = request.inbound.headers.get("mcp-session-id");
-    if (deps.sessions === undefined || presented === null) {
+    if (deps.sessions === undefined || sessionStreams === undefined || presented === null) {
       throw new GatewayError({
         status: 405,
         code: "method_not_allowed",
-        message: `${what}: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)`,
+        message: "GET /mcp opens a session's stream: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
         rpcCode: JsonRpcCode.InvalidRequest,
         headers: { allow: "GET, POST, DELETE" },
       });
     }
-    const session = deps.sessions.seal.open(presented, request.caller);
-    if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
-    return { session, sessions: deps.sessions };
-  }
-
-  /** GET /mcp: the session's stream (what its upstreams send outside any call). */
-  async function openStream(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo">): Promise<HttpAnswer> {
-    const { session } = await presentedSession(request, "GET /mcp opens a session's stream");
-    if (sessionStreams === undefined) throw aggregateSessionNotFound();
-    const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const owner = streamOwner(request.caller, request.inbound.headers);
+    const session = deps.sessions.seal.open(presented, request.caller, owner);
+    if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const taskIds = deps.taskIds;
+    const repo = deps.sessions.repo;
+    const recheck = request.recheck;
+    const maxAgeMs = deps.sessions.maxAgeMs;
+    const stillAllowed = async (): Promise<boolean> => {
+      if (Date.now() - session.issuedAt > maxAgeMs || (await repo.state(session.nonce)) !== "live") return false;
+      if (recheck === undefined) return true;
+      const again = await recheck();
+      if (again.caller.subject !== request.caller.subject || streamOwner(again.caller, request.inbound.headers) !== owner) return false;
+      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo).map((server) => server.id));
+      return servers.every((server) => permitted.has(server.id));
+    };
     return sessionStreams.open({
+      stillAllowed,
       snapshot: request.snapshot,
       caller: request.caller,
       servers,
@@ -357,7 +391,19 @@ export function createAggregate(deps: AggregateDeps) {
 
   /** DELETE /mcp: ends the caller's session and every upstream session under it. */
   async function endSession(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound">): Promise<HttpAnswer> {
-    const { session } = await presentedSession(request, "DELETE /mcp ends a session");
+    const presented = request.inbound.headers.get("mcp-session-id");
+    if (deps.sessions === undefined || presented === null) {
+      throw new GatewayError({
+        status: 405,
+        code: "method_not_allowed",
+        message: "DELETE /mcp ends a session: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
+        rpcCode: JsonRpcCode.InvalidRequest,
+        headers: { allow: "GET, POST, DELETE" },
+      });
+    }
+    const session = deps.sessions.seal.open(presented, request.caller, streamOwner(request.caller, request.inbound.headers));
+    if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    sessionStreams?.closeSession(session.nonce);
     await deps.clients.endSession(session, request.snapshot, request.inbound);
     return { status: 200, headers: {}, body: null };
   }
@@ -509,7 +555,14 @@ export function createAggregate(deps: AggregateDeps) {
             ...(modern && (params.inputResponses !== undefined || params.requestState !== undefined)
               ? { retry: { ...(params.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }), ...(params.requestState === undefined ? {} : { requestState: params.requestState }) } }
               : {}),
-            ...(session === undefined || send === undefined ? {} : { forward: (message: ServerMessage) => send(forwardedMessage(route.server, outwardTasks(route.server, message))) }),
+            ...(session === undefined || send === undefined
+              ? {}
+              : {
+                  forward: (message: ServerMessage) => {
+                    const forwarded = forwardedMessage(route.server, outwardTasks(route.server, message));
+                    if (forwarded !== undefined) send(forwarded);
+                  },
+                }),
           });
           // A 2026-07-28 upstream that needs input answers input_required: a 2026-07-28 client retries with it itself; an
           // earlier client in a session is asked on the call's stream, and the gateway retries; without a session it cannot be.
@@ -523,7 +576,8 @@ export function createAggregate(deps: AggregateDeps) {
               const call = slots.newCall();
               for (const [key, asked] of Object.entries(requests)) {
                 if (typeof asked.method !== "string") continue;
-                send(forwardedMessage(route.server, { method: asked.method, id: slots.slotId(call, key), ...(typeof asked.params === "object" && asked.params !== null ? { params: asked.params as Record<string, unknown> } : {}) }));
+                const forwarded = forwardedMessage(route.server, { method: asked.method, id: slots.slotId(call, key), ...(typeof asked.params === "object" && asked.params !== null ? { params: asked.params as Record<string, unknown> } : {}) });
+                if (forwarded !== undefined) send(forwarded);
               }
               const answers = Object.fromEntries(await Promise.all(Object.keys(requests).map(async (key) => [key, await slots.take(slots.slotId(call, key), route.server.timeoutMs)] as const)));
               current = (await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, inbound, {
@@ -558,6 +612,7 @@ export function createAggregate(deps: AggregateDeps) {
     }
     const answer = await answerMessages(server, request.parsed, {
       stream,
+      onDropped: () => deps.log.warn({ requestId: request.requestId }, "an /mcp answer stream is not being read fast enough; notifications are dropped until it catches up"),
       beforeAnswer: () => {
         if (refusal !== undefined) throw relayedChallenge(request, refusal.server, refusal.error);
       },

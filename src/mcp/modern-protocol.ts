@@ -72,7 +72,9 @@ export function checkModernRequest(headers: RequestHeaders, parsed: ParsedBody):
   const sent = headers.get("mcp-name");
   if (sent === null) throw mismatch(`the Mcp-Name header is missing (required for ${message.method})`);
   const value = message.params?.[field];
-  if (decodeHeaderValue(sent) !== value) throw mismatch(`Mcp-Name header value '${sent.slice(0, 128)}' does not match body value '${String(value).slice(0, 128)}'`);
+  const decoded = decodeHeaderValue(sent);
+  // A malformed Base64 sentinel matches nothing, not even a missing name.
+  if (decoded === undefined || decoded !== value) throw mismatch(`Mcp-Name header value '${sent.slice(0, 128)}' does not match body value '${String(value).slice(0, 128)}'`);
 }
 
 /**

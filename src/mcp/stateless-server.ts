@@ -82,7 +82,12 @@ export function acceptsEventStream(headers: RequestHeaders): boolean {
 export async function answerMessages(
   server: StatelessServer,
   parsed: ParsedBody,
-  options: { stream: boolean; beforeAnswer?: () => void },
+  options: {
+    stream: boolean;
+    beforeAnswer?: () => void;
+    /** Told once per stream when notifications start being dropped for a client that does not read. */
+    onDropped?: () => void;
+  },
 ): Promise<HttpAnswer> {
   const requests = parsed.messages.filter((message): message is JsonRpcRequest & { id: JsonRpcId } => isRequest(message) && message.id !== undefined);
   // Notifications (initialized, cancelled) and responses need no answer (MCP transports spec).
@@ -94,9 +99,19 @@ export async function answerMessages(
     return jsonAnswer(parsed.isBatch ? answers : answers[0]);
   }
   const encoder = new TextEncoder();
-  const body = new ReadableStream<Uint8Array>({
+  let dropping = false;
+  const body = new ReadableStream<Uint8Array>(
+    {
     async start(controller) {
       const send = (message: unknown) => {
+        // Notifications (progress, what an upstream sends during a call) must not queue without end for a client that
+        // does not read: past the queue's bound they are dropped; answers are always kept.
+        if ((controller.desiredSize ?? 0) < 0 && (message as { id?: unknown }).id === undefined) {
+          if (!dropping) options.onDropped?.();
+          dropping = true;
+          return;
+        }
+        dropping = false;
         try {
           controller.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`));
         } catch {
@@ -116,9 +131,14 @@ export async function answerMessages(
         // already cancelled by the client
       }
     },
-  });
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: STREAM_QUEUE_BYTES }),
+  );
   return { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body };
 }
+
+/** What an answer stream holds for a client that does not read before notifications are dropped. */
+const STREAM_QUEUE_BYTES = 1024 * 1024;
 
 async function answer(server: StatelessServer, request: JsonRpcRequest & { id: JsonRpcId }, context: MethodContext): Promise<Answer> {
   try {

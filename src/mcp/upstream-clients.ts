@@ -22,7 +22,7 @@ import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
 import { stdioDebugCall, type StdioServers } from "./stdio-servers.js";
 import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ToolsClient } from "./upstream-session.js";
 import type { AggregateSessionsRepository, StoredUpstreamSession } from "../store/aggregate-sessions-repository.js";
-import type { AggregateSession } from "./aggregate-session.js";
+import { aggregateSessionNotFound, type AggregateSession } from "./aggregate-session.js";
 
 export interface UpstreamClients {
   /**
@@ -155,6 +155,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
       StreamableHttpSession.attach(options.http, server, outbound.headers, onUnauthorized, outbound.scrubber, { sessionId: stored.upstreamSessionId, protocolVersion: stored.protocolVersion, capabilities: stored.capabilities });
     const stored = await repo.upstream(session.nonce, server.id);
     if (stored !== undefined) return attach(stored);
+    // An ended session (DELETE, on any instance) gets no new upstream session: a GET stream or a call still running would otherwise open one that nothing ends.
+    if ((await repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
     let opened: StreamableHttpSession;
     try {
       opened = await StreamableHttpSession.open(options.http, server, outbound.headers, onUnauthorized, outbound.scrubber, session.clientCapabilities);
@@ -193,7 +195,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
         pooled.inFlight++;
         try {
           const client = await pooled.client;
-          if (own !== undefined) (client as StreamableHttpSession).useHeaders(outbound.headers);
+          if (own !== undefined) (client as StreamableHttpSession).useHeaders(outbound.headers, outbound.scrubber);
           return await use(client);
         } catch (error) {
           // The client's own fault (a refused tool, unforwardable params): the session is fine.

@@ -29,7 +29,7 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
 import { Cancellation, type CancelSource } from "../exchange.js";
-import { readAll, type UpstreamHttp } from "./upstream-http.js";
+import type { UpstreamHttp } from "./upstream-http.js";
 
 export interface CallOptions {
   /** The client's going away (or the caller's deadline). */
@@ -97,7 +97,7 @@ export class StreamableHttpSession implements ToolsClient {
     /** Told the WWW-Authenticate of every 401 (a delegating server's challenge is relayed). */
     private readonly onUnauthorized: (challenge: string | undefined) => void,
     /** Every answer is scrubbed of these headers' credentials once parsed (any escaping decoded), error text before it is shown. */
-    private readonly scrubber: CredentialScrubber,
+    private scrubber: CredentialScrubber,
   ) {}
 
   /** Opens a session: `initialize`, then `notifications/initialized`. */
@@ -132,7 +132,7 @@ export class StreamableHttpSession implements ToolsClient {
       throw new Error(`the server's protocol version is not supported: ${String(result.protocolVersion)}`);
     }
     session.protocolVersion = result.protocolVersion;
-    session.capabilities = isObject(result.capabilities) ? result.capabilities : {};
+    session.capabilities = isObject(result.capabilities) ? boundedCapabilities(result.capabilities) : {};
     session.initialized = true;
     await session.notify("notifications/initialized");
     return session;
@@ -196,9 +196,14 @@ export class StreamableHttpSession implements ToolsClient {
     return this.closed;
   }
 
-  /** The outbound headers of the next requests (a refreshed token); the session stays the same. */
-  useHeaders(headers: Record<string, string>): void {
+  /**
+   * The outbound headers of the next requests (a refreshed token), and the scrubber that
+   * knows their credentials: an answer echoing the new token must be scrubbed of it too.
+   * The session stays the same.
+   */
+  useHeaders(headers: Record<string, string>, scrubber: CredentialScrubber): void {
     this.headers = headers;
+    this.scrubber = scrubber;
   }
 
   /** Answers a request the server sent (its id), with the client's result or error. */
@@ -233,8 +238,12 @@ export class StreamableHttpSession implements ToolsClient {
       throw new UpstreamProtocolError("the GET stream is not text/event-stream");
     }
     options.onOpen();
-    await new Promise<void>((resolve) => {
+    const pings = { since: Date.now(), answered: 0 };
+    await new Promise<void>((resolve, reject) => {
       const parser = createParser({
+        maxBufferSize: MAX_MESSAGE_CHARS,
+        // A message larger than any MCP message should be: the stream is cut (the caller reconnects).
+        onError: () => response.body.destroy(),
         onEvent: (event) => {
           if (event.event !== undefined && event.event !== "message") return;
           let message: JsonRpcMessage;
@@ -245,7 +254,9 @@ export class StreamableHttpSession implements ToolsClient {
           }
           if (typeof message.method !== "string") return;
           if (message.method === "ping" && message.id !== undefined && message.id !== null) {
-            this.post({ jsonrpc: "2.0", id: message.id, result: {} });
+            // Each answer is a POST back: a stream of pings is answered at most SERVER_REQUESTS_PER_CALL times per PING_WINDOW_MS.
+            if (Date.now() - pings.since > PING_WINDOW_MS) Object.assign(pings, { since: Date.now(), answered: 0 });
+            if (++pings.answered <= SERVER_REQUESTS_PER_CALL) this.post({ jsonrpc: "2.0", id: message.id, result: {} });
             return;
           }
           const id = message.id;
@@ -258,9 +269,12 @@ export class StreamableHttpSession implements ToolsClient {
         },
       });
       const decoder = new StringDecoder("utf8");
-      response.body.on("data", (chunk: Buffer) => parser.feed(decoder.write(chunk)));
+      response.body.on("data", (chunk: Buffer) => {
+        if (!response.body.destroyed) parser.feed(decoder.write(chunk));
+      });
       response.body.once("end", () => resolve());
-      response.body.once("error", () => resolve());
+      // A stream cut by the upstream (reset, gone away) is a failure, so the caller tells the client at once; one we cut is not.
+      response.body.once("error", (error) => (options.cancel.aborted ? resolve() : reject(error)));
       response.body.once("close", () => resolve());
     });
   }
@@ -409,7 +423,7 @@ export class StreamableHttpSession implements ToolsClient {
         if (typeof sessionId === "string") this.sessionId = sessionId;
       }
       if (response.statusCode >= 300) {
-        const text = this.scrubber.bytes(await readAll(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
+        const text = this.scrubber.bytes(await readBounded(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
         // A 2026-07-28 server refuses a request it read with a JSON-RPC error in a 400 (a missing client capability, a header mismatch): relayed as that error.
         if (this.modern !== undefined && response.statusCode === 400) {
           const refusal = findResponse(safeJson(text), id);
@@ -420,7 +434,7 @@ export class StreamableHttpSession implements ToolsClient {
       const contentType = String(response.headers["content-type"] ?? "");
       const answer = contentType.includes("text/event-stream")
         ? await call.fromEvents(response.body, id, (message) => this.onServerMessage(message, id, call, options.onServerMessage), (message) => this.scrubber.value(message))
-        : findResponse(this.scrubber.value(parseJson((await readAll(response.body)).toString("utf8"))), id);
+        : findResponse(this.scrubber.value(parseJson((await readBounded(response.body)).toString("utf8"))), id);
       if (answer === undefined) throw new UpstreamProtocolError(`the answer holds no response to request ${id}`);
       return resultOf(answer);
     } catch (error) {
@@ -553,6 +567,11 @@ class PendingCall {
     return new Promise((resolve, reject) => {
       let answer: JsonRpcMessage | undefined;
       const parser = createParser({
+        maxBufferSize: MAX_MESSAGE_CHARS,
+        onError: () => {
+          body.destroy();
+          reject(tooLarge());
+        },
         onEvent: (event) => {
           if (answer !== undefined || (event.event !== undefined && event.event !== "message")) return;
           let message: JsonRpcMessage;
@@ -574,7 +593,9 @@ class PendingCall {
       });
       // undici's body ignores setEncoding: decode here (a character may span two chunks).
       const decoder = new StringDecoder("utf8");
-      body.on("data", (chunk: Buffer) => parser.feed(decoder.write(chunk)));
+      body.on("data", (chunk: Buffer) => {
+        if (!body.destroyed) parser.feed(decoder.write(chunk));
+      });
       body.once("end", () => resolve(answer));
       body.once("error", (error) => (answer === undefined ? reject(error) : resolve(answer)));
       body.once("close", () => resolve(answer));
@@ -603,6 +624,35 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The largest message an upstream may send (one JSON answer, one SSE event): past it, the answer is refused, not buffered on. */
+const MAX_MESSAGE_CHARS = 32 * 1024 * 1024;
+
+/** Pings on a GET stream are answered SERVER_REQUESTS_PER_CALL times per this window at most. */
+const PING_WINDOW_MS = 10_000;
+
+function tooLarge(): UpstreamProtocolError {
+  return new UpstreamProtocolError(`a message of the answer is larger than ${MAX_MESSAGE_CHARS / 1024 / 1024} MiB`);
+}
+
+/** The whole body, up to MAX_MESSAGE_CHARS bytes. */
+function readBounded(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_CHARS) {
+        body.destroy();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    body.once("error", reject);
+  });
 }
 
 function parseJson(text: string): unknown {
@@ -727,6 +777,20 @@ function isHeaderMismatch(error: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+/** Capabilities larger than any server's: kept in memory per pooled session and stored per /mcp session, so cut to their flags. */
+const MAX_CAPABILITIES_CHARS = 64 * 1024;
+
+/** The capabilities as declared, or past MAX_CAPABILITIES_CHARS each one's boolean flags only (what the gateway reads of them). */
+function boundedCapabilities(capabilities: Record<string, unknown>): Record<string, unknown> {
+  if (JSON.stringify(capabilities).length <= MAX_CAPABILITIES_CHARS) return capabilities;
+  const flags = (value: unknown) => (isObject(value) ? Object.fromEntries(Object.entries(value).filter(([, flag]) => typeof flag === "boolean").slice(0, 32)) : {});
+  return Object.fromEntries(
+    Object.entries(capabilities)
+      .slice(0, 32)
+      .map(([name, value]) => [name.slice(0, 128), flags(value)]),
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

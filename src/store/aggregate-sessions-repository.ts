@@ -19,11 +19,18 @@ export interface StoredUpstreamSession {
 }
 
 export interface AggregateSessionsRepository {
-  /** Records a new gateway session (its nonce, never stored as such). */
-  create(nonce: string): Promise<void>;
-  /** `live`, `ended` (DELETE ended it) or `unknown` (never recorded, or purged). */
+  /**
+   * Records a new gateway session (its nonce, never stored as such) for `owner`, unless the
+   * owner already has `maxLive` live sessions created in the last `withinMs`: then false.
+   */
+  create(nonce: string, owner: { name: string; maxLive: number; withinMs: number }): Promise<boolean>;
+  /** `live`, or `unknown` (never recorded, ended, or purged); `ended` only for rows of an earlier version that kept them. */
   state(nonce: string): Promise<"live" | "ended" | "unknown">;
-  /** Ends the session; answers the upstream sessions it held (to be closed upstream). */
+  /**
+   * Ends the session: its rows are deleted (an ended session is as unknown as a forged one,
+   * and initialize + DELETE in a loop must not leave a row each); answers the upstream
+   * sessions it held (to be closed upstream).
+   */
   end(nonce: string): Promise<Array<{ serverId: string; session: StoredUpstreamSession }>>;
   upstream(nonce: string, serverId: string): Promise<StoredUpstreamSession | undefined>;
   /** Records an upstream session unless one is recorded already; answers the one that is. */
@@ -55,12 +62,22 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
   }
 
   return {
-    async create(nonce) {
+    async create(nonce, owner) {
+      const { live } = await db
+        .selectFrom("mcp_aggregate_sessions")
+        .select((eb) => eb.fn.countAll<number | string>().as("live"))
+        .where("owner", "=", owner.name)
+        .where("server_id", "=", "")
+        .where("ended_at", "is", null)
+        .where("created_at", ">=", now() - owner.withinMs)
+        .executeTakeFirstOrThrow();
+      if (Number(live) >= owner.maxLive) return false;
       await db
         .insertInto("mcp_aggregate_sessions")
-        .values({ session_id: sha256(nonce), server_id: "", upstream_session_id: null, protocol_version: null, capabilities: null, created_at: now(), ended_at: null })
+        .values({ session_id: sha256(nonce), server_id: "", upstream_session_id: null, protocol_version: null, capabilities: null, created_at: now(), ended_at: null, owner: owner.name })
         .onConflict((conflict) => conflict.columns(["session_id", "server_id"]).doNothing())
         .execute();
+      return true;
     },
     async state(nonce) {
       const row = await db.selectFrom("mcp_aggregate_sessions").select("ended_at").where("session_id", "=", sha256(nonce)).where("server_id", "=", "").executeTakeFirst();
@@ -70,8 +87,7 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
     async end(nonce) {
       const sessionId = sha256(nonce);
       const rows = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
-      await db.updateTable("mcp_aggregate_sessions").set({ ended_at: now() }).where("session_id", "=", sessionId).where("server_id", "=", "").execute();
-      await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
+      await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).execute();
       return rows.map((row) => ({ serverId: row.server_id, session: read(sessionId, row) }));
     },
     async upstream(nonce, serverId) {
@@ -84,6 +100,7 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
       await db
         .insertInto("mcp_aggregate_sessions")
         .values({
+          owner: null,
           session_id: sessionId,
           server_id: serverId,
           upstream_session_id: session.upstreamSessionId === undefined ? null : box.seal(session.upstreamSessionId, context(sessionId, serverId)),

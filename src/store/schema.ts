@@ -142,6 +142,8 @@ export interface AggregateSessionsTable {
   capabilities: string | null;
   created_at: number;
   ended_at: number | null;
+  /** Whose session (the session's own row only): its key's subject, or a credential's hash. */
+  owner: string | null;
 }
 
 export interface InputEventsTable {

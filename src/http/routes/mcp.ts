@@ -180,7 +180,12 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
         return;
       }
       if (exchange.method === "GET") {
-        await exchange.write(await deps.aggregate.openStream({ snapshot, caller: authenticated.caller, narrowTo: narrowTo(), inbound: inbound(exchange, authenticated) }));
+        // The stream outlives this request: it asks again, now and then, whether the key may still use it.
+        const recheck = async () => {
+          const current = deps.registry.current();
+          return { caller: (await authenticate(exchange, narrowTo, current)).caller, snapshot: current };
+        };
+        await exchange.write(await deps.aggregate.openStream({ snapshot, caller: authenticated.caller, narrowTo: narrowTo(), inbound: inbound(exchange, authenticated), recheck }));
         return;
       }
       if (exchange.method !== "POST") throw aggregateIsStateless();

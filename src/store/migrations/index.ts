@@ -13,7 +13,8 @@ import * as uiSessionBinding from "./007-ui-session-binding.js";
 import * as keyLimits from "./008-key-limits.js";
 import * as clientAssertionJtis from "./009-client-assertion-jtis.js";
 import * as aggregateSessions from "./010-aggregate-sessions.js";
-import * as inputEvents from "./011-input-events.js";
+import * as aggregateSessionOwner from "./011-aggregate-session-owner.js";
+import * as inputEvents from "./012-input-events.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -26,7 +27,8 @@ const MIGRATIONS: Record<string, Migration> = {
   "008-key-limits": keyLimits,
   "009-client-assertion-jtis": clientAssertionJtis,
   "010-aggregate-sessions": aggregateSessions,
-  "011-input-events": inputEvents,
+  "011-aggregate-session-owner": aggregateSessionOwner,
+  "012-input-events": inputEvents,
 };
 
 /** Every migration's name, in order. */
