@@ -64,8 +64,9 @@ export function createInputBridge(deps: InputBridgeDeps) {
   async function next(callId: string, seq: number, timeoutMs: number): Promise<InputEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      // A call held here gets its events here, synchronously: checked and waited for with no await between (no lost wake-up).
       const local = held.get(callId);
-      const event = local?.events[seq - 1] ?? ((await deps.repo.read(callId, seq)) as InputEvent | undefined);
+      const event = local !== undefined ? local.events[seq - 1] : ((await deps.repo.read(callId, seq)) as InputEvent | undefined);
       if (event !== undefined) return event;
       const left = deadline - Date.now();
       if (left <= 0) throw new GatewayError({ status: 504, code: "upstream_timeout", message: "the upstream did not go on with the call after its input was given", rpcCode: JsonRpcCode.UpstreamTimeout });
