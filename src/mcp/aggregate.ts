@@ -345,19 +345,17 @@ export function createAggregate(deps: AggregateDeps) {
     }
   }
 
-  /**
-   * GET /mcp: the session's stream (what its upstreams send outside any call). `recheck`
-   * authenticates the request again, against the registry as it is then.
-   */
-  async function openStream(
-    request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo"> & { recheck?: () => Promise<{ caller: Caller; snapshot: RegistrySnapshot }> },
-  ): Promise<HttpAnswer> {
+  /** The live session a GET or DELETE names: 405 without an id (or without sessions), 404 for one not this caller's, ended or too old. */
+  async function presentedSession(
+    request: Pick<AggregateRequest, "caller" | "inbound">,
+    what: string,
+  ): Promise<{ session: AggregateSession; sessions: NonNullable<AggregateDeps["sessions"]>; owner: string }> {
     const presented = request.inbound.headers.get("mcp-session-id");
-    if (deps.sessions === undefined || sessionStreams === undefined || presented === null) {
+    if (deps.sessions === undefined || presented === null) {
       throw new GatewayError({
         status: 405,
         code: "method_not_allowed",
-        message: "GET /mcp opens a session's stream: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
+        message: `${what}: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)`,
         rpcCode: JsonRpcCode.InvalidRequest,
         headers: { allow: "GET, POST, DELETE" },
       });
@@ -365,11 +363,23 @@ export function createAggregate(deps: AggregateDeps) {
     const owner = streamOwner(request.caller, request.inbound.headers);
     const session = deps.sessions.seal.open(presented, request.caller, owner);
     if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    return { session, sessions: deps.sessions, owner };
+  }
+
+  /**
+   * GET /mcp: the session's stream (what its upstreams send outside any call). `recheck`
+   * authenticates the request again, against the registry as it is then.
+   */
+  async function openStream(
+    request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo"> & { recheck?: () => Promise<{ caller: Caller; snapshot: RegistrySnapshot }> },
+  ): Promise<HttpAnswer> {
+    const { session, sessions, owner } = await presentedSession(request, "GET /mcp opens a session's stream");
+    if (sessionStreams === undefined) throw aggregateSessionNotFound();
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const taskIds = deps.taskIds;
-    const repo = deps.sessions.repo;
+    const repo = sessions.repo;
     const recheck = request.recheck;
-    const maxAgeMs = deps.sessions.maxAgeMs;
+    const maxAgeMs = sessions.maxAgeMs;
     const stillAllowed = async (): Promise<boolean> => {
       if (Date.now() - session.issuedAt > maxAgeMs || (await repo.state(session.nonce)) !== "live") return false;
       if (recheck === undefined) return true;
@@ -391,18 +401,7 @@ export function createAggregate(deps: AggregateDeps) {
 
   /** DELETE /mcp: ends the caller's session and every upstream session under it. */
   async function endSession(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound">): Promise<HttpAnswer> {
-    const presented = request.inbound.headers.get("mcp-session-id");
-    if (deps.sessions === undefined || presented === null) {
-      throw new GatewayError({
-        status: 405,
-        code: "method_not_allowed",
-        message: "DELETE /mcp ends a session: send the Mcp-Session-Id that initialize gave (POST JSON-RPC otherwise)",
-        rpcCode: JsonRpcCode.InvalidRequest,
-        headers: { allow: "GET, POST, DELETE" },
-      });
-    }
-    const session = deps.sessions.seal.open(presented, request.caller, streamOwner(request.caller, request.inbound.headers));
-    if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
+    const { session } = await presentedSession(request, "DELETE /mcp ends a session");
     sessionStreams?.closeSession(session.nonce);
     await deps.clients.endSession(session, request.snapshot, request.inbound);
     return { status: 200, headers: {}, body: null };
