@@ -23,8 +23,8 @@ const META_VERSION = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER_INFO = "io.modelcontextprotocol/serverInfo";
 const HEADER_MISMATCH = -32020;
 const UNSUPPORTED_VERSION = -32022;
-/** Results the 2026-07-28 caching rules apply to. */
-const CACHEABLE = new Set(["server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"]);
+/** Results the 2026-07-28 caching rules apply to (the gateway's own, and an upstream's it keeps). */
+export const CACHEABLE_METHODS: ReadonlySet<string> = new Set(["server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"]);
 /** Requests whose `Mcp-Name` header mirrors `params.name` or `params.uri`. */
 const NAMED: Record<string, "name" | "uri"> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
 
@@ -95,6 +95,27 @@ export function checkMirroredHeaders(headers: RequestHeaders, parsed: ParsedBody
   }
 }
 
+/**
+ * The headers a 2026-07-28 request mirrors from its body, as the gateway sends them to an
+ * upstream: version, method, and the name or URI it is about (Base64 sentinel form when
+ * that is not plain printable ASCII).
+ */
+export function mirroredHeaders(version: string, method: string, params: Record<string, unknown>): Record<string, string> {
+  const field = NAMED[method];
+  const named = field === undefined ? undefined : params[field];
+  return {
+    "mcp-protocol-version": version,
+    "mcp-method": method,
+    ...(typeof named === "string" ? { "mcp-name": encodeHeaderValue(named) } : {}),
+  };
+}
+
+/** A header value as sent, or in the Base64 sentinel form when it is not plain printable ASCII (or looks like that form). */
+export function encodeHeaderValue(value: string): string {
+  const plain = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(value) && !(value.startsWith("=?base64?") && value.endsWith("?="));
+  return plain ? value : `=?base64?${Buffer.from(value, "utf8").toString("base64")}?=`;
+}
+
 /** A header value as sent, or decoded from the `=?base64?...?=` sentinel form; undefined when that form is malformed. */
 export function decodeHeaderValue(value: string): string | undefined {
   if (!value.startsWith("=?base64?") || !value.endsWith("?=")) return value;
@@ -138,6 +159,6 @@ export function modernResult(method: string, result: unknown, server: ModernServ
     ...shaped,
     resultType: typeof shaped.resultType === "string" ? shaped.resultType : "complete",
     _meta: { ...meta, [META_SERVER_INFO]: server.serverInfo },
-    ...(CACHEABLE.has(method) ? { ttlMs: server.ttlMs, cacheScope: "private" } : {}),
+    ...(CACHEABLE_METHODS.has(method) ? { ttlMs: server.ttlMs, cacheScope: "private" } : {}),
   };
 }

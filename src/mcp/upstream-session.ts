@@ -30,6 +30,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
 import { Cancellation, type CancelSource } from "../exchange.js";
 import type { UpstreamHttp } from "./upstream-http.js";
+import { CACHEABLE_METHODS, MODERN_VERSIONS, encodeHeaderValue, mirroredHeaders } from "./modern-protocol.js";
 
 export interface CallOptions {
   /** The client's going away (or the caller's deadline). */
@@ -175,7 +176,7 @@ export class StreamableHttpSession implements ToolsClient {
   ): StreamableHttpSession {
     const session = new StreamableHttpSession(http, server, headers, onUnauthorized, scrubber);
     session.sessionId = opened.sessionId;
-    if (MODERN_UPSTREAM_VERSIONS.includes(opened.protocolVersion)) session.modern = { version: opened.protocolVersion, clientCapabilities: {} };
+    if (MODERN_VERSIONS.includes(opened.protocolVersion)) session.modern = { version: opened.protocolVersion, clientCapabilities: {} };
     session.protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(opened.protocolVersion) || session.modern !== undefined ? opened.protocolVersion : LATEST_PROTOCOL_VERSION;
     session.capabilities = opened.capabilities;
     session.initialized = true;
@@ -364,7 +365,7 @@ export class StreamableHttpSession implements ToolsClient {
    * session (which is one caller's), `public` ones for every session to the server.
    */
   async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
-    const cacheKey = this.modern !== undefined && CACHEABLE_UPSTREAM.has(method) ? `${method}\0${JSON.stringify(params)}` : undefined;
+    const cacheKey = this.modern !== undefined && CACHEABLE_METHODS.has(method) ? `${method}\0${JSON.stringify(params)}` : undefined;
     if (cacheKey !== undefined) {
       const cached = this.listCache.get(cacheKey) ?? PUBLIC_LIST_CACHE.get(`${this.server.url.href}\0${cacheKey}`);
       if (cached !== undefined && cached.until > Date.now()) return cached.result;
@@ -396,7 +397,7 @@ export class StreamableHttpSession implements ToolsClient {
     if (this.modern !== undefined) {
       const meta = { ...(isObject(params._meta) ? params._meta : {}), ...modernMeta(this.modern), ...(progress === undefined ? {} : { progressToken: id }) };
       params = { ...params, _meta: meta };
-      headers = { ...headers, ...modernHeaders(this.modern.version, method, params) };
+      headers = { ...headers, ...mirroredHeaders(this.modern.version, method, params) };
       if (method === "tools/call" && typeof params.name === "string") Object.assign(headers, paramHeaderValues(this.paramHeaders.get(params.name), params.arguments));
     } else if (progress !== undefined) {
       params = { ...params, _meta: { progressToken: id } };
@@ -678,11 +679,6 @@ function resultOf(message: JsonRpcMessage): Record<string, unknown> {
   return message.result;
 }
 
-/** The 2026-07-28 revision (and later ones the gateway can speak to upstreams). */
-const MODERN_UPSTREAM_VERSIONS: readonly string[] = ["2026-07-28"];
-
-/** The 2026-07-28 results an upstream may mark cacheable. */
-const CACHEABLE_UPSTREAM = new Set(["tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read", "server/discover"]);
 /** The longest an upstream's cacheable answer is kept, whatever its ttlMs. */
 const MAX_UPSTREAM_CACHE_MS = 10 * 60_000;
 const MAX_CACHED_ANSWERS = 256;
@@ -711,7 +707,7 @@ function modernVersionOffered(error: unknown): string | undefined {
   const failure = (parsed as { error?: { code?: unknown; data?: { supported?: unknown } } } | null)?.error;
   const supported = failure?.data?.supported;
   if (failure?.code !== -32022 || !Array.isArray(supported)) return undefined;
-  return MODERN_UPSTREAM_VERSIONS.find((version) => supported.includes(version));
+  return MODERN_VERSIONS.find((version) => supported.includes(version));
 }
 
 function modernMeta(modern: { version: string; clientCapabilities: Record<string, unknown> }): Record<string, unknown> {
@@ -720,22 +716,6 @@ function modernMeta(modern: { version: string; clientCapabilities: Record<string
     "io.modelcontextprotocol/clientCapabilities": modern.clientCapabilities,
     "io.modelcontextprotocol/clientInfo": GATEWAY_CLIENT_INFO,
   };
-}
-
-/** The headers a 2026-07-28 request mirrors from its body: version, method, and the name or URI it is about. */
-function modernHeaders(version: string, method: string, params: Record<string, unknown>): Record<string, string> {
-  const named = method === "resources/read" ? params.uri : method === "tools/call" || method === "prompts/get" ? params.name : undefined;
-  return {
-    "mcp-protocol-version": version,
-    "mcp-method": method,
-    ...(typeof named === "string" ? { "mcp-name": headerSafe(named) } : {}),
-  };
-}
-
-/** A header value as sent, or in the Base64 sentinel form when it is not plain printable ASCII (or looks like that form). */
-function headerSafe(value: string): string {
-  const plain = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(value) && !(value.startsWith("=?base64?") && value.endsWith("?="));
-  return plain ? value : `=?base64?${Buffer.from(value, "utf8").toString("base64")}?=`;
 }
 
 /** A tool argument a 2026-07-28 server wants mirrored in `Mcp-Param-{header}` (SEP-2243 `x-mcp-header`). */
@@ -762,7 +742,7 @@ function paramHeaderValues(declarations: readonly ParamHeader[] | undefined, arg
   for (const { path, header } of declarations ?? []) {
     let value: unknown = args;
     for (const key of path) value = isObject(value) ? value[key] : undefined;
-    if (typeof value === "string") headers[`mcp-param-${header.toLowerCase()}`] = headerSafe(value);
+    if (typeof value === "string") headers[`mcp-param-${header.toLowerCase()}`] = encodeHeaderValue(value);
     else if ((typeof value === "number" && Number.isFinite(value)) || typeof value === "boolean") headers[`mcp-param-${header.toLowerCase()}`] = String(value);
   }
   return headers;
