@@ -236,6 +236,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     listTimeoutMs: 10_000,
     listLimits: { maxPages: general.tools_list_max_pages, maxTools: general.tools_list_max_tools },
     unprefixedSingleServer: general.mcp_unprefixed_single_server,
+    streams,
     delegated,
     audit,
     metrics,
@@ -328,6 +329,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // The listener closes at once (shutdown's synchronous start); then long-lived streams
     // (legacy SSE bridges), which would hold their requests open, are ended.
     const stopped = listening.shutdown(general.shutdown_timeout_seconds * 1000);
+    aggregate.close();
     await Promise.all([legacySse.close(), stdioBridge.close()]);
     await stopped;
     // stdio servers: stdin closed, then SIGTERM, then SIGKILL (about 2 s apart), so none outlives the gateway.

@@ -474,6 +474,11 @@ export function createCatalog(deps: CatalogDeps) {
   }
 
   return {
+    /** A resource URI as a caller names it: its server and the URI that server knows it by. */
+    route: async (request: CatalogRequest, uri: string, method: string) => {
+      const { server, uri: upstream } = await routeUri(request, uri, method);
+      return { server, uri: upstream };
+    },
     listTasks,
     listResources,
     listTemplates,

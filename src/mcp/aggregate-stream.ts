@@ -99,21 +99,44 @@ export function parseForwardedId(id: unknown): { server: string; id: string | nu
   }
 }
 
+/** What one fan-in stream follows, and how it speaks to its client. */
+interface FanIn {
+  caller: Caller;
+  inbound: InboundRequestInfo;
+  servers: readonly McpServerEntry[];
+  /** Follows one server's messages until its stream ends (resolves) or fails (rejects); `onOpen` once it is open. */
+  follow(server: McpServerEntry, onMessage: (message: ServerMessage) => void, options: { cancel: Cancellation; onOpen: () => void }): Promise<void>;
+  /** A server's message as the client gets it; undefined to drop it. */
+  forward(server: McpServerEntry, message: ServerMessage): Record<string, unknown> | undefined;
+  /** What the client is told when a server's stream is lost, and again when it is back (its items come and go). */
+  listsChanged(): Array<Record<string, unknown>>;
+  /** The stream's first message, if any. */
+  opening?: Record<string, unknown>;
+  /** The last message when the gateway (not the client) ends the stream. */
+  closing?: Record<string, unknown>;
+  stillAllowed?: () => Promise<boolean>;
+  /** When no server can be followed (stdio and legacy SSE only): the answer instead of a stream. */
+  nothingToFollow(): HttpAnswer;
+}
+
+/** A server's stream that cannot be followed: it offers none (405, or -32601 to subscriptions/listen). */
+export class NoStream extends Error {}
+
 export function createAggregateStreams(deps: AggregateStreamDeps) {
   const keepAliveMs = deps.keepAliveMs ?? 25_000;
   const retryMs = deps.retryMs ?? 1_000;
   const maxQueuedBytes = deps.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   /** The session streams open on this instance, by session nonce: one each (a second GET is 409), ended by DELETE. */
   const open = new Map<string, () => void>();
+  /** Every fan-in stream open on this instance, with what ends it as the gateway's choice (shutdown). */
+  const running = new Set<() => void>();
 
   /**
-   * GET /mcp in a session: the client's stream, fed by every upstream session's own.
-   * Refused with 409 while the session already has one here, and with the budget's 429 when
-   * no upstream stream could be admitted (a stream that holds none would still be a socket
-   * and a timer that no limit counts).
+   * One SSE stream to the client fed by a stream per server. Refused with the budget's 429
+   * when no upstream stream could be admitted (a stream that holds none would still be a
+   * socket and a timer that no limit counts).
    */
-  function openStream(request: AggregateStreamRequest): HttpAnswer {
-    if (open.has(request.session.nonce)) throw streamConflict();
+  function fanIn(request: FanIn, onStop: () => void = () => undefined): { answer: HttpAnswer; stop: () => void } {
     const owner = streamOwner(request.caller, request.inbound.headers);
     const admitted: Array<{ server: McpServerEntry; release: () => void }> = [];
     let refusal: unknown;
@@ -123,76 +146,125 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
         admitted.push({ server, release: deps.streams.admit(server, owner) });
       } catch (error) {
         refusal ??= error;
-        deps.log.info({ server: server.name }, "the /mcp session's stream leaves out an MCP server: its stream limit is reached");
+        deps.log.info({ server: server.name }, "an /mcp stream leaves out an MCP server: its stream limit is reached");
       }
     }
     if (admitted.length === 0 && refusal !== undefined) throw refusal;
-    // No server the stream could follow (stdio and legacy SSE servers are shared, with no stream of the session's own): the transport's "no stream offered".
-    if (admitted.length === 0) throw noStreamOffered();
+    // No server the stream could follow (stdio and legacy SSE servers are shared, with no stream of the session's own).
+    if (admitted.length === 0) return { answer: request.nothingToFollow(), stop: () => undefined };
 
     const cancel = new Cancellation();
     const encoder = new TextEncoder();
     let timer: NodeJS.Timeout | undefined;
-    let close: () => void = () => undefined;
-    const stop = () => {
+    let close: (ending: boolean) => void = () => undefined;
+    /** `ending`: the gateway ends the stream (its closing message is sent); else the client went away. */
+    const finish = (ending: boolean) => {
       if (cancel.aborted) return;
       cancel.abort();
       clearInterval(timer);
-      if (open.get(request.session.nonce) === stop) open.delete(request.session.nonce);
+      running.delete(end);
+      onStop();
       for (const { release } of admitted.splice(0)) release();
-      close();
+      close(ending);
     };
-    open.set(request.session.nonce, stop);
-    request.inbound.cancel?.once("abort", stop);
+    const end = () => finish(true);
+    const gone = () => finish(false);
+    running.add(end);
+    request.inbound.cancel?.once("abort", gone);
 
     const body = new ReadableStream<Uint8Array>(
       {
         start(controller) {
-          close = () => {
-            try {
-              controller.close();
-            } catch {
-              // already closed or errored
-            }
-          };
           let dropped = 0;
           const write = (text: string, droppable: boolean) => {
             // A client that does not read (or an upstream that floods) must not grow this queue without end.
             if (droppable && (controller.desiredSize ?? 0) < 0) {
-              if (dropped++ === 0) deps.log.warn({ queuedBytes: maxQueuedBytes - (controller.desiredSize ?? 0) }, "an /mcp session's stream is not being read fast enough; messages are dropped until it catches up");
+              if (dropped++ === 0) deps.log.warn({ queuedBytes: maxQueuedBytes - (controller.desiredSize ?? 0) }, "an /mcp stream is not being read fast enough; messages are dropped until it catches up");
               return;
             }
             dropped = 0;
             try {
               controller.enqueue(encoder.encode(text));
             } catch {
-              stop();
+              gone();
             }
           };
-          const send = (message: Record<string, unknown>) => write(`event: message\ndata: ${JSON.stringify(message)}\n\n`, true);
-          const listsChanged = () => {
-            for (const method of LIST_CHANGES) send({ jsonrpc: "2.0", method });
+          const send = (message: Record<string, unknown>, droppable = true) => write(`event: message\ndata: ${JSON.stringify(message)}\n\n`, droppable);
+          close = (ending) => {
+            if (ending && request.closing !== undefined) send(request.closing, false);
+            try {
+              controller.close();
+            } catch {
+              // already closed or errored
+            }
           };
-          // An SSE comment now, so the client knows the stream is open, then now and then so idle proxies keep it.
-          write(": gatehouse\n\n", false);
+          // The first message now (or an SSE comment), so the client knows the stream is open, then comments now and then so idle proxies keep it.
+          if (request.opening === undefined) write(": gatehouse\n\n", false);
+          else send(request.opening, false);
           timer = setInterval(() => {
             write(": keep-alive\n\n", true);
-            void allowed(request, stop);
+            void allowed(request, end);
           }, keepAliveMs);
           timer.unref();
-          for (const { server } of admitted) void follow(request, server, cancel, send, listsChanged, stop);
+          const listsChanged = () => {
+            for (const message of request.listsChanged()) send(message);
+          };
+          for (const { server } of admitted) {
+            void follow(request, server, cancel, (message) => {
+              const forwarded = request.forward(server, message);
+              if (forwarded !== undefined) send(forwarded);
+            }, listsChanged, end);
+          }
         },
-        cancel: stop,
+        cancel: gone,
       },
       new ByteLengthQueuingStrategy({ highWaterMark: maxQueuedBytes }),
     );
-    return { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body };
+    return { answer: { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" }, body }, stop: end };
   }
 
-  /** Whether the stream may go on (`stillAllowed`); when not, it is stopped. */
-  async function allowed(request: AggregateStreamRequest, stop: () => void): Promise<boolean> {
+  /**
+   * GET /mcp in a session: the client's stream, fed by every upstream session's own GET
+   * stream. Refused with 409 while the session already has one here.
+   */
+  function openStream(request: AggregateStreamRequest): HttpAnswer {
+    const nonce = request.session.nonce;
+    if (open.has(nonce)) throw streamConflict();
+    const { answer, stop } = fanIn(
+      {
+        caller: request.caller,
+        inbound: request.inbound,
+        servers: request.servers,
+        ...(request.stillAllowed === undefined ? {} : { stillAllowed: request.stillAllowed }),
+        follow: (server, onMessage, options) =>
+          deps.clients.withClient(
+            server,
+            request.snapshot,
+            request.inbound,
+            async (client) => {
+              if (client.listen === undefined) throw new NoStream();
+              await client.listen(onMessage, options);
+            },
+            request.session,
+          ),
+        forward: (server, message) => forwardedMessage(server, request.outwardTasks?.(server, message) ?? message),
+        listsChanged: () => LIST_CHANGES.map((method) => ({ jsonrpc: "2.0", method })),
+        nothingToFollow: () => {
+          throw noStreamOffered();
+        },
+      },
+      () => {
+        if (open.get(nonce) === stop) open.delete(nonce);
+      },
+    );
+    open.set(nonce, stop);
+    return answer;
+  }
+
+  /** Whether the stream may go on (`stillAllowed`); when not, it is ended. */
+  async function allowed(request: Pick<FanIn, "stillAllowed">, end: () => void): Promise<boolean> {
     const ok = request.stillAllowed === undefined ? true : await request.stillAllowed().catch(() => false);
-    if (!ok) stop();
+    if (!ok) end();
     return ok;
   }
 
@@ -201,54 +273,40 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     open.get(nonce)?.();
   }
 
-  /** Keeps one upstream session's GET stream open while the client's is, reconnecting; says when it is lost and back. */
+  /** Keeps one server's stream open while the client's is, reconnecting; says when it is lost and back. */
   async function follow(
-    request: AggregateStreamRequest,
+    request: FanIn,
     server: McpServerEntry,
     cancel: Cancellation,
-    send: (message: Record<string, unknown>) => void,
+    onMessage: (message: ServerMessage) => void,
     listsChanged: () => void,
-    stop: () => void,
+    end: () => void,
   ): Promise<void> {
     let down = false;
     let delay = retryMs;
     for (let attempt = 0; !cancel.aborted; attempt++) {
       // A revoked key, a session ended elsewhere or a server taken from the key: no reconnecting with the gateway's credentials.
-      if (attempt > 0 && !(await allowed(request, stop))) return;
+      if (attempt > 0 && !(await allowed(request, end))) return;
       try {
-        await deps.clients.withClient(
-          server,
-          request.snapshot,
-          request.inbound,
-          async (client) => {
-            if (client.listen === undefined) throw new NoStream();
-            await client.listen(
-              (message) => {
-                const forwarded = forwardedMessage(server, request.outwardTasks?.(server, message) ?? message);
-                if (forwarded !== undefined) send(forwarded);
-              },
-              {
-              cancel,
-              onOpen: () => {
-                delay = retryMs;
-                if (down) listsChanged();
-                down = false;
-              },
-            });
+        await request.follow(server, onMessage, {
+          cancel,
+          onOpen: () => {
+            delay = retryMs;
+            if (down) listsChanged();
+            down = false;
           },
-          request.session,
-        );
+        });
       } catch (error) {
         if (cancel.aborted) return;
         const failure = toGatewayError(error);
         if (error instanceof NoStream || failure.extra.upstream_status === 405) return;
         // The session ended (DELETE, on any instance): its stream ends, and no upstream session is opened for it again.
         if (failure.code === "session_not_found") {
-          stop();
+          end();
           return;
         }
         if (!down) {
-          deps.log.warn({ server: server.name, code: failure.code, detail: failure.detail ?? failure.message }, "an /mcp session lost its stream from an MCP server; reconnecting");
+          deps.log.warn({ server: server.name, code: failure.code, detail: failure.detail ?? failure.message }, "an /mcp stream lost its stream from an MCP server; reconnecting");
           listsChanged();
         }
         down = true;
@@ -258,12 +316,15 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     }
   }
 
-  return { open: openStream, closeSession };
+  /** Ends every stream of this instance, as the gateway's choice (each gets its closing message): shutdown. */
+  function closeAll(): void {
+    for (const end of [...running]) end();
+  }
+
+  return { open: openStream, fanIn, closeSession, closeAll };
 }
 
 export type AggregateStreams = ReturnType<typeof createAggregateStreams>;
-
-class NoStream extends Error {}
 
 function noStreamOffered(): GatewayError {
   return new GatewayError({

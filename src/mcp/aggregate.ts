@@ -23,6 +23,7 @@ import { checkModernRequest, discoverResult, isModernRequest, modernMethodNotFou
 import { aggregateSessionNotFound, keptCapabilities, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
 import type { AnswerSlots, InputBridge } from "./input-bridge.js";
 import { createAggregateStreams, forwardedMessage, parseForwardedId } from "./aggregate-stream.js";
+import { createListens } from "./aggregate-listen.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
 import { unknownTask, type TaskIds } from "./aggregate-tasks.js";
 import type { AggregateSessionsRepository } from "../store/aggregate-sessions-repository.js";
@@ -30,7 +31,7 @@ import type { InboundRequestInfo } from "./outbound-headers.js";
 import { exposedName, routePrefixedTool, soleServer } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
-import { GATEWAY_CLIENT_INFO, type ServerMessage } from "./upstream-session.js";
+import { GATEWAY_CLIENT_INFO, SUBSCRIPTIONS_LISTEN, type ServerMessage } from "./upstream-session.js";
 import { DEFAULT_LIST_LIMITS, listAllTools, type ListLimits } from "./tool-listing.js";
 import { createCatalog, type CatalogRequest } from "./aggregate-catalog.js";
 
@@ -45,6 +46,8 @@ export interface AggregateRequest {
   resourceMetadataUrl: (server: McpServerEntry) => string;
   /** For the audit trail. */
   requestId?: string;
+  /** Authenticates the request again, against the registry as it is then (a long-lived `subscriptions/listen` asks now and then). */
+  recheck?: () => Promise<{ caller: Caller; snapshot: RegistrySnapshot }>;
 }
 
 /** Who a tool call is audited as, besides the caller. */
@@ -105,6 +108,8 @@ export interface AggregateDeps {
   };
   /** general_settings.mcp_unprefixed_single_server: a request naming one server gets its own tool and prompt names. */
   unprefixedSingleServer?: boolean;
+  /** Bounds the upstream streams of 2026-07-28 clients' `subscriptions/listen` (and of sessions' GET streams, without `sessions.streams`); without, listen is not offered. */
+  streams?: StreamBudget;
 }
 
 /** With sessions, /mcp also says that lists change and resources can be subscribed to (both come on a session's GET stream). */
@@ -127,12 +132,16 @@ const GATEWAY_SERVER = {
 
 const SESSION_GATEWAY_SERVER = { ...GATEWAY_SERVER, capabilities: SESSION_CAPABILITIES };
 
-/** What /mcp says of itself to 2026-07-28 clients (no logging, no tasks, no subscriptions: that revision removed or moved them). */
+/** What /mcp says of itself to 2026-07-28 clients (no logging, no tasks: that revision removed or moved them); list changes and resource updates come on subscriptions/listen. */
 const MODERN_GATEWAY: ModernServer = {
   serverInfo: GATEWAY_CLIENT_INFO,
   capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
   instructions: GATEWAY_SERVER.instructions,
   ttlMs: 30_000,
+};
+const MODERN_LISTENING_GATEWAY: ModernServer = {
+  ...MODERN_GATEWAY,
+  capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, completions: {} },
 };
 const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
 const RESOURCE_NOT_FOUND_LEGACY = -32002;
@@ -162,7 +171,10 @@ const RESPONSES_PER_REQUEST = 16;
 
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
-  const sessionStreams = deps.sessions === undefined ? undefined : createAggregateStreams({ clients: deps.clients, streams: deps.sessions.streams, log: deps.log });
+  const streamBudget = deps.sessions?.streams ?? deps.streams;
+  const sessionStreams = streamBudget === undefined ? undefined : createAggregateStreams({ clients: deps.clients, streams: streamBudget, log: deps.log });
+  const listens = sessionStreams === undefined ? undefined : createListens({ clients: deps.clients, streams: sessionStreams });
+  const modernGatewayServer = listens === undefined ? MODERN_GATEWAY : MODERN_LISTENING_GATEWAY;
   /** The calls of sessions running on this instance, by session and the client's request id: what a notifications/cancelled stops. */
   const runningCalls = new Map<string, Cancellation>();
   const callKey = (session: AggregateSession, id: unknown) => `${session.nonce}\0${JSON.stringify(id)}`;
@@ -371,23 +383,16 @@ export function createAggregate(deps: AggregateDeps) {
    * authenticates the request again, against the registry as it is then.
    */
   async function openStream(
-    request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo"> & { recheck?: () => Promise<{ caller: Caller; snapshot: RegistrySnapshot }> },
+    request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound" | "narrowTo" | "recheck">,
   ): Promise<HttpAnswer> {
     const { session, sessions, owner } = await presentedSession(request, "GET /mcp opens a session's stream");
     if (sessionStreams === undefined) throw aggregateSessionNotFound();
     const servers = serversForCaller(request.snapshot, request.caller, request.narrowTo);
     const taskIds = deps.taskIds;
     const repo = sessions.repo;
-    const recheck = request.recheck;
     const maxAgeMs = sessions.maxAgeMs;
-    const stillAllowed = async (): Promise<boolean> => {
-      if (Date.now() - session.issuedAt > maxAgeMs || (await repo.state(session.nonce)) !== "live") return false;
-      if (recheck === undefined) return true;
-      const again = await recheck();
-      if (again.caller.subject !== request.caller.subject || streamOwner(again.caller, request.inbound.headers) !== owner) return false;
-      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo).map((server) => server.id));
-      return servers.every((server) => permitted.has(server.id));
-    };
+    const permitted = stillPermitted(request, owner, servers);
+    const stillAllowed = async (): Promise<boolean> => !(Date.now() - session.issuedAt > maxAgeMs || (await repo.state(session.nonce)) !== "live") && (await permitted());
     return sessionStreams.open({
       stillAllowed,
       snapshot: request.snapshot,
@@ -396,6 +401,44 @@ export function createAggregate(deps: AggregateDeps) {
       inbound: request.inbound,
       session,
       ...(taskIds === undefined ? {} : { outwardTasks: (server: McpServerEntry, message: ServerMessage) => taskIds.rewrite(server, owner, message) }),
+    });
+  }
+
+  /**
+   * Whether a long-lived stream's caller may go on: its key authenticates again (`recheck`,
+   * against the registry as it is then), as the same owner, and may still use every server
+   * the stream follows.
+   */
+  function stillPermitted(
+    request: Pick<AggregateRequest, "caller" | "inbound" | "narrowTo" | "recheck">,
+    owner: string,
+    servers: readonly McpServerEntry[],
+  ): () => Promise<boolean> {
+    const recheck = request.recheck;
+    return async () => {
+      if (recheck === undefined) return true;
+      const again = await recheck();
+      if (again.caller.subject !== request.caller.subject || streamOwner(again.caller, request.inbound.headers) !== owner) return false;
+      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo).map((server) => server.id));
+      return servers.every((server) => permitted.has(server.id));
+    };
+  }
+
+  /** A 2026-07-28 client's `subscriptions/listen`: its long-lived stream of the change notifications it asked for. */
+  async function listen(request: AggregateRequest, message: JsonRpcRequest, servers: readonly McpServerEntry[], sole: McpServerEntry | undefined): Promise<HttpAnswer> {
+    if (listens === undefined || message.id === undefined) throw modernMethodNotFound(message.method);
+    const owner = streamOwner(request.caller, request.inbound.headers);
+    const scope: CatalogRequest = { snapshot: request.snapshot, caller: request.caller, servers, sole, inbound: request.inbound };
+    return listens.listen({
+      snapshot: request.snapshot,
+      caller: request.caller,
+      servers,
+      inbound: request.inbound,
+      id: message.id,
+      params: message.params ?? {},
+      routeUri: (uri) => catalog.route(scope, uri, "subscriptions/listen"),
+      stillAllowed: stillPermitted(request, owner, servers),
+      serverInfo: GATEWAY_CLIENT_INFO,
     });
   }
 
@@ -420,6 +463,13 @@ export function createAggregate(deps: AggregateDeps) {
     cancelCalls(request, session);
     await routeResponses(request, servers, session);
     const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
+    // A route admits a request whose Mcp-Method says subscriptions/listen outside max_parallel_requests (it lives long; the stream budget bounds it): its body must be one.
+    const [first] = request.parsed.messages;
+    const listening = first !== undefined && isRequest(first) && first.method === SUBSCRIPTIONS_LISTEN;
+    if (request.inbound.headers.get("mcp-method") === SUBSCRIPTIONS_LISTEN && !(modern && listening)) {
+      throw new GatewayError({ status: 400, code: "header_mismatch", message: "Header mismatch: Mcp-Method says subscriptions/listen, which is a single 2026-07-28 request", rpcCode: -32020 });
+    }
+    if (modern && listening) return listen(request, first, servers, sole);
     const delegating = servers.length > 0 && servers.every((entry) => entry.kind === "delegated");
     /** The first upstream refusal of a delegating server during this request. */
     let refusal: { server: McpServerEntry; error: GatewayError } | undefined;
@@ -606,7 +656,6 @@ export function createAggregate(deps: AggregateDeps) {
     const stream = request.inbound.debug === undefined && !delegating && (sessionStream || wantsProgressStream(request.inbound.headers, request.parsed));
     const server = modern ? modernGateway(methods) : { ...(deps.sessions === undefined ? GATEWAY_SERVER : SESSION_GATEWAY_SERVER), methods };
     if (modern) {
-      const [first] = request.parsed.messages;
       if (first !== undefined && isRequest(first) && first.id !== undefined && !Object.hasOwn(server.methods, first.method)) throw modernMethodNotFound(first.method);
     }
     const answer = await answerMessages(server, request.parsed, {
@@ -628,7 +677,7 @@ export function createAggregate(deps: AggregateDeps) {
     const modern: StatelessServer["methods"] = {};
     const shape = (method: string, handler: MethodHandler): MethodHandler => async (params, context) => {
       try {
-        return modernResult(method, await handler(params, context), MODERN_GATEWAY);
+        return modernResult(method, await handler(params, context), modernGatewayServer);
       } catch (error) {
         const failure = toGatewayError(error);
         // This revision names an unknown resource -32602 (invalid params), where earlier ones said -32002.
@@ -639,11 +688,16 @@ export function createAggregate(deps: AggregateDeps) {
     for (const [method, handler] of Object.entries(methods)) {
       if (!MODERN_REMOVED.has(method)) modern[method] = shape(method, handler);
     }
-    modern["server/discover"] = shape("server/discover", async () => discoverResult(MODERN_GATEWAY));
-    return { serverInfo: GATEWAY_SERVER.serverInfo, capabilities: MODERN_GATEWAY.capabilities, instructions: GATEWAY_SERVER.instructions, methods: modern };
+    modern["server/discover"] = shape("server/discover", async () => discoverResult(modernGatewayServer));
+    return { serverInfo: GATEWAY_SERVER.serverInfo, capabilities: modernGatewayServer.capabilities, instructions: GATEWAY_SERVER.instructions, methods: modern };
   }
 
-  return { handle, openStream, endSession, listToolsSettled, callTool };
+  /** Ends every long-lived stream of this instance (shutdown): a subscriptions/listen gets its closing result first. */
+  function close(): void {
+    sessionStreams?.closeAll();
+  }
+
+  return { handle, openStream, endSession, listToolsSettled, callTool, close };
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;

@@ -20,7 +20,7 @@ import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo, type 
 import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
 import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
 import { stdioDebugCall, type StdioServers } from "./stdio-servers.js";
-import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ToolsClient } from "./upstream-session.js";
+import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ListenOptions, type ServerMessage, type SubscriptionFilter, type ToolsClient } from "./upstream-session.js";
 import type { AggregateSessionsRepository, StoredUpstreamSession } from "../store/aggregate-sessions-repository.js";
 import { aggregateSessionNotFound, type AggregateSession } from "./aggregate-session.js";
 
@@ -42,6 +42,15 @@ export interface UpstreamClients {
   ): Promise<T>;
   /** Answers a request an upstream sent in its session `upstreamSession`, from any instance (multi round-trip requests). */
   answerUpstream(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, upstreamSession: string | undefined, id: string | number, answer: { result: unknown } | { error: unknown }): Promise<void>;
+  /**
+   * Follows one server's change notifications for a 2026-07-28 client's
+   * `subscriptions/listen`, on an upstream session opened for it alone and ended after (a
+   * server keeps one GET stream per session, and resource subscriptions are per session): a
+   * 2026-07-28 server is asked with `filter`; an earlier one has `filter.resourceSubscriptions`
+   * subscribed in the session (when it offers subscriptions), then its GET stream read.
+   * Resolves when the stream ends; rejects with the server named.
+   */
+  listen(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, filter: SubscriptionFilter, onMessage: (message: ServerMessage) => void, options: ListenOptions): Promise<void>;
   /** Closes (DELETE upstream) and forgets every upstream session of an ended aggregate session. */
   endSession(session: AggregateSession, snapshot: RegistrySnapshot, inbound: InboundRequestInfo): Promise<void>;
   close(): Promise<void>;
@@ -220,6 +229,30 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
           pooled.inFlight--;
           if (pooled.retired && pooled.inFlight === 0) closePooled(pooled);
         }
+      }
+    },
+    async listen(server, snapshot, inbound, filter, onMessage, listenOptions) {
+      const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
+      const challenge: Challenge = { value: undefined };
+      let session: StreamableHttpSession | undefined;
+      try {
+        session = await StreamableHttpSession.open(options.http, server, outbound.headers, (value) => (challenge.value = value), outbound.scrubber);
+        const uris = filter.resourceSubscriptions ?? [];
+        if (!session.speaksModern && uris.length > 0) {
+          if ((session.capabilities?.resources as { subscribe?: unknown } | undefined)?.subscribe !== true) {
+            options.log.info({ server: server.name }, "an MCP server offers no resource subscriptions: a subscriptions/listen gets no updates of its resources");
+          } else {
+            for (const uri of uris) await session.request("resources/subscribe", { uri }, { cancel: listenOptions.cancel, timeout: server.timeoutMs });
+          }
+        }
+        await session.listen(onMessage, { ...listenOptions, filter });
+      } catch (error) {
+        if (listenOptions.cancel.aborted) return;
+        // A refused cached token is replaced before the caller reconnects.
+        if (isUnauthorized(error)) retryAfterUnauthorized(server, outbound.credentials);
+        throw outbound.scrubber.error(upstreamCallError(server, error, challenge.value));
+      } finally {
+        void session?.end().catch(() => undefined);
       }
     },
     async endSession(session, snapshot, inbound) {

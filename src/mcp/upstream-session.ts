@@ -58,6 +58,35 @@ export interface ServerMessage {
   session?: string;
 }
 
+/** A 2026-07-28 `subscriptions/listen` filter (the notification types asked for). */
+export interface SubscriptionFilter {
+  toolsListChanged?: boolean;
+  promptsListChanged?: boolean;
+  resourcesListChanged?: boolean;
+  resourceSubscriptions?: string[];
+}
+
+export interface ListenOptions {
+  cancel: Cancellation;
+  /** Called once the stream is open. */
+  onOpen: () => void;
+  /** What a 2026-07-28 server is asked for (default: every list change); an earlier one's GET stream carries what it sends. */
+  filter?: SubscriptionFilter;
+}
+
+export const SUBSCRIPTIONS_LISTEN = "subscriptions/listen";
+export const SUBSCRIPTIONS_ACKNOWLEDGED = "notifications/subscriptions/acknowledged";
+export const SUBSCRIPTION_ID_META = "io.modelcontextprotocol/subscriptionId";
+const ALL_LIST_CHANGES: SubscriptionFilter = { toolsListChanged: true, promptsListChanged: true, resourcesListChanged: true };
+
+/** A notification's params without the upstream's subscription id (the gateway's own stream has its own, or none). */
+function withoutSubscriptionId(params: Record<string, unknown>): Record<string, unknown> {
+  const meta = params._meta;
+  if (!isObject(meta) || !(SUBSCRIPTION_ID_META in meta)) return params;
+  const { [SUBSCRIPTION_ID_META]: _id, ...rest } = meta;
+  return Object.keys(rest).length === 0 ? Object.fromEntries(Object.entries(params).filter(([name]) => name !== "_meta")) : { ...params, _meta: rest };
+}
+
 /** What the aggregate and the REST API ask of an upstream session (the SDK Client offers the same). */
 export interface ToolsClient {
   listTools(params: { cursor?: string }, options: CallOptions): Promise<ListToolsResult>;
@@ -69,7 +98,7 @@ export interface ToolsClient {
   /** Answers a request the server sent during a call (`CallOptions.onServerMessage`); only sessions that forward them have it. */
   respond?(id: string | number, answer: { result: unknown } | { error: unknown }): void;
   /** Holds the session's GET stream open, handing over each message, until it ends or `cancel` fires; only sessions of a client session have it. */
-  listen?(onMessage: (message: ServerMessage) => void, options: { cancel: Cancellation; onOpen: () => void }): Promise<void>;
+  listen?(onMessage: (message: ServerMessage) => void, options: ListenOptions): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -183,6 +212,11 @@ export class StreamableHttpSession implements ToolsClient {
     return session;
   }
 
+  /** Whether the server speaks the 2026-07-28 revision. */
+  get speaksModern(): boolean {
+    return this.modern !== undefined;
+  }
+
   /** The upstream's Mcp-Session-Id (undefined: it keeps no session). */
   get upstreamSessionId(): string | undefined {
     return this.sessionId;
@@ -213,28 +247,53 @@ export class StreamableHttpSession implements ToolsClient {
   }
 
   /**
-   * The session's GET stream (MCP transports spec, "Listening for Messages from the
-   * Server"): the server's requests and notifications outside any call. Resolves when the
-   * stream ends; rejects with UpstreamHttpError for a refusal (405: the server offers none).
+   * The session's change notifications, until its stream ends: for an earlier revision, its
+   * GET stream (MCP transports spec, "Listening for Messages from the Server": the server's
+   * requests and notifications outside any call); for a 2026-07-28 server, a
+   * `subscriptions/listen` request with `filter` (every list change when not given), its
+   * acknowledgment skipped and its subscription id taken out of each notification. Resolves
+   * when the stream ends (or the server ends the subscription); rejects with
+   * UpstreamHttpError for a refusal (405: the server offers no stream).
    */
-  async listen(onMessage: (message: ServerMessage) => void, options: { cancel: Cancellation; onOpen: () => void }): Promise<void> {
-    // The 2026-07-28 revision has no GET stream (its subscriptions/listen is not followed yet).
-    if (this.modern !== undefined) throw new UpstreamHttpError(405, "HTTP 405: a 2026-07-28 server has no GET stream");
+  async listen(onMessage: (message: ServerMessage) => void, options: ListenOptions): Promise<void> {
     const { "content-type": _json, ...headers } = this.requestHeaders();
-    const response = await this.http.send({
-      serverName: this.server.name,
-      target: this.server.target,
-      method: "GET",
-      headers: { ...headers, accept: "text/event-stream" },
-      signal: options.cancel,
-      timeoutMs: this.server.timeoutMs,
-      longLived: true,
-    });
-    if (response.statusCode >= 300) {
-      response.body.resume();
-      this.failed(response.statusCode, response.headers, "");
+    let response: Awaited<ReturnType<UpstreamHttp["send"]>>;
+    let listenId: number | undefined;
+    if (this.modern === undefined) {
+      response = await this.http.send({
+        serverName: this.server.name,
+        target: this.server.target,
+        method: "GET",
+        headers: { ...headers, accept: "text/event-stream" },
+        signal: options.cancel,
+        timeoutMs: this.server.timeoutMs,
+        longLived: true,
+      });
+    } else {
+      listenId = ++this.nextId;
+      const params = { notifications: options.filter ?? ALL_LIST_CHANGES, _meta: modernMeta(this.modern) };
+      response = await this.http.send({
+        serverName: this.server.name,
+        target: this.server.target,
+        method: "POST",
+        headers: { ...this.requestHeaders(), ...mirroredHeaders(this.modern.version, SUBSCRIPTIONS_LISTEN, params) },
+        body: JSON.stringify({ jsonrpc: "2.0", id: listenId, method: SUBSCRIPTIONS_LISTEN, params }),
+        signal: options.cancel,
+        timeoutMs: this.server.timeoutMs,
+        longLived: true,
+      });
     }
-    if (!String(response.headers["content-type"] ?? "").includes("text/event-stream")) {
+    const contentType = String(response.headers["content-type"] ?? "");
+    if (response.statusCode >= 300 || (listenId !== undefined && !contentType.includes("text/event-stream"))) {
+      const text = this.scrubber.bytes(await readBounded(response.body).catch(() => Buffer.alloc(0))).toString("utf8");
+      // A 2026-07-28 server without subscriptions answers -32601 (HTTP 404 or 200): it offers no stream.
+      const refusal = listenId === undefined ? undefined : findResponse(safeJson(text), listenId);
+      if (refusal?.error?.code === ErrorCode.MethodNotFound) throw new UpstreamHttpError(405, "HTTP 405: the server does not offer subscriptions/listen");
+      if (refusal?.error !== undefined) resultOf(refusal);
+      if (response.statusCode < 300) throw new UpstreamProtocolError("the subscriptions/listen answer is not text/event-stream");
+      this.failed(response.statusCode, response.headers, text.slice(0, 500));
+    }
+    if (!contentType.includes("text/event-stream")) {
       response.body.resume();
       throw new UpstreamProtocolError("the GET stream is not text/event-stream");
     }
@@ -253,7 +312,14 @@ export class StreamableHttpSession implements ToolsClient {
           } catch {
             return;
           }
-          if (typeof message.method !== "string") return;
+          // The answer to subscriptions/listen: the server ended the subscription (gracefully, or with an error).
+          if (listenId !== undefined && message.method === undefined && message.id === listenId) {
+            response.body.destroy();
+            if (message.error !== undefined) reject(new McpError(typeof message.error.code === "number" ? message.error.code : ErrorCode.InternalError, String(message.error.message ?? "subscriptions/listen failed")));
+            else resolve();
+            return;
+          }
+          if (typeof message.method !== "string" || message.method === SUBSCRIPTIONS_ACKNOWLEDGED) return;
           if (message.method === "ping" && message.id !== undefined && message.id !== null) {
             // Each answer is a POST back: a stream of pings is answered at most SERVER_REQUESTS_PER_CALL times per PING_WINDOW_MS.
             if (Date.now() - pings.since > PING_WINDOW_MS) Object.assign(pings, { since: Date.now(), answered: 0 });
@@ -265,7 +331,7 @@ export class StreamableHttpSession implements ToolsClient {
           onMessage({
             method: message.method,
             ...(id === undefined || id === null ? {} : { id }),
-            ...(typeof message.params === "object" && message.params !== null ? { params: message.params as Record<string, unknown> } : {}),
+            ...(typeof message.params === "object" && message.params !== null ? { params: withoutSubscriptionId(message.params as Record<string, unknown>) } : {}),
           });
         },
       });
@@ -275,7 +341,7 @@ export class StreamableHttpSession implements ToolsClient {
       });
       response.body.once("end", () => resolve());
       // A stream cut by the upstream (reset, gone away) is a failure, so the caller tells the client at once; one we cut is not.
-      response.body.once("error", (error) => (options.cancel.aborted ? resolve() : reject(error)));
+      response.body.once("error", (error: Error) => (options.cancel.aborted ? resolve() : reject(error)));
       response.body.once("close", () => resolve());
     });
   }

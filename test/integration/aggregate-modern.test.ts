@@ -145,7 +145,7 @@ describe("2026-07-28 clients on /mcp", () => {
   });
 
   it("answers a method it does not serve (or that the revision removed) with HTTP 404 and -32601", async () => {
-    for (const method of ["subscriptions/listen", "logging/setLevel", "ping"]) {
+    for (const method of ["resources/subscribe", "logging/setLevel", "ping"]) {
       const answer = await modern(method);
       expect(answer.status, method).toBe(404);
       expect(answer.body.error?.code, method).toBe(-32601);

@@ -92,6 +92,14 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     if (counting !== undefined) await counting;
   }
 
+  /**
+   * A 2026-07-28 `subscriptions/listen` (by its Mcp-Method header): a stream that lives as
+   * long as the client wants it, bounded by the stream limits like a GET stream, not by
+   * max_parallel_requests. The body is checked to be that request (the aggregate and
+   * checkMirroredHeaders refuse a header that does not match it).
+   */
+  const isListen = (exchange: NodeExchange) => exchange.method === "POST" && exchange.headers.get("mcp-method") === "subscriptions/listen";
+
   /** Step: the JSON-RPC body, whole; its id answers any later failure. */
   async function readJsonRpc(exchange: NodeExchange, errorId: ErrorId): Promise<{ body: string; parsed: ParsedBody }> {
     const body = await exchange.readBody(deps.maxBodyBytes);
@@ -140,7 +148,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       const authenticated = authenticating instanceof Promise ? await authenticating : authenticating;
       const server = serverForCaller(snapshot, authenticated.caller, serverName);
       // A GET stream stays open for the whole session: max_streams_per_key bounds it, not max_parallel_requests.
-      if (authenticated.caller.limits !== undefined && exchange.method !== "GET") await admit(exchange, authenticated.caller);
+      if (authenticated.caller.limits !== undefined && exchange.method !== "GET" && !isListen(exchange)) await admit(exchange, authenticated.caller);
       const read = exchange.method === "POST" ? await readJsonRpc(exchange, errorId) : undefined;
       if (read !== undefined) checkMirroredHeaders(exchange.headers, read.parsed);
       if (read !== undefined && authenticated.caller.limits !== undefined) await countToolCalls(authenticated.caller, toolCallCount(read.parsed));
@@ -179,19 +187,19 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
         await exchange.write(await deps.aggregate.endSession({ snapshot, caller: authenticated.caller, inbound: inbound(exchange, authenticated) }));
         return;
       }
+      // A stream outlives its request: it asks again, now and then, whether the key may still use it.
+      const recheck = async () => {
+        const current = deps.registry.current();
+        return { caller: (await authenticate(exchange, narrowTo, current)).caller, snapshot: current };
+      };
       if (exchange.method === "GET") {
-        // The stream outlives this request: it asks again, now and then, whether the key may still use it.
-        const recheck = async () => {
-          const current = deps.registry.current();
-          return { caller: (await authenticate(exchange, narrowTo, current)).caller, snapshot: current };
-        };
         await exchange.write(await deps.aggregate.openStream({ snapshot, caller: authenticated.caller, narrowTo: narrowTo(), inbound: inbound(exchange, authenticated), recheck }));
         return;
       }
       if (exchange.method !== "POST") throw aggregateIsStateless();
       if (targets !== undefined && segment !== undefined) assertTargetsReachable(snapshot, authenticated.caller, targets, segment);
       const { caller } = authenticated;
-      if (caller.limits !== undefined) await admit(exchange, caller);
+      if (caller.limits !== undefined && !isListen(exchange)) await admit(exchange, caller);
       const { parsed } = await readJsonRpc(exchange, errorId);
       if (caller.limits !== undefined) await countToolCalls(caller, toolCallCount(parsed));
       const answer = await deps.aggregate.handle({
@@ -202,6 +210,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
         inbound: inbound(exchange, authenticated),
         parsed,
         requestId: exchange.requestId,
+        recheck,
       });
       await exchange.write(answer);
     } catch (error) {
