@@ -230,6 +230,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
   const sessionIds = sessionBinding(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp session binding v1", 32)));
   const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, stdio: stdioBridge, log, delegated, audit, metrics, scopeChallenges: challenges });
+  // A 2026-07-28 client's retry may land on any instance: the requestState is sealed under a key every instance derives alike.
+  const inputBridge = createInputBridge({ repo: inputEvents, key: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp request state v1", 32)), log, heldPerKey: general.mcp_held_calls_per_key });
   const aggregate = createAggregate({
     clients,
     log,
@@ -240,9 +242,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     delegated,
     audit,
     metrics,
-    // A 2026-07-28 client's retry may land on any instance: the requestState is sealed under a key every instance derives alike.
-    inputBridge: createInputBridge({ repo: inputEvents, key: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp request state v1", 32)), log }),
-    answerSlots: createAnswerSlots({ repo: inputEvents }),
+    inputBridge,
+    // The ids of the requests asked of an earlier client are signed for its session and the server alike (any instance checks an answer).
+    answerSlots: createAnswerSlots({ repo: inputEvents, key: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp answer slots v1", 32)), log }),
     // Task ids given to /mcp clients are bound to their key like pass-through session ids (any instance checks them).
     taskIds: taskIds(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "aggregate task ids v1", 32))),
     ...(general.mcp_aggregate_sessions ? { sessions: { seal: sessionSeal(settings.saltKey, { maxAgeMs: sessionMaxAgeMs }), repo: aggregateSessions, streams, maxPerKey: general.mcp_aggregate_sessions_per_key, maxAgeMs: sessionMaxAgeMs } } : {}),
@@ -332,6 +334,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     aggregate.close();
     await Promise.all([legacySse.close(), stdioBridge.close()]);
     await stopped;
+    // Calls held for a client's input are no request of the listener's: they end here, not at their timeout.
+    inputBridge.close();
     // stdio servers: stdin closed, then SIGTERM, then SIGKILL (about 2 s apart), so none outlives the gateway.
     await Promise.allSettled([clients.close(), http.close(), documents.close(), audit.close(), limits.close(), stdio.close()]);
     await database.close();

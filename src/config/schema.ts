@@ -249,6 +249,8 @@ export const generalSettingsSchema = z.strictObject({
   mcp_aggregate_session_max_age_hours: z.number().positive().max(24 * 30).default(24),
   /** Live /mcp sessions one key may hold at once; past it, initialize is answered without a session (stateless). */
   mcp_aggregate_sessions_per_key: z.number().int().positive().default(1000),
+  /** /mcp calls of one key an instance holds open for a 2026-07-28 client's input (multi round-trip requests); past it, 429. */
+  mcp_held_calls_per_key: z.number().int().positive().default(32),
   /**
    * Browser origins, besides the public origin and loopback, that may call the MCP and
    * OAuth facade routes (Origin check against DNS rebinding); LITELLM_CORS_ORIGINS wins.

@@ -348,7 +348,7 @@ export function createAggregate(deps: AggregateDeps) {
       if (deps.answerSlots?.isSlotId(target.id) === true) {
         // An answer to a 2026-07-28 upstream's input request: for the call that waits for it, wherever it runs.
         const result = "result" in answer && typeof answer.result === "object" && answer.result !== null ? (answer.result as Record<string, unknown>) : {};
-        await deps.answerSlots.deliver(target.id, result).catch((error: unknown) => deps.log.warn({ server: server.name, err: toGatewayError(error).message }, "could not hand the client's answer to the waiting call"));
+        await deps.answerSlots.deliver(target.id, result, { session: session!.nonce, server: server.name }).catch((error: unknown) => deps.log.warn({ server: server.name, err: toGatewayError(error).message }, "could not hand the client's answer to the waiting call"));
         continue;
       }
       await deps.clients
@@ -578,10 +578,9 @@ export function createAggregate(deps: AggregateDeps) {
             );
           }
           if (declared !== undefined && bridge !== undefined && (route.server.stdio === undefined && route.server.config.transport !== "sse")) {
-            // The call outlives this HTTP request when the upstream asks something (the client answers in a retry): only its timeout ends it.
-            const held = { ...inbound, cancel: new Cancellation() };
-            const started = (forward: (message: ServerMessage) => void) =>
-              callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, held, {
+            // The call outlives this HTTP request when the upstream asks something (the client answers in a retry): only its timeout, or the bridge, ends it.
+            const started = (forward: (message: ServerMessage) => void, cancel: Cancellation) =>
+              callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, { ...inbound, cancel }, {
                 route: "aggregate",
                 requestId: request.requestId,
                 ...(context.progress === undefined ? {} : { progress: context.progress }),
@@ -593,7 +592,7 @@ export function createAggregate(deps: AggregateDeps) {
                 capabilities: declared,
                 forward,
               }) as Promise<Record<string, unknown>>;
-            return outwardTasks(route.server, await bridge.run(route.server, started));
+            return outwardTasks(route.server, await bridge.run(route.server, { owner, keyId: request.caller.keyId }, started));
           }
           const result = await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, inbound, {
             route: "aggregate",
@@ -622,7 +621,7 @@ export function createAggregate(deps: AggregateDeps) {
             for (let round = 1; current.resultType === "input_required"; round++) {
               if (round > MAX_INPUT_ROUNDS) throw inputRequiredForLegacyClient(route.server);
               const requests = (typeof current.inputRequests === "object" && current.inputRequests !== null ? current.inputRequests : {}) as Record<string, { method?: unknown; params?: unknown }>;
-              const call = slots.newCall();
+              const call = slots.newCall(session.nonce, route.server.name);
               for (const [key, asked] of Object.entries(requests)) {
                 if (typeof asked.method !== "string") continue;
                 const forwarded = forwardedMessage(route.server, { method: asked.method, id: slots.slotId(call, key), ...(typeof asked.params === "object" && asked.params !== null ? { params: asked.params as Record<string, unknown> } : {}) });

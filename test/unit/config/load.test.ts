@@ -325,6 +325,7 @@ describe("parseConfig: defaults", () => {
       mcp_aggregate_sessions: true,
       mcp_aggregate_session_max_age_hours: 24,
       mcp_aggregate_sessions_per_key: 1000,
+      mcp_held_calls_per_key: 32,
       mcp_allowed_origins: [],
       oauth_registration_rate_limit_per_minute: 10,
       oauth_incomplete_client_ttl_seconds: 86400,
