@@ -29,6 +29,7 @@ import type { InboundRequestInfo } from "./outbound-headers.js";
 import type { UpstreamClients } from "./upstream-clients.js";
 import { exposedName, matchExposedName } from "./tool-routing.js";
 import type { ToolsClient } from "./upstream-session.js";
+import { LOG_LEVELS } from "./modern-protocol.js";
 import type { AggregateSession } from "./aggregate-session.js";
 
 export const RESOURCE_SCHEME = "gatehouse://";
@@ -460,10 +461,16 @@ export function createCatalog(deps: CatalogDeps) {
     );
   }
 
-  /** `logging/setLevel` to every server that offers logging; the ones that fail are logged, not fatal. */
+  /**
+   * `logging/setLevel` to every server of an earlier revision that offers logging (a
+   * 2026-07-28 one takes the level with each request instead); the ones that fail are
+   * logged, not fatal.
+   */
   async function setLevel(request: CatalogRequest, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (typeof params.level !== "string") throw invalidParams("logging/setLevel needs params.level (a string)");
-    const settled = await Promise.allSettled(request.servers.map((server) => withCapability(request, server, "logging", (client) => client.request("logging/setLevel", params, callOptions(request, server)))));
+    if (typeof params.level !== "string" || !LOG_LEVELS.includes(params.level)) throw invalidParams(`logging/setLevel needs params.level, one of ${LOG_LEVELS.join(", ")}`);
+    const settled = await Promise.allSettled(
+      request.servers.map((server) => withCapability(request, server, "logging", async (client) => (client.speaksModern === true ? {} : client.request("logging/setLevel", params, callOptions(request, server))))),
+    );
     settled.forEach((outcome, index) => {
       if (outcome.status === "rejected") {
         const error = toGatewayError(outcome.reason);

@@ -39,6 +39,8 @@ export interface AggregateSession {
   protocolVersion: string;
   /** Epoch ms. */
   issuedAt: number;
+  /** The level its client set with logging/setLevel (from the database, per request; not sealed). */
+  logLevel?: string;
 }
 
 export interface SessionSeal {

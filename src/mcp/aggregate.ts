@@ -19,7 +19,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import { assertArgumentsAllowed, serversForCaller, toolVisibility } from "./access.js";
 import { calledTool, isRequest, type JsonRpcRequest, type ParsedBody } from "./jsonrpc.js";
 import { acceptsEventStream, answerMessages, checkTransportHeaders, wantsProgressStream, type MethodHandler, type StatelessServer } from "./stateless-server.js";
-import { checkModernRequest, discoverResult, isModernRequest, modernMethodNotFound, modernResult, type ModernServer } from "./modern-protocol.js";
+import { checkModernRequest, discoverResult, isModernRequest, logLevelAtLeast, modernMethodNotFound, modernResult, requestLogLevel, type ModernServer } from "./modern-protocol.js";
 import { aggregateSessionNotFound, keptCapabilities, type AggregateSession, type SessionSeal } from "./aggregate-session.js";
 import type { AnswerSlots, InputBridge } from "./input-bridge.js";
 import { createAggregateStreams, forwardedMessage, parseForwardedId } from "./aggregate-stream.js";
@@ -63,6 +63,8 @@ export interface ToolCallContext {
   retry?: Record<string, unknown>;
   /** What a 2026-07-28 client declared: its pooled upstream session is opened with them. */
   capabilities?: Record<string, unknown>;
+  /** The log level a 2026-07-28 upstream is asked for (the client's request's, or its session's). */
+  logLevel?: string;
   forward?: (message: ServerMessage) => void;
 }
 
@@ -252,6 +254,7 @@ export function createAggregate(deps: AggregateDeps) {
             ...(inbound.cancel === undefined ? {} : { cancel: inbound.cancel }),
             timeout: server.timeoutMs,
             ...(call.progress === undefined ? {} : { onprogress: call.progress, resetTimeoutOnProgress: true }),
+            ...(call.logLevel === undefined ? {} : { logLevel: call.logLevel }),
             ...(call.forward === undefined ? {} : { onServerMessage: call.forward }),
           }),
         call.session,
@@ -298,8 +301,9 @@ export function createAggregate(deps: AggregateDeps) {
     const owner = streamOwner(request.caller, request.inbound.headers);
     if (presented !== null) {
       const session = deps.sessions.seal.open(presented, request.caller, owner);
-      if ((await deps.sessions.repo.state(session.nonce)) !== "live") throw aggregateSessionNotFound();
-      return { session };
+      const live = await deps.sessions.repo.live(session.nonce);
+      if (live === undefined) throw aggregateSessionNotFound();
+      return { session: live.logLevel === undefined ? session : { ...session, logLevel: live.logLevel } };
     }
     const initialize = request.parsed.messages.find((message): message is JsonRpcRequest => isRequest(message) && message.method === "initialize");
     if (initialize === undefined) return {};
@@ -460,6 +464,17 @@ export function createAggregate(deps: AggregateDeps) {
     // client declares its capabilities in each request instead: those that let an upstream ask it something.
     const { session, issued } = modern ? {} : await sessionOf(request);
     const declared = modern && deps.inputBridge !== undefined ? declaredCapabilities(request.parsed) : undefined;
+    // The 2026-07-28 revision asks for log messages per request; an earlier client sets its session's level once.
+    const logLevel = modern ? requestLogLevel(request.parsed) : session?.logLevel;
+    /** A 2026-07-28 client's call: the log messages it asked for, on the call's stream. */
+    const modernLogs = (server: McpServerEntry, send: ((message: Record<string, unknown>) => void) | undefined) =>
+      modern && logLevel !== undefined && send !== undefined
+        ? (message: ServerMessage) => {
+            if (message.method !== "notifications/message" || !logLevelAtLeast(message.params?.level, logLevel)) return;
+            const forwarded = forwardedMessage(server, message);
+            if (forwarded !== undefined) send(forwarded);
+          }
+        : undefined;
     cancelCalls(request, session);
     await routeResponses(request, servers, session);
     const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
@@ -542,7 +557,12 @@ export function createAggregate(deps: AggregateDeps) {
       "prompts/list": catalogMethod((params) => catalog.listPrompts(scope, params.cursor)),
       "prompts/get": catalogMethod((params) => catalog.getPrompt(scope, params)),
       "completion/complete": catalogMethod((params) => catalog.complete(scope, params)),
-      "logging/setLevel": catalogMethod((params) => catalog.setLevel(scope, params)),
+      "logging/setLevel": catalogMethod(async (params) => {
+        const answer = await catalog.setLevel(scope, params);
+        // 2026-07-28 upstreams take the level with each request of the session, from whichever instance serves it.
+        if (session !== undefined && deps.sessions !== undefined) await deps.sessions.repo.setLogLevel(session.nonce, params.level as string);
+        return answer;
+      }),
       "tools/list": () => (listing ??= listOnce()),
       "tools/call": async (params, context) => {
         const { name, arguments: args, task } = params;
@@ -590,9 +610,11 @@ export function createAggregate(deps: AggregateDeps) {
                   ? { retry: { ...(params.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }), ...(params.requestState === undefined ? {} : { requestState: params.requestState }) } }
                   : {}),
                 capabilities: declared,
+                ...(logLevel === undefined ? {} : { logLevel }),
                 forward,
               }) as Promise<Record<string, unknown>>;
-            return outwardTasks(route.server, await bridge.run(route.server, { owner, keyId: request.caller.keyId }, started));
+            const logs = modernLogs(route.server, context.send);
+            return outwardTasks(route.server, await bridge.run(route.server, { owner, keyId: request.caller.keyId }, started, logs));
           }
           const result = await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, inbound, {
             route: "aggregate",
@@ -603,8 +625,9 @@ export function createAggregate(deps: AggregateDeps) {
             ...(modern && (params.inputResponses !== undefined || params.requestState !== undefined)
               ? { retry: { ...(params.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }), ...(params.requestState === undefined ? {} : { requestState: params.requestState }) } }
               : {}),
+            ...(logLevel === undefined ? {} : { logLevel }),
             ...(session === undefined || send === undefined
-              ? {}
+              ? optional("forward", modernLogs(route.server, send))
               : {
                   forward: (message: ServerMessage) => {
                     const forwarded = forwardedMessage(route.server, outwardTasks(route.server, message));
@@ -632,6 +655,7 @@ export function createAggregate(deps: AggregateDeps) {
                 route: "aggregate",
                 requestId: request.requestId,
                 session,
+                ...(logLevel === undefined ? {} : { logLevel }),
                 retry: { inputResponses: answers, ...(current.requestState === undefined ? {} : { requestState: current.requestState }) },
               })) as Record<string, unknown>;
             }
@@ -651,7 +675,8 @@ export function createAggregate(deps: AggregateDeps) {
     // Debug headers must describe the calls, which a stream would start before: debug requests get JSON (no progress).
     // So do requests to delegating servers: an upstream 401 must be able to replace the whole answer.
     // In a session, a call streams whenever the client takes streams: its upstream may ask the client something meanwhile.
-    const sessionStream = session !== undefined && acceptsEventStream(request.inbound.headers) && request.parsed.messages.some((message) => calledTool(message) !== undefined);
+    // So does a 2026-07-28 call that asks for log messages: they come on its stream.
+    const sessionStream = (session !== undefined || (modern && logLevel !== undefined)) && acceptsEventStream(request.inbound.headers) && request.parsed.messages.some((message) => calledTool(message) !== undefined);
     const stream = request.inbound.debug === undefined && !delegating && (sessionStream || wantsProgressStream(request.inbound.headers, request.parsed));
     const server = modern ? modernGateway(methods) : { ...(deps.sessions === undefined ? GATEWAY_SERVER : SESSION_GATEWAY_SERVER), methods };
     if (modern) {
@@ -700,6 +725,11 @@ export function createAggregate(deps: AggregateDeps) {
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;
+
+/** `{ [name]: value }`, or nothing when the value is undefined (for optional properties under exactOptionalPropertyTypes). */
+function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
+}
 
 function negotiatedVersion(requested: unknown): string {
   return typeof requested === "string" && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;

@@ -201,14 +201,19 @@ export function createInputBridge(deps: InputBridgeDeps) {
       server: McpServerEntry,
       holder: CallHolder,
       start: (forward: (message: ServerMessage) => void, cancel: Cancellation) => Promise<Record<string, unknown>>,
+      /** Where the call's notifications go (log messages the client asked for, on its first request's stream); dropped without. */
+      notify?: (message: ServerMessage) => void,
     ): Promise<Record<string, unknown>> {
       const callId = randomBytes(16).toString("base64url");
       const call: HeldCall = { events: [], waiters: [], cancel: new Cancellation() };
       held.set(callId, call);
       let asked = 0;
       const forward = (message: ServerMessage) => {
-        // Notifications have no place in this revision outside the call's own stream: dropped.
-        if (message.id === undefined) return;
+        // Notifications have no place in this revision outside the call's own stream: that of its first request, while it lasts.
+        if (message.id === undefined) {
+          notify?.(message);
+          return;
+        }
         const key = `r${++asked}`;
         publish(callId, call, { kind: "input", requests: { [key]: { method: message.method, ...(message.params === undefined ? {} : { params: message.params }) } }, ids: { [key]: message.id }, ...(message.session === undefined ? {} : { session: message.session }) });
       };

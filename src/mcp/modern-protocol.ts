@@ -128,6 +128,32 @@ function mismatch(detail: string): GatewayError {
   return new GatewayError({ status: 400, code: "header_mismatch", message: `Header mismatch: ${detail}`, rpcCode: HEADER_MISMATCH });
 }
 
+/** MCP log levels, least severe first (RFC 5424's, as MCP names them). */
+export const LOG_LEVELS: readonly string[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+export const META_LOG_LEVEL = "io.modelcontextprotocol/logLevel";
+
+/**
+ * The level a 2026-07-28 request asks log messages at (`_meta`'s `logLevel`), or undefined
+ * when it asks for none (then no `notifications/message` may be sent for it); -32602 for a
+ * level MCP does not name.
+ */
+export function requestLogLevel(parsed: ParsedBody): string | undefined {
+  const [message] = parsed.messages;
+  const meta = message !== undefined && isRequest(message) ? message.params?._meta : undefined;
+  const level = typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>)[META_LOG_LEVEL] : undefined;
+  if (level === undefined) return undefined;
+  if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
+    throw new GatewayError({ status: 400, code: "invalid_params", message: `_meta.${META_LOG_LEVEL} must be one of ${LOG_LEVELS.join(", ")}`, rpcCode: JsonRpcCode.InvalidParams });
+  }
+  return level;
+}
+
+/** Whether a log message at `level` is at or above `minimum` (an unknown level counts as the most severe: not hidden). */
+export function logLevelAtLeast(level: unknown, minimum: string): boolean {
+  const rank = typeof level === "string" ? LOG_LEVELS.indexOf(level) : -1;
+  return rank === -1 || rank >= LOG_LEVELS.indexOf(minimum);
+}
+
 /** A method the gateway does not serve, as the 2026-07-28 transport wants it: HTTP 404 with -32601. */
 export function modernMethodNotFound(method: string): GatewayError {
   return new GatewayError({ status: 404, code: "method_not_found", message: `Method not found: ${method.slice(0, 128)}`, rpcCode: JsonRpcCode.MethodNotFound });

@@ -30,7 +30,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
 import { Cancellation, type CancelSource } from "../exchange.js";
 import type { UpstreamHttp } from "./upstream-http.js";
-import { CACHEABLE_METHODS, MODERN_VERSIONS, encodeHeaderValue, mirroredHeaders } from "./modern-protocol.js";
+import { CACHEABLE_METHODS, META_LOG_LEVEL, MODERN_VERSIONS, encodeHeaderValue, mirroredHeaders } from "./modern-protocol.js";
 
 export interface CallOptions {
   /** The client's going away (or the caller's deadline). */
@@ -40,6 +40,8 @@ export interface CallOptions {
   onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
   /** A progress notification restarts the timeout (a long tool that reports progress). */
   resetTimeoutOnProgress?: boolean;
+  /** The log level to ask a 2026-07-28 server for (its `_meta` logLevel); without, it sends no log messages. Earlier servers keep their session's level. */
+  logLevel?: string;
   /**
    * The server's requests (other than ping) and notifications (other than this call's
    * progress) that come during this call, for a client session that takes them (the
@@ -95,6 +97,8 @@ export interface ToolsClient {
   request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>>;
   /** What the server said it offers in `initialize` (undefined: not known, e.g. before it answered). */
   readonly capabilities: Record<string, unknown> | undefined;
+  /** Whether the server speaks the 2026-07-28 revision (no logging/setLevel: the level goes with each request). */
+  readonly speaksModern?: boolean;
   /** Answers a request the server sent during a call (`CallOptions.onServerMessage`); only sessions that forward them have it. */
   respond?(id: string | number, answer: { result: unknown } | { error: unknown }): void;
   /** Holds the session's GET stream open, handing over each message, until it ends or `cancel` fires; only sessions of a client session have it. */
@@ -461,7 +465,12 @@ export class StreamableHttpSession implements ToolsClient {
     let body: string;
     let headers = this.requestHeaders();
     if (this.modern !== undefined) {
-      const meta = { ...(isObject(params._meta) ? params._meta : {}), ...modernMeta(this.modern), ...(progress === undefined ? {} : { progressToken: id }) };
+      const meta = {
+        ...(isObject(params._meta) ? params._meta : {}),
+        ...modernMeta(this.modern),
+        ...(progress === undefined ? {} : { progressToken: id }),
+        ...(options.logLevel === undefined ? {} : { [META_LOG_LEVEL]: options.logLevel }),
+      };
       params = { ...params, _meta: meta };
       headers = { ...headers, ...mirroredHeaders(this.modern.version, method, params) };
       if (method === "tools/call" && typeof params.name === "string") Object.assign(headers, paramHeaderValues(this.paramHeaders.get(params.name), params.arguments));

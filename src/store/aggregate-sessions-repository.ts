@@ -26,6 +26,10 @@ export interface AggregateSessionsRepository {
   create(nonce: string, owner: { name: string; maxLive: number; withinMs: number }): Promise<boolean>;
   /** `live`, or `unknown` (never recorded, ended, or purged); `ended` only for rows of an earlier version that kept them. */
   state(nonce: string): Promise<"live" | "ended" | "unknown">;
+  /** A live session's log level (what its client set with logging/setLevel), read with its state: undefined when it is not live. */
+  live(nonce: string): Promise<{ logLevel?: string } | undefined>;
+  /** Records the level the session's client set (logging/setLevel). */
+  setLogLevel(nonce: string, level: string): Promise<void>;
   /**
    * Ends the session: its rows are deleted (an ended session is as unknown as a forged one,
    * and initialize + DELETE in a loop must not leave a row each); answers the upstream
@@ -83,6 +87,14 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
       const row = await db.selectFrom("mcp_aggregate_sessions").select("ended_at").where("session_id", "=", sha256(nonce)).where("server_id", "=", "").executeTakeFirst();
       if (row === undefined) return "unknown";
       return row.ended_at === null ? "live" : "ended";
+    },
+    async live(nonce) {
+      const row = await db.selectFrom("mcp_aggregate_sessions").select(["ended_at", "log_level"]).where("session_id", "=", sha256(nonce)).where("server_id", "=", "").executeTakeFirst();
+      if (row === undefined || row.ended_at !== null) return undefined;
+      return typeof row.log_level === "string" ? { logLevel: row.log_level } : {};
+    },
+    async setLogLevel(nonce, level) {
+      await db.updateTable("mcp_aggregate_sessions").set({ log_level: level }).where("session_id", "=", sha256(nonce)).where("server_id", "=", "").execute();
     },
     async end(nonce) {
       const sessionId = sha256(nonce);

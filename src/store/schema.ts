@@ -144,6 +144,8 @@ export interface AggregateSessionsTable {
   ended_at: number | null;
   /** Whose session (the session's own row only): its key's subject, or a credential's hash. */
   owner: string | null;
+  /** The level its client set with logging/setLevel (the session's own row only; migration 013). */
+  log_level?: string | null;
 }
 
 export interface InputEventsTable {

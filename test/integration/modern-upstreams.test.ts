@@ -127,10 +127,10 @@ describe("caching a 2026-07-28 upstream's lists as its ttlMs and cacheScope allo
     try {
       const list = async (key: string) => (await (await privateGateway.fetch("/mcp", { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) })).json()) as { result: { tools: unknown[] } };
       const other = await privateGateway.generateKey({});
-      expect((await list(MASTER_KEY)).result.tools).toHaveLength(4);
-      expect((await list(MASTER_KEY)).result.tools).toHaveLength(4);
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(5);
+      expect((await list(MASTER_KEY)).result.tools).toHaveLength(5);
       expect(toolLists(upstream)).toBe(1);
-      expect((await list(other)).result.tools).toHaveLength(4);
+      expect((await list(other)).result.tools).toHaveLength(5);
       expect(toolLists(upstream)).toBe(2);
     } finally {
       await privateGateway.close();
