@@ -20,6 +20,8 @@ export interface Report {
   /** In MiB. `idleRssMb`: once V8's memory reducer has returned the load's headroom (it starts after ~8 s of quiet), within `idleSeconds`. */
   gateway: { rssMb: number; peakRssMb: number; idleRssMb: number; idleSeconds: number };
   tokenRequests: number;
+  /** What a new `/mcp` session costs, measured one after another: initialize, one call (the upstream session opens), DELETE. */
+  sessionSetup?: { sessions: number; msPerSession: number; cpuMicrosPerSession: number };
 }
 
 const fixed = (value: number | undefined, digits: number) => (value === undefined || !Number.isFinite(value) ? "—" : value.toFixed(digits));
@@ -48,6 +50,9 @@ export function markdownReport(report: Report): string {
   lines.push(
     "",
     `Gateway RSS after the run: ${fixed(report.gateway.rssMb, 0)} MiB (peak ${fixed(report.gateway.peakRssMb, 0)} MiB); ${fixed(report.gateway.idleRssMb, 0)} MiB after ${fixed(report.gateway.idleSeconds, 0)} s idle. Token requests seen by the M2M authorization server: ${report.tokenRequests}.`,
+    ...(report.sessionSetup === undefined
+      ? []
+      : ["", `A new /mcp session (initialize, one tools/call that opens its upstream session, DELETE; ${report.sessionSetup.sessions} one after another): ${fixed(report.sessionSetup.msPerSession, 2)} ms and ${fixed(report.sessionSetup.cpuMicrosPerSession, 0)} µs of gateway CPU each.`]),
     "",
     markdownTargets(evaluateTargets(report)),
   );

@@ -13,7 +13,7 @@
  * its output.
  *
  * Environment: BENCH_SECONDS (default 5), BENCH_WARMUP_SECONDS (default 5), BENCH_CONNECTIONS (default 1,16,64),
- * BENCH_PATHS (comma-separated path names, default all), BENCH_AUDIT=false (the gateway
+ * BENCH_PATHS (comma-separated path names, default all; `session-setup` names the new-session measurement), BENCH_AUDIT=false (the gateway
  * without its audit trail), BENCH_GATEWAY_NODE_ARGS (extra
  * node flags for the gateway process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -70,6 +70,9 @@ async function main(): Promise<void> {
     const nginxPort = nginx ? await startNginx(work, fast.port, started) : undefined;
 
     const gatewayPid = async () => [gateway.process.pid];
+    const wanted = (name: string) => ONLY === undefined || ONLY.includes(name);
+    // One session for every connection of the session path: what a request of a live session costs (its state read, its own upstream session).
+    const sessionId = wanted("gateway-aggregate-session") ? await openSession(gateway.url) : "";
     const paths: PathSpec[] = [
       { name: "direct", description: "fast upstream, no proxy", request: { url: `http://127.0.0.1:${fast.port}/mcp`, headers: MCP_HEADERS, body: callBody("echo") }, connections: CONNECTIONS },
       ...(nginxPort === undefined
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
       { name: "gateway-static", description: "Gatehouse /{server}/mcp, static bearer upstream", request: { url: `${gateway.url}/fast/mcp`, headers: GATEWAY_HEADERS, body: callBody("echo") }, proxy: gatewayPid, connections: CONNECTIONS },
       { name: "gateway-m2m", description: "Gatehouse /{server}/mcp, M2M client_credentials (cached token)", request: { url: `${gateway.url}/fast_m2m/mcp`, headers: GATEWAY_HEADERS, body: callBody("echo") }, proxy: gatewayPid, connections: CONNECTIONS },
       { name: "gateway-aggregate", description: "Gatehouse /mcp aggregate, tool fast-echo", request: { url: `${gateway.url}/mcp`, headers: GATEWAY_HEADERS, body: callBody("fast-echo") }, proxy: gatewayPid, connections: CONNECTIONS },
+      { name: "gateway-aggregate-session", description: "Gatehouse /mcp aggregate in one session (Mcp-Session-Id), tool fast-echo", request: { url: `${gateway.url}/mcp`, headers: { ...GATEWAY_HEADERS, "mcp-session-id": sessionId }, body: callBody("fast-echo") }, proxy: gatewayPid, connections: CONNECTIONS },
       { name: "gateway-rest", description: "Gatehouse /mcp-rest/tools/call", request: { url: `${gateway.url}/mcp-rest/tools/call`, headers: GATEWAY_HEADERS, body: JSON.stringify({ server_name: "fast", name: "echo", arguments: { message: MESSAGE } }) }, proxy: gatewayPid, connections: CONNECTIONS },
       { name: "sdk-direct", description: "SDK upstream, no proxy", request: { url: `http://127.0.0.1:${sdk.port}/mcp`, headers: MCP_HEADERS, body: callBody("echo") }, connections: [16] },
       { name: "gateway-sdk", description: "Gatehouse /{server}/mcp to the SDK upstream", request: { url: `${gateway.url}/sdk/mcp`, headers: GATEWAY_HEADERS, body: callBody("echo") }, proxy: gatewayPid, connections: [16] },
@@ -95,6 +99,8 @@ async function main(): Promise<void> {
         log(`${path.name.padEnd(18)} c=${String(connections).padStart(2)}  ${last.load.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${last.load.p50.toFixed(2)} ms  p99 ${last.load.p99.toFixed(2)} ms${last.cpuMicrosPerRequest === undefined ? "" : `  ${last.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`}${last.load.errors > 0 ? `  ${last.load.errors} errors` : ""}`);
       }
     }
+    const sessionSetup = wanted("session-setup") ? await measureSessionSetup(gateway.url, gateway.process.pid, 200) : undefined;
+    if (sessionSetup !== undefined) log(`new /mcp session: ${sessionSetup.msPerSession.toFixed(2)} ms, ${sessionSetup.cpuMicrosPerSession.toFixed(0)} µs gateway CPU each (${sessionSetup.sessions} sessions)`);
     const memory = await memoryMb(gateway.process.pid);
     const idle = await idleMemory(gateway.process.pid, memory.rss);
     log(`gateway RSS ${memory.rss.toFixed(0)} MiB after the run, ${idle.rss.toFixed(0)} MiB after ${idle.seconds.toFixed(0)} s idle`);
@@ -106,6 +112,7 @@ async function main(): Promise<void> {
       results,
       gateway: { rssMb: memory.rss, peakRssMb: memory.peak, idleRssMb: idle.rss, idleSeconds: idle.seconds },
       tokenRequests: tokens.count(),
+      ...(sessionSetup === undefined ? {} : { sessionSetup }),
     };
     const directory = join(root, "bench", "results");
     await mkdir(directory, { recursive: true });
@@ -120,6 +127,38 @@ async function main(): Promise<void> {
     tokenServer?.close();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** `initialize` on /mcp: the session id it gives. */
+async function openSession(url: string): Promise<string> {
+  const response = await fetch(`${url}/mcp`, {
+    method: "POST",
+    headers: GATEWAY_HEADERS,
+    body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "1" } } }),
+  });
+  await response.text();
+  const id = response.headers.get("mcp-session-id");
+  if (id === null) throw new Error(`initialize on /mcp gave no session (HTTP ${response.status})`);
+  return id;
+}
+
+/** New sessions one after another (initialize, a call, DELETE): wall time and gateway CPU per session. */
+async function measureSessionSetup(url: string, pid: number, sessions: number): Promise<{ sessions: number; msPerSession: number; cpuMicrosPerSession: number }> {
+  const one = async () => {
+    const id = await openSession(url);
+    const headers = { ...GATEWAY_HEADERS, "mcp-session-id": id };
+    const called = await fetch(`${url}/mcp`, { method: "POST", headers, body: callBody("fast-echo") });
+    const text = await called.text();
+    if (!called.ok || !text.includes(MESSAGE)) throw new Error(`a call in a new session failed: HTTP ${called.status} ${text.slice(0, 200)}`);
+    await (await fetch(`${url}/mcp`, { method: "DELETE", headers })).text();
+  };
+  for (let warm = 0; warm < 20; warm++) await one();
+  const cpuBefore = await cpuMicros(pid);
+  const started = performance.now();
+  for (let count = 0; count < sessions; count++) await one();
+  const elapsed = performance.now() - started;
+  const cpu = (await cpuMicros(pid)) - cpuBefore;
+  return { sessions, msPerSession: elapsed / sessions, cpuMicrosPerSession: cpu / sessions };
 }
 
 /**

@@ -58,6 +58,12 @@ export interface CatalogDeps {
   maxRoutes?: number;
   /** Milliseconds after a listing to find a URI before the same caller's next one may run (default 10 s). */
   discoveryCooldownMs?: number;
+  /**
+   * A session's `resources/subscribe` (or unsubscribe, `subscribed` false) at a 2026-07-28
+   * server, which has no such request: kept for the session, whose GET stream's listen asks
+   * for it. Without, such a subscription is refused.
+   */
+  modernSubscription?: (session: AggregateSession, server: McpServerEntry, uri: string, subscribed: boolean) => Promise<void>;
   now?: () => number;
 }
 
@@ -399,6 +405,9 @@ export function createCatalog(deps: CatalogDeps) {
       request.inbound,
       (client) => {
         const resources = client.capabilities?.resources as { subscribe?: unknown } | undefined;
+        if (client.speaksModern === true && resources?.subscribe === true && deps.modernSubscription !== undefined) {
+          return deps.modernSubscription(request.session!, route.server, route.uri, method === "resources/subscribe").then(() => ({}));
+        }
         if (resources?.subscribe !== true) {
           throw new GatewayError({ status: 400, code: "subscriptions_not_offered", message: `MCP server '${route.server.name}' does not offer resource subscriptions`, rpcCode: JsonRpcCode.MethodNotFound });
         }

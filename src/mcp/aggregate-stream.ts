@@ -43,6 +43,8 @@ export interface AggregateStreamRequest {
   session: AggregateSession;
   /** Every upstream task id in a message as the caller's gateway task id (aggregate-tasks.ts). */
   outwardTasks?: (server: McpServerEntry, message: ServerMessage) => ServerMessage;
+  /** The resources the session subscribed to at a 2026-07-28 server (its listen asks for them; read again with each keep-alive). */
+  subscriptions?: (server: McpServerEntry) => Promise<string[]>;
   /**
    * Whether the stream may go on: the session is live, the key still authenticates and may
    * still use every server of the stream. Asked before each reconnect to an upstream and
@@ -115,6 +117,8 @@ interface FanIn {
   /** The last message when the gateway (not the client) ends the stream. */
   closing?: Record<string, unknown>;
   stillAllowed?: () => Promise<boolean>;
+  /** Runs with each keep-alive, once the stream may go on. */
+  onKeepAlive?: () => void;
   /** When no server can be followed (stdio and legacy SSE only): the answer instead of a stream. */
   nothingToFollow(): HttpAnswer;
 }
@@ -128,6 +132,8 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
   const maxQueuedBytes = deps.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   /** The session streams open on this instance, by session nonce: one each (a second GET is 409), ended by DELETE. */
   const open = new Map<string, () => void>();
+  /** session nonce + server id → what makes that server's upstream stream reconnect (with the session's subscriptions as they are now). */
+  const restarts = new Map<string, () => void>();
   /** Every fan-in stream open on this instance, with what ends it as the gateway's choice (shutdown). */
   const running = new Set<() => void>();
 
@@ -203,7 +209,7 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
           else send(request.opening, false);
           timer = setInterval(() => {
             write(": keep-alive\n\n", true);
-            void allowed(request, end);
+            void allowed(request, end).then((ok) => ok && request.onKeepAlive?.());
           }, keepAliveMs);
           timer.unref();
           const listsChanged = () => {
@@ -230,23 +236,54 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
   function openStream(request: AggregateStreamRequest): HttpAnswer {
     const nonce = request.session.nonce;
     if (open.has(nonce)) throw streamConflict();
+    /** The subscriptions each 2026-07-28 server was last asked for, by server id. */
+    const asked = new Map<string, { server: McpServerEntry; uris: string }>();
+    const subscriptions = request.subscriptions;
     const { answer, stop } = fanIn(
       {
         caller: request.caller,
         inbound: request.inbound,
         servers: request.servers,
         ...(request.stillAllowed === undefined ? {} : { stillAllowed: request.stillAllowed }),
-        follow: (server, onMessage, options) =>
-          deps.clients.withClient(
-            server,
-            request.snapshot,
-            request.inbound,
-            async (client) => {
-              if (client.listen === undefined) throw new NoStream();
-              await client.listen(onMessage, options);
-            },
-            request.session,
-          ),
+        follow: async (server, onMessage, options) => {
+          // A restart (the session's subscriptions changed) ends this attempt only: the fan-in reconnects it.
+          const attempt = new Cancellation();
+          options.cancel.once("abort", () => attempt.abort());
+          const key = `${nonce}\0${server.id}`;
+          const restart = () => attempt.abort();
+          restarts.set(key, restart);
+          try {
+            await deps.clients.withClient(
+              server,
+              request.snapshot,
+              request.inbound,
+              async (client) => {
+                if (client.listen === undefined) throw new NoStream();
+                const uris = client.speaksModern === true && subscriptions !== undefined ? await subscriptions(server) : [];
+                if (client.speaksModern === true) asked.set(server.id, { server, uris: JSON.stringify(uris) });
+                await client.listen(onMessage, {
+                  ...options,
+                  cancel: attempt,
+                  ...(uris.length === 0 ? {} : { filter: { toolsListChanged: true, promptsListChanged: true, resourcesListChanged: true, resourceSubscriptions: uris } }),
+                });
+              },
+              request.session,
+            );
+          } finally {
+            if (restarts.get(key) === restart) restarts.delete(key);
+          }
+        },
+        // A subscription made on another instance: seen here with the next keep-alive.
+        onKeepAlive: () => {
+          if (subscriptions === undefined) return;
+          for (const [serverId, { server, uris }] of asked) {
+            void subscriptions(server)
+              .then((now) => {
+                if (JSON.stringify(now) !== uris) resubscribe(nonce, serverId);
+              })
+              .catch(() => undefined);
+          }
+        },
         forward: (server, message) => forwardedMessage(server, request.outwardTasks?.(server, message) ?? message),
         listsChanged: () => LIST_CHANGES.map((method) => ({ jsonrpc: "2.0", method })),
         nothingToFollow: () => {
@@ -266,6 +303,11 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     const ok = request.stillAllowed === undefined ? true : await request.stillAllowed().catch(() => false);
     if (!ok) end();
     return ok;
+  }
+
+  /** Has a session's stream here ask a 2026-07-28 server again, with the session's subscriptions as they are now. */
+  function resubscribe(nonce: string, serverId: string): void {
+    restarts.get(`${nonce}\0${serverId}`)?.();
   }
 
   /** Ends this instance's stream of a session (DELETE ended the session). */
@@ -321,7 +363,7 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     for (const end of [...running]) end();
   }
 
-  return { open: openStream, fanIn, closeSession, closeAll };
+  return { open: openStream, fanIn, closeSession, closeAll, resubscribe };
 }
 
 export type AggregateStreams = ReturnType<typeof createAggregateStreams>;

@@ -147,6 +147,8 @@ const MODERN_LISTENING_GATEWAY: ModernServer = {
 };
 const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
 const RESOURCE_NOT_FOUND_LEGACY = -32002;
+/** Resource subscriptions one session may hold at 2026-07-28 servers (each a row, asked for by its GET stream's listen). */
+const MAX_SESSION_SUBSCRIPTIONS = 256;
 /** Rounds of input a 2026-07-28 upstream may ask of an earlier client for one call. */
 const MAX_INPUT_ROUNDS = 8;
 
@@ -180,7 +182,21 @@ export function createAggregate(deps: AggregateDeps) {
   /** The calls of sessions running on this instance, by session and the client's request id: what a notifications/cancelled stops. */
   const runningCalls = new Map<string, Cancellation>();
   const callKey = (session: AggregateSession, id: unknown) => `${session.nonce}\0${JSON.stringify(id)}`;
-  const catalog = createCatalog({ clients: deps.clients, log: deps.log, listTimeoutMs: deps.listTimeoutMs });
+  const catalog = createCatalog({
+    clients: deps.clients,
+    log: deps.log,
+    listTimeoutMs: deps.listTimeoutMs,
+    ...(deps.sessions === undefined
+      ? {}
+      : {
+          modernSubscription: async (session: AggregateSession, server: McpServerEntry, uri: string, subscribed: boolean) => {
+            if (!(await deps.sessions!.repo.setSubscription(session.nonce, server.id, uri, subscribed, MAX_SESSION_SUBSCRIPTIONS))) {
+              throw new GatewayError({ status: 400, code: "too_many_subscriptions", message: `this /mcp session already holds ${MAX_SESSION_SUBSCRIPTIONS} resource subscriptions at MCP servers of the 2026-07-28 revision: unsubscribe some first`, rpcCode: JsonRpcCode.InvalidRequest });
+            }
+            sessionStreams?.resubscribe(session.nonce, server.id);
+          },
+        }),
+  });
   /** The visible tools of each server, in parallel, and which servers failed (logged), so a caller can explain a tool that is missing. */
   async function listToolsSettled(
     snapshot: RegistrySnapshot,
@@ -399,6 +415,7 @@ export function createAggregate(deps: AggregateDeps) {
     const stillAllowed = async (): Promise<boolean> => !(Date.now() - session.issuedAt > maxAgeMs || (await repo.state(session.nonce)) !== "live") && (await permitted());
     return sessionStreams.open({
       stillAllowed,
+      subscriptions: (server) => repo.subscriptions(session.nonce, server.id),
       snapshot: request.snapshot,
       caller: request.caller,
       servers,

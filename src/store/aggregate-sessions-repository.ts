@@ -31,6 +31,14 @@ export interface AggregateSessionsRepository {
   /** Records the level the session's client set (logging/setLevel). */
   setLogLevel(nonce: string, level: string): Promise<void>;
   /**
+   * Records (or, `subscribed` false, forgets) a resource the session subscribed to at a
+   * server that takes subscriptions only with its listen stream; false when the session
+   * already holds `max` and this one is new.
+   */
+  setSubscription(nonce: string, serverId: string, uri: string, subscribed: boolean, max: number): Promise<boolean>;
+  /** The resources the session subscribed to at a server, oldest first. */
+  subscriptions(nonce: string, serverId: string): Promise<string[]>;
+  /**
    * Ends the session: its rows are deleted (an ended session is as unknown as a forged one,
    * and initialize + DELETE in a loop must not leave a row each); answers the upstream
    * sessions it held (to be closed upstream).
@@ -96,8 +104,33 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
     async setLogLevel(nonce, level) {
       await db.updateTable("mcp_aggregate_sessions").set({ log_level: level }).where("session_id", "=", sha256(nonce)).where("server_id", "=", "").execute();
     },
+    async setSubscription(nonce, serverId, uri, subscribed, max) {
+      const sessionId = sha256(nonce);
+      const key = { session_id: sessionId, server_id: serverId, uri_hash: sha256(uri) };
+      const mine = db.deleteFrom("mcp_aggregate_subscriptions").where("session_id", "=", key.session_id).where("server_id", "=", key.server_id).where("uri_hash", "=", key.uri_hash);
+      if (!subscribed) {
+        await mine.execute();
+        return true;
+      }
+      const { held } = await db.selectFrom("mcp_aggregate_subscriptions").select((eb) => eb.fn.countAll<number | string>().as("held")).where("session_id", "=", sessionId).executeTakeFirstOrThrow();
+      if (Number(held) >= max) {
+        const known = await db.selectFrom("mcp_aggregate_subscriptions").select("uri").where("session_id", "=", key.session_id).where("server_id", "=", key.server_id).where("uri_hash", "=", key.uri_hash).executeTakeFirst();
+        return known !== undefined;
+      }
+      await db
+        .insertInto("mcp_aggregate_subscriptions")
+        .values({ ...key, uri, created_at: now() })
+        .onConflict((conflict) => conflict.columns(["session_id", "server_id", "uri_hash"]).doNothing())
+        .execute();
+      return true;
+    },
+    async subscriptions(nonce, serverId) {
+      const rows = await db.selectFrom("mcp_aggregate_subscriptions").select("uri").where("session_id", "=", sha256(nonce)).where("server_id", "=", serverId).orderBy("created_at").execute();
+      return rows.map((row) => row.uri);
+    },
     async end(nonce) {
       const sessionId = sha256(nonce);
+      await db.deleteFrom("mcp_aggregate_subscriptions").where("session_id", "=", sessionId).execute();
       const rows = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
       await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).execute();
       return rows.map((row) => ({ serverId: row.server_id, session: read(sessionId, row) }));
@@ -134,6 +167,7 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
     },
     async purgeOlderThan(olderThanMs) {
       await db.deleteFrom("mcp_aggregate_sessions").where("created_at", "<", now() - olderThanMs).execute();
+      await db.deleteFrom("mcp_aggregate_subscriptions").where("created_at", "<", now() - olderThanMs).execute();
     },
   };
 }

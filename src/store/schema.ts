@@ -148,6 +148,15 @@ export interface AggregateSessionsTable {
   log_level?: string | null;
 }
 
+/** A resource a 2025 client's `/mcp` session subscribed to at a 2026-07-28 upstream (migration 013). */
+export interface AggregateSubscriptionsTable {
+  session_id: string;
+  server_id: string;
+  uri_hash: string;
+  uri: string;
+  created_at: number;
+}
+
 export interface InputEventsTable {
   call_id: string;
   seq: number;
@@ -170,6 +179,7 @@ export interface Tables {
   oauth_assertion_jtis: OauthAssertionJtisTable;
   mcp_aggregate_sessions: AggregateSessionsTable;
   mcp_input_events: InputEventsTable;
+  mcp_aggregate_subscriptions: AggregateSubscriptionsTable;
 }
 
 export type Db = Kysely<Tables>;

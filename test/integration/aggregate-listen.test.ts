@@ -13,7 +13,7 @@ import { Client as ModernClient, StreamableHTTPClientTransport as ModernTranspor
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { SubscribeRequestSchema, ToolListChangedNotificationSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { ResourceUpdatedNotificationSchema, SubscribeRequestSchema, ToolListChangedNotificationSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVERYTHING } from "../fixtures/stdio.js";
 import { MASTER_KEY, MCP_ACCEPT, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
@@ -262,7 +262,27 @@ describe("subscriptions/listen with nothing to follow, and its graceful end", ()
   });
 });
 
-describe("a 2025 client's session on /mcp follows a 2026-07-28 upstream's list changes", () => {
+describe("a 2025 client's session on /mcp follows a 2026-07-28 upstream's changes", () => {
+  it("takes the client's resources/subscribe for the upstream's listen (which has no such request) and relays the updates on the GET stream", async () => {
+    const client = new Client({ name: "legacy-client", version: "1.0.0" });
+    let updated!: (uri: string) => void;
+    const update = new Promise<string>((resolve) => (updated = resolve));
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => updated(notification.params.uri));
+    const transport = new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp`), { requestInit: { headers: { ...AUTH, "x-mcp-servers": "modern" } } });
+    await client.connect(transport);
+    try {
+      await client.listResources();
+      await client.subscribeResource({ uri: "modern://readme" });
+      expect(modern.requests.some((request) => (request.body as { method?: string } | undefined)?.method === "resources/subscribe")).toBe(false);
+      expect(await until(update, () => modern.notify.resourceUpdated("modern://readme"))).toBe("modern://readme");
+      const listened = modern.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "subscriptions/listen").at(-1);
+      expect((listened?.body as { params: { notifications: Record<string, unknown> } }).params.notifications).toMatchObject({ resourceSubscriptions: ["modern://readme"] });
+    } finally {
+      await client.close();
+    }
+  });
+
+
   it("relays the upstream's tools/list_changed on the session's GET stream", async () => {
     const client = new Client({ name: "legacy-client", version: "1.0.0" });
     let changed!: () => void;

@@ -15,7 +15,7 @@ import * as clientAssertionJtis from "./009-client-assertion-jtis.js";
 import * as aggregateSessions from "./010-aggregate-sessions.js";
 import * as aggregateSessionOwner from "./011-aggregate-session-owner.js";
 import * as inputEvents from "./012-input-events.js";
-import * as aggregateSessionLogLevel from "./013-aggregate-session-log-level.js";
+import * as aggregateSessionState from "./013-aggregate-session-state.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -30,7 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "010-aggregate-sessions": aggregateSessions,
   "011-aggregate-session-owner": aggregateSessionOwner,
   "012-input-events": inputEvents,
-  "013-aggregate-session-log-level": aggregateSessionLogLevel,
+  "013-aggregate-session-state": aggregateSessionState,
 };
 
 /** Every migration's name, in order. */
