@@ -694,7 +694,8 @@ export function createAggregate(deps: AggregateDeps) {
     // In a session, a call streams whenever the client takes streams: its upstream may ask the client something meanwhile.
     // So does a 2026-07-28 call that asks for log messages: they come on its stream.
     const sessionStream = (session !== undefined || (modern && logLevel !== undefined)) && acceptsEventStream(request.inbound.headers) && request.parsed.messages.some((message) => calledTool(message) !== undefined);
-    const stream = request.inbound.debug === undefined && !delegating && (sessionStream || wantsProgressStream(request.inbound.headers, request.parsed));
+    // A progress stream starts at once; a session's call streams only once the upstream sends something before the result (else JSON: cheaper).
+    const stream = request.inbound.debug !== undefined || delegating ? false : wantsProgressStream(request.inbound.headers, request.parsed) ? true : sessionStream ? "upgrade" : false;
     const server = modern ? modernGateway(methods) : { ...(deps.sessions === undefined ? GATEWAY_SERVER : SESSION_GATEWAY_SERVER), methods };
     if (modern) {
       if (first !== undefined && isRequest(first) && first.id !== undefined && !Object.hasOwn(server.methods, first.method)) throw modernMethodNotFound(first.method);

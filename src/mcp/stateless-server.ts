@@ -83,7 +83,12 @@ export async function answerMessages(
   server: StatelessServer,
   parsed: ParsedBody,
   options: {
-    stream: boolean;
+    /**
+     * `true`: SSE from the start (progress relayed as it comes); `"upgrade"`: one JSON body
+     * unless a message has to go before the answers (a request from the upstream, a log
+     * message), then SSE from that moment; `false`: JSON.
+     */
+    stream: boolean | "upgrade";
     beforeAnswer?: () => void;
     /** Told once per stream when notifications start being dropped for a client that does not read. */
     onDropped?: () => void;
@@ -92,49 +97,100 @@ export async function answerMessages(
   const requests = parsed.messages.filter((message): message is JsonRpcRequest & { id: JsonRpcId } => isRequest(message) && message.id !== undefined);
   // Notifications (initialized, cancelled) and responses need no answer (MCP transports spec).
   if (requests.length === 0) return { status: 202, headers: {}, body: null };
-  if (!options.stream) {
+  if (options.stream === false) {
     const answers = await Promise.all(requests.map((request) => answer(server, request, {})));
     options.beforeAnswer?.();
     // A batch is answered with an array, even of one (JSON-RPC 2.0 §6).
     return jsonAnswer(parsed.isBatch ? answers : answers[0]);
   }
-  const encoder = new TextEncoder();
-  let dropping = false;
-  const body = new ReadableStream<Uint8Array>(
-    {
-    async start(controller) {
-      const send = (message: unknown) => {
-        // Notifications (progress, what an upstream sends during a call) must not queue without end for a client that
-        // does not read: past the queue's bound they are dropped; answers are always kept.
-        if ((controller.desiredSize ?? 0) < 0 && (message as { id?: unknown }).id === undefined) {
-          if (!dropping) options.onDropped?.();
-          dropping = true;
+  if (options.stream === true) {
+    const sse = sseAnswer(options.onDropped);
+    void Promise.all(
+      requests.map(async (request) => {
+        const token = progressToken(request);
+        const progress = token === undefined ? undefined : (value: Progress) => sse.send({ jsonrpc: "2.0", method: "notifications/progress", params: { ...value, progressToken: token } });
+        sse.send(await answer(server, request, progress === undefined ? { send: sse.send } : { progress, send: sse.send }));
+      }),
+    ).then(sse.close);
+    return sse.answer;
+  }
+  // Upgrade: answers are held until all are in (JSON), unless a message must go first.
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    let sse: ReturnType<typeof sseAnswer> | undefined;
+    let answeredAsJson = false;
+    const done: Answer[] = [];
+    const send = (message: unknown) => {
+      // After a JSON answer there is nowhere for a message to go (a held call's later log messages, say).
+      if (answeredAsJson) return;
+      if (sse === undefined) {
+        sse = sseAnswer(options.onDropped);
+        for (const held of done) sse.send(held);
+        resolve(sse.answer);
+      }
+      sse.send(message);
+    };
+    Promise.all(
+      requests.map(async (request) => {
+        const answered = await answer(server, request, { send });
+        if (sse === undefined) done.push(answered);
+        else sse.send(answered);
+        return answered;
+      }),
+    ).then(
+      (answers) => {
+        if (sse !== undefined) {
+          sse.close();
           return;
         }
-        dropping = false;
+        answeredAsJson = true;
         try {
-          controller.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`));
-        } catch {
-          // The client went away: the stream is closed; the calls end on their signal.
+          options.beforeAnswer?.();
+          resolve(jsonAnswer(parsed.isBatch ? answers : answers[0]));
+        } catch (error) {
+          reject(error);
         }
-      };
-      await Promise.all(
-        requests.map(async (request) => {
-          const token = progressToken(request);
-          const progress = token === undefined ? undefined : (value: Progress) => send({ jsonrpc: "2.0", method: "notifications/progress", params: { ...value, progressToken: token } });
-          send(await answer(server, request, progress === undefined ? { send } : { progress, send }));
-        }),
-      );
-      try {
-        controller.close();
-      } catch {
-        // already cancelled by the client
-      }
-    },
+      },
+      reject,
+    );
+  });
+}
+
+/** An SSE answer, and how to write a message to it (dropping notifications past its bound for a client that does not read) and end it. */
+function sseAnswer(onDropped: (() => void) | undefined): { answer: HttpAnswer; send: (message: unknown) => void; close: () => void } {
+  const encoder = new TextEncoder();
+  let dropping = false;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(given) {
+        controller = given;
+      },
     },
     new ByteLengthQueuingStrategy({ highWaterMark: STREAM_QUEUE_BYTES }),
   );
-  return { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body };
+  const send = (message: unknown) => {
+    // Notifications (progress, what an upstream sends during a call) must not queue without end for a client that
+    // does not read: past the queue's bound they are dropped; answers are always kept.
+    if ((controller.desiredSize ?? 0) < 0 && (message as { id?: unknown }).id === undefined) {
+      if (!dropping) onDropped?.();
+      dropping = true;
+      return;
+    }
+    dropping = false;
+    try {
+      controller.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`));
+    } catch {
+      // The client went away: the stream is closed; the calls end on their signal.
+    }
+  };
+  const close = () => {
+    try {
+      controller.close();
+    } catch {
+      // already cancelled by the client
+    }
+  };
+  return { answer: { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, body }, send, close };
 }
 
 /** What an answer stream holds for a client that does not read before notifications are dropped. */

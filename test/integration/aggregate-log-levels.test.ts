@@ -128,3 +128,45 @@ describe("a 2025 client's session level reaches a 2026-07-28 upstream", () => {
     }
   });
 });
+
+describe("a call that may stream streams only once something goes before its result", () => {
+  it("answers a 2026-07-28 call as JSON when no log message reaches the level it asked for", async () => {
+    const response = await gateway.fetch("/mcp", {
+      method: "POST",
+      headers: { ...MCP_ACCEPT, ...AUTH, "mcp-protocol-version": VERSION, "mcp-method": "tools/call", "mcp-name": "legacy-chatty" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 9,
+        method: "tools/call",
+        params: { name: "legacy-chatty", arguments: {}, _meta: { "io.modelcontextprotocol/protocolVersion": VERSION, "io.modelcontextprotocol/logLevel": "emergency" } },
+      }),
+    });
+    expect(response.headers.get("content-type")).toContain("application/json");
+    expect(await response.json()).toMatchObject({ id: 9, result: { content: [{ type: "text", text: "said it all" }] } });
+  });
+
+  it("answers a call in a 2025 session as JSON when the upstream sends nothing first, and as SSE when it does", async () => {
+    const initialize = await gateway.fetch("/mcp", {
+      method: "POST",
+      headers: { ...MCP_ACCEPT, ...AUTH },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+    });
+    await initialize.text();
+    const session = initialize.headers.get("mcp-session-id");
+    expect(session).not.toBeNull();
+    const call = (name: string) =>
+      gateway.fetch("/mcp", {
+        method: "POST",
+        headers: { ...MCP_ACCEPT, ...AUTH, "mcp-session-id": session!, "mcp-protocol-version": "2025-06-18" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name, arguments: { message: "quiet" } } }),
+      });
+    const quiet = await call("legacy-echo");
+    expect(quiet.headers.get("content-type")).toContain("application/json");
+    expect(await quiet.json()).toMatchObject({ id: 2, result: { content: [{ type: "text", text: "quiet" }] } });
+    const chatty = await call("legacy-chatty");
+    expect(chatty.headers.get("content-type")).toContain("text/event-stream");
+    const events = (await chatty.text()).split("\n").filter((line) => line.startsWith("data: ")).map((line) => JSON.parse(line.slice(6)) as { method?: string; id?: number });
+    expect(events.filter((event) => event.method === "notifications/message")).toHaveLength(3);
+    expect(events.at(-1)).toMatchObject({ id: 2 });
+  });
+});
