@@ -433,7 +433,7 @@ export function createAggregate(deps: AggregateDeps) {
   /**
    * Whether a long-lived stream's caller may go on: its key authenticates again (`recheck`,
    * against the registry as it is then), as the same owner, and may still use every server
-   * the stream follows.
+   * the stream follows, as configured when it opened.
    */
   function stillPermitted(
     request: Pick<AggregateRequest, "caller" | "inbound" | "narrowTo" | "recheck">,
@@ -445,8 +445,9 @@ export function createAggregate(deps: AggregateDeps) {
       if (recheck === undefined) return true;
       const again = await recheck();
       if (again.caller.subject !== request.caller.subject || streamOwner(again.caller, request.inbound.headers) !== owner) return false;
-      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo).map((server) => server.id));
-      return servers.every((server) => permitted.has(server.id));
+      // The entries, not their ids: a server whose config changed (its URL, its credentials) is a new entry, and a stream that reconnected to it as it was would send the old credentials to the old URL.
+      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo));
+      return servers.every((server) => permitted.has(server));
     };
   }
 

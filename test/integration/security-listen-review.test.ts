@@ -432,3 +432,44 @@ describe("the aggregate: a key limited to one server", () => {
     expect(passthrough.status).toBe(401);
   });
 });
+
+describe("the aggregate: a server whose config changes", () => {
+  let before: Upstream;
+  let after: Upstream;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    before = await startUpstream({ name: "before", stateful: true, mode: "sse" });
+    after = await startUpstream({ name: "after", stateful: true, mode: "sse" });
+    gateway = await startTestGateway({ servers: {}, general: { mcp_stream_recheck_seconds: 0.2 } });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await before?.close();
+    await after?.close();
+  });
+
+  it("a listen ends when a server it follows is changed, instead of following the server as it was (its old URL, its old credentials)", async () => {
+    const api = (method: string, path: string, body: unknown) => gateway.fetch(path, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const created = await api("POST", "/v1/mcp/server", { server_name: "mover", url: before.url, auth_type: "bearer_token", auth_value: "old-credential-0123456789" });
+    expect(created.status).toBe(201);
+    const { server_id: id } = (await created.json()) as { server_id: string };
+    const listen = await openListen(gateway, "/mcp", { id: "moved" });
+    expect(listen.status).toBe(200);
+    expect((await listen.next()).method).toBe("notifications/subscriptions/acknowledged");
+    await before.waitUntil(() => before.requests.some((request) => request.method === "GET"));
+    const moved = await api("PUT", `/v1/mcp/server/${id}`, { server_name: "mover", url: after.url, auth_type: "bearer_token", auth_value: "new-credential-0123456789" });
+    expect(moved.status).toBe(200);
+    // Before: the key could still use a server of that id, so the stream went on, and reconnected to the old URL with the old credential.
+    let last: Message | undefined;
+    for (;;) {
+      try {
+        last = await listen.next();
+      } catch {
+        break;
+      }
+    }
+    expect(last).toMatchObject({ id: "moved", result: { resultType: "complete" } });
+  });
+});

@@ -113,13 +113,14 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
    * request, and the upstream holds it open for as long as the client does. Every
    * `streamRecheckMs` the request is authenticated again against the registry as it is then;
    * when its key no longer authenticates (deleted, blocked, expired), is another caller, or
-   * may no longer use the server, the connection is cut (the client's next request learns why).
+   * may no longer use the server, or the server's config changed, the connection is cut (the
+   * client's next request learns why).
    */
   function recheckWhileOpen(exchange: NodeExchange, targets: () => readonly string[] | undefined, caller: Caller, server: McpServerEntry): void {
     const allowed = async (): Promise<boolean> => {
       const snapshot = deps.registry.current();
       const again = await authenticate(exchange, targets, snapshot);
-      return again.caller.subject === caller.subject && serverForCaller(snapshot, again.caller, server.name).id === server.id;
+      return again.caller.subject === caller.subject && serverForCaller(snapshot, again.caller, server.name) === server;
     };
     const timer = setInterval(() => {
       void allowed()
