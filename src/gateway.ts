@@ -239,6 +239,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     listLimits: { maxPages: general.tools_list_max_pages, maxTools: general.tools_list_max_tools },
     unprefixedSingleServer: general.mcp_unprefixed_single_server,
     streams,
+    streamRecheckMs: general.mcp_stream_recheck_seconds * 1000,
     delegated,
     audit,
     metrics,
@@ -300,7 +301,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     handle: router({
       guard: dnsRebindingGuard({ listenHost: options.host, origin, allowedOrigins: settings.allowedOrigins, log }),
-      mcp: mcpRoutes({ origin, network, registry, keys, limits, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes }),
+      mcp: mcpRoutes({ origin, network, registry, keys, limits, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes, streamRecheckMs: general.mcp_stream_recheck_seconds * 1000 }),
       other: honoAdapter(app),
       registry,
     }),

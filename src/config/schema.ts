@@ -283,6 +283,12 @@ export const generalSettingsSchema = z.strictObject({
   max_streams_per_key: z.number().int().positive().default(64),
   /** Long-lived streams all keys together may hold open to one server (further GET streams get 429). */
   max_streams_per_server: z.number().int().positive().default(256),
+  /**
+   * Seconds between the checks that a long-lived stream (GET streams, `subscriptions/listen`,
+   * on the pass-through and `/mcp`) may go on: its key still authenticates and may still use
+   * its servers; when not, it ends. Also how often `/mcp` streams send a keep-alive comment.
+   */
+  mcp_stream_recheck_seconds: z.number().positive().max(3600).default(25),
   /** Pages the gateway reads from one server for one tools/list (it stops earlier on a repeated cursor). */
   tools_list_max_pages: z.number().int().positive().max(10_000).default(100),
   /** Tools the gateway keeps from one server for one tools/list. */

@@ -45,7 +45,7 @@ export class NodeExchange extends Cancellation implements InboundRequest {
   route: RouteLabel | undefined;
   serverLabel = "";
   private controller: AbortController | undefined;
-  /** Run once when the connection is done with the request (a key's max_parallel_requests slot is freed so). */
+  /** Run once when the connection is done with the request (a key's max_parallel_requests slot is freed so, a stream's recheck stopped). */
   private onEnd: (() => void) | undefined;
   private ended = false;
 
@@ -72,10 +72,20 @@ export class NodeExchange extends Cancellation implements InboundRequest {
     });
   }
 
-  /** Runs `release` when the request ends, however it ends (at once when it has already). One per request. */
+  /** Runs `release` when the request ends, however it ends (at once when it has already); several run in the order given. */
   whenEnded(release: () => void): void {
-    if (this.ended) release();
-    else this.onEnd = release;
+    if (this.ended) {
+      release();
+      return;
+    }
+    const before = this.onEnd;
+    this.onEnd =
+      before === undefined
+        ? release
+        : () => {
+            before();
+            release();
+          };
   }
 
   get cancel(): Cancellation {

@@ -136,8 +136,8 @@ export function createListens(deps: { clients: UpstreamClients; streams: Aggrega
       if (message.method !== RESOURCE_UPDATED || typeof message.params?.uri !== "string") return undefined;
       const asked = routed.get(server.name)?.get(message.params.uri);
       if (asked === undefined) return undefined;
-      const { _meta: _upstreamMeta, ...params } = message.params;
-      return { jsonrpc: "2.0", method: RESOURCE_UPDATED, params: { ...params, uri: asked, _meta: subscription } };
+      // The URI as the client named it, and nothing of the upstream's own: its other params could be of any size (past the stream's bound) or carry text the scrubber does not know.
+      return { jsonrpc: "2.0", method: RESOURCE_UPDATED, params: { uri: asked, _meta: subscription } };
     }
   }
 

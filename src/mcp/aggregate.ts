@@ -112,6 +112,8 @@ export interface AggregateDeps {
   unprefixedSingleServer?: boolean;
   /** Bounds the upstream streams of 2026-07-28 clients' `subscriptions/listen` (and of sessions' GET streams, without `sessions.streams`); without, listen is not offered. */
   streams?: StreamBudget;
+  /** Milliseconds between a stream's checks that its key may go on, and its keep-alives (general_settings.mcp_stream_recheck_seconds). Default 25 s. */
+  streamRecheckMs?: number;
 }
 
 /** With sessions, /mcp also says that lists change and resources can be subscribed to (both come on a session's GET stream). */
@@ -176,7 +178,10 @@ const RESPONSES_PER_REQUEST = 16;
 export function createAggregate(deps: AggregateDeps) {
   const listLimits = deps.listLimits ?? DEFAULT_LIST_LIMITS;
   const streamBudget = deps.sessions?.streams ?? deps.streams;
-  const sessionStreams = streamBudget === undefined ? undefined : createAggregateStreams({ clients: deps.clients, streams: streamBudget, log: deps.log });
+  const sessionStreams =
+    streamBudget === undefined
+      ? undefined
+      : createAggregateStreams({ clients: deps.clients, streams: streamBudget, log: deps.log, ...(deps.streamRecheckMs === undefined ? {} : { keepAliveMs: deps.streamRecheckMs }) });
   const listens = sessionStreams === undefined ? undefined : createListens({ clients: deps.clients, streams: sessionStreams });
   const modernGatewayServer = listens === undefined ? MODERN_GATEWAY : MODERN_LISTENING_GATEWAY;
   /** The calls of sessions running on this instance, by session and the client's request id: what a notifications/cancelled stops. */
@@ -428,7 +433,7 @@ export function createAggregate(deps: AggregateDeps) {
   /**
    * Whether a long-lived stream's caller may go on: its key authenticates again (`recheck`,
    * against the registry as it is then), as the same owner, and may still use every server
-   * the stream follows.
+   * the stream follows, as configured when it opened.
    */
   function stillPermitted(
     request: Pick<AggregateRequest, "caller" | "inbound" | "narrowTo" | "recheck">,
@@ -440,8 +445,9 @@ export function createAggregate(deps: AggregateDeps) {
       if (recheck === undefined) return true;
       const again = await recheck();
       if (again.caller.subject !== request.caller.subject || streamOwner(again.caller, request.inbound.headers) !== owner) return false;
-      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo).map((server) => server.id));
-      return servers.every((server) => permitted.has(server.id));
+      // The entries, not their ids: a server whose config changed (its URL, its credentials) is a new entry, and a stream that reconnected to it as it was would send the old credentials to the old URL.
+      const permitted = new Set(serversForCaller(again.snapshot, again.caller, request.narrowTo));
+      return servers.every((server) => permitted.has(server));
     };
   }
 
@@ -495,13 +501,12 @@ export function createAggregate(deps: AggregateDeps) {
     cancelCalls(request, session);
     await routeResponses(request, servers, session);
     const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
-    // A route admits a request whose Mcp-Method says subscriptions/listen outside max_parallel_requests (it lives long; the stream budget bounds it): its body must be one.
+    // An Mcp-Method saying subscriptions/listen goes with that 2026-07-28 request only (what reads the header must not take a call for a stream).
     const [first] = request.parsed.messages;
     const listening = first !== undefined && isRequest(first) && first.method === SUBSCRIPTIONS_LISTEN;
     if (request.inbound.headers.get("mcp-method") === SUBSCRIPTIONS_LISTEN && !(modern && listening)) {
       throw new GatewayError({ status: 400, code: "header_mismatch", message: "Header mismatch: Mcp-Method says subscriptions/listen, which is a single 2026-07-28 request", rpcCode: -32020 });
     }
-    if (modern && listening) return listen(request, first, servers, sole);
     const delegating = servers.length > 0 && servers.every((entry) => entry.kind === "delegated");
     /** The first upstream refusal of a delegating server during this request. */
     let refusal: { server: McpServerEntry; error: GatewayError } | undefined;
@@ -509,6 +514,8 @@ export function createAggregate(deps: AggregateDeps) {
       if (delegating && isUpstreamRefusal(error)) refusal ??= { server: entry, error };
     };
     if (delegating) await openDelegatedSessions(request, servers);
+    // After that check: a listen whose credential a delegating server refuses is that server's 401, not a stream holding a place in the budget while the refused credential is retried upstream.
+    if (modern && listening) return listen(request, first, servers, sole);
     // A forbidden tool is an HTTP 403 like on every other route.
     for (const message of request.parsed.messages) {
       const name = calledTool(message);

@@ -25,6 +25,8 @@ const HEADER_MISMATCH = -32020;
 const UNSUPPORTED_VERSION = -32022;
 /** Results the 2026-07-28 caching rules apply to (the gateway's own, and an upstream's it keeps). */
 export const CACHEABLE_METHODS: ReadonlySet<string> = new Set(["server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"]);
+/** The revision's long-lived request: a stream of the change notifications the client asks for, open as long as the client holds it. */
+export const SUBSCRIPTIONS_LISTEN = "subscriptions/listen";
 /** Requests whose `Mcp-Name` header mirrors `params.name` or `params.uri`. */
 const NAMED: Record<string, "name" | "uri"> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
 
@@ -39,6 +41,12 @@ export function isModernRequest(headers: RequestHeaders, parsed: ParsedBody): bo
   const header = headers.get("mcp-protocol-version");
   if (header !== null && (MODERN_VERSIONS.includes(header) || header > "2025-11-25")) return true;
   return parsed.messages.some((message) => isRequest(message) && metaVersion(message) !== undefined);
+}
+
+/** Whether the body is one `subscriptions/listen` request: a stream the client holds open, not a call. */
+export function isListenRequest(parsed: ParsedBody): boolean {
+  const message = parsed.messages.length === 1 ? parsed.messages[0] : undefined;
+  return message !== undefined && isRequest(message) && message.method === SUBSCRIPTIONS_LISTEN;
 }
 
 /**

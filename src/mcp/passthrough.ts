@@ -27,6 +27,7 @@ import type { LegacySseBridge, LegacySseRequest } from "./legacy-sse-bridge.js";
 import type { StdioBridge } from "./stdio-bridge.js";
 import { assertArgumentsAllowed, assertToolAllowed, toolVisibility } from "./access.js";
 import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
+import { isListenRequest } from "./modern-protocol.js";
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized, type OutboundRequest } from "./outbound-headers.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
 import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
@@ -108,8 +109,10 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     let admission: StreamAdmission | undefined;
     try {
       const method = upstreamMethod(request.inbound.method);
-      admission = admitStream(deps.streams, request.server, streamOwner(request.caller, request.inbound.headers), method);
-      const answer = await forward(request, method, admission);
+      // A 2026-07-28 subscriptions/listen is held open by the client as a GET stream is: admitted, and sent on the streams' own connections, as one.
+      const stream = method === "GET" || (request.parsed !== undefined && isListenRequest(request.parsed));
+      admission = admitStream(deps.streams, request.server, streamOwner(request.caller, request.inbound.headers), method, stream);
+      const answer = await forward(request, method, admission, stream);
       audit.answered(answer.status);
       return answer;
     } catch (error) {
@@ -119,7 +122,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
   }
 
   /** Sends the request upstream with the server's credentials, settled without a promise when they are at hand. */
-  function send(request: ProxyRequest, method: "GET" | "POST" | "DELETE", sessionId: string | undefined, outbound: OutboundRequest): Promise<Dispatcher.ResponseData> {
+  function send(request: ProxyRequest, method: "GET" | "POST" | "DELETE", sessionId: string | undefined, outbound: OutboundRequest, stream: boolean): Promise<Dispatcher.ResponseData> {
     if (sessionId !== undefined) outbound.headers["mcp-session-id"] = sessionId;
     return deps.http.send({
       serverName: request.server.name,
@@ -129,7 +132,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       body: request.body,
       signal: request.inbound.cancel,
       timeoutMs: request.server.timeoutMs,
-      longLived: method === "GET",
+      longLived: stream,
     });
   }
 
@@ -144,7 +147,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     });
   }
 
-  async function forward(request: ProxyRequest, method: "GET" | "POST" | "DELETE", admission: StreamAdmission): Promise<HttpAnswer> {
+  async function forward(request: ProxyRequest, method: "GET" | "POST" | "DELETE", admission: StreamAdmission, stream: boolean): Promise<HttpAnswer> {
     const parsed = request.parsed;
     if (request.body !== undefined) assertJsonUtf8(request.inbound.headers.get("content-type"));
     if (parsed !== undefined) checkToolCalls(request, parsed);
@@ -152,12 +155,12 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
 
     const prepared = outboundFor(request);
     let outbound = prepared instanceof Promise ? await prepared : prepared;
-    let upstream = await send(request, method, sessionId, outbound);
+    let upstream = await send(request, method, sessionId, outbound, stream);
     if (upstream.statusCode === 401 && retryAfterUnauthorized(request.server, outbound.credentials)) {
       // The body was read whole, so the request can be sent again with fresh credentials, once.
       upstream.body.resume();
       outbound = await outboundFor(request);
-      upstream = await send(request, method, sessionId, outbound);
+      upstream = await send(request, method, sessionId, outbound, stream);
     }
     const status = upstream.statusCode;
     const resolution = outbound.credentials.resolution;

@@ -126,12 +126,13 @@ export interface StreamAdmission {
 const NOTHING_HELD: StreamAdmission = { track: () => undefined, release: () => undefined };
 
 /**
- * Admits one pass-through request: a GET (a stream) is admitted or refused (429), a POST is
- * checked and counted; a DELETE holds nothing.
+ * Admits one pass-through request: a stream (a GET, or a POST the client holds open: a
+ * 2026-07-28 `subscriptions/listen`) is admitted or refused (429), any other POST is checked
+ * and counted; a DELETE holds nothing.
  */
-export function admitStream(budget: StreamBudget, server: McpServerEntry, caller: string, method: "GET" | "POST" | "DELETE"): StreamAdmission {
+export function admitStream(budget: StreamBudget, server: McpServerEntry, caller: string, method: "GET" | "POST" | "DELETE", stream = method === "GET"): StreamAdmission {
   let release: () => void;
-  if (method === "GET") release = budget.admit(server, caller);
+  if (stream) release = budget.admit(server, caller);
   else if (method === "POST") {
     // Counted from now, not from its answer's headers: concurrent POSTs of one key would
     // otherwise all pass the check and all become open SSE answers (an attack review saw 4
@@ -141,7 +142,7 @@ export function admitStream(budget: StreamBudget, server: McpServerEntry, caller
   } else return NOTHING_HELD;
   return {
     track(body, headers) {
-      if (method === "POST" && !String(headers["content-type"] ?? "").includes("text/event-stream")) {
+      if (!stream && method === "POST" && !String(headers["content-type"] ?? "").includes("text/event-stream")) {
         release();
         return;
       }

@@ -30,7 +30,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
 import { Cancellation, type CancelSource } from "../exchange.js";
 import type { UpstreamHttp } from "./upstream-http.js";
-import { CACHEABLE_METHODS, META_LOG_LEVEL, MODERN_VERSIONS, encodeHeaderValue, mirroredHeaders } from "./modern-protocol.js";
+import { CACHEABLE_METHODS, META_LOG_LEVEL, MODERN_VERSIONS, SUBSCRIPTIONS_LISTEN, encodeHeaderValue, mirroredHeaders } from "./modern-protocol.js";
 
 export interface CallOptions {
   /** The client's going away (or the caller's deadline). */
@@ -76,7 +76,7 @@ export interface ListenOptions {
   filter?: SubscriptionFilter;
 }
 
-export const SUBSCRIPTIONS_LISTEN = "subscriptions/listen";
+export { SUBSCRIPTIONS_LISTEN };
 export const SUBSCRIPTIONS_ACKNOWLEDGED = "notifications/subscriptions/acknowledged";
 export const SUBSCRIPTION_ID_META = "io.modelcontextprotocol/subscriptionId";
 const ALL_LIST_CHANGES: SubscriptionFilter = { toolsListChanged: true, promptsListChanged: true, resourcesListChanged: true };

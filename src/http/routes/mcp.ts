@@ -22,7 +22,7 @@ import { GatewayError } from "../../errors.js";
 import { jsonAnswer, type CancelSource, type HttpAnswer } from "../../exchange.js";
 import { assertTargetsReachable, delegatedTargets, isAccessGroup, parseServersHeader, pathTargets, serverForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
-import { checkMirroredHeaders } from "../../mcp/modern-protocol.js";
+import { checkMirroredHeaders, isListenRequest } from "../../mcp/modern-protocol.js";
 import { parseJsonRpcBody, responseId, toolCallCount, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
 import type { InboundRequestInfo } from "../../mcp/outbound-headers.js";
 import type { ProxyHandler } from "../../mcp/passthrough.js";
@@ -45,6 +45,11 @@ export interface McpRouteDeps {
   aggregate: Aggregate;
   rest: RestTools;
   maxBodyBytes: number;
+  /**
+   * Milliseconds between the checks that a pass-through stream (a GET stream, a
+   * `subscriptions/listen`) may go on (general_settings.mcp_stream_recheck_seconds). Default 25 s.
+   */
+  streamRecheckMs?: number;
 }
 
 export interface McpRoutes {
@@ -80,10 +85,52 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     return authenticated;
   }
 
-  /** Step: one of the key's max_parallel_requests slots, held until the request ends (nothing to do for a key without the limit). */
-  async function admit(exchange: NodeExchange, caller: Caller): Promise<void> {
+  /**
+   * Step: one of the key's max_parallel_requests slots, held until the request ends (nothing
+   * to do for a key without the limit); the function that frees it sooner (see `streamStarts`).
+   */
+  async function admit(exchange: NodeExchange, caller: Caller): Promise<() => void> {
     const admitting = deps.limits.admit(caller);
-    if (admitting !== undefined) exchange.whenEnded(await admitting);
+    if (admitting === undefined) return NOTHING_HELD;
+    const release = await admitting;
+    exchange.whenEnded(release);
+    return release;
+  }
+
+  /**
+   * Step (before writing): a 2026-07-28 `subscriptions/listen` lives as long as the client
+   * wants it, so once its answer starts the stream limits bound it, not max_parallel_requests:
+   * its slot is freed then. Until then (its body read, checked, its URIs routed, its upstream
+   * asked) it holds one like any request: a header saying subscriptions/listen freed a key
+   * from its limit while any number of such bodies were read.
+   */
+  function streamStarts(parsed: ParsedBody | undefined, slot: () => void): void {
+    if (parsed !== undefined && isListenRequest(parsed)) slot();
+  }
+
+  /**
+   * Step (a pass-through stream: a GET stream, a `subscriptions/listen`): it outlives its
+   * request, and the upstream holds it open for as long as the client does. Every
+   * `streamRecheckMs` the request is authenticated again against the registry as it is then;
+   * when its key no longer authenticates (deleted, blocked, expired), is another caller, or
+   * may no longer use the server, or the server's config changed, the connection is cut (the
+   * client's next request learns why).
+   */
+  function recheckWhileOpen(exchange: NodeExchange, targets: () => readonly string[] | undefined, caller: Caller, server: McpServerEntry): void {
+    const allowed = async (): Promise<boolean> => {
+      const snapshot = deps.registry.current();
+      const again = await authenticate(exchange, targets, snapshot);
+      return again.caller.subject === caller.subject && serverForCaller(snapshot, again.caller, server.name) === server;
+    };
+    const timer = setInterval(() => {
+      void allowed()
+        .catch(() => false)
+        .then((ok) => {
+          if (!ok) exchange.cut();
+        });
+    }, deps.streamRecheckMs ?? DEFAULT_STREAM_RECHECK_MS);
+    timer.unref();
+    exchange.whenEnded(() => clearInterval(timer));
   }
 
   /** Step: the body's tool calls, counted against the key's rpm_limit. */
@@ -91,14 +138,6 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     const counting = deps.limits.countToolCalls(caller, calls);
     if (counting !== undefined) await counting;
   }
-
-  /**
-   * A 2026-07-28 `subscriptions/listen` (by its Mcp-Method header): a stream that lives as
-   * long as the client wants it, bounded by the stream limits like a GET stream, not by
-   * max_parallel_requests. The body is checked to be that request (the aggregate and
-   * checkMirroredHeaders refuse a header that does not match it).
-   */
-  const isListen = (exchange: NodeExchange) => exchange.method === "POST" && exchange.headers.get("mcp-method") === "subscriptions/listen";
 
   /** Step: the JSON-RPC body, whole; its id answers any later failure. */
   async function readJsonRpc(exchange: NodeExchange, errorId: ErrorId): Promise<{ body: string; parsed: ParsedBody }> {
@@ -144,11 +183,12 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     }
     const errorId: ErrorId = { id: null };
     try {
-      const authenticating = authenticate(exchange, () => [serverName, ...(serversHeader(exchange) ?? [])], snapshot);
+      const targets = () => [serverName, ...(serversHeader(exchange) ?? [])];
+      const authenticating = authenticate(exchange, targets, snapshot);
       const authenticated = authenticating instanceof Promise ? await authenticating : authenticating;
       const server = serverForCaller(snapshot, authenticated.caller, serverName);
       // A GET stream stays open for the whole session: max_streams_per_key bounds it, not max_parallel_requests.
-      if (authenticated.caller.limits !== undefined && exchange.method !== "GET" && !isListen(exchange)) await admit(exchange, authenticated.caller);
+      const slot = authenticated.caller.limits !== undefined && exchange.method !== "GET" ? await admit(exchange, authenticated.caller) : NOTHING_HELD;
       const read = exchange.method === "POST" ? await readJsonRpc(exchange, errorId) : undefined;
       if (read !== undefined) checkMirroredHeaders(exchange.headers, read.parsed);
       if (read !== undefined && authenticated.caller.limits !== undefined) await countToolCalls(authenticated.caller, toolCallCount(read.parsed));
@@ -166,6 +206,8 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
           resourceMetadataUrl: metadataUrl,
         });
       const answer = await (server.kind === "interactive" ? challengeOnMissingToken(metadataUrl, server, forward) : forward());
+      streamStarts(read?.parsed, slot);
+      if (exchange.method === "GET" || (read !== undefined && isListenRequest(read.parsed))) recheckWhileOpen(exchange, targets, authenticated.caller, server);
       await exchange.write(answer);
     } catch (error) {
       await exchange.fail(error, "jsonrpc", errorId.id);
@@ -199,7 +241,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       if (exchange.method !== "POST") throw aggregateIsStateless();
       if (targets !== undefined && segment !== undefined) assertTargetsReachable(snapshot, authenticated.caller, targets, segment);
       const { caller } = authenticated;
-      if (caller.limits !== undefined && !isListen(exchange)) await admit(exchange, caller);
+      const slot = caller.limits !== undefined ? await admit(exchange, caller) : NOTHING_HELD;
       const { parsed } = await readJsonRpc(exchange, errorId);
       if (caller.limits !== undefined) await countToolCalls(caller, toolCallCount(parsed));
       const answer = await deps.aggregate.handle({
@@ -212,6 +254,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
         requestId: exchange.requestId,
         recheck,
       });
+      streamStarts(parsed, slot);
       await exchange.write(answer);
     } catch (error) {
       await exchange.fail(error, "jsonrpc", errorId.id);
@@ -263,6 +306,9 @@ async function challengeOnMissingToken(metadataUrl: () => string, server: McpSer
     });
   }
 }
+
+const NOTHING_HELD = () => undefined;
+const DEFAULT_STREAM_RECHECK_MS = 25_000;
 
 function aggregateIsStateless(): GatewayError {
   return new GatewayError({

@@ -335,6 +335,7 @@ describe("parseConfig: defaults", () => {
       max_connections_per_upstream: 256,
       max_streams_per_key: 64,
       max_streams_per_server: 256,
+      mcp_stream_recheck_seconds: 25,
       tools_list_max_pages: 100,
       tools_list_max_tools: 10_000,
       mcp_unprefixed_single_server: false,
