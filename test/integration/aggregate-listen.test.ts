@@ -205,7 +205,7 @@ describe("subscriptions/listen for a 2026-07-28 client on /mcp", () => {
     expect(((await response.json()) as { error: { code: number; message: string } }).error).toMatchObject({ code: -32602, message: expect.stringContaining("resourceSubscriptions") });
   });
 
-  it("a tools/call disguised by an Mcp-Method: subscriptions/listen header is refused (the header exempts a request from max_parallel_requests)", async () => {
+  it("a tools/call under an Mcp-Method: subscriptions/listen header is refused with -32020 (the header must mirror the body)", async () => {
     for (const headers of [{ "mcp-protocol-version": VERSION }, {}] as Array<Record<string, string>>) {
       const response = await gateway.fetch("/mcp", {
         method: "POST",
