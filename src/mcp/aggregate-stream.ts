@@ -119,7 +119,7 @@ interface FanIn {
   stillAllowed?: () => Promise<boolean>;
   /** Runs with each keep-alive, once the stream may go on. */
   onKeepAlive?: () => void;
-  /** When no server can be followed (stdio and legacy SSE only): the answer instead of a stream. */
+  /** When no server can be followed (legacy SSE only): the answer instead of a stream. */
   nothingToFollow(): HttpAnswer;
 }
 
@@ -147,7 +147,8 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     const admitted: Array<{ server: McpServerEntry; release: () => void }> = [];
     let refusal: unknown;
     for (const server of request.servers) {
-      if (server.stdio !== undefined || server.config.transport === "sse") continue;
+      // A legacy SSE server's one shared session has no stream to share out.
+      if (server.config.transport === "sse") continue;
       try {
         admitted.push({ server, release: deps.streams.admit(server, owner) });
       } catch (error) {
@@ -156,7 +157,7 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
       }
     }
     if (admitted.length === 0 && refusal !== undefined) throw refusal;
-    // No server the stream could follow (stdio and legacy SSE servers are shared, with no stream of the session's own).
+    // No server the stream could follow (a legacy SSE server has one shared session, with no stream of the caller's own).
     if (admitted.length === 0) return { answer: request.nothingToFollow(), stop: () => undefined };
 
     const cancel = new Cancellation();
@@ -372,7 +373,7 @@ function noStreamOffered(): GatewayError {
   return new GatewayError({
     status: 405,
     code: "method_not_allowed",
-    message: "none of this session's MCP servers can send it anything outside a call (stdio and legacy SSE servers only): there is no stream to open",
+    message: "none of this session's MCP servers can send it anything outside a call (legacy SSE servers only): there is no stream to open",
     rpcCode: JsonRpcCode.InvalidRequest,
     headers: { allow: "POST, DELETE" },
   });

@@ -22,6 +22,9 @@ export function stdioDebugCall(server: McpServerEntry): UpstreamCallRecord {
   return { server: server.name, authType: "none", resolution: "stdio-process", url: server.url.href };
 }
 
+/** What a stdio server's shared process sends that every caller may be told. */
+const SHARED_NOTIFICATIONS = new Set(["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"]);
+
 export interface StdioServers {
   /** Starts processes for new stdio entries, restarts changed ones, stops those that are gone. */
   sync(snapshot: RegistrySnapshot): void;
@@ -93,6 +96,21 @@ export function createStdioServers(options: { log: Logger; backoff?: Backoff }):
         get capabilities() {
           return process.initializeResult?.capabilities as Record<string, unknown> | undefined;
         },
+        /**
+         * The process is shared by every caller: of what it sends outside a call, only its
+         * list changes (which carry nothing of anyone's) are followed, until `cancel`.
+         */
+        listen: (onMessage, listenOptions) =>
+          new Promise<void>((resolve) => {
+            const stop = process.onNotification((message) => {
+              if ("method" in message && SHARED_NOTIFICATIONS.has(message.method)) onMessage({ method: message.method });
+            });
+            listenOptions.onOpen();
+            listenOptions.cancel.once("abort", () => {
+              stop();
+              resolve();
+            });
+          }),
         // The process is shared: a caller's client closing leaves it running.
         close: async () => undefined,
       };

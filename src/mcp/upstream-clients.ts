@@ -232,6 +232,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
       }
     },
     async listen(server, snapshot, inbound, filter, onMessage, listenOptions) {
+      // A stdio server's process is shared: its list changes are followed (no resource of its is subscribed for one caller).
+      if (server.stdio !== undefined) return withStdioClient(server, inbound, async (client) => client.listen?.(onMessage, listenOptions));
       const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
       const challenge: Challenge = { value: undefined };
       let session: StreamableHttpSession | undefined;

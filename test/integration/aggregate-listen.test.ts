@@ -15,7 +15,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ResourceUpdatedNotificationSchema, SubscribeRequestSchema, ToolListChangedNotificationSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EVERYTHING } from "../fixtures/stdio.js";
+import { fixtureServer } from "../fixtures/stdio.js";
 import { MASTER_KEY, MCP_ACCEPT, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startModernUpstream, type ModernUpstream } from "../fixtures/modern-upstream.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
@@ -223,19 +223,48 @@ describe("subscriptions/listen for a 2026-07-28 client on /mcp", () => {
   });
 });
 
-describe("subscriptions/listen with nothing to follow, and its graceful end", () => {
+describe("subscriptions/listen with nothing to follow, a stdio server's list changes, and its graceful end", () => {
   let only: TestGateway;
   let second: TestGateway;
+  let withStdio: TestGateway;
+  let sseOnly: Upstream;
   beforeAll(async () => {
-    only = await startTestGateway({ servers: { ev: { transport: "stdio", command: process.execPath, args: [EVERYTHING, "stdio"] } } });
+    sseOnly = await startUpstream({ name: "old", legacySse: true });
+    only = await startTestGateway({ servers: { old: { url: sseOnly.url, transport: "sse" } } });
     second = await startTestGateway({ servers: { modern: { url: modern.url } } });
+    withStdio = await startTestGateway({ servers: { local: fixtureServer() } });
   });
   afterAll(async () => {
     await only?.close();
     await second?.close();
+    await withStdio?.close();
+    await sseOnly?.close();
   });
 
-  it("acknowledges and ends at once (a completion result) when no server can be followed", async () => {
+  it("relays a stdio server's tool list change (its process is shared: list changes only) to a listen and to a session's GET stream", async () => {
+    const modernListener = new ModernClient({ name: "v2-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: VERSION } } });
+    await modernListener.connect(new ModernTransport(new URL(`${withStdio.url}/mcp`), { requestInit: { headers: AUTH } }));
+    const legacyClient = new Client({ name: "legacy-client", version: "1.0.0" });
+    let sessionSaw!: () => void;
+    const sessionChanged = new Promise<void>((resolve) => (sessionSaw = resolve));
+    legacyClient.setNotificationHandler(ToolListChangedNotificationSchema, () => sessionSaw());
+    await legacyClient.connect(new StreamableHTTPClientTransport(new URL(`${withStdio.url}/mcp`), { requestInit: { headers: AUTH } }));
+    try {
+      const received = notifications(modernListener);
+      const subscription = await modernListener.listen({ toolsListChanged: true });
+      expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
+      const listenSaw = received.next("notifications/tools/list_changed");
+      await until(Promise.all([listenSaw, sessionChanged]), () => void legacyClient.callTool({ name: "local-add_tool", arguments: {} }).catch(() => undefined));
+      const { tools } = await legacyClient.listTools();
+      expect(tools.some((tool) => tool.name.startsWith("local-added_"))).toBe(true);
+      await subscription.close();
+    } finally {
+      await modernListener.close();
+      await legacyClient.close();
+    }
+  });
+
+  it("acknowledges and ends at once (a completion result) when no server can be followed (legacy SSE only)", async () => {
     const client = new ModernClient({ name: "v2-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: VERSION } } });
     await client.connect(new ModernTransport(new URL(`${only.url}/mcp`), { requestInit: { headers: AUTH } }));
     try {
