@@ -21,6 +21,8 @@ const TAG_BYTES = 16;
 /** The client capabilities a session keeps: those that shape what the gateway declares upstream. */
 const KEPT_CAPABILITIES = ["roots", "sampling", "elicitation", "tasks"] as const;
 const MAX_CAPABILITIES_JSON = 4096;
+/** Session ids one instance keeps opened (oldest dropped first). */
+const OPENED_IDS = 10_000;
 
 export interface AggregateSession {
   /** Random, 128 bits: the session's identity (stored only as a hash). */
@@ -52,6 +54,8 @@ export interface SessionSeal {
 export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: () => number }): SessionSeal {
   const key = Buffer.from(hkdfSync("sha256", saltKey, "gatehouse", "aggregate mcp session v1", 32));
   const now = options.now ?? Date.now;
+  /** Ids opened lately and what they hold (an id opens to the same session every time): a session's requests are not each decrypted. */
+  const opened = new Map<string, AggregateSession>();
 
   function seal(session: AggregateSession): string {
     return `${PREFIX}${sealJson(key, { n: session.nonce, k: session.keyId, s: session.subject, o: session.owner, c: session.clientCapabilities, p: session.protocolVersion, t: session.issuedAt })}`;
@@ -71,7 +75,14 @@ export function sessionSeal(saltKey: string, options: { maxAgeMs: number; now?: 
       return { ...session, id: seal(session) };
     },
     open(id, caller, owner) {
-      const session = unseal(key, id);
+      let session = opened.get(id);
+      if (session === undefined) {
+        session = unseal(key, id);
+        if (session !== undefined) {
+          opened.set(id, session);
+          if (opened.size > OPENED_IDS) opened.delete(opened.keys().next().value!);
+        }
+      }
       if (session === undefined || session.keyId !== caller.keyId || session.subject !== caller.subject || session.owner !== owner || now() - session.issuedAt > options.maxAgeMs) throw aggregateSessionNotFound();
       return session;
     },

@@ -149,6 +149,9 @@ const MODERN_LISTENING_GATEWAY: ModernServer = {
 };
 const MODERN_REMOVED = new Set(["logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/cancel", "tasks/list"]);
 const RESOURCE_NOT_FOUND_LEGACY = -32002;
+/** How long an instance trusts its read of a session's row (another instance's DELETE or logging/setLevel is seen within it). */
+const LIVE_ROW_MS = 1_000;
+const LIVE_ROWS = 10_000;
 /** Resource subscriptions one session may hold at 2026-07-28 servers (each a row, asked for by its GET stream's listen). */
 const MAX_SESSION_SUBSCRIPTIONS = 256;
 /** Rounds of input a 2026-07-28 upstream may ask of an earlier client for one call. */
@@ -187,6 +190,8 @@ export function createAggregate(deps: AggregateDeps) {
   /** The calls of sessions running on this instance, by session and the client's request id: what a notifications/cancelled stops. */
   const runningCalls = new Map<string, Cancellation>();
   const callKey = (session: AggregateSession, id: unknown) => `${session.nonce}\0${JSON.stringify(id)}`;
+  /** Sessions' rows as this instance last read them (liveRow). */
+  const liveRows = new Map<string, { at: number; row: { logLevel?: string } }>();
   const catalog = createCatalog({
     clients: deps.clients,
     log: deps.log,
@@ -322,7 +327,7 @@ export function createAggregate(deps: AggregateDeps) {
     const owner = streamOwner(request.caller, request.inbound.headers);
     if (presented !== null) {
       const session = deps.sessions.seal.open(presented, request.caller, owner);
-      const live = await deps.sessions.repo.live(session.nonce);
+      const live = await liveRow(session.nonce);
       if (live === undefined) throw aggregateSessionNotFound();
       return { session: live.logLevel === undefined ? session : { ...session, logLevel: live.logLevel } };
     }
@@ -335,6 +340,23 @@ export function createAggregate(deps: AggregateDeps) {
       return {};
     }
     return { session: issued, issued: issued.id };
+  }
+
+  /**
+   * A live session's row, as this instance read it at most LIVE_ROW_MS ago (a session's
+   * requests do not each read the database); undefined when it is not live. What this
+   * instance changes (DELETE, logging/setLevel) it changes here too; another instance's
+   * DELETE is seen within LIVE_ROW_MS.
+   */
+  async function liveRow(nonce: string): Promise<{ logLevel?: string } | undefined> {
+    const cached = liveRows.get(nonce);
+    if (cached !== undefined && Date.now() - cached.at < LIVE_ROW_MS) return cached.row;
+    const row = await deps.sessions!.repo.live(nonce);
+    liveRows.delete(nonce);
+    if (row === undefined) return undefined;
+    liveRows.set(nonce, { at: Date.now(), row });
+    if (liveRows.size > LIVE_ROWS) liveRows.delete(liveRows.keys().next().value!);
+    return row;
   }
 
   /**
@@ -472,6 +494,7 @@ export function createAggregate(deps: AggregateDeps) {
   /** DELETE /mcp: ends the caller's session and every upstream session under it. */
   async function endSession(request: Pick<AggregateRequest, "snapshot" | "caller" | "inbound">): Promise<HttpAnswer> {
     const { session } = await presentedSession(request, "DELETE /mcp ends a session");
+    liveRows.delete(session.nonce);
     sessionStreams?.closeSession(session.nonce);
     await deps.clients.endSession(session, request.snapshot, request.inbound);
     return { status: 200, headers: {}, body: null };
@@ -584,7 +607,10 @@ export function createAggregate(deps: AggregateDeps) {
       "logging/setLevel": catalogMethod(async (params) => {
         const answer = await catalog.setLevel(scope, params);
         // 2026-07-28 upstreams take the level with each request of the session, from whichever instance serves it.
-        if (session !== undefined && deps.sessions !== undefined) await deps.sessions.repo.setLogLevel(session.nonce, params.level as string);
+        if (session !== undefined && deps.sessions !== undefined) {
+          await deps.sessions.repo.setLogLevel(session.nonce, params.level as string);
+          liveRows.delete(session.nonce);
+        }
         return answer;
       }),
       "tools/list": () => (listing ??= listOnce()),
