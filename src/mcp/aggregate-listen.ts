@@ -119,7 +119,7 @@ export function createListens(deps: { clients: UpstreamClients; streams: Aggrega
       follow: (server, onMessage, options) => deps.clients.listen(server, request.snapshot, request.inbound, filterFor(server), onMessage, options),
       forward: (server, message) => forwarded(server, message),
       listsChanged,
-      // Nothing to follow (no server, or only legacy SSE ones): acknowledged, then ended at once.
+      // Nothing to follow (no server): acknowledged, then ended at once.
       nothingToFollow: () => ({
         status: 200,
         headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },

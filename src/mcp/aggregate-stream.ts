@@ -119,7 +119,7 @@ interface FanIn {
   stillAllowed?: () => Promise<boolean>;
   /** Runs with each keep-alive, once the stream may go on. */
   onKeepAlive?: () => void;
-  /** When no server can be followed (legacy SSE only): the answer instead of a stream. */
+  /** When there is no server to follow: the answer instead of a stream. */
   nothingToFollow(): HttpAnswer;
 }
 
@@ -147,8 +147,6 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
     const admitted: Array<{ server: McpServerEntry; release: () => void }> = [];
     let refusal: unknown;
     for (const server of request.servers) {
-      // A legacy SSE server's one shared session has no stream to share out.
-      if (server.config.transport === "sse") continue;
       try {
         admitted.push({ server, release: deps.streams.admit(server, owner) });
       } catch (error) {
@@ -157,7 +155,7 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
       }
     }
     if (admitted.length === 0 && refusal !== undefined) throw refusal;
-    // No server the stream could follow (a legacy SSE server has one shared session, with no stream of the caller's own).
+    // No server to follow.
     if (admitted.length === 0) return { answer: request.nothingToFollow(), stop: () => undefined };
 
     const cancel = new Cancellation();
@@ -373,7 +371,7 @@ function noStreamOffered(): GatewayError {
   return new GatewayError({
     status: 405,
     code: "method_not_allowed",
-    message: "none of this session's MCP servers can send it anything outside a call (legacy SSE servers only): there is no stream to open",
+    message: "this session has no MCP server that could send it anything outside a call: there is no stream to open",
     rpcCode: JsonRpcCode.InvalidRequest,
     headers: { allow: "POST, DELETE" },
   });

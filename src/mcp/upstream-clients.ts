@@ -234,6 +234,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     async listen(server, snapshot, inbound, filter, onMessage, listenOptions) {
       // A stdio server's process is shared: its list changes are followed (no resource of its is subscribed for one caller).
       if (server.stdio !== undefined) return withStdioClient(server, inbound, async (client) => client.listen?.(onMessage, listenOptions));
+      // A legacy SSE server: the caller's pooled session's list changes (its subscriptions would be every listen's of the caller).
+      if (server.config.transport === "sse") return this.withClient(server, snapshot, inbound, async (client) => client.listen?.(onMessage, listenOptions));
       const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
       const challenge: Challenge = { value: undefined };
       let session: StreamableHttpSession | undefined;
@@ -329,6 +331,15 @@ async function connect(
   // The SDK client serves legacy SSE servers only: loaded with the first one.
   const [{ Client }, { SSEClientTransport }] = await Promise.all([import("@modelcontextprotocol/sdk/client/index.js"), import("@modelcontextprotocol/sdk/client/sse.js")]);
   const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {} });
+  /** Who follows this session's list changes (listen), and what ends them when the session closes. */
+  const listeners = new Map<(message: ServerMessage) => void, (error: Error) => void>();
+  client.fallbackNotificationHandler = async (notification) => {
+    if (!LIST_CHANGES.has(notification.method)) return;
+    for (const listener of listeners.keys()) listener({ method: notification.method });
+  };
+  client.onclose = () => {
+    for (const fail of [...listeners.values()]) fail(new McpError(ErrorCode.ConnectionClosed, "the legacy SSE session closed"));
+  };
   try {
     await client.connect(new SSEClientTransport(server.url, { requestInit: { headers } }), { timeout: server.timeoutMs });
   } catch (error) {
@@ -343,9 +354,26 @@ async function connect(
     get capabilities() {
       return client.getServerCapabilities() as Record<string, unknown> | undefined;
     },
+    // The caller's list changes on this session, until `cancel`; rejects when the session closes (the caller reconnects).
+    listen: (onMessage, listenOptions) =>
+      new Promise<void>((resolve, reject) => {
+        const stop = () => listeners.delete(onMessage);
+        listeners.set(onMessage, (error) => {
+          stop();
+          reject(error);
+        });
+        listenOptions.onOpen();
+        listenOptions.cancel.once("abort", () => {
+          stop();
+          resolve();
+        });
+      }),
     close: () => client.close(),
   };
 }
+
+/** What a legacy SSE session (the caller's, pooled) sends outside a call that a listen relays. */
+const LIST_CHANGES = new Set(["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"]);
 
 function httpStatus(error: unknown): number | undefined {
   if (isGatewayError(error) && typeof error.extra.upstream_status === "number") return error.extra.upstream_status;

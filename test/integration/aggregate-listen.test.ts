@@ -223,14 +223,24 @@ describe("subscriptions/listen for a 2026-07-28 client on /mcp", () => {
   });
 });
 
-describe("subscriptions/listen with nothing to follow, a stdio server's list changes, and its graceful end", () => {
+describe("subscriptions/listen with nothing to follow, stdio and legacy SSE servers' list changes, and its graceful end", () => {
   let only: TestGateway;
   let second: TestGateway;
   let withStdio: TestGateway;
+  let legacySseGateway: TestGateway;
   let sseOnly: Upstream;
   beforeAll(async () => {
-    sseOnly = await startUpstream({ name: "old", legacySse: true });
-    only = await startTestGateway({ servers: { old: { url: sseOnly.url, transport: "sse" } } });
+    sseOnly = await startUpstream({
+      name: "old",
+      legacySse: true,
+      tools: (server) =>
+        server.registerTool("add_tool", { description: "Adds a tool (the SDK then says the list changed)." }, () => {
+          server.registerTool(`late_${Date.now()}_${Math.random().toString(36).slice(2, 6)}`, { description: "Added later." }, () => ({ content: [{ type: "text", text: "late" }] }));
+          return { content: [{ type: "text", text: "added" }] };
+        }),
+    });
+    only = await startTestGateway({ servers: {} });
+    legacySseGateway = await startTestGateway({ servers: { old: { url: sseOnly.url, transport: "sse" } } });
     second = await startTestGateway({ servers: { modern: { url: modern.url } } });
     withStdio = await startTestGateway({ servers: { local: fixtureServer() } });
   });
@@ -238,6 +248,7 @@ describe("subscriptions/listen with nothing to follow, a stdio server's list cha
     await only?.close();
     await second?.close();
     await withStdio?.close();
+    await legacySseGateway?.close();
     await sseOnly?.close();
   });
 
@@ -264,7 +275,29 @@ describe("subscriptions/listen with nothing to follow, a stdio server's list cha
     }
   });
 
-  it("acknowledges and ends at once (a completion result) when no server can be followed (legacy SSE only)", async () => {
+  it("relays a legacy SSE server's tool list change (the caller's own pooled session) to a listen and to a session's GET stream", async () => {
+    const modernListener = new ModernClient({ name: "v2-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: VERSION } } });
+    await modernListener.connect(new ModernTransport(new URL(`${legacySseGateway.url}/mcp`), { requestInit: { headers: AUTH } }));
+    const legacyClient = new Client({ name: "legacy-client", version: "1.0.0" });
+    let sessionSaw!: () => void;
+    const sessionChanged = new Promise<void>((resolve) => (sessionSaw = resolve));
+    legacyClient.setNotificationHandler(ToolListChangedNotificationSchema, () => sessionSaw());
+    await legacyClient.connect(new StreamableHTTPClientTransport(new URL(`${legacySseGateway.url}/mcp`), { requestInit: { headers: AUTH } }));
+    try {
+      const received = notifications(modernListener);
+      const subscription = await modernListener.listen({ toolsListChanged: true });
+      const listenSaw = received.next("notifications/tools/list_changed");
+      await until(Promise.all([listenSaw, sessionChanged]), () => void legacyClient.callTool({ name: "old-add_tool", arguments: {} }).catch(() => undefined));
+      const { tools } = await legacyClient.listTools();
+      expect(tools.some((tool) => tool.name.startsWith("old-late_"))).toBe(true);
+      await subscription.close();
+    } finally {
+      await modernListener.close();
+      await legacyClient.close();
+    }
+  });
+
+  it("acknowledges and ends at once (a completion result) when there is no server to follow", async () => {
     const client = new ModernClient({ name: "v2-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: VERSION } } });
     await client.connect(new ModernTransport(new URL(`${only.url}/mcp`), { requestInit: { headers: AUTH } }));
     try {

@@ -141,13 +141,13 @@ describe("sessions: bounds, ownership, ending", () => {
   });
 });
 
-describe("a session whose servers have no stream of its own", () => {
+describe("a session whose only server is a legacy SSE one", () => {
   let legacy: Upstream;
   let gateway: TestGateway;
 
   beforeAll(async () => {
     legacy = await startUpstream({ name: "legacy", legacySse: true });
-    gateway = await startTestGateway({ servers: { legacy: { url: legacy.url, transport: "sse" } } });
+    gateway = await startTestGateway({ servers: { legacy: { url: legacy.url, transport: "sse", max_streams_per_key: 1 } } });
   });
 
   afterAll(async () => {
@@ -155,12 +155,17 @@ describe("a session whose servers have no stream of its own", () => {
     await legacy?.close();
   });
 
-  it("GET is 405 when no server of the session could feed it, not an open stream no limit counts", async () => {
+  it("GET is a stream the server's stream limit counts, not an open stream no limit counts", async () => {
     const sessionId = await initialize(gateway);
-    // Before: 200, a stream with nothing behind it, outside every stream budget.
+    const other = await initialize(gateway);
+    // Before: 200, a stream with nothing behind it, outside every stream budget. Now it follows the server's list changes, counted.
     const stream = await openStream(gateway, sessionId);
-    expect(stream.status).toBe(405);
+    expect(stream.status).toBe(200);
+    const second = await openStream(gateway, other);
+    expect(second.status).toBe(429);
+    stream.abort.abort();
     await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+    await gateway.fetch("/mcp", { method: "DELETE", headers: { "mcp-session-id": other } });
   });
 });
 
