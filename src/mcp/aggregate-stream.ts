@@ -5,11 +5,16 @@
  * log messages, and requests (sampling, elicitation, roots; their ids mapped as on a call's
  * stream, answered by a POST to `/mcp` from any instance).
  *
- * Behind it, this instance holds each streamable-HTTP server's own GET stream (counted
- * against `max_streams_per_key` / `max_streams_per_server` like a pass-through GET),
- * reconnecting after it ends. When an upstream's stream fails, the client is told that the
- * lists changed (that server's items are gone until it is back), and told again when it is
- * back. A server that offers no GET stream (405) is left alone.
+ * Behind it, this instance holds each streamable-HTTP server's own GET stream (a 2026-07-28
+ * server's `subscriptions/listen`; a stdio server's or a legacy SSE server's list changes
+ * from its shared process or the caller's pooled session), each counted against
+ * `max_streams_per_key` / `max_streams_per_server` like a pass-through GET, reconnecting
+ * after it ends. When an upstream's stream fails, the client is told that the lists changed
+ * (that server's items are gone until it is back), and told again when it is back. A server
+ * that offers no GET stream (405) is left alone.
+ *
+ * The same fan-in (`fanIn`) carries a 2026-07-28 client's `subscriptions/listen`
+ * (aggregate-listen.ts), with its own upstream streams and filter.
  */
 import type { Caller } from "../auth/inbound/caller.js";
 import { Cancellation, type HttpAnswer } from "../exchange.js";
