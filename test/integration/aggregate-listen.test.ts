@@ -252,44 +252,26 @@ describe("subscriptions/listen with nothing to follow, stdio and legacy SSE serv
     await sseOnly?.close();
   });
 
-  it("relays a stdio server's tool list change (its process is shared: list changes only) to a listen and to a session's GET stream", async () => {
+  it.each([
+    ["a stdio server's (its process is shared: list changes only)", () => withStdio, "local-add_tool", "local-added_"],
+    ["a legacy SSE server's (the caller's own pooled session)", () => legacySseGateway, "old-add_tool", "old-late_"],
+  ] as const)("relays %s tool list change to a listen and to a session's GET stream", async (_what, gatewayOf, addTool, added) => {
+    const url = new URL(`${gatewayOf().url}/mcp`);
     const modernListener = new ModernClient({ name: "v2-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: VERSION } } });
-    await modernListener.connect(new ModernTransport(new URL(`${withStdio.url}/mcp`), { requestInit: { headers: AUTH } }));
+    await modernListener.connect(new ModernTransport(url, { requestInit: { headers: AUTH } }));
     const legacyClient = new Client({ name: "legacy-client", version: "1.0.0" });
     let sessionSaw!: () => void;
     const sessionChanged = new Promise<void>((resolve) => (sessionSaw = resolve));
     legacyClient.setNotificationHandler(ToolListChangedNotificationSchema, () => sessionSaw());
-    await legacyClient.connect(new StreamableHTTPClientTransport(new URL(`${withStdio.url}/mcp`), { requestInit: { headers: AUTH } }));
+    await legacyClient.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: AUTH } }));
     try {
       const received = notifications(modernListener);
       const subscription = await modernListener.listen({ toolsListChanged: true });
       expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
       const listenSaw = received.next("notifications/tools/list_changed");
-      await until(Promise.all([listenSaw, sessionChanged]), () => void legacyClient.callTool({ name: "local-add_tool", arguments: {} }).catch(() => undefined));
+      await until(Promise.all([listenSaw, sessionChanged]), () => void legacyClient.callTool({ name: addTool, arguments: {} }).catch(() => undefined));
       const { tools } = await legacyClient.listTools();
-      expect(tools.some((tool) => tool.name.startsWith("local-added_"))).toBe(true);
-      await subscription.close();
-    } finally {
-      await modernListener.close();
-      await legacyClient.close();
-    }
-  });
-
-  it("relays a legacy SSE server's tool list change (the caller's own pooled session) to a listen and to a session's GET stream", async () => {
-    const modernListener = new ModernClient({ name: "v2-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: VERSION } } });
-    await modernListener.connect(new ModernTransport(new URL(`${legacySseGateway.url}/mcp`), { requestInit: { headers: AUTH } }));
-    const legacyClient = new Client({ name: "legacy-client", version: "1.0.0" });
-    let sessionSaw!: () => void;
-    const sessionChanged = new Promise<void>((resolve) => (sessionSaw = resolve));
-    legacyClient.setNotificationHandler(ToolListChangedNotificationSchema, () => sessionSaw());
-    await legacyClient.connect(new StreamableHTTPClientTransport(new URL(`${legacySseGateway.url}/mcp`), { requestInit: { headers: AUTH } }));
-    try {
-      const received = notifications(modernListener);
-      const subscription = await modernListener.listen({ toolsListChanged: true });
-      const listenSaw = received.next("notifications/tools/list_changed");
-      await until(Promise.all([listenSaw, sessionChanged]), () => void legacyClient.callTool({ name: "old-add_tool", arguments: {} }).catch(() => undefined));
-      const { tools } = await legacyClient.listTools();
-      expect(tools.some((tool) => tool.name.startsWith("old-late_"))).toBe(true);
+      expect(tools.some((tool) => tool.name.startsWith(added))).toBe(true);
       await subscription.close();
     } finally {
       await modernListener.close();
