@@ -93,14 +93,20 @@ function forwardedId(server: McpServerEntry, id: string | number): string {
   return `gh:${server.name}:${JSON.stringify(id)}`;
 }
 
+/** The server name and the rest of an id the gateway made, `gh:{server}:{rest}` (a forwarded request's, a task's), or undefined for any other id. */
+export function gatewayIdParts(id: unknown, maxLength: number): { server: string; rest: string } | undefined {
+  if (typeof id !== "string" || !id.startsWith("gh:") || id.length > maxLength) return undefined;
+  const colon = id.indexOf(":", 3);
+  return colon < 0 ? undefined : { server: id.slice(3, colon), rest: id.slice(colon + 1) };
+}
+
 /** The server and upstream id behind a forwarded request's id, or undefined for any other id. */
 export function parseForwardedId(id: unknown): { server: string; id: string | number } | undefined {
-  if (typeof id !== "string" || !id.startsWith("gh:") || id.length > 1024) return undefined;
-  const colon = id.indexOf(":", 3);
-  if (colon < 0) return undefined;
+  const parts = gatewayIdParts(id, 1024);
+  if (parts === undefined) return undefined;
   try {
-    const upstreamId: unknown = JSON.parse(id.slice(colon + 1));
-    return typeof upstreamId === "string" || typeof upstreamId === "number" ? { server: id.slice(3, colon), id: upstreamId } : undefined;
+    const upstreamId: unknown = JSON.parse(parts.rest);
+    return typeof upstreamId === "string" || typeof upstreamId === "number" ? { server: parts.server, id: upstreamId } : undefined;
   } catch {
     return undefined;
   }

@@ -11,6 +11,7 @@
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { sessionBinding } from "./session-binding.js";
+import { gatewayIdParts } from "./aggregate-stream.js";
 
 const RELATED_TASK = "io.modelcontextprotocol/related-task";
 const PREFIX = "gh:";
@@ -54,12 +55,10 @@ export function taskIds(key: Buffer): TaskIds {
     outward,
     rewrite,
     inward(caller, clientId, serverByName) {
-      if (!clientId.startsWith(PREFIX) || clientId.length > 2048) return undefined;
-      const colon = clientId.indexOf(":", PREFIX.length);
-      if (colon < 0) return undefined;
-      const server = serverByName(clientId.slice(PREFIX.length, colon));
-      if (server === undefined) return undefined;
-      const taskId = binding.unwrap(server.id, caller, clientId.slice(colon + 1));
+      const parts = gatewayIdParts(clientId, 2048);
+      const server = parts === undefined ? undefined : serverByName(parts.server);
+      if (parts === undefined || server === undefined) return undefined;
+      const taskId = binding.unwrap(server.id, caller, parts.rest);
       return taskId === undefined ? undefined : { server, taskId };
     },
   };
