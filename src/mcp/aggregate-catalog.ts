@@ -26,7 +26,7 @@ import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
-import type { UpstreamClients } from "./upstream-clients.js";
+import { ownsUpstreamSession, type UpstreamClients } from "./upstream-clients.js";
 import { exposedName, matchExposedName } from "./tool-routing.js";
 import type { ToolsClient } from "./upstream-session.js";
 import { LOG_LEVELS } from "./modern-protocol.js";
@@ -59,11 +59,13 @@ export interface CatalogDeps {
   /** Milliseconds after a listing to find a URI before the same caller's next one may run (default 10 s). */
   discoveryCooldownMs?: number;
   /**
-   * A session's `resources/subscribe` (or unsubscribe, `subscribed` false) at a 2026-07-28
-   * server, which has no such request: kept for the session, whose GET stream's listen asks
-   * for it. Without, such a subscription is refused.
+   * A session's `resources/subscribe` (or unsubscribe, `subscribed` false) where the session
+   * has no upstream session of its own to hold it: at a 2026-07-28 server (which has no such
+   * request) or a shared one (a stdio process, a caller's legacy SSE session). Kept for the
+   * session, whose GET stream follows those URIs' updates only. Without, a 2026-07-28 server's
+   * subscription is refused and a shared one's updates do not reach the session.
    */
-  modernSubscription?: (session: AggregateSession, server: McpServerEntry, uri: string, subscribed: boolean) => Promise<void>;
+  keptSubscription?: (session: AggregateSession, server: McpServerEntry, uri: string, subscribed: boolean) => Promise<void>;
   now?: () => number;
 }
 
@@ -403,15 +405,18 @@ export function createCatalog(deps: CatalogDeps) {
       route.server,
       request.snapshot,
       request.inbound,
-      (client) => {
+      async (client) => {
         const resources = client.capabilities?.resources as { subscribe?: unknown } | undefined;
-        if (client.speaksModern === true && resources?.subscribe === true && deps.modernSubscription !== undefined) {
-          return deps.modernSubscription(request.session!, route.server, route.uri, method === "resources/subscribe").then(() => ({}));
-        }
         if (resources?.subscribe !== true) {
           throw new GatewayError({ status: 400, code: "subscriptions_not_offered", message: `MCP server '${route.server.name}' does not offer resource subscriptions`, rpcCode: JsonRpcCode.MethodNotFound });
         }
-        return client.request(method, { ...params, uri: route.uri }, callOptions(request, route.server, route.server.timeoutMs));
+        const subscribed = method === "resources/subscribe";
+        if (client.speaksModern === true && deps.keptSubscription !== undefined) return deps.keptSubscription(request.session!, route.server, route.uri, subscribed).then(() => ({}));
+        if (ownsUpstreamSession(route.server) || deps.keptSubscription === undefined) return client.request(method, { ...params, uri: route.uri }, callOptions(request, route.server, route.server.timeoutMs));
+        // Shared upstream session: subscribed there (never unsubscribed: another session may want it), kept for this one.
+        if (subscribed) await client.request(method, { ...params, uri: route.uri }, callOptions(request, route.server, route.server.timeoutMs));
+        await deps.keptSubscription(request.session!, route.server, route.uri, subscribed);
+        return {};
       },
       request.session,
     );

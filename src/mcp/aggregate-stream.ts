@@ -25,7 +25,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import type { AggregateSession } from "./aggregate-session.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { streamOwner, type StreamBudget } from "./stream-budget.js";
-import type { UpstreamClients } from "./upstream-clients.js";
+import { ownsUpstreamSession, type UpstreamClients } from "./upstream-clients.js";
 import type { ServerMessage } from "./upstream-session.js";
 
 export interface AggregateStreamDeps {
@@ -48,7 +48,7 @@ export interface AggregateStreamRequest {
   session: AggregateSession;
   /** Every upstream task id in a message as the caller's gateway task id (aggregate-tasks.ts). */
   outwardTasks?: (server: McpServerEntry, message: ServerMessage) => ServerMessage;
-  /** The resources the session subscribed to at a 2026-07-28 server (its listen asks for them; read again with each keep-alive). */
+  /** The resources the session subscribed to where the gateway keeps them (2026-07-28 servers, shared upstream sessions; read again with each keep-alive). */
   subscriptions?: (server: McpServerEntry) => Promise<string[]>;
   /**
    * Whether the stream may go on: the session is live, the key still authenticates and may
@@ -269,8 +269,10 @@ export function createAggregateStreams(deps: AggregateStreamDeps) {
               request.inbound,
               async (client) => {
                 if (client.listen === undefined) throw new NoStream();
-                const uris = client.speaksModern === true && subscriptions !== undefined ? await subscriptions(server) : [];
-                if (client.speaksModern === true) asked.set(server.id, { server, uris: JSON.stringify(uris) });
+                // Where the session has no upstream session of its own to hold them, the gateway keeps its subscriptions.
+                const kept = client.speaksModern === true || !ownsUpstreamSession(server);
+                const uris = kept && subscriptions !== undefined ? await subscriptions(server) : [];
+                if (kept) asked.set(server.id, { server, uris: JSON.stringify(uris) });
                 await client.listen(onMessage, {
                   ...options,
                   cancel: attempt,

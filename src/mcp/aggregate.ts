@@ -199,9 +199,9 @@ export function createAggregate(deps: AggregateDeps) {
     ...(deps.sessions === undefined
       ? {}
       : {
-          modernSubscription: async (session: AggregateSession, server: McpServerEntry, uri: string, subscribed: boolean) => {
+          keptSubscription: async (session: AggregateSession, server: McpServerEntry, uri: string, subscribed: boolean) => {
             if (!(await deps.sessions!.repo.setSubscription(session.nonce, server.id, uri, subscribed, MAX_SESSION_SUBSCRIPTIONS))) {
-              throw new GatewayError({ status: 400, code: "too_many_subscriptions", message: `this /mcp session already holds ${MAX_SESSION_SUBSCRIPTIONS} resource subscriptions at MCP servers of the 2026-07-28 revision: unsubscribe some first`, rpcCode: JsonRpcCode.InvalidRequest });
+              throw new GatewayError({ status: 400, code: "too_many_subscriptions", message: `this /mcp session already holds ${MAX_SESSION_SUBSCRIPTIONS} resource subscriptions the gateway keeps (at 2026-07-28, stdio and legacy SSE servers): unsubscribe some first`, rpcCode: JsonRpcCode.InvalidRequest });
             }
             sessionStreams?.resubscribe(session.nonce, server.id);
           },

@@ -23,6 +23,7 @@ export function stdioDebugCall(server: McpServerEntry): UpstreamCallRecord {
 }
 
 /** What a stdio server's shared process sends that every caller may be told. */
+const RESOURCE_UPDATED = "notifications/resources/updated";
 const SHARED_NOTIFICATIONS = new Set(["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"]);
 
 export interface StdioServers {
@@ -98,19 +99,29 @@ export function createStdioServers(options: { log: Logger; backoff?: Backoff }):
         },
         /**
          * The process is shared by every caller: of what it sends outside a call, only its
-         * list changes (which carry nothing of anyone's) are followed, until `cancel`.
+         * list changes (which carry nothing of anyone's) and the updates of the resources in
+         * `filter` (the process is subscribed to them, and never unsubscribed: another
+         * caller may want them) are followed, until `cancel`.
          */
-        listen: (onMessage, listenOptions) =>
-          new Promise<void>((resolve) => {
+        listen: async (onMessage, listenOptions) => {
+          const uris = new Set(listenOptions.filter?.resourceSubscriptions ?? []);
+          if ((process.initializeResult?.capabilities as { resources?: { subscribe?: unknown } } | undefined)?.resources?.subscribe === true) {
+            for (const uri of uris) await process.call("resources/subscribe", { uri }, { timeout: server.timeoutMs, cancel: listenOptions.cancel }).catch(() => undefined);
+          }
+          await new Promise<void>((resolve) => {
             const stop = process.onNotification((message) => {
-              if ("method" in message && SHARED_NOTIFICATIONS.has(message.method)) onMessage({ method: message.method });
+              if (!("method" in message)) return;
+              const uri = (message.params as { uri?: unknown } | undefined)?.uri;
+              if (SHARED_NOTIFICATIONS.has(message.method)) onMessage({ method: message.method });
+              else if (message.method === RESOURCE_UPDATED && typeof uri === "string" && uris.has(uri)) onMessage({ method: RESOURCE_UPDATED, params: { uri } });
             });
             listenOptions.onOpen();
             listenOptions.cancel.once("abort", () => {
               stop();
               resolve();
             });
-          }),
+          });
+        },
         // The process is shared: a caller's client closing leaves it running.
         close: async () => undefined,
       };

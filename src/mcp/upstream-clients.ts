@@ -232,10 +232,9 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
       }
     },
     async listen(server, snapshot, inbound, filter, onMessage, listenOptions) {
-      // A stdio server's process is shared: its list changes are followed (no resource of its is subscribed for one caller).
-      if (server.stdio !== undefined) return withStdioClient(server, inbound, async (client) => client.listen?.(onMessage, listenOptions));
-      // A legacy SSE server: the caller's pooled session's list changes (its subscriptions would be every listen's of the caller).
-      if (server.config.transport === "sse") return this.withClient(server, snapshot, inbound, async (client) => client.listen?.(onMessage, listenOptions));
+      // A stdio server's process, a legacy SSE server's session of the caller: shared, so only what the filter names of them is followed.
+      if (server.stdio !== undefined) return withStdioClient(server, inbound, async (client) => client.listen?.(onMessage, { ...listenOptions, filter }));
+      if (server.config.transport === "sse") return this.withClient(server, snapshot, inbound, async (client) => client.listen?.(onMessage, { ...listenOptions, filter }));
       const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
       const challenge: Challenge = { value: undefined };
       let session: StreamableHttpSession | undefined;
@@ -291,7 +290,7 @@ function errorSummary(error: unknown): string {
 const AGGREGATE_KEY = "\0aggregate\0";
 
 /** Whether an aggregate session gets an upstream session of its own at this server: streamable HTTP only (a stdio process and a legacy SSE session are shared). */
-function ownsUpstreamSession(server: McpServerEntry): boolean {
+export function ownsUpstreamSession(server: McpServerEntry): boolean {
   return server.stdio === undefined && server.config.transport !== "sse";
 }
 
@@ -331,14 +330,17 @@ async function connect(
   // The SDK client serves legacy SSE servers only: loaded with the first one.
   const [{ Client }, { SSEClientTransport }] = await Promise.all([import("@modelcontextprotocol/sdk/client/index.js"), import("@modelcontextprotocol/sdk/client/sse.js")]);
   const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {} });
-  /** Who follows this session's list changes (listen), and what ends them when the session closes. */
-  const listeners = new Map<(message: ServerMessage) => void, (error: Error) => void>();
+  /** Who follows this session's list changes and updates (listen): the resources each follows, and what ends it when the session closes. */
+  const listeners = new Map<(message: ServerMessage) => void, { uris: ReadonlySet<string>; fail: (error: Error) => void }>();
   client.fallbackNotificationHandler = async (notification) => {
-    if (!LIST_CHANGES.has(notification.method)) return;
-    for (const listener of listeners.keys()) listener({ method: notification.method });
+    const uri = notification.params?.uri;
+    for (const [listener, { uris }] of listeners) {
+      if (LIST_CHANGES.has(notification.method)) listener({ method: notification.method });
+      else if (notification.method === "notifications/resources/updated" && typeof uri === "string" && uris.has(uri)) listener({ method: notification.method, params: { uri } });
+    }
   };
   client.onclose = () => {
-    for (const fail of [...listeners.values()]) fail(new McpError(ErrorCode.ConnectionClosed, "the legacy SSE session closed"));
+    for (const { fail } of [...listeners.values()]) fail(new McpError(ErrorCode.ConnectionClosed, "the legacy SSE session closed"));
   };
   try {
     await client.connect(new SSEClientTransport(server.url, { requestInit: { headers } }), { timeout: server.timeoutMs });
@@ -354,20 +356,29 @@ async function connect(
     get capabilities() {
       return client.getServerCapabilities() as Record<string, unknown> | undefined;
     },
-    // The caller's list changes on this session, until `cancel`; rejects when the session closes (the caller reconnects).
-    listen: (onMessage, listenOptions) =>
-      new Promise<void>((resolve, reject) => {
+    // The caller's list changes on this session, and the updates of the resources in `filter` (subscribed here, never unsubscribed: the caller's other
+    // sessions may want them), until `cancel`; rejects when the session closes (the caller reconnects).
+    listen: async (onMessage, listenOptions) => {
+      const uris = new Set(listenOptions.filter?.resourceSubscriptions ?? []);
+      if ((client.getServerCapabilities()?.resources as { subscribe?: unknown } | undefined)?.subscribe === true) {
+        for (const uri of uris) await client.request({ method: "resources/subscribe", params: { uri } }, ResultSchema, { timeout: server.timeoutMs }).catch(() => undefined);
+      }
+      await new Promise<void>((resolve, reject) => {
         const stop = () => listeners.delete(onMessage);
-        listeners.set(onMessage, (error) => {
-          stop();
-          reject(error);
+        listeners.set(onMessage, {
+          uris,
+          fail: (error) => {
+            stop();
+            reject(error);
+          },
         });
         listenOptions.onOpen();
         listenOptions.cancel.once("abort", () => {
           stop();
           resolve();
         });
-      }),
+      });
+    },
     close: () => client.close(),
   };
 }

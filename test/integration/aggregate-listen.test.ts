@@ -233,11 +233,25 @@ describe("subscriptions/listen with nothing to follow, stdio and legacy SSE serv
     sseOnly = await startUpstream({
       name: "old",
       legacySse: true,
-      tools: (server) =>
+      tools: (server) => {
         server.registerTool("add_tool", { description: "Adds a tool (the SDK then says the list changed)." }, () => {
           server.registerTool(`late_${Date.now()}_${Math.random().toString(36).slice(2, 6)}`, { description: "Added later." }, () => ({ content: [{ type: "text", text: "late" }] }));
           return { content: [{ type: "text", text: "added" }] };
-        }),
+        });
+        // A resource that can be subscribed to, and a tool that says it changed.
+        const subscribedHere = new Set<string>();
+        server.registerResource("note", "old://note", { mimeType: "text/plain" }, (uri) => ({ contents: [{ uri: uri.href, text: "a note" }] }));
+        server.server.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
+        server.server.setRequestHandler(SubscribeRequestSchema, (request) => {
+          subscribedHere.add(request.params.uri);
+          return {};
+        });
+        server.server.setRequestHandler(UnsubscribeRequestSchema, () => ({}));
+        server.registerTool("touch_note", { description: "Says old://note changed, when it is subscribed to." }, async () => {
+          if (subscribedHere.has("old://note")) await server.server.sendResourceUpdated({ uri: "old://note" });
+          return { content: [{ type: "text", text: "touched" }] };
+        });
+      },
     });
     only = await startTestGateway({ servers: {} });
     legacySseGateway = await startTestGateway({ servers: { old: { url: sseOnly.url, transport: "sse" } } });
@@ -253,7 +267,7 @@ describe("subscriptions/listen with nothing to follow, stdio and legacy SSE serv
   });
 
   it.each([
-    ["a stdio server's (its process is shared: list changes only)", () => withStdio, "local-add_tool", "local-added_"],
+    ["a stdio server's (its process is shared)", () => withStdio, "local-add_tool", "local-added_"],
     ["a legacy SSE server's (the caller's own pooled session)", () => legacySseGateway, "old-add_tool", "old-late_"],
   ] as const)("relays %s tool list change to a listen and to a session's GET stream", async (_what, gatewayOf, addTool, added) => {
     const url = new URL(`${gatewayOf().url}/mcp`);
@@ -276,6 +290,42 @@ describe("subscriptions/listen with nothing to follow, stdio and legacy SSE serv
     } finally {
       await modernListener.close();
       await legacyClient.close();
+    }
+  });
+
+  it.each([
+    ["a stdio server's (its shared process subscribed, the updates filtered per session)", () => withStdio, "fixture://note", "local-touch_note"],
+    ["a legacy SSE server's (the caller's pooled session subscribed)", () => legacySseGateway, "old://note", "old-touch_note"],
+  ] as const)("relays %s resource updates to a session that subscribed and to a listen that asked, and to no one else", async (_what, gatewayOf, uri, touch) => {
+    const url = new URL(`${gatewayOf().url}/mcp`);
+    const modernListener = new ModernClient({ name: "v2-listener", version: "1.0.0" }, { versionNegotiation: { mode: { pin: VERSION } } });
+    await modernListener.connect(new ModernTransport(url, { requestInit: { headers: AUTH } }));
+    const subscriber = new Client({ name: "subscriber", version: "1.0.0" });
+    const bystander = new Client({ name: "bystander", version: "1.0.0" });
+    let sessionSaw!: (uri: string) => void;
+    const sessionUpdate = new Promise<string>((resolve) => (sessionSaw = resolve));
+    subscriber.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => sessionSaw(notification.params.uri));
+    const bystanderSaw: string[] = [];
+    bystander.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => void bystanderSaw.push(notification.params.uri));
+    await subscriber.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: AUTH } }));
+    await bystander.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: AUTH } }));
+    try {
+      await subscriber.listResources();
+      await subscriber.subscribeResource({ uri });
+      const received = notifications(modernListener);
+      const subscription = await modernListener.listen({ resourceSubscriptions: [uri] });
+      expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: [uri] });
+      const listenUpdate = received.next("notifications/resources/updated", (params) => params?.uri === uri);
+      // The bystander's session has its GET stream open on the same shared upstream session or process.
+      await bystander.listTools();
+      const [sessionUri] = await until(Promise.all([sessionUpdate, listenUpdate]), () => void subscriber.callTool({ name: touch, arguments: {} }).catch(() => undefined));
+      expect(sessionUri).toBe(uri);
+      expect(bystanderSaw).toEqual([]);
+      await subscription.close();
+    } finally {
+      await modernListener.close();
+      await subscriber.close();
+      await bystander.close();
     }
   });
 
