@@ -15,6 +15,7 @@ import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { DEFAULT_BACKOFF, StdioProcess, type Backoff } from "./stdio-process.js";
 import { UpstreamProtocolError, type ToolsClient } from "./upstream-session.js";
+import { sharedSubscriptions, type SharedSubscriptions } from "./shared-subscriptions.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 
 /** What the debug headers report for a stdio server: no credentials, and its placeholder URL (the command and args may hold secrets). */
@@ -39,7 +40,17 @@ export interface StdioServers {
 
 export function createStdioServers(options: { log: Logger; backoff?: Backoff }): StdioServers {
   const running = new Map<string, { entry: McpServerEntry; process: StdioProcess }>();
+  /** What each process was subscribed to, by its start (its initialize answer, new with each): a restarted process holds none of them. */
+  const subscribedSince = new WeakMap<object, SharedSubscriptions>();
   let closed = false;
+
+  function subscriptionsOf(process: StdioProcess): SharedSubscriptions {
+    const started = process.initializeResult;
+    if (started === undefined) return sharedSubscriptions();
+    let shared = subscribedSince.get(started);
+    if (shared === undefined) subscribedSince.set(started, (shared = sharedSubscriptions()));
+    return shared;
+  }
 
   function stop(id: string): void {
     const current = running.get(id);
@@ -100,13 +111,13 @@ export function createStdioServers(options: { log: Logger; backoff?: Backoff }):
         /**
          * The process is shared by every caller: of what it sends outside a call, only its
          * list changes (which carry nothing of anyone's) and the updates of the resources in
-         * `filter` (the process is subscribed to them, and never unsubscribed: another
-         * caller may want them) are followed, until `cancel`.
+         * `filter` (the process is subscribed to those it was not for this listener, and never
+         * unsubscribed: another caller may want them) are followed, until `cancel`.
          */
         listen: async (onMessage, listenOptions) => {
           const uris = new Set(listenOptions.filter?.resourceSubscriptions ?? []);
           if ((process.initializeResult?.capabilities as { resources?: { subscribe?: unknown } } | undefined)?.resources?.subscribe === true) {
-            for (const uri of uris) await process.call("resources/subscribe", { uri }, { timeout: server.timeoutMs, cancel: listenOptions.cancel }).catch(() => undefined);
+            await subscriptionsOf(process).subscribe(onMessage, uris, (uri) => process.call("resources/subscribe", { uri }, { timeout: server.timeoutMs, cancel: listenOptions.cancel }), listenOptions.cancel);
           }
           await new Promise<void>((resolve) => {
             const stop = process.onNotification((message) => {

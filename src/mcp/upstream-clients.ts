@@ -23,6 +23,7 @@ import { stdioDebugCall, type StdioServers } from "./stdio-servers.js";
 import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ListenOptions, type ServerMessage, type SubscriptionFilter, type ToolsClient } from "./upstream-session.js";
 import type { AggregateSessionsRepository, StoredUpstreamSession } from "../store/aggregate-sessions-repository.js";
 import { aggregateSessionNotFound, type AggregateSession } from "./aggregate-session.js";
+import { sharedSubscriptions } from "./shared-subscriptions.js";
 
 export interface UpstreamClients {
   /**
@@ -332,6 +333,7 @@ async function connect(
   const client = new Client(GATEWAY_CLIENT_INFO, { capabilities: {} });
   /** Who follows this session's list changes and updates (listen): the resources each follows, and what ends it when the session closes. */
   const listeners = new Map<(message: ServerMessage) => void, { uris: ReadonlySet<string>; fail: (error: Error) => void }>();
+  const subscribed = sharedSubscriptions();
   client.fallbackNotificationHandler = async (notification) => {
     const uri = notification.params?.uri;
     for (const [listener, { uris }] of listeners) {
@@ -356,12 +358,12 @@ async function connect(
     get capabilities() {
       return client.getServerCapabilities() as Record<string, unknown> | undefined;
     },
-    // The caller's list changes on this session, and the updates of the resources in `filter` (subscribed here, never unsubscribed: the caller's other
-    // sessions may want them), until `cancel`; rejects when the session closes (the caller reconnects).
+    // The caller's list changes on this session, and the updates of the resources in `filter` (subscribed here unless they were for this listener,
+    // never unsubscribed: the caller's other sessions may want them), until `cancel`; rejects when the session closes (the caller reconnects).
     listen: async (onMessage, listenOptions) => {
       const uris = new Set(listenOptions.filter?.resourceSubscriptions ?? []);
       if ((client.getServerCapabilities()?.resources as { subscribe?: unknown } | undefined)?.subscribe === true) {
-        for (const uri of uris) await client.request({ method: "resources/subscribe", params: { uri } }, ResultSchema, { timeout: server.timeoutMs }).catch(() => undefined);
+        await subscribed.subscribe(onMessage, uris, (uri) => client.request({ method: "resources/subscribe", params: { uri } }, ResultSchema, { timeout: server.timeoutMs }), listenOptions.cancel);
       }
       await new Promise<void>((resolve, reject) => {
         const stop = () => listeners.delete(onMessage);
