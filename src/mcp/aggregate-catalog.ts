@@ -33,6 +33,8 @@ import { LOG_LEVELS } from "./modern-protocol.js";
 import type { AggregateSession } from "./aggregate-session.js";
 
 export const RESOURCE_SCHEME = "gatehouse://";
+/** The longest resource URI a subscription may name (a listen's each, a session's resources/subscribe): the gateway keeps them and asks for them again. */
+export const MAX_SUBSCRIBED_URI_CHARS = 4096;
 
 /** The request a catalog method serves: who asks, through which servers. */
 export interface CatalogRequest {
@@ -400,6 +402,8 @@ export function createCatalog(deps: CatalogDeps) {
     }
     const uri = params.uri;
     if (typeof uri !== "string") throw invalidParams(`${method} needs params.uri (a string)`);
+    // A kept one is a row, sent with every listen of the session's stream and read again with its keep-alives: a URI up to the body's bound (MiB) was all of that too.
+    if (uri.length > MAX_SUBSCRIBED_URI_CHARS) throw invalidParams(`${method}: params.uri may be at most ${MAX_SUBSCRIBED_URI_CHARS} characters`);
     const route = await routeUri(request, uri, method);
     return deps.clients.withClient(
       route.server,

@@ -20,6 +20,7 @@ import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { HttpAnswer } from "../exchange.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
+import { MAX_SUBSCRIBED_URI_CHARS } from "./aggregate-catalog.js";
 import type { AggregateStreams } from "./aggregate-stream.js";
 import type { JsonRpcId } from "./jsonrpc.js";
 import type { InboundRequestInfo } from "./outbound-headers.js";
@@ -28,7 +29,6 @@ import { SUBSCRIPTIONS_ACKNOWLEDGED, SUBSCRIPTION_ID_META, type ServerMessage, t
 
 /** Resource URIs one listen may name (each is a `resources/subscribe` at its server). */
 const MAX_RESOURCE_SUBSCRIPTIONS = 256;
-const MAX_URI_CHARS = 4096;
 
 const LIST_FLAGS = {
   toolsListChanged: "notifications/tools/list_changed",
@@ -69,8 +69,8 @@ export function parseFilter(params: Record<string, unknown>): SubscriptionFilter
   }
   const uris = asked.resourceSubscriptions;
   if (uris !== undefined) {
-    if (!Array.isArray(uris) || !uris.every((uri): uri is string => typeof uri === "string" && uri.length > 0 && uri.length <= MAX_URI_CHARS)) {
-      throw invalidFilter(`subscriptions/listen: notifications.resourceSubscriptions must be a list of URIs (strings of at most ${MAX_URI_CHARS} characters)`);
+    if (!Array.isArray(uris) || !uris.every((uri): uri is string => typeof uri === "string" && uri.length > 0 && uri.length <= MAX_SUBSCRIBED_URI_CHARS)) {
+      throw invalidFilter(`subscriptions/listen: notifications.resourceSubscriptions must be a list of URIs (strings of at most ${MAX_SUBSCRIBED_URI_CHARS} characters)`);
     }
     if (uris.length > MAX_RESOURCE_SUBSCRIPTIONS) throw invalidFilter(`subscriptions/listen: at most ${MAX_RESOURCE_SUBSCRIPTIONS} resourceSubscriptions per subscription`);
     if (uris.length > 0) filter.resourceSubscriptions = [...new Set(uris)];

@@ -152,7 +152,7 @@ const RESOURCE_NOT_FOUND_LEGACY = -32002;
 /** How long an instance trusts its read of a session's row (another instance's DELETE or logging/setLevel is seen within it). */
 const LIVE_ROW_MS = 1_000;
 const LIVE_ROWS = 10_000;
-/** Resource subscriptions one session may hold at 2026-07-28 servers (each a row, asked for by its GET stream's listen). */
+/** Resource subscriptions one session may hold where the gateway keeps them (each a row, asked for by its GET stream). */
 const MAX_SESSION_SUBSCRIPTIONS = 256;
 /** Rounds of input a 2026-07-28 upstream may ask of an earlier client for one call. */
 const MAX_INPUT_ROUNDS = 8;
@@ -200,10 +200,14 @@ export function createAggregate(deps: AggregateDeps) {
       ? {}
       : {
           keptSubscription: async (session: AggregateSession, server: McpServerEntry, uri: string, subscribed: boolean) => {
-            if (!(await deps.sessions!.repo.setSubscription(session.nonce, server.id, uri, subscribed, MAX_SESSION_SUBSCRIPTIONS))) {
+            const kept = await deps.sessions!.repo.setSubscription(session.nonce, server.id, uri, subscribed, MAX_SESSION_SUBSCRIPTIONS);
+            if (kept === "full") {
               throw new GatewayError({ status: 400, code: "too_many_subscriptions", message: `this /mcp session already holds ${MAX_SESSION_SUBSCRIPTIONS} resource subscriptions the gateway keeps (at 2026-07-28, stdio and legacy SSE servers): unsubscribe some first`, rpcCode: JsonRpcCode.InvalidRequest });
             }
-            sessionStreams?.resubscribe(session.nonce, server.id);
+            // Ended on another instance within the second this one trusts its read of the session (liveRow).
+            if (kept === "ended") throw aggregateSessionNotFound();
+            // Each restart is a new listen at a 2026-07-28 server: none when nothing changed.
+            if (kept === "changed") sessionStreams?.resubscribe(session.nonce, server.id);
           },
         }),
   });

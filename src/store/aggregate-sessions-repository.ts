@@ -31,12 +31,13 @@ export interface AggregateSessionsRepository {
   /** Records the level the session's client set (logging/setLevel). */
   setLogLevel(nonce: string, level: string): Promise<void>;
   /**
-   * Records (or, `subscribed` false, forgets) a resource the session subscribed to at a
-   * server that takes subscriptions only with its listen stream; false when the session
-   * already holds `max` and this one is new.
+   * Records (or, `subscribed` false, forgets) a resource the session subscribed to where the
+   * gateway keeps its subscriptions: `changed`, or `unchanged` (already held, or not held);
+   * `full` when the session already holds `max` and this one is new; `ended` when the
+   * session is no longer live (nothing is kept for it).
    */
-  setSubscription(nonce: string, serverId: string, uri: string, subscribed: boolean, max: number): Promise<boolean>;
-  /** The resources the session subscribed to at a server, oldest first. */
+  setSubscription(nonce: string, serverId: string, uri: string, subscribed: boolean, max: number): Promise<"changed" | "unchanged" | "full" | "ended">;
+  /** The resources the session subscribed to at a server, oldest first (in one order every time). */
   subscriptions(nonce: string, serverId: string): Promise<string[]>;
   /**
    * Ends the session: its rows are deleted (an ended session is as unknown as a forged one,
@@ -73,6 +74,12 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
     };
   }
 
+  async function state(sessionId: string): Promise<"live" | "ended" | "unknown"> {
+    const row = await db.selectFrom("mcp_aggregate_sessions").select("ended_at").where("session_id", "=", sessionId).where("server_id", "=", "").executeTakeFirst();
+    if (row === undefined) return "unknown";
+    return row.ended_at === null ? "live" : "ended";
+  }
+
   return {
     async create(nonce, owner) {
       const { live } = await db
@@ -91,11 +98,7 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
         .execute();
       return true;
     },
-    async state(nonce) {
-      const row = await db.selectFrom("mcp_aggregate_sessions").select("ended_at").where("session_id", "=", sha256(nonce)).where("server_id", "=", "").executeTakeFirst();
-      if (row === undefined) return "unknown";
-      return row.ended_at === null ? "live" : "ended";
-    },
+    state: (nonce) => state(sha256(nonce)),
     async live(nonce) {
       const row = await db.selectFrom("mcp_aggregate_sessions").select(["ended_at", "log_level"]).where("session_id", "=", sha256(nonce)).where("server_id", "=", "").executeTakeFirst();
       if (row === undefined || row.ended_at !== null) return undefined;
@@ -108,31 +111,38 @@ export function aggregateSessionsRepository(db: Db, box: SecretBox, now: () => n
       const sessionId = sha256(nonce);
       const key = { session_id: sessionId, server_id: serverId, uri_hash: sha256(uri) };
       const mine = db.deleteFrom("mcp_aggregate_subscriptions").where("session_id", "=", key.session_id).where("server_id", "=", key.server_id).where("uri_hash", "=", key.uri_hash);
-      if (!subscribed) {
-        await mine.execute();
-        return true;
-      }
-      const { held } = await db.selectFrom("mcp_aggregate_subscriptions").select((eb) => eb.fn.countAll<number | string>().as("held")).where("session_id", "=", sessionId).executeTakeFirstOrThrow();
-      if (Number(held) >= max) {
-        const known = await db.selectFrom("mcp_aggregate_subscriptions").select("uri").where("session_id", "=", key.session_id).where("server_id", "=", key.server_id).where("uri_hash", "=", key.uri_hash).executeTakeFirst();
-        return known !== undefined;
-      }
-      await db
+      if (!subscribed) return Number((await mine.executeTakeFirst()).numDeletedRows) > 0 ? "changed" : "unchanged";
+      const inserted = await db
         .insertInto("mcp_aggregate_subscriptions")
         .values({ ...key, uri, created_at: now() })
         .onConflict((conflict) => conflict.columns(["session_id", "server_id", "uri_hash"]).doNothing())
-        .execute();
-      return true;
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return "unchanged";
+      // Inserted, then counted: concurrent subscribes each count the others' rows, so together they stay within `max`
+      // (counted first, they all fitted). Then the session: one that ended meanwhile (end() deletes its row before
+      // its subscriptions) either sees this row deleted or is seen ended here.
+      const { held } = await db.selectFrom("mcp_aggregate_subscriptions").select((eb) => eb.fn.countAll<number | string>().as("held")).where("session_id", "=", sessionId).executeTakeFirstOrThrow();
+      const outcome = Number(held) > max ? "full" : (await state(sessionId)) !== "live" ? "ended" : "changed";
+      if (outcome !== "changed") await mine.execute();
+      return outcome;
     },
     async subscriptions(nonce, serverId) {
-      const rows = await db.selectFrom("mcp_aggregate_subscriptions").select("uri").where("session_id", "=", sha256(nonce)).where("server_id", "=", serverId).orderBy("created_at").execute();
+      const rows = await db
+        .selectFrom("mcp_aggregate_subscriptions")
+        .select("uri")
+        .where("session_id", "=", sha256(nonce))
+        .where("server_id", "=", serverId)
+        .orderBy("created_at")
+        .orderBy("uri_hash")
+        .execute();
       return rows.map((row) => row.uri);
     },
     async end(nonce) {
       const sessionId = sha256(nonce);
-      await db.deleteFrom("mcp_aggregate_subscriptions").where("session_id", "=", sessionId).execute();
       const rows = await db.selectFrom("mcp_aggregate_sessions").selectAll().where("session_id", "=", sessionId).where("server_id", "!=", "").execute();
+      // The session's row first: a subscription recorded meanwhile sees the session ended, or is deleted next (setSubscription).
       await db.deleteFrom("mcp_aggregate_sessions").where("session_id", "=", sessionId).execute();
+      await db.deleteFrom("mcp_aggregate_subscriptions").where("session_id", "=", sessionId).execute();
       return rows.map((row) => ({ serverId: row.server_id, session: read(sessionId, row) }));
     },
     async upstream(nonce, serverId) {
