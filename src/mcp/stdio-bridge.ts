@@ -9,6 +9,7 @@
  *   gateway's id for the request; other client notifications are not passed on (the
  *   gateway declared no client capabilities to the process).
  * - The process's `notifications/…/list_changed` go to every session of the server.
+ * - `resources/unsubscribe` is answered here: the process stays subscribed for every caller.
  * - `tools/list` answers are filtered by the caller's tool permissions, as on every route.
  *
  * Sessions live in this process (several instances need sticky sessions, as for legacy SSE
@@ -110,6 +111,12 @@ export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; stre
     };
     if (message.method === "initialize") {
       answer({ jsonrpc: "2.0", id, result: initializeAnswer(session.process, message.params) });
+      return;
+    }
+    // The process is shared and stays subscribed for every `/mcp` session that asked (shared-subscriptions.ts): one
+    // client's unsubscribe would end the updates of others, of any key. This client gets no updates from the process anyway.
+    if (message.method === "resources/unsubscribe") {
+      answer({ jsonrpc: "2.0", id, result: {} });
       return;
     }
     // The process in place now: after a restart or a config change it is another one.
