@@ -109,7 +109,8 @@ export function sealJson(key: Buffer, value: Record<string, unknown>): string {
 export function openJson(key: Buffer, text: string): Record<string, unknown> | undefined {
   if (text.length > 16_384) return undefined;
   const sealed = Buffer.from(text, "base64url");
-  if (sealed.length <= IV_BYTES + TAG_BYTES) return undefined;
+  // Exactly as sealed: the decoder skips characters outside its alphabet, so any number of spellings would open (and be cached) as one.
+  if (sealed.length <= IV_BYTES + TAG_BYTES || sealed.toString("base64url") !== text) return undefined;
   try {
     const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, IV_BYTES));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
