@@ -48,6 +48,8 @@ export class NodeExchange extends Cancellation implements InboundRequest {
   /** Run once when the connection is done with the request (a key's max_parallel_requests slot is freed so, a stream's recheck stopped). */
   private onEnd: (() => void) | undefined;
   private ended = false;
+  /** Run, and waited for, before a whole answer is sent (see `releaseBeforeAnswer`). */
+  private beforeAnswer: Array<() => unknown> | undefined;
 
   constructor(
     readonly incoming: IncomingMessage,
@@ -86,6 +88,15 @@ export class NodeExchange extends Cancellation implements InboundRequest {
             before();
             release();
           };
+  }
+
+  /**
+   * Runs `release` (and waits for it) before a whole answer is sent, not only when the
+   * request ends: a client that gets its answer and at once asks again finds the slot free,
+   * on every instance. A streamed answer keeps it until the stream ends.
+   */
+  releaseBeforeAnswer(release: () => unknown): void {
+    (this.beforeAnswer ??= []).push(release);
   }
 
   get cancel(): Cancellation {
@@ -141,6 +152,13 @@ export class NodeExchange extends Cancellation implements InboundRequest {
     const body = answer.body;
     if (body === null || typeof body === "string" || body instanceof Uint8Array) {
       if (body !== null) headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
+      const releasing = this.beforeAnswer?.splice(0).map((release) => release());
+      if (releasing !== undefined && releasing.length > 0) {
+        return Promise.all(releasing).then(() => {
+          response.writeHead(answer.status, headers);
+          response.end(body ?? undefined);
+        });
+      }
       response.writeHead(answer.status, headers);
       response.end(body ?? undefined);
       return undefined;

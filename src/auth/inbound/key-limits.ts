@@ -30,7 +30,8 @@ export interface KeyLimiter {
   /** Counts `calls` tool calls against the caller's rpm_limit; a 429 past it. Undefined (nothing to wait for) when the key has no rpm_limit. */
   countToolCalls(caller: Caller, calls: number): Promise<void> | undefined;
   /** Takes one of the caller's max_parallel_requests slots (a 429 when none is free); the function that frees it (once). Undefined when the key has no such limit. */
-  admit(caller: Caller): Promise<() => void> | undefined;
+  /** A slot, and what frees it (its promise: when the shared counter has it back). */
+  admit(caller: Caller): Promise<() => Promise<void> | void> | undefined;
   close(): Promise<void>;
 }
 
@@ -93,7 +94,7 @@ export function createKeyLimiter(options: KeyLimiterOptions): KeyLimiter {
     });
   }
 
-  async function admit(subject: string, limit: number): Promise<() => void> {
+  async function admit(subject: string, limit: number): Promise<() => Promise<void> | void> {
     const leaseId = randomUUID();
     const at = now();
     const { value: taken, sharedOk } = await counted(
@@ -107,12 +108,13 @@ export function createKeyLimiter(options: KeyLimiterOptions): KeyLimiter {
       renewal = setInterval(renewHeld, Math.max(1_000, Math.floor(leaseMs / 3)));
       renewal.unref();
     }
-    return once(() => {
-      held.delete(leaseId);
+    // Released once, however often asked; the promise says when the shared counter has it back.
+    let released: Promise<void> | undefined;
+    return () =>
+      (released ??= (held.delete(leaseId),
       options.counters.releaseLease(subject, leaseId).catch((error: unknown) => {
         options.log.warn({ err: error instanceof Error ? error.message : String(error) }, "cannot release a max_parallel_requests lease; it expires on its own");
-      });
-    });
+      })));
   }
 
   return {

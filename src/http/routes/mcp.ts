@@ -94,6 +94,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     if (admitting === undefined) return NOTHING_HELD;
     const release = await admitting;
     exchange.whenEnded(release);
+    exchange.releaseBeforeAnswer(release);
     return release;
   }
 
