@@ -86,6 +86,13 @@ details.raw-arguments summary { cursor: pointer; color: var(--accent); margin-bo
 .secret-once { font-size: 1.05em; user-select: all; }
 .login { max-width: 420px; margin: 4rem auto; }
 .muted { color: var(--muted); }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(300px, 100%), 1fr)); gap: 1rem; }
+.charts figure { margin: 0; min-width: 0; }
+.charts figcaption { font-weight: 600; font-size: .9em; margin-bottom: .3rem; }
+.chart { width: 100%; min-height: 180px; }
+.totals { margin: 0 0 .8rem; }
+.tabs.ranges { margin-bottom: 0; border-bottom: none; flex-wrap: wrap; }
+.toolbar h2 { margin: 0; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }
@@ -125,6 +132,16 @@ const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "u
 
 /**
  * The UI pages' Content-Security-Policy: the inline script and stylesheet by hash
- * (CSP Level 2 hash-source), images only as `data:` (tool results), nothing else.
+ * (CSP Level 2 hash-source), images only as `data:` (tool results), nothing else. A page
+ * with more inline code or an own-origin script (the activity page) adds their sources.
  */
-export const UI_CONTENT_SECURITY_POLICY = `default-src 'none'; script-src ${sha256(APP_JS)}; style-src ${sha256(APP_CSS)}; img-src data:; media-src data:; base-uri 'none'; frame-ancestors 'none'`;
+export function uiContentSecurityPolicy(extra: { scripts?: readonly string[]; styles?: readonly string[] } = {}): string {
+  const scripts = [sha256(APP_JS), ...(extra.scripts ?? [])].join(" ");
+  const styles = [sha256(APP_CSS), ...(extra.styles ?? [])].join(" ");
+  return `default-src 'none'; script-src ${scripts}; style-src ${styles}; img-src data:; media-src data:; base-uri 'none'; frame-ancestors 'none'`;
+}
+
+export const UI_CONTENT_SECURITY_POLICY = uiContentSecurityPolicy();
+
+/** A CSP hash-source of an inline script or stylesheet. */
+export const inlineHash = sha256;
