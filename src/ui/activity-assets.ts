@@ -48,10 +48,10 @@ export const ACTIVITY_JS = `
   }
   var charts = [
     { id: "chart-calls", series: [{ label: "calls / min", stroke: "#2457c5", fill: "rgba(36,87,197,.12)", values: column("callsPerMinute") }] },
-    { id: "chart-errors", series: [{ label: "error rate %", stroke: "#b3261e", fill: "rgba(179,38,30,.10)", values: column("errorRate", 100) }] },
+    { id: "chart-errors", series: [{ label: "error rate %", stroke: "#b3261e", fill: "rgba(179,38,30,.10)", points: true, values: column("errorRate", 100) }] },
     { id: "chart-latency", series: [
-      { label: "p50 ms", stroke: "#1e7b34", values: column("p50Ms") },
-      { label: "p95 ms", stroke: "#8a5a00", values: column("p95Ms") }
+      { label: "p50 ms", stroke: "#1e7b34", points: true, values: column("p50Ms") },
+      { label: "p95 ms", stroke: "#8a5a00", points: true, values: column("p95Ms") }
     ] }
   ];
   var plots = [];
@@ -61,8 +61,9 @@ export const ACTIVITY_JS = `
     var options = {
       width: el.clientWidth,
       height: 180,
-      series: [{}].concat(chart.series.map(function (s) { return { label: s.label, stroke: s.stroke, fill: s.fill, width: 2, points: { size: 4 } }; })),
-      scales: { y: { range: function (u, min, max) { return [0, Math.max(max || 0, 1)]; } } },
+      series: [{}].concat(chart.series.map(function (s) { // Buckets without calls have no error rate or latency: their points show where the lines break.
+      return { label: s.label, stroke: s.stroke, fill: s.fill, width: 2, points: s.points ? { show: true, size: 5 } : { size: 4 } }; })),
+      scales: { y: { range: function (u, min, max) { return [0, Math.max((max || 0) * 1.15, 1)]; } } },
       axes: [{}, { size: 48 }]
     };
     var plot = new uPlot(options, [xs].concat(chart.series.map(function (s) { return s.values; })), el);

@@ -93,10 +93,12 @@ details.raw-arguments summary { cursor: pointer; color: var(--accent); margin-bo
 .totals { margin: 0 0 .8rem; }
 .tabs.ranges { margin-bottom: 0; border-bottom: none; flex-wrap: wrap; }
 .toolbar h2 { margin: 0; }
+table.events time { white-space: nowrap; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }
   th.optional, td.optional { display: none; }
+  table.events .date { display: none; }
 }
 `;
 

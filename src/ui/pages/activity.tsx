@@ -189,7 +189,7 @@ export function ActivityPage(props: ActivityPageProps) {
             <thead>
               <tr>
                 <th scope="col">Time (UTC)</th>
-                <th scope="col">Server / tool</th>
+                <th scope="col">Tool / server</th>
                 <th scope="col" class="optional">Caller</th>
                 <th scope="col">Outcome</th>
                 <th scope="col">Duration</th>
@@ -200,11 +200,15 @@ export function ActivityPage(props: ActivityPageProps) {
                 <tr>
                   <td>
                     <a href={`/ui/activity/events/${encodeURIComponent(event.id)}`} aria-label={`Details of ${event.tool} at ${event.at}`}>
-                      <time datetime={event.at}>{event.at.slice(0, 19).replace("T", " ")}</time>
+                      <time datetime={event.at}>
+                        <span class="date">{`${event.at.slice(0, 10)} `}</span>
+                        {event.at.slice(11, 19)}
+                      </time>
                     </a>
                   </td>
                   <td>
-                    <code>{event.server}</code> / <code>{event.tool}</code>
+                    <code>{event.tool}</code>
+                    <span class="desc">{event.server}</span>
                   </td>
                   <td class="optional">{event.caller}</td>
                   <td>
