@@ -34,12 +34,30 @@ export interface WindowQuery {
 /** Groups: `{ bucketChars }` a time bucket as that many leading characters of `at`; `"server"` each server; `"all"` the whole window. */
 export type Grouping = { bucketChars: number } | "server" | "all";
 
+type StatsRow = { grp: string | null; calls: number | string; errors: number | string | null; tool_errors: number | string | null; p50: number | string | null; p95: number | string | null };
+
 export async function windowStats(db: Db, query: WindowQuery, grouping: Grouping): Promise<WindowStats[]> {
+  const result = await windowStatsQuery(query, grouping).execute(db);
+  const number = (value: number | string | null) => (value === null ? null : Number(value));
+  return result.rows
+    .filter((row) => Number(row.calls) > 0)
+    .map((row) => ({
+      group: row.grp ?? "",
+      calls: Number(row.calls),
+      errors: number(row.errors) ?? 0,
+      toolErrors: number(row.tool_errors) ?? 0,
+      p50Ms: number(row.p50),
+      p95Ms: number(row.p95),
+    }));
+}
+
+/** The query of `windowStats` (exported for the test that reads its plan). */
+export function windowStatsQuery(query: WindowQuery, grouping: Grouping): RawBuilder<StatsRow> {
   const group: RawBuilder<unknown> | undefined =
     grouping === "all" ? undefined : grouping === "server" ? sql.ref("server") : sql`substr(at, 1, ${sql.lit(grouping.bucketChars)})`;
   const partition = group === undefined ? sql`` : sql`partition by ${group}`;
   const onServer = query.server === undefined ? sql`` : sql`and server = ${query.server}`;
-  const result = await sql<{ grp: string | null; calls: number | string; errors: number | string | null; tool_errors: number | string | null; p50: number | string | null; p95: number | string | null }>`
+  return sql<StatsRow>`
     select ${group === undefined ? sql`null` : sql.ref("grp")} as grp,
       count(*) as calls,
       sum(case when outcome = 'error' then 1 else 0 end) as errors,
@@ -54,16 +72,5 @@ export async function windowStats(db: Db, query: WindowQuery, grouping: Grouping
       where at >= ${query.since} and at < ${query.until} ${onServer}
     ) ranked
     ${group === undefined ? sql`` : sql`group by grp order by grp`}
-  `.execute(db);
-  const number = (value: number | string | null) => (value === null ? null : Number(value));
-  return result.rows
-    .filter((row) => Number(row.calls) > 0)
-    .map((row) => ({
-      group: row.grp ?? "",
-      calls: Number(row.calls),
-      errors: number(row.errors) ?? 0,
-      toolErrors: number(row.tool_errors) ?? 0,
-      p50Ms: number(row.p50),
-      p95Ms: number(row.p95),
-    }));
+  `;
 }

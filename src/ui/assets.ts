@@ -57,10 +57,10 @@ legend { font-weight: 600; padding: 0 .3rem; }
 .alert.error { background: #fdecea; border-color: #f1b0aa; color: var(--danger); font-size: 1em; }
 .alert.warn { background: #fff6e0; border-color: #f0d48a; color: var(--warn); }
 .alert.ok { background: #e8f5ec; border-color: #a6d8b4; color: var(--ok); }
-.badge { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: .8em; border: 1px solid var(--line); color: var(--muted); white-space: nowrap; }
-.badge.ok { color: var(--ok); border-color: #a6d8b4; }
-.badge.bad { color: var(--danger); border-color: #f1b0aa; }
-.badge.warn { color: var(--warn); border-color: #f0d48a; }
+.badge, .rate { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: .8em; border: 1px solid var(--line); color: var(--muted); white-space: nowrap; }
+.badge.ok, .rate.ok { color: var(--ok); border-color: #a6d8b4; }
+.badge.bad, .rate.bad { color: var(--danger); border-color: #f1b0aa; }
+.badge.warn, .rate.warn { color: var(--warn); border-color: #f0d48a; }
 .tabs { display: flex; gap: .2rem; border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
 .tabs a { padding: .45rem .9rem; text-decoration: none; border: 1px solid transparent; border-bottom: none; border-radius: 6px 6px 0 0; }
 .tabs a[aria-current="page"] { background: var(--card); border-color: var(--line); color: var(--fg); font-weight: 600; margin-bottom: -1px; }

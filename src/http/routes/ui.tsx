@@ -234,7 +234,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     page(async (c, current) => {
       requireAdmin(current);
       const event = await deps.audit.find(c.req.param("id") ?? "");
-      if (event === undefined) throw new GatewayError({ status: 404, code: "not_found", message: "No such event in the audit trail (it may have been purged by audit_log_retention_days)." });
+      if (event === undefined) throw new GatewayError({ status: 404, code: "not_found", message: "No such event in the audit trail (it may have been deleted after audit_retention_days)." });
       return html(<ActivityEventPage viewer={viewer(current)} event={event} />);
     }),
   );

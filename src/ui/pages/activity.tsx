@@ -56,7 +56,7 @@ export function Glance(props: { totals: ActivityTotals | undefined; p95?: boolea
   return (
     <span class="glance">
       {`${totals.calls} call${totals.calls === 1 ? "" : "s"} · `}
-      <span class={rate >= 0.05 ? "badge bad" : rate > 0 ? "badge warn" : "badge ok"}>{`${percent(totals.errorRate)} errors`}</span>
+      <span class={rate >= 0.05 ? "rate bad" : rate > 0 ? "rate warn" : "rate ok"}>{`${percent(totals.errorRate)} errors`}</span>
       {` · p50 ${millis(totals.p50Ms)}`}
       {props.p95 === true ? ` · p95 ${millis(totals.p95Ms)}` : ""}
     </span>

@@ -103,7 +103,7 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
                   </td>
                   {row.recent === undefined ? null : (
                     <td class="recent">
-                      <a href={`/ui/activity?server=${encodeURIComponent(row.name)}`} aria-label={`Activity of ${row.name}`}>
+                      <a href={`/ui/activity?server=${encodeURIComponent(row.name)}`} title={`${row.name}'s activity`}>
                         <Glance totals={row.recent ?? undefined} />
                       </a>
                     </td>
