@@ -174,7 +174,15 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
     const virtual = await gateway.generateKey({ key_alias: "activity-viewer" });
     expect((await gateway.fetch("/v1/mcp/activity/summary", { key: virtual })).status).toBe(403);
 
+    // The audit list's time range, as the page's From / To use it.
+    const until = await gateway.fetch(`/v1/mcp/audit?server=${SERVER}&until=2000-01-01T00:00:00Z`);
+    expect(((await until.json()) as { events: unknown[] }).events).toEqual([]);
+    expect((await gateway.fetch("/v1/mcp/audit?until=yesterday")).status).toBe(400);
+
     const { page } = await signedIn();
+    const refused = await page.goto(`${gateway.url}/ui/activity?from=yesterday`);
+    expect(refused?.status()).toBe(400);
+    expect(await page.getByRole("alert").innerText()).toContain("From must be a date and time");
     const fromSession = await page.request.get(`${gateway.url}/ui/activity/summary?range=hour`);
     expect(fromSession.status()).toBe(200);
     expect(((await fromSession.json()) as ActivitySummary).totals.calls).toBe(OK_CALLS + FAILED_CALLS);
