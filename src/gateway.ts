@@ -278,6 +278,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     keyAdmin,
     ui: {
       sessions,
+      audit,
       registry,
       serverAdmin,
       keyAdmin,

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../log.js";
+import { activitySummary, rangeWindow, RANGE_BUCKETS, totalsOf, type ActivityRange, type ActivitySummary, type ActivityTotals } from "./activity.js";
 import { AUDIT_STRING_COLUMNS, type AuditBatch } from "../store/audit-batch.js";
 import type { AuditQuery, AuditRepository } from "../store/audit-repository.js";
 import type { AuditEventsTable } from "../store/schema.js";
@@ -47,6 +48,12 @@ export interface AuditTrail {
   record(event: ToolCallEvent): void;
   /** Newest first; `next` is the cursor of the following page, when there may be one. */
   list(query: AuditQuery): Promise<{ events: AuditEvent[]; next?: string }>;
+  /** One event by its id (written events only, after a flush). */
+  find(id: string): Promise<AuditEvent | undefined>;
+  /** The charts' numbers for a range ending now: one server's, or every server's together. */
+  summary(range: ActivityRange, server?: string): Promise<ActivitySummary>;
+  /** Each server's calls, error rate and p50 / p95 over the last hour (the servers list). */
+  recentByServer(): Promise<Map<string, ActivityTotals>>;
   /** Writes what is buffered (tests, shutdown). */
   flush(): Promise<void>;
   purgeOlderThan(days: number): Promise<void>;
@@ -133,6 +140,25 @@ export function createAuditTrail(deps: { repository: AuditRepository; log: Logge
       const rows = await deps.repository.list(query);
       const last = rows.at(-1);
       return { events: rows, ...(rows.length === query.limit && last !== undefined ? { next: `${last.at}~${last.id}` } : {}) };
+    },
+    async find(id) {
+      await flush();
+      return deps.repository.get(id);
+    },
+    async summary(range, server) {
+      await flush();
+      const window = rangeWindow(range, now());
+      const query = { ...window, ...(server === undefined ? {} : { server }) };
+      const [buckets, totals] = await Promise.all([
+        deps.repository.stats(query, { bucketChars: RANGE_BUCKETS[range].bucketChars }),
+        deps.repository.stats(query, "all"),
+      ]);
+      return activitySummary({ server, range, window, buckets, totals: totals[0] });
+    },
+    async recentByServer() {
+      await flush();
+      const rows = await deps.repository.stats(rangeWindow("hour", now()), "server");
+      return new Map(rows.map((row) => [row.group, totalsOf(row)]));
     },
     flush,
     async purgeOlderThan(days) {

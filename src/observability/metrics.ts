@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics (prom-client), served at `GET /metrics` with the master key (README,
- * "Operating it"). One registry per gateway, so several gateways in one process (the tests)
+ * "Operating Gatehouse"). One registry per gateway, so several gateways in one process (the tests)
  * count apart. Label values are bounded: routes are a fixed set, servers are configured
  * names (anything else is ""), statuses are HTTP codes.
  *

@@ -8,6 +8,7 @@
  */
 import type SQLite from "better-sqlite3";
 import { batchRows, sqliteBatchWriter, type AuditBatch } from "./audit-batch.js";
+import { windowStats, type Grouping, type WindowQuery, type WindowStats } from "./audit-summary.js";
 import { auditWriterThread } from "./audit-writer-thread.js";
 import type { AuditEventsTable, Db } from "./schema.js";
 
@@ -19,6 +20,8 @@ export interface AuditQuery {
   outcome?: string;
   /** Events at or after this ISO time. */
   since?: string;
+  /** Events before this ISO time. */
+  until?: string;
   /** The page cursor: events older than this one (by time, then id). */
   after?: { at: string; id: string };
   limit: number;
@@ -40,12 +43,20 @@ export function auditRepository(db: Db, sqlite?: SQLite.Database) {
         select = select.where((eb) => eb.or([eb("caller", "=", caller), eb("subject", "=", caller)]));
       }
       if (query.since !== undefined) select = select.where("at", ">=", query.since);
+      if (query.until !== undefined) select = select.where("at", "<", query.until);
       if (query.after !== undefined) {
         const { at, id } = query.after;
         select = select.where((eb) => eb.or([eb("at", "<", at), eb.and([eb("at", "=", at), eb("id", "<", id)])]));
       }
       return select.orderBy("at", "desc").orderBy("id", "desc").limit(query.limit).execute();
     },
+
+    async get(id: string): Promise<AuditEventsTable | undefined> {
+      return db.selectFrom("audit_events").selectAll().where("id", "=", id).executeTakeFirst();
+    },
+
+    /** Calls, failures and latency percentiles in a window, per group (store/audit-summary.ts). */
+    stats: (query: WindowQuery, grouping: Grouping): Promise<WindowStats[]> => windowStats(db, query, grouping),
 
     async purgeBefore(at: string): Promise<void> {
       await db.deleteFrom("audit_events").where("at", "<", at).execute();

@@ -57,10 +57,10 @@ legend { font-weight: 600; padding: 0 .3rem; }
 .alert.error { background: #fdecea; border-color: #f1b0aa; color: var(--danger); font-size: 1em; }
 .alert.warn { background: #fff6e0; border-color: #f0d48a; color: var(--warn); }
 .alert.ok { background: #e8f5ec; border-color: #a6d8b4; color: var(--ok); }
-.badge { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: .8em; border: 1px solid var(--line); color: var(--muted); white-space: nowrap; }
-.badge.ok { color: var(--ok); border-color: #a6d8b4; }
-.badge.bad { color: var(--danger); border-color: #f1b0aa; }
-.badge.warn { color: var(--warn); border-color: #f0d48a; }
+.badge, .rate { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: .8em; border: 1px solid var(--line); color: var(--muted); white-space: nowrap; }
+.badge.ok, .rate.ok { color: var(--ok); border-color: #a6d8b4; }
+.badge.bad, .rate.bad { color: var(--danger); border-color: #f1b0aa; }
+.badge.warn, .rate.warn { color: var(--warn); border-color: #f0d48a; }
 .tabs { display: flex; gap: .2rem; border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
 .tabs a { padding: .45rem .9rem; text-decoration: none; border: 1px solid transparent; border-bottom: none; border-radius: 6px 6px 0 0; }
 .tabs a[aria-current="page"] { background: var(--card); border-color: var(--line); color: var(--fg); font-weight: 600; margin-bottom: -1px; }
@@ -86,10 +86,19 @@ details.raw-arguments summary { cursor: pointer; color: var(--accent); margin-bo
 .secret-once { font-size: 1.05em; user-select: all; }
 .login { max-width: 420px; margin: 4rem auto; }
 .muted { color: var(--muted); }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(300px, 100%), 1fr)); gap: 1rem; }
+.charts figure { margin: 0; min-width: 0; }
+.charts figcaption { font-weight: 600; font-size: .9em; margin-bottom: .3rem; }
+.chart { width: 100%; min-height: 180px; }
+.totals { margin: 0 0 .8rem; }
+.tabs.ranges { margin-bottom: 0; border-bottom: none; flex-wrap: wrap; }
+.toolbar h2 { margin: 0; }
+table.events time { white-space: nowrap; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }
   th.optional, td.optional { display: none; }
+  table.events .date { display: none; }
 }
 `;
 
@@ -125,6 +134,16 @@ const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "u
 
 /**
  * The UI pages' Content-Security-Policy: the inline script and stylesheet by hash
- * (CSP Level 2 hash-source), images only as `data:` (tool results), nothing else.
+ * (CSP Level 2 hash-source), images only as `data:` (tool results), nothing else. A page
+ * with more inline code or an own-origin script (the activity page) adds their sources.
  */
-export const UI_CONTENT_SECURITY_POLICY = `default-src 'none'; script-src ${sha256(APP_JS)}; style-src ${sha256(APP_CSS)}; img-src data:; media-src data:; base-uri 'none'; frame-ancestors 'none'`;
+export function uiContentSecurityPolicy(extra: { scripts?: readonly string[]; styles?: readonly string[] } = {}): string {
+  const scripts = [sha256(APP_JS), ...(extra.scripts ?? [])].join(" ");
+  const styles = [sha256(APP_CSS), ...(extra.styles ?? [])].join(" ");
+  return `default-src 'none'; script-src ${scripts}; style-src ${styles}; img-src data:; media-src data:; base-uri 'none'; frame-ancestors 'none'`;
+}
+
+export const UI_CONTENT_SECURITY_POLICY = uiContentSecurityPolicy();
+
+/** A CSP hash-source of an inline script or stylesheet. */
+export const inlineHash = sha256;

@@ -12,9 +12,10 @@ export interface Viewer {
   csrf: string;
 }
 
-export type Section = "servers" | "keys" | "none";
+export type Section = "servers" | "keys" | "activity" | "none";
 
-export function Page(props: { title: string; viewer?: Viewer; section?: Section; children?: Child }) {
+/** `styles`: more inline stylesheets for this page (each allowed by hash in the page's CSP). */
+export function Page(props: { title: string; viewer?: Viewer; section?: Section; styles?: readonly string[]; children?: Child }) {
   return (
     <html lang="en">
       <head>
@@ -22,6 +23,9 @@ export function Page(props: { title: string; viewer?: Viewer; section?: Section;
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · Gatehouse`}</title>
         <style dangerouslySetInnerHTML={{ __html: APP_CSS }} />
+        {(props.styles ?? []).map((css) => (
+          <style dangerouslySetInnerHTML={{ __html: css }} />
+        ))}
       </head>
       <body>
         {props.viewer === undefined ? null : <TopBar viewer={props.viewer} section={props.section ?? "none"} />}
@@ -44,6 +48,11 @@ function TopBar(props: { viewer: Viewer; section: Section }) {
         {props.viewer.isAdmin ? (
           <a href="/ui/keys" {...current("keys")}>
             Keys
+          </a>
+        ) : null}
+        {props.viewer.isAdmin ? (
+          <a href="/ui/activity" {...current("activity")}>
+            Activity
           </a>
         ) : null}
       </nav>

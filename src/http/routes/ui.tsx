@@ -23,7 +23,12 @@ import type { OriginSettings } from "../../oauth/public-origin.js";
 import type { DatabaseRegistry } from "../../registry/database-registry.js";
 import type { ServerAdmin } from "../../registry/server-admin.js";
 import type { McpServerEntry } from "../../registry/server-entry.js";
+import { isActivityRange } from "../../observability/activity.js";
+import { parseCursor, type AuditTrail } from "../../observability/audit.js";
+import type { AuditQuery } from "../../store/audit-repository.js";
+import { activityContentSecurityPolicy, uplotAssets, UPLOT_PATH } from "../../ui/activity-assets.js";
 import { UI_CONTENT_SECURITY_POLICY } from "../../ui/assets.js";
+import { ActivityEventPage, ActivityPage, activityQuery, type ActivityFilters } from "../../ui/pages/activity.js";
 import { Page, type Viewer } from "../../ui/layout.js";
 import { KeysPage, type KeysPageProps } from "../../ui/pages/keys.js";
 import { LoginPage } from "../../ui/pages/login.js";
@@ -35,6 +40,7 @@ import { parseToolArguments } from "../../ui/tool-form.js";
 import { exchangeOf, type AppEnv } from "../env.js";
 import { peerAddress } from "../middleware/authenticate.js";
 import { readBody } from "../read-body.js";
+import { summaryQuery } from "./observability.js";
 import { requestOrigin } from "./oauth.js";
 import { HEALTH_TIMEOUT_MS, ownCall } from "../own-calls.js";
 
@@ -53,6 +59,8 @@ export interface UiRouteDeps {
   /** The keys' rpm_limit and max_parallel_requests: a tool call from the tools page counts as on the MCP routes. */
   limits: KeyLimiter;
   connections: UiConnections;
+  /** The audit trail: the activity page lists it and charts it. */
+  audit: AuditTrail;
   origin: OriginSettings;
   network: CallerNetwork;
   log: Logger;
@@ -75,8 +83,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const secure = (c: UiContext) => requestOrigin(deps.origin, c).startsWith("https:");
 
-  function html(page: Child, status = 200): Response {
-    return new Response(`<!doctype html>${String(page)}`, { status, headers: { "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS } });
+  function html(page: Child, status = 200, csp = UI_CONTENT_SECURITY_POLICY): Response {
+    return new Response(`<!doctype html>${String(page)}`, { status, headers: { "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS, "content-security-policy": csp } });
   }
   const seeOther = (location: string) => new Response(null, { status: 303, headers: { location, ...SECURITY_HEADERS } });
   /** `response` with the cookies set (or deleted) on the context: it is built by hand, not by Hono. */
@@ -195,6 +203,51 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     }),
   );
 
+  // --- Activity (admins) -----------------------------------------------------------------
+
+  const uplotHeaders = { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=31536000, immutable", "x-content-type-options": "nosniff" };
+  // Public: a released library, the same for everyone; versioned by `?v=` in the page.
+  app.get(UPLOT_PATH, () => new Response(uplotAssets().script, { headers: uplotHeaders }));
+
+  app.get(
+    "/ui/activity",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const query = c.req.query();
+      const filters = activityFilters(query);
+      const range = query.range !== undefined && isActivityRange(query.range) ? query.range : "hour";
+      const servers = [...deps.registry.current().servers.values()].map((server) => server.name).sort();
+      const summary = await deps.audit.summary(range, filters.server === "" ? undefined : filters.server);
+      const uplot = uplotAssets();
+      const shown = { viewer: viewer(current), servers, filters, range, summary, uplot };
+      const csp = activityContentSecurityPolicy(requestOrigin(deps.origin, c));
+      const listed = activityListQuery(filters, query.cursor, Date.now());
+      if (typeof listed === "string") return html(<ActivityPage {...shown} events={[]} paged={false} error={listed} />, 400, csp);
+      const { events, next } = await deps.audit.list(listed);
+      const nextQuery = next === undefined ? undefined : activityQuery({ ...filters, range, cursor: next });
+      return html(<ActivityPage {...shown} events={events} paged={listed.after !== undefined} {...(nextQuery === undefined ? {} : { nextQuery })} />, 200, csp);
+    }),
+  );
+
+  app.get(
+    "/ui/activity/events/:id",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const event = await deps.audit.find(c.req.param("id") ?? "");
+      if (event === undefined) throw new GatewayError({ status: 404, code: "not_found", message: "No such event in the audit trail (it may have been deleted after audit_retention_days)." });
+      return html(<ActivityEventPage viewer={viewer(current)} event={event} />);
+    }),
+  );
+
+  // The summary for a signed-in admin's browser (what `/v1/mcp/activity/summary` answers to the master key).
+  app.get("/ui/activity/summary", async (c) => {
+    const current = await session(c);
+    if (current instanceof Response) return current;
+    requireAdmin(current);
+    const { range, server } = summaryQuery(c.req.query());
+    return c.json(await deps.audit.summary(range, server), 200, { "cache-control": "no-store" });
+  });
+
   // --- MCP Servers -----------------------------------------------------------------------
 
 
@@ -213,7 +266,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/mcp/servers",
     page(async (c, current) => {
       const servers = serversForCaller(deps.registry.current(), current.caller);
-      const health = await healthOf(current, servers);
+      const admin = current.caller.kind === "master";
+      const [health, recent] = await Promise.all([healthOf(current, servers), admin ? deps.audit.recentByServer() : undefined]);
       const rows: ServerRow[] = servers.map((server) => ({
         id: server.id,
         name: server.name,
@@ -225,6 +279,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
         accessGroups: server.accessGroups,
         health: health.get(server.id) ?? { state: "error", message: "no answer" },
         warnings: server.warnings,
+        ...(recent === undefined ? {} : { recent: recent.get(server.name) ?? null }),
       }));
       const deleted = c.req.query("deleted");
       const problems = current.caller.kind === "master" ? deps.registry.problems() : [];
@@ -466,6 +521,41 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
 }
 
 /** Only the UI's own pages: never an open redirect. */
+const ACTIVITY_PAGE = 50;
+const PERIOD_MS: Record<string, number> = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 };
+
+function activityFilters(query: Record<string, string>): ActivityFilters {
+  const text = (name: string) => (query[name] ?? "").trim();
+  return { server: text("server"), tool: text("tool"), caller: text("caller"), outcome: text("outcome"), period: text("period"), from: text("from"), to: text("to") };
+}
+
+/** `YYYY-MM-DDTHH:MM[:SS]` (a datetime-local field) read as UTC, or undefined when it is not one. */
+function utcTime(value: string): string | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?$/.test(value)) return undefined;
+  const parsed = Date.parse(`${value}Z`);
+  return Number.isNaN(parsed) ? undefined : new Date(parsed).toISOString();
+}
+
+/** The audit query of the activity page's filters, or what is wrong with them. */
+function activityListQuery(filters: ActivityFilters, cursor: string | undefined, now: number): AuditQuery | string {
+  const since = filters.from !== "" ? utcTime(filters.from) : PERIOD_MS[filters.period] === undefined ? undefined : new Date(now - PERIOD_MS[filters.period]!).toISOString();
+  if (filters.from !== "" && since === undefined) return "From must be a date and time, e.g. 2026-12-07T09:30.";
+  const until = filters.to === "" ? undefined : utcTime(filters.to);
+  if (filters.to !== "" && until === undefined) return "To must be a date and time, e.g. 2026-12-07T18:00.";
+  const after = cursor === undefined || cursor === "" ? undefined : parseCursor(cursor);
+  if (cursor !== undefined && cursor !== "" && after === undefined) return "This page link is broken: go back to the newest events.";
+  return {
+    limit: ACTIVITY_PAGE,
+    ...(filters.server === "" ? {} : { server: filters.server }),
+    ...(filters.tool === "" ? {} : { tool: filters.tool }),
+    ...(filters.caller === "" ? {} : { caller: filters.caller }),
+    ...(filters.outcome === "" ? {} : { outcome: filters.outcome }),
+    ...(since === undefined ? {} : { since }),
+    ...(until === undefined ? {} : { until }),
+    ...(after === undefined ? {} : { after }),
+  };
+}
+
 function safeNext(next: string | null): string | undefined {
   return next !== null && /^\/ui\/[A-Za-z0-9/_.~%-]*(\?[A-Za-z0-9=&_.~%-]*)?$/.test(next) && !next.includes("//") ? next : undefined;
 }

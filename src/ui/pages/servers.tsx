@@ -1,6 +1,8 @@
 /** MCP Servers: the list, and the add / edit form. */
 import type { Child } from "hono/jsx";
+import type { ActivityTotals } from "../../observability/activity.js";
 import { Alert, Page, type Viewer } from "../layout.js";
+import { Glance } from "./activity.js";
 
 export type Health = { state: "ok"; tools: number } | { state: "not-connected" } | { state: "error"; message: string };
 
@@ -16,6 +18,8 @@ export interface ServerRow {
   accessGroups: readonly string[];
   health: Health;
   warnings: readonly string[];
+  /** Admins: the last hour's calls, error rate and latency (null: no calls). */
+  recent?: ActivityTotals | null;
 }
 
 const AUTH_LABELS: Record<string, string> = {
@@ -68,6 +72,7 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
               <tr>
                 <th scope="col">Name</th>
                 <th scope="col">Health</th>
+                {props.viewer.isAdmin ? <th scope="col">Last hour</th> : null}
                 <th scope="col" class="optional">URL</th>
                 <th scope="col" class="optional">Transport</th>
                 <th scope="col">Authentication</th>
@@ -96,6 +101,13 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
                   <td>
                     <HealthBadge health={row.health} />
                   </td>
+                  {row.recent === undefined ? null : (
+                    <td class="recent">
+                      <a href={`/ui/activity?server=${encodeURIComponent(row.name)}`} title={`${row.name}'s activity`}>
+                        <Glance totals={row.recent ?? undefined} />
+                      </a>
+                    </td>
+                  )}
                   <td class="optional">
                     <code>{row.url}</code>
                   </td>
