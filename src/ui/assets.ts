@@ -86,6 +86,8 @@ details.raw-arguments summary { cursor: pointer; color: var(--accent); margin-bo
 .secret-once { font-size: 1.05em; user-select: all; }
 .login { max-width: 420px; margin: 4rem auto; }
 .muted { color: var(--muted); }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+code.scope { display: inline-block; margin: 0 .3rem .2rem 0; padding: 0 .3rem; border-radius: 4px; background: #eef1f6; font-size: .85em; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }

@@ -12,7 +12,7 @@ export interface Viewer {
   csrf: string;
 }
 
-export type Section = "servers" | "keys" | "none";
+export type Section = "servers" | "connections" | "keys" | "none";
 
 export function Page(props: { title: string; viewer?: Viewer; section?: Section; children?: Child }) {
   return (
@@ -40,6 +40,9 @@ function TopBar(props: { viewer: Viewer; section: Section }) {
       <nav aria-label="Main">
         <a href="/ui/mcp/servers" {...current("servers")}>
           MCP Servers
+        </a>
+        <a href="/ui/connections" {...current("connections")}>
+          My connections
         </a>
         {props.viewer.isAdmin ? (
           <a href="/ui/keys" {...current("keys")}>
