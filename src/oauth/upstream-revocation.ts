@@ -48,6 +48,7 @@ export async function revokeAtUpstream(upstreams: UpstreamAuthorizations, server
   const tokens: Array<[string, "refresh_token" | "access_token"]> = [];
   if (token.refresh_token !== undefined) tokens.push([token.refresh_token, "refresh_token"]);
   tokens.push([token.access_token, "access_token"]);
+  let revoked = 0;
   for (const [value, hint] of tokens) {
     try {
       const response = await oauth.revocationRequest(as, upstreamClient, auth, value, {
@@ -56,9 +57,12 @@ export async function revokeAtUpstream(upstreams: UpstreamAuthorizations, server
         ...allowHttp(as.revocation_endpoint!),
       });
       await oauth.processRevocationResponse(response);
+      revoked++;
     } catch (error) {
+      // RFC 7009 §2.2.1: a server may not revoke access tokens (JWTs, typically); the grant ended with the refresh token.
+      if (hint === "access_token" && error instanceof oauth.ResponseBodyError && error.error === "unsupported_token_type") continue;
       return { status: "failed", reason: `revoking the ${hint.replace("_", " ")} failed: ${upstreamReason(error, secrets)}` };
     }
   }
-  return { status: "revoked" };
+  return revoked > 0 ? { status: "revoked" } : { status: "not_offered", reason: "its authorization server does not revoke this kind of access token (unsupported_token_type); it lapses when it expires" };
 }
