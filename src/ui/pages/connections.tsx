@@ -74,7 +74,7 @@ export function ConnectionsPage(props: ConnectionsPageProps) {
         <p class="card">No MCP server you may use signs in with OAuth, and you hold no connections.</p>
       ) : (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">Server</th>
@@ -83,23 +83,21 @@ export function ConnectionsPage(props: ConnectionsPageProps) {
                 <th scope="col">Access token expires</th>
                 <th scope="col">Connected</th>
                 <th scope="col">Last refresh</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
+                <th scope="col">Actions</th>
               </tr>
             </thead>
             <tbody>
               {props.rows.map((row) => (
                 <tr>
                   <th scope="row">{row.available ? <a href={`/ui/mcp/servers/${encodeURIComponent(row.serverId)}`}>{row.serverName}</a> : row.serverName}</th>
-                  <td>
+                  <td data-label="Status">
                     {row.connection === undefined ? <span class="badge warn">Not connected</span> : <span class="badge ok">Connected</span>}
                     {row.available ? null : <span class="muted"> (no longer available to you)</span>}
                   </td>
-                  <td>{row.connection?.scope === undefined || row.connection.scope === "" ? <span class="muted">—</span> : row.connection.scope.split(" ").map((scope) => <code class="scope">{scope}</code>)}</td>
-                  <td>{row.connection === undefined ? <span class="muted">—</span> : <Expiry expiresAt={row.connection.expiresAt} refreshable={row.connection.hasRefreshToken} />}</td>
-                  <td>{row.connection?.connectedAt === undefined ? <span class="muted">—</span> : utcTime(row.connection.connectedAt)}</td>
-                  <td>{row.connection === undefined ? <span class="muted">—</span> : row.connection.refreshedAt === undefined ? <span class="muted">not yet</span> : utcTime(row.connection.refreshedAt)}</td>
+                  <td data-label="Scopes">{row.connection?.scope === undefined || row.connection.scope === "" ? <span class="muted">—</span> : row.connection.scope.split(" ").map((scope) => <code class="scope">{scope}</code>)}</td>
+                  <td data-label="Access token expires">{row.connection === undefined ? <span class="muted">—</span> : <Expiry expiresAt={row.connection.expiresAt} refreshable={row.connection.hasRefreshToken} />}</td>
+                  <td data-label="Connected">{row.connection?.connectedAt === undefined ? <span class="muted">—</span> : utcTime(row.connection.connectedAt)}</td>
+                  <td data-label="Last refresh">{row.connection === undefined ? <span class="muted">—</span> : row.connection.refreshedAt === undefined ? <span class="muted">not yet</span> : utcTime(row.connection.refreshedAt)}</td>
                   <td>
                     <Actions row={row} callbackUrl={props.callbackUrl} csrf={props.viewer.csrf} />
                   </td>
