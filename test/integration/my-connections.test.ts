@@ -52,6 +52,8 @@ beforeAll(async () => {
         servers: {
           dyn: { url: upstream.url, auth_type: "oauth2" },
           shared: { url: upstream.url, auth_type: "oauth2", client_id: SHARED.client_id, client_secret: SHARED.client_secret, token_endpoint_auth_method: "client_secret_post", issuer },
+          // The operator named the token endpoint only: the rest (revocation included) is discovered from the upstream's RFC 9728 document.
+          named_token_only: { url: upstream.url, auth_type: "oauth2", oauth2_flow: "authorization_code", client_id: SHARED.client_id, client_secret: SHARED.client_secret, token_endpoint_auth_method: "client_secret_post", token_url: `${issuer}/token` },
           short: { url: upstream2.url, auth_type: "oauth2" },
           plain: { url: upstream.url },
         },
@@ -152,7 +154,7 @@ async function connectionsPage(cookie: string, query = ""): Promise<{ html: stri
 describe("listing", () => {
   it("lists the interactive servers the caller may use, each not connected, before any Connect", async () => {
     const listed = await listConnections(keys.alice);
-    expect(listed.map((row) => row.server_name)).toEqual(["dyn", "shared", "short"]);
+    expect(listed.map((row) => row.server_name)).toEqual(["dyn", "named_token_only", "shared", "short"]);
     expect(listed.every((row) => !row.connected && row.available && row.expires_at === null)).toBe(true);
     expect((await gateway.fetch("/v1/mcp/connections", { key: null })).status).toBe(401);
   });
@@ -285,6 +287,15 @@ describe("disconnecting", () => {
     expect(as.revocationRequests().find((request) => request.token === refresh)).toMatchObject({ authMethod: "post", clientId: SHARED.client_id, status: 200 });
     expect(await as.refreshTokenActive(refresh)).toBe(false);
     expect(await repo.getUserToken("shared", userKey)).toBeUndefined();
+  });
+
+  it("never sends a configured client_secret to a revocation endpoint the operator did not name (discovered from the upstream)", async () => {
+    await connectThroughUi(keys.carol, "named_token_only", "carol", as);
+    const before = as.revocationRequests().length;
+    const answer = await gateway.fetch("/v1/mcp/connections/named_token_only", { key: keys.carol, method: "DELETE" });
+    expect(await answer.json()).toMatchObject({ disconnected: true, revocation: "not_offered", revocation_detail: expect.stringContaining("set issuer") });
+    expect(as.revocationRequests()).toHaveLength(before);
+    expect((await listConnections(keys.carol)).find((row) => row.server_id === "named_token_only")).toMatchObject({ connected: false });
   });
 
   it("says when the authorization server offers no revocation, and deletes the tokens", async () => {
