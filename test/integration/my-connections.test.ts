@@ -331,4 +331,17 @@ describe("disconnecting", () => {
     const logged = JSON.stringify(gateway.logs);
     for (const secret of [refresh, access, keys.bob]) expect(logged).not.toContain(secret);
   });
+
+  it("revokes on the server page's Disconnect too, and says so there", async () => {
+    await connectThroughUi(keys.alice, "dyn", "alice", as);
+    const refresh = await storedRefreshToken("dyn", "user:alice");
+    const cookie = await signIn(keys.alice);
+    const { csrf } = await connectionsPage(cookie);
+    const posted = await fetch(new URL("/ui/mcp/servers/dyn/disconnect", gateway.url), { method: "POST", redirect: "manual", headers: { cookie }, body: new URLSearchParams({ csrf }) });
+    expect(posted.headers.get("location")).toBe("/ui/mcp/servers/dyn?disconnected=1&revocation=revoked");
+    const page = await fetch(new URL(posted.headers.get("location")!, gateway.url), { headers: { cookie } });
+    expect(await page.text()).toContain("Disconnected from dyn: your tokens were deleted from the gateway and revoked at its authorization server.");
+    expect(await as.refreshTokenActive(refresh)).toBe(false);
+    expect(await repo.getUserToken("dyn", "user:alice")).toBeUndefined();
+  });
 });

@@ -74,6 +74,7 @@ type UiContext = Context<AppEnv>;
 
 /** What a disconnect did, in words: the tokens are always gone here; the revocation upstream may not be. */
 function disconnectedText(serverName: string, revocation: string | undefined): string {
+  if (revocation === "not_connected") return `There was no connection to ${serverName} to disconnect (it was already gone).`;
   const deleted = `Disconnected from ${serverName}: your tokens were deleted from the gateway`;
   if (revocation === "revoked") return `${deleted} and revoked at its authorization server.`;
   if (revocation === "failed") return `${deleted}, but its authorization server did not confirm the revocation. To be sure, revoke the gateway's access in your account there.`;
@@ -310,6 +311,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
           {...(connection === undefined ? {} : { connection })}
           callbackUrl={`${requestOrigin(deps.origin, c)}/ui/mcp/oauth/callback`}
           {...(notice === undefined ? {} : { notice: notices[notice]! })}
+          {...(notice === "disconnected" && c.req.query("revocation") === "failed" ? { noticeKind: "error" as const } : {})}
         />,
       );
     }),
