@@ -35,6 +35,7 @@ import { createUpstreamHttp } from "./mcp/upstream-http.js";
 import { createAuthorize } from "./oauth/authorize.js";
 import { createClientMetadataDocuments } from "./oauth/client-metadata-document.js";
 import { createConnect } from "./oauth/connect.js";
+import { userConnections } from "./oauth/connections.js";
 import { delegatedResourceMetadata } from "./oauth/delegated-resource-metadata.js";
 import { cimdOriginWarning } from "./oauth/gateway-client-metadata.js";
 import { originSettings } from "./oauth/public-origin.js";
@@ -168,7 +169,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await stdio.close();
     throw error;
   }
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents } = store;
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, discovery, aggregateSessions, inputEvents } = store;
   const sessionMaxAgeMs = general.mcp_aggregate_session_max_age_hours * 3600_000;
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
   const origin = originSettings({
@@ -289,7 +290,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           const token = await oauthRepo.getUserToken(serverId, user);
           return token === undefined ? { connected: false } : { connected: true, ...(token.expiresAt === undefined ? {} : { expiresAt: token.expiresAt }) };
         },
-        forget: (serverId, user) => userTokens.forget(serverId, user),
+        ...userConnections({ repo: oauthRepo, upstreams, log }),
       },
     },
     maxBodyBytes: general.max_request_body_bytes,

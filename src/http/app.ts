@@ -23,6 +23,7 @@ import { adminServerRoutes } from "./routes/admin-servers.js";
 import { keyRoutes } from "./routes/keys.js";
 import { oauthRoutes, type OauthRouteDeps } from "./routes/oauth.js";
 import { connectRoutes } from "./routes/connect.js";
+import { connectionRoutes } from "./routes/connections.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { observabilityRoutes, type ObservabilityRouteDeps } from "./routes/observability.js";
 import { uiRoutes, type UiRouteDeps } from "./routes/ui.js";
@@ -54,6 +55,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, sessions: deps.ui.sessions, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, registrationLimit: deps.oauth.registrationLimit, maxBodyBytes: deps.maxBodyBytes }));
+  app.route("/", connectionRoutes({ keys: deps.keys, network: deps.network, registry: deps.registry, connections: deps.ui.connections }));
   app.route("/", uiRoutes({ ...deps.ui, origin: deps.origin, network: deps.network, log: deps.log, maxBodyBytes: deps.maxBodyBytes }));
   return app;
 }

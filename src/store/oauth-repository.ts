@@ -68,6 +68,19 @@ export interface UserTokenRecord {
   leaseUntil: string | undefined;
 }
 
+/** What the "My connections" page shows of a stored token: never the tokens themselves. */
+export interface UserConnection {
+  serverId: string;
+  scope?: string;
+  /** Epoch ms the access token expires, when the token said. */
+  expiresAt?: number;
+  hasRefreshToken: boolean;
+  /** Epoch ms of the connection (undefined in rows older than migration 016). */
+  connectedAt?: number;
+  /** Epoch ms of the last refresh, undefined until one. */
+  refreshedAt?: number;
+}
+
 export type SingleUseKind = "flow" | "code";
 
 export type ConsumeResult<T> = { status: "ok"; serverId: string; payload: T } | { status: "expired"; serverId: string } | { status: "unknown" } | { status: "used" };
@@ -224,7 +237,7 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
 
     /** A new connection's token: replaces whatever was stored (and any refresh in progress). */
     async saveUserToken(serverId: string, userId: string, token: StoredUserToken): Promise<void> {
-      const values = userTokenValues(serverId, userId, token);
+      const values = { ...userTokenValues(serverId, userId, token), connected_at: now().toISOString(), refreshed_at: null };
       await db
         .insertInto("user_tokens")
         .values({ server_id: serverId, user_id: userId, ...values })
@@ -265,7 +278,7 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
     async saveRefreshedUserToken(serverId: string, userId: string, version: number, token: StoredUserToken): Promise<boolean> {
       const result = await db
         .updateTable("user_tokens")
-        .set({ ...userTokenValues(serverId, userId, token), version: version + 1, refresh_lease_until: null })
+        .set({ ...userTokenValues(serverId, userId, token), version: version + 1, refresh_lease_until: null, refreshed_at: now().toISOString() })
         .where("server_id", "=", serverId)
         .where("user_id", "=", userId)
         .where("version", "=", version)
@@ -276,6 +289,33 @@ export function oauthRepository(db: Db, box: SecretBox, now: () => Date = () => 
     /** Ends a lease without a new token (the refresh failed for a passing reason). */
     async releaseRefresh(serverId: string, userId: string, version: number): Promise<void> {
       await db.updateTable("user_tokens").set({ refresh_lease_until: null }).where("server_id", "=", serverId).where("user_id", "=", userId).where("version", "=", version).execute();
+    },
+
+    /** The user's connections, one per server, without their tokens. */
+    async listUserConnections(userId: string): Promise<UserConnection[]> {
+      const rows = await db
+        .selectFrom("user_tokens")
+        .select(["server_id", "sealed", "connected_at", "refreshed_at"])
+        .where("user_id", "=", userId)
+        .orderBy("server_id")
+        .execute();
+      return rows.map((row) => {
+        const token = JSON.parse(box.open(row.sealed, `user_tokens/${row.server_id}/${userId}`)) as StoredUserToken;
+        return {
+          serverId: row.server_id,
+          ...(token.scope === undefined ? {} : { scope: token.scope }),
+          ...(token.expiresAt === undefined ? {} : { expiresAt: token.expiresAt }),
+          hasRefreshToken: token.refresh_token !== undefined,
+          ...(row.connected_at === null ? {} : { connectedAt: Date.parse(row.connected_at) }),
+          ...(row.refreshed_at === null ? {} : { refreshedAt: Date.parse(row.refreshed_at) }),
+        };
+      });
+    },
+
+    /** How many users have connected each server (the master key's overview: counts, never tokens). */
+    async countUserConnections(): Promise<Array<{ serverId: string; users: number }>> {
+      const rows = await db.selectFrom("user_tokens").select(["server_id", (eb) => eb.fn.countAll<number | string>().as("users")]).groupBy("server_id").orderBy("server_id").execute();
+      return rows.map((row) => ({ serverId: row.server_id, users: Number(row.users) }));
     },
 
     /** Deletes the token, or only `version` of it (a refused refresh must not delete a token saved since). */

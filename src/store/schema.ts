@@ -106,6 +106,10 @@ export interface UserTokensTable {
   version: ColumnType<number, number | undefined, number>;
   /** While set and in the future, one instance is refreshing this token. */
   refresh_lease_until: ColumnType<string | null, string | null | undefined, string | null>;
+  /** ISO time the user last connected (a new grant); null in rows older than migration 016. */
+  connected_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** ISO time of the last refresh_token grant; null until the first one. */
+  refreshed_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface UiSessionsTable {

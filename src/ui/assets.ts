@@ -94,11 +94,17 @@ details.raw-arguments summary { cursor: pointer; color: var(--accent); margin-bo
 .tabs.ranges { margin-bottom: 0; border-bottom: none; flex-wrap: wrap; }
 .toolbar h2 { margin: 0; }
 table.events time { white-space: nowrap; }
+code.scope { display: inline-block; margin: 0 .3rem .2rem 0; padding: 0 .3rem; border-radius: 4px; background: #eef1f6; font-size: .85em; white-space: nowrap; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }
   th.optional, td.optional { display: none; }
   table.events .date { display: none; }
+  table.stack thead { display: none; }
+  table.stack tr { display: block; border-bottom: 1px solid var(--line); padding: .4rem 0; }
+  table.stack th[scope="row"], table.stack td { display: block; border: none; padding: .2rem .6rem; }
+  table.stack th[scope="row"] { font-size: 1em; }
+  table.stack td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); font-size: .85em; }
 }
 `;
 

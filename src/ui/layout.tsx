@@ -12,7 +12,7 @@ export interface Viewer {
   csrf: string;
 }
 
-export type Section = "servers" | "keys" | "activity" | "none";
+export type Section = "servers" | "connections" | "keys" | "activity" | "none";
 
 /** `styles`: more inline stylesheets for this page (each allowed by hash in the page's CSP). */
 export function Page(props: { title: string; viewer?: Viewer; section?: Section; styles?: readonly string[]; children?: Child }) {
@@ -44,6 +44,9 @@ function TopBar(props: { viewer: Viewer; section: Section }) {
       <nav aria-label="Main">
         <a href="/ui/mcp/servers" {...current("servers")}>
           MCP Servers
+        </a>
+        <a href="/ui/connections" {...current("connections")}>
+          My connections
         </a>
         {props.viewer.isAdmin ? (
           <a href="/ui/keys" {...current("keys")}>

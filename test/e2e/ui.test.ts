@@ -501,7 +501,7 @@ describe("admin web UI in Chromium", { timeout: 30_000 }, () => {
     expect(await rows.count()).toBe(1);
     expect(await textOf(rows.first().getByRole("link"))).toBe(shared.name);
     const nav = page.getByRole("navigation", { name: "Main" });
-    expect(await nav.getByRole("link").allInnerTexts()).toEqual(["MCP Servers"]);
+    expect(await nav.getByRole("link").allInnerTexts()).toEqual(["MCP Servers", "My connections"]);
     expect(await page.getByText("Add New MCP Server").count()).toBe(0);
     expect(await textOf(page.locator("header .who"))).toContain("Signed in with key");
 

@@ -116,7 +116,9 @@ export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
     if (code === null) return page(400, "Not connected", "This address lacks the authorization code.", back);
     try {
       const done = await deps.connect.finish(deps.registry.current(), code);
-      return new Response(null, { status: 303, headers: { location: `/ui/mcp/servers/${encodeURIComponent(done.server.id)}?connected=1`, "cache-control": "no-store" } });
+      // The state "connections" (the only one the UI sends) returns to My connections; nothing else is a destination.
+      const location = query.get("state") === "connections" ? `/ui/connections?connected=${encodeURIComponent(done.server.id)}` : `/ui/mcp/servers/${encodeURIComponent(done.server.id)}?connected=1`;
+      return new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
     } catch (error) {
       const failure = toGatewayError(error);
       return page(failure.status >= 500 ? 502 : 400, "Not connected", failure.expose ? failure.message : "The connection could not be completed.", back);

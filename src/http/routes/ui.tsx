@@ -19,6 +19,7 @@ import { clientMessage, GatewayError, toGatewayError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { serverForCaller, serversForCaller } from "../../mcp/access.js";
 import type { Aggregate } from "../../mcp/aggregate.js";
+import type { UserConnections } from "../../oauth/connections.js";
 import type { OriginSettings } from "../../oauth/public-origin.js";
 import type { DatabaseRegistry } from "../../registry/database-registry.js";
 import type { ServerAdmin } from "../../registry/server-admin.js";
@@ -31,6 +32,7 @@ import { UI_CONTENT_SECURITY_POLICY } from "../../ui/assets.js";
 import { ActivityEventPage, ActivityPage, activityQuery, type ActivityFilters } from "../../ui/pages/activity.js";
 import { Page, type Viewer } from "../../ui/layout.js";
 import { KeysPage, type KeysPageProps } from "../../ui/pages/keys.js";
+import { ConnectionsPage, type ConnectionsPageProps } from "../../ui/pages/connections.js";
 import { LoginPage } from "../../ui/pages/login.js";
 import { ServerOverviewPage, ServerToolsPage, type Connection, type ServerSummary, type ToolsState } from "../../ui/pages/server.js";
 import { ServerFormPage, ServersPage, type Health, type ServerRow } from "../../ui/pages/servers.js";
@@ -45,9 +47,8 @@ import { requestOrigin } from "./oauth.js";
 import { HEALTH_TIMEOUT_MS, ownCall } from "../own-calls.js";
 
 /** The signed-in user's tokens for interactive servers. */
-export interface UiConnections {
+export interface UiConnections extends Pick<UserConnections, "list" | "counts" | "disconnect"> {
   expiresAt(serverId: string, userKey: string): Promise<{ connected: boolean; expiresAt?: number }>;
-  forget(serverId: string, userKey: string): Promise<void>;
 }
 
 export interface UiRouteDeps {
@@ -78,6 +79,22 @@ const SECURITY_HEADERS = {
 };
 
 type UiContext = Context<AppEnv>;
+
+/** What a disconnect did, in words: the tokens are always gone here; the revocation upstream may not be. */
+function disconnectedText(serverName: string, revocation: string | undefined): string {
+  if (revocation === "not_connected") return `There was no connection to ${serverName} to disconnect (it was already gone).`;
+  const deleted = `Disconnected from ${serverName}: your tokens were deleted from the gateway`;
+  if (revocation === "revoked") return `${deleted} and revoked at its authorization server.`;
+  if (revocation === "failed") return `${deleted}, but its authorization server did not confirm the revocation. To be sure, revoke the gateway's access in your account there.`;
+  return `${deleted}. Its authorization server offers no revocation: the grant there ends when its tokens expire.`;
+}
+
+function connectionNotice(query: Record<string, string>, nameOf: (id: string) => string): ConnectionsPageProps["notice"] {
+  if (query.missing !== undefined) return { kind: "warn", text: "There was no connection to disconnect (it was already gone)." };
+  if (query.disconnected !== undefined) return { kind: query.revocation === "failed" ? "error" : "ok", text: disconnectedText(nameOf(query.disconnected), query.revocation) };
+  if (query.connected !== undefined) return { kind: "ok", text: `Connected to ${nameOf(query.connected)}: the gateway now calls it with your account.` };
+  return undefined;
+}
 
 export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -342,12 +359,14 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const connection: Connection | undefined = connects ? await deps.connections.expiresAt(server.id, callerUserKey(current.caller)) : undefined;
       const notices: Record<string, string> = { created: "MCP server created.", saved: "Changes saved.", connected: "Connected: the gateway now calls this server with your account.", disconnected: "Disconnected: your tokens for this server were deleted." };
       const notice = Object.keys(notices).find((name) => c.req.query(name) !== undefined);
+      if (notice === "disconnected") notices.disconnected = disconnectedText(server.name, c.req.query("revocation"));
       return html(<ServerOverviewPage
           viewer={viewer(current)}
           server={summary(server)}
           {...(connection === undefined ? {} : { connection })}
           callbackUrl={`${requestOrigin(deps.origin, c)}/ui/mcp/oauth/callback`}
           {...(notice === undefined ? {} : { notice: notices[notice]! })}
+          {...(notice === "disconnected" && c.req.query("revocation") === "failed" ? { noticeKind: "error" as const } : {})}
         />,
       );
     }),
@@ -398,8 +417,38 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     page(async (c, current) => {
       const server = serverOf(c, current);
       await checkedForm(c);
-      await deps.connections.forget(server.id, callerUserKey(current.caller));
-      return seeOther(`/ui/mcp/servers/${encodeURIComponent(server.id)}?disconnected=1`);
+      const done = await deps.connections.disconnect(deps.registry.current(), current.caller, server.id, exchangeOf(c)?.requestId);
+      return seeOther(`/ui/mcp/servers/${encodeURIComponent(server.id)}?disconnected=1&revocation=${done.status}`);
+    }),
+  );
+
+  // --- My connections ----------------------------------------------------------------------
+
+  app.get(
+    "/ui/connections",
+    page(async (c, current) => {
+      const snapshot = deps.registry.current();
+      const rows = await deps.connections.list(snapshot, current.caller);
+      const notice = connectionNotice(c.req.query(), (id) => snapshot.byIdOrName(id)?.name ?? id);
+      return html(<ConnectionsPage
+          viewer={viewer(current)}
+          rows={rows}
+          callbackUrl={`${requestOrigin(deps.origin, c)}/ui/mcp/oauth/callback`}
+          {...(current.caller.kind === "master" ? { counts: await deps.connections.counts(snapshot) } : {})}
+          {...(notice === undefined ? {} : { notice })}
+        />,
+      );
+    }),
+  );
+
+  app.post(
+    "/ui/connections/:id/disconnect",
+    page(async (c, current) => {
+      await checkedForm(c);
+      // Not serverOf: a user may disconnect from a server since closed to them; only their own tokens are touched.
+      const done = await deps.connections.disconnect(deps.registry.current(), current.caller, c.req.param("id")!, exchangeOf(c)?.requestId);
+      const query = done.status === "not_connected" ? "missing=1" : `disconnected=${encodeURIComponent(done.serverId)}&revocation=${done.status}`;
+      return seeOther(`/ui/connections?${query}`);
     }),
   );
 

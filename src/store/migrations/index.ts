@@ -17,6 +17,7 @@ import * as aggregateSessionOwner from "./011-aggregate-session-owner.js";
 import * as inputEvents from "./012-input-events.js";
 import * as aggregateSessionState from "./013-aggregate-session-state.js";
 import * as auditEventsServerAt from "./015-audit-events-server-at.js";
+import * as userTokenHistory from "./016-user-token-history.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "012-input-events": inputEvents,
   "013-aggregate-session-state": aggregateSessionState,
   "015-audit-events-server-at": auditEventsServerAt,
+  "016-user-token-history": userTokenHistory,
 };
 
 /** Every migration's name, in order. */

@@ -66,12 +66,14 @@ export function ServerOverviewPage(props: {
   /** Where Connect sends the browser back (the gateway's `/ui/mcp/oauth/callback`). */
   callbackUrl: string;
   notice?: string;
+  /** How the notice reads: a disconnect whose revocation failed is an error. Default ok. */
+  noticeKind?: "ok" | "warn" | "error";
 }) {
   const server = props.server;
   const base = `/ui/mcp/servers/${encodeURIComponent(server.id)}`;
   return (
     <ServerFrame viewer={props.viewer} server={server} tab="overview">
-      {props.notice === undefined ? null : <Alert kind="ok">{props.notice}</Alert>}
+      {props.notice === undefined ? null : <Alert kind={props.noticeKind ?? "ok"}>{props.notice}</Alert>}
       <div class="card table-wrap">
         <table class="details">
           <tbody>
