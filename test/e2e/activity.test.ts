@@ -21,7 +21,8 @@ const ACTION_TIMEOUT = 15_000;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const SERVER = "seed_m2m";
-const DOCS_SCREENSHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
+/** The README's pictures are rewritten only when asked (UPDATE_SCREENSHOTS=1); otherwise they go to test-output/ to be looked at. */
+const DOCS_SCREENSHOTS = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS === "1" ? "../../docs/screenshots/" : "../../test-output/", import.meta.url));
 /** An argument value that must never show in the UI (the trail does not keep arguments). */
 const ARGUMENT = "private-argument-5c1e";
 const OK_CALLS = 52;

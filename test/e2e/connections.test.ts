@@ -17,7 +17,8 @@ import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServe
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
 
 const ACTION_TIMEOUT = 15_000;
-const DOCS_SCREENSHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
+/** The README's pictures are rewritten only when asked (UPDATE_SCREENSHOTS=1); otherwise they go to test-output/ to be looked at. */
+const DOCS_SCREENSHOTS = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS === "1" ? "../../docs/screenshots/" : "../../test-output/", import.meta.url));
 
 describe("My connections in Chromium", { timeout: 45_000 }, () => {
   let browser: Browser;
