@@ -143,7 +143,7 @@ const ROUTE_TEMPLATES: Readonly<Record<string, string>> = { aggregate: "/mcp", p
 /** The router with a server span around every request (tracing on), ended with the exchange. */
 function tracedRoute(route: (exchange: NodeExchange) => void, registry: { current(): RegistrySnapshot }): (exchange: NodeExchange) => void {
   return (exchange) => {
-    const span = startRequestSpan(exchange.method, exchange.path, (name) => exchange.headers.get(name), exchange.requestId);
+    const span = startRequestSpan(exchange.method, loggedPath(exchange.path), (name) => exchange.headers.get(name), exchange.requestId);
     if (span === undefined) return route(exchange);
     exchange.whenEnded(() => {
       const label = exchange.route === undefined ? routeLabel(exchange.path, registry.current()) : { route: exchange.route, server: exchange.serverLabel };
