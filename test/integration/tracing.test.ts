@@ -177,6 +177,21 @@ describe("tracing", () => {
     expect(exported).toContain("gatehouse-under-test");
   });
 
+  it("leaves a pass-through body with a long number as it came (context in the headers only), and masks a key in a path", async () => {
+    gateway = await startTestGateway({ servers: servers(), env: tracingEnv() });
+    const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","count":12345678901234567890}}}`;
+    const response = await gateway.fetch("/traced/mcp", { method: "POST", headers: MCP_ACCEPT, body });
+    expect(response.status).toBe(200);
+    const last = upstream.requests.at(-1)!;
+    expect(last.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect((last.body as { params: { _meta?: unknown } }).params._meta).toBeUndefined();
+
+    const key = "sk-path-key-7c1d2e3f4a5b";
+    await gateway.fetch(`/key/${key}/regenerate`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    await receiver.waitFor(() => receiver.spans.some((span) => attribute(span, "url.path") === "/key/****/regenerate"));
+    expect(receiver.bodies.join("\n")).not.toContain(key);
+  });
+
   it("refuses at startup an exporter or protocol it cannot honour", async () => {
     await expect(startTestGateway({ servers: servers(), env: { OTEL_TRACES_EXPORTER: "zipkin" } })).rejects.toThrow(/OTEL_TRACES_EXPORTER 'zipkin' is not supported/);
     await expect(startTestGateway({ servers: servers(), env: { OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" } })).rejects.toThrow(/http\/json/);
