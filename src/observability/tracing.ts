@@ -105,9 +105,23 @@ export async function startTracing(env: Record<string, string | undefined>, serv
 /** Reads one header of the inbound request (a view over node's parsed headers). */
 type HeaderGetter = (name: string) => string | null;
 
+/**
+ * Only the trace context is read from a client: W3C `baggage` (arbitrary client data) is
+ * neither continued nor, therefore, sent to upstreams.
+ */
+const TRACE_CONTEXT_KEYS = ["traceparent", "tracestate"];
+
 const headerGetter = {
-  keys: () => ["traceparent", "tracestate"],
-  get: (carrier: HeaderGetter, key: string) => carrier(key) ?? undefined,
+  keys: () => TRACE_CONTEXT_KEYS,
+  get: (carrier: HeaderGetter, key: string) => (TRACE_CONTEXT_KEYS.includes(key) ? (carrier(key) ?? undefined) : undefined),
+};
+
+const metaGetter = {
+  keys: () => TRACE_CONTEXT_KEYS,
+  get: (carrier: Record<string, unknown>, key: string) => {
+    const value = TRACE_CONTEXT_KEYS.includes(key) ? carrier[key] : undefined;
+    return typeof value === "string" ? value : undefined;
+  },
 };
 
 /**
@@ -152,7 +166,7 @@ function pathOnly(path: string): string {
  */
 export function continueFromMeta<T>(meta: unknown, method: string, handle: () => Promise<T>): Promise<T> {
   if (tracer === undefined || !isTraceMeta(meta)) return handle();
-  const parent = propagation.extract(ROOT_CONTEXT, meta);
+  const parent = propagation.extract(ROOT_CONTEXT, meta, metaGetter);
   const remote = trace.getSpanContext(parent);
   if (remote === undefined) return handle();
   const http = trace.getActiveSpan()?.spanContext();
@@ -160,7 +174,7 @@ export function continueFromMeta<T>(meta: unknown, method: string, handle: () =>
   return settle(span, () => context.with(trace.setSpan(parent, span), handle));
 }
 
-function isTraceMeta(meta: unknown): meta is Record<string, string> {
+function isTraceMeta(meta: unknown): meta is Record<string, unknown> {
   return typeof meta === "object" && meta !== null && typeof (meta as { traceparent?: unknown }).traceparent === "string";
 }
 

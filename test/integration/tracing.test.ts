@@ -112,7 +112,11 @@ describe("tracing", () => {
 
   it("shows one pass-through call as one trace: the client's, continued, across gateway and upstream (header and _meta)", async () => {
     gateway = await startTestGateway({ servers: servers(), env: tracingEnv() });
-    const response = await gateway.fetch("/traced/mcp", { method: "POST", headers: { ...MCP_ACCEPT, traceparent: CLIENT_TRACEPARENT }, body: rpc("tools/call", { name: "echo", arguments: { message: "hi" } }) });
+    const response = await gateway.fetch("/traced/mcp", {
+      method: "POST",
+      headers: { ...MCP_ACCEPT, traceparent: CLIENT_TRACEPARENT, baggage: "user.secret=client-baggage-value" },
+      body: rpc("tools/call", { name: "echo", arguments: { message: "hi" } }),
+    });
     expect(response.status).toBe(200);
     const requestId = response.headers.get("x-request-id");
 
@@ -121,6 +125,9 @@ describe("tracing", () => {
     const body = upstream.requests.at(-1)!.body as { params: { _meta: Record<string, unknown>; arguments: unknown } };
     expect(body.params._meta.traceparent).toBe(seen.traceparent);
     expect(body.params.arguments).toEqual({ message: "hi" });
+    // Client baggage (arbitrary data) is not the trace context: it goes nowhere.
+    expect(seen.baggage).toBeUndefined();
+    expect(body.params._meta.baggage).toBeUndefined();
 
     await receiver.waitFor(() => receiver.spans.some((span) => span.traceId === CLIENT_TRACE_ID && span.kind === 2 && attribute(span, "http.response.status_code") !== undefined));
     const trace = receiver.spans.filter((span) => span.traceId === CLIENT_TRACE_ID);
