@@ -10,7 +10,7 @@ import { configSchema } from "./config/schema.js";
 import { runtimeSettings } from "./config/settings.js";
 import { isGatewayError } from "./errors.js";
 import { startGateway, VERSION, type RunningGateway } from "./gateway.js";
-import { createLogger, type Logger } from "./log.js";
+import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "./log.js";
 import type { MockServer, startMockServer as StartMockServer } from "./mock-server/mock-server.js";
 
 /** The mock server (an SDK McpServer) is loaded only when asked for. */
@@ -33,6 +33,9 @@ Gateway options:
       --mock-port PORT     port of the mock server started by --with-mock-server (default 8765)
       --log-level LEVEL    trace, debug, info (default), warn, error, silent
                            (also env GATEHOUSE_LOG_LEVEL)
+      --log-format FORMAT  json (one JSON object a line) or pretty (one coloured line
+                           per event, for people); default pretty when stdout is a
+                           terminal, else json (also env GATEHOUSE_LOG_FORMAT)
   -h, --help               show this help
   -v, --version            print the version
 
@@ -74,6 +77,10 @@ Environment:
   GATEHOUSE_SALT_KEY       key material for secrets at rest (or LITELLM_SALT_KEY, else
                            derived from the master key, with a warning)
   GATEHOUSE_LOG_LEVEL      log level, as --log-level
+  GATEHOUSE_LOG_FORMAT     json or pretty, as --log-format
+  OTEL_TRACES_EXPORTER     otlp: export OpenTelemetry traces over OTLP/HTTP (JSON) to
+                           OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318);
+                           unset or none: no tracing (README, "Tracing")
   Any string in the config may be os.environ/NAME to read NAME from the environment.
 
 Stop with SIGTERM or SIGINT: the gateway stops accepting, lets in-flight requests finish
@@ -90,6 +97,14 @@ function parsePort(value: string | undefined, fallback: number, flag: string): n
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`${flag} must be a port number (0-65535), got '${value}'`, 2);
   return port;
+}
+
+/** --log-format, else GATEHOUSE_LOG_FORMAT, else pretty on a terminal and JSON otherwise. */
+function logFormat(flag: string | undefined): LogFormat {
+  const chosen = flag ?? process.env.GATEHOUSE_LOG_FORMAT;
+  if (chosen === undefined || chosen === "") return process.stdout.isTTY === true ? "pretty" : "json";
+  if (!(LOG_FORMATS as readonly string[]).includes(chosen)) fail(`--log-format must be json or pretty, got '${chosen}'`, 2);
+  return chosen as LogFormat;
 }
 
 function onSignals(log: Logger, stop: () => Promise<void>): void {
@@ -118,14 +133,14 @@ function onSignals(log: Logger, stop: () => Promise<void>): void {
 async function runMockServer(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: "string", short: "p" }, host: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { port: { type: "string", short: "p" }, host: { type: "string" }, "log-format": { type: "string" }, help: { type: "boolean", short: "h" } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(HELP);
     return;
   }
-  const log = createLogger({ level: process.env.GATEHOUSE_LOG_LEVEL });
+  const log = createLogger({ level: process.env.GATEHOUSE_LOG_LEVEL, format: logFormat(values["log-format"]) });
   const mock = await startMockServer({
     port: parsePort(values.port, 8765, "--port"),
     host: values.host ?? "127.0.0.1",
@@ -145,6 +160,7 @@ async function runGateway(argv: string[]): Promise<void> {
       "with-mock-server": { type: "boolean" },
       "mock-port": { type: "string" },
       "log-level": { type: "string" },
+      "log-format": { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },
@@ -160,7 +176,7 @@ async function runGateway(argv: string[]): Promise<void> {
   }
   if (values.config === undefined) fail("--config FILE is required (try --config examples/config.yaml; --help for all options)", 2);
   const port = parsePort(values.port, 4000, "--port");
-  const log = createLogger({ level: values["log-level"] ?? process.env.GATEHOUSE_LOG_LEVEL });
+  const log = createLogger({ level: values["log-level"] ?? process.env.GATEHOUSE_LOG_LEVEL, format: logFormat(values["log-format"]) });
 
   const { config, warnings } = await loadConfigFile(values.config, process.env);
   const settings = runtimeSettings(config, process.env);

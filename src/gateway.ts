@@ -20,6 +20,7 @@ import { honoAdapter } from "./http/hono-adapter.js";
 import { router } from "./http/router.js";
 import { mcpRoutes } from "./http/routes/mcp.js";
 import { serveNode } from "./http/node-server.js";
+import type { NodeExchange } from "./http/exchange.js";
 import type { Logger } from "./log.js";
 import { createAggregate } from "./mcp/aggregate.js";
 import { createLegacySseBridge } from "./mcp/legacy-sse-bridge.js";
@@ -45,6 +46,7 @@ import { createTokenEndpoint } from "./oauth/token.js";
 import { upstreamAuthorizations } from "./oauth/upstream-authorization-server.js";
 import { userTokenStore } from "./oauth/user-tokens.js";
 import { databaseRegistry, type DatabaseRegistry } from "./registry/database-registry.js";
+import type { RegistrySnapshot } from "./registry/registry.js";
 import { upstreamAuthFactory } from "./auth/upstream/select-strategy.js";
 import { metadataDiscovery } from "./auth/upstream/metadata-discovery.js";
 import { createServerAdmin } from "./registry/server-admin.js";
@@ -66,6 +68,7 @@ import { uiSessions } from "./ui/session.js";
 import { createAuditTrail } from "./observability/audit.js";
 import { createMetrics, type GatewayMetrics } from "./observability/metrics.js";
 import { routeLabel } from "./observability/route-label.js";
+import { startRequestSpan, startTracing } from "./observability/tracing.js";
 import { auditRepository } from "./store/audit-repository.js";
 
 export const VERSION = "0.1.0";
@@ -133,6 +136,22 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio
     await database.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** HTTP route templates (OpenTelemetry's `http.route`), by the router's route family. */
+const ROUTE_TEMPLATES: Readonly<Record<string, string>> = { aggregate: "/mcp", passthrough: "/{server}/mcp", rest: "/mcp-rest/{endpoint}" };
+
+/** The router with a server span around every request (tracing on), ended with the exchange. */
+function tracedRoute(route: (exchange: NodeExchange) => void, registry: { current(): RegistrySnapshot }): (exchange: NodeExchange) => void {
+  return (exchange) => {
+    const span = startRequestSpan(exchange.method, loggedPath(exchange.path), (name) => exchange.headers.get(name), exchange.requestId);
+    if (span === undefined) return route(exchange);
+    exchange.whenEnded(() => {
+      const label = exchange.route === undefined ? routeLabel(exchange.path, registry.current()) : { route: exchange.route, server: exchange.serverLabel };
+      span.end(exchange.response.statusCode, ROUTE_TEMPLATES[label.route], label.server);
+    });
+    span.run(() => route(exchange));
+  };
 }
 
 /** A path as the access log shows it: `POST /key/{key}/regenerate` carries a key in its path (LiteLLM's route), which is masked. */
@@ -297,16 +316,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const debugLogging = log.isLevelEnabled("debug");
+  const route = router({
+    guard: dnsRebindingGuard({ listenHost: options.host, origin, allowedOrigins: settings.allowedOrigins, log }),
+    mcp: mcpRoutes({ origin, network, registry, keys, limits, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes, streamRecheckMs: general.mcp_stream_recheck_seconds * 1000 }),
+    other: honoAdapter(app),
+    registry,
+  });
+  // Off unless OTEL_TRACES_EXPORTER names an exporter: then the router is used as it is, and no request pays for tracing.
+  const tracing = await startTracing(options.env, VERSION).catch(async (error: unknown) => {
+    await stdio.close();
+    throw error;
+  });
+  if (tracing !== undefined) log.info({ exporter: "otlp", protocol: "http/json" }, "tracing is on: spans are exported over OTLP/HTTP (OTEL_* variables)");
   const serving = serveNode({
     port: options.port,
     host: options.host,
     log,
-    handle: router({
-      guard: dnsRebindingGuard({ listenHost: options.host, origin, allowedOrigins: settings.allowedOrigins, log }),
-      mcp: mcpRoutes({ origin, network, registry, keys, limits, passthrough, aggregate, rest, maxBodyBytes: general.max_request_body_bytes, streamRecheckMs: general.mcp_stream_recheck_seconds * 1000 }),
-      other: honoAdapter(app),
-      registry,
-    }),
+    handle: tracing === undefined ? route : tracedRoute(route, registry),
     ended: (exchange) => {
       const seconds = (performance.now() - exchange.started) / 1000;
       const status = exchange.response.statusCode;
@@ -321,6 +347,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // A gateway that cannot listen leaves no stdio process behind.
   const listening = await serving.catch(async (error: unknown) => {
     await stdio.close();
+    await tracing?.shutdown();
     throw error;
   });
   const url = listening.url;
@@ -342,6 +369,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // stdio servers: stdin closed, then SIGTERM, then SIGKILL (about 2 s apart), so none outlives the gateway.
     await Promise.allSettled([clients.close(), http.close(), documents.close(), audit.close(), limits.close(), stdio.close()]);
     await database.close();
+    // Last: the spans of the requests that finished while draining are exported too.
+    await tracing?.shutdown().catch((error: unknown) => log.warn({ err: (error as Error).message }, "could not export the last spans"));
     log.info("gatehouse stopped");
   }
 

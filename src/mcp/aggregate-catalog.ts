@@ -31,6 +31,7 @@ import { exposedName, matchExposedName } from "./tool-routing.js";
 import type { ToolsClient } from "./upstream-session.js";
 import { LOG_LEVELS } from "./modern-protocol.js";
 import type { AggregateSession } from "./aggregate-session.js";
+import { fanOut } from "./tool-listing.js";
 
 export const RESOURCE_SCHEME = "gatehouse://";
 /** The longest resource URI a subscription may name (a listen's each, a session's resources/subscribe): the gateway keeps them and asks for them again. */
@@ -215,14 +216,12 @@ export function createCatalog(deps: CatalogDeps) {
   async function listPage(request: CatalogRequest, kind: ListKind, cursor: unknown): Promise<{ items: Array<{ server: McpServerEntry; item: Record<string, unknown> }>; nextCursor?: string }> {
     const resumed = decodeCursor(kind.method, cursor);
     const servers = resumed === undefined ? request.servers : request.servers.filter((server) => resumed.has(server.name));
-    const settled = await Promise.allSettled(
-      servers.map((server) => {
-        const upstreamCursor = resumed?.get(server.name);
-        return withCapability(request, server, kind.capability, (client) =>
-          client.request(kind.method, upstreamCursor === undefined ? {} : { cursor: upstreamCursor }, callOptions(request, server)),
-        );
-      }),
-    );
+    const settled = await fanOut(kind.method, servers, (server) => {
+      const upstreamCursor = resumed?.get(server.name);
+      return withCapability(request, server, kind.capability, (client) =>
+        client.request(kind.method, upstreamCursor === undefined ? {} : { cursor: upstreamCursor }, callOptions(request, server)),
+      );
+    });
     const items: Array<{ server: McpServerEntry; item: Record<string, unknown> }> = [];
     const next = new Map<string, string>();
     settled.forEach((outcome, index) => {

@@ -32,7 +32,7 @@ import { exposedName, routePrefixedTool, soleServer } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
 import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
 import { GATEWAY_CLIENT_INFO, SUBSCRIPTIONS_LISTEN, type ServerMessage } from "./upstream-session.js";
-import { DEFAULT_LIST_LIMITS, listAllTools, type ListLimits } from "./tool-listing.js";
+import { DEFAULT_LIST_LIMITS, fanOut, listAllTools, type ListLimits } from "./tool-listing.js";
 import { createCatalog, type CatalogRequest } from "./aggregate-catalog.js";
 
 export interface AggregateRequest {
@@ -220,8 +220,7 @@ export function createAggregate(deps: AggregateDeps) {
     session?: AggregateSession,
     capabilities?: Record<string, unknown>,
   ): Promise<{ lists: ServerTools[]; failures: ListFailure[] }> {
-    const settled = await Promise.allSettled(
-      servers.map(async (server) => {
+    const settled = await fanOut("tools/list", servers, async (server) => {
         const { tools, truncated, pages } = await deps.clients.withClient(
           server,
           snapshot,
@@ -241,8 +240,7 @@ export function createAggregate(deps: AggregateDeps) {
         }
         const visible = toolVisibility(caller, server);
         return { server, tools: visible === undefined ? tools : tools.filter((tool) => visible(tool.name)) };
-      }),
-    );
+      });
     const lists: ServerTools[] = [];
     const failures: ListFailure[] = [];
     settled.forEach((outcome, index) => {

@@ -36,6 +36,7 @@ import { noteUnauthorized, stepUpChallenge } from "./step-up.js";
 import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
 import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
 import { readAll, type UpstreamHttp } from "./upstream-http.js";
+import { upstreamCall, type TraceCarrier } from "../observability/tracing.js";
 import { sessionNotFound, type SessionBinding } from "./session-binding.js";
 import { admitStream, streamOwner, type StreamAdmission, type StreamBudget } from "./stream-budget.js";
 
@@ -112,7 +113,10 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       // A 2026-07-28 subscriptions/listen is held open by the client as a GET stream is: admitted, and sent on the streams' own connections, as one.
       const stream = method === "GET" || (request.parsed !== undefined && isListenRequest(request.parsed));
       admission = admitStream(deps.streams, request.server, streamOwner(request.caller, request.inbound.headers), method, stream);
-      const answer = await forward(request, method, admission, stream);
+      const admitted = admission;
+      const message = request.parsed?.messages[0];
+      const mcpMethod = message !== undefined && "method" in message ? message.method : undefined;
+      const answer = await upstreamCall(request.server.name, mcpMethod, message === undefined ? undefined : calledTool(message), (trace) => forward(request, method, admitted, stream, trace));
       audit.answered(answer.status);
       return answer;
     } catch (error) {
@@ -122,14 +126,22 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
   }
 
   /** Sends the request upstream with the server's credentials, settled without a promise when they are at hand. */
-  function send(request: ProxyRequest, method: "GET" | "POST" | "DELETE", sessionId: string | undefined, outbound: OutboundRequest, stream: boolean): Promise<Dispatcher.ResponseData> {
+  function send(
+    request: ProxyRequest,
+    method: "GET" | "POST" | "DELETE",
+    sessionId: string | undefined,
+    outbound: OutboundRequest,
+    stream: boolean,
+    trace: TraceCarrier | undefined,
+  ): Promise<Dispatcher.ResponseData> {
     if (sessionId !== undefined) outbound.headers["mcp-session-id"] = sessionId;
+    if (trace !== undefined) Object.assign(outbound.headers, trace);
     return deps.http.send({
       serverName: request.server.name,
       target: request.server.target,
       method,
       headers: outbound.headers,
-      body: request.body,
+      body: trace === undefined ? request.body : withTraceMeta(request, trace),
       signal: request.inbound.cancel,
       timeoutMs: request.server.timeoutMs,
       longLived: stream,
@@ -147,7 +159,7 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     });
   }
 
-  async function forward(request: ProxyRequest, method: "GET" | "POST" | "DELETE", admission: StreamAdmission, stream: boolean): Promise<HttpAnswer> {
+  async function forward(request: ProxyRequest, method: "GET" | "POST" | "DELETE", admission: StreamAdmission, stream: boolean, trace: TraceCarrier | undefined): Promise<HttpAnswer> {
     const parsed = request.parsed;
     if (request.body !== undefined) assertJsonUtf8(request.inbound.headers.get("content-type"));
     if (parsed !== undefined) checkToolCalls(request, parsed);
@@ -155,12 +167,12 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
 
     const prepared = outboundFor(request);
     let outbound = prepared instanceof Promise ? await prepared : prepared;
-    let upstream = await send(request, method, sessionId, outbound, stream);
+    let upstream = await send(request, method, sessionId, outbound, stream, trace);
     if (upstream.statusCode === 401 && retryAfterUnauthorized(request.server, outbound.credentials)) {
       // The body was read whole, so the request can be sent again with fresh credentials, once.
       upstream.body.resume();
       outbound = await outboundFor(request);
-      upstream = await send(request, method, sessionId, outbound, stream);
+      upstream = await send(request, method, sessionId, outbound, stream, trace);
     }
     const status = upstream.statusCode;
     const resolution = outbound.credentials.resolution;
@@ -392,3 +404,23 @@ function streamOf(body: Readable, scrubber: CredentialScrubber, broken: ((error:
     },
   });
 }
+
+/**
+ * The body with the call's trace context in its `_meta` (MCP 2026-07-28, "OpenTelemetry
+ * trace context"), for a single request; tracing is on. The body is otherwise forwarded as
+ * the client's bytes, so it is rewritten only where that changes nothing else: a batch, a
+ * response, or a body with a number JSON cannot carry exactly (16 digits or more) goes as
+ * it came, with the context in the headers only.
+ */
+function withTraceMeta(request: ProxyRequest, trace: TraceCarrier): string | undefined {
+  const body = request.body;
+  const parsed = request.parsed;
+  if (body === undefined || parsed === undefined || parsed.isBatch || parsed.messages.length !== 1) return body;
+  const message = parsed.messages[0]!;
+  if (!isRequest(message) || LONG_NUMBER.test(body)) return body;
+  const params = message.params ?? {};
+  const meta = typeof params._meta === "object" && params._meta !== null ? params._meta : {};
+  return JSON.stringify({ ...message, params: { ...params, _meta: { ...meta, ...trace } } });
+}
+
+const LONG_NUMBER = /\d{16}/;

@@ -15,6 +15,8 @@ import { ErrorCode, McpError, type ListToolsResult, type Tool } from "@modelcont
 import { isGatewayError } from "../errors.js";
 import type { CancelSource } from "../exchange.js";
 import type { ToolsClient } from "./upstream-session.js";
+import { traced } from "../observability/tracing.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
 
 export interface ListLimits {
   maxPages: number;
@@ -38,6 +40,17 @@ export interface ListOptions {
   totalTimeoutMs: number;
   limits: ListLimits;
   now?: () => number;
+}
+
+/**
+ * A listing across servers, settled per server (one server's failure costs the others
+ * nothing): traced as one span for the fan-out with a child per server, under which that
+ * server's session, token and list calls nest.
+ */
+export function fanOut<T>(method: string, servers: readonly McpServerEntry[], list: (server: McpServerEntry) => Promise<T>): Promise<PromiseSettledResult<T>[]> {
+  return traced(`fan-out ${method}`, { "mcp.method.name": method, "gatehouse.servers": servers.length }, () =>
+    Promise.allSettled(servers.map((server) => traced(`${method} ${server.name}`, { "mcp.method.name": method, "gatehouse.server": server.name }, () => list(server)))),
+  );
 }
 
 export async function listAllTools(client: ToolsClient, options: ListOptions): Promise<ToolListing> {

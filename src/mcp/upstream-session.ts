@@ -30,6 +30,7 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import { NO_SCRUBBING, type CredentialScrubber } from "../credential-scrubber.js";
 import { Cancellation, type CancelSource } from "../exchange.js";
 import type { UpstreamHttp } from "./upstream-http.js";
+import { addTraceHeaders, upstreamCall, type TraceCarrier } from "../observability/tracing.js";
 import { CACHEABLE_METHODS, META_LOG_LEVEL, MODERN_VERSIONS, SUBSCRIPTIONS_LISTEN, encodeHeaderValue, mirroredHeaders } from "./modern-protocol.js";
 
 export interface CallOptions {
@@ -413,6 +414,7 @@ export class StreamableHttpSession implements ToolsClient {
     // Negotiated by initialize, then sent on every request (MCP transports spec, "Protocol Version Header").
     if (this.initialized) headers["mcp-protocol-version"] = this.protocolVersion;
     if (this.sessionId !== undefined) headers["mcp-session-id"] = this.sessionId;
+    addTraceHeaders(headers);
     return headers;
   }
 
@@ -458,12 +460,20 @@ export class StreamableHttpSession implements ToolsClient {
     if (cache.size > MAX_CACHED_ANSWERS) cache.delete(cache.keys().next().value!);
   }
 
-  private async send(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
+  /** One upstream call, in a client span of its own when tracing is on (server, method and tool name; never the arguments). */
+  private send(method: string, params: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
+    const tool = method === "tools/call" && typeof params.name === "string" ? params.name : undefined;
+    return upstreamCall(this.server.name, method, tool, (trace) => this.sendTraced(method, params, options, trace));
+  }
+
+  private async sendTraced(method: string, params: Record<string, unknown>, options: CallOptions, trace: TraceCarrier | undefined): Promise<Record<string, unknown>> {
     if (this.closed) throw new McpError(ErrorCode.ConnectionClosed, "Connection closed");
     const id = ++this.nextId;
     const progress = options.onprogress;
     let body: string;
     let headers = this.requestHeaders();
+    // The call's own context, in the headers and (MCP 2026-07-28, "OpenTelemetry trace context") in `_meta`, replacing any the client sent.
+    if (trace !== undefined) params = { ...params, _meta: { ...(isObject(params._meta) ? params._meta : {}), ...trace } };
     if (this.modern !== undefined) {
       const meta = {
         ...(isObject(params._meta) ? params._meta : {}),
@@ -475,7 +485,7 @@ export class StreamableHttpSession implements ToolsClient {
       headers = { ...headers, ...mirroredHeaders(this.modern.version, method, params) };
       if (method === "tools/call" && typeof params.name === "string") Object.assign(headers, paramHeaderValues(this.paramHeaders.get(params.name), params.arguments));
     } else if (progress !== undefined) {
-      params = { ...params, _meta: { progressToken: id } };
+      params = { ...params, _meta: { ...(trace === undefined ? {} : trace), progressToken: id } };
     }
     try {
       body = JSON.stringify({ jsonrpc: "2.0", id, method, params });

@@ -6,6 +6,7 @@
 import * as oauth from "oauth4webapi";
 import { allowHttp } from "../auth/upstream/allow-http.js";
 import type { TokenEvents } from "../observability/metrics.js";
+import { traced } from "../observability/tracing.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { StoredClient, StoredUserToken } from "../store/oauth-repository.js";
 import { assertTokenBoundTo, upstreamClientAt } from "./issuer-binding.js";
@@ -18,7 +19,20 @@ import type { UpstreamAuthorizations } from "./upstream-authorization-server.js"
  * per-user store) came from another issuer than the authorization server's now
  * (issuer-binding.ts): the refresh token is then sent nowhere. Answers the issuer too.
  */
-export async function refreshAtUpstream(
+export function refreshAtUpstream(
+  upstreams: UpstreamAuthorizations,
+  server: McpServerEntry,
+  client: StoredClient,
+  refreshToken: string,
+  events?: TokenEvents,
+  stored?: StoredUserToken,
+): Promise<{ token: oauth.TokenEndpointResponse; issuer: string }> {
+  return traced("upstream token refresh_token", { "gatehouse.server": server.name, "oauth.grant_type": "refresh_token" }, () =>
+    refresh(upstreams, server, client, refreshToken, events, stored),
+  );
+}
+
+async function refresh(
   upstreams: UpstreamAuthorizations,
   server: McpServerEntry,
   client: StoredClient,

@@ -80,10 +80,10 @@ describe("gatehouse --help and --version", () => {
       const cli = runCli([flag]);
       const { code } = await cli.exited;
       expect(code, flag).toBe(0);
-      for (const documented of ["--config", "--port", "--host", "--with-mock-server", "--mock-port", "--log-level", "--help", "--version", "mock-server"]) {
+      for (const documented of ["--config", "--port", "--host", "--with-mock-server", "--mock-port", "--log-level", "--log-format", "--help", "--version", "mock-server"]) {
         expect(cli.stdout(), `${flag} documents ${documented}`).toContain(documented);
       }
-      for (const variable of ["DATABASE_URL", "GATEHOUSE_MASTER_KEY", "GATEHOUSE_SALT_KEY"]) expect(cli.stdout()).toContain(variable);
+      for (const variable of ["DATABASE_URL", "GATEHOUSE_MASTER_KEY", "GATEHOUSE_SALT_KEY", "GATEHOUSE_LOG_FORMAT", "OTEL_TRACES_EXPORTER"]) expect(cli.stdout()).toContain(variable);
       expect(cli.stderr()).toBe("");
     }
   });
@@ -258,6 +258,53 @@ describe("gatehouse running", () => {
     });
     expect(called.status).toBe(200);
     expect(await called.json()).toEqual({ content: [{ type: "text", text: "hello" }] });
+  });
+});
+
+describe("gatehouse --log-format", () => {
+  const config = "mcp_servers:\n  alpha:\n    url: http://127.0.0.1:9/mcp\n    auth_type: none\n";
+
+  /** Resolves once stdout holds `text` (pretty lines are not JSON, so waitForLog cannot see them). */
+  function stdoutHolds(cli: CliProcess, text: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (cli.stdout().includes(text)) {
+          cli.child.stdout!.off("data", check);
+          resolve();
+        } else if (cli.child.exitCode !== null) {
+          reject(new Error(`the CLI exited; stdout:\n${cli.stdout()}\nstderr:\n${cli.stderr()}`));
+        }
+      };
+      cli.child.stdout!.on("data", check);
+      cli.child.once("close", check);
+      check();
+    });
+  }
+
+  it("pretty prints one human line per event, no JSON (flag and GATEHOUSE_LOG_FORMAT)", async () => {
+    for (const [args, env] of [[["--log-format", "pretty"], cliEnv()], [[], cliEnv({ GATEHOUSE_LOG_FORMAT: "pretty" })]] as const) {
+      const port = await freePort();
+      const path = await writeConfig(`pretty-${port}.yaml`, config);
+      const cli = runCli(["--config", path, "--port", String(port), ...args], env);
+      await stdoutHolds(cli, "gatehouse is listening");
+      const line = cli.stdout().split("\n").find((text) => text.includes("gatehouse is listening"))!;
+      expect(line).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: gatehouse is listening/);
+      expect(line).toContain(`"url":"http://127.0.0.1:${port}"`);
+      expect(cli.logs).toEqual([]);
+      await killChildren(children.splice(0));
+    }
+  });
+
+  it("json prints JSON lines even where pretty would be the default", async () => {
+    const { cli, port } = await startGatewayCli(config, ["--log-format", "json"]);
+    const listening = cli.logs.find(isListening)!;
+    expect(listening).toMatchObject({ level: 30, url: `http://127.0.0.1:${port}` });
+  });
+
+  it("refuses a format it does not know with exit status 2", async () => {
+    const cli = runCli(["--config", "whatever.yaml", "--log-format", "xml"]);
+    expect((await cli.exited).code).toBe(2);
+    expect(cli.stderr()).toContain("--log-format must be json or pretty, got 'xml'");
   });
 });
 

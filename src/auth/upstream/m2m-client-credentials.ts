@@ -13,6 +13,7 @@ import type { Logger } from "../../log.js";
 import type { TokenEvents } from "../../observability/metrics.js";
 import { allowHttp } from "./allow-http.js";
 import { refreshingCache, type Expiring } from "./refreshing-cache.js";
+import { traced } from "../../observability/tracing.js";
 import type { UpstreamAuth, UpstreamCredentials } from "./strategy.js";
 import { metadataDiscovery, type MetadataDiscovery } from "./metadata-discovery.js";
 import { cacheLifetimeSeconds, DEFAULT_TOKEN_TIMEOUT_MS, targetParameters, tokenEndpointClient, tokenEndpointError, type ClientAuthMethod } from "./token-endpoint.js";
@@ -69,7 +70,7 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Upstre
   }
 
   const cache = refreshingCache({
-    fetch: requestToken,
+    fetch: () => traced("upstream token client_credentials", { "gatehouse.server": options.serverName, "oauth.grant_type": "client_credentials" }, requestToken),
     now,
     onHit: () => options.events?.tokenCacheHit(options.serverName, "client_credentials"),
     onBackgroundError: (error) =>

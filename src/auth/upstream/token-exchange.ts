@@ -33,6 +33,7 @@ import {
   type ClientAuthMethod,
   type TokenRequestKind,
 } from "./token-endpoint.js";
+import { traced } from "../../observability/tracing.js";
 
 export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -89,6 +90,8 @@ export function tokenExchangeAuth(options: TokenExchangeOptions): UpstreamAuth {
   /** Which cache key issued credentials belong to, so an upstream 401 drops exactly that entry. */
   const keys = new WeakMap<UpstreamCredentials, string>();
 
+  const TRACE_ATTRIBUTES = Object.freeze({ "gatehouse.server": options.serverName, "oauth.grant_type": TOKEN_EXCHANGE_GRANT });
+
   async function exchange(subjectToken: string, subjectExpiresAt: number | undefined): Promise<{ value: UpstreamCredentials; expiresAt: number }> {
     const parameters = targetParameters(options);
     parameters.set("subject_token", subjectToken);
@@ -123,7 +126,7 @@ export function tokenExchangeAuth(options: TokenExchangeOptions): UpstreamAuth {
       const subjectExpiresAt = jwtExpiry(subjectToken);
       if (subjectExpiresAt !== undefined && subjectExpiresAt <= now()) throw subjectTokenExpired(options.serverName);
       const key = createHash("sha256").update(options.serverId).update("\0").update(subjectToken).digest("base64url");
-      const credentials = await cache.get(key, () => exchange(subjectToken, subjectExpiresAt));
+      const credentials = await cache.get(key, () => traced("upstream token token_exchange", TRACE_ATTRIBUTES, () => exchange(subjectToken, subjectExpiresAt)));
       keys.set(credentials, key);
       return credentials;
     },

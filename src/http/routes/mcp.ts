@@ -31,6 +31,7 @@ import { aggregateResourceMetadataUrl, protectedResourceMetadataUrl, type McpPat
 import { publicOrigin, type OriginSettings } from "../../oauth/public-origin.js";
 import type { RegistrySnapshot, ServerRegistry } from "../../registry/registry.js";
 import type { McpServerEntry } from "../../registry/server-entry.js";
+import { continueFromMeta, traced } from "../../observability/tracing.js";
 import { noSuchRoute } from "../error-response.js";
 import type { NodeExchange } from "../exchange.js";
 
@@ -74,7 +75,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       targets === undefined || snapshot === undefined || !snapshot.hasDelegating
         ? plainAuthentication
         : { network: deps.network, delegatedTargets: (fromPublicInternet: boolean) => delegatedTargets(snapshot, targets(), fromPublicInternet) };
-    const authenticated = authenticateRequest(deps.keys, exchange, options);
+    const authenticated = traced("gatehouse.authenticate", AUTHENTICATE_ATTRIBUTES, () => authenticateRequest(deps.keys, exchange, options));
     if (authenticated instanceof Promise) {
       return authenticated.then((settled) => {
         exchange.caller = settled.caller;
@@ -206,7 +207,9 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
           parsed: read?.parsed,
           resourceMetadataUrl: metadataUrl,
         });
-      const answer = await (server.kind === "interactive" ? challengeOnMissingToken(metadataUrl, server, forward) : forward());
+      const answer = await continueFromMeta(traceMeta(read?.parsed), mcpMethod(read?.parsed) ?? exchange.method, () =>
+        server.kind === "interactive" ? challengeOnMissingToken(metadataUrl, server, forward) : forward(),
+      );
       streamStarts(read?.parsed, slot);
       if (exchange.method === "GET" || (read !== undefined && isListenRequest(read.parsed))) recheckWhileOpen(exchange, targets, authenticated.caller, server);
       await exchange.write(answer);
@@ -245,16 +248,18 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       const slot = caller.limits !== undefined ? await admit(exchange, caller) : NOTHING_HELD;
       const { parsed } = await readJsonRpc(exchange, errorId);
       if (caller.limits !== undefined) await countToolCalls(caller, toolCallCount(parsed));
-      const answer = await deps.aggregate.handle({
-        snapshot,
-        caller: authenticated.caller,
-        narrowTo: narrowTo(),
-        resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(origin(exchange), server),
-        inbound: inbound(exchange, authenticated),
-        parsed,
-        requestId: exchange.requestId,
-        recheck,
-      });
+      const answer = await continueFromMeta(traceMeta(parsed), mcpMethod(parsed) ?? "POST", () =>
+        deps.aggregate.handle({
+          snapshot,
+          caller: authenticated.caller,
+          narrowTo: narrowTo(),
+          resourceMetadataUrl: (server) => aggregateResourceMetadataUrl(origin(exchange), server),
+          inbound: inbound(exchange, authenticated),
+          parsed,
+          requestId: exchange.requestId,
+          recheck,
+        }),
+      );
       streamStarts(parsed, slot);
       await exchange.write(answer);
     } catch (error) {
@@ -309,6 +314,19 @@ async function challengeOnMissingToken(metadataUrl: () => string, server: McpSer
 }
 
 const NOTHING_HELD = () => undefined;
+const AUTHENTICATE_ATTRIBUTES = Object.freeze({ "gatehouse.step": "key resolution" });
+
+/** A single request's `_meta`, where a 2026-07-28 client puts its trace context (`traceparent`, `tracestate`). */
+function traceMeta(parsed: ParsedBody | undefined): unknown {
+  if (parsed === undefined || parsed.isBatch || parsed.messages.length !== 1) return undefined;
+  const message = parsed.messages[0]!;
+  return "method" in message ? message.params?._meta : undefined;
+}
+
+function mcpMethod(parsed: ParsedBody | undefined): string | undefined {
+  const message = parsed?.messages[0];
+  return message !== undefined && "method" in message ? message.method : undefined;
+}
 const DEFAULT_STREAM_RECHECK_MS = 25_000;
 
 function aggregateIsStateless(): GatewayError {

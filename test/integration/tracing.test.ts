@@ -1,0 +1,206 @@
+/**
+ * OpenTelemetry traces end to end: a real OTLP/HTTP receiver on loopback (the exporter
+ * sends OTLP JSON, `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`), the gateway, and real SDK
+ * upstreams that record the `traceparent` they were sent, in their headers and in `_meta`.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { startMockServer, type MockServer } from "../../src/mock-server/mock-server.js";
+import { conditions } from "../fixtures/conditions.js";
+import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
+
+const UPSTREAM_TOKEN = "upstream-static-token-5f2c9a";
+const CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_TRACEPARENT = `00-${CLIENT_TRACE_ID}-00f067aa0ba902b7-01`;
+const META_TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
+
+interface ExportedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: Array<{ key: string; value: Record<string, unknown> }>;
+  links?: Array<{ traceId: string; spanId: string }>;
+}
+
+/** An OTLP/HTTP receiver: every request's JSON body, and the spans in them. */
+async function startReceiver() {
+  const bodies: string[] = [];
+  const spans: ExportedSpan[] = [];
+  const received = conditions();
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      bodies.push(`${request.method} ${request.url} ${text}`);
+      const payload = JSON.parse(text) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: ExportedSpan[] }> }> };
+      for (const resource of payload.resourceSpans) for (const scope of resource.scopeSpans) spans.push(...scope.spans);
+      response.writeHead(200, { "content-type": "application/json" }).end("{}");
+      received.changed();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    bodies,
+    spans,
+    waitFor: (done: () => boolean) => received.waitUntil(done),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const attribute = (span: ExportedSpan, key: string): unknown => {
+  const value = span.attributes.find((entry) => entry.key === key)?.value;
+  return value === undefined ? undefined : Object.values(value)[0];
+};
+
+const traceIdOf = (traceparent: unknown): string | undefined => (typeof traceparent === "string" ? traceparent.split("-")[1] : undefined);
+
+describe("tracing", () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let upstream: Upstream;
+  let mock: MockServer;
+  let gateway: TestGateway | undefined;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    upstream = await startUpstream({ name: "traced" });
+    mock = await startMockServer({ port: 0 });
+  });
+  afterEach(async () => {
+    await gateway?.close();
+    gateway = undefined;
+    vi.unstubAllEnvs();
+  });
+  afterAll(async () => {
+    await Promise.all([receiver?.close(), upstream?.close(), mock?.close()]);
+  });
+
+  const servers = () => ({
+    traced: { url: upstream.url, auth_type: "bearer_token", auth_value: UPSTREAM_TOKEN },
+    m2m: { url: `${mock.url}/mcp`, auth_type: "oauth2", client_id: "test-client", client_secret: "test-secret", token_url: `${mock.url}/oauth/token` },
+  });
+
+  /** The exporter reads these from the process's environment, the gateway from its own. */
+  function tracingEnv(): Record<string, string> {
+    const env = {
+      OTEL_TRACES_EXPORTER: "otlp",
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_SERVICE_NAME: "gatehouse-under-test",
+      OTEL_BSP_SCHEDULE_DELAY: "20",
+    };
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+    return env;
+  }
+
+  it("sends nothing and adds no traceparent when no exporter is configured", async () => {
+    gateway = await startTestGateway({ servers: servers() });
+    const response = await gateway.fetch("/traced/mcp", { method: "POST", headers: { ...MCP_ACCEPT, traceparent: CLIENT_TRACEPARENT }, body: rpc("tools/call", { name: "echo", arguments: { message: "hi" } }) });
+    expect(response.status).toBe(200);
+    expect(upstream.lastHeaders().traceparent).toBeUndefined();
+    const body = upstream.requests.at(-1)!.body as { params: { _meta?: Record<string, unknown> } };
+    expect(body.params._meta?.traceparent).toBeUndefined();
+    await gateway.close();
+    gateway = undefined;
+    expect(receiver.bodies).toEqual([]);
+  });
+
+  it("shows one pass-through call as one trace: the client's, continued, across gateway and upstream (header and _meta)", async () => {
+    gateway = await startTestGateway({ servers: servers(), env: tracingEnv() });
+    const response = await gateway.fetch("/traced/mcp", {
+      method: "POST",
+      headers: { ...MCP_ACCEPT, traceparent: CLIENT_TRACEPARENT, baggage: "user.secret=client-baggage-value" },
+      body: rpc("tools/call", { name: "echo", arguments: { message: "hi" } }),
+    });
+    expect(response.status).toBe(200);
+    const requestId = response.headers.get("x-request-id");
+
+    const seen = upstream.lastHeaders();
+    expect(traceIdOf(seen.traceparent)).toBe(CLIENT_TRACE_ID);
+    const body = upstream.requests.at(-1)!.body as { params: { _meta: Record<string, unknown>; arguments: unknown } };
+    expect(body.params._meta.traceparent).toBe(seen.traceparent);
+    expect(body.params.arguments).toEqual({ message: "hi" });
+    // Client baggage (arbitrary data) is not the trace context: it goes nowhere.
+    expect(seen.baggage).toBeUndefined();
+    expect(body.params._meta.baggage).toBeUndefined();
+
+    await receiver.waitFor(() => receiver.spans.some((span) => span.traceId === CLIENT_TRACE_ID && span.kind === 2 && attribute(span, "http.response.status_code") !== undefined));
+    const trace = receiver.spans.filter((span) => span.traceId === CLIENT_TRACE_ID);
+    const server = trace.find((span) => span.kind === 2)!;
+    expect(server.parentSpanId).toBe("00f067aa0ba902b7");
+    expect(server.name).toBe("POST /{server}/mcp");
+    expect(attribute(server, "http.route")).toBe("/{server}/mcp");
+    expect(attribute(server, "http.response.status_code")).toBe(200);
+    expect(attribute(server, "gatehouse.request_id")).toBe(requestId);
+    expect(attribute(server, "gatehouse.server")).toBe("traced");
+    const authentication = trace.find((span) => span.name === "gatehouse.authenticate")!;
+    expect(authentication.parentSpanId).toBe(server.spanId);
+    const call = trace.find((span) => span.kind === 3)!;
+    expect(call.parentSpanId).toBe(server.spanId);
+    expect(call.name).toBe("tools/call echo");
+    expect(attribute(call, "gatehouse.server")).toBe("traced");
+    expect(attribute(call, "mcp.method.name")).toBe("tools/call");
+    expect(attribute(call, "gen_ai.tool.name")).toBe("echo");
+    // The upstream's parent is the gateway's client span.
+    expect((seen.traceparent as string).split("-")[2]).toBe(call.spanId);
+  });
+
+  it("continues a 2026-07-28 request's _meta traceparent on the aggregate, and traces the token fetch and the fan-out", async () => {
+    gateway = await startTestGateway({ servers: servers(), env: tracingEnv() });
+    const meta = { traceparent: `00-${META_TRACE_ID}-b7ad6b7169203331-01` };
+    const listed = await gateway.fetch("/mcp", { method: "POST", headers: MCP_ACCEPT, body: rpc("tools/list", { _meta: meta }) });
+    expect(listed.status).toBe(200);
+    const called = await gateway.fetch("/mcp", { method: "POST", headers: MCP_ACCEPT, body: rpc("tools/call", { name: "traced-echo", arguments: { message: "secret-argument-value" }, _meta: meta }, 2) });
+    expect(called.status).toBe(200);
+    expect(await called.text()).toContain("secret-argument-value");
+
+    const last = upstream.requests.at(-1)!;
+    expect(traceIdOf(last.headers.traceparent)).toBe(META_TRACE_ID);
+    expect(traceIdOf((last.body as { params: { _meta: Record<string, unknown> } }).params._meta.traceparent)).toBe(META_TRACE_ID);
+
+    await receiver.waitFor(() => receiver.spans.filter((span) => span.traceId === META_TRACE_ID && span.name === "tools/call").length > 0 && receiver.spans.some((span) => span.name === "fan-out tools/list"));
+    const trace = receiver.spans.filter((span) => span.traceId === META_TRACE_ID);
+    const mcpSpans = trace.filter((span) => span.kind === 2);
+    expect(mcpSpans.map((span) => span.name).sort()).toEqual(["tools/call", "tools/list"]);
+    for (const span of mcpSpans) {
+      expect(span.parentSpanId).toBe("b7ad6b7169203331");
+      // Linked to the HTTP request's own span, which began before the body was read.
+      expect(span.links?.length).toBe(1);
+    }
+    const fanOut = trace.find((span) => span.name === "fan-out tools/list")!;
+    const perServer = trace.filter((span) => span.parentSpanId === fanOut.spanId).map((span) => span.name);
+    expect(perServer.sort()).toEqual(["tools/list m2m", "tools/list traced"]);
+    expect(trace.some((span) => span.name === "upstream token client_credentials" && attribute(span, "gatehouse.server") === "m2m")).toBe(true);
+    expect(trace.some((span) => span.kind === 3 && attribute(span, "gen_ai.tool.name") === "echo" && attribute(span, "gatehouse.server") === "traced")).toBe(true);
+
+    // No key, token, secret or argument in anything exported.
+    const exported = receiver.bodies.join("\n");
+    for (const secret of [gateway.masterKey, UPSTREAM_TOKEN, "test-secret", "secret-argument-value", "test-salt"]) expect(exported).not.toContain(secret);
+    expect(exported).toContain("gatehouse-under-test");
+  });
+
+  it("leaves a pass-through body with a long number as it came (context in the headers only), and masks a key in a path", async () => {
+    gateway = await startTestGateway({ servers: servers(), env: tracingEnv() });
+    const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","count":12345678901234567890}}}`;
+    const response = await gateway.fetch("/traced/mcp", { method: "POST", headers: MCP_ACCEPT, body });
+    expect(response.status).toBe(200);
+    const last = upstream.requests.at(-1)!;
+    expect(last.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect((last.body as { params: { _meta?: unknown } }).params._meta).toBeUndefined();
+
+    const key = "sk-path-key-7c1d2e3f4a5b";
+    await gateway.fetch(`/key/${key}/regenerate`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    await receiver.waitFor(() => receiver.spans.some((span) => attribute(span, "url.path") === "/key/****/regenerate"));
+    expect(receiver.bodies.join("\n")).not.toContain(key);
+  });
+
+  it("refuses at startup an exporter or protocol it cannot honour", async () => {
+    await expect(startTestGateway({ servers: servers(), env: { OTEL_TRACES_EXPORTER: "zipkin" } })).rejects.toThrow(/OTEL_TRACES_EXPORTER 'zipkin' is not supported/);
+    await expect(startTestGateway({ servers: servers(), env: { OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" } })).rejects.toThrow(/http\/json/);
+  });
+});
