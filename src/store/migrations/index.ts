@@ -16,6 +16,7 @@ import * as aggregateSessions from "./010-aggregate-sessions.js";
 import * as aggregateSessionOwner from "./011-aggregate-session-owner.js";
 import * as inputEvents from "./012-input-events.js";
 import * as aggregateSessionState from "./013-aggregate-session-state.js";
+import * as toolPins from "./014-tool-pins.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "011-aggregate-session-owner": aggregateSessionOwner,
   "012-input-events": inputEvents,
   "013-aggregate-session-state": aggregateSessionState,
+  "014-tool-pins": toolPins,
 };
 
 /** Every migration's name, in order. */
