@@ -291,6 +291,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       keyAdmin,
       aggregate,
       limits,
+      toolChanges,
       connections: {
         async expiresAt(serverId, user) {
           const token = await oauthRepo.getUserToken(serverId, user);

@@ -86,6 +86,14 @@ details.raw-arguments summary { cursor: pointer; color: var(--accent); margin-bo
 .secret-once { font-size: 1.05em; user-select: all; }
 .login { max-width: 420px; margin: 4rem auto; }
 .muted { color: var(--muted); }
+table.diff { font-size: .85em; }
+table.diff td { padding: 0 .5rem; border: none; vertical-align: top; }
+table.diff td.ln { color: var(--muted); text-align: right; width: 3rem; user-select: none; }
+table.diff tr.added { background: #e6f4ea; }
+table.diff tr.removed { background: #fdecea; }
+table.diff .sign { display: inline-block; width: 1.1rem; font-weight: 700; }
+table.diff code { white-space: pre-wrap; word-break: break-word; }
+.tool-change .decide { margin: .8rem 0 0; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }

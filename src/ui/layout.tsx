@@ -12,7 +12,7 @@ export interface Viewer {
   csrf: string;
 }
 
-export type Section = "servers" | "keys" | "none";
+export type Section = "servers" | "keys" | "tool-changes" | "none";
 
 export function Page(props: { title: string; viewer?: Viewer; section?: Section; children?: Child }) {
   return (
@@ -44,6 +44,11 @@ function TopBar(props: { viewer: Viewer; section: Section }) {
         {props.viewer.isAdmin ? (
           <a href="/ui/keys" {...current("keys")}>
             Keys
+          </a>
+        ) : null}
+        {props.viewer.isAdmin ? (
+          <a href="/ui/tool-changes" {...current("tool-changes")}>
+            Tool changes
           </a>
         ) : null}
       </nav>

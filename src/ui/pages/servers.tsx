@@ -42,7 +42,7 @@ export function HealthBadge(props: { health: Health }) {
   );
 }
 
-export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems: readonly { name: string; problem: string }[]; notice?: string }) {
+export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems: readonly { name: string; problem: string }[]; notice?: string; toolChanges?: number }) {
   return (
     <Page title="MCP Servers" viewer={props.viewer} section="servers">
       <div class="toolbar">
@@ -54,6 +54,11 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
         ) : null}
       </div>
       {props.notice === undefined ? null : <Alert kind="ok">{props.notice}</Alert>}
+      {props.toolChanges === undefined || props.toolChanges === 0 ? null : (
+        <Alert kind="warn">
+          {props.toolChanges === 1 ? "One tool changed its definition" : `${props.toolChanges} tools changed their definition`} since it was pinned: <a href="/ui/tool-changes">review the changes</a>.
+        </Alert>
+      )}
       {props.problems.map((problem) => (
         <Alert kind="warn">
           Database server <strong>{problem.name}</strong> cannot be loaded: {problem.problem}
