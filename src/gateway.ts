@@ -230,7 +230,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const http = createUpstreamHttp({ connectionsPerOrigin: general.max_connections_per_upstream });
   const clients = createUpstreamClients({ log, http, stdio, sessions: aggregateSessions });
   const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
-  const legacySse = createLegacySseBridge({ log, streams });
+  const legacySse = createLegacySseBridge({ log, streams, pins });
   const stdioBridge = createStdioBridge({ log, stdio, streams, pins });
   const delegated = delegatedResourceMetadata({ discovery });
   // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
