@@ -174,9 +174,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
   const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents, toolPinsRepo } = store;
   const pins = createToolPins({ repo: toolPinsRepo, log, metrics });
-  const toolChanges = createToolChangeAdmin({ repo: toolPinsRepo, pins, log });
   const sessionMaxAgeMs = general.mcp_aggregate_session_max_age_hours * 3600_000;
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
+  const toolChanges = createToolChangeAdmin({ repo: toolPinsRepo, pins, log, audit });
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
     useXForwardedFor: general.use_x_forwarded_for,

@@ -7,6 +7,7 @@
  */
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { AuditedCaller, AuditTrail } from "../observability/audit.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { ToolPin, ToolPinDecision, ToolPinsRepository } from "../store/tool-pins-repository.js";
@@ -26,11 +27,11 @@ export interface ToolChange {
 export interface ToolChangeAdmin {
   list(snapshot: RegistrySnapshot): Promise<ToolChange[]>;
   get(snapshot: RegistrySnapshot, server: string, tool: string): Promise<ToolChange>;
-  decide(snapshot: RegistrySnapshot, decision: { server: string; tool: string; hash: string; decision: "approved" | "rejected"; actor: string }): Promise<ToolPinDecision>;
+  decide(snapshot: RegistrySnapshot, decision: { server: string; tool: string; hash: string; decision: "approved" | "rejected"; actor: string; caller: AuditedCaller; requestId?: string | undefined }): Promise<ToolPinDecision>;
   decisions(limit: number): Promise<ToolPinDecision[]>;
 }
 
-export function createToolChangeAdmin(deps: { repo: ToolPinsRepository; pins: ToolPins; log: Logger }): ToolChangeAdmin {
+export function createToolChangeAdmin(deps: { repo: ToolPinsRepository; pins: ToolPins; log: Logger; audit?: AuditTrail }): ToolChangeAdmin {
   function changeOf(snapshot: RegistrySnapshot, pin: ToolPin): ToolChange | undefined {
     if (pin.pending === undefined) return undefined;
     const server = snapshot.byIdOrName(pin.serverId);
@@ -72,6 +73,8 @@ export function createToolChangeAdmin(deps: { repo: ToolPinsRepository; pins: To
       if (!done) throw staleDecision(asked.server, asked.tool, undefined);
       deps.pins.invalidate(serverId);
       const decision = await deps.repo.recordDecision({ actor: asked.actor, serverId, serverName: server?.name ?? serverId, tool: asked.tool, decision: asked.decision, oldHash: pin.pinnedHash, newHash: pending.hash });
+      // The audit trail too (route `admin`): who decided what, beside the tool calls it concerns.
+      deps.audit?.record({ requestId: asked.requestId, caller: asked.caller, route: "admin", server: decision.serverName, tool: asked.tool, outcome: asked.decision === "approved" ? "tool_change_approved" : "tool_change_rejected", durationMs: 0 });
       deps.log.info({ server: decision.serverName, tool: asked.tool, decision: asked.decision, actor: asked.actor, old_hash: pin.pinnedHash, new_hash: pending.hash }, `a changed tool definition was ${asked.decision} by an admin`);
       return decision;
     },

@@ -179,6 +179,12 @@ describe("tool pinning, one instance", () => {
     expect(await passthroughList(gateway, "ssey")).toEqual(["steady"]);
     const decisions = ((await (await gateway.fetch("/v1/mcp/tool-changes/decisions")).json()) as { decisions: Array<{ decision: string; server_name: string }> }).decisions;
     expect(decisions.map((found) => `${found.server_name}:${found.decision}`).sort()).toEqual(["blocky:approved", "ssey:rejected", "warny:rejected"]);
+    // The audit trail holds them too, as route `admin`, with who decided (written in batches: polled until there).
+    const adminEvents = async () => {
+      const audit = (await (await gateway.fetch("/v1/mcp/audit?tool=fetch_page&limit=1000")).json()) as { events: Array<{ route: string; server: string; outcome: string; caller: string }> };
+      return audit.events.filter((event) => event.route === "admin").map((event) => `${event.server}:${event.outcome}:${event.caller}`).sort();
+    };
+    await expect.poll(adminEvents).toEqual(["blocky:tool_change_approved:master", "ssey:tool_change_rejected:master", "warny:tool_change_rejected:master"]);
   });
 
   it("the admin API needs the master key", async () => {

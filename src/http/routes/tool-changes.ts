@@ -12,7 +12,7 @@ import { GatewayError } from "../../errors.js";
 import type { ToolChange, ToolChangeAdmin } from "../../mcp/tool-changes.js";
 import type { ServerRegistry } from "../../registry/registry.js";
 import type { ToolPinDecision } from "../../store/tool-pins-repository.js";
-import type { AppEnv } from "../env.js";
+import { exchangeOf, type AppEnv } from "../env.js";
 import { authenticate, requireMaster } from "../middleware/authenticate.js";
 import { readJson } from "../read-body.js";
 
@@ -40,7 +40,8 @@ export function toolChangeRoutes(deps: ToolChangeRouteDeps): Hono<AppEnv> {
     app.post(path, ...admin, async (c) => {
       const parsed = decisionBody.safeParse(await readJson(c.req.raw, deps.maxBodyBytes));
       if (!parsed.success) throw new GatewayError({ status: 400, code: "invalid_request", message: "expected {server, tool, hash}: the server's id or name, the tool's name, and the changed definition's hash (64 hex digits) as listed" });
-      const taken = await deps.changes.decide(deps.registry.current(), { ...parsed.data, decision, actor: actorOf(c.get("caller")) });
+      const caller = c.get("caller");
+      const taken = await deps.changes.decide(deps.registry.current(), { ...parsed.data, decision, actor: actorOf(caller), caller, requestId: exchangeOf(c)?.requestId });
       return c.json(decisionJson(taken));
     });
   }

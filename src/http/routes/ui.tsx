@@ -499,7 +499,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const submitted = await checkedForm(c);
       const decision = submitted.get("decision") === "approve" ? "approved" : submitted.get("decision") === "reject" ? "rejected" : undefined;
       if (decision === undefined || deps.toolChanges === undefined) throw new GatewayError({ status: 400, code: "invalid_request", message: "Choose Approve or Reject." });
-      const taken = await deps.toolChanges.decide(deps.registry.current(), { server: submitted.get("server") ?? "", tool: submitted.get("tool") ?? "", hash: submitted.get("hash") ?? "", decision, actor: actorOf(current.caller) });
+      const taken = await deps.toolChanges.decide(deps.registry.current(), { server: submitted.get("server") ?? "", tool: submitted.get("tool") ?? "", hash: submitted.get("hash") ?? "", decision, actor: actorOf(current.caller), caller: current.caller, requestId: exchangeOf(c)?.requestId });
       return seeOther(`/ui/tool-changes?decided=${decision}&tool=${encodeURIComponent(taken.tool)}&server=${encodeURIComponent(taken.serverName)}`);
     }),
   );
