@@ -127,8 +127,16 @@ export function createToolPins(deps: { repo: ToolPinsRepository; log: Logger; me
       // Anything unsettled is judged against the database as it is now, not this instance's copy:
       // another instance may have pinned it, or an admin approved a change, since.
       if (cached instanceof Map && [...listed.values()].some(({ tool, hash }) => !settled(tool.name, hash))) pins = await load(server.id);
-      const served: (typeof tools)[number][] = [];
       let wrote = false;
+      // Tools seen for the first time are pinned together; a race with another instance is judged against what it pinned.
+      const unseen = [...listed.values()].filter(({ tool }) => !pins.has(tool.name));
+      if (unseen.length > 0) {
+        await deps.repo.pinNewMany(server.id, unseen.map(({ tool, definition, hash }) => ({ tool: tool.name, hash, definition })));
+        cache.delete(server.id);
+        pins = await load(server.id);
+        wrote = true;
+      }
+      const served: (typeof tools)[number][] = [];
       for (const { tool, definition, hash } of listed.values()) {
         if (settled(tool.name, hash)) {
           served.push(tool);

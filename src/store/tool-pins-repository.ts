@@ -36,6 +36,8 @@ export interface ToolPinsRepository {
   get(serverId: string, tool: string): Promise<ToolPin | undefined>;
   /** Pins a tool seen for the first time; false when another instance pinned it first. */
   pinNew(serverId: string, tool: string, hash: string, definition: string): Promise<boolean>;
+  /** Pins tools seen for the first time, in few statements (a first listing may hold thousands); those pinned already are left as they are. */
+  pinNewMany(serverId: string, tools: ReadonlyArray<{ tool: string; hash: string; definition: string }>): Promise<void>;
   /** Records a changed definition unless this one is already recorded; true when this call recorded it. */
   recordChange(serverId: string, tool: string, hash: string, definition: string): Promise<boolean>;
   /** The upstream lists the pinned definition again: the change is gone. */
@@ -75,6 +77,9 @@ function pinOf(row: Row): ToolPin {
   };
 }
 
+/** Rows per INSERT: 10 parameters each, well under SQLite's and PostgreSQL's bounds. */
+const INSERT_CHUNK = 500;
+
 export function toolPinsRepository(db: Db, now: () => number = Date.now): ToolPinsRepository {
   const rows = () => db.selectFrom("tool_pins").selectAll();
   const changedRows = (result: { numUpdatedRows: bigint }) => Number(result.numUpdatedRows) > 0;
@@ -97,6 +102,17 @@ export function toolPinsRepository(db: Db, now: () => number = Date.now): ToolPi
         .onConflict((conflict) => conflict.columns(["server_id", "tool_name"]).doNothing())
         .executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
+    async pinNewMany(serverId, tools) {
+      const at = now();
+      for (let start = 0; start < tools.length; start += INSERT_CHUNK) {
+        const rows = tools.slice(start, start + INSERT_CHUNK).map(({ tool, hash, definition }) => ({ server_id: serverId, tool_name: tool, pinned_hash: hash, pinned_definition: definition, first_seen_at: at, pinned_at: at, pending_hash: null, pending_definition: null, pending_seen_at: null, pending_rejected: 0 }));
+        await db
+          .insertInto("tool_pins")
+          .values(rows)
+          .onConflict((conflict) => conflict.columns(["server_id", "tool_name"]).doNothing())
+          .execute();
+      }
     },
     async recordChange(serverId, tool, hash, definition) {
       const result = await db

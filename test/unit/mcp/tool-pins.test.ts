@@ -71,6 +71,13 @@ describe("policies", () => {
     expect(await repo.get("srv-1", "fetch")).toMatchObject({ pinnedHash: definitionHash(canonicalDefinition(tool("d"))) });
   });
 
+  it("a first listing of many tools pins them all in chunked inserts (more rows than one INSERT takes) and serves them", async () => {
+    const many = Array.from({ length: 1200 }, (_, index) => ({ ...tool("d"), name: `tool_${index}` }));
+    expect(await pins.review(server("block"), many)).toHaveLength(1200);
+    expect(await repo.forServer("srv-1")).toHaveLength(1200);
+    expect(await pins.review(server("block"), many)).toHaveLength(1200);
+  });
+
   it("block hides a changed tool and refuses its calls; warn serves it; both log and count once per change", async () => {
     await pins.review(server("block"), [tool("d")]);
     expect(await pins.review(server("block"), [tool("changed")])).toEqual([]);
