@@ -155,7 +155,8 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     if (request.body !== undefined) assertJsonUtf8(request.inbound.headers.get("content-type"));
     if (parsed !== undefined) {
       checkToolCalls(request, parsed);
-      await checkPinnedCalls(request, parsed, deps.pins);
+      const pinned = checkPinnedCalls(request, parsed, deps.pins);
+      if (pinned !== undefined) await pinned;
     }
     const sessionId = upstreamSessionId(request, deps.sessions);
 
@@ -230,7 +231,8 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     upstreamMethod(request.inbound.method);
     if (parsed !== undefined) {
       checkToolCalls(request, parsed);
-      await checkPinnedCalls(request, parsed, deps.pins);
+      const pinned = checkPinnedCalls(request, parsed, deps.pins);
+      if (pinned !== undefined) await pinned;
     }
     const bridged = await audited(request, () => bridge.handle(request, parsed));
     const headers: ResponseHeaders = {};
@@ -321,15 +323,20 @@ function checkToolCalls(request: ProxyRequest, parsed: ParsedBody): void {
   }
 }
 
-/** Tool pinning: a call to a tool whose changed definition is blocked is refused before it is forwarded. */
-async function checkPinnedCalls(request: ProxyRequest, parsed: ParsedBody, pins: ToolPins | undefined): Promise<void> {
+/**
+ * Tool pinning: a call to a tool whose changed definition is blocked is refused before it
+ * is forwarded. Synchronous (no promise on the hot path) unless a `block` server's pins must be read.
+ */
+function checkPinnedCalls(request: ProxyRequest, parsed: ParsedBody, pins: ToolPins | undefined): void | Promise<void> {
   if (pins === undefined) return;
+  let pending: Promise<void>[] | undefined;
   for (const message of parsed.messages) {
     const tool = calledTool(message);
     if (tool === undefined || !isRequest(message)) continue;
     const pinned = pins.assertCallable(request.server, tool);
-    if (pinned !== undefined) await pinned;
+    if (pinned !== undefined) (pending ??= []).push(pinned);
   }
+  if (pending !== undefined) return Promise.all(pending).then(() => undefined);
 }
 
 function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
