@@ -235,6 +235,16 @@ export function ServerFormPage(props: { viewer: Viewer; mode: "create" | "edit";
           <div class="grid">
             {field("allowed_tools", "Allowed tools", { hint: "Only these (separated by spaces or commas); empty: all." })}
             {field("disallowed_tools", "Disallowed tools")}
+            {select(
+              "tool_changes",
+              "When a tool's definition changes",
+              [
+                ["", "Warn: serve it, flag it for review (default)"],
+                ["block", "Block: hide it and refuse its calls until an admin approves"],
+                ["allow", "Allow: serve it and pin the new definition"],
+              ],
+              "Tool pinning: the gateway pins each tool's definition when it first sees it.",
+            )}
           </div>
           <Field name="static_headers" label="Static headers" error={errors.static_headers} hint={`One “Name: value” per line, sent upstream on every request. ${keep ?? ""}`.trim()}>
             {(describedBy: string | undefined) => (
