@@ -59,6 +59,9 @@ import { watchRevisions } from "./store/revisions.js";
 import { createSecretBox } from "./store/secret-box.js";
 import { aggregateSessionsRepository } from "./store/aggregate-sessions-repository.js";
 import { inputEventsRepository } from "./store/input-events-repository.js";
+import { toolPinsRepository } from "./store/tool-pins-repository.js";
+import { createToolPins } from "./mcp/tool-pins.js";
+import { createToolChangeAdmin } from "./mcp/tool-changes.js";
 import { createAnswerSlots, createInputBridge } from "./mcp/input-bridge.js";
 import { sessionSeal } from "./mcp/aggregate-session.js";
 import { taskIds } from "./mcp/aggregate-tasks.js";
@@ -131,7 +134,8 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio
     const keysRepo = keysRepository(database.db);
     const aggregateSessions = aggregateSessionsRepository(database.db, box);
     const inputEvents = inputEventsRepository(database.db, box);
-    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents };
+    const toolPinsRepo = toolPinsRepository(database.db);
+    return { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents, toolPinsRepo };
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
@@ -188,9 +192,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await stdio.close();
     throw error;
   }
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, discovery, aggregateSessions, inputEvents } = store;
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents, toolPinsRepo } = store;
+  const pins = createToolPins({ repo: toolPinsRepo, log, metrics });
   const sessionMaxAgeMs = general.mcp_aggregate_session_max_age_hours * 3600_000;
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
+  const toolChanges = createToolChangeAdmin({ repo: toolPinsRepo, pins, log, audit });
   const origin = originSettings({
     proxyBaseUrl: settings.proxyBaseUrl,
     useXForwardedFor: general.use_x_forwarded_for,
@@ -244,12 +250,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const http = createUpstreamHttp({ connectionsPerOrigin: general.max_connections_per_upstream });
   const clients = createUpstreamClients({ log, http, stdio, sessions: aggregateSessions });
   const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
-  const legacySse = createLegacySseBridge({ log, streams });
-  const stdioBridge = createStdioBridge({ log, stdio, streams });
+  const legacySse = createLegacySseBridge({ log, streams, pins });
+  const stdioBridge = createStdioBridge({ log, stdio, streams, pins });
   const delegated = delegatedResourceMetadata({ discovery });
   // Pass-through session ids are bound to their key with a key every instance derives alike (no sticky sessions).
   const sessionIds = sessionBinding(Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp session binding v1", 32)));
-  const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, stdio: stdioBridge, log, delegated, audit, metrics, scopeChallenges: challenges });
+  const passthrough = createPassthrough({ http, sessions: sessionIds, streams, legacySse, stdio: stdioBridge, log, delegated, audit, metrics, scopeChallenges: challenges, pins });
   // A 2026-07-28 client's retry may land on any instance: the requestState is sealed under a key every instance derives alike.
   const inputBridge = createInputBridge({ repo: inputEvents, key: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp request state v1", 32)), log, heldPerKey: general.mcp_held_calls_per_key });
   const aggregate = createAggregate({
@@ -263,6 +269,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     delegated,
     audit,
     metrics,
+    pins,
     inputBridge,
     // The ids of the requests asked of an earlier client are signed for its session and the server alike (any instance checks an answer).
     answerSlots: createAnswerSlots({ repo: inputEvents, key: Buffer.from(hkdfSync("sha256", settings.saltKey, "gatehouse", "mcp answer slots v1", 32)), log }),
@@ -295,6 +302,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     connect: createConnect({ registration, authorize, token, trustedOrigins: trustedRedirects.origins, log }),
     serverAdmin,
     observability: { metrics, audit },
+    toolChanges,
     keyAdmin,
     ui: {
       sessions,
@@ -304,6 +312,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       keyAdmin,
       aggregate,
       limits,
+      toolChanges,
       connections: {
         async expiresAt(serverId, user) {
           const token = await oauthRepo.getUserToken(serverId, user);

@@ -30,6 +30,9 @@ export const TRANSPORTS = ["http", "sse", "stdio"] as const;
 export const UPSTREAM_REGISTRATION_MODES = ["auto", "cimd", "dcr", "pre-registered"] as const;
 export type UpstreamRegistrationMode = (typeof UPSTREAM_REGISTRATION_MODES)[number];
 
+export const TOOL_CHANGE_POLICIES = ["block", "warn", "allow"] as const;
+export type ToolChangePolicy = (typeof TOOL_CHANGE_POLICIES)[number];
+
 export const serverConfigSchema = z
   .strictObject({
     /** Required for http and sse; LiteLLM ignores it for stdio (so does Gatehouse, with a warning). */
@@ -49,6 +52,8 @@ export const serverConfigSchema = z
     extra_headers: z.array(headerName).default([]),
     allowed_tools: stringList.optional(),
     disallowed_tools: stringList.optional(),
+    /** What the gateway does when the server changes a pinned tool's definition (README, "Tool pinning"); absent means `warn`. */
+    tool_changes: z.enum(TOOL_CHANGE_POLICIES).optional(),
     /** Seconds the upstream has to start answering. */
     timeout: z.number().positive().max(3600).default(60),
     /** Long-lived streams (GET streams, SSE answers) one key may hold open to this server; default general_settings.max_streams_per_key. */

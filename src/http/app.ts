@@ -27,6 +27,8 @@ import { connectionRoutes } from "./routes/connections.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { observabilityRoutes, type ObservabilityRouteDeps } from "./routes/observability.js";
 import { uiRoutes, type UiRouteDeps } from "./routes/ui.js";
+import { toolChangeRoutes } from "./routes/tool-changes.js";
+import type { ToolChangeAdmin } from "../mcp/tool-changes.js";
 
 export interface AppDeps {
   log: Logger;
@@ -42,6 +44,8 @@ export interface AppDeps {
   keyAdmin: KeyAdmin;
   ui: Omit<UiRouteDeps, "origin" | "network" | "log" | "maxBodyBytes">;
   observability: Omit<ObservabilityRouteDeps, "keys">;
+  /** Tool pinning's admin API (without, its routes are not served). */
+  toolChanges?: ToolChangeAdmin;
   maxBodyBytes: number;
 }
 
@@ -52,6 +56,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoutes(deps.health));
   app.route("/", observabilityRoutes({ ...deps.observability, keys: deps.keys }));
   app.route("/", adminServerRoutes({ keys: deps.keys, admin: deps.serverAdmin, registry: deps.registry, aggregate: deps.aggregate, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
+  if (deps.toolChanges !== undefined) app.route("/", toolChangeRoutes({ keys: deps.keys, registry: deps.registry, changes: deps.toolChanges, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", keyRoutes({ keys: deps.keys, admin: deps.keyAdmin, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", oauthRoutes({ ...deps.oauth, registry: deps.registry, keys: deps.keys, origin: deps.origin, network: deps.network, maxBodyBytes: deps.maxBodyBytes }));
   app.route("/", connectRoutes({ registry: deps.registry, keys: deps.keys, sessions: deps.ui.sessions, origin: deps.origin, network: deps.network, connect: deps.connect, registration: deps.oauth.registration, registrationLimit: deps.oauth.registrationLimit, maxBodyBytes: deps.maxBodyBytes }));

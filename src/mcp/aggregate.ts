@@ -34,6 +34,7 @@ import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.
 import { GATEWAY_CLIENT_INFO, SUBSCRIPTIONS_LISTEN, type ServerMessage } from "./upstream-session.js";
 import { DEFAULT_LIST_LIMITS, fanOut, listAllTools, type ListLimits } from "./tool-listing.js";
 import { createCatalog, type CatalogRequest } from "./aggregate-catalog.js";
+import type { ToolPins } from "./tool-pins.js";
 
 export interface AggregateRequest {
   snapshot: RegistrySnapshot;
@@ -114,6 +115,8 @@ export interface AggregateDeps {
   streams?: StreamBudget;
   /** Milliseconds between a stream's checks that its key may go on, and its keep-alives (general_settings.mcp_stream_recheck_seconds). Default 25 s. */
   streamRecheckMs?: number;
+  /** Tool pinning (tool-pins.ts): every listing reviewed, calls of blocked changes refused. */
+  pins?: ToolPins;
 }
 
 /** With sessions, /mcp also says that lists change and resources can be subscribed to (both come on a session's GET stream). */
@@ -238,8 +241,9 @@ export function createAggregate(deps: AggregateDeps) {
         if (truncated !== undefined) {
           deps.log.warn({ server: server.name, reason: truncated, pages, tools: tools.length }, "tools/list of an MCP server was cut short (a bound on pages, tools or time); its tools listed so far are served");
         }
+        const reviewed = deps.pins === undefined ? tools : await deps.pins.review(server, tools);
         const visible = toolVisibility(caller, server);
-        return { server, tools: visible === undefined ? tools : tools.filter((tool) => visible(tool.name)) };
+        return { server, tools: visible === undefined ? reviewed : reviewed.filter((tool) => visible(tool.name)) };
       });
     const lists: ServerTools[] = [];
     const failures: ListFailure[] = [];
@@ -273,6 +277,8 @@ export function createAggregate(deps: AggregateDeps) {
     try {
       // Here, not in each route: /mcp and both REST forms (prefixed, server_name, or a name one server offers) all call through this.
       assertArgumentsAllowed(server, tool, args);
+      const pinned = deps.pins?.assertCallable(server, tool);
+      if (pinned !== undefined) await pinned;
       const result = await deps.clients.withClient(
         server,
         snapshot,

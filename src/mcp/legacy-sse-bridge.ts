@@ -29,6 +29,7 @@ import type { InboundRequest } from "../exchange.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { ToolVisible } from "./tool-list-filter.js";
+import type { ToolPins } from "./tool-pins.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
 import { bridgeSessions, type BridgeSessionBase } from "./bridge-sessions.js";
@@ -69,7 +70,7 @@ export interface LegacySseBridge {
   close(): Promise<void>;
 }
 
-export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget; maxSessions?: number; idleMs?: number; now?: () => number }): LegacySseBridge {
+export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget; maxSessions?: number; idleMs?: number; now?: () => number; pins?: ToolPins }): LegacySseBridge {
   const sessions = bridgeSessions<BridgeSession>(deps, (session) => {
     session.release();
     void session.upstream.close().catch(() => undefined);
@@ -136,10 +137,21 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
         }
       });
     };
-    upstream.onmessage = (upstreamMessage) => {
-      const message = scrubber.value(upstreamMessage);
+    const relay = (message: JSONRPCMessage) => {
       const relatedRequestId = relatedRequest(message, pendingLists, progressOwners, visible);
       void client.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId }).catch(() => undefined);
+    };
+    // Tool pinning reviews a tools/list answer before it is relayed; the messages after it wait their turn (order kept).
+    let reviewing: Promise<void> | undefined;
+    upstream.onmessage = (upstreamMessage) => {
+      const message = scrubber.value(upstreamMessage);
+      const pins = deps.pins;
+      if (pins === undefined || (reviewing === undefined && !isToolsListAnswer(message, pendingLists))) return relay(message);
+      const turn = (reviewing ?? Promise.resolve()).then(async () => relay(await reviewedList(pins, server, message, pendingLists)));
+      reviewing = turn;
+      void turn.finally(() => {
+        if (reviewing === turn) reviewing = undefined;
+      });
     };
     upstream.onclose = () => {
       if (client.sessionId !== undefined) closeSession(client.sessionId);
@@ -186,6 +198,23 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
       sessions.closeAll();
     },
   };
+}
+
+function isToolsListAnswer(message: JSONRPCMessage, pendingLists: Set<JsonRpcId>): boolean {
+  return "id" in message && !("method" in message) && message.id !== undefined && pendingLists.has(message.id) && "result" in message && Array.isArray((message.result as { tools?: unknown }).tools);
+}
+
+/** A tools/list answer with tool pinning's verdict applied; an error in its place when it cannot be reviewed (fail closed). */
+async function reviewedList(pins: ToolPins, server: McpServerEntry, message: JSONRPCMessage, pendingLists: Set<JsonRpcId>): Promise<JSONRPCMessage> {
+  if (!isToolsListAnswer(message, pendingLists)) return message;
+  const answer = message as unknown as { id: RequestId; result: { tools: unknown[] } };
+  try {
+    const named = answer.result.tools.filter((tool): tool is { name: string } => typeof (tool as { name?: unknown } | null)?.name === "string");
+    answer.result.tools = await pins.review(server, named);
+    return message;
+  } catch {
+    return { jsonrpc: "2.0", id: answer.id, error: { code: JsonRpcCode.InternalError, message: "the gateway could not check this list's tool definitions against their pins (tool pinning); try again" } };
+  }
 }
 
 function trackRequest(message: JSONRPCMessage, pendingLists: Set<JsonRpcId>, progressOwners: Map<string | number, RequestId>): void {

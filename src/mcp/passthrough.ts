@@ -34,7 +34,8 @@ import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
 import type { ScopeChallenges } from "../auth/upstream/scope-challenges.js";
 import { noteUnauthorized, stepUpChallenge } from "./step-up.js";
 import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
-import { filterToolsListJson, filterToolsListSse, type ToolVisible } from "./tool-list-filter.js";
+import { filterToolsListJson, filterToolsListSse, type ToolsReview, type ToolVisible } from "./tool-list-filter.js";
+import type { ToolPins } from "./tool-pins.js";
 import { readAll, type UpstreamHttp } from "./upstream-http.js";
 import { upstreamCall, type TraceCarrier } from "../observability/tracing.js";
 import { sessionNotFound, type SessionBinding } from "./session-binding.js";
@@ -69,6 +70,8 @@ export interface PassthroughDeps {
   metrics?: Pick<GatewayMetrics, "upstreamError">;
   /** Upstream scope challenges: step-up on `insufficient_scope` (step-up.ts). */
   scopeChallenges?: ScopeChallenges;
+  /** Tool pinning (tool-pins.ts): relayed tools/list answers reviewed, calls of blocked changes refused before forwarding. */
+  pins?: ToolPins;
 }
 
 export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
@@ -162,7 +165,11 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
   async function forward(request: ProxyRequest, method: "GET" | "POST" | "DELETE", admission: StreamAdmission, stream: boolean, trace: TraceCarrier | undefined): Promise<HttpAnswer> {
     const parsed = request.parsed;
     if (request.body !== undefined) assertJsonUtf8(request.inbound.headers.get("content-type"));
-    if (parsed !== undefined) checkToolCalls(request, parsed);
+    if (parsed !== undefined) {
+      checkToolCalls(request, parsed);
+      const pinned = checkPinnedCalls(request, parsed, deps.pins);
+      if (pinned !== undefined) await pinned;
+    }
     const sessionId = upstreamSessionId(request, deps.sessions);
 
     const prepared = outboundFor(request);
@@ -217,13 +224,15 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
       return { status, headers, body: null };
     }
     const visible = toolVisibility(request.caller, request.server);
-    const listIds = visible === undefined || parsed === undefined ? undefined : toolsListIds(parsed);
+    const pins = deps.pins;
+    const review: ToolsReview | undefined = pins === undefined ? undefined : (tools) => pins.review(request.server, tools);
+    const listIds = (visible === undefined && review === undefined) || parsed === undefined ? undefined : toolsListIds(parsed);
     const broken = (error: Error) => {
       deps.log.warn({ server: request.server.name, request_id: request.inbound.requestId, err: outbound.scrubber.text(error.message) }, "an MCP server's answer broke off mid-stream; the client's connection was cut");
       deps.metrics?.upstreamError(request.server.name, "upstream_stream_broken");
       request.inbound.cut();
     };
-    const relayed = responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, visible, broken);
+    const relayed = responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, { visible, review }, broken);
     const body = relayed instanceof Promise ? await relayed : relayed;
     return { status, headers, body };
   }
@@ -232,7 +241,11 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
   async function bridged(request: ProxyRequest, bridge: LegacySseBridge | StdioBridge): Promise<HttpAnswer> {
     const parsed = request.parsed;
     upstreamMethod(request.inbound.method);
-    if (parsed !== undefined) checkToolCalls(request, parsed);
+    if (parsed !== undefined) {
+      checkToolCalls(request, parsed);
+      const pinned = checkPinnedCalls(request, parsed, deps.pins);
+      if (pinned !== undefined) await pinned;
+    }
     const bridged = await audited(request, () => bridge.handle(request, parsed));
     const headers: ResponseHeaders = {};
     bridged.headers.forEach((value, name) => {
@@ -322,6 +335,22 @@ function checkToolCalls(request: ProxyRequest, parsed: ParsedBody): void {
   }
 }
 
+/**
+ * Tool pinning: a call to a tool whose changed definition is blocked is refused before it
+ * is forwarded. Synchronous (no promise on the hot path) unless a `block` server's pins must be read.
+ */
+function checkPinnedCalls(request: ProxyRequest, parsed: ParsedBody, pins: ToolPins | undefined): void | Promise<void> {
+  if (pins === undefined) return;
+  let pending: Promise<void>[] | undefined;
+  for (const message of parsed.messages) {
+    const tool = calledTool(message);
+    if (tool === undefined || !isRequest(message)) continue;
+    const pinned = pins.assertCallable(request.server, tool);
+    if (pinned !== undefined) (pending ??= []).push(pinned);
+  }
+  if (pending !== undefined) return Promise.all(pending).then(() => undefined);
+}
+
 function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
   let ids: Set<JsonRpcId> | undefined;
   for (const message of parsed.messages) {
@@ -337,19 +366,19 @@ function responseBody(
   length: number,
   scrubber: CredentialScrubber,
   listIds: Set<JsonRpcId> | undefined,
-  visible: ToolVisible | undefined,
+  check: { visible: ToolVisible | undefined; review: ToolsReview | undefined },
   /** Told when the upstream fails mid-body (then the stream just ends); without it, the stream errors. */
   broken: ((error: Error) => void) | undefined,
 ): ReadableStream<Uint8Array> | Uint8Array | string | Promise<Uint8Array | string> {
   const nodeToWeb = (stream: Readable) => streamOf(stream, scrubber, broken);
-  if (listIds === undefined || visible === undefined) {
+  if (listIds === undefined || (check.visible === undefined && check.review === undefined)) {
     // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
     // cheaper to hand over than a web stream. SSE and long or unsized bodies stream through.
     if (kind === "json" && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return readAll(body).then((whole) => scrubber.bytes(whole));
     return nodeToWeb(body);
   }
-  if (kind === "sse") return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, visible));
-  return new Response(nodeToWeb(body)).text().then((text) => filterToolsListJson(text, listIds, visible));
+  if (kind === "sse") return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, check));
+  return new Response(nodeToWeb(body)).text().then((text) => filterToolsListJson(text, listIds, check));
 }
 
 /** Answers up to this size are read whole instead of streamed. */

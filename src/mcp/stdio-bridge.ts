@@ -24,6 +24,7 @@ import { fetchHeaders } from "../headers.js";
 import type { Logger } from "../log.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import { toolVisibility } from "./access.js";
+import type { ToolPins } from "./tool-pins.js";
 import type { ParsedBody } from "./jsonrpc.js";
 import type { LegacySseRequest } from "./legacy-sse-bridge.js";
 import type { StdioProcess, StdioRequest } from "./stdio-process.js";
@@ -48,7 +49,7 @@ export interface StdioBridge {
   close(): Promise<void>;
 }
 
-export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; streams: StreamBudget; maxSessions?: number; idleMs?: number; now?: () => number }): StdioBridge {
+export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; streams: StreamBudget; maxSessions?: number; idleMs?: number; now?: () => number; pins?: ToolPins }): StdioBridge {
   const sessions = bridgeSessions<BridgeSession>(deps, (session) => {
     session.release();
     session.stopListening();
@@ -145,9 +146,20 @@ export function createStdioBridge(deps: { log: Logger; stdio: StdioServers; stre
     };
     arm();
     pending.answer.then(
-      (reply) => {
+      async (reply) => {
         inFlight.delete(id);
-        if (message.method === "tools/list" && session.visible !== undefined && "result" in reply) filterTools(reply.result, session.visible);
+        if (message.method === "tools/list" && "result" in reply) {
+          // Tool pinning first (it pins what it has not seen), then the caller's permissions.
+          if (deps.pins !== undefined && Array.isArray(reply.result.tools)) {
+            try {
+              reply.result.tools = await deps.pins.review(server, (reply.result.tools as unknown[]).filter((tool): tool is { name: string } => typeof (tool as { name?: unknown } | null)?.name === "string"));
+            } catch (error) {
+              fail(error); // fail closed: an unreviewed list could carry a blocked tool
+              return;
+            }
+          }
+          if (session.visible !== undefined) filterTools(reply.result, session.visible);
+        }
         answer({ ...reply, id } as JSONRPCMessage);
       },
       (error: unknown) => {

@@ -5,26 +5,51 @@
  * answer that carries `result.tools` is filtered, whatever its id: an upstream that reads
  * an id differently than the gateway (an unpaired surrogate replaced, a folded key) must
  * not get a list past the filter by answering under another id (fail closed).
+ *
+ * Two checks apply: the caller's permissions (`visible`) and tool pinning (`review`,
+ * tool-pins.ts, which pins what it has not seen and drops what its policy blocks). A list
+ * whose tools cannot be reviewed (the store failed) is answered with an error instead.
  */
 import type { JsonRpcId } from "./jsonrpc.js";
 
 export type ToolVisible = (tool: string) => boolean;
+/** Tool pinning's review of one server's listed tools: those to serve. */
+export type ToolsReview = (tools: Array<{ name: string }>) => Promise<Array<{ name: string }>>;
 
-interface ToolsListResponse {
-  id?: JsonRpcId;
-  result?: { tools?: Array<{ name?: unknown }> };
+export interface ToolListCheck {
+  visible: ToolVisible | undefined;
+  review: ToolsReview | undefined;
 }
 
-function filterMessage(message: unknown, ids: ReadonlySet<JsonRpcId>, visible: ToolVisible): boolean {
+interface ToolsListResponse {
+  jsonrpc?: string;
+  id?: JsonRpcId;
+  result?: { tools?: Array<{ name?: unknown }> };
+  error?: unknown;
+}
+
+async function filterMessage(message: unknown, ids: ReadonlySet<JsonRpcId>, check: ToolListCheck): Promise<boolean> {
   if (typeof message !== "object" || message === null) return false;
   const response = message as ToolsListResponse;
   if (ids.size === 0 || !Array.isArray(response.result?.tools)) return false;
-  response.result.tools = response.result.tools.filter((tool) => typeof tool.name === "string" && visible(tool.name));
+  const visible = check.visible;
+  let tools = response.result.tools.filter((tool): tool is { name: string } => typeof tool?.name === "string");
+  if (check.review !== undefined) {
+    try {
+      tools = await check.review(tools);
+    } catch {
+      // Fail closed: an unreviewed list could carry a blocked tool.
+      delete response.result;
+      response.error = { code: -32603, message: "the gateway could not check this list's tool definitions against their pins (tool pinning); try again" };
+      return true;
+    }
+  }
+  response.result.tools = visible === undefined ? tools : tools.filter((tool) => visible(tool.name));
   return true;
 }
 
-/** Filter a JSON body (one message or a batch); returns the text to send. */
-export function filterToolsListJson(text: string, ids: ReadonlySet<JsonRpcId>, visible: ToolVisible): string {
+/** Filter a JSON body (one message or a batch); resolves to the text to send. */
+export async function filterToolsListJson(text: string, ids: ReadonlySet<JsonRpcId>, check: ToolListCheck): Promise<string> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -33,12 +58,12 @@ export function filterToolsListJson(text: string, ids: ReadonlySet<JsonRpcId>, v
   }
   const messages = Array.isArray(parsed) ? parsed : [parsed];
   let changed = false;
-  for (const message of messages) changed = filterMessage(message, ids, visible) || changed;
+  for (const message of messages) changed = (await filterMessage(message, ids, check)) || changed;
   return changed ? JSON.stringify(parsed) : text;
 }
 
 /** An SSE event's `data` lines rewritten when they carry a tools/list response. */
-function filterEvent(event: string, ids: ReadonlySet<JsonRpcId>, visible: ToolVisible): string {
+async function filterEvent(event: string, ids: ReadonlySet<JsonRpcId>, check: ToolListCheck): Promise<string> {
   const lines = event.split(/\r?\n/);
   const dataLines = lines.filter((line) => line.startsWith("data:"));
   if (dataLines.length === 0) return event;
@@ -49,32 +74,33 @@ function filterEvent(event: string, ids: ReadonlySet<JsonRpcId>, visible: ToolVi
   } catch {
     return event;
   }
-  if (!filterMessage(message, ids, visible)) return event;
+  if (!(await filterMessage(message, ids, check))) return event;
   const others = lines.filter((line) => !line.startsWith("data:"));
   return [...others, `data: ${JSON.stringify(message)}`].join("\n");
 }
 
-/** A stream transform over SSE bytes that rewrites only the tools/list events. */
-export function filterToolsListSse(ids: ReadonlySet<JsonRpcId>, visible: ToolVisible): TransformStream<Uint8Array, Uint8Array> {
+/** A stream transform over SSE bytes that rewrites only the tools/list events, in order. */
+export function filterToolsListSse(ids: ReadonlySet<JsonRpcId>, check: ToolListCheck): TransformStream<Uint8Array, Uint8Array> {
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   let buffer = "";
   return new TransformStream({
-    transform(chunk, controller) {
+    async transform(chunk, controller) {
       buffer += decoder.decode(chunk, { stream: true });
       let boundary: RegExpExecArray | null;
       const separator = /\r?\n\r?\n/g;
       let consumed = 0;
+      const events: Array<{ event: string; boundary: string }> = [];
       while ((boundary = separator.exec(buffer)) !== null) {
-        const event = buffer.slice(consumed, boundary.index);
-        controller.enqueue(encoder.encode(filterEvent(event, ids, visible) + boundary[0]));
+        events.push({ event: buffer.slice(consumed, boundary.index), boundary: boundary[0] });
         consumed = boundary.index + boundary[0].length;
       }
       buffer = buffer.slice(consumed);
+      for (const { event, boundary: end } of events) controller.enqueue(encoder.encode((await filterEvent(event, ids, check)) + end));
     },
-    flush(controller) {
+    async flush(controller) {
       buffer += decoder.decode();
-      if (buffer !== "") controller.enqueue(encoder.encode(filterEvent(buffer, ids, visible)));
+      if (buffer !== "") controller.enqueue(encoder.encode(await filterEvent(buffer, ids, check)));
     },
   });
 }

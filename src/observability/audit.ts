@@ -25,7 +25,8 @@ export interface AuditedCaller {
   userId?: string | undefined;
 }
 
-export type AuditRoute = "passthrough" | "aggregate" | "rest" | "ui";
+/** `admin`: an admin's decision, not a tool call (tool pinning's approve and reject). */
+export type AuditRoute = "passthrough" | "aggregate" | "rest" | "ui" | "admin";
 
 export interface ToolCallEvent {
   requestId: string | undefined;
@@ -33,8 +34,11 @@ export interface ToolCallEvent {
   route: AuditRoute;
   server: string;
   tool: string;
-  /** `tool_error`: the tool answered with `isError`; `error`: the call failed. */
-  outcome: "ok" | "tool_error" | "error";
+  /**
+   * `tool_error`: the tool answered with `isError`; `error`: the call failed.
+   * `tool_change_approved` / `tool_change_rejected` (route `admin`): an admin's decision on a changed tool definition.
+   */
+  outcome: "ok" | "tool_error" | "error" | "tool_change_approved" | "tool_change_rejected";
   /** The upstream's HTTP status (pass-through) or the gateway's error status. */
   status?: number;
   errorCode?: string | undefined;

@@ -44,6 +44,8 @@ export interface GatewayMetrics extends TokenEvents {
   httpRequest(route: RouteLabel, server: string, status: number, seconds: number): void;
   /** An upstream MCP server failed a call (unreachable, timeout, refused credentials, error). */
   upstreamError(server: string, code: string): void;
+  /** An MCP server changed a pinned tool's definition (README, "Tool pinning"), counted once per change under the server's `tool_changes` policy. */
+  toolDefinitionChanged(server: string, policy: string): void;
   contentType: string;
   text(): Promise<string>;
 }
@@ -73,6 +75,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
   const tokenRequests = new Map<string, Float64Array>();
   const tokenCacheHits = new Map<string, Float64Array>();
   const upstreamErrors = new Map<string, Map<string, number>>();
+  const toolChanges = new Map<string, Map<string, number>>();
 
   function serverSlot(name: string): number {
     let slot = slots.get(name);
@@ -130,6 +133,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     },
   });
   new Counter({
+    name: "gatehouse_tool_definition_changes_total",
+    help: "Changed tool definitions seen (tool pinning), by MCP server and its tool_changes policy",
+    labelNames: ["server", "policy"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [server, policies] of toolChanges) for (const [policy, count] of policies) this.inc({ server, policy }, count);
+    },
+  });
+  new Counter({
     name: "gatehouse_token_requests_total",
     help: "Requests to authorization servers' token endpoints, by MCP server, flow and outcome",
     labelNames: ["server", "flow", "outcome"],
@@ -167,6 +180,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
       let codes = upstreamErrors.get(server);
       if (codes === undefined) upstreamErrors.set(server, (codes = new Map()));
       codes.set(code, (codes.get(code) ?? 0) + 1);
+    },
+    toolDefinitionChanged(server, policy) {
+      let policies = toolChanges.get(server);
+      if (policies === undefined) toolChanges.set(server, (policies = new Map()));
+      policies.set(policy, (policies.get(policy) ?? 0) + 1);
     },
     tokenRequest(server, flow, outcome) {
       let counts = tokenRequests.get(server);

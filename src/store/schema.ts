@@ -168,6 +168,33 @@ export interface InputEventsTable {
   created_at: number;
 }
 
+/** A tool's pinned definition per server, and a changed one awaiting a decision (migration 014). */
+export interface ToolPinsTable {
+  server_id: string;
+  tool_name: string;
+  pinned_hash: string;
+  pinned_definition: string;
+  first_seen_at: number;
+  pinned_at: number;
+  pending_hash: string | null;
+  pending_definition: string | null;
+  pending_seen_at: number | null;
+  pending_rejected: ColumnType<number, number | undefined, number>;
+}
+
+/** An admin's decision on a changed tool definition (migration 014). */
+export interface ToolPinDecisionsTable {
+  id: string;
+  at: number;
+  actor: string;
+  server_id: string;
+  server_name: string;
+  tool_name: string;
+  decision: string;
+  old_hash: string;
+  new_hash: string;
+}
+
 export interface Tables {
   mcp_servers: McpServersTable;
   virtual_keys: VirtualKeysTable;
@@ -184,6 +211,8 @@ export interface Tables {
   mcp_aggregate_sessions: AggregateSessionsTable;
   mcp_input_events: InputEventsTable;
   mcp_aggregate_subscriptions: AggregateSubscriptionsTable;
+  tool_pins: ToolPinsTable;
+  tool_pin_decisions: ToolPinDecisionsTable;
 }
 
 export type Db = Kysely<Tables>;

@@ -95,6 +95,14 @@ details.raw-arguments summary { cursor: pointer; color: var(--accent); margin-bo
 .toolbar h2 { margin: 0; }
 table.events time { white-space: nowrap; }
 code.scope { display: inline-block; margin: 0 .3rem .2rem 0; padding: 0 .3rem; border-radius: 4px; background: #eef1f6; font-size: .85em; white-space: nowrap; }
+table.diff { font-size: .85em; }
+table.diff td { padding: 0 .5rem; border: none; vertical-align: top; }
+table.diff td.ln { color: var(--muted); text-align: right; width: 3rem; user-select: none; }
+table.diff tr.added { background: #e6f4ea; }
+table.diff tr.removed { background: #fdecea; }
+table.diff .sign { display: inline-block; width: 1.1rem; font-weight: 700; }
+table.diff code { white-space: pre-wrap; word-break: break-word; }
+.tool-change .decide { margin: .8rem 0 0; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }

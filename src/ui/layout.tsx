@@ -12,7 +12,7 @@ export interface Viewer {
   csrf: string;
 }
 
-export type Section = "servers" | "connections" | "keys" | "activity" | "none";
+export type Section = "servers" | "connections" | "keys" | "activity" | "tool-changes" | "none";
 
 /** `styles`: more inline stylesheets for this page (each allowed by hash in the page's CSP). */
 export function Page(props: { title: string; viewer?: Viewer; section?: Section; styles?: readonly string[]; children?: Child }) {
@@ -56,6 +56,11 @@ function TopBar(props: { viewer: Viewer; section: Section }) {
         {props.viewer.isAdmin ? (
           <a href="/ui/activity" {...current("activity")}>
             Activity
+          </a>
+        ) : null}
+        {props.viewer.isAdmin ? (
+          <a href="/ui/tool-changes" {...current("tool-changes")}>
+            Tool changes
           </a>
         ) : null}
       </nav>

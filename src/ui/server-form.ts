@@ -24,6 +24,7 @@ const TEXT_FIELDS = [
   "resource",
   "token_exchange_endpoint",
   "audience",
+  "tool_changes",
 ] as const;
 const LIST_FIELDS = ["scopes", "allowed_tools", "disallowed_tools"] as const;
 export const FORM_FIELDS = new Set<string>(["server_name", ...TEXT_FIELDS, ...LIST_FIELDS, "timeout", "static_headers", "delegate_auth_to_upstream", "available_on_public_internet"]);

@@ -36,6 +36,9 @@ import { ConnectionsPage, type ConnectionsPageProps } from "../../ui/pages/conne
 import { LoginPage } from "../../ui/pages/login.js";
 import { ServerOverviewPage, ServerToolsPage, type Connection, type ServerSummary, type ToolsState } from "../../ui/pages/server.js";
 import { ServerFormPage, ServersPage, type Health, type ServerRow } from "../../ui/pages/servers.js";
+import { ToolChangesPage } from "../../ui/pages/tool-changes.js";
+import type { ToolChangeAdmin } from "../../mcp/tool-changes.js";
+import { actorOf } from "./tool-changes.js";
 import { formStateFromError, formValues, formValuesFromView, serverBodyFromForm } from "../../ui/server-form.js";
 import { SESSION_COOKIE, type UiSession, type UiSessions } from "../../ui/session.js";
 import { parseToolArguments } from "../../ui/tool-form.js";
@@ -66,6 +69,8 @@ export interface UiRouteDeps {
   network: CallerNetwork;
   log: Logger;
   maxBodyBytes: number;
+  /** Tool pinning's changes and decisions (the Tool changes page); without, the page is not served. */
+  toolChanges?: ToolChangeAdmin;
 }
 
 const LOGIN_CSRF_COOKIE = "gatehouse_login_csrf";
@@ -300,7 +305,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       }));
       const deleted = c.req.query("deleted");
       const problems = current.caller.kind === "master" ? deps.registry.problems() : [];
-      return html(<ServersPage viewer={viewer(current)} rows={rows} problems={problems} {...(deleted === undefined ? {} : { notice: `MCP server ${deleted} was deleted.` })} />);
+      const toolChanges = current.caller.kind === "master" && deps.toolChanges !== undefined ? (await deps.toolChanges.list(deps.registry.current())).length : 0;
+      return html(<ServersPage viewer={viewer(current)} rows={rows} problems={problems} toolChanges={toolChanges} {...(deleted === undefined ? {} : { notice: `MCP server ${deleted} was deleted.` })} />);
     }),
   );
 
@@ -563,6 +569,42 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const stored = (await allKeys()).find((key) => key.token === token);
       await deps.keyAdmin.delete({ keys: [token] });
       return seeOther(`/ui/keys?deleted=${encodeURIComponent(stored?.key_alias ?? stored?.key_name ?? "")}`);
+    }),
+  );
+
+  async function toolChangesPage(current: UiSession, notice?: string): Promise<Response> {
+    const admin = deps.toolChanges;
+    if (admin === undefined) throw new GatewayError({ status: 404, code: "not_found", message: "Tool pinning is not running on this gateway." });
+    const [changes, decisions] = await Promise.all([admin.list(deps.registry.current()), admin.decisions(20)]);
+    return html(
+      <ToolChangesPage
+        viewer={viewer(current)}
+        changes={changes.map((change) => ({ serverId: change.serverId, serverName: change.serverName, tool: change.tool, policy: change.policy, status: change.status, pinnedHash: change.pinned.hash, pinnedDefinition: change.pinned.definition, changedHash: change.changed.hash, changedDefinition: change.changed.definition, seenAt: change.changed.seenAt }))}
+        decisions={decisions.map((decision) => ({ at: decision.at, actor: decision.actor, serverName: decision.serverName, tool: decision.tool, decision: decision.decision }))}
+        {...(notice === undefined ? {} : { notice })}
+      />,
+    );
+  }
+
+  app.get(
+    "/ui/tool-changes",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const { decided, tool, server } = c.req.query();
+      const shown = (decided === "approved" || decided === "rejected") && tool !== undefined && server !== undefined;
+      return toolChangesPage(current, shown ? `The new definition of ${tool} (${server}) was ${decided}.` : undefined);
+    }),
+  );
+
+  app.post(
+    "/ui/tool-changes",
+    page(async (c, current) => {
+      requireAdmin(current);
+      const submitted = await checkedForm(c);
+      const decision = submitted.get("decision") === "approve" ? "approved" : submitted.get("decision") === "reject" ? "rejected" : undefined;
+      if (decision === undefined || deps.toolChanges === undefined) throw new GatewayError({ status: 400, code: "invalid_request", message: "Choose Approve or Reject." });
+      const taken = await deps.toolChanges.decide(deps.registry.current(), { server: submitted.get("server") ?? "", tool: submitted.get("tool") ?? "", hash: submitted.get("hash") ?? "", decision, actor: actorOf(current.caller), caller: current.caller, requestId: exchangeOf(c)?.requestId });
+      return seeOther(`/ui/tool-changes?decided=${decision}&tool=${encodeURIComponent(taken.tool)}&server=${encodeURIComponent(taken.serverName)}`);
     }),
   );
 

@@ -16,6 +16,7 @@ import * as aggregateSessions from "./010-aggregate-sessions.js";
 import * as aggregateSessionOwner from "./011-aggregate-session-owner.js";
 import * as inputEvents from "./012-input-events.js";
 import * as aggregateSessionState from "./013-aggregate-session-state.js";
+import * as toolPins from "./014-tool-pins.js";
 import * as auditEventsServerAt from "./015-audit-events-server-at.js";
 import * as userTokenHistory from "./016-user-token-history.js";
 
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "011-aggregate-session-owner": aggregateSessionOwner,
   "012-input-events": inputEvents,
   "013-aggregate-session-state": aggregateSessionState,
+  "014-tool-pins": toolPins,
   "015-audit-events-server-at": auditEventsServerAt,
   "016-user-token-history": userTokenHistory,
 };

@@ -46,7 +46,7 @@ export function HealthBadge(props: { health: Health }) {
   );
 }
 
-export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems: readonly { name: string; problem: string }[]; notice?: string }) {
+export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems: readonly { name: string; problem: string }[]; notice?: string; toolChanges?: number }) {
   return (
     <Page title="MCP Servers" viewer={props.viewer} section="servers">
       <div class="toolbar">
@@ -58,6 +58,11 @@ export function ServersPage(props: { viewer: Viewer; rows: ServerRow[]; problems
         ) : null}
       </div>
       {props.notice === undefined ? null : <Alert kind="ok">{props.notice}</Alert>}
+      {props.toolChanges === undefined || props.toolChanges === 0 ? null : (
+        <Alert kind="warn">
+          {props.toolChanges === 1 ? "One tool changed its definition" : `${props.toolChanges} tools changed their definition`} since it was pinned: <a href="/ui/tool-changes">review the changes</a>.
+        </Alert>
+      )}
       {props.problems.map((problem) => (
         <Alert kind="warn">
           Database server <strong>{problem.name}</strong> cannot be loaded: {problem.problem}
@@ -242,6 +247,16 @@ export function ServerFormPage(props: { viewer: Viewer; mode: "create" | "edit";
           <div class="grid">
             {field("allowed_tools", "Allowed tools", { hint: "Only these (separated by spaces or commas); empty: all." })}
             {field("disallowed_tools", "Disallowed tools")}
+            {select(
+              "tool_changes",
+              "When a tool's definition changes",
+              [
+                ["", "Warn: serve it, flag it for review (default)"],
+                ["block", "Block: hide it and refuse its calls until an admin approves"],
+                ["allow", "Allow: serve it and pin the new definition"],
+              ],
+              "Tool pinning: the gateway pins each tool's definition when it first sees it.",
+            )}
           </div>
           <Field name="static_headers" label="Static headers" error={errors.static_headers} hint={`One “Name: value” per line, sent upstream on every request. ${keep ?? ""}`.trim()}>
             {(describedBy: string | undefined) => (

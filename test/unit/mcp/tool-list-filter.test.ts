@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { filterToolsListJson, filterToolsListSse } from "../../../src/mcp/tool-list-filter.js";
 
-const visible = (tool: string) => tool !== "secret";
+const check = { visible: (tool: string) => tool !== "secret", review: undefined };
 const list = (id: number) => ({ jsonrpc: "2.0", id, result: { tools: [{ name: "echo" }, { name: "secret" }] } });
 
 async function runSse(chunks: string[], ids: Set<number>): Promise<string> {
@@ -12,29 +12,47 @@ async function runSse(chunks: string[], ids: Set<number>): Promise<string> {
       controller.close();
     },
   });
-  return new Response(source.pipeThrough(filterToolsListSse(ids, visible))).text();
+  return new Response(source.pipeThrough(filterToolsListSse(ids, check))).text();
 }
 
 describe("filterToolsListJson", () => {
-  it("removes invisible tools from the tools/list response of this request", () => {
-    const out = JSON.parse(filterToolsListJson(JSON.stringify(list(1)), new Set([1]), visible));
+  it("removes invisible tools from the tools/list response of this request", async () => {
+    const out = JSON.parse(await filterToolsListJson(JSON.stringify(list(1)), new Set([1]), check));
     expect(out.result.tools).toEqual([{ name: "echo" }]);
   });
 
-  it("filters a tools list answered under another id too (an upstream may read the id differently: fail closed)", () => {
-    expect(JSON.parse(filterToolsListJson(JSON.stringify(list(2)), new Set([1]), visible)).result.tools).toEqual([{ name: "echo" }]);
+  it("filters a tools list answered under another id too (an upstream may read the id differently: fail closed)", async () => {
+    expect(JSON.parse(await filterToolsListJson(JSON.stringify(list(2)), new Set([1]), check)).result.tools).toEqual([{ name: "echo" }]);
   });
 
-  it("leaves responses without tools and unparsable bodies byte for byte", () => {
+  it("leaves responses without tools and unparsable bodies byte for byte", async () => {
     const other = JSON.stringify({ jsonrpc: "2.0", id: 2, result: { content: [] } });
-    expect(filterToolsListJson(other, new Set([1]), visible)).toBe(other);
-    expect(filterToolsListJson("not json", new Set([1]), visible)).toBe("not json");
+    expect(await filterToolsListJson(other, new Set([1]), check)).toBe(other);
+    expect(await filterToolsListJson("not json", new Set([1]), check)).toBe("not json");
   });
 
-  it("filters inside a batch response", () => {
-    const out = JSON.parse(filterToolsListJson(JSON.stringify([list(1), { jsonrpc: "2.0", id: 3, result: {} }]), new Set([1]), visible));
+  it("filters inside a batch response", async () => {
+    const out = JSON.parse(await filterToolsListJson(JSON.stringify([list(1), { jsonrpc: "2.0", id: 3, result: {} }]), new Set([1]), check));
     expect(out[0].result.tools).toEqual([{ name: "echo" }]);
     expect(out[1]).toEqual({ jsonrpc: "2.0", id: 3, result: {} });
+  });
+});
+
+describe("tool pinning's review of relayed lists", () => {
+  it("drops the tools the review withholds, then applies the caller's permissions", async () => {
+    const review = async (tools: Array<{ name: string }>) => tools.filter((tool) => tool.name !== "changed");
+    const body = { jsonrpc: "2.0", id: 1, result: { tools: [{ name: "echo" }, { name: "changed" }, { name: "secret" }] } };
+    const out = JSON.parse(await filterToolsListJson(JSON.stringify(body), new Set([1]), { visible: check.visible, review }));
+    expect(out.result.tools).toEqual([{ name: "echo" }]);
+  });
+
+  it("answers an error instead of a list the review could not check (fail closed when the store fails)", async () => {
+    const review = async () => {
+      throw new Error("database down");
+    };
+    const out = JSON.parse(await filterToolsListJson(JSON.stringify(list(1)), new Set([1]), { visible: undefined, review }));
+    expect(out.result).toBeUndefined();
+    expect(out.error.message).toContain("tool pinning");
   });
 });
 
