@@ -192,7 +192,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await stdio.close();
     throw error;
   }
-  const { database, servers, registry, keysRepo, oauthRepo, upstreams, userTokens, discovery, aggregateSessions, inputEvents, toolPinsRepo } = store;
+  const { database, servers, registry, keysRepo, oauthRepo, upstreams, discovery, aggregateSessions, inputEvents, toolPinsRepo } = store;
   const pins = createToolPins({ repo: toolPinsRepo, log, metrics });
   const sessionMaxAgeMs = general.mcp_aggregate_session_max_age_hours * 3600_000;
   const audit = createAuditTrail({ repository: auditRepository(database.db, database.sqlite), log, enabled: general.audit_log });
