@@ -2,7 +2,7 @@
  * Issue 20, tool pinning in the UI: the Tool changes page in a real headless Chromium
  * shows a changed tool's old and new definition as a line diff, and Approve / Reject (with
  * the page's CSRF token) decide it. A real SDK upstream whose tool description changes.
- * The diff page's screenshot goes to docs/screenshots/ (the README shows it).
+ * The diff page's screenshot goes to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (the README shows it), else to test-output/.
  */
 import { mkdir } from "node:fs/promises";
 import type { Browser, Page } from "playwright-core";
@@ -61,8 +61,10 @@ describe("Tool changes page in Chromium", { timeout: 30_000 }, () => {
     await expect(card.locator("tr.removed").innerText()).resolves.toContain('"description": "Reads a web page."');
     await expect(card.locator("tr.added").innerText()).resolves.toContain("~/.ssh/id_rsa");
     await card.getByText("tool_changes: block").waitFor();
-    await mkdir("docs/screenshots", { recursive: true });
-    await page.screenshot({ path: "docs/screenshots/tool-changes-diff.png", fullPage: true });
+    // The README's picture is rewritten only when asked (UPDATE_SCREENSHOTS=1); otherwise it goes to test-output/ to be looked at.
+    const directory = process.env.UPDATE_SCREENSHOTS === "1" ? "docs/screenshots" : "test-output";
+    await mkdir(directory, { recursive: true });
+    await page.screenshot({ path: `${directory}/tool-changes-diff.png`, fullPage: true });
 
     await card.getByRole("button", { name: "Approve new definition" }).click();
     await page.getByText("The new definition of fetch_page (web) was approved.").waitFor();
