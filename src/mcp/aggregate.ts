@@ -674,6 +674,14 @@ export function createAggregate(deps: AggregateDeps) {
             const logs = modernLogs(route.server, context.send);
             return outwardTasks(route.server, await bridge.run(route.server, { owner, keyId: request.caller.keyId }, started, logs));
           }
+          // In a session, everything the upstream sends during the call reaches the client; a 2026-07-28 call gets the log messages it asked for.
+          const forward =
+            session === undefined || send === undefined
+              ? modernLogs(route.server, send)
+              : (message: ServerMessage) => {
+                  const forwarded = forwardedMessage(route.server, outwardTasks(route.server, message));
+                  if (forwarded !== undefined) send(forwarded);
+                };
           const result = await callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, inbound, {
             route: "aggregate",
             requestId: request.requestId,
@@ -684,14 +692,7 @@ export function createAggregate(deps: AggregateDeps) {
               ? { retry: { ...(params.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }), ...(params.requestState === undefined ? {} : { requestState: params.requestState }) } }
               : {}),
             ...(logLevel === undefined ? {} : { logLevel }),
-            ...(session === undefined || send === undefined
-              ? optional("forward", modernLogs(route.server, send))
-              : {
-                  forward: (message: ServerMessage) => {
-                    const forwarded = forwardedMessage(route.server, outwardTasks(route.server, message));
-                    if (forwarded !== undefined) send(forwarded);
-                  },
-                }),
+            ...(forward === undefined ? {} : { forward }),
           });
           // A 2026-07-28 upstream that needs input answers input_required: a 2026-07-28 client retries with it itself; an
           // earlier client in a session is asked on the call's stream, and the gateway retries; without a session it cannot be.
@@ -784,11 +785,6 @@ export function createAggregate(deps: AggregateDeps) {
 }
 
 export type Aggregate = ReturnType<typeof createAggregate>;
-
-/** `{ [name]: value }`, or nothing when the value is undefined (for optional properties under exactOptionalPropertyTypes). */
-function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
-}
 
 function negotiatedVersion(requested: unknown): string {
   return typeof requested === "string" && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;

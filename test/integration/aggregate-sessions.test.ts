@@ -227,7 +227,11 @@ describe("sessions on /mcp, one instance", () => {
   });
 });
 
-function describeTwoInstances(dialect: "postgres" | "sqlite"): void {
+/**
+ * Two gateway instances on one database of `dialect` behind a round-robin proxy, in front
+ * of the asking upstream; set up and torn down around the calling describe.
+ */
+function twoInstancesOnOneDatabase(dialect: "postgres" | "sqlite"): { front: () => LoopbackProxy; upstream: () => Upstream } {
   let database: TestDatabase;
   let upstream: Upstream;
   let front: LoopbackProxy;
@@ -244,19 +248,24 @@ function describeTwoInstances(dialect: "postgres" | "sqlite"): void {
     await upstream?.close();
     await database?.drop();
   });
+  return { front: () => front, upstream: () => upstream };
+}
+
+function describeTwoInstances(dialect: "postgres" | "sqlite"): void {
+  const { front, upstream } = twoInstancesOnOneDatabase(dialect);
 
   it("continues a session on the other instance: the client's answer to a sampling request lands there and reaches the upstream session", async () => {
-    const { client, asked } = await connectAsking(`${front.url}/mcp`);
+    const { client, asked } = await connectAsking(`${front().url}/mcp`);
     try {
       for (let round = 0; round < 3; round++) {
         expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: `round ${round}` } }))).toBe(`model said: echo round ${round}`);
       }
       expect(asked).toEqual(["sampling", "sampling", "sampling"]);
-      const mcpBackends = new Set(front.requests.filter((request) => request.path === "/mcp" && request.method === "POST").map((request) => request.backend));
+      const mcpBackends = new Set(front().requests.filter((request) => request.path === "/mcp" && request.method === "POST").map((request) => request.backend));
       expect(mcpBackends).toEqual(new Set(["a", "b"]));
       // One upstream session for the whole gateway session, whichever instance called (two instances
       // opening one at once keep the one recorded first and end the other).
-      const calls = upstream.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/call");
+      const calls = upstream().requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/call");
       expect(calls).toHaveLength(3);
       expect(new Set(calls.map((request) => request.headers["mcp-session-id"])).size).toBe(1);
     } finally {
@@ -333,31 +342,16 @@ describe("multi round-trip requests for a 2026-07-28 client of a 2025-era upstre
 });
 
 function describeModernTwoInstances(dialect: "postgres" | "sqlite"): void {
-  let database: TestDatabase;
-  let upstream: Upstream;
-  let front: LoopbackProxy;
-  let pair: GatewayPair;
-
-  beforeAll(async () => {
-    [database, upstream, front] = await Promise.all([createTestDatabase(dialect), startUpstream({ name: "asker", stateful: true, mode: "sse", tools: askingTools }), startLoopbackProxy()]);
-    pair = await startGatewayPair({ front, databaseUrl: database.url, servers: { asker: { url: upstream.url } } });
-  }, 60_000);
-
-  afterAll(async () => {
-    await pair?.close();
-    await front?.close();
-    await upstream?.close();
-    await database?.drop();
-  });
+  const { front } = twoInstancesOnOneDatabase(dialect);
 
   it("a retry that lands on the other instance delivers the answer and gets the result the first instance saw", async () => {
-    const { client, asked } = await connectModernAsking(`${front.url}/mcp`);
+    const { client, asked } = await connectModernAsking(`${front().url}/mcp`);
     try {
       for (let round = 0; round < 3; round++) {
         expect(textOf(await client.callTool({ name: "asker-ask_llm", arguments: { prompt: `round ${round}` } }))).toBe(`model said: v2 echo round ${round}`);
       }
       expect(asked).toEqual(["sampling", "sampling", "sampling"]);
-      const calls = front.requests.filter((request) => request.path === "/mcp" && request.body.toString("utf8").includes('"tools/call"'));
+      const calls = front().requests.filter((request) => request.path === "/mcp" && request.body.toString("utf8").includes('"tools/call"'));
       // Each call is tried, then retried: round robin puts a retry on the other instance.
       expect(calls.length).toBe(6);
       expect(new Set(calls.map((request) => request.backend))).toEqual(new Set(["a", "b"]));
