@@ -220,7 +220,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Upstream scope challenges, shared by the proxy (step-up) and /authorize (scope selection).
   const challenges = scopeChallenges();
   const authorize = createAuthorize({ repo: oauthRepo, upstreams, csrfKey, log, documents, scopeChallenges: challenges });
-  const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics, documents });
+  const token = createTokenEndpoint({ repo: oauthRepo, upstreams, log, events: metrics, audit, documents });
   const limits = createKeyLimiter({ counters: await keyCounters(options, database), windowSeconds: settings.rateLimitWindowSeconds, log });
   const virtualKeys = virtualKeyResolver(keysRepo);
   const keys = chainResolvers([masterKeyResolver(settings.masterKey), virtualKeys]);
@@ -318,7 +318,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           const token = await oauthRepo.getUserToken(serverId, user);
           return token === undefined ? { connected: false } : { connected: true, ...(token.expiresAt === undefined ? {} : { expiresAt: token.expiresAt }) };
         },
-        ...userConnections({ repo: oauthRepo, upstreams, log }),
+        ...userConnections({ repo: oauthRepo, upstreams, log, audit }),
       },
     },
     maxBodyBytes: general.max_request_body_bytes,

@@ -229,7 +229,7 @@ function specPathWarnings(config: Config, file: string): string[] {
     );
 }
 
-const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "issuer", "token_exchange_endpoint"] as const;
+const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "revocation_url", "issuer", "token_exchange_endpoint"] as const;
 
 /**
  * Plain http:// is allowed for OAuth endpoints (loopback development, internal networks),

@@ -69,6 +69,11 @@ export const serverConfigSchema = z
     authorization_url: httpUrl.optional(),
     registration_url: httpUrl.optional(),
     /**
+     * The upstream authorization server's RFC 7009 revocation endpoint, for servers whose
+     * metadata names none (configured `authorization_url` and `token_url`): Disconnect revokes there.
+     */
+    revocation_url: httpUrl.optional(),
+    /**
      * The upstream authorization server's issuer identifier: its RFC 8414 metadata gives the
      * endpoints, and must name exactly this issuer (RFC 8414 §3.3). Pins discovery: the
      * upstream's own RFC 9728 metadata no longer chooses where the gateway's client goes.

@@ -6,6 +6,7 @@
  */
 import { callerUserKey, canUseServer, type Caller } from "../auth/inbound/caller.js";
 import type { Logger } from "../log.js";
+import type { AuditTrail } from "../observability/audit.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { OauthRepository, UserConnection } from "../store/oauth-repository.js";
 import { isInteractive } from "./gateway-issuer.js";
@@ -23,7 +24,7 @@ export interface ConnectionRow {
 
 export type Disconnection = { status: "not_connected" } | ({ serverId: string; serverName: string } & Revocation);
 
-export function userConnections(deps: { repo: OauthRepository; upstreams: UpstreamAuthorizations; log: Logger }) {
+export function userConnections(deps: { repo: OauthRepository; upstreams: UpstreamAuthorizations; log: Logger; audit?: Pick<AuditTrail, "record"> }) {
   return {
     /** Every interactive server the caller may use, and every server it holds tokens for, by name. */
     async list(snapshot: RegistrySnapshot, caller: Caller): Promise<ConnectionRow[]> {
@@ -60,6 +61,16 @@ export function userConnections(deps: { repo: OauthRepository; upstreams: Upstre
       const line = { server: serverName, user, request_id: requestId, revocation: revocation.status, ...(revocation.status === "revoked" ? {} : { reason: revocation.reason }) };
       if (revocation.status === "failed") deps.log.warn(line, "disconnected a per-user upstream connection, but the authorization server did not confirm the revocation: the user may revoke the grant there");
       else deps.log.info(line, "disconnected a per-user upstream connection");
+      deps.audit?.record({
+        requestId,
+        caller,
+        route: "connections",
+        server: serverName,
+        tool: "",
+        outcome: "disconnected",
+        ...(revocation.status === "revoked" ? {} : { errorCode: `revocation_${revocation.status}` }),
+        durationMs: 0,
+      });
       return { serverId, serverName, ...revocation };
     },
   };

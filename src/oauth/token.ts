@@ -32,6 +32,7 @@ import { upstreamClientSecrets as clientSecrets, upstreamReason } from "./upstre
 import { refreshAtUpstream } from "./upstream-refresh.js";
 import type { UpstreamAuthorizations } from "./upstream-authorization-server.js";
 import type { TokenEvents } from "../observability/metrics.js";
+import type { AuditedCaller, AuditTrail } from "../observability/audit.js";
 import { documentClientKey, isClientIdUrl, type ClientMetadataDocuments } from "./client-metadata-document.js";
 import { createClientAssertionVerifier } from "./client-assertion.js";
 import { issuerFor } from "./gateway-issuer.js";
@@ -42,6 +43,8 @@ export interface TokenDeps {
   log: Logger;
   /** Token requests to upstream authorization servers (metrics). */
   events?: TokenEvents;
+  /** The audit trail: each stored connection is recorded (`connected`). */
+  audit?: Pick<AuditTrail, "record">;
   now?: () => number;
   /** Client ID Metadata Documents: URL client_ids, and their private_key_jwt keys. */
   documents?: ClientMetadataDocuments;
@@ -56,6 +59,11 @@ export interface Requester {
 }
 
 export const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as const;
+
+/** Who connected, for the audit trail, when only the user key the tokens go under is known (the UI's Connect flow). */
+function userKeyCaller(user: string): AuditedCaller {
+  return { kind: "user", keyId: user, subject: user, ...(user.startsWith("user:") ? { userId: user.slice("user:".length) } : {}) };
+}
 
 /**
  * The upstream token endpoint refused (or failed) a step: the client hears the server, the
@@ -189,7 +197,10 @@ export function createTokenEndpoint(deps: TokenDeps) {
     }
     validateTokenResponse(server.config.token_validation, token as unknown as Record<string, unknown>);
     const user = issued.userId ?? (caller === undefined ? undefined : callerUserKey(caller));
-    if (user !== undefined) await deps.repo.saveUserToken(server.id, user, toStoredToken(token, client.clientId, upstream.as.issuer, now(), server.config.token_storage_ttl_seconds));
+    if (user !== undefined) {
+      await deps.repo.saveUserToken(server.id, user, toStoredToken(token, client.clientId, upstream.as.issuer, now(), server.config.token_storage_ttl_seconds));
+      deps.audit?.record({ requestId: undefined, caller: caller ?? userKeyCaller(user), route: "connections", server: server.name, tool: "", outcome: "connected", durationMs: 0 });
+    }
     // A completed flow: the client is trusted with error redirects from now on, and no longer expires (authorize.ts, oauth-repository.ts).
     await deps.repo.markCompleted(client.clientId);
     return publicAnswer(token);

@@ -1,6 +1,6 @@
 /**
  * The upstream authorization server of an interactive `oauth2` server: configured
- * (`authorization_url`, `token_url`, `registration_url`), discovered from the configured
+ * (`authorization_url`, `token_url`, `registration_url`, `revocation_url`), discovered from the configured
  * `issuer` (RFC 8414 / OpenID discovery), or discovered from the upstream's own metadata,
  * RFC 9728 (protected resource, at the URL its 401 names or the well-known ones) then
  * RFC 8414, else the MCP 2025-03-26 way (the MCP origin's RFC 8414 metadata, else its
@@ -109,6 +109,7 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry, disco
       authorization_endpoint: config.authorization_url,
       token_endpoint: config.token_url,
       ...(config.registration_url === undefined ? {} : { registration_endpoint: config.registration_url }),
+      ...(config.revocation_url === undefined ? {} : { revocation_endpoint: config.revocation_url }),
     };
   } else {
     // A configured issuer pins discovery; the upstream's RFC 9728 list is only a fallback for servers without one.
@@ -125,6 +126,7 @@ export async function resolveUpstreamAuthorization(server: McpServerEntry, disco
       ...(config.authorization_url === undefined ? {} : { authorization_endpoint: config.authorization_url }),
       ...(config.token_url === undefined ? {} : { token_endpoint: config.token_url }),
       ...(config.registration_url === undefined ? {} : { registration_endpoint: config.registration_url }),
+      ...(config.revocation_url === undefined ? {} : { revocation_endpoint: config.revocation_url }),
     };
   }
   const scopes = config.scopes ?? resourceMetadata?.scopes_supported ?? [];

@@ -26,8 +26,8 @@ export type Revocation = { status: "revoked" } | { status: "not_offered"; reason
 function notOffered(server: McpServerEntry, client: StoredClient, token: StoredUserToken, as: oauth.AuthorizationServer): string | undefined {
   if (as.revocation_endpoint === undefined) return "its authorization server publishes no revocation_endpoint (RFC 7009)";
   if (!boundTo(server, token.issuer, as) || !registrationBoundTo(server, client, as)) return `its authorization server is now ${as.issuer}, not the one that issued these tokens`;
-  if (client.upstreamCredentials === null && server.config.client_secret !== undefined && server.config.issuer === undefined) {
-    return "the configured client_secret goes only to endpoints of a configured issuer; set issuer to revoke there";
+  if (client.upstreamCredentials === null && server.config.client_secret !== undefined && server.config.issuer === undefined && server.config.revocation_url === undefined) {
+    return "the configured client_secret goes only to endpoints you name; set revocation_url (or issuer) to revoke there";
   }
   return undefined;
 }

@@ -25,8 +25,12 @@ export interface AuditedCaller {
   userId?: string | undefined;
 }
 
-/** `admin`: an admin's decision, not a tool call (tool pinning's approve and reject). */
-export type AuditRoute = "passthrough" | "aggregate" | "rest" | "ui" | "admin";
+/**
+ * `admin`: an admin's decision, not a tool call (tool pinning's approve and reject);
+ * `connections`: a user's upstream OAuth connection made or ended (My connections, the
+ * Connect flow, an MCP client's authorization), not a tool call.
+ */
+export type AuditRoute = "passthrough" | "aggregate" | "rest" | "ui" | "admin" | "connections";
 
 export interface ToolCallEvent {
   requestId: string | undefined;
@@ -37,8 +41,10 @@ export interface ToolCallEvent {
   /**
    * `tool_error`: the tool answered with `isError`; `error`: the call failed.
    * `tool_change_approved` / `tool_change_rejected` (route `admin`): an admin's decision on a changed tool definition.
+   * `connected` / `disconnected` (route `connections`, `tool` empty): a user's tokens for the server stored or deleted;
+   * a disconnect's `errorCode` says when the upstream did not revoke them (`revocation_failed`, `revocation_not_offered`).
    */
-  outcome: "ok" | "tool_error" | "error" | "tool_change_approved" | "tool_change_rejected";
+  outcome: "ok" | "tool_error" | "error" | "tool_change_approved" | "tool_change_rejected" | "connected" | "disconnected";
   /** The upstream's HTTP status (pass-through) or the gateway's error status. */
   status?: number;
   errorCode?: string | undefined;

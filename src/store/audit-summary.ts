@@ -8,7 +8,8 @@
  * functions are needed; percentiles are nearest-rank, picked with `row_number()` over
  * each group's events sorted by duration (SQLite has no percentile functions). The window
  * is bounded by `at` (an index), and by `server` too when one is asked for (the
- * `(server, at)` index).
+ * `(server, at)` index). Only tool calls count: decisions and connection changes in the
+ * same trail (other outcomes) are not calls.
  */
 import { sql, type RawBuilder } from "kysely";
 import type { Db } from "./schema.js";
@@ -69,7 +70,7 @@ export function windowStatsQuery(query: WindowQuery, grouping: Grouping): RawBui
         row_number() over (${partition} order by duration_ms) as rn,
         count(*) over (${partition}) as n
       from audit_events
-      where at >= ${query.since} and at < ${query.until} ${onServer}
+      where at >= ${query.since} and at < ${query.until} ${onServer} and outcome in ('ok', 'tool_error', 'error')
     ) ranked
     ${group === undefined ? sql`` : sql`group by grp order by grp`}
   `;

@@ -19,6 +19,7 @@ const TEXT_FIELDS = [
   "token_url",
   "authorization_url",
   "registration_url",
+  "revocation_url",
   "registration",
   "issuer",
   "resource",
@@ -34,7 +35,7 @@ const list = (text: string) => text.split(/[\s,]+/).filter((item) => item !== ""
 const STATIC_AUTH = new Set(["api_key", "bearer_token", "basic", "authorization", "token"]);
 const OAUTH_AUTH = new Set(["oauth2", "oauth2_token_exchange"]);
 const STATIC_FIELDS = new Set(["auth_value"]);
-const OAUTH_FIELDS = new Set(["oauth2_flow", "client_id", "client_secret", "token_url", "authorization_url", "registration_url", "registration", "issuer", "resource", "token_exchange_endpoint", "audience", "scopes"]);
+const OAUTH_FIELDS = new Set(["oauth2_flow", "client_id", "client_secret", "token_url", "authorization_url", "registration_url", "revocation_url", "registration", "issuer", "resource", "token_exchange_endpoint", "audience", "scopes"]);
 
 /**
  * Whether a field belongs to the chosen authentication. The form shows every section

@@ -54,6 +54,17 @@ beforeAll(async () => {
           shared: { url: upstream.url, auth_type: "oauth2", client_id: SHARED.client_id, client_secret: SHARED.client_secret, token_endpoint_auth_method: "client_secret_post", issuer },
           // The operator named the token endpoint only: the rest (revocation included) is discovered from the upstream's RFC 9728 document.
           named_token_only: { url: upstream.url, auth_type: "oauth2", oauth2_flow: "authorization_code", client_id: SHARED.client_id, client_secret: SHARED.client_secret, token_endpoint_auth_method: "client_secret_post", token_url: `${issuer}/token` },
+          // Every endpoint named by the operator: no metadata, so no revocation_endpoint but the one configured.
+          named_endpoints: {
+            url: upstream.url,
+            auth_type: "oauth2",
+            client_id: SHARED.client_id,
+            client_secret: SHARED.client_secret,
+            token_endpoint_auth_method: "client_secret_post",
+            authorization_url: `${issuer}/auth`,
+            token_url: `${issuer}/token`,
+            revocation_url: `${issuer}/token/revocation`,
+          },
           short: { url: upstream2.url, auth_type: "oauth2" },
           plain: { url: upstream.url },
         },
@@ -154,7 +165,7 @@ async function connectionsPage(cookie: string, query = ""): Promise<{ html: stri
 describe("listing", () => {
   it("lists the interactive servers the caller may use, each not connected, before any Connect", async () => {
     const listed = await listConnections(keys.alice);
-    expect(listed.map((row) => row.server_name)).toEqual(["dyn", "named_token_only", "shared", "short"]);
+    expect(listed.map((row) => row.server_name)).toEqual(["dyn", "named_endpoints", "named_token_only", "shared", "short"]);
     expect(listed.every((row) => !row.connected && row.available && row.expires_at === null)).toBe(true);
     expect((await gateway.fetch("/v1/mcp/connections", { key: null })).status).toBe(401);
   });
@@ -293,7 +304,7 @@ describe("disconnecting", () => {
     await connectThroughUi(keys.carol, "named_token_only", "carol", as);
     const before = as.revocationRequests().length;
     const answer = await gateway.fetch("/v1/mcp/connections/named_token_only", { key: keys.carol, method: "DELETE" });
-    expect(await answer.json()).toMatchObject({ disconnected: true, revocation: "not_offered", revocation_detail: expect.stringContaining("set issuer") });
+    expect(await answer.json()).toMatchObject({ disconnected: true, revocation: "not_offered", revocation_detail: expect.stringContaining("set revocation_url") });
     expect(as.revocationRequests()).toHaveLength(before);
     expect((await listConnections(keys.carol)).find((row) => row.server_id === "named_token_only")).toMatchObject({ connected: false });
   });
@@ -343,5 +354,146 @@ describe("disconnecting", () => {
     expect(await page.text()).toContain("Disconnected from dyn: your tokens were deleted from the gateway and revoked at its authorization server.");
     expect(await as.refreshTokenActive(refresh)).toBe(false);
     expect(await repo.getUserToken("dyn", "user:alice")).toBeUndefined();
+  });
+});
+
+/** POSTs a UI form (`/ui/...`) with the session's CSRF token (or `csrf`); the answer, unfollowed. */
+async function postForm(cookie: string, path: string, csrf?: string): Promise<Response> {
+  const token = csrf ?? (await connectionsPage(cookie)).csrf;
+  return fetch(new URL(path, gateway.url), { method: "POST", redirect: "manual", headers: { cookie }, body: new URLSearchParams({ csrf: token }) });
+}
+
+/** Follows a Reconnect's redirect into the Connect flow with the UI session, through the authorization server (as `account`), back to the gateway's UI. */
+async function continueSignIn(cookie: string, location: string, account: string): Promise<URL> {
+  as.setAccountId(account);
+  const jar = new CookieJar();
+  jar.storeLine(gateway.url, cookie);
+  const start = await fetchWithCookies(new URL(location, gateway.url), jar);
+  expect(start.status, await start.clone().text()).toBe(302);
+  return followRedirects(new URL(start.headers.get("location")!, gateway.url), { cookies: jar, until: (url) => url.origin === new URL(gateway.url).origin && /^\/ui\/(connections|mcp\/servers\/)/.test(url.pathname) });
+}
+
+describe("reconnecting", () => {
+  it("revokes the current grant before signing in again, then stores and uses the new one (My connections)", async () => {
+    await connectThroughUi(keys.alice, "dyn", "alice", as);
+    const old = await storedRefreshToken("dyn", "user:alice");
+    const cookie = await signIn(keys.alice);
+    const { html } = await connectionsPage(cookie);
+    expect(html).toMatch(/<form method="post" action="\/ui\/connections\/dyn\/reconnect"/);
+
+    const posted = await postForm(cookie, "/ui/connections/dyn/reconnect");
+    expect(posted.status).toBe(303);
+    const location = new URL(posted.headers.get("location")!, gateway.url);
+    expect(location.pathname).toBe("/v1/mcp/server/oauth/dyn/authorize");
+    expect(Object.fromEntries(location.searchParams)).toEqual({ redirect_uri: `${gateway.url}/ui/mcp/oauth/callback`, state: "connections" });
+    // Revoked and deleted before the sign-in starts: a grant the provider reuses for the new sign-in cannot be ended by it.
+    expect(await as.refreshTokenActive(old)).toBe(false);
+    expect(await repo.getUserToken("dyn", "user:alice")).toBeUndefined();
+
+    const landed = await continueSignIn(cookie, `${location.pathname}${location.search}`, "alice");
+    expect(landed.pathname).toBe("/ui/connections");
+    expect(landed.searchParams.get("connected")).toBe("dyn");
+    const renewed = await storedRefreshToken("dyn", "user:alice");
+    expect(renewed).not.toBe(old);
+    expect(await as.refreshTokenActive(renewed)).toBe(true);
+    const call = await fetch(`${gateway.url}/dyn/mcp`, { method: "POST", headers: { ...MCP_ACCEPT, ...keyHeader(keys.alice) }, body: rpc("tools/call", { name: "echo", arguments: { message: "again" } }) });
+    expect(call.status, await call.text()).toBe(200);
+  });
+
+  it("reconnects from the server page too, and comes back there", async () => {
+    const old = await storedRefreshToken("dyn", "user:alice");
+    const cookie = await signIn(keys.alice);
+    const page = await (await fetch(new URL("/ui/mcp/servers/dyn", gateway.url), { headers: { cookie } })).text();
+    expect(page).toMatch(/<form method="post" action="\/ui\/mcp\/servers\/dyn\/reconnect"/);
+    const posted = await postForm(cookie, "/ui/mcp/servers/dyn/reconnect");
+    expect(posted.status).toBe(303);
+    expect(await as.refreshTokenActive(old)).toBe(false);
+    const landed = await continueSignIn(cookie, posted.headers.get("location")!, "alice");
+    expect(`${landed.pathname}${landed.search}`).toBe("/ui/mcp/servers/dyn?connected=1");
+    expect(await storedRefreshToken("dyn", "user:alice")).not.toBe(old);
+  });
+
+  it("refuses a reconnect without the session's CSRF token, and revokes nothing", async () => {
+    const current = await storedRefreshToken("dyn", "user:alice");
+    const cookie = await signIn(keys.alice);
+    for (const path of ["/ui/connections/dyn/reconnect", "/ui/mcp/servers/dyn/reconnect"]) expect((await postForm(cookie, path, "forged")).status).toBe(403);
+    expect(await as.refreshTokenActive(current)).toBe(true);
+    expect(await repo.getUserToken("dyn", "user:alice")).toBeDefined();
+  });
+
+  it("a key limited to another server cannot reconnect (and so revoke) its user's connection to this one", async () => {
+    const current = await storedRefreshToken("dyn", "user:alice");
+    const limited = await gateway.generateKey({ user_id: "alice", key_alias: "alice-short-only", object_permission: { mcp_servers: ["short"] } });
+    const cookie = await signIn(limited);
+    const revocations = as.revocationRequests().length;
+    expect((await postForm(cookie, "/ui/connections/dyn/reconnect")).status).toBe(403);
+    expect(as.revocationRequests()).toHaveLength(revocations);
+    expect(await as.refreshTokenActive(current)).toBe(true);
+  });
+
+  it("stops before signing in when the revocation fails, and says why", async () => {
+    const current = await storedRefreshToken("dyn", "user:alice");
+    const cookie = await signIn(keys.alice);
+    as.setRevocationDown(true);
+    try {
+      const posted = await postForm(cookie, "/ui/connections/dyn/reconnect");
+      expect(posted.headers.get("location")).toBe("/ui/connections?disconnected=dyn&revocation=failed&reconnect=1");
+      const { html } = await connectionsPage(cookie, posted.headers.get("location")!.slice("/ui/connections".length));
+      expect(html).toContain("did not confirm the revocation. To be sure, revoke the gateway&#39;s access in your account there. Reconnect stopped before signing in again: press Connect to sign in.");
+      expect(html).toContain('aria-label="Connect dyn"');
+    } finally {
+      as.setRevocationDown(false);
+    }
+    expect(await as.refreshTokenActive(current)).toBe(true);
+    expect(await repo.getUserToken("dyn", "user:alice")).toBeUndefined();
+  });
+});
+
+describe("revocation_url", () => {
+  it("revokes at the configured revocation endpoint of a server whose endpoints are all configured, with the configured client's authentication", async () => {
+    await connectThroughUi(keys.carol, "named_endpoints", "carol", as);
+    const userKey = (await database.db.selectFrom("user_tokens").select("user_id").where("server_id", "=", "named_endpoints").executeTakeFirstOrThrow()).user_id;
+    const refresh = await storedRefreshToken("named_endpoints", userKey);
+    const answer = await gateway.fetch("/v1/mcp/connections/named_endpoints", { key: keys.carol, method: "DELETE" });
+    expect(await answer.json()).toMatchObject({ disconnected: true, revocation: "revoked" });
+    expect(as.revocationRequests().find((request) => request.token === refresh)).toMatchObject({ authMethod: "post", clientId: SHARED.client_id, status: 200 });
+    expect(await as.refreshTokenActive(refresh)).toBe(false);
+  });
+});
+
+describe("the audit trail", () => {
+  interface Event {
+    route: string;
+    server: string;
+    tool: string;
+    outcome: string;
+    caller: string;
+    error_code: string | null;
+  }
+  const connectionEvents = async () => {
+    const page = (await (await gateway.fetch("/v1/mcp/audit?limit=1000")).json()) as { events: Event[] };
+    return page.events.filter((event) => event.route === "connections");
+  };
+
+  it("records each connection made and ended, with who, the server and how the revocation went; never a token", async () => {
+    // Written in batches: polled until there.
+    await expect.poll(async () => (await connectionEvents()).length).toBeGreaterThanOrEqual(16);
+    const events = await connectionEvents();
+    expect(events.every((event) => event.tool === "")).toBe(true);
+    const seen = new Set(events.map((event) => `${event.server}:${event.outcome}:${event.caller}:${event.error_code ?? ""}`));
+    // The UI's Connect flow records the user key; the API's and UI's disconnects the key's label.
+    expect(seen).toContain("dyn:connected:user:alice:");
+    expect(seen).toContain("dyn:disconnected:alice-key:");
+    expect(seen).toContain("short:disconnected:alice-key:revocation_not_offered");
+    expect(seen).toContain("dyn:disconnected:bob-key:revocation_failed");
+    expect(seen).toContain("named_endpoints:disconnected:carol-key:");
+    const text = JSON.stringify(events);
+    for (const key of Object.values(keys)) expect(text).not.toContain(key);
+  });
+
+  it("leaves connection events out of the activity numbers (they are not tool calls)", async () => {
+    const summary = (await (await gateway.fetch("/v1/mcp/activity/summary?server=dyn&range=hour")).json()) as { totals: { calls: number } };
+    const calls = ((await (await gateway.fetch("/v1/mcp/audit?server=dyn&limit=1000")).json()) as { events: Event[] }).events.filter((event) => event.route !== "connections");
+    expect(summary.totals.calls).toBe(calls.length);
   });
 });

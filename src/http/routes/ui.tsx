@@ -85,18 +85,24 @@ const SECURITY_HEADERS = {
 
 type UiContext = Context<AppEnv>;
 
-/** What a disconnect did, in words: the tokens are always gone here; the revocation upstream may not be. */
-function disconnectedText(serverName: string, revocation: string | undefined): string {
+/**
+ * What a disconnect did, in words: the tokens are always gone here; the revocation upstream
+ * may not be. `reconnecting`: a Reconnect that stopped there, before signing in again.
+ */
+function disconnectedText(serverName: string, revocation: string | undefined, reconnecting = false): string {
   if (revocation === "not_connected") return `There was no connection to ${serverName} to disconnect (it was already gone).`;
   const deleted = `Disconnected from ${serverName}: your tokens were deleted from the gateway`;
   if (revocation === "revoked") return `${deleted} and revoked at its authorization server.`;
-  if (revocation === "failed") return `${deleted}, but its authorization server did not confirm the revocation. To be sure, revoke the gateway's access in your account there.`;
+  if (revocation === "failed") {
+    const failed = `${deleted}, but its authorization server did not confirm the revocation. To be sure, revoke the gateway's access in your account there.`;
+    return reconnecting ? `${failed} Reconnect stopped before signing in again: press Connect to sign in.` : failed;
+  }
   return `${deleted}. Its authorization server offers no revocation: the grant there ends when its tokens expire.`;
 }
 
 function connectionNotice(query: Record<string, string>, nameOf: (id: string) => string): ConnectionsPageProps["notice"] {
   if (query.missing !== undefined) return { kind: "warn", text: "There was no connection to disconnect (it was already gone)." };
-  if (query.disconnected !== undefined) return { kind: query.revocation === "failed" ? "error" : "ok", text: disconnectedText(nameOf(query.disconnected), query.revocation) };
+  if (query.disconnected !== undefined) return { kind: query.revocation === "failed" ? "error" : "ok", text: disconnectedText(nameOf(query.disconnected), query.revocation, query.reconnect !== undefined) };
   if (query.connected !== undefined) return { kind: "ok", text: `Connected to ${nameOf(query.connected)}: the gateway now calls it with your account.` };
   return undefined;
 }
@@ -365,7 +371,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const connection: Connection | undefined = connects ? await deps.connections.expiresAt(server.id, callerUserKey(current.caller)) : undefined;
       const notices: Record<string, string> = { created: "MCP server created.", saved: "Changes saved.", connected: "Connected: the gateway now calls this server with your account.", disconnected: "Disconnected: your tokens for this server were deleted." };
       const notice = Object.keys(notices).find((name) => c.req.query(name) !== undefined);
-      if (notice === "disconnected") notices.disconnected = disconnectedText(server.name, c.req.query("revocation"));
+      if (notice === "disconnected") notices.disconnected = disconnectedText(server.name, c.req.query("revocation"), c.req.query("reconnect") !== undefined);
       return html(<ServerOverviewPage
           viewer={viewer(current)}
           server={summary(server)}
@@ -428,6 +434,30 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     }),
   );
 
+  /**
+   * Reconnect: the current grant is revoked and the tokens deleted first, then the Connect
+   * flow starts. Not the other way round: an authorization server may give the new sign-in
+   * the same grant (oidc-provider does, for a browser still signed in there), and revoking
+   * the old tokens afterwards would end the new ones with it. A revocation that fails stops
+   * before the sign-in, so the user reads why.
+   */
+  async function reconnect(c: UiContext, current: UiSession, server: McpServerEntry, from: "connections" | "server"): Promise<Response> {
+    const done = await deps.connections.disconnect(deps.registry.current(), current.caller, server.id, exchangeOf(c)?.requestId);
+    const id = encodeURIComponent(server.id);
+    if (done.status === "failed") return seeOther(from === "connections" ? `/ui/connections?disconnected=${id}&revocation=failed&reconnect=1` : `/ui/mcp/servers/${id}?disconnected=1&revocation=failed&reconnect=1`);
+    const flow = new URLSearchParams({ redirect_uri: `${requestOrigin(deps.origin, c)}/ui/mcp/oauth/callback`, ...(from === "connections" ? { state: "connections" } : {}) });
+    return seeOther(`/v1/mcp/server/oauth/${id}/authorize?${flow}`);
+  }
+
+  app.post(
+    "/ui/mcp/servers/:id/reconnect",
+    page(async (c, current) => {
+      const server = serverOf(c, current);
+      await checkedForm(c);
+      return reconnect(c, current, server, "server");
+    }),
+  );
+
   // --- My connections ----------------------------------------------------------------------
 
   app.get(
@@ -455,6 +485,16 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
       const done = await deps.connections.disconnect(deps.registry.current(), current.caller, c.req.param("id")!, exchangeOf(c)?.requestId);
       const query = done.status === "not_connected" ? "missing=1" : `disconnected=${encodeURIComponent(done.serverId)}&revocation=${done.status}`;
       return seeOther(`/ui/connections?${query}`);
+    }),
+  );
+
+  app.post(
+    "/ui/connections/:id/reconnect",
+    page(async (c, current) => {
+      // serverOf: reconnecting needs a server the caller may still use (a connection left from another is only disconnected).
+      const server = serverOf(c, current);
+      await checkedForm(c);
+      return reconnect(c, current, server, "connections");
     }),
   );
 

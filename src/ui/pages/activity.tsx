@@ -21,7 +21,11 @@ export interface ActivityFilters {
   to: string;
 }
 
-export const OUTCOMES = ["ok", "tool_error", "error"] as const;
+/** Tool calls' outcomes, then the trail's other events (an admin's decisions, users' connections). */
+export const OUTCOMES = ["ok", "tool_error", "error", "tool_change_approved", "tool_change_rejected", "connected", "disconnected"] as const;
+const NOT_CALLS = new Set(["admin", "connections"]);
+/** What an event is, in a few words: a call of its tool, or a decision or connection change on its server. */
+const eventTitle = (event: Pick<AuditEvent, "route" | "outcome" | "tool" | "server">) => (NOT_CALLS.has(event.route) ? `${event.outcome.replaceAll("_", " ")} on ${event.server}` : `Call of ${event.tool}`);
 const PERIODS: ReadonlyArray<[string, string]> = [
   ["", "Any time"],
   ["hour", "Last hour"],
@@ -199,7 +203,7 @@ export function ActivityPage(props: ActivityPageProps) {
               {props.events.map((event) => (
                 <tr>
                   <td>
-                    <a href={`/ui/activity/events/${encodeURIComponent(event.id)}`} aria-label={`Details of ${event.tool} at ${event.at}`}>
+                    <a href={`/ui/activity/events/${encodeURIComponent(event.id)}`} aria-label={`Details of ${NOT_CALLS.has(event.route) ? eventTitle(event) : event.tool} at ${event.at}`}>
                       <time datetime={event.at}>
                         <span class="date">{`${event.at.slice(0, 10)} `}</span>
                         {event.at.slice(11, 19)}
@@ -207,7 +211,7 @@ export function ActivityPage(props: ActivityPageProps) {
                     </a>
                   </td>
                   <td>
-                    <code>{event.tool}</code>
+                    {event.tool === "" ? <span class="muted">{event.outcome.replaceAll("_", " ")}</span> : <code>{event.tool}</code>}
                     <span class="desc">{event.server}</span>
                   </td>
                   <td class="optional">{event.caller}</td>
@@ -240,7 +244,7 @@ export function ActivityPage(props: ActivityPageProps) {
 }
 
 export function OutcomeBadge(props: { outcome: string }) {
-  const kind = props.outcome === "ok" ? "ok" : props.outcome === "tool_error" ? "warn" : "bad";
+  const kind = props.outcome === "ok" || props.outcome === "connected" || props.outcome === "tool_change_approved" ? "ok" : props.outcome === "error" ? "bad" : "warn";
   return <span class={`badge ${kind}`}>{props.outcome}</span>;
 }
 
@@ -255,7 +259,7 @@ export function ActivityEventPage(props: { viewer: Viewer; event: AuditEvent }) 
     ["User", event.user_id ?? <span class="muted">none</span>],
     ["Route", event.route],
     ["Server", <a href={`/ui/activity${activityQuery({ server: event.server })}`}>{event.server}</a>],
-    ["Tool", <code>{event.tool}</code>],
+    ["Tool", event.tool === "" ? <span class="muted">none</span> : <code>{event.tool}</code>],
     ["Outcome", <OutcomeBadge outcome={event.outcome} />],
     ["Status", event.status ?? <span class="muted">none</span>],
     ["Error code", event.error_code === null ? <span class="muted">none</span> : <code>{event.error_code}</code>],
@@ -263,13 +267,17 @@ export function ActivityEventPage(props: { viewer: Viewer; event: AuditEvent }) 
     ["Event id", <code>{event.id}</code>],
   ];
   return (
-    <Page title={`Call of ${event.tool}`} viewer={props.viewer} section="activity">
+    <Page title={eventTitle(event)} viewer={props.viewer} section="activity">
       <p>
         <a href="/ui/activity">← Activity</a>
       </p>
-      <h1>
-        Call of <code>{event.tool}</code> on {event.server}
-      </h1>
+      {NOT_CALLS.has(event.route) ? (
+        <h1>{eventTitle(event)}</h1>
+      ) : (
+        <h1>
+          Call of <code>{event.tool}</code> on {event.server}
+        </h1>
+      )}
       <div class="card">
         <table class="details">
           <tbody>

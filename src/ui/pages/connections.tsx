@@ -40,12 +40,20 @@ function Actions(props: { row: ConnectionsRow; callbackUrl: string; csrf: string
   const { row } = props;
   return (
     <div class="toolbar start">
-      {row.available ? (
+      {row.available && row.connection === undefined ? (
         <form method="get" action={`/v1/mcp/server/oauth/${encodeURIComponent(row.serverId)}/authorize`} class="inline">
           <input type="hidden" name="redirect_uri" value={props.callbackUrl} />
           <input type="hidden" name="state" value="connections" />
-          <button type="submit" aria-label={`${row.connection === undefined ? "Connect" : "Reconnect"} ${row.serverName}`}>
-            {row.connection === undefined ? "Connect" : "Reconnect"}
+          <button type="submit" aria-label={`Connect ${row.serverName}`}>
+            Connect
+          </button>
+        </form>
+      ) : null}
+      {row.available && row.connection !== undefined ? (
+        <form method="post" action={`/ui/connections/${encodeURIComponent(row.serverId)}/reconnect`} class="inline">
+          <input type="hidden" name="csrf" value={props.csrf} />
+          <button type="submit" aria-label={`Reconnect ${row.serverName}`} title="Revokes the current grant, then signs in again">
+            Reconnect
           </button>
         </form>
       ) : null}

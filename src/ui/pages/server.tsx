@@ -132,12 +132,6 @@ function Row(props: { label: string; children?: Child }) {
 
 function ConnectionCard(props: { server: ServerSummary; connection: Connection; callbackUrl: string; csrf: string }) {
   const connection = props.connection;
-  const connect = (label: string) => (
-    <form method="get" action={`/v1/mcp/server/oauth/${encodeURIComponent(props.server.id)}/authorize`} class="inline">
-      <input type="hidden" name="redirect_uri" value={props.callbackUrl} />
-      <button type="submit">{label}</button>
-    </form>
-  );
   return (
     <section class="card" aria-labelledby="connection-heading">
       <h2 id="connection-heading">Your connection</h2>
@@ -152,7 +146,19 @@ function ConnectionCard(props: { server: ServerSummary; connection: Connection; 
         </p>
       )}
       <div class="toolbar start">
-        {connection.connected ? connect("Reconnect") : connect("Connect")}
+        {connection.connected ? (
+          <form method="post" action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/reconnect`} class="inline">
+            <input type="hidden" name="csrf" value={props.csrf} />
+            <button type="submit" title="Revokes the current grant, then signs in again">
+              Reconnect
+            </button>
+          </form>
+        ) : (
+          <form method="get" action={`/v1/mcp/server/oauth/${encodeURIComponent(props.server.id)}/authorize`} class="inline">
+            <input type="hidden" name="redirect_uri" value={props.callbackUrl} />
+            <button type="submit">Connect</button>
+          </form>
+        )}
         {connection.connected ? (
           <form method="post" action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/disconnect`} class="inline">
             <input type="hidden" name="csrf" value={props.csrf} />

@@ -221,6 +221,7 @@ export function ServerFormPage(props: { viewer: Viewer; mode: "create" | "edit";
             {field("token_url", "Token URL", { type: "url" })}
             {field("authorization_url", "Authorization URL", { type: "url", hint: "Interactive flow; empty: discovered from the upstream." })}
             {field("registration_url", "Registration URL", { type: "url" })}
+            {field("revocation_url", "Revocation URL", { type: "url", hint: "RFC 7009; empty: from the metadata. Disconnect revokes there." })}
             {select(
               "registration",
               "Gateway's client at the authorization server",

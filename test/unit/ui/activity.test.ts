@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { activitySummary, rangeWindow } from "../../../src/observability/activity.js";
 import { activityContentSecurityPolicy, uplotAssets } from "../../../src/ui/activity-assets.js";
-import { ActivityPage } from "../../../src/ui/pages/activity.js";
+import { ActivityEventPage, ActivityPage } from "../../../src/ui/pages/activity.js";
+import type { AuditEvent } from "../../../src/observability/audit.js";
 import { render } from "./markup.js";
 
 const hashOf = (text: string) => `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
@@ -46,5 +47,42 @@ describe("the activity page", () => {
     const csp = activityContentSecurityPolicy("http://evil; script-src *");
     expect(csp).not.toContain("evil");
     expect(csp).toMatch(/script-src [^;]*'sha384-/);
+  });
+});
+
+describe("events that are not tool calls", () => {
+  const event: AuditEvent = {
+    id: "e1",
+    at: "2026-12-07T12:00:00.000Z",
+    request_id: null,
+    caller_kind: "virtual",
+    caller: "alice-key",
+    subject: "key:abc",
+    user_id: "alice",
+    route: "connections",
+    server: "github",
+    tool: "",
+    outcome: "disconnected",
+    status: null,
+    error_code: "revocation_failed",
+    duration_ms: 0,
+  };
+  const viewer = { label: "the master key", isAdmin: true, csrf: "c" };
+
+  it("titles a connection change by what happened on which server, not as a call of an empty tool", async () => {
+    const html = await render(ActivityEventPage({ viewer, event }));
+    expect(html).toContain("<h1>disconnected on github</h1>");
+    expect(html).not.toContain("Call of");
+    expect(html).toContain("<code>revocation_failed</code>");
+  });
+
+  it("lists it with its outcome where the tool would be, and offers every outcome as a filter", async () => {
+    const now = new Date("2026-12-07T12:00:00Z");
+    const summary = activitySummary({ server: "", range: "hour", window: rangeWindow("hour", now), totals: undefined, buckets: [] });
+    const filters = { server: "", tool: "", caller: "", outcome: "", period: "", from: "", to: "" };
+    const html = await render(ActivityPage({ viewer, servers: [], filters, range: "hour", summary, events: [event], paged: false, uplot: uplotAssets() }));
+    expect(html).toContain('aria-label="Details of disconnected on github at 2026-12-07T12:00:00.000Z"');
+    expect(html).toContain('<span class="muted">disconnected</span>');
+    for (const outcome of ["connected", "disconnected", "tool_change_approved", "tool_change_rejected"]) expect(html).toContain(`<option value="${outcome}">`);
   });
 });
