@@ -776,7 +776,7 @@ describe("the Connect flow's redirect_uri", () => {
 
 // --- the config file ------------------------------------------------------------------------
 
-const SERVER_KEYS = ["url", "description", "transport", "auth_type", "auth_value", "authentication_token", "static_headers", "extra_headers", "allowed_tools", "disallowed_tools", "timeout", "oauth2_flow", "client_id", "client_secret", "token_url", "authorization_url", "registration_url", "scopes", "token_endpoint_auth_method", "resource", "token_validation", "token_storage_ttl_seconds", "delegate_auth_to_upstream", "available_on_public_internet", "token_exchange_endpoint", "audience", "subject_token_type"];
+const SERVER_KEYS = ["url", "description", "transport", "auth_type", "auth_value", "authentication_token", "static_headers", "extra_headers", "allowed_tools", "disallowed_tools", "timeout", "oauth2_flow", "client_id", "client_secret", "token_url", "authorization_url", "registration_url", "revocation_url", "scopes", "token_endpoint_auth_method", "resource", "token_validation", "token_storage_ttl_seconds", "delegate_auth_to_upstream", "available_on_public_internet", "token_exchange_endpoint", "audience", "subject_token_type"];
 const GENERAL_KEYS = ["master_key", "database_url", "use_x_forwarded_for", "mcp_trusted_proxy_ranges", "mcp_internal_ip_ranges", "max_request_body_bytes", "shutdown_timeout_seconds", "store_poll_interval_seconds"];
 const SECRET_KEYS = ["auth_value", "authentication_token", "client_secret"];
 /** A credential that a config error must never quote. */
