@@ -81,3 +81,24 @@ export function Alert(props: { kind: "error" | "warn" | "ok"; children?: Child }
     </div>
   );
 }
+
+/**
+ * A one-button form that POSTs to `action` with the session's CSRF token: every UI action
+ * that changes something is a POST (never a link a page elsewhere could follow).
+ */
+export function PostButton(props: { action: string; csrf: string; label: string; danger?: boolean; ariaLabel?: string; title?: string; confirm?: string }) {
+  return (
+    <form method="post" action={props.action} class="inline">
+      <input type="hidden" name="csrf" value={props.csrf} />
+      <button
+        type="submit"
+        {...(props.danger === true ? { class: "danger" } : {})}
+        {...(props.ariaLabel === undefined ? {} : { "aria-label": props.ariaLabel })}
+        {...(props.title === undefined ? {} : { title: props.title })}
+        {...(props.confirm === undefined ? {} : { "data-confirm": props.confirm })}
+      >
+        {props.label}
+      </button>
+    </form>
+  );
+}

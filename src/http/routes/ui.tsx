@@ -449,14 +449,6 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     return seeOther(`/v1/mcp/server/oauth/${id}/authorize?${flow}`);
   }
 
-  app.post(
-    "/ui/mcp/servers/:id/reconnect",
-    page(async (c, current) => {
-      const server = serverOf(c, current);
-      await checkedForm(c);
-      return reconnect(c, current, server, "server");
-    }),
-  );
 
   // --- My connections ----------------------------------------------------------------------
 
@@ -488,15 +480,17 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     }),
   );
 
-  app.post(
-    "/ui/connections/:id/reconnect",
-    page(async (c, current) => {
-      // serverOf: reconnecting needs a server the caller may still use (a connection left from another is only disconnected).
-      const server = serverOf(c, current);
-      await checkedForm(c);
-      return reconnect(c, current, server, "connections");
-    }),
-  );
+  for (const [path, from] of [["/ui/mcp/servers/:id/reconnect", "server"], ["/ui/connections/:id/reconnect", "connections"]] as const) {
+    app.post(
+      path,
+      page(async (c, current) => {
+        // serverOf: reconnecting needs a server the caller may still use (a connection left from another is only disconnected).
+        const server = serverOf(c, current);
+        await checkedForm(c);
+        return reconnect(c, current, server, from);
+      }),
+    );
+  }
 
   // --- MCP Tools -------------------------------------------------------------------------
 

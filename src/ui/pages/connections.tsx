@@ -3,7 +3,10 @@
  * last refresh; never a token), with Connect, Reconnect and Disconnect each; for the master
  * key also how many users connected each server.
  */
-import { Alert, Page, type Viewer } from "../layout.js";
+import { Alert, Page, PostButton, type Viewer } from "../layout.js";
+
+/** What Reconnect does first (its tooltip). */
+export const REVOKES_FIRST = "Revokes the current grant, then signs in again";
 
 export interface ConnectionsRow {
   serverId: string;
@@ -50,20 +53,10 @@ function Actions(props: { row: ConnectionsRow; callbackUrl: string; csrf: string
         </form>
       ) : null}
       {row.available && row.connection !== undefined ? (
-        <form method="post" action={`/ui/connections/${encodeURIComponent(row.serverId)}/reconnect`} class="inline">
-          <input type="hidden" name="csrf" value={props.csrf} />
-          <button type="submit" aria-label={`Reconnect ${row.serverName}`} title="Revokes the current grant, then signs in again">
-            Reconnect
-          </button>
-        </form>
+        <PostButton action={`/ui/connections/${encodeURIComponent(row.serverId)}/reconnect`} csrf={props.csrf} label="Reconnect" ariaLabel={`Reconnect ${row.serverName}`} title={REVOKES_FIRST} />
       ) : null}
       {row.connection === undefined ? null : (
-        <form method="post" action={`/ui/connections/${encodeURIComponent(row.serverId)}/disconnect`} class="inline">
-          <input type="hidden" name="csrf" value={props.csrf} />
-          <button type="submit" class="danger" aria-label={`Disconnect ${row.serverName}`}>
-            Disconnect
-          </button>
-        </form>
+        <PostButton action={`/ui/connections/${encodeURIComponent(row.serverId)}/disconnect`} csrf={props.csrf} label="Disconnect" danger ariaLabel={`Disconnect ${row.serverName}`} />
       )}
     </div>
   );

@@ -1,7 +1,8 @@
 /** One MCP server: its overview (details, connection, warnings) and its MCP Tools tab. */
 import type { Tool, CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Child } from "hono/jsx";
-import { Alert, Page, type Viewer } from "../layout.js";
+import { Alert, Page, PostButton, type Viewer } from "../layout.js";
+import { REVOKES_FIRST } from "./connections.js";
 import { ToolCallForm, type FieldErrors } from "../tool-form.js";
 import { ToolError, ToolResult } from "../tool-result.js";
 import { authLabel } from "./servers.js";
@@ -109,12 +110,7 @@ export function ServerOverviewPage(props: {
           <a class="button secondary" href={`${base}/edit`}>
             Edit
           </a>
-          <form method="post" action={`${base}/delete`} class="inline">
-            <input type="hidden" name="csrf" value={props.viewer.csrf} />
-            <button type="submit" class="danger" data-confirm={`Delete MCP server ${server.name}? Keys that grant it lose it.`}>
-              Delete
-            </button>
-          </form>
+          <PostButton action={`${base}/delete`} csrf={props.viewer.csrf} label="Delete" danger confirm={`Delete MCP server ${server.name}? Keys that grant it lose it.`} />
         </div>
       ) : null}
     </ServerFrame>
@@ -147,26 +143,14 @@ function ConnectionCard(props: { server: ServerSummary; connection: Connection; 
       )}
       <div class="toolbar start">
         {connection.connected ? (
-          <form method="post" action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/reconnect`} class="inline">
-            <input type="hidden" name="csrf" value={props.csrf} />
-            <button type="submit" title="Revokes the current grant, then signs in again">
-              Reconnect
-            </button>
-          </form>
+          <PostButton action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/reconnect`} csrf={props.csrf} label="Reconnect" title={REVOKES_FIRST} />
         ) : (
           <form method="get" action={`/v1/mcp/server/oauth/${encodeURIComponent(props.server.id)}/authorize`} class="inline">
             <input type="hidden" name="redirect_uri" value={props.callbackUrl} />
             <button type="submit">Connect</button>
           </form>
         )}
-        {connection.connected ? (
-          <form method="post" action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/disconnect`} class="inline">
-            <input type="hidden" name="csrf" value={props.csrf} />
-            <button type="submit" class="danger">
-              Disconnect
-            </button>
-          </form>
-        ) : null}
+        {connection.connected ? <PostButton action={`/ui/mcp/servers/${encodeURIComponent(props.server.id)}/disconnect`} csrf={props.csrf} label="Disconnect" danger /> : null}
       </div>
     </section>
   );
