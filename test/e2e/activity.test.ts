@@ -6,9 +6,14 @@
  * and phone sizes, and the servers list's last-hour glance. Also the summary's JSON
  * endpoints (master key, UI session) and uPlot's route.
  *
- * The two pictures in the README are saved to `docs/screenshots/` (activity-desktop.png,
- * activity-phone.png); nothing sleeps, Playwright waits for what it reads.
+ * The two pictures in the README (activity-desktop.png, activity-phone.png) are taken last,
+ * once an hour of earlier traffic has been written into the gateway's database beside the
+ * real calls, so the charts show an hour rather than one minute's burst; nothing sleeps,
+ * Playwright waits for what it reads.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +21,8 @@ import { startMockServer, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, type MockServer } 
 import type { ActivitySummary } from "../../src/observability/activity.js";
 import { launchBrowser, screenshot } from "../fixtures/browser.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { openDatabase } from "../../src/store/database.js";
+import type { AuditEventsTable } from "../../src/store/schema.js";
 
 const ACTION_TIMEOUT = 15_000;
 const DESKTOP = { width: 1280, height: 800 };
@@ -32,6 +39,7 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
   let browser: Browser;
   let mock: MockServer;
   let gateway: TestGateway;
+  let dir: string;
   const contexts: BrowserContext[] = [];
 
   /** Calls a tool through the REST route; an unknown tool answers 200 with `isError` (a tool error). */
@@ -49,7 +57,9 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
   beforeAll(async () => {
     browser = await launchBrowser();
     mock = await startMockServer({ port: 0 });
+    dir = await mkdtemp(join(tmpdir(), "gatehouse-activity-"));
     gateway = await startTestGateway({
+      env: { DATABASE_URL: `sqlite:${join(dir, "gatehouse.db")}` },
       servers: { [SERVER]: { url: `${mock.url}/mcp`, auth_type: "oauth2", client_id: MOCK_CLIENT_ID, client_secret: MOCK_CLIENT_SECRET, token_url: `${mock.url}/oauth/token` } },
     });
     for (let index = 0; index < OK_CALLS; index++) expect(await callTool("echo")).toBe(false);
@@ -61,6 +71,7 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
     await browser?.close();
     await gateway?.close();
     await mock?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   /** A signed-in tab; `violations` collects the page's CSP violations and script errors. */
@@ -98,7 +109,7 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
     await page.getByRole("heading", { name: "Activity", level: 1 }).waitFor();
     expect(await drawnCharts(page)).toBe(3);
     expect(await page.locator(".totals").innerText()).toContain(`${OK_CALLS + FAILED_CALLS} calls`);
-    await page.screenshot({ path: `${DOCS_SCREENSHOTS}activity-desktop.png`, fullPage: true, clip: { x: 0, y: 0, width: DESKTOP.width, height: 1100 } });
+    await screenshot(page, "activity-desktop-calls");
 
     // Paging: 50 a page, the rest on the next.
     expect(await rows(page).count()).toBe(50);
@@ -133,8 +144,6 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
     expect(await page.locator(`nav[aria-label="Chart range"] a[aria-current="page"]`).innerText()).toBe("Last day");
     const width = await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(PHONE.width);
-    // The first screen a phone shows (the full page is a long list).
-    await page.screenshot({ path: `${DOCS_SCREENSHOTS}activity-phone.png` });
     await screenshot(page, "activity-phone-full");
     expect(violations).toEqual([]);
   });
@@ -188,4 +197,67 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
     expect(fromSession.status()).toBe(200);
     expect(((await fromSession.json()) as ActivitySummary).totals.calls).toBe(OK_CALLS + FAILED_CALLS);
   });
+
+  it("charts an hour of traffic (the README's pictures)", async () => {
+    const earlier = hourOfTraffic(new Date());
+    const database = await openDatabase(`sqlite:${join(dir, "gatehouse.db")}`);
+    try {
+      await database.db.insertInto("audit_events").values(earlier).execute();
+    } finally {
+      await database.close();
+    }
+    const summary = (await (await gateway.fetch(`/v1/mcp/activity/summary?server=${SERVER}&range=hour`)).json()) as ActivitySummary;
+    expect(summary.totals.calls).toBe(OK_CALLS + FAILED_CALLS + earlier.length);
+    expect(summary.buckets.filter((bucket) => bucket.calls > 0).length).toBeGreaterThanOrEqual(54);
+
+    const { page, violations } = await signedIn();
+    await page.goto(`${gateway.url}/ui/activity`);
+    expect(await drawnCharts(page)).toBe(3);
+    expect(await page.locator(".totals").innerText()).toContain(`${(OK_CALLS + FAILED_CALLS + earlier.length).toLocaleString("en-US")} calls`);
+    await page.screenshot({ path: `${DOCS_SCREENSHOTS}activity-desktop.png`, fullPage: true, clip: { x: 0, y: 0, width: DESKTOP.width, height: 1100 } });
+
+    const phone = await signedIn({ phone: true });
+    await phone.page.goto(`${gateway.url}/ui/activity?server=${SERVER}`);
+    expect(await drawnCharts(phone.page)).toBe(3);
+    // The first screen a phone shows (the full page is a long list).
+    await phone.page.screenshot({ path: `${DOCS_SCREENSHOTS}activity-phone.png` });
+    expect([...violations, ...phone.violations]).toEqual([]);
+  });
 });
+
+/**
+ * An hour of earlier calls to SERVER, two to 58 minutes old: a daily-looking
+ * swell of 6-18 calls a minute, latencies around 40 ms with a slow spell 35-25 minutes ago,
+ * and a burst of errors 15 minutes ago. Deterministic (a fixed linear congruential sequence).
+ */
+function hourOfTraffic(now: Date): AuditEventsTable[] {
+  let seed = 20261207;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const tools = ["search_issues", "get_issue", "create_issue", "list_pull_requests"];
+  const events: AuditEventsTable[] = [];
+  for (let minute = 58; minute >= 2; minute--) {
+    const calls = Math.round(12 + 6 * Math.sin(minute / 9));
+    for (let index = 0; index < calls; index++) {
+      const at = new Date(now.getTime() - minute * 60_000 + Math.floor(random() * 60_000));
+      const slow = minute <= 35 && minute >= 25 ? 3 : 1;
+      const failed = (minute === 15 && random() < 0.5) || random() < 0.02;
+      events.push({
+        id: `earlier-${minute}-${index}`,
+        at: at.toISOString(),
+        request_id: null,
+        caller_kind: "virtual",
+        caller: ["ci-bot", "alice-laptop", "support-agent"][index % 3]!,
+        subject: "key:earlier",
+        user_id: null,
+        route: index % 4 === 0 ? "rest" : "aggregate",
+        server: SERVER,
+        tool: tools[index % tools.length]!,
+        outcome: failed ? "error" : random() < 0.03 ? "tool_error" : "ok",
+        status: failed ? 502 : null,
+        error_code: failed ? "upstream_unreachable" : null,
+        duration_ms: Math.round(slow * (20 + 40 * random() + (random() < 0.05 ? 200 * random() : 0))),
+      });
+    }
+  }
+  return events;
+}
