@@ -5,7 +5,9 @@
  * pays one comparison.
  *
  * Configured by the standard variables as the SDK reads them: `OTEL_TRACES_EXPORTER=otlp`
- * turns it on; the OTLP/HTTP exporter reads `OTEL_EXPORTER_OTLP_ENDPOINT`,
+ * turns it on; `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL` choose
+ * OTLP/HTTP's encoding, `http/protobuf` (the specification's default) or `http/json`; the
+ * OTLP/HTTP exporter reads `OTEL_EXPORTER_OTLP_ENDPOINT`,
  * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`...; the provider reads
  * `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`; the resource `OTEL_SERVICE_NAME` and
  * `OTEL_RESOURCE_ATTRIBUTES`.
@@ -54,13 +56,13 @@ export function tracingEnabled(): boolean {
 }
 
 const SUPPORTED_EXPORTERS = new Set(["otlp", "none"]);
-const SUPPORTED_PROTOCOLS = new Set(["http/json"]);
+const SUPPORTED_PROTOCOLS = new Set(["http/protobuf", "http/json"]);
 
 /**
  * Starts tracing when `OTEL_TRACES_EXPORTER` names `otlp` (and `OTEL_SDK_DISABLED` is not
  * true); undefined otherwise, with nothing registered. A value the gateway cannot honour
- * (another exporter, a protocol other than `http/json`) fails startup. The SDK is loaded
- * only then: a gateway without tracing never loads more than the API.
+ * (another exporter, `grpc`) fails startup. The SDK is loaded only then: a gateway without
+ * tracing never loads more than the API.
  */
 export async function startTracing(env: Record<string, string | undefined>, serviceVersion: string): Promise<Tracing | undefined> {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return undefined;
@@ -75,11 +77,13 @@ export async function startTracing(env: Record<string, string | undefined>, serv
   for (const name of ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
     const protocol = env[name]?.trim();
     if (protocol !== undefined && protocol !== "" && !SUPPORTED_PROTOCOLS.has(protocol)) {
-      throw new Error(`${name} '${protocol}' is not supported: the gateway exports OTLP over HTTP as JSON ('http/json')`);
+      throw new Error(`${name} '${protocol}' is not supported: the gateway exports OTLP over HTTP, as 'http/protobuf' (the default) or 'http/json'`);
     }
   }
+  // The signal's own variable first, as the SDK reads it.
+  const protocol = [env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, env.OTEL_EXPORTER_OTLP_PROTOCOL].map((value) => value?.trim()).find((value) => value !== undefined && value !== "") ?? "http/protobuf";
   const [{ OTLPTraceExporter }, { detectResources, envDetector, resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }, { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION }] = await Promise.all([
-    import("@opentelemetry/exporter-trace-otlp-http"),
+    protocol === "http/json" ? import("@opentelemetry/exporter-trace-otlp-http") : import("@opentelemetry/exporter-trace-otlp-proto"),
     import("@opentelemetry/resources"),
     import("@opentelemetry/sdk-trace-node"),
     import("@opentelemetry/semantic-conventions"),
