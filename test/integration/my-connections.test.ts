@@ -18,6 +18,7 @@ import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures
 import { CookieJar, fetchWithCookies, followRedirects } from "../fixtures/headless-browser.js";
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
+import { signInToUi } from "../fixtures/ui-session.js";
 
 const SALT = "test-salt";
 
@@ -131,30 +132,6 @@ async function storedRefreshToken(server: string, userKey: string): Promise<stri
   return token!.refresh_token!;
 }
 
-function cookiesOf(response: Response): Record<string, string> {
-  const jar: Record<string, string> = {};
-  for (const line of response.headers.getSetCookie()) {
-    const [pair] = line.split(";");
-    const eq = pair!.indexOf("=");
-    jar[pair!.slice(0, eq)] = pair!.slice(eq + 1);
-  }
-  return jar;
-}
-
-/** Signs in to the UI with `key`; the session cookie header. */
-async function signIn(key: string): Promise<string> {
-  const form = await fetch(new URL("/ui/login", gateway.url), { redirect: "manual" });
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const answer = await fetch(new URL("/ui/login", gateway.url), {
-    method: "POST",
-    redirect: "manual",
-    body: new URLSearchParams({ csrf, key }),
-    headers: { cookie: `gatehouse_login_csrf=${cookiesOf(form).gatehouse_login_csrf}` },
-  });
-  expect(answer.status).toBe(303);
-  return `gatehouse_session=${cookiesOf(answer).gatehouse_session}`;
-}
-
 async function connectionsPage(cookie: string, query = ""): Promise<{ html: string; csrf: string }> {
   const page = await fetch(new URL(`/ui/connections${query}`, gateway.url), { headers: { cookie }, redirect: "manual" });
   expect(page.status).toBe(200);
@@ -185,7 +162,7 @@ describe("listing", () => {
     expect(Date.parse(dyn.expires_at!)).toBeGreaterThan(Date.now());
     expect(Math.abs(Date.parse(dyn.connected_at!) - Date.now())).toBeLessThan(60_000);
 
-    const cookie = await signIn(keys.alice);
+    const cookie = await signInToUi(gateway.url, keys.alice);
     const { html } = await connectionsPage(cookie, "?connected=dyn");
     expect(html).toContain("Connected to dyn: the gateway now calls it with your account.");
     expect(html).toMatch(/<code class="scope">mcp:read<\/code>/);
@@ -223,7 +200,7 @@ describe("connections are the caller's alone", () => {
       expect(answer.status).toBe(404);
       expect(((await answer.json()) as { error: unknown }).error).toBe("not_connected");
     }
-    const bobCookie = await signIn(keys.bob);
+    const bobCookie = await signInToUi(gateway.url, keys.bob);
     const { csrf } = await connectionsPage(bobCookie);
     const posted = await fetch(new URL("/ui/connections/dyn/disconnect", gateway.url), { method: "POST", redirect: "manual", headers: { cookie: bobCookie }, body: new URLSearchParams({ csrf }) });
     expect(posted.status).toBe(303);
@@ -235,7 +212,7 @@ describe("connections are the caller's alone", () => {
   });
 
   it("refuses the UI's disconnect form without the session's CSRF token", async () => {
-    const cookie = await signIn(keys.alice);
+    const cookie = await signInToUi(gateway.url, keys.alice);
     const posted = await fetch(new URL("/ui/connections/dyn/disconnect", gateway.url), { method: "POST", redirect: "manual", headers: { cookie }, body: new URLSearchParams({ csrf: "forged" }) });
     expect(posted.status).toBe(403);
     expect(await repo.getUserToken("dyn", "user:alice")).toBeDefined();
@@ -247,7 +224,7 @@ describe("connections are the caller's alone", () => {
     expect(await answer.json()).toEqual({ servers: [{ server_id: "dyn", server_name: "dyn", users: 1 }, { server_id: "short", server_name: "short", users: 1 }] });
     expect(JSON.stringify(await (await gateway.fetch("/v1/mcp/connections/counts")).json())).not.toContain("alice");
     expect((await gateway.fetch("/v1/mcp/connections/counts", { key: keys.alice })).status).toBe(403);
-    const page = await connectionsPage(await signIn(gateway.masterKey));
+    const page = await connectionsPage(await signInToUi(gateway.url, gateway.masterKey));
     expect(page.html).toContain("Connections of all users");
   });
 });
@@ -322,7 +299,7 @@ describe("disconnecting", () => {
     const access = (await repo.getUserToken("dyn", "user:bob"))!.access_token;
     as.setRevocationDown(true);
     try {
-      const cookie = await signIn(keys.bob);
+      const cookie = await signInToUi(gateway.url, keys.bob);
       const { csrf } = await connectionsPage(cookie);
       const posted = await fetch(new URL("/ui/connections/dyn/disconnect", gateway.url), { method: "POST", redirect: "manual", headers: { cookie }, body: new URLSearchParams({ csrf }) });
       expect(posted.status).toBe(303);
@@ -346,7 +323,7 @@ describe("disconnecting", () => {
   it("revokes on the server page's Disconnect too, and says so there", async () => {
     await connectThroughUi(keys.alice, "dyn", "alice", as);
     const refresh = await storedRefreshToken("dyn", "user:alice");
-    const cookie = await signIn(keys.alice);
+    const cookie = await signInToUi(gateway.url, keys.alice);
     const { csrf } = await connectionsPage(cookie);
     const posted = await fetch(new URL("/ui/mcp/servers/dyn/disconnect", gateway.url), { method: "POST", redirect: "manual", headers: { cookie }, body: new URLSearchParams({ csrf }) });
     expect(posted.headers.get("location")).toBe("/ui/mcp/servers/dyn?disconnected=1&revocation=revoked");
@@ -377,7 +354,7 @@ describe("reconnecting", () => {
   it("revokes the current grant before signing in again, then stores and uses the new one (My connections)", async () => {
     await connectThroughUi(keys.alice, "dyn", "alice", as);
     const old = await storedRefreshToken("dyn", "user:alice");
-    const cookie = await signIn(keys.alice);
+    const cookie = await signInToUi(gateway.url, keys.alice);
     const { html } = await connectionsPage(cookie);
     expect(html).toMatch(/<form method="post" action="\/ui\/connections\/dyn\/reconnect"/);
 
@@ -402,7 +379,7 @@ describe("reconnecting", () => {
 
   it("reconnects from the server page too, and comes back there", async () => {
     const old = await storedRefreshToken("dyn", "user:alice");
-    const cookie = await signIn(keys.alice);
+    const cookie = await signInToUi(gateway.url, keys.alice);
     const page = await (await fetch(new URL("/ui/mcp/servers/dyn", gateway.url), { headers: { cookie } })).text();
     expect(page).toMatch(/<form method="post" action="\/ui\/mcp\/servers\/dyn\/reconnect"/);
     const posted = await postForm(cookie, "/ui/mcp/servers/dyn/reconnect");
@@ -415,7 +392,7 @@ describe("reconnecting", () => {
 
   it("refuses a reconnect without the session's CSRF token, and revokes nothing", async () => {
     const current = await storedRefreshToken("dyn", "user:alice");
-    const cookie = await signIn(keys.alice);
+    const cookie = await signInToUi(gateway.url, keys.alice);
     for (const path of ["/ui/connections/dyn/reconnect", "/ui/mcp/servers/dyn/reconnect"]) expect((await postForm(cookie, path, "forged")).status).toBe(403);
     expect(await as.refreshTokenActive(current)).toBe(true);
     expect(await repo.getUserToken("dyn", "user:alice")).toBeDefined();
@@ -424,7 +401,7 @@ describe("reconnecting", () => {
   it("a key limited to another server cannot reconnect (and so revoke) its user's connection to this one", async () => {
     const current = await storedRefreshToken("dyn", "user:alice");
     const limited = await gateway.generateKey({ user_id: "alice", key_alias: "alice-short-only", object_permission: { mcp_servers: ["short"] } });
-    const cookie = await signIn(limited);
+    const cookie = await signInToUi(gateway.url, limited);
     const revocations = as.revocationRequests().length;
     expect((await postForm(cookie, "/ui/connections/dyn/reconnect")).status).toBe(403);
     expect(as.revocationRequests()).toHaveLength(revocations);
@@ -433,7 +410,7 @@ describe("reconnecting", () => {
 
   it("stops before signing in when the revocation fails, and says why", async () => {
     const current = await storedRefreshToken("dyn", "user:alice");
-    const cookie = await signIn(keys.alice);
+    const cookie = await signInToUi(gateway.url, keys.alice);
     as.setRevocationDown(true);
     try {
       const posted = await postForm(cookie, "/ui/connections/dyn/reconnect");

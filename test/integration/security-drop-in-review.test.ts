@@ -6,28 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../fixtures/databases.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
-
-function cookieValue(response: Response, name: string): string {
-  for (const line of response.headers.getSetCookie()) {
-    const [pair] = line.split(";");
-    if (pair!.startsWith(`${name}=`)) return pair!.slice(name.length + 1);
-  }
-  throw new Error(`no ${name} cookie`);
-}
-
-/** Signs in to the UI with `key`; the cookie header of the session. */
-async function signIn(gateway: TestGateway, key: string): Promise<string> {
-  const form = await fetch(new URL("/ui/login", gateway.url));
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const answer = await fetch(new URL("/ui/login", gateway.url), {
-    method: "POST",
-    redirect: "manual",
-    body: new URLSearchParams({ csrf, key }),
-    headers: { cookie: `gatehouse_login_csrf=${cookieValue(form, "gatehouse_login_csrf")}` },
-  });
-  expect(answer.status).toBe(303);
-  return `gatehouse_session=${cookieValue(answer, "gatehouse_session")}`;
-}
+import { signInToUi } from "../fixtures/ui-session.js";
 
 /** Calls `echo` of `alpha` from the UI's tools page: the answer. */
 async function uiCall(gateway: TestGateway, cookie: string): Promise<Response> {
@@ -56,7 +35,7 @@ describe("regression: a key's rpm_limit did not count tool calls made from the U
 
   it("answers the call past the limit with 429, whichever route made the earlier calls", async () => {
     const key = await gateway.generateKey({ rpm_limit: 2 });
-    const cookie = await signIn(gateway, key);
+    const cookie = await signInToUi(gateway.url, key);
     expect((await uiCall(gateway, cookie)).status).toBe(200);
     const rest = await gateway.fetch("/mcp-rest/tools/call", { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify({ server_name: "alpha", name: "echo", arguments: { message: "x" } }) });
     expect(rest.status).toBe(200);

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { signInToUi } from "../fixtures/ui-session.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-ui-binding-"));
 const env = (masterKey: string) => ({ GATEHOUSE_MASTER_KEY: masterKey, GATEHOUSE_SALT_KEY: "one-salt-for-both-runs", DATABASE_URL: `sqlite:${join(dir, "gatehouse.db")}` });
@@ -25,33 +26,10 @@ async function start(masterKey: string): Promise<TestGateway> {
   return gateway;
 }
 
-function cookieNamed(response: Response, name: string): string | undefined {
-  for (const line of response.headers.getSetCookie()) {
-    const [pair] = line.split(";");
-    if (pair!.startsWith(`${name}=`)) return pair!.slice(name.length + 1);
-  }
-  return undefined;
-}
-
-/** Signs in through the login form; returns the session's Cookie header. */
-async function signIn(gateway: TestGateway, key: string): Promise<string> {
-  const form = await fetch(new URL("/ui/login", gateway.url), { redirect: "manual" });
-  const loginCsrf = cookieNamed(form, "gatehouse_login_csrf")!;
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const answer = await fetch(new URL("/ui/login", gateway.url), {
-    method: "POST",
-    body: new URLSearchParams({ csrf, key }),
-    redirect: "manual",
-    headers: { cookie: `gatehouse_login_csrf=${loginCsrf}` },
-  });
-  expect(answer.status).toBe(303);
-  return `gatehouse_session=${cookieNamed(answer, "gatehouse_session")!}`;
-}
-
 describe("admin UI sessions are bound to the key that opened them", () => {
   it("a master session from before a master key change no longer opens /ui/keys nor mints a key", async () => {
     const before = await start("sk-old-master-key-0001");
-    const cookie = await signIn(before, before.masterKey);
+    const cookie = await signInToUi(before.url, before.masterKey);
     const keysPage = await fetch(new URL("/ui/keys", before.url), { headers: { cookie }, redirect: "manual" });
     expect(keysPage.status).toBe(200);
     const csrf = /name="csrf" value="([^"]+)"/.exec(await keysPage.text())![1]!;
@@ -73,7 +51,7 @@ describe("admin UI sessions are bound to the key that opened them", () => {
     expect(JSON.stringify(await listed.json())).not.toContain("minted-by-a-stale-session");
 
     // The new key signs in as usual.
-    const fresh = await signIn(after, after.masterKey);
+    const fresh = await signInToUi(after.url, after.masterKey);
     expect((await fetch(new URL("/ui/keys", after.url), { headers: { cookie: fresh }, redirect: "manual" })).status).toBe(200);
     await after.close();
     running.splice(running.indexOf(after), 1);
@@ -82,7 +60,7 @@ describe("admin UI sessions are bound to the key that opened them", () => {
   it("a virtual key's session survives a master key change, and ends when its key is deleted", async () => {
     const first = await start("sk-master-a-0003");
     const key = await first.generateKey({ key_alias: "ui-user" });
-    const cookie = await signIn(first, key);
+    const cookie = await signInToUi(first.url, key);
     await first.close();
     running.splice(running.indexOf(first), 1);
 

@@ -22,6 +22,7 @@ import { z } from "zod";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startPagingUpstream, toolsNamed, type PagingUpstream } from "../fixtures/paging-upstream.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
+import { signInToUi } from "../fixtures/ui-session.js";
 
 /** The two request paths of the MCP routes: the fast lane, and the Hono route a debug request takes. */
 const LANES = [
@@ -140,8 +141,8 @@ describe("item 3: an upstream session is never shared between two keys", () => {
   it("the UI's tool call: key Y, signed in, never recalls what key X remembered, nor sees it on the tools page", async () => {
     const [x, y] = await twoKeys();
     const value = secret("ui");
-    const asX = await signIn(gateway, x);
-    const asY = await signIn(gateway, y);
+    const asX = await signInToUi(gateway.url, x);
+    const asY = await signInToUi(gateway.url, y);
     expect(await uiCall(gateway, asX, "remember", { value })).toContain("remembered");
 
     const recalledByY = await uiCall(gateway, asY, "recall", {});
@@ -539,7 +540,7 @@ describe("item 6: an upstream's endless tools/list costs a bounded number of req
   });
 
   it("the UI's server health and tools pages: every listing is bounded, and the pages answer", async () => {
-    const cookie = await signIn(gateway, gateway.masterKey);
+    const cookie = await signInToUi(gateway.url, gateway.masterKey);
     const before = { endless: endless.listRequests(), looping: looping.listRequests(), wide: wide.listRequests() };
     const health = await fetch(new URL("/ui/mcp/servers", gateway.url), { headers: { cookie } });
     expect(health.status).toBe(200);
@@ -558,29 +559,6 @@ describe("item 6: an upstream's endless tools/list costs a bounded number of req
 // ---------------------------------------------------------------------------------------
 // The UI, over plain HTTP
 // ---------------------------------------------------------------------------------------
-
-function cookieValue(response: Response, name: string): string | undefined {
-  for (const line of response.headers.getSetCookie()) {
-    const [pair] = line.split(";");
-    if (pair?.startsWith(`${name}=`)) return pair.slice(name.length + 1);
-  }
-  return undefined;
-}
-
-/** Signs in to the UI with `key`; returns the session cookie header. */
-async function signIn(gateway: TestGateway, key: string): Promise<string> {
-  const url = (path: string) => new URL(path, gateway.url);
-  const form = await fetch(url("/ui/login"), { redirect: "manual" });
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const answer = await fetch(url("/ui/login"), {
-    method: "POST",
-    redirect: "manual",
-    body: new URLSearchParams({ csrf, key }),
-    headers: { cookie: `gatehouse_login_csrf=${cookieValue(form, "gatehouse_login_csrf")}` },
-  });
-  expect(answer.status).toBe(303);
-  return `gatehouse_session=${cookieValue(answer, "gatehouse_session")}`;
-}
 
 /** Calls a tool of `mem` from the UI's tools page; returns the page's HTML. */
 async function uiCall(gateway: TestGateway, cookie: string, tool: string, args: Record<string, unknown>): Promise<string> {
