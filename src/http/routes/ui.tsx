@@ -458,7 +458,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     page(async (c, current) => {
       const snapshot = deps.registry.current();
       const rows = await deps.connections.list(snapshot, current.caller);
-      const notice = connectionNotice(c.req.query(), (id) => snapshot.byIdOrName(id)?.name ?? id);
+      // A configured server's name, never the query's own text (a link must not put its words on the page).
+      const notice = connectionNotice(c.req.query(), (id) => snapshot.byIdOrName(id)?.name ?? "a server no longer configured here");
       return html(<ConnectionsPage
           viewer={viewer(current)}
           rows={rows}
