@@ -71,11 +71,12 @@ export interface AuditTrail {
 }
 
 /**
- * The longest tool name the trail keeps (MCP tool names are 1 to 128 characters): a caller
- * chooses the name it calls, and a call of a 4 MB name would otherwise be stored whole and
- * rendered into every activity page that lists it.
+ * The longest tool name the trail keeps, `…` included (MCP tool names are 1 to 128
+ * characters; the column holds 255): a caller chooses the name it calls, and a longer one
+ * failed its batch on PostgreSQL, or was stored whole on SQLite and rendered into every
+ * activity page that lists it.
  */
-export const MAX_AUDITED_TOOL_CHARS = 256;
+export const MAX_AUDITED_TOOL_CHARS = 255;
 
 /** Events kept while the database cannot take them. */
 const MAX_PENDING = 10_000;
@@ -237,7 +238,7 @@ function encode(events: readonly ToolCallEvent[], times: readonly number[], idPr
 
 /** The name's first characters (never half a surrogate pair) and `…`. */
 function clampedName(name: string): string {
-  const cut = name.slice(0, MAX_AUDITED_TOOL_CHARS);
+  const cut = name.slice(0, MAX_AUDITED_TOOL_CHARS - 1);
   const last = cut.charCodeAt(cut.length - 1);
   return `${last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut}…`;
 }

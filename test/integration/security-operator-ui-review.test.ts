@@ -23,6 +23,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { createTestDatabase, dialects, type TestDatabase } from "../fixtures/databases.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { resultAnswer, startHostileUpstream, type HostileUpstream } from "../fixtures/hostile-upstream.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
@@ -169,12 +170,12 @@ describe("Tool changes page", () => {
 });
 
 describe("Activity page", () => {
-  it("a caller's 1 MB tool name was kept whole in the audit trail and rendered into the activity page: now cut at 256 characters", async () => {
+  it("a caller's 1 MB tool name was kept whole in the audit trail and rendered into the activity page: now cut to 255 characters", async () => {
     const name = `huge_${"x".repeat(1_000_000)}`;
     await callThroughPassthrough(name);
     const audit = (await (await gateway.fetch("/v1/mcp/audit?server=hostile&limit=5")).json()) as { events: Array<{ tool: string }> };
     const stored = audit.events.find((event) => event.tool.startsWith("huge_"));
-    expect(stored?.tool).toBe(`${name.slice(0, 256)}…`);
+    expect(stored?.tool).toBe(`${name.slice(0, 254)}…`);
     const { status, html } = await uiPage("/ui/activity?server=hostile");
     expect(status).toBe(200);
     expect(html.length, `page of ${html.length} characters`).toBeLessThan(200_000);
@@ -244,3 +245,54 @@ describe("what held: a key limited to one server reaches no operator page or rou
     expect(servers.html).not.toContain("hostile");
   });
 });
+
+for (const dialect of await dialects()) {
+  describe(`the audit trail on ${dialect}: one event the table cannot take stopped every later one`, () => {
+    let database: TestDatabase;
+    let upstream: HostileUpstream;
+    let own: TestGateway;
+    const listed = { description: "echoes" };
+
+    beforeAll(async () => {
+      [database, upstream] = await Promise.all([createTestDatabase(dialect), startHostileUpstream()]);
+      upstream.respond = (request) =>
+        request.rpc === "tools/list" ? resultAnswer(request, { tools: [{ name: "echo", description: listed.description, inputSchema: { type: "object" } }] }) : undefined;
+      own = await startTestGateway({ servers: { plain: { url: upstream.url } }, env: { DATABASE_URL: database.url } });
+    }, 60_000);
+
+    afterAll(async () => {
+      await own?.close();
+      await upstream?.close();
+      await database?.drop();
+    });
+
+    const call = async (tool: string) => {
+      const called = await own.fetch("/plain/mcp", { method: "POST", headers: MCP_ACCEPT, body: rpc("tools/call", { name: tool, arguments: { message: "hi" } }) });
+      expect(called.status).toBe(200);
+      await called.text();
+    };
+    const audited = async () => ((await (await own.fetch("/v1/mcp/audit?limit=20")).json()) as { events: Array<{ tool: string; outcome: string; request_id: string }> }).events;
+
+    it("a caller's 300-character tool name (the column holds 255) failed its batch, retried forever: the calls after it were never recorded; now the name is cut to fit", async () => {
+      await call(`long_${"y".repeat(295)}`);
+      await call("echo");
+      const events = await audited();
+      expect(events.map((event) => event.tool.slice(0, 5))).toEqual(["echo", "long_"]);
+      expect(events[1]!.tool).toHaveLength(255);
+      expect(events[1]!.tool.endsWith("…")).toBe(true);
+    });
+
+    it("an approved tool change's audit event (outcome tool_change_approved, 20 characters; the column held 16) failed its batch: now recorded, and the calls after it too", async () => {
+      const list = async () => (await own.fetch("/mcp-rest/tools/list", { headers: { "x-mcp-servers": "plain" } })).text();
+      await list();
+      listed.description = "echoes, and more";
+      await list();
+      const change = (await (await own.fetch("/v1/mcp/tool-changes/plain/echo")).json()) as { changed: { hash: string } };
+      const approved = await own.fetch("/v1/mcp/tool-changes/approve", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server: "plain", tool: "echo", hash: change.changed.hash }) });
+      expect(approved.status).toBe(200);
+      await call("echo");
+      const outcomes = (await audited()).map((event) => event.outcome);
+      expect(outcomes.slice(0, 2)).toEqual(["ok", "tool_change_approved"]);
+    });
+  });
+}
