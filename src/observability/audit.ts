@@ -70,6 +70,14 @@ export interface AuditTrail {
   close(): Promise<void>;
 }
 
+/**
+ * The longest tool name the trail keeps, `…` included (MCP tool names are 1 to 128
+ * characters; the column holds 255): a caller chooses the name it calls, and a longer one
+ * failed its batch on PostgreSQL, or was stored whole on SQLite and rendered into every
+ * activity page that lists it.
+ */
+export const MAX_AUDITED_TOOL_CHARS = 255;
+
 /** Events kept while the database cannot take them. */
 const MAX_PENDING = 10_000;
 const FLUSH_INTERVAL_MS = 200;
@@ -136,7 +144,7 @@ export function createAuditTrail(deps: { repository: AuditRepository; log: Logge
   return {
     record(event) {
       if (!deps.enabled) return;
-      events.push(event);
+      events.push(event.tool.length > MAX_AUDITED_TOOL_CHARS ? { ...event, tool: clampedName(event.tool) } : event);
       times.push(nowMs());
       if (events.length === BATCH) void flush();
       else if (events.length > MAX_PENDING) {
@@ -226,6 +234,13 @@ function encode(events: readonly ToolCallEvent[], times: readonly number[], idPr
     batch.refs[at + 8] = ref(event.errorCode);
   }
   return batch;
+}
+
+/** The name's first characters (never half a surrogate pair) and `…`. */
+function clampedName(name: string): string {
+  const cut = name.slice(0, MAX_AUDITED_TOOL_CHARS - 1);
+  const last = cut.charCodeAt(cut.length - 1);
+  return `${last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut}…`;
 }
 
 /** A page cursor from `list`, or undefined when it is not one. */

@@ -103,6 +103,8 @@ table.diff tr.removed { background: #fdecea; }
 table.diff .sign { display: inline-block; width: 1.1rem; font-weight: 700; }
 table.diff code { white-space: pre-wrap; word-break: break-word; }
 .tool-change .decide { margin: .8rem 0 0; }
+table.diff tr.skipped td { padding: .15rem .5rem; font-style: italic; }
+.hidden-char { background: #ffe08a; color: #6b3b00; border-radius: 3px; padding: 0 .15em; font-weight: 700; }
 @media (max-width: 700px) {
   .tools { grid-template-columns: 1fr; }
   main { margin-top: .6rem; }

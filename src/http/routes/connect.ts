@@ -77,6 +77,13 @@ export function connectRoutes(deps: ConnectRouteDeps): Hono<AppEnv> {
       return new Response(null, { status: 303, headers: { location: `/ui/login?next=${encodeURIComponent(back)}`, "cache-control": "no-store" } });
     }
     if (session === undefined) return byKey(c, next);
+    // The session's cookie (SameSite=Lax) rides along on a top-level navigation from any
+    // site: a page elsewhere could start a Connect as this user, replacing the account the
+    // gateway calls with. Browsers say where a navigation came from (Fetch Metadata).
+    const site = c.req.header("sec-fetch-site");
+    if (site === "cross-site" || site === "same-site") {
+      return page(403, "Not connected", "This Connect was started from another site, not from the gateway's pages.", "Open the gateway's My connections page and press Connect there.");
+    }
     const fromPublicInternet = deps.network.fromPublicInternet(peerAddress(c), c.req.raw.headers);
     c.set("caller", seenFrom(session.caller, fromPublicInternet));
     c.set("presentedKey", undefined);

@@ -37,6 +37,7 @@ import { LoginPage } from "../../ui/pages/login.js";
 import { ServerOverviewPage, ServerToolsPage, type Connection, type ServerSummary, type ToolsState } from "../../ui/pages/server.js";
 import { ServerFormPage, ServersPage, type Health, type ServerRow } from "../../ui/pages/servers.js";
 import { ToolChangesPage } from "../../ui/pages/tool-changes.js";
+import { visibleText } from "../../ui/visible-text.js";
 import type { ToolChangeAdmin } from "../../mcp/tool-changes.js";
 import { actorOf } from "./tool-changes.js";
 import { formStateFromError, formValues, formValuesFromView, serverBodyFromForm } from "../../ui/server-form.js";
@@ -457,7 +458,8 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     page(async (c, current) => {
       const snapshot = deps.registry.current();
       const rows = await deps.connections.list(snapshot, current.caller);
-      const notice = connectionNotice(c.req.query(), (id) => snapshot.byIdOrName(id)?.name ?? id);
+      // A configured server's name, never the query's own text (a link must not put its words on the page).
+      const notice = connectionNotice(c.req.query(), (id) => snapshot.byIdOrName(id)?.name ?? "a server no longer configured here");
       return html(<ConnectionsPage
           viewer={viewer(current)}
           rows={rows}
@@ -606,10 +608,13 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     }),
   );
 
-  async function toolChangesPage(current: UiSession, notice?: string): Promise<Response> {
+  /** The page; `decided` (from the query after a decision) is told only when a recent decision matches it: a link cannot put its own words on the page. */
+  async function toolChangesPage(current: UiSession, decided: Record<string, string>): Promise<Response> {
     const admin = deps.toolChanges;
     if (admin === undefined) throw new GatewayError({ status: 404, code: "not_found", message: "Tool pinning is not running on this gateway." });
     const [changes, decisions] = await Promise.all([admin.list(deps.registry.current()), admin.decisions(20)]);
+    const taken = decisions.find((decision) => decision.decision === decided.decided && decision.tool === decided.tool && decision.serverName === decided.server);
+    const notice = taken === undefined ? undefined : `The new definition of ${visibleText(taken.tool)} (${taken.serverName}) was ${taken.decision}.`;
     return html(
       <ToolChangesPage
         viewer={viewer(current)}
@@ -624,9 +629,7 @@ export function uiRoutes(deps: UiRouteDeps): Hono<AppEnv> {
     "/ui/tool-changes",
     page(async (c, current) => {
       requireAdmin(current);
-      const { decided, tool, server } = c.req.query();
-      const shown = (decided === "approved" || decided === "rejected") && tool !== undefined && server !== undefined;
-      return toolChangesPage(current, shown ? `The new definition of ${tool} (${server}) was ${decided}.` : undefined);
+      return toolChangesPage(current, c.req.query());
     }),
   );
 

@@ -19,6 +19,7 @@ import * as aggregateSessionState from "./013-aggregate-session-state.js";
 import * as toolPins from "./014-tool-pins.js";
 import * as auditEventsServerAt from "./015-audit-events-server-at.js";
 import * as userTokenHistory from "./016-user-token-history.js";
+import * as auditEventsOutcomeWidth from "./017-audit-events-outcome-width.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": initial,
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "014-tool-pins": toolPins,
   "015-audit-events-server-at": auditEventsServerAt,
   "016-user-token-history": userTokenHistory,
+  "017-audit-events-outcome-width": auditEventsOutcomeWidth,
 };
 
 /** Every migration's name, in order. */

@@ -7,6 +7,7 @@ import type { ActivityRange, ActivitySummary, ActivityTotals } from "../../obser
 import type { AuditEvent } from "../../observability/audit.js";
 import { ACTIVITY_JS, UPLOT_PATH } from "../activity-assets.js";
 import { Page, type Viewer } from "../layout.js";
+import { Visible, visibleText } from "../visible-text.js";
 
 /** The list's filters as given in the query string (what the form shows back). */
 export interface ActivityFilters {
@@ -25,7 +26,7 @@ export interface ActivityFilters {
 export const OUTCOMES = ["ok", "tool_error", "error", "tool_change_approved", "tool_change_rejected", "connected", "disconnected"] as const;
 const NOT_CALLS = new Set(["admin", "connections"]);
 /** What an event is, in a few words: a call of its tool, or a decision or connection change on its server. */
-const eventTitle = (event: Pick<AuditEvent, "route" | "outcome" | "tool" | "server">) => (NOT_CALLS.has(event.route) ? `${event.outcome.replaceAll("_", " ")} on ${event.server}` : `Call of ${event.tool}`);
+const eventTitle = (event: Pick<AuditEvent, "route" | "outcome" | "tool" | "server">) => (NOT_CALLS.has(event.route) ? `${event.outcome.replaceAll("_", " ")} on ${event.server}` : `Call of ${visibleText(event.tool)}`);
 const PERIODS: ReadonlyArray<[string, string]> = [
   ["", "Any time"],
   ["hour", "Last hour"],
@@ -203,7 +204,7 @@ export function ActivityPage(props: ActivityPageProps) {
               {props.events.map((event) => (
                 <tr>
                   <td>
-                    <a href={`/ui/activity/events/${encodeURIComponent(event.id)}`} aria-label={`Details of ${NOT_CALLS.has(event.route) ? eventTitle(event) : event.tool} at ${event.at}`}>
+                    <a href={`/ui/activity/events/${encodeURIComponent(event.id)}`} aria-label={`Details of ${NOT_CALLS.has(event.route) ? eventTitle(event) : visibleText(event.tool)} at ${event.at}`}>
                       <time datetime={event.at}>
                         <span class="date">{`${event.at.slice(0, 10)} `}</span>
                         {event.at.slice(11, 19)}
@@ -211,7 +212,11 @@ export function ActivityPage(props: ActivityPageProps) {
                     </a>
                   </td>
                   <td>
-                    {event.tool === "" ? <span class="muted">{event.outcome.replaceAll("_", " ")}</span> : <code>{event.tool}</code>}
+                    {event.tool === "" ? <span class="muted">{event.outcome.replaceAll("_", " ")}</span> : (
+                      <code>
+                        <Visible text={event.tool} />
+                      </code>
+                    )}
                     <span class="desc">{event.server}</span>
                   </td>
                   <td class="optional">{event.caller}</td>
@@ -259,7 +264,7 @@ export function ActivityEventPage(props: { viewer: Viewer; event: AuditEvent }) 
     ["User", event.user_id ?? <span class="muted">none</span>],
     ["Route", event.route],
     ["Server", <a href={`/ui/activity${activityQuery({ server: event.server })}`}>{event.server}</a>],
-    ["Tool", event.tool === "" ? <span class="muted">none</span> : <code>{event.tool}</code>],
+    ["Tool", event.tool === "" ? <span class="muted">none</span> : <code><Visible text={event.tool} /></code>],
     ["Outcome", <OutcomeBadge outcome={event.outcome} />],
     ["Status", event.status ?? <span class="muted">none</span>],
     ["Error code", event.error_code === null ? <span class="muted">none</span> : <code>{event.error_code}</code>],
@@ -275,7 +280,7 @@ export function ActivityEventPage(props: { viewer: Viewer; event: AuditEvent }) 
         <h1>{eventTitle(event)}</h1>
       ) : (
         <h1>
-          Call of <code>{event.tool}</code> on {event.server}
+          Call of <code><Visible text={event.tool} /></code> on {event.server}
         </h1>
       )}
       <div class="card">

@@ -4,7 +4,8 @@
  * Approve / Reject forms that name the hash shown, and the recent decisions.
  */
 import { Alert, Page, type Viewer } from "../layout.js";
-import { lineDiff } from "../line-diff.js";
+import { hunks, lineDiff, type DiffLine, type SkippedLines } from "../line-diff.js";
+import { hasHiddenCharacters, Visible, visibleText } from "../visible-text.js";
 
 export interface ShownChange {
   serverId: string;
@@ -27,6 +28,15 @@ export interface ShownDecision {
   decision: string;
 }
 
+/**
+ * What one page shows: upstreams choose how many tools change and how long a definition
+ * is, and the page is rendered on the event loop. Past these, the page says what it left
+ * out (the API, GET /v1/mcp/tool-changes, has everything).
+ */
+const MAX_SHOWN_CHANGES = 20;
+const MAX_DIFF_ROWS = 400;
+const MAX_DIFF_CHARS = 200_000;
+
 const WHAT_POLICY_DOES: Record<string, string> = {
   block: "hidden from lists, calls refused until approved",
   warn: "still served, flagged here",
@@ -42,7 +52,10 @@ export function ToolChangesPage(props: { viewer: Viewer; changes: ShownChange[];
         blocked or flagged.
       </p>
       {props.notice === undefined ? null : <Alert kind="ok">{props.notice}</Alert>}
-      {props.changes.length === 0 ? <p class="card">No changed tool definitions.</p> : props.changes.map((change) => <ChangeCard change={change} csrf={props.viewer.csrf} />)}
+      {props.changes.length === 0 ? <p class="card">No changed tool definitions.</p> : props.changes.slice(0, MAX_SHOWN_CHANGES).map((change) => <ChangeCard change={change} csrf={props.viewer.csrf} />)}
+      {props.changes.length > MAX_SHOWN_CHANGES ? (
+        <Alert kind="warn">{`${props.changes.length - MAX_SHOWN_CHANGES} more changed tool definitions are not shown here: decide these first, or list them all with GET /v1/mcp/tool-changes.`}</Alert>
+      ) : null}
       <h2>Recent decisions</h2>
       {props.decisions.length === 0 ? (
         <p class="card">None yet.</p>
@@ -64,7 +77,9 @@ export function ToolChangesPage(props: { viewer: Viewer; changes: ShownChange[];
                   <td>{new Date(decision.at).toISOString().replace("T", " ").slice(0, 19)} UTC</td>
                   <td>{decision.serverName}</td>
                   <td>
-                    <code>{decision.tool}</code>
+                    <code>
+                      <Visible text={decision.tool} />
+                    </code>
                   </td>
                   <td>{decision.decision}</td>
                   <td>{decision.actor}</td>
@@ -78,9 +93,25 @@ export function ToolChangesPage(props: { viewer: Viewer; changes: ShownChange[];
   );
 }
 
+/** The rows of a diff that fit the page's bounds, and how many changed lines did not. */
+function shownRows(lines: readonly DiffLine[]): { rows: Array<DiffLine | SkippedLines>; changedNotShown: number } {
+  const rows: Array<DiffLine | SkippedLines> = [];
+  let chars = 0;
+  let changedNotShown = 0;
+  for (const row of hunks(lines)) {
+    if (rows.length < MAX_DIFF_ROWS && chars < MAX_DIFF_CHARS) {
+      rows.push(row);
+      if (row.kind !== "skipped") chars += row.text.length;
+    } else if (row.kind === "added" || row.kind === "removed") changedNotShown++;
+  }
+  return { rows, changedNotShown };
+}
+
 function ChangeCard(props: { change: ShownChange; csrf: string }) {
   const { change } = props;
-  const diff = lineDiff(JSON.stringify(change.pinnedDefinition, null, 2), JSON.stringify(change.changedDefinition, null, 2));
+  const before = JSON.stringify(change.pinnedDefinition, null, 2);
+  const after = JSON.stringify(change.changedDefinition, null, 2);
+  const { rows, changedNotShown } = shownRows(lineDiff(before, after));
   const decide = (decision: "approve" | "reject", label: string, style: string) => (
     <form method="post" action="/ui/tool-changes" class="inline">
       <input type="hidden" name="csrf" value={props.csrf} />
@@ -94,10 +125,10 @@ function ChangeCard(props: { change: ShownChange; csrf: string }) {
     </form>
   );
   return (
-    <section class="card tool-change" aria-label={`${change.serverName}: ${change.tool}`}>
+    <section class="card tool-change" aria-label={`${change.serverName}: ${visibleText(change.tool)}`}>
       <div class="toolbar">
         <h2>
-          {change.serverName} · <code>{change.tool}</code>
+          {change.serverName} · <code><Visible text={change.tool} /></code>
         </h2>
         <span>
           <span class={`badge ${change.policy === "block" ? "bad" : "warn"}`}>tool_changes: {change.policy}</span> <span class="badge">{change.status}</span>
@@ -107,6 +138,12 @@ function ChangeCard(props: { change: ShownChange; csrf: string }) {
         Seen {new Date(change.seenAt).toISOString().replace("T", " ").slice(0, 19)} UTC; {WHAT_POLICY_DOES[change.policy] ?? ""}. Pinned <code>{change.pinnedHash.slice(0, 12)}</code> → new{" "}
         <code>{change.changedHash.slice(0, 12)}</code>
       </p>
+      {hasHiddenCharacters(before) || hasHiddenCharacters(after) || hasHiddenCharacters(change.tool) ? (
+        <Alert kind="warn">This definition holds characters that do not show (invisible, or changing the text's direction), which a model still reads: they are highlighted below as \u escapes.</Alert>
+      ) : null}
+      {changedNotShown > 0 ? (
+        <Alert kind="warn">{`This change is too long to show in full: ${changedNotShown} changed lines are not shown. Read the whole definition with GET /v1/mcp/tool-changes/${encodeURIComponent(change.serverId)}/${encodeURIComponent(change.tool)} before you approve it.`}</Alert>
+      ) : null}
       <div class="table-wrap">
         <table class="diff" aria-label="Old and new definition, line by line">
           <thead>
@@ -117,18 +154,28 @@ function ChangeCard(props: { change: ShownChange; csrf: string }) {
             </tr>
           </thead>
           <tbody>
-            {diff.map((line) => (
-              <tr class={line.kind}>
-                <td class="ln">{line.oldLine ?? ""}</td>
-                <td class="ln">{line.newLine ?? ""}</td>
-                <td>
-                  <span class="sign" aria-label={line.kind === "same" ? undefined : line.kind}>
-                    {line.kind === "added" ? "+" : line.kind === "removed" ? "−" : " "}
-                  </span>
-                  <code>{line.text}</code>
-                </td>
-              </tr>
-            ))}
+            {rows.map((line) =>
+              line.kind === "skipped" ? (
+                <tr class="skipped">
+                  <td class="ln" />
+                  <td class="ln" />
+                  <td class="muted">{`⋯ ${line.count} unchanged line${line.count === 1 ? "" : "s"}`}</td>
+                </tr>
+              ) : (
+                <tr class={line.kind}>
+                  <td class="ln">{line.oldLine ?? ""}</td>
+                  <td class="ln">{line.newLine ?? ""}</td>
+                  <td>
+                    <span class="sign" aria-label={line.kind === "same" ? undefined : line.kind}>
+                      {line.kind === "added" ? "+" : line.kind === "removed" ? "−" : " "}
+                    </span>
+                    <code>
+                      <Visible text={line.text} />
+                    </code>
+                  </td>
+                </tr>
+              ),
+            )}
           </tbody>
         </table>
       </div>
