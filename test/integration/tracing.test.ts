@@ -9,7 +9,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { startMockServer, type MockServer } from "../../src/mock-server/mock-server.js";
 import { conditions } from "../fixtures/conditions.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { startJwtUpstream } from "../fixtures/jwt-upstream.js";
 import { fixtureServer } from "../fixtures/stdio.js";
+import { startTokenExchangeServer } from "../fixtures/token-exchange-as.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
 const UPSTREAM_TOKEN = "upstream-static-token-5f2c9a";
@@ -231,6 +233,42 @@ describe("tracing", () => {
       await gateway?.close();
       gateway = undefined;
       await legacy.close();
+    }
+  });
+
+  it("traces the RFC 8693 token exchange (a real oidc-provider) under the call, with neither the subject token nor the client secret", async () => {
+    const jwtUpstream = await startJwtUpstream({});
+    const as = await startTokenExchangeServer({ resource: jwtUpstream.url });
+    jwtUpstream.trust(as);
+    try {
+      const secret = "obo-client-secret-7c2e91";
+      gateway = await startTestGateway({
+        servers: { obo: { url: jwtUpstream.url, auth_type: "oauth2_token_exchange", token_exchange_endpoint: as.tokenUrl, client_id: "gatehouse-obo", client_secret: "os.environ/OBO_CLIENT_SECRET" } },
+        env: { ...tracingEnv(), OBO_CLIENT_SECRET: secret },
+      });
+      const subject = await as.mintSubjectToken({ sub: "alice" });
+      const response = await gateway.fetch("/obo/mcp", {
+        method: "POST",
+        headers: { ...MCP_ACCEPT, "x-litellm-api-key": `Bearer ${gateway.masterKey}`, authorization: `Bearer ${subject}`, traceparent: CLIENT_TRACEPARENT },
+        body: rpc("tools/call", { name: "echo", arguments: { message: "hi" } }),
+      });
+      expect(response.status).toBe(200);
+      const named = (name: string) => receiver.spans.some((span) => span.traceId === CLIENT_TRACE_ID && span.name === name);
+      await receiver.waitFor(() => named("upstream token token_exchange") && receiver.spans.some((span) => span.name === "tools/call echo" && attribute(span, "gatehouse.server") === "obo"));
+      const exchange = receiver.spans.find((span) => span.traceId === CLIENT_TRACE_ID && span.name === "upstream token token_exchange")!;
+      expect(attribute(exchange, "gatehouse.server")).toBe("obo");
+      expect(attribute(exchange, "oauth.grant_type")).toBe("urn:ietf:params:oauth:grant-type:token-exchange");
+      const parent = receiver.spans.find((span) => span.spanId === exchange.parentSpanId);
+      // Under the upstream call that needed the token (other tests share the client's trace id).
+      expect(parent?.traceId).toBe(CLIENT_TRACE_ID);
+      expect(parent?.name).toBe("tools/call echo");
+      expect(attribute(parent!, "gatehouse.server")).toBe("obo");
+      const exported = receiver.bodies.join("\n");
+      for (const hidden of [subject, secret, gateway.masterKey]) expect(exported).not.toContain(hidden);
+    } finally {
+      await gateway?.close();
+      gateway = undefined;
+      await Promise.all([jwtUpstream.close(), as.close()]);
     }
   });
 
