@@ -30,6 +30,7 @@ import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { ToolVisible } from "./tool-list-filter.js";
 import type { ToolPins } from "./tool-pins.js";
+import { activeTraceContext, withTraceMeta } from "../observability/tracing.js";
 import { upstreamCallError } from "./upstream-clients.js";
 import { upstreamTimeout } from "./upstream-http.js";
 import { bridgeSessions, type BridgeSessionBase } from "./bridge-sessions.js";
@@ -127,8 +128,10 @@ export function createLegacySseBridge(deps: { log: Logger; streams: StreamBudget
       },
       onsessionclosed: (id) => closeSession(id),
     });
-    client.onmessage = (message) => {
-      trackRequest(message, pendingLists, progressOwners);
+    client.onmessage = (received) => {
+      trackRequest(received, pendingLists, progressOwners);
+      // The session's headers were fixed when it opened: a request's trace context goes in its `_meta` (MCP 2026-07-28).
+      const message = "method" in received && "id" in received ? { ...received, params: withTraceMeta(received.params, activeTraceContext()) } : received;
       upstream.send(message).catch((error: unknown) => {
         deps.log.warn({ server: server.name, err: scrubber.text(String(error)) }, "could not relay a message to a legacy SSE MCP server");
         const id = "id" in message && "method" in message ? message.id : undefined;

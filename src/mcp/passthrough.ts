@@ -15,7 +15,7 @@
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
-import { GatewayError, toGatewayError } from "../errors.js";
+import { GatewayError, JsonRpcCode, toGatewayError } from "../errors.js";
 import type { AuditTrail, ToolCallEvent } from "../observability/audit.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { performance } from "node:perf_hooks";
@@ -26,7 +26,7 @@ import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata 
 import type { LegacySseBridge, LegacySseRequest } from "./legacy-sse-bridge.js";
 import type { StdioBridge } from "./stdio-bridge.js";
 import { assertArgumentsAllowed, assertToolAllowed, toolVisibility } from "./access.js";
-import { assertJsonUtf8, calledTool, isRequest, type JsonRpcId, type ParsedBody } from "./jsonrpc.js";
+import { assertJsonUtf8, calledTool, isRequest, type ParsedBody } from "./jsonrpc.js";
 import { isListenRequest } from "./modern-protocol.js";
 import { clientResponseHeaders, outboundRequest, RELAYED_ANSWER_HEADERS, retryAfterUnauthorized, type OutboundRequest } from "./outbound-headers.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
@@ -34,7 +34,7 @@ import { classifyBody, unrelayedAnswer } from "./relayed-body.js";
 import type { ScopeChallenges } from "../auth/upstream/scope-challenges.js";
 import { noteUnauthorized, stepUpChallenge } from "./step-up.js";
 import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
-import { filterToolsListJson, filterToolsListSse, type ToolsReview, type ToolVisible } from "./tool-list-filter.js";
+import { bytesMayListTools, filterToolsListJson, filterToolsListSse, MAX_EVENT_CHARS, type ToolListCheck, type ToolsReview } from "./tool-list-filter.js";
 import type { ToolPins } from "./tool-pins.js";
 import { readAll, type UpstreamHttp } from "./upstream-http.js";
 import { upstreamCall, type TraceCarrier } from "../observability/tracing.js";
@@ -226,13 +226,12 @@ export function createPassthrough(deps: PassthroughDeps): ProxyHandler {
     const visible = toolVisibility(request.caller, request.server);
     const pins = deps.pins;
     const review: ToolsReview | undefined = pins === undefined ? undefined : (tools) => pins.review(request.server, tools);
-    const listIds = (visible === undefined && review === undefined) || parsed === undefined ? undefined : toolsListIds(parsed);
     const broken = (error: Error) => {
       deps.log.warn({ server: request.server.name, request_id: request.inbound.requestId, err: outbound.scrubber.text(error.message) }, "an MCP server's answer broke off mid-stream; the client's connection was cut");
       deps.metrics?.upstreamError(request.server.name, "upstream_stream_broken");
       request.inbound.cut();
     };
-    const relayed = responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, listIds, { visible, review }, broken);
+    const relayed = responseBody(upstream.body, kind, Number(upstream.headers["content-length"] ?? Number.NaN), outbound.scrubber, { visible, review }, broken);
     const body = relayed instanceof Promise ? await relayed : relayed;
     return { status, headers, body };
   }
@@ -351,34 +350,46 @@ function checkPinnedCalls(request: ProxyRequest, parsed: ParsedBody, pins: ToolP
   if (pending !== undefined) return Promise.all(pending).then(() => undefined);
 }
 
-function toolsListIds(parsed: ParsedBody): Set<JsonRpcId> | undefined {
-  let ids: Set<JsonRpcId> | undefined;
-  for (const message of parsed.messages) {
-    if (isRequest(message) && message.method === "tools/list" && message.id !== undefined) (ids ??= new Set()).add(message.id);
-  }
-  return ids;
-}
-
 function responseBody(
   body: Readable,
   kind: "json" | "sse",
   /** The upstream's Content-Length (NaN when it sent none). */
   length: number,
   scrubber: CredentialScrubber,
-  listIds: Set<JsonRpcId> | undefined,
-  check: { visible: ToolVisible | undefined; review: ToolsReview | undefined },
+  check: ToolListCheck,
   /** Told when the upstream fails mid-body (then the stream just ends); without it, the stream errors. */
   broken: ((error: Error) => void) | undefined,
 ): ReadableStream<Uint8Array> | Uint8Array | string | Promise<Uint8Array | string> {
   const nodeToWeb = (stream: Readable) => streamOf(stream, scrubber, broken);
-  if (listIds === undefined || (check.visible === undefined && check.review === undefined)) {
-    // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
-    // cheaper to hand over than a web stream. SSE and long or unsized bodies stream through.
-    if (kind === "json" && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) return readAll(body).then((whole) => scrubber.bytes(whole));
-    return nodeToWeb(body);
+  // A small answer of known length (a JSON-RPC result) is read whole: one Buffer is far
+  // cheaper to hand over than a web stream.
+  const small = kind === "json" && length >= 0 && length <= BUFFERED_RESPONSE_BYTES;
+  if (check.visible === undefined && check.review === undefined) return small ? readAll(body).then((whole) => scrubber.bytes(whole)) : nodeToWeb(body);
+  // Any answer may carry a tools list (tool-list-filter.ts): SSE is checked event by event as
+  // it streams, JSON whole (a client reads it whole anyway), and only parsed when it may.
+  if (kind === "sse") return nodeToWeb(body).pipeThrough(filterToolsListSse(check));
+  if (small) {
+    return readAll(body).then<Uint8Array | string>((whole) => {
+      const scrubbed = scrubber.bytes(whole);
+      return bytesMayListTools(scrubbed) ? filterToolsListJson(Buffer.from(scrubbed.buffer, scrubbed.byteOffset, scrubbed.byteLength).toString("utf8"), check) : scrubbed;
+    });
   }
-  if (kind === "sse") return nodeToWeb(body).pipeThrough(filterToolsListSse(listIds, check));
-  return new Response(nodeToWeb(body)).text().then((text) => filterToolsListJson(text, listIds, check));
+  return readText(nodeToWeb(body), MAX_EVENT_CHARS).then((text) => filterToolsListJson(text, check));
+}
+
+/** A JSON answer read whole to be checked, refused (502) past `max` bytes. */
+async function readText(stream: ReadableStream<Uint8Array>, max: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.byteLength;
+    if (size > max) {
+      await stream.cancel().catch(() => undefined);
+      throw new GatewayError({ status: 502, code: "upstream_error", message: `a JSON answer of the MCP server is longer than ${max} bytes`, rpcCode: JsonRpcCode.UpstreamError, expose: true });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Answers up to this size are read whole instead of streamed. */

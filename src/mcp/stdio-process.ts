@@ -28,6 +28,7 @@ import { credentialScrubber, envScrubber, type CredentialScrubber } from "../cre
 import type { CancelSource } from "../exchange.js";
 import { GatewayError, JsonRpcCode } from "../errors.js";
 import type { Logger } from "../log.js";
+import { upstreamRequest, withTraceMeta } from "../observability/tracing.js";
 import type { StdioLaunch } from "../registry/server-entry.js";
 import { GATEWAY_CLIENT_INFO } from "./upstream-session.js";
 
@@ -189,7 +190,11 @@ export class StdioProcess {
   request(method: string, params: Record<string, unknown> | undefined, onProgress?: (progress: Progress) => void): StdioRequest {
     const transport = this.transport;
     if (this.state !== "ready" || transport === undefined) throw this.unavailable();
-    return this.sendRequest(transport, method, params, onProgress);
+    // The process has no headers: the trace context goes in `_meta` (MCP 2026-07-28), as to every upstream.
+    const traced = upstreamRequest(this.server.name, method, method === "tools/call" && typeof params?.name === "string" ? params.name : undefined);
+    const request = this.sendRequest(transport, method, withTraceMeta(params, traced?.carrier), onProgress);
+    traced?.until(request.answer);
+    return request;
   }
 
   private sendRequest(transport: StdioClientTransport, method: string, params: Record<string, unknown> | undefined, onProgress?: (progress: Progress) => void): StdioRequest {
@@ -238,7 +243,7 @@ export class StdioProcess {
     };
     const onClientAbort = () => request?.cancel("the client went away", (options.cancel?.reason as Error | undefined) ?? new Error("aborted"));
     try {
-      request = this.request(method, wantsProgress ? { ...params, _meta: { progressToken: 0 } } : params, (progress) => {
+      request = this.request(method, wantsProgress ? { ...params, _meta: { ...(params._meta as Record<string, unknown> | undefined), progressToken: 0 } } : params, (progress) => {
         options.onprogress?.(progress);
         if (options.resetTimeoutOnProgress === true) arm();
       });

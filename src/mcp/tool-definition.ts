@@ -1,13 +1,15 @@
 /**
- * A tool's definition as the gateway pins it (README, "Tool pinning"): the fields a client
- * and its model read (name, title, description, input and output schema, annotations), as
- * canonical JSON (object keys sorted at every depth, absent fields left out) and its
- * SHA-256. The same definition hashes alike whichever route listed it and in whatever key
- * order the upstream wrote it.
+ * A tool's definition as the gateway pins it (README, "Tool pinning"): the whole listed
+ * object, every field the gateway relays, as canonical JSON (object keys sorted at every
+ * depth, absent fields left out) and its SHA-256. The same definition hashes alike
+ * whichever route listed it and in whatever key order the upstream wrote it.
+ *
+ * Whole, not a list of fields: what a client does with a tool is decided by more than the
+ * model's text. `_meta` names the UI a host renders for it and whether that UI may call
+ * tools (MCP Apps), `execution` how it is called (tasks), `icons` what a user sees; any
+ * field a pin left out could be changed after approval unnoticed.
  */
 import { createHash } from "node:crypto";
-
-export const PINNED_FIELDS = ["name", "title", "description", "inputSchema", "outputSchema", "annotations"] as const;
 
 /** JSON with object keys sorted; `undefined` members are left out, as JSON.stringify does. */
 export function canonicalJson(value: unknown): string {
@@ -21,11 +23,9 @@ export function canonicalJson(value: unknown): string {
   return `{${members.join(",")}}`;
 }
 
-/** The pinned fields of a listed tool, as canonical JSON. */
+/** A listed tool, as canonical JSON. */
 export function canonicalDefinition(tool: Readonly<Record<string, unknown>>): string {
-  const picked: Record<string, unknown> = {};
-  for (const field of PINNED_FIELDS) if (tool[field] !== undefined) picked[field] = tool[field];
-  return canonicalJson(picked);
+  return canonicalJson(tool);
 }
 
 export function definitionHash(canonical: string): string {

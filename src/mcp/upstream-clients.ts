@@ -10,12 +10,13 @@
  * a bounded LRU, closed when idle or evicted, and dropped when they fail so the next call
  * reconnects (an upstream restart loses its sessions: 404 per the MCP transport spec).
  */
-import { LATEST_PROTOCOL_VERSION, McpError, ErrorCode, ResultSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { LATEST_PROTOCOL_VERSION, McpError, ErrorCode, ResultSchema, type CallToolResult, type ListToolsResult } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, JsonRpcCode, isGatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
+import { upstreamCall, withTraceMeta } from "../observability/tracing.js";
 import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo, type OutboundRequest } from "./outbound-headers.js";
 import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
 import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
@@ -351,10 +352,15 @@ async function connect(
     throw upstreamCallError(server, error, challenge.value);
   }
   // The SDK parses the answers itself: scrubbed once parsed (its errors are, in withClient).
+  // Every request goes with the call's trace context in `_meta` (the session's headers are fixed when it opens).
+  const request = (method: string, params: Record<string, unknown>, callOptions: Parameters<ToolsClient["request"]>[2], tool?: string) =>
+    upstreamCall(server.name, method, tool, async (trace) => scrubber.value((await client.request({ method, params: withTraceMeta(params, trace) }, ResultSchema, callOptions)) as Record<string, unknown>));
   return {
-    listTools: async (params, callOptions) => scrubber.value(await client.listTools(params, callOptions)),
-    callTool: async (params, callOptions) => scrubber.value((await client.callTool(params, undefined, callOptions)) as CallToolResult),
-    request: async (method, params, callOptions) => scrubber.value((await client.request({ method, params }, ResultSchema, callOptions)) as Record<string, unknown>),
+    // The list as the server sent it, not as the SDK's Tool schema rewrites it (unknown fields dropped):
+    // tool pinning hashes what is relayed, and must hash it alike on /mcp and the pass-through.
+    listTools: async (params, callOptions) => namedTools(await request("tools/list", params, callOptions)),
+    callTool: async (params, callOptions) => (await request("tools/call", params, callOptions, params.name)) as CallToolResult,
+    request,
     get capabilities() {
       return client.getServerCapabilities() as Record<string, unknown> | undefined;
     },
@@ -383,6 +389,13 @@ async function connect(
     },
     close: () => client.close(),
   };
+}
+
+function namedTools(result: Record<string, unknown>): ListToolsResult {
+  if (!Array.isArray(result.tools) || !result.tools.every((tool) => typeof (tool as { name?: unknown } | null)?.name === "string")) {
+    throw new UpstreamProtocolError("the tools/list result has no list of named tools");
+  }
+  return result as ListToolsResult;
 }
 
 /** What a legacy SSE session (the caller's, pooled) sends outside a call that a listen relays. */

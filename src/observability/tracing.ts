@@ -209,6 +209,44 @@ export function upstreamCall<T>(server: string, method: string | undefined, tool
   return settle(span, () => context.with(active, () => run(carrier)));
 }
 
+/**
+ * One request to an upstream that answers it later, on a channel without headers of its
+ * own (a stdio process, a legacy SSE session): a client span, ended when `answer` settles,
+ * and the context to send in the request's `_meta`; undefined when tracing is off.
+ */
+export function upstreamRequest(server: string, method: string, tool: string | undefined): { carrier: TraceCarrier; until(answer: Promise<unknown>): void } | undefined {
+  if (tracer === undefined) return undefined;
+  // The span is upstreamCall's, settled by the answer once it is known (run is called at once).
+  let until!: (answer: Promise<unknown>) => void;
+  const answered = new Promise<unknown>((resolve) => (until = resolve));
+  let carrier: TraceCarrier = {};
+  upstreamCall(server, method, tool, (sent) => {
+    carrier = sent ?? {};
+    return answered;
+  }).catch(() => undefined);
+  return { carrier, until };
+}
+
+/** The trace context of the request being handled, for a message sent upstream outside a span of its own; undefined when tracing is off. */
+export function activeTraceContext(): TraceCarrier | undefined {
+  if (tracer === undefined) return undefined;
+  const carrier: TraceCarrier = {};
+  propagation.inject(context.active(), carrier);
+  return carrier;
+}
+
+/**
+ * An MCP request's params with a trace context in `_meta` (MCP 2026-07-28, "OpenTelemetry
+ * trace context"), replacing whatever context the params carried (a client's `tracestate`
+ * must not travel with the gateway's `traceparent`); the params as they are without one.
+ */
+export function withTraceMeta(params: Record<string, unknown> | undefined, carrier: TraceCarrier | undefined): Record<string, unknown> | undefined {
+  if (carrier?.traceparent === undefined) return params;
+  const meta = typeof params?._meta === "object" && params._meta !== null ? { ...(params._meta as Record<string, unknown>) } : {};
+  delete meta.tracestate;
+  return { ...params, _meta: { ...meta, ...carrier } };
+}
+
 /** Adds the active trace context to an outbound request's headers (a request with no span of its own: a notification, a session's end). */
 export function addTraceHeaders(headers: Record<string, string>): void {
   if (tracer === undefined) return;

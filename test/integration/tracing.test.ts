@@ -9,6 +9,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { startMockServer, type MockServer } from "../../src/mock-server/mock-server.js";
 import { conditions } from "../fixtures/conditions.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
+import { startJwtUpstream } from "../fixtures/jwt-upstream.js";
+import { fixtureServer } from "../fixtures/stdio.js";
+import { startTokenExchangeServer } from "../fixtures/token-exchange-as.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
 const UPSTREAM_TOKEN = "upstream-static-token-5f2c9a";
@@ -197,6 +200,94 @@ describe("tracing", () => {
     await gateway.fetch(`/key/${key}/regenerate`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     await receiver.waitFor(() => receiver.spans.some((span) => attribute(span, "url.path") === "/key/****/regenerate"));
     expect(receiver.bodies.join("\n")).not.toContain(key);
+  });
+
+  it("gives a stdio server the call's trace context in _meta (it has no headers), on /mcp and through the stdio bridge, under a client span", async () => {
+    gateway = await startTestGateway({ servers: { ...servers(), stdio: fixtureServer() }, env: tracingEnv() });
+    const seen = (result: unknown) => JSON.parse((result as { content: Array<{ text: string }> }).content[0]!.text) as { traceparent: string | null; tracestate: string | null };
+    const aggregate = await gateway.connect("/mcp");
+    const viaMcp = seen(await aggregate.callTool({ name: "stdio-trace_meta", arguments: {} }));
+    const bridge = await gateway.connect("/stdio/mcp");
+    const viaBridge = seen(await bridge.callTool({ name: "trace_meta", arguments: {} }));
+    for (const meta of [viaMcp, viaBridge]) expect(meta.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const parent = (meta: { traceparent: string | null }) => meta.traceparent!.split("-")[2];
+    await receiver.waitFor(() => [viaMcp, viaBridge].every((meta) => receiver.spans.some((span) => span.spanId === parent(meta))));
+    for (const meta of [viaMcp, viaBridge]) {
+      const call = receiver.spans.find((span) => span.spanId === parent(meta))!;
+      expect(call.kind).toBe(3);
+      expect(call.name).toBe("tools/call trace_meta");
+      expect(attribute(call, "gatehouse.server")).toBe("stdio");
+    }
+  });
+
+  it("gives a legacy HTTP+SSE server each request's trace context in _meta (its session's headers are fixed), on /mcp and through its bridge", async () => {
+    const legacy = await startUpstream({ name: "legacy", legacySse: true });
+    try {
+      gateway = await startTestGateway({ servers: { oldsse: { url: legacy.url, transport: "sse" } }, env: tracingEnv() });
+      const calls = () => legacy.requests.filter((request) => (request.body as { method?: string } | undefined)?.method === "tools/call");
+      await (await gateway.connect("/mcp")).callTool({ name: "oldsse-echo", arguments: { message: "hi" } });
+      await (await gateway.connect("/oldsse/mcp")).callTool({ name: "echo", arguments: { message: "hi" } });
+      expect(calls()).toHaveLength(2);
+      for (const call of calls()) expect((call.body as { params: { _meta?: { traceparent?: string } } }).params._meta?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    } finally {
+      await gateway?.close();
+      gateway = undefined;
+      await legacy.close();
+    }
+  });
+
+  it("traces the RFC 8693 token exchange (a real oidc-provider) under the call, with neither the subject token nor the client secret", async () => {
+    const jwtUpstream = await startJwtUpstream({});
+    const as = await startTokenExchangeServer({ resource: jwtUpstream.url });
+    jwtUpstream.trust(as);
+    try {
+      const secret = "obo-client-secret-7c2e91";
+      gateway = await startTestGateway({
+        servers: { obo: { url: jwtUpstream.url, auth_type: "oauth2_token_exchange", token_exchange_endpoint: as.tokenUrl, client_id: "gatehouse-obo", client_secret: "os.environ/OBO_CLIENT_SECRET" } },
+        env: { ...tracingEnv(), OBO_CLIENT_SECRET: secret },
+      });
+      const subject = await as.mintSubjectToken({ sub: "alice" });
+      const response = await gateway.fetch("/obo/mcp", {
+        method: "POST",
+        headers: { ...MCP_ACCEPT, "x-litellm-api-key": `Bearer ${gateway.masterKey}`, authorization: `Bearer ${subject}`, traceparent: CLIENT_TRACEPARENT },
+        body: rpc("tools/call", { name: "echo", arguments: { message: "hi" } }),
+      });
+      expect(response.status).toBe(200);
+      const named = (name: string) => receiver.spans.some((span) => span.traceId === CLIENT_TRACE_ID && span.name === name);
+      await receiver.waitFor(() => named("upstream token token_exchange") && receiver.spans.some((span) => span.name === "tools/call echo" && attribute(span, "gatehouse.server") === "obo"));
+      const exchange = receiver.spans.find((span) => span.traceId === CLIENT_TRACE_ID && span.name === "upstream token token_exchange")!;
+      expect(attribute(exchange, "gatehouse.server")).toBe("obo");
+      expect(attribute(exchange, "oauth.grant_type")).toBe("urn:ietf:params:oauth:grant-type:token-exchange");
+      const parent = receiver.spans.find((span) => span.spanId === exchange.parentSpanId);
+      // Under the upstream call that needed the token (other tests share the client's trace id).
+      expect(parent?.traceId).toBe(CLIENT_TRACE_ID);
+      expect(parent?.name).toBe("tools/call echo");
+      expect(attribute(parent!, "gatehouse.server")).toBe("obo");
+      const exported = receiver.bodies.join("\n");
+      for (const hidden of [subject, secret, gateway.masterKey]) expect(exported).not.toContain(hidden);
+    } finally {
+      await gateway?.close();
+      gateway = undefined;
+      await Promise.all([jwtUpstream.close(), as.close()]);
+    }
+  });
+
+  it("sends upstream only a valid, bounded tracestate: a hostile client's oversized or CRLF-laden one is cut to W3C's rules", async () => {
+    gateway = await startTestGateway({ servers: servers(), env: tracingEnv() });
+    const junk = Array.from({ length: 64 }, (_, index) => `k${index}=${"v".repeat(60)}`).join(",");
+    const response = await gateway.fetch("/traced/mcp", {
+      method: "POST",
+      headers: { ...MCP_ACCEPT, traceparent: CLIENT_TRACEPARENT, tracestate: `good=1,${junk}` },
+      body: rpc("tools/call", { name: "echo", arguments: { message: "hi" }, _meta: { tracestate: "evil=1\r\nx-injected: yes" } }),
+    });
+    expect(response.status).toBe(200);
+    const last = upstream.requests.at(-1)!;
+    const tracestate = last.headers.tracestate as string;
+    expect(tracestate.startsWith("good=1")).toBe(true);
+    expect(tracestate.length).toBeLessThanOrEqual(512);
+    expect(last.headers["x-injected"]).toBeUndefined();
+    // The body's _meta carries the gateway's context, not the client's tracestate beside it.
+    expect((last.body as { params: { _meta: Record<string, unknown> } }).params._meta.tracestate).toBe(tracestate);
   });
 
   it("refuses at startup an exporter or protocol it cannot honour", async () => {
