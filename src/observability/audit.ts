@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../log.js";
 import { activitySummary, rangeWindow, RANGE_BUCKETS, totalsOf, type ActivityRange, type ActivitySummary, type ActivityTotals } from "./activity.js";
-import { AUDIT_STRING_COLUMNS, type AuditBatch } from "../store/audit-batch.js";
+import { AUDIT_REQUEST_ID_WIDTH, AUDIT_STRING_COLUMNS, AUDIT_STRING_WIDTHS, type AuditBatch } from "../store/audit-batch.js";
 import type { AuditQuery, AuditRepository } from "../store/audit-repository.js";
 import type { AuditEventsTable } from "../store/schema.js";
 
@@ -107,20 +107,52 @@ export function createAuditTrail(deps: { repository: AuditRepository; log: Logge
     dropped += excess;
   }
 
+  async function insert(taken: readonly ToolCallEvent[], takenTimes: readonly number[]): Promise<void> {
+    await deps.repository.insert(encode(taken, takenTimes, idPrefix, sequence + 1));
+    sequence += taken.length;
+  }
+
+  /**
+   * After a batch failed: its events one at a time, so one the database refuses (whatever
+   * encode did not foresee) cannot hold back every later event. An event that fails while
+   * another is written is dropped, counted and logged; two failures before any success
+   * read as the database being unreachable, and what was not written is kept. True when
+   * the batch is settled.
+   */
+  async function writeOneByOne(taken: ToolCallEvent[], takenTimes: number[]): Promise<boolean> {
+    const refused: Array<{ server: string; outcome: string }> = [];
+    let written = 0;
+    let lastError: unknown;
+    for (let index = 0; index < taken.length; index++) {
+      try {
+        await insert([taken[index]!], [takenTimes[index]!]);
+        written++;
+      } catch (error) {
+        lastError = error;
+        refused.push({ server: taken[index]!.server, outcome: taken[index]!.outcome });
+        if (written === 0 && refused.length === 2) {
+          // Nothing written: keep the rest (the first refused one included) for the next try.
+          const kept = index - 1;
+          events = taken.slice(kept).concat(events);
+          times = takenTimes.slice(kept).concat(times);
+          keepWithinBound();
+          deps.log.warn({ err: reason(error), pending: events.length }, "cannot write audit events; they are kept and retried");
+          return false;
+        }
+      }
+    }
+    if (refused.length > 0) deps.log.error({ err: reason(lastError), refused }, "the database refused audit events that others around them were written with: they are dropped");
+    return true;
+  }
+
   async function write(): Promise<void> {
     while (events.length > 0) {
       const taken = events.splice(0, BATCH);
       const takenTimes = times.splice(0, BATCH);
       try {
-        await deps.repository.insert(encode(taken, takenTimes, idPrefix, sequence + 1));
-        sequence += taken.length;
-      } catch (error) {
-        // Put them back in front of anything recorded meanwhile, within the bound.
-        events = taken.concat(events);
-        times = takenTimes.concat(times);
-        keepWithinBound();
-        deps.log.warn({ err: error instanceof Error ? error.message : String(error), pending: events.length }, "cannot write audit events; they are kept and retried");
-        return;
+        await insert(taken, takenTimes);
+      } catch {
+        if (!(await writeOneByOne(taken, takenTimes))) return;
       }
       if (dropped > 0) {
         deps.log.warn({ dropped }, "audit events were dropped while the database was unreachable");
@@ -191,6 +223,17 @@ export function createAuditTrail(deps: { repository: AuditRepository; log: Logge
   };
 }
 
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * A string as the audit table can keep it: at most `width` characters (never half a
+ * surrogate pair; `…` marks a cut), and no NUL, which PostgreSQL's text refuses.
+ */
+function storable(value: string, width: number): string {
+  const text = value.includes("\0") ? value.replaceAll("\0", "\uFFFD") : value;
+  return text.length > width ? clampedName(text, width) : text;
+}
+
 /** Events as a batch of columns, each repeated string once. */
 function encode(events: readonly ToolCallEvent[], times: readonly number[], idPrefix: string, firstSequence: number): AuditBatch {
   const length = events.length;
@@ -207,8 +250,9 @@ function encode(events: readonly ToolCallEvent[], times: readonly number[], idPr
     strings: [null],
   };
   const index = new Map<string, number>();
-  const ref = (value: string | undefined): number => {
-    if (value === undefined) return 0;
+  const ref = (raw: string | undefined, column: number): number => {
+    if (raw === undefined) return 0;
+    const value = storable(raw, AUDIT_STRING_WIDTHS[column]!);
     let found = index.get(value);
     if (found === undefined) {
       found = batch.strings.push(value) - 1;
@@ -221,24 +265,24 @@ function encode(events: readonly ToolCallEvent[], times: readonly number[], idPr
     const at = row * width;
     batch.durationMs[row] = Math.round(event.durationMs);
     batch.status[row] = event.status ?? Number.NaN;
-    batch.requestIds[row] = event.requestId ?? null;
+    batch.requestIds[row] = event.requestId === undefined ? null : storable(event.requestId, AUDIT_REQUEST_ID_WIDTH);
     // In AUDIT_STRING_COLUMNS' order.
-    batch.refs[at] = ref(event.caller.kind);
-    batch.refs[at + 1] = ref(event.caller.keyId);
-    batch.refs[at + 2] = ref(event.caller.subject);
-    batch.refs[at + 3] = ref(event.caller.userId);
-    batch.refs[at + 4] = ref(event.route);
-    batch.refs[at + 5] = ref(event.server);
-    batch.refs[at + 6] = ref(event.tool);
-    batch.refs[at + 7] = ref(event.outcome);
-    batch.refs[at + 8] = ref(event.errorCode);
+    batch.refs[at] = ref(event.caller.kind, 0);
+    batch.refs[at + 1] = ref(event.caller.keyId, 1);
+    batch.refs[at + 2] = ref(event.caller.subject, 2);
+    batch.refs[at + 3] = ref(event.caller.userId, 3);
+    batch.refs[at + 4] = ref(event.route, 4);
+    batch.refs[at + 5] = ref(event.server, 5);
+    batch.refs[at + 6] = ref(event.tool, 6);
+    batch.refs[at + 7] = ref(event.outcome, 7);
+    batch.refs[at + 8] = ref(event.errorCode, 8);
   }
   return batch;
 }
 
-/** The name's first characters (never half a surrogate pair) and `…`. */
-function clampedName(name: string): string {
-  const cut = name.slice(0, MAX_AUDITED_TOOL_CHARS - 1);
+/** The name's first characters (never half a surrogate pair) and `…`, `width` in all. */
+function clampedName(name: string, width = MAX_AUDITED_TOOL_CHARS): string {
+  const cut = name.slice(0, width - 1);
   const last = cut.charCodeAt(cut.length - 1);
   return `${last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut}…`;
 }

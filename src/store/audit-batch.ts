@@ -7,6 +7,14 @@
 /** The string columns, in the order of a batch's `refs`. */
 export const AUDIT_STRING_COLUMNS = ["caller_kind", "caller", "subject", "user_id", "route", "server", "tool", "outcome", "error_code"] as const;
 
+/**
+ * Each string column's width on PostgreSQL (`varchar(n)`, migrations 004 and 017), in
+ * `AUDIT_STRING_COLUMNS`' order, and `request_id`'s: a longer value would fail its whole
+ * batch there, so values are cut to fit before they are written.
+ */
+export const AUDIT_STRING_WIDTHS = [16, 255, 255, 255, 16, 255, 255, 32, 64] as const;
+export const AUDIT_REQUEST_ID_WIDTH = 128;
+
 export interface AuditBatch {
   length: number;
   /** Row ids are `idPrefix` and a base-36 sequence number, from `firstSequence` on. */

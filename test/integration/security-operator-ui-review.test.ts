@@ -294,5 +294,6 @@ for (const dialect of await dialects()) {
       const outcomes = (await audited()).map((event) => event.outcome);
       expect(outcomes.slice(0, 2)).toEqual(["ok", "tool_change_approved"]);
     });
+
   });
 }

@@ -132,4 +132,66 @@ describe.each(await dialects())("the audit trail on %s", (dialect) => {
       await trail.close();
     }
   });
+
+  it("one event the database refuses (a constraint nothing foresaw) no longer holds back the rest: written one by one, that one dropped and logged", async () => {
+    // A database that refuses every batch holding one poisoned event: what a value too wide for its column did on PostgreSQL.
+    const real = auditRepository(database.db, database.sqlite);
+    const poisoned: AuditRepository = {
+      ...real,
+      insert: (batch) => (batch.strings.includes("poison") ? Promise.reject(new Error("value too long for type character varying(16)")) : real.insert(batch)),
+    };
+    const { log, lines } = capturedLog();
+    const trail = trailOn(poisoned, log);
+    try {
+      trail.record(event({ requestId: "around-1", tool: "poisoned" }));
+      trail.record(event({ requestId: "the-poison", tool: "poisoned", errorCode: "poison", outcome: "error" }));
+      trail.record(event({ requestId: "around-2", tool: "poisoned" }));
+      await trail.flush();
+      expect((await trail.list({ tool: "poisoned", limit: 10 })).events.map((row) => row.request_id)).toEqual(["around-2", "around-1"]);
+      expect(lines).toEqual([
+        expect.objectContaining({ level: 50, msg: "the database refused audit events that others around them were written with: they are dropped", refused: [{ server: "alpha", outcome: "error" }] }),
+      ]);
+      // Later events are written as batches again.
+      trail.record(event({ requestId: "after", tool: "poisoned" }));
+      expect((await trail.list({ tool: "poisoned", limit: 1 })).events.map((row) => row.request_id)).toEqual(["after"]);
+    } finally {
+      await trail.close();
+    }
+  });
+
+  it("stores values PostgreSQL would refuse, made to fit: strings past their column's width cut (…), a NUL as U+FFFD; the batch with them is written whole", async () => {
+    const trail = trailOn(auditRepository(database.db, database.sqlite));
+    const long = { ...virtual, keyId: `alias_${"a".repeat(400)}`, userId: `user_${"u".repeat(400)}` } as Caller;
+    try {
+      trail.record(event({ requestId: "fit-1", tool: "nul\u0000name", caller: long, errorCode: `code_${"c".repeat(100)}`, server: `server_${"s".repeat(300)}` }));
+      trail.record(event({ requestId: `fit-2-${"r".repeat(200)}`, tool: "fits" }));
+      await trail.flush();
+      const [fits, cut] = (await trail.list({ limit: 2 })).events;
+      expect(fits!.request_id).toHaveLength(128);
+      expect(cut).toMatchObject({ request_id: "fit-1", tool: "nul\uFFFDname" });
+      for (const [value, width] of [[cut!.caller, 255], [cut!.user_id, 255], [cut!.server, 255], [cut!.error_code, 64]] as const) {
+        expect(value).toHaveLength(width);
+        expect(value!.endsWith("…")).toBe(true);
+      }
+    } finally {
+      await trail.close();
+    }
+  });
+
+  it("keeps a refused batch whole when no event of it can be written (the database is down, not one event)", async () => {
+    const real = auditRepository(database.db, database.sqlite);
+    let down = true;
+    const flaky: AuditRepository = { ...real, insert: (batch) => (down ? Promise.reject(new Error("connection refused")) : real.insert(batch)) };
+    const { log, lines } = capturedLog();
+    const trail = trailOn(flaky, log);
+    try {
+      for (const id of ["down-1", "down-2", "down-3"]) trail.record(event({ requestId: id, tool: "down" }));
+      await trail.flush();
+      expect(lines).toEqual([expect.objectContaining({ msg: "cannot write audit events; they are kept and retried", pending: 3 })]);
+      down = false;
+      expect((await trail.list({ tool: "down", limit: 10 })).events.map((row) => row.request_id)).toEqual(["down-3", "down-2", "down-1"]);
+    } finally {
+      await trail.close();
+    }
+  });
 });
