@@ -123,23 +123,22 @@ export function createAuditTrail(deps: { repository: AuditRepository; log: Logge
     const refused: Array<{ server: string; outcome: string }> = [];
     let written = 0;
     let lastError: unknown;
-    for (let index = 0; index < taken.length; index++) {
+    for (let index = 0; index < taken.length && !(written === 0 && refused.length === 2); index++) {
       try {
         await insert([taken[index]!], [takenTimes[index]!]);
         written++;
       } catch (error) {
         lastError = error;
         refused.push({ server: taken[index]!.server, outcome: taken[index]!.outcome });
-        if (written === 0 && refused.length === 2) {
-          // Nothing written: keep the rest (the first refused one included) for the next try.
-          const kept = index - 1;
-          events = taken.slice(kept).concat(events);
-          times = takenTimes.slice(kept).concat(times);
-          keepWithinBound();
-          deps.log.warn({ err: reason(error), pending: events.length }, "cannot write audit events; they are kept and retried");
-          return false;
-        }
       }
+    }
+    if (written === 0) {
+      // Nothing could be written (every event tried was refused): all of them are kept for the next try.
+      events = taken.concat(events);
+      times = takenTimes.concat(times);
+      keepWithinBound();
+      deps.log.warn({ err: reason(lastError), pending: events.length }, "cannot write audit events; they are kept and retried");
+      return false;
     }
     if (refused.length > 0) deps.log.error({ err: reason(lastError), refused }, "the database refused audit events that others around them were written with: they are dropped");
     return true;

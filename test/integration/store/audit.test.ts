@@ -185,9 +185,15 @@ describe.each(await dialects())("the audit trail on %s", (dialect) => {
     const { log, lines } = capturedLog();
     const trail = trailOn(flaky, log);
     try {
-      for (const id of ["down-1", "down-2", "down-3"]) trail.record(event({ requestId: id, tool: "down" }));
+      trail.record(event({ requestId: "down-1", tool: "down" }));
+      // A lone event the database refuses is kept too: nothing shows it is the event rather than the database.
       await trail.flush();
-      expect(lines).toEqual([expect.objectContaining({ msg: "cannot write audit events; they are kept and retried", pending: 3 })]);
+      for (const id of ["down-2", "down-3"]) trail.record(event({ requestId: id, tool: "down" }));
+      await trail.flush();
+      expect(lines).toEqual([
+        expect.objectContaining({ msg: "cannot write audit events; they are kept and retried", pending: 1 }),
+        expect.objectContaining({ msg: "cannot write audit events; they are kept and retried", pending: 3 }),
+      ]);
       down = false;
       expect((await trail.list({ tool: "down", limit: 10 })).events.map((row) => row.request_id)).toEqual(["down-3", "down-2", "down-1"]);
     } finally {
