@@ -8,6 +8,7 @@
  * round-trips. A non-empty `raw_arguments` (a JSON object) replaces the generated fields.
  */
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import { Visible } from "./visible-text.js";
 
 /** Error messages by form field name (`arg.address.city`), `raw_arguments`, or `""` for the form. */
 export type FieldErrors = Record<string, string>;
@@ -245,7 +246,7 @@ function Hint(props: { id: string; description: string | undefined; format: stri
   if (props.description === undefined && props.format === undefined) return null;
   return (
     <p class="hint" id={props.id}>
-      {props.description}
+      {props.description === undefined ? null : <Visible text={props.description} multiline />}
       {props.description !== undefined && props.format !== undefined ? " " : null}
       {props.format === undefined ? null : <span class="hint-format">({props.format})</span>}
     </p>
@@ -376,7 +377,11 @@ export function ToolCallForm(props: { tool: Tool; action: string; csrf: string; 
     <form method="post" action={props.action} class="tool-form">
       <input type="hidden" name="csrf" value={props.csrf} />
       <input type="hidden" name="tool" value={tool.name} />
-      {tool.description === undefined || tool.description === "" ? null : <p class="tool-description">{tool.description}</p>}
+      {tool.description === undefined || tool.description === "" ? null : (
+        <p class="tool-description">
+          <Visible text={tool.description} multiline />
+        </p>
+      )}
       {formErrors.length === 0 ? null : (
         <div class="alert error form-error" role="alert">
           {formErrors.map((message) => (

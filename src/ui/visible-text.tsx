@@ -27,11 +27,15 @@ export const hasHiddenCharacters = (text: string): boolean => ANY_HIDDEN.test(te
 /** The text with hidden characters as escapes (for attributes and titles). */
 export const visibleText = (text: string): string => text.replace(HIDDEN, escapeOf);
 
-/** The text with hidden characters as highlighted escapes. */
-export function Visible(props: { text: string }) {
+/** Controls a description may carry for its layout: shown as they are where `multiline`. */
+const LAYOUT = new Set(["\n", "\r", "\t"]);
+
+/** The text with hidden characters as highlighted escapes; `multiline` keeps line breaks and tabs (descriptions). */
+export function Visible(props: { text: string; multiline?: boolean }) {
   const parts: Child[] = [];
   let last = 0;
   for (const match of props.text.matchAll(HIDDEN)) {
+    if (props.multiline === true && LAYOUT.has(match[0])) continue;
     if (match.index > last) parts.push(props.text.slice(last, match.index));
     parts.push(
       <span class="hidden-char" title="a character that does not show (invisible, or changing the text's direction)">

@@ -3,6 +3,7 @@ import type { Tool, CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Child } from "hono/jsx";
 import { Alert, Page, PostButton, type Viewer } from "../layout.js";
 import { REVOKES_FIRST } from "./connections.js";
+import { Visible } from "../visible-text.js";
 import { ToolCallForm, type FieldErrors } from "../tool-form.js";
 import { ToolError, ToolResult } from "../tool-result.js";
 import { authLabel } from "./servers.js";
@@ -185,8 +186,12 @@ export function ServerToolsPage(props: {
               {state.tools.map((tool) => (
                 <li>
                   <a href={`${base}?tool=${encodeURIComponent(tool.name)}`} {...(props.selected?.name === tool.name ? { "aria-current": "true" } : {})}>
-                    {tool.name}
-                    {tool.description === undefined ? null : <span class="desc">{tool.description}</span>}
+                    <Visible text={tool.name} />
+                    {tool.description === undefined ? null : (
+                      <span class="desc">
+                        <Visible text={tool.description} multiline />
+                      </span>
+                    )}
                   </a>
                 </li>
               ))}
@@ -197,7 +202,9 @@ export function ServerToolsPage(props: {
               <p class="muted">Pick a tool to call it.</p>
             ) : (
               <>
-                <h2>{props.selected.name}</h2>
+                <h2>
+                  <Visible text={props.selected.name} />
+                </h2>
                 <ToolCallForm
                   tool={props.selected}
                   action={`${base}/call`}
