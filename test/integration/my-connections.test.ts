@@ -17,6 +17,7 @@ import { createSecretBox } from "../../src/store/secret-box.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { CookieJar, fetchWithCookies, followRedirects } from "../fixtures/headless-browser.js";
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
+import { connectThroughUi } from "../fixtures/connect-flow.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
 import { signInToUi } from "../fixtures/ui-session.js";
 
@@ -110,21 +111,6 @@ async function listConnections(key: string): Promise<ListedConnection[]> {
   return ((await answer.json()) as { connections: ListedConnection[] }).connections;
 }
 
-/**
- * The UI's Connect flow, started with a gateway key as the Connect button starts it with
- * the session: the gateway → the authorization server (logs in as `account`) → the
- * gateway's /callback → /ui/mcp/oauth/callback, which stores the tokens and, for the state
- * "connections", returns to My connections.
- */
-async function connectThroughUi(key: string, server: string, account: string, authorizationServer: InteractiveAuthorizationServer): Promise<URL> {
-  authorizationServer.setAccountId(account);
-  const jar = new CookieJar();
-  const callback = `${gateway.url}/ui/mcp/oauth/callback`;
-  const start = await fetchWithCookies(`${gateway.url}/v1/mcp/server/oauth/${server}/authorize?redirect_uri=${encodeURIComponent(callback)}&state=connections`, jar, { headers: keyHeader(key) });
-  expect(start.status, await start.clone().text()).toBe(302);
-  return followRedirects(new URL(start.headers.get("location")!, gateway.url), { cookies: jar, until: (url) => url.origin === new URL(gateway.url).origin && url.pathname.startsWith("/ui/connections") });
-}
-
 /** The refresh token the provider issued to the last token request of `account`'s flow (the gateway stores it sealed). */
 async function storedRefreshToken(server: string, userKey: string): Promise<string> {
   const token = await repo.getUserToken(server, userKey);
@@ -148,7 +134,7 @@ describe("listing", () => {
   });
 
   it("shows alice's connection after the UI flow: scopes, expiry, connected time, no refresh yet, and never a token", async () => {
-    const landed = await connectThroughUi(keys.alice, "dyn", "alice", as);
+    const landed = await connectThroughUi(gateway.url, keys.alice, "dyn", "alice", as);
     expect(landed.pathname).toBe("/ui/connections");
     expect(landed.searchParams.get("connected")).toBe("dyn");
     const answer = await gateway.fetch("/v1/mcp/connections", { key: keys.alice });
@@ -175,7 +161,7 @@ describe("listing", () => {
   });
 
   it("records the last refresh once the gateway refreshed the token", async () => {
-    await connectThroughUi(keys.alice, "short", "alice", as2);
+    await connectThroughUi(gateway.url, keys.alice, "short", "alice", as2);
     expect((await listConnections(keys.alice)).find((row) => row.server_id === "short")).toMatchObject({ connected: true, last_refreshed_at: null });
     // The access token lives 30 s, inside the refresh margin: this call refreshes it first.
     const call = await fetch(`${gateway.url}/short/mcp`, { method: "POST", headers: { ...MCP_ACCEPT, ...keyHeader(keys.alice) }, body: rpc("tools/call", { name: "echo", arguments: { message: "hi" } }) });
@@ -258,7 +244,7 @@ describe("disconnecting", () => {
   });
 
   it("authenticates at the revocation endpoint as the configured client does at the token endpoint (client_secret_post)", async () => {
-    await connectThroughUi(keys.carol, "shared", "carol", as);
+    await connectThroughUi(gateway.url, keys.carol, "shared", "carol", as);
     const carol = (await listConnections(keys.carol)).find((row) => row.server_id === "shared")!;
     expect(carol).toMatchObject({ connected: true });
     // A key without user_id: its tokens are stored under the key's own subject.
@@ -278,7 +264,7 @@ describe("disconnecting", () => {
   });
 
   it("never sends a configured client_secret to a revocation endpoint the operator did not name (discovered from the upstream)", async () => {
-    await connectThroughUi(keys.carol, "named_token_only", "carol", as);
+    await connectThroughUi(gateway.url, keys.carol, "named_token_only", "carol", as);
     const before = as.revocationRequests().length;
     const answer = await gateway.fetch("/v1/mcp/connections/named_token_only", { key: keys.carol, method: "DELETE" });
     expect(await answer.json()).toMatchObject({ disconnected: true, revocation: "not_offered", revocation_detail: expect.stringContaining("set revocation_url") });
@@ -294,7 +280,7 @@ describe("disconnecting", () => {
   });
 
   it("tells the user when the revocation endpoint is down, logs it without secrets, and deletes the tokens all the same", async () => {
-    await connectThroughUi(keys.bob, "dyn", "bob", as);
+    await connectThroughUi(gateway.url, keys.bob, "dyn", "bob", as);
     const refresh = await storedRefreshToken("dyn", "user:bob");
     const access = (await repo.getUserToken("dyn", "user:bob"))!.access_token;
     as.setRevocationDown(true);
@@ -321,7 +307,7 @@ describe("disconnecting", () => {
   });
 
   it("revokes on the server page's Disconnect too, and says so there", async () => {
-    await connectThroughUi(keys.alice, "dyn", "alice", as);
+    await connectThroughUi(gateway.url, keys.alice, "dyn", "alice", as);
     const refresh = await storedRefreshToken("dyn", "user:alice");
     const cookie = await signInToUi(gateway.url, keys.alice);
     const { csrf } = await connectionsPage(cookie);
@@ -352,7 +338,7 @@ async function continueSignIn(cookie: string, location: string, account: string)
 
 describe("reconnecting", () => {
   it("revokes the current grant before signing in again, then stores and uses the new one (My connections)", async () => {
-    await connectThroughUi(keys.alice, "dyn", "alice", as);
+    await connectThroughUi(gateway.url, keys.alice, "dyn", "alice", as);
     const old = await storedRefreshToken("dyn", "user:alice");
     const cookie = await signInToUi(gateway.url, keys.alice);
     const { html } = await connectionsPage(cookie);
@@ -428,7 +414,7 @@ describe("reconnecting", () => {
 
 describe("revocation_url", () => {
   it("revokes at the configured revocation endpoint of a server whose endpoints are all configured, with the configured client's authentication", async () => {
-    await connectThroughUi(keys.carol, "named_endpoints", "carol", as);
+    await connectThroughUi(gateway.url, keys.carol, "named_endpoints", "carol", as);
     const userKey = (await database.db.selectFrom("user_tokens").select("user_id").where("server_id", "=", "named_endpoints").executeTakeFirstOrThrow()).user_id;
     const refresh = await storedRefreshToken("named_endpoints", userKey);
     const answer = await gateway.fetch("/v1/mcp/connections/named_endpoints", { key: keys.carol, method: "DELETE" });
