@@ -27,6 +27,7 @@ import { createTestDatabase, dialects, type TestDatabase } from "../fixtures/dat
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { resultAnswer, startHostileUpstream, type HostileUpstream } from "../fixtures/hostile-upstream.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
+import { signInToUi } from "../fixtures/ui-session.js";
 
 /** ASCII as Unicode tag characters: invisible in a browser, read as text by models. */
 const tagged = (text: string) => [...text].map((character) => String.fromCodePoint(0xe0000 + character.codePointAt(0)!)).join("");
@@ -58,30 +59,6 @@ function longTool(index: number) {
   const properties: Record<string, unknown> = {};
   for (let n = 0; n < PROPERTIES; n++) properties[`v${version.now}_p${n}`] = { type: "string" };
   return { name: `long_${index}`, description: "A long schema.", inputSchema: { type: "object", properties } };
-}
-
-function cookiesOf(response: Response): Record<string, string> {
-  const jar: Record<string, string> = {};
-  for (const line of response.headers.getSetCookie()) {
-    const [pair] = line.split(";");
-    const eq = pair!.indexOf("=");
-    jar[pair!.slice(0, eq)] = pair!.slice(eq + 1);
-  }
-  return jar;
-}
-
-/** Signs in to the UI with `key`; the session cookie header. */
-async function signIn(key: string): Promise<string> {
-  const form = await fetch(new URL("/ui/login", gateway.url), { redirect: "manual" });
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const answer = await fetch(new URL("/ui/login", gateway.url), {
-    method: "POST",
-    redirect: "manual",
-    body: new URLSearchParams({ csrf, key }),
-    headers: { cookie: `gatehouse_login_csrf=${cookiesOf(form).gatehouse_login_csrf}` },
-  });
-  expect(answer.status).toBe(303);
-  return `gatehouse_session=${cookiesOf(answer).gatehouse_session}`;
 }
 
 async function uiPage(path: string, cookie = masterCookie): Promise<{ status: number; html: string }> {
@@ -116,7 +93,7 @@ beforeAll(async () => {
     return undefined;
   };
   gateway = await startTestGateway({ servers: { web: { url: web.url }, hostile: { url: hostile.url }, gh: INTERACTIVE } });
-  masterCookie = await signIn(gateway.masterKey);
+  masterCookie = await signInToUi(gateway.url, gateway.masterKey);
   limitedKey = await gateway.generateKey({ key_alias: "limited", object_permission: { mcp_servers: ["web"] } });
   // First sight pins; each test's next listing sees its change.
   await listTools("web");
@@ -234,7 +211,7 @@ describe("what held: a key limited to one server reaches no operator page or rou
   });
 
   it("UI: its session gets 403 on Activity, an event's details, the summary and Tool changes; the servers list has no Last hour column for it", async () => {
-    const cookie = await signIn(limitedKey);
+    const cookie = await signInToUi(gateway.url, limitedKey);
     const event = ((await (await gateway.fetch("/v1/mcp/audit?limit=1")).json()) as { events: Array<{ id: string }> }).events[0]!;
     for (const path of ["/ui/activity", `/ui/activity/events/${event.id}`, "/ui/activity/summary", "/ui/tool-changes"]) {
       expect((await uiPage(path, cookie)).status, path).toBe(403);

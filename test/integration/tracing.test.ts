@@ -1,15 +1,13 @@
 /**
- * OpenTelemetry traces end to end: a real OTLP/HTTP receiver on loopback (the exporter
- * sends OTLP JSON, `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`), the gateway, and real SDK
- * upstreams that record the `traceparent` they were sent, in their headers and in `_meta`.
+ * OpenTelemetry traces end to end: an OTLP/HTTP receiver on loopback (the exporter sends
+ * OTLP JSON here, `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`; tracing-protobuf.test.ts has
+ * the default, protobuf), the gateway, and real SDK upstreams that record the `traceparent` they were sent, in their headers and in `_meta`.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startMockServer, type MockServer } from "../../src/mock-server/mock-server.js";
-import { conditions } from "../fixtures/conditions.js";
 import { MCP_ACCEPT, rpc, startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startJwtUpstream } from "../fixtures/jwt-upstream.js";
+import { startOtlpReceiver, spanAttribute, type OtlpReceiver } from "../fixtures/otlp-receiver.js";
 import { fixtureServer } from "../fixtures/stdio.js";
 import { startTokenExchangeServer } from "../fixtures/token-exchange-as.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
@@ -19,58 +17,19 @@ const CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_TRACEPARENT = `00-${CLIENT_TRACE_ID}-00f067aa0ba902b7-01`;
 const META_TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
 
-interface ExportedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  attributes: Array<{ key: string; value: Record<string, unknown> }>;
-  links?: Array<{ traceId: string; spanId: string }>;
-}
-
-/** An OTLP/HTTP receiver: every request's JSON body, and the spans in them. */
-async function startReceiver() {
-  const bodies: string[] = [];
-  const spans: ExportedSpan[] = [];
-  const received = conditions();
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      bodies.push(`${request.method} ${request.url} ${text}`);
-      const payload = JSON.parse(text) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: ExportedSpan[] }> }> };
-      for (const resource of payload.resourceSpans) for (const scope of resource.scopeSpans) spans.push(...scope.spans);
-      response.writeHead(200, { "content-type": "application/json" }).end("{}");
-      received.changed();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    bodies,
-    spans,
-    waitFor: (done: () => boolean) => received.waitUntil(done),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-const attribute = (span: ExportedSpan, key: string): unknown => {
-  const value = span.attributes.find((entry) => entry.key === key)?.value;
-  return value === undefined ? undefined : Object.values(value)[0];
-};
+/** What was exported, as text (JSON here), to scan for secrets. */
+const exportedText = (receiver: OtlpReceiver) => receiver.exports.map((entry) => `${entry.method} ${entry.path} ${entry.raw.toString("utf8")}`).join("\n");
 
 const traceIdOf = (traceparent: unknown): string | undefined => (typeof traceparent === "string" ? traceparent.split("-")[1] : undefined);
 
 describe("tracing", () => {
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: OtlpReceiver;
   let upstream: Upstream;
   let mock: MockServer;
   let gateway: TestGateway | undefined;
 
   beforeAll(async () => {
-    receiver = await startReceiver();
+    receiver = await startOtlpReceiver();
     upstream = await startUpstream({ name: "traced" });
     mock = await startMockServer({ port: 0 });
   });
@@ -110,7 +69,7 @@ describe("tracing", () => {
     expect(body.params._meta?.traceparent).toBeUndefined();
     await gateway.close();
     gateway = undefined;
-    expect(receiver.bodies).toEqual([]);
+    expect(receiver.exports).toEqual([]);
   });
 
   it("shows one pass-through call as one trace: the client's, continued, across gateway and upstream (header and _meta)", async () => {
@@ -132,23 +91,23 @@ describe("tracing", () => {
     expect(seen.baggage).toBeUndefined();
     expect(body.params._meta.baggage).toBeUndefined();
 
-    await receiver.waitFor(() => receiver.spans.some((span) => span.traceId === CLIENT_TRACE_ID && span.kind === 2 && attribute(span, "http.response.status_code") !== undefined));
+    await receiver.waitFor(() => receiver.spans.some((span) => span.traceId === CLIENT_TRACE_ID && span.kind === 2 && spanAttribute(span, "http.response.status_code") !== undefined));
     const trace = receiver.spans.filter((span) => span.traceId === CLIENT_TRACE_ID);
     const server = trace.find((span) => span.kind === 2)!;
     expect(server.parentSpanId).toBe("00f067aa0ba902b7");
     expect(server.name).toBe("POST /{server}/mcp");
-    expect(attribute(server, "http.route")).toBe("/{server}/mcp");
-    expect(attribute(server, "http.response.status_code")).toBe(200);
-    expect(attribute(server, "gatehouse.request_id")).toBe(requestId);
-    expect(attribute(server, "gatehouse.server")).toBe("traced");
+    expect(spanAttribute(server, "http.route")).toBe("/{server}/mcp");
+    expect(spanAttribute(server, "http.response.status_code")).toBe(200);
+    expect(spanAttribute(server, "gatehouse.request_id")).toBe(requestId);
+    expect(spanAttribute(server, "gatehouse.server")).toBe("traced");
     const authentication = trace.find((span) => span.name === "gatehouse.authenticate")!;
     expect(authentication.parentSpanId).toBe(server.spanId);
     const call = trace.find((span) => span.kind === 3)!;
     expect(call.parentSpanId).toBe(server.spanId);
     expect(call.name).toBe("tools/call echo");
-    expect(attribute(call, "gatehouse.server")).toBe("traced");
-    expect(attribute(call, "mcp.method.name")).toBe("tools/call");
-    expect(attribute(call, "gen_ai.tool.name")).toBe("echo");
+    expect(spanAttribute(call, "gatehouse.server")).toBe("traced");
+    expect(spanAttribute(call, "mcp.method.name")).toBe("tools/call");
+    expect(spanAttribute(call, "gen_ai.tool.name")).toBe("echo");
     // The upstream's parent is the gateway's client span.
     expect((seen.traceparent as string).split("-")[2]).toBe(call.spanId);
   });
@@ -178,11 +137,11 @@ describe("tracing", () => {
     const fanOut = trace.find((span) => span.name === "fan-out tools/list")!;
     const perServer = trace.filter((span) => span.parentSpanId === fanOut.spanId).map((span) => span.name);
     expect(perServer.sort()).toEqual(["tools/list m2m", "tools/list traced"]);
-    expect(trace.some((span) => span.name === "upstream token client_credentials" && attribute(span, "gatehouse.server") === "m2m")).toBe(true);
-    expect(trace.some((span) => span.kind === 3 && attribute(span, "gen_ai.tool.name") === "echo" && attribute(span, "gatehouse.server") === "traced")).toBe(true);
+    expect(trace.some((span) => span.name === "upstream token client_credentials" && spanAttribute(span, "gatehouse.server") === "m2m")).toBe(true);
+    expect(trace.some((span) => span.kind === 3 && spanAttribute(span, "gen_ai.tool.name") === "echo" && spanAttribute(span, "gatehouse.server") === "traced")).toBe(true);
 
     // No key, token, secret or argument in anything exported.
-    const exported = receiver.bodies.join("\n");
+    const exported = exportedText(receiver);
     for (const secret of [gateway.masterKey, UPSTREAM_TOKEN, "test-secret", "secret-argument-value", "test-salt"]) expect(exported).not.toContain(secret);
     expect(exported).toContain("gatehouse-under-test");
   });
@@ -198,8 +157,8 @@ describe("tracing", () => {
 
     const key = "sk-path-key-7c1d2e3f4a5b";
     await gateway.fetch(`/key/${key}/regenerate`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
-    await receiver.waitFor(() => receiver.spans.some((span) => attribute(span, "url.path") === "/key/****/regenerate"));
-    expect(receiver.bodies.join("\n")).not.toContain(key);
+    await receiver.waitFor(() => receiver.spans.some((span) => spanAttribute(span, "url.path") === "/key/****/regenerate"));
+    expect(exportedText(receiver)).not.toContain(key);
   });
 
   it("gives a stdio server the call's trace context in _meta (it has no headers), on /mcp and through the stdio bridge, under a client span", async () => {
@@ -216,7 +175,7 @@ describe("tracing", () => {
       const call = receiver.spans.find((span) => span.spanId === parent(meta))!;
       expect(call.kind).toBe(3);
       expect(call.name).toBe("tools/call trace_meta");
-      expect(attribute(call, "gatehouse.server")).toBe("stdio");
+      expect(spanAttribute(call, "gatehouse.server")).toBe("stdio");
     }
   });
 
@@ -254,16 +213,16 @@ describe("tracing", () => {
       });
       expect(response.status).toBe(200);
       const named = (name: string) => receiver.spans.some((span) => span.traceId === CLIENT_TRACE_ID && span.name === name);
-      await receiver.waitFor(() => named("upstream token token_exchange") && receiver.spans.some((span) => span.name === "tools/call echo" && attribute(span, "gatehouse.server") === "obo"));
+      await receiver.waitFor(() => named("upstream token token_exchange") && receiver.spans.some((span) => span.name === "tools/call echo" && spanAttribute(span, "gatehouse.server") === "obo"));
       const exchange = receiver.spans.find((span) => span.traceId === CLIENT_TRACE_ID && span.name === "upstream token token_exchange")!;
-      expect(attribute(exchange, "gatehouse.server")).toBe("obo");
-      expect(attribute(exchange, "oauth.grant_type")).toBe("urn:ietf:params:oauth:grant-type:token-exchange");
+      expect(spanAttribute(exchange, "gatehouse.server")).toBe("obo");
+      expect(spanAttribute(exchange, "oauth.grant_type")).toBe("urn:ietf:params:oauth:grant-type:token-exchange");
       const parent = receiver.spans.find((span) => span.spanId === exchange.parentSpanId);
       // Under the upstream call that needed the token (other tests share the client's trace id).
       expect(parent?.traceId).toBe(CLIENT_TRACE_ID);
       expect(parent?.name).toBe("tools/call echo");
-      expect(attribute(parent!, "gatehouse.server")).toBe("obo");
-      const exported = receiver.bodies.join("\n");
+      expect(spanAttribute(parent!, "gatehouse.server")).toBe("obo");
+      const exported = exportedText(receiver);
       for (const hidden of [subject, secret, gateway.masterKey]) expect(exported).not.toContain(hidden);
     } finally {
       await gateway?.close();
