@@ -10,6 +10,7 @@
  *                                      may use inbound/, never the reverse
  *   observability/                     used by all of the middle tier, uses none of it
  *   registry/                          the servers and their snapshots
+ *   openapi/                           OpenAPI documents as tools and HTTP requests: uses only leaves
  *   store/, config/                    siblings: neither imports the other
  *   src/*.ts                           leaf modules (errors, headers, log, debug,
  *                                      credential-scrubber, loopback ...): import only leaves
@@ -52,6 +53,13 @@ export default {
       comment: "src/*.ts (but the composition root) are leaves: every layer uses them, they use no layer.",
       from: { path: "^src/[^/]+\\.ts$", pathNot: ROOT },
       to: { path: "^src/[^/]+/" },
+    },
+    {
+      name: "openapi-uses-only-leaves",
+      severity: "error",
+      comment: "openapi/ turns documents into tools and requests; credentials, keys and sessions are the middle tier's, above it.",
+      from: { path: "^src/openapi/" },
+      to: { path: "^src/[^/]+/", pathNot: "^src/openapi/" },
     },
     {
       name: "nothing-imports-the-composition-root",
