@@ -50,6 +50,10 @@ import type { RegistrySnapshot } from "./registry/registry.js";
 import { upstreamAuthFactory } from "./auth/upstream/select-strategy.js";
 import { metadataDiscovery } from "./auth/upstream/metadata-discovery.js";
 import { createServerAdmin } from "./registry/server-admin.js";
+import { specSource } from "./registry/server-entry.js";
+import { createOpenApiSpecs, type OpenApiSpecs } from "./mcp/openapi-specs.js";
+import { SpecError } from "./openapi/types.js";
+import { ConfigError } from "./config/errors.js";
 import { openDatabase } from "./store/database.js";
 import { databaseCounters, type KeyCounters } from "./store/key-counters.js";
 import { keysRepository } from "./store/keys-repository.js";
@@ -99,7 +103,7 @@ export interface RunningGateway {
 }
 
 /** Database, migrations, secrets at rest, and what is built on them. */
-async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio: StdioServers) {
+async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio: StdioServers, specs: OpenApiSpecs) {
   const { config, settings, env, log } = options;
   const database = await openDatabase(settings.databaseUrl, {
     onConnectionError: (error) => log.warn({ err: error.message }, "an idle database connection failed; it is replaced at the next query"),
@@ -127,8 +131,11 @@ async function openStore(options: GatewayOptions, metrics: GatewayMetrics, stdio
       toolSeparator: settings.toolPrefixSeparator,
       clientAuthHeader: settings.clientAuthHeader,
       allowStdio: config.general_settings.mcp_allow_stdio_servers_from_api,
-      // Every snapshot starts the processes of new stdio servers and stops those of removed ones.
-      onSnapshot: (snapshot) => stdio.sync(snapshot),
+      // Every snapshot starts the processes of new stdio servers and stops those of removed ones, and loads new OpenAPI servers' specs.
+      onSnapshot: (snapshot) => {
+        stdio.sync(snapshot);
+        specs.sync(snapshot);
+      },
     });
     late.registry = registry;
     const keysRepo = keysRepository(database.db);
@@ -185,11 +192,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const general = config.general_settings;
   const metrics = createMetrics();
   const stdio = createStdioServers({ log });
-  let store: Awaited<ReturnType<typeof openStore>>;
+  const specs = createOpenApiSpecs({ log });
+  let store: Awaited<ReturnType<typeof openStore>> | undefined;
   try {
-    store = await openStore(options, metrics, stdio);
+    store = await openStore(options, metrics, stdio, specs);
+    // The config file's OpenAPI specs must load before the gateway serves, as the file itself must.
+    await specs.preload([...store.registry.current().servers.values()].filter((server) => server.source === "config")).catch((error: unknown) => {
+      throw error instanceof SpecError ? new ConfigError([error.message], { cause: error }) : error;
+    });
   } catch (error) {
     await stdio.close();
+    await store?.database.close().catch(() => undefined);
     throw error;
   }
   const { database, servers, registry, keysRepo, oauthRepo, upstreams, discovery, aggregateSessions, inputEvents, toolPinsRepo } = store;
@@ -248,7 +261,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
   purge.unref();
   const http = createUpstreamHttp({ connectionsPerOrigin: general.max_connections_per_upstream });
-  const clients = createUpstreamClients({ log, http, stdio, sessions: aggregateSessions });
+  const clients = createUpstreamClients({ log, http, stdio, sessions: aggregateSessions, openapi: { specs, maxResponseBytes: general.openapi_max_response_bytes } });
   const streams = createStreamBudget({ perKey: general.max_streams_per_key, perServer: general.max_streams_per_server });
   const legacySse = createLegacySseBridge({ log, streams, pins });
   const stdioBridge = createStdioBridge({ log, stdio, streams, pins });
@@ -281,7 +294,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const internalRanges = parseRanges(general.mcp_internal_ip_ranges ?? DEFAULT_INTERNAL_RANGES);
   for (const range of internalRanges.invalid) log.warn(`mcp_internal_ip_ranges: '${range}' is not an IPv4 or IPv6 CIDR; it is ignored`);
   let draining = false;
-  const serverAdmin = createServerAdmin({ registry, servers, env: options.env, allowStdio: general.mcp_allow_stdio_servers_from_api });
+  const serverAdmin = createServerAdmin({
+    registry,
+    servers,
+    env: options.env,
+    allowStdio: general.mcp_allow_stdio_servers_from_api,
+    checkSpec: async (name, config) => {
+      await specs.check(specSource(name, config));
+    },
+  });
   const keyAdmin = createKeyAdmin({ keys: keysRepo, masterKey: settings.masterKey });
 
   const network = callerNetwork(origin, internalRanges, () => registry.current().hasInternalOnly);

@@ -64,7 +64,6 @@ export function parseConfig(text: string, options: ParseConfigOptions): LoadedCo
       ...screened.warnings,
       ...fileEnv.warnings,
       ...aliases.warnings,
-      ...specPathWarnings(config, file),
       ...plainHttpWarnings(config, file),
     ],
   };
@@ -218,16 +217,6 @@ function unusualMapping(value: unknown, path: string, within: Set<object> = new 
 }
 
 // --- warnings ---------------------------------------------------------------------------
-
-/** OpenAPI servers (`spec_path`) are not served yet (config/registry leave them out). */
-function specPathWarnings(config: Config, file: string): string[] {
-  return Object.entries(config.mcp_servers)
-    .filter(([, server]) => server.spec_path !== undefined)
-    .map(
-      ([name]) =>
-        `${file}: ${formatPath(["mcp_servers", name, "spec_path"])}: OpenAPI servers are not supported yet: MCP server '${name}' is not served (its tools are not listed and cannot be called)`,
-    );
-}
 
 const OAUTH_ENDPOINT_KEYS = ["token_url", "authorization_url", "registration_url", "revocation_url", "issuer", "token_exchange_endpoint"] as const;
 

@@ -111,8 +111,16 @@ export const serverConfigSchema = z
     api_keys: z.array(z.string().min(1)).min(1).optional(),
     /** Free-form metadata, kept as given; `description` is copied into it when it has none (as LiteLLM does). */
     mcp_info: z.record(z.string(), z.unknown()).optional(),
-    /** An OpenAPI spec to generate tools from: not supported yet; such a server is not served (one warning). */
+    /**
+     * An OpenAPI document (a file, relative to the working directory, or an http(s) URL):
+     * each operation becomes a tool the gateway serves itself, calling the REST API at `url`
+     * (or the spec's `servers`) with the server's credentials (README, "OpenAPI servers").
+     */
     spec_path: z.string().min(1).optional(),
+    /** OpenAPI servers: only these operations become tools (operationId, or `METHOD /path`). */
+    operations: z.array(z.string().min(1)).min(1).optional(),
+    /** OpenAPI servers: the spec's `servers` may name another host than `url` (or the spec's own); default false. */
+    openapi_allow_other_hosts: z.boolean().optional(),
 
     // oauth2_token_exchange (RFC 8693)
     token_exchange_endpoint: httpUrl.optional(),
@@ -195,14 +203,25 @@ function checkRegistrationMode(server: { registration?: UpstreamRegistrationMode
 }
 
 /** stdio servers need a command; http and sse servers need a url; the stdio fields belong to stdio only. */
-function checkTransportFields(server: { transport: string; url?: string | undefined; command?: string | undefined; args?: unknown; env?: unknown }, ctx: z.RefinementCtx): void {
+function checkTransportFields(
+  server: { transport: string; url?: string | undefined; command?: string | undefined; args?: unknown; env?: unknown; spec_path?: string | undefined; operations?: unknown; openapi_allow_other_hosts?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  if (server.spec_path === undefined) {
+    for (const field of ["operations", "openapi_allow_other_hosts"] as const) {
+      if (server[field] !== undefined) ctx.addIssue({ code: "custom", path: [field], message: `${field} applies only to OpenAPI servers (spec_path)` });
+    }
+  } else if (server.transport !== "http") {
+    ctx.addIssue({ code: "custom", path: ["transport"], message: `an OpenAPI server (spec_path) is called over HTTP: remove transport ${server.transport}` });
+  }
   if (server.transport === "stdio") {
     if (server.command === undefined) {
       ctx.addIssue({ code: "custom", path: ["command"], message: "transport stdio needs command (the executable to run, e.g. npx), with its arguments in args" });
     }
     return;
   }
-  if (server.url === undefined) {
+  // An OpenAPI server's base URL may come from its spec's `servers`.
+  if (server.url === undefined && server.spec_path === undefined) {
     ctx.addIssue({ code: "custom", path: ["url"], message: `transport ${server.transport} needs url (the upstream MCP endpoint); for a local process set transport: stdio with command and args` });
   }
   for (const field of ["command", "args", "env"] as const) {
@@ -315,6 +334,8 @@ export const generalSettingsSchema = z.strictObject({
    * lets whoever holds the master key run any program as the gateway's user (README, "stdio servers").
    */
   mcp_allow_stdio_servers_from_api: z.boolean().default(false),
+  /** Bytes an OpenAPI server's API may answer a tool call with; a larger answer is an error result, never cut (README, "OpenAPI servers"). */
+  openapi_max_response_bytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
 });
 
 export type GeneralSettings = z.output<typeof generalSettingsSchema>;

@@ -54,11 +54,11 @@ export function mapServer(row: Row, options: MapServerOptions): MappedServer {
   }
   if (transport !== "http" && transport !== "sse") return fail(`transport '${transport}' is not one Gatehouse speaks (http, sse)`);
   const url = text(row, "url");
-  if (url === undefined) {
-    return fail(text(row, "spec_path") !== undefined ? "an OpenAPI server (spec_path): Gatehouse does not serve OpenAPI specs as MCP servers" : "no url");
-  }
+  // An OpenAPI server: `url` is the API's base URL (optional: the spec's servers), and the gateway calls it over HTTP.
+  const specPath = text(row, "spec_path");
+  if (url === undefined && specPath === undefined) return fail("no url");
 
-  const config: Record<string, unknown> = { url, transport };
+  const config: Record<string, unknown> = specPath === undefined ? { url, transport } : { ...(url === undefined ? {} : { url }), spec_path: specPath, transport: "http" };
   const description = text(row, "description");
   if (description !== undefined) config.description = description;
 

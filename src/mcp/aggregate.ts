@@ -30,7 +30,7 @@ import type { AggregateSessionsRepository } from "../store/aggregate-sessions-re
 import type { InboundRequestInfo } from "./outbound-headers.js";
 import { exposedName, routePrefixedTool, soleServer } from "./tool-routing.js";
 import { challengeMetadataUrl, pointChallengeAt, type DelegatedResourceMetadata } from "../oauth/delegated-resource-metadata.js";
-import { UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
+import { ownsUpstreamSession, UPSTREAM_UNAUTHORIZED, type UpstreamClients } from "./upstream-clients.js";
 import { GATEWAY_CLIENT_INFO, SUBSCRIPTIONS_LISTEN, type ServerMessage } from "./upstream-session.js";
 import { DEFAULT_LIST_LIMITS, fanOut, listAllTools, type ListLimits } from "./tool-listing.js";
 import { createCatalog, type CatalogRequest } from "./aggregate-catalog.js";
@@ -49,6 +49,8 @@ export interface AggregateRequest {
   requestId?: string;
   /** Authenticates the request again, against the registry as it is then (a long-lived `subscriptions/listen` asks now and then). */
   recheck?: () => Promise<{ caller: Caller; snapshot: RegistrySnapshot }>;
+  /** `/{server}/mcp` of a server the gateway serves itself (an OpenAPI server): its tools keep their own names, as on any server's own endpoint. */
+  ownNames?: boolean;
 }
 
 /** Who a tool call is audited as, besides the caller. */
@@ -531,7 +533,7 @@ export function createAggregate(deps: AggregateDeps) {
         : undefined;
     cancelCalls(request, session);
     await routeResponses(request, servers, session);
-    const sole = soleServer(deps.unprefixedSingleServer === true, request.narrowTo, servers);
+    const sole = soleServer(deps.unprefixedSingleServer === true || request.ownNames === true, request.narrowTo, servers);
     // An Mcp-Method saying subscriptions/listen goes with that 2026-07-28 request only (what reads the header must not take a call for a stream).
     const [first] = request.parsed.messages;
     const listening = first !== undefined && isRequest(first) && first.method === SUBSCRIPTIONS_LISTEN;
@@ -655,7 +657,7 @@ export function createAggregate(deps: AggregateDeps) {
               ),
             );
           }
-          if (declared !== undefined && bridge !== undefined && (route.server.stdio === undefined && route.server.config.transport !== "sse")) {
+          if (declared !== undefined && bridge !== undefined && ownsUpstreamSession(route.server)) {
             // The call outlives this HTTP request when the upstream asks something (the client answers in a retry): only its timeout, or the bridge, ends it.
             const started = (forward: (message: ServerMessage) => void, cancel: Cancellation) =>
               callTool(route.server, route.tool, args as Record<string, unknown> | undefined, request.snapshot, { ...inbound, cancel }, {

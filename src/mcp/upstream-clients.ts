@@ -25,6 +25,9 @@ import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type
 import type { AggregateSessionsRepository, StoredUpstreamSession } from "../store/aggregate-sessions-repository.js";
 import { aggregateSessionNotFound, type AggregateSession } from "./aggregate-session.js";
 import { sharedSubscriptions } from "./shared-subscriptions.js";
+import { openApiClient } from "./openapi-client.js";
+import type { OpenApiSpecs } from "./openapi-specs.js";
+import type { LoadedSpec } from "../openapi/types.js";
 
 export interface UpstreamClients {
   /**
@@ -81,6 +84,8 @@ export interface UpstreamClientsOptions {
   http: UpstreamHttp;
   /** The processes of stdio servers: every caller shares a server's one process (no pooled session). */
   stdio?: StdioServers;
+  /** OpenAPI servers: their loaded specs, and the bytes an API's answer may have (general_settings.openapi_max_response_bytes). */
+  openapi?: { specs: OpenApiSpecs; maxResponseBytes: number };
   maxSessions?: number;
   idleMs?: number;
   now?: () => number;
@@ -192,6 +197,40 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     }
   }
 
+  /**
+   * An OpenAPI server: no session, the API is called per tool call with the server's
+   * credentials, fetched for each call as for an MCP upstream; a 401 is retried once with a
+   * new token where that can help, else refused as an MCP upstream's would be.
+   */
+  async function withOpenApiClient<T>(server: McpServerEntry, snapshot: RegistrySnapshot, inbound: InboundRequestInfo, use: (client: ToolsClient) => Promise<T>): Promise<T> {
+    if (options.openapi === undefined) throw new Error(`OpenAPI server '${server.name}' without OpenAPI specs`);
+    let spec: LoadedSpec;
+    try {
+      spec = await options.openapi.specs.get(server);
+    } catch (error) {
+      throw new GatewayError({
+        status: 502,
+        code: "openapi_spec_unavailable",
+        message: `MCP server '${server.name}' is unavailable: its OpenAPI spec could not be loaded (the gateway's log says why)`,
+        detail: error instanceof Error ? error.message : String(error),
+        rpcCode: JsonRpcCode.UpstreamError,
+        extra: { server: server.name },
+        cause: error,
+      });
+    }
+    for (let attempt = 0; ; attempt++) {
+      const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
+      try {
+        return await use(openApiClient({ http: options.http, server, spec, headers: outbound.headers, scrubber: outbound.scrubber, maxResponseBytes: options.openapi.maxResponseBytes }));
+      } catch (error) {
+        if (inbound.cancel?.aborted || (isGatewayError(error) && error.status < 500)) throw error;
+        if (attempt === 0 && isUnauthorized(error) && retryAfterUnauthorized(server, outbound.credentials)) continue;
+        if (isUnauthorized(error) && !clientAnswersChallenge(outbound.credentials.resolution)) throw upstreamAuthFailed(server, outbound.credentials.resolution);
+        throw outbound.scrubber.error(upstreamCallError(server, error));
+      }
+    }
+  }
+
   return {
     async answerUpstream(server, snapshot, inbound, upstreamSession, id, answer) {
       const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
@@ -199,6 +238,7 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     },
     async withClient(server, snapshot, inbound, use, session, capabilities) {
       if (server.stdio !== undefined) return withStdioClient(server, inbound, use);
+      if (server.openapi !== undefined) return withOpenApiClient(server, snapshot, inbound, use);
       const own = session !== undefined && options.sessions !== undefined && ownsUpstreamSession(server) ? session : undefined;
       for (let attempt = 0; ; attempt++) {
         const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
@@ -236,6 +276,8 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
     async listen(server, snapshot, inbound, filter, onMessage, listenOptions) {
       // A stdio server's process, a legacy SSE server's session of the caller: shared, so only what the filter names of them is followed.
       if (server.stdio !== undefined) return withStdioClient(server, inbound, async (client) => client.listen?.(onMessage, { ...listenOptions, filter }));
+      // An OpenAPI server's tools never change while it is served, and it has no resources: nothing to follow until the listen ends.
+      if (server.openapi !== undefined) return new Promise<void>((resolve) => listenOptions.cancel.once("abort", () => resolve()));
       if (server.config.transport === "sse") return this.withClient(server, snapshot, inbound, async (client) => client.listen?.(onMessage, { ...listenOptions, filter }));
       const outbound = await outboundRequest(server, snapshot, inbound, { forwardMcpHeaders: false });
       const challenge: Challenge = { value: undefined };
@@ -293,7 +335,7 @@ const AGGREGATE_KEY = "\0aggregate\0";
 
 /** Whether an aggregate session gets an upstream session of its own at this server: streamable HTTP only (a stdio process and a legacy SSE session are shared). */
 export function ownsUpstreamSession(server: McpServerEntry): boolean {
-  return server.stdio === undefined && server.config.transport !== "sse";
+  return server.stdio === undefined && server.openapi === undefined && server.config.transport !== "sse";
 }
 
 /** Sessions one caller may hold to one server at once (see retireOldestBeyond). */

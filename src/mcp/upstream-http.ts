@@ -28,7 +28,8 @@ export interface UpstreamHttpRequest {
   serverName: string;
   /** The server's `target`: origin and path as strings, computed once. */
   target: UpstreamTarget;
-  method: "GET" | "POST" | "DELETE";
+  /** GET, POST and DELETE for MCP; an OpenAPI server's operations use the others too. */
+  method: "GET" | "POST" | "DELETE" | "PUT" | "PATCH" | "HEAD" | "OPTIONS";
   headers: Record<string, string>;
   body?: string | Buffer;
   /** The client's going away (the inbound request's Cancellation). */

@@ -47,9 +47,7 @@ export function registrySnapshot(entries: Iterable<McpServerEntry>, toolSeparato
   };
 }
 
-/** The config file's servers, except OpenAPI ones (`spec_path`), which are not served yet (the loader warned). */
+/** The config file's servers. */
 export function configServerEntries(config: Config, options: ServerEntryOptions): McpServerEntry[] {
-  return Object.entries(config.mcp_servers)
-    .filter(([, server]) => server.spec_path === undefined)
-    .map(([name, server]) => buildServerEntry(name, name, "config", server, options));
+  return Object.entries(config.mcp_servers).map(([name, server]) => buildServerEntry(name, name, "config", server, options));
 }

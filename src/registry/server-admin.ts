@@ -7,7 +7,7 @@
 import type { Environment } from "../config/env-refs.js";
 import { ConfigError } from "../config/errors.js";
 import { SERVER_NAME_PATTERN, type ServerConfig } from "../config/schema.js";
-import { parseServerInput } from "../config/server-input.js";
+import { isSpecUrl, parseServerInput } from "../config/server-input.js";
 import { GatewayError } from "../errors.js";
 import { SECRET_SERVER_FIELDS, type ServersRepository } from "../store/servers-repository.js";
 import type { DatabaseRegistry } from "./database-registry.js";
@@ -200,6 +200,8 @@ export function createServerAdmin(options: {
   env: Environment;
   /** general_settings.mcp_allow_stdio_servers_from_api. */
   allowStdio?: boolean;
+  /** Loads an OpenAPI server's spec (spec_path) as it would be served, so a bad one is refused here with its problem; throws the problem. */
+  checkSpec?: (name: string, config: ServerConfig) => Promise<void>;
 }) {
   const { registry, servers, env } = options;
 
@@ -265,7 +267,7 @@ export function createServerAdmin(options: {
     return { name, ...(serverId === undefined ? {} : { serverId }), config };
   }
 
-  function validate(config: Record<string, unknown>): void {
+  function validate(config: Record<string, unknown>): ServerConfig {
     if (config.api_keys !== undefined) {
       // The values are gateway keys: the API would have to store and show them. The config file's owner decides.
       throw badRequest("api_keys: only the config file may limit a server to listed keys; give keys access with object_permission.mcp_servers (POST /key/generate)", { field: "api_keys" });
@@ -280,17 +282,36 @@ export function createServerAdmin(options: {
         extra: { field: "transport" },
       });
     }
+    if (typeof config.spec_path === "string" && !isSpecUrl(config.spec_path)) {
+      // The gateway would read a file of its own host for whoever holds the master key: the config file's owner decides.
+      throw new GatewayError({
+        status: 403,
+        code: "spec_file_not_allowed",
+        message: "spec_path: the API takes an OpenAPI document's http(s) URL; a file on the gateway's host can be named only in the config file",
+        extra: { field: "spec_path" },
+      });
+    }
     const reference = findEnvReference(config);
     if (reference !== undefined) {
       // The API must not become a way to read the gateway's environment (GATEHOUSE_SALT_KEY, DATABASE_URL...).
       throw badRequest(`${reference}: os.environ/ references are resolved only in the config file; send the value itself (secrets are stored encrypted)`, { field: reference });
     }
     try {
-      parseServerInput(config, env, "body");
+      return parseServerInput(config, env, "body");
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       const first = error.problems[0] ?? "invalid server config";
       throw badRequest(first.replace(/^body: /, ""), { problems: error.problems.map((line) => line.replace(/^body: /, "")) });
+    }
+  }
+
+  /** An OpenAPI server's spec must load before the server is stored: its problem is the client's to fix. */
+  async function checkSpec(name: string, config: ServerConfig): Promise<void> {
+    if (config.spec_path === undefined || options.checkSpec === undefined) return;
+    try {
+      await options.checkSpec(name, config);
+    } catch (error) {
+      throw badRequest(error instanceof Error ? error.message : String(error), { field: "spec_path" });
     }
   }
 
@@ -354,9 +375,10 @@ export function createServerAdmin(options: {
     async create(body: unknown): Promise<ServerView> {
       const { name, serverId, config } = parseBody(body);
       assertNoMaskedPlaceholder(config);
-      validate(config);
+      const parsed = validate(config);
       assertNameFree(name, config);
       if (serverId !== undefined) await assertIdFree(serverId);
+      await checkSpec(name, parsed);
       const stored = await servers.insert(name, config, serverId);
       await registry.reload();
       return view(find(stored.id));
@@ -368,8 +390,9 @@ export function createServerAdmin(options: {
       if (serverId !== undefined && serverId !== entry.id) throw badRequest(`server_id in the body (${serverId}) differs from the one in the path (${entry.id})`, { field: "server_id" });
       keepUnsentSecrets(config, registry.stored(entry.id)?.config ?? {});
       assertNoMaskedPlaceholder(config);
-      validate(config);
+      const parsed = validate(config);
       assertNameFree(name, config, entry.id);
+      await checkSpec(name, parsed);
       const updated = await servers.update(entry.id, name, config);
       if (updated === undefined) throw new GatewayError({ status: 404, code: "unknown_server", message: `MCP server '${entry.name}' was deleted meanwhile` });
       await registry.reload();

@@ -8,6 +8,7 @@ import type { ServerConfig } from "../config/schema.js";
 import { serverKind, type ServerKind } from "../config/server-kind.js";
 import type { Logger } from "../log.js";
 import type { UpstreamAuth } from "../auth/upstream/strategy.js";
+import type { SpecSource } from "../openapi/types.js";
 import { serverWarnings } from "./server-warnings.js";
 import { toolFilter, type ToolFilter } from "./tool-filter.js";
 
@@ -64,10 +65,16 @@ export interface McpServerEntry {
   readonly config: ServerConfig;
   /** How the gateway authenticates upstream, decided once from the config. */
   readonly kind: ServerKind;
-  /** Where requests go; for a stdio server a placeholder naming it (`stdio://{name}`), never called. */
+  /**
+   * Where requests go; for a stdio server a placeholder naming it (`stdio://{name}`), never
+   * called; for an OpenAPI server its `url` (the API's base URL), or, when the spec's
+   * `servers` give that, `openapi://{name}`, never called either (each operation's own URL is).
+   */
   readonly url: URL;
   /** stdio servers only: the process to run. */
   readonly stdio: StdioLaunch | undefined;
+  /** OpenAPI servers only (`spec_path`): the document the gateway serves as tools, calling the API itself (mcp/openapi-specs.ts). */
+  readonly openapi: SpecSource | undefined;
   /** `url`'s origin and path with query, as strings once (a URL's getters build new strings on every call). */
   readonly target: UpstreamTarget;
   readonly auth: UpstreamAuth;
@@ -105,8 +112,9 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
   const warnings = serverWarnings(config, kind);
   for (const warning of warnings) options.log?.warn({ server: name, server_id: id }, warning);
   const stdio = kind === "stdio" ? stdioLaunch(config) : undefined;
+  const openapi = config.spec_path === undefined ? undefined : specSource(name, config);
   // A stdio server's configured url is ignored (warned above), so nothing can send HTTP to it.
-  const url = new URL(stdio === undefined ? config.url! : `stdio://${name}`);
+  const url = new URL(stdio !== undefined ? `stdio://${name}` : (config.url ?? `openapi://${name}`));
   const prefixes = toolPrefixes(name, config.alias, options.toolSeparator ?? "-");
   return Object.freeze({
     id,
@@ -118,6 +126,7 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
     kind,
     url,
     stdio,
+    openapi,
     target: Object.freeze({ url, origin: url.origin, path: url.pathname + url.search }),
     auth: options.authFor({ id, name, kind, config }),
     allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools, prefixes),
@@ -167,6 +176,17 @@ function allowedParams(config: Readonly<Record<string, readonly string[]>> | und
     }
   }
   return byTool;
+}
+
+/** An OpenAPI server's spec, as its config names it. */
+export function specSource(name: string, config: ServerConfig): SpecSource {
+  return Object.freeze({
+    specPath: config.spec_path!,
+    ...(config.url === undefined ? {} : { baseUrl: config.url }),
+    ...(config.operations === undefined ? {} : { operations: Object.freeze([...config.operations]) }),
+    ...(config.openapi_allow_other_hosts === undefined ? {} : { allowOtherHosts: config.openapi_allow_other_hosts }),
+    label: `mcp_servers.${name}.spec_path`,
+  });
 }
 
 function stdioLaunch(config: ServerConfig): StdioLaunch {

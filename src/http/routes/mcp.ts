@@ -177,11 +177,17 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
 
   async function passthrough(exchange: NodeExchange, serverName: string, form: McpPathForm): Promise<void> {
     const snapshot = deps.registry.current();
+    const named = snapshot.byIdOrName(serverName);
     // `/{a},{b}/mcp` and `/{access_group}/mcp` name a set of servers: the aggregate serves them. A server's own name wins over a group's.
-    if (snapshot.byIdOrName(serverName) === undefined && (serverName.includes(",") || isAccessGroup(snapshot, serverName))) {
+    if (named === undefined && (serverName.includes(",") || isAccessGroup(snapshot, serverName))) {
       exchange.route = "aggregate";
       exchange.serverLabel = "";
       return aggregate(exchange, serverName);
+    }
+    // An OpenAPI server has no MCP endpoint to pass through to: the gateway serves MCP for it, through the aggregate narrowed to it.
+    if (named?.openapi !== undefined) {
+      exchange.route = "aggregate";
+      return aggregate(exchange, serverName, true);
     }
     const errorId: ErrorId = { id: null };
     try {
@@ -222,7 +228,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
    * `/mcp`, or a set of servers named by the path (`segment`: server names, ids, aliases or
    * access groups, comma-separated; the path wins over `x-mcp-servers`, as in LiteLLM).
    */
-  async function aggregate(exchange: NodeExchange, segment?: string): Promise<void> {
+  async function aggregate(exchange: NodeExchange, segment?: string, ownNames = false): Promise<void> {
     const errorId: ErrorId = { id: null };
     try {
       const targets = segment === undefined ? undefined : pathTargets(segment);
@@ -258,6 +264,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
           parsed,
           requestId: exchange.requestId,
           recheck,
+          ...(ownNames ? { ownNames } : {}),
         }),
       );
       streamStarts(parsed, slot);

@@ -154,9 +154,13 @@ describe("LiteLLM keys: mapped onto Gatehouse's", () => {
     ]);
   });
 
-  it("accepts spec_path with one warning that the server is not served", () => {
-    const { warnings } = parse(["mcp_servers:", "  api: {url: 'http://0.0.0.0:8000', spec_path: /tmp/openapi.json}"]);
-    expect(warnings).toEqual([expect.stringContaining("mcp_servers.api.spec_path: OpenAPI servers are not supported yet: MCP server 'api' is not served")]);
+  it("accepts spec_path (an OpenAPI server), with or without url, and its Gatehouse keys only beside it", () => {
+    const { config, warnings } = parse(["mcp_servers:", "  api: {url: 'http://0.0.0.0:8000', spec_path: /tmp/openapi.json, operations: [listPets]}", "  bare: {spec_path: 'https://api.example.com/openapi.yaml'}"]);
+    expect(warnings).toEqual([]);
+    expect(config.mcp_servers.api).toMatchObject({ spec_path: "/tmp/openapi.json", operations: ["listPets"] });
+    expect(config.mcp_servers.bare?.url).toBeUndefined();
+    expect(() => parse(["mcp_servers:", "  mcp: {url: 'https://m.example.com/mcp', operations: [listPets]}"])).toThrow(/operations applies only to OpenAPI servers/);
+    expect(() => parse(["mcp_servers:", "  api: {spec_path: /tmp/openapi.json, transport: sse, url: 'https://a.example.com'}"])).toThrow(/spec_path\) is called over HTTP/);
   });
 });
 

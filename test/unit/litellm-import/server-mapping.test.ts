@@ -24,10 +24,12 @@ describe("a LiteLLM server row as a Gatehouse server config", () => {
     expect(mapServer(row({ allowed_tools: ["github-search", "list"] }), { open })).toMatchObject({ config: { allowed_tools: ["github-search", "search", "list"] } });
   });
 
-  it("LiteLLM's transport default (sse) is kept; stdio, OpenAPI and credential-less auth types are not carried", () => {
+  it("LiteLLM's transport default (sse) is kept; stdio and credential-less auth types are not carried; an OpenAPI server is, over HTTP", () => {
     expect(mapServer({ server_id: "s", server_name: "x", url: "https://h/sse" }, { open })).toMatchObject({ ok: true, config: { transport: "sse" } });
     expect(mapServer(row({ transport: "stdio", command: "npx" }), { open })).toMatchObject({ ok: false, skipped: true });
-    expect(mapServer(row({ url: null, spec_path: "/openapi.json" }), { open })).toMatchObject({ ok: false, reason: expect.stringMatching(/OpenAPI/) });
+    expect(mapServer(row({ url: null, spec_path: "https://api.example.com/openapi.json" }), { open })).toMatchObject({ ok: true, config: { spec_path: "https://api.example.com/openapi.json", transport: "http" } });
+    expect(mapServer(row({ url: "https://api.example.com", transport: "sse", spec_path: "/openapi.json" }), { open })).toMatchObject({ ok: true, config: { url: "https://api.example.com", spec_path: "/openapi.json", transport: "http" } });
+    expect(mapServer(row({ url: null }), { open })).toMatchObject({ ok: false, reason: "no url" });
     for (const authType of ["aws_sigv4", "oauth2_id_jag", "true_passthrough"]) {
       expect(mapServer(row({ auth_type: authType }), { open })).toMatchObject({ ok: false, skipped: false, reason: expect.stringMatching(authType) });
     }

@@ -54,7 +54,10 @@ describe("server entry: LiteLLM fields", () => {
     expect(() => assertArgumentsAllowed(entry!, "svc-search", { q: "x" })).not.toThrow();
   });
 
-  it("leaves OpenAPI (spec_path) servers out of the registry", () => {
-    expect(entries(["mcp_servers:", "  api: {url: 'http://0.0.0.0:8000', spec_path: /tmp/openapi.json}", "  b: {url: https://b.example.com/mcp}"]).map((entry) => entry.name)).toEqual(["b"]);
+  it("carries an OpenAPI (spec_path) server's spec source; without url its placeholder URL is never an HTTP one", () => {
+    const [api, bare, b] = entries(["mcp_servers:", "  api: {url: 'http://0.0.0.0:8000', spec_path: /tmp/openapi.json, operations: [a]}", "  bare: {spec_path: 'https://s.example.com/o.yaml'}", "  b: {url: https://b.example.com/mcp}"]);
+    expect(api!.openapi).toEqual({ specPath: "/tmp/openapi.json", baseUrl: "http://0.0.0.0:8000", operations: ["a"], label: "mcp_servers.api.spec_path" });
+    expect(bare!.url.href).toBe("openapi://bare");
+    expect(b!.openapi).toBeUndefined();
   });
 });

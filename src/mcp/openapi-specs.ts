@@ -1,0 +1,85 @@
+/**
+ * The loaded OpenAPI documents of the registry's OpenAPI servers (`spec_path`), one per
+ * server and source: loaded once (a URL spec is fetched once, not per call), single-flight,
+ * and forgotten when its server goes or changes. The config file's specs are loaded before
+ * the gateway serves (a spec that fails stops startup, with its problem); a database
+ * server's spec is loaded when the snapshot brings it, and a failure makes that server
+ * unavailable with its reason, retried after a while, never stopping a running gateway.
+ */
+import type { Logger } from "../log.js";
+import { loadSpec } from "../openapi/load.js";
+import type { LoadedSpec, SpecLoadOptions, SpecSource } from "../openapi/types.js";
+import type { RegistrySnapshot } from "../registry/registry.js";
+import type { McpServerEntry } from "../registry/server-entry.js";
+
+export interface OpenApiSpecs {
+  /** The server's spec, loaded (or the load's failure, kept for `RETRY_MS`). */
+  get(server: McpServerEntry): Promise<LoadedSpec>;
+  /** Loads every OpenAPI server's spec now; rejects with the first failure (the config file's, at startup). */
+  preload(servers: Iterable<McpServerEntry>): Promise<void>;
+  /** Forgets the specs of servers gone or changed, and starts loading those of new ones. */
+  sync(snapshot: RegistrySnapshot): void;
+  /** Loads a spec as a server with this source would, without keeping it (the admin API's check before storing a server). */
+  check(source: SpecSource): Promise<LoadedSpec>;
+}
+
+/** How long a failed load is the answer before the next call tries again. */
+const RETRY_MS = 30_000;
+
+interface Held {
+  /** The source it was loaded from: a changed server loads again. */
+  signature: string;
+  spec: Promise<LoadedSpec>;
+  failedAt?: number;
+}
+
+export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOptions; now?: () => number }): OpenApiSpecs {
+  const now = deps.now ?? Date.now;
+  const held = new Map<string, Held>();
+
+  function load(server: McpServerEntry, source: SpecSource): Held {
+    const entry: Held = { signature: JSON.stringify(source), spec: loadSpec(source, deps.options) };
+    entry.spec.then(
+      (spec) => {
+        for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: source.specPath }, warning);
+        deps.log.info({ server: server.name, spec_path: source.specPath, tools: spec.operations.length, base_url: spec.baseUrl.href }, "loaded the OpenAPI spec of a server");
+      },
+      (error: unknown) => {
+        entry.failedAt = now();
+        deps.log.error({ server: server.name, spec_path: source.specPath, err: error instanceof Error ? error.message : String(error) }, "cannot load the OpenAPI spec of a server: its tools are unavailable");
+      },
+    );
+    held.set(server.id, entry);
+    return entry;
+  }
+
+  function current(server: McpServerEntry): Held {
+    const source = server.openapi!;
+    const entry = held.get(server.id);
+    const fresh = entry !== undefined && entry.signature === JSON.stringify(source) && (entry.failedAt === undefined || now() - entry.failedAt < RETRY_MS);
+    return fresh ? entry : load(server, source);
+  }
+
+  return {
+    get(server) {
+      if (server.openapi === undefined) return Promise.reject(new Error(`MCP server '${server.name}' is not an OpenAPI server`));
+      return current(server).spec;
+    },
+    async preload(servers) {
+      const loading = [...servers].filter((server) => server.openapi !== undefined).map((server) => current(server).spec);
+      await Promise.all(loading);
+    },
+    sync(snapshot) {
+      for (const [id, entry] of held) {
+        const server = snapshot.byIdOrName(id);
+        if (server?.openapi === undefined || JSON.stringify(server.openapi) !== entry.signature) held.delete(id);
+      }
+      for (const server of snapshot.servers.values()) {
+        if (server.openapi !== undefined && !held.has(server.id)) current(server).spec.catch(() => undefined);
+      }
+    },
+    check(source) {
+      return loadSpec(source, deps.options);
+    },
+  };
+}
