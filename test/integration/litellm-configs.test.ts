@@ -24,6 +24,7 @@ import { createLogger } from "../../src/log.js";
 import { startMockServer, type MockServer } from "../../src/mock-server/mock-server.js";
 import { MASTER_KEY, MCP_ACCEPT, rpc } from "../fixtures/gateway.js";
 import { startUpstream, type RecordedRequest, type Upstream } from "../fixtures/upstream-mcp.js";
+import { startRestApi, type RestApi } from "../fixtures/rest-api.js";
 
 const FIXTURES = resolve(import.meta.dirname, "../fixtures/litellm-configs");
 
@@ -69,8 +70,14 @@ interface Expectation {
   calls?: Call[];
   /** Interactive OAuth servers: answered 401 with a challenge until the user connects. */
   interactive?: string[];
-  /** Not served (OpenAPI spec_path): 404. */
+  /** Not served (an unsupported auth type): 404. */
   notServed?: string[];
+  /**
+   * OpenAPI servers (spec_path): their spec (a file the fixture names, here the users API of
+   * USERS_SPEC) served as tools; `get_users` called on /{server}/mcp and REST, with these
+   * headers arriving at the REST API.
+   */
+  openapi?: Array<{ server: string; expect?: Record<string, string> }>;
   /** Tool calls refused by allowed_params: [server, tool, arguments]. */
   paramsRefused?: Array<[string, string, Record<string, unknown>]>;
 }
@@ -90,8 +97,8 @@ const EXPECTED: Record<string, Expectation> = {
     calls: [{ server: "local_fake_mcp", expect: { "x-api-key": "abc123" } }],
   },
   "05-litellm-dev-openapi-spec-access-groups.yaml": {
-    warnings: ["model_list", "litellm_settings.callbacks", "litellm_settings.custom_prometheus_metadata_labels", "mcp_servers.my_api_mcp.spec_path"],
-    notServed: ["my_api_mcp"],
+    warnings: ["model_list", "litellm_settings.callbacks", "litellm_settings.custom_prometheus_metadata_labels"],
+    openapi: [{ server: "my_api_mcp" }],
   },
   "06-litellm-dev-oauth2-github-passthrough-endpoints.yaml": {
     env: { GITHUB_OAUTH_CLIENT_ID: "gh-client", GITHUB_OAUTH_CLIENT_SECRET: "gh-secret" },
@@ -123,8 +130,8 @@ const EXPECTED: Record<string, Expectation> = {
     interactive: ["oauth2_example"],
   },
   "12-docs-mcp-openapi-spec-path.yaml": {
-    warnings: ["model_list", "mcp_servers.petstore_mcp.spec_path", "mcp_servers.my_api_mcp.spec_path", "mcp_servers.secured_api_mcp.spec_path"],
-    notServed: ["petstore_mcp", "my_api_mcp", "secured_api_mcp"],
+    warnings: ["model_list"],
+    openapi: [{ server: "petstore_mcp" }, { server: "my_api_mcp", expect: { "x-api-key": "your-api-key-here" } }, { server: "secured_api_mcp", expect: { authorization: "Bearer your-bearer-token" } }],
   },
   "13-docs-mcp-extra-headers-forward-authorization.yaml": {
     warnings: [],
@@ -242,19 +249,39 @@ const EXPECTED: Record<string, Expectation> = {
 let streamable: Upstream;
 let legacy: Upstream;
 let mock: MockServer;
+let api: RestApi;
 let workDir: string;
 
+/** The OpenAPI servers' spec: a users API with the operations fixture 05's allowed_tools name. */
+const USERS_SPEC = {
+  openapi: "3.0.3",
+  info: { title: "Users", version: "1" },
+  paths: {
+    "/users": {
+      get: { operationId: "get_users", summary: "List users", responses: { "200": { description: "the users" } } },
+      post: {
+        operationId: "create_user",
+        requestBody: { required: true, content: { "application/json": { schema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] } } } },
+        responses: { "201": { description: "created" } },
+      },
+    },
+  },
+};
+
 beforeAll(async () => {
-  [streamable, legacy, mock] = await Promise.all([
+  [streamable, legacy, mock, api] = await Promise.all([
     startUpstream({ name: "litellm-fixture", mode: "sse" }),
     startUpstream({ name: "litellm-fixture-sse", legacySse: true }),
     startMockServer({ port: 0, host: "127.0.0.1" }),
+    startRestApi(),
   ]);
+  api.respond = (request) => (request.rawPath === "/users" ? { status: 200, headers: { "content-type": "application/json" }, body: '[{"name":"ada"}]' } : undefined);
   workDir = await mkdtemp(join(tmpdir(), "gatehouse-litellm-configs-"));
+  await writeFile(join(workDir, "users-openapi.json"), JSON.stringify(USERS_SPEC));
 });
 
 afterAll(async () => {
-  await Promise.all([streamable?.close(), legacy?.close(), mock?.close()]);
+  await Promise.all([streamable?.close(), legacy?.close(), mock?.close(), api?.close()]);
   if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
 });
 
@@ -275,7 +302,8 @@ function rewrite(tree: Tree): Tree {
     if (entry.transport === "stdio") {
       const local = rewriteStdioServer(name, entry);
       if (local !== undefined) rewritten[name] = local;
-    } else if (isM2m(entry)) rewritten[name] = { ...entry, url: `${mock.url}/mcp`, token_url: `${mock.url}/oauth/token` };
+    } else if (entry.spec_path !== undefined) rewritten[name] = { ...entry, spec_path: join(workDir, "users-openapi.json"), url: api.url };
+    else if (isM2m(entry)) rewritten[name] = { ...entry, url: `${mock.url}/mcp`, token_url: `${mock.url}/oauth/token` };
     else rewritten[name] = { ...entry, url: entry.transport === "sse" ? legacy.url : streamable.url };
   }
   return { ...tree, mcp_servers: rewritten };
@@ -360,6 +388,29 @@ async function callThroughRest(gateway: RunningGateway, call: Call): Promise<voi
   expectArrived(call, message);
 }
 
+/** An OpenAPI server's get_users, through its own /{server}/mcp (an SDK client) and REST, with `headers` arriving at the API. */
+async function callOpenApi(gateway: RunningGateway, server: string, headers: Record<string, string>): Promise<void> {
+  const client = new Client({ name: "litellm-configs-test", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`/${server}/mcp`, gateway.url), { requestInit: { headers: { "x-litellm-api-key": `Bearer ${MASTER_KEY}` } } }));
+  try {
+    expect((await client.listTools()).tools.map((tool) => tool.name), server).toEqual(expect.arrayContaining(["get_users"]));
+    const seen = api.requests.length;
+    const result = await client.callTool({ name: "get_users", arguments: {} });
+    expect(result.content, server).toEqual([{ type: "text", text: '[{"name":"ada"}]' }]);
+    expect(api.requests.length).toBe(seen + 1);
+    for (const [header, value] of Object.entries(headers)) expect(api.last().headers[header], `${server}: ${header}`).toBe(value);
+  } finally {
+    await client.close();
+  }
+  const response = await fetch(new URL("/mcp-rest/tools/call", gateway.url), {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-litellm-api-key": `Bearer ${MASTER_KEY}` },
+    body: JSON.stringify({ name: "get_users", server_name: server, arguments: {} }),
+  });
+  expect(response.status, `${server}: ${await response.clone().text()}`).toBe(200);
+  expect(api.last().method).toBe("GET");
+}
+
 async function post(gateway: RunningGateway, path: string, body: string): Promise<Response> {
   return fetch(new URL(path, gateway.url), { method: "POST", headers: { ...MCP_ACCEPT, "x-litellm-api-key": `Bearer ${MASTER_KEY}` }, body });
 }
@@ -402,6 +453,7 @@ describe("LiteLLM config files start Gatehouse unchanged", () => {
           expect(response.headers.get("www-authenticate"), server).toContain(`/.well-known/oauth-protected-resource/${server}/mcp`);
           await response.text();
         }
+        for (const { server, expect: headers } of expected.openapi ?? []) await callOpenApi(gateway, server, headers ?? {});
         for (const server of expected.notServed ?? []) {
           const response = await post(gateway, `/${server}/mcp`, rpc("tools/list"));
           expect(response.status, server).toBe(404);
