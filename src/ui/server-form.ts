@@ -9,6 +9,7 @@ import type { ServerFormState } from "./pages/servers.js";
 
 const TEXT_FIELDS = [
   "url",
+  "spec_path",
   "description",
   "transport",
   "auth_type",

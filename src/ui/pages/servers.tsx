@@ -189,6 +189,7 @@ export function ServerFormPage(props: { viewer: Viewer; mode: "create" | "edit";
         <div class="grid">
           {field("server_name", "Name", { required: true, hint: "Letters, digits, _ and -: used in /{name}/mcp and tool prefixes." })}
           {field("url", "URL", { type: "url", required: true, placeholder: "https://mcp.example.com/mcp" })}
+          {field("spec_path", "OpenAPI spec URL", { type: "url", hint: "A REST API instead of an MCP server: its OpenAPI document's URL; URL above is then the API's base URL." })}
           {select("transport", "Transport", [
             ["http", "HTTP (streamable)"],
             ["sse", "SSE (legacy)"],
