@@ -33,7 +33,7 @@ export function rawOperations(doc: OpenApiDocument): RawOperation[] {
     for (const method of METHODS) {
       const operation = pathItem[method.toLowerCase()];
       if (!isObject(operation)) continue;
-      const operationId = typeof operation.operationId === "string" ? operation.operationId : undefined;
+      const operationId = typeof operation.operationId === "string" && operation.operationId !== "" ? operation.operationId : undefined;
       out.push({ method, path, pointer: `#/paths/${escapePointer(path)}/${method.toLowerCase()}`, operationId, operation, pathItem });
     }
   }
