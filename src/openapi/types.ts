@@ -28,6 +28,8 @@ export interface SpecLoadOptions {
   fetchTimeoutMs?: number;
   /** fetch for URL specs (tests); default the global one. Redirects are not followed. */
   fetch?: typeof fetch;
+  /** Longest tool name (before the gateway's server prefix); default 128, the MCP limit. Pass less to leave room for the prefix. */
+  maxToolName?: number;
 }
 
 /** A parameter of an operation, and the tool argument that carries it. */
@@ -35,7 +37,7 @@ export interface CompiledParameter {
   /** The name in the HTTP request. */
   name: string;
   in: "path" | "query" | "header" | "cookie";
-  /** The tool argument's name: `name`, or `name__in` when two locations share a name (or a parameter is called `body`). */
+  /** The tool argument's name: `name` (`[^A-Za-z0-9_.-]` → `_`), or `name__in` when two locations share a name (or a parameter is called `body` beside a request body). */
   argument: string;
   required: boolean;
   style: string;
