@@ -23,6 +23,9 @@ export interface OpenApiSpecs {
   check(source: SpecSource): Promise<LoadedSpec>;
 }
 
+/** MCP's longest tool name. */
+const MAX_TOOL_NAME = 128;
+
 /** How long a failed load is the answer before the next call tries again. */
 const RETRY_MS = 30_000;
 
@@ -38,7 +41,8 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
   const held = new Map<string, Held>();
 
   function load(server: McpServerEntry, source: SpecSource): Held {
-    const entry: Held = { signature: JSON.stringify(source), spec: loadSpec(source, deps.options) };
+    // Tool names are at most 128 characters with the server's prefix (MCP's limit), as on /mcp.
+    const entry: Held = { signature: JSON.stringify(source), spec: loadSpec(source, { ...deps.options, maxToolName: MAX_TOOL_NAME - server.toolPrefix.length }) };
     entry.spec.then(
       (spec) => {
         for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: source.specPath }, warning);
