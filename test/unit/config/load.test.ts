@@ -340,6 +340,7 @@ describe("parseConfig: defaults", () => {
       tools_list_max_tools: 10_000,
       mcp_unprefixed_single_server: false,
       mcp_allow_stdio_servers_from_api: false,
+      openapi_max_response_bytes: 1048576,
     });
   });
 });
