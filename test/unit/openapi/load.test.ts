@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadSpec } from "../../../src/openapi/load.js";
-import { SpecError, type LoadedSpec } from "../../../src/openapi/types.js";
-import { example, figmaSpec, fixture, label } from "./specs.js";
+import type { LoadedSpec } from "../../../src/openapi/types.js";
+import { example, figmaSpec, fixture, label, specError } from "./specs.js";
 
 const names = (spec: LoadedSpec) => spec.operations.map((operation) => operation.tool.name);
 const tool = (spec: LoadedSpec, name: string) => {
@@ -9,15 +9,6 @@ const tool = (spec: LoadedSpec, name: string) => {
   if (!operation) throw new Error(`no tool ${name} in ${names(spec).join(", ")}`);
   return operation;
 };
-
-async function specError(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(SpecError);
-  return (error as SpecError).message;
-}
 
 describe("loadSpec on real documents", () => {
   it("Swagger Petstore, OpenAPI 3.0: 20 operations named as LiteLLM names them, base URL from servers[0]", async () => {

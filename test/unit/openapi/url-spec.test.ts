@@ -2,9 +2,8 @@ import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSpec } from "../../../src/openapi/load.js";
-import { SpecError } from "../../../src/openapi/types.js";
 import { listenOnLoopback } from "../../fixtures/loopback.js";
-import { example, fixture, label } from "./specs.js";
+import { example, fixture, label, specError } from "./specs.js";
 
 const notes = readFileSync(fixture("notes.yaml"), "utf8");
 const expanded = readFileSync(example("3.0/yaml/petstore-expanded.yaml"), "utf8");
@@ -38,15 +37,6 @@ beforeAll(async () => {
   origin = await listenOnLoopback(server);
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-
-async function specError(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(SpecError);
-  return (error as SpecError).message;
-}
 
 describe("loadSpec from an http URL", () => {
   it("reads YAML served as YAML; servers[0] on another origin than the document is refused without url", async () => {
