@@ -6,7 +6,7 @@
  * on `/mcp` (prefixed), and REST does on `/mcp-rest/tools/*`; every assertion on a call is
  * on what reached the API (method, raw path and query, headers, body) and on the result.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
@@ -250,5 +250,91 @@ describe("parameter styles (parameters-style.yaml): what reaches the API", () =>
     expect(request.rawPath).toBe("/anything/path/simple/a%2Fb%20c/x%26y/k%3D,v%3F");
     const query = await send("query_form_exploded", { primitive: "é & =" });
     expect(query.rawQuery).toBe("primitive=%C3%A9%20%26%20%3D");
+  });
+});
+
+/** general_settings.openapi_max_response_bytes, the server's `timeout`, and credentials echoed back. */
+describe("limits: answer size, timeout, credentials echoed", () => {
+  const SECRET = "sk-upstream-secret-4b1d9e";
+  let limitedApi: RestApi;
+  let limited: TestGateway;
+  let client: Client;
+  /** Answers held back until the test ends. */
+  let releaseHeld: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (releaseHeld = resolve));
+
+  beforeAll(async () => {
+    limitedApi = await startRestApi();
+    limitedApi.respond = (request) => {
+      const id = /^\/v2\/pet\/(\d+)$/.exec(request.rawPath)?.[1];
+      const echo = { received: request.headers.authorization };
+      switch (id) {
+        case "1":
+          return json(200, { id: 1, name: "x".repeat(2000) });
+        case "2":
+          return held.then(() => json(200, { id: 2 }));
+        case "3":
+          return { status: 200, headers: { "content-type": "application/json" }, body: '{"id": 3, "name": "', stall: true };
+        case "4":
+          return json(403, { error: "forbidden", ...echo });
+        case "5":
+          return json(200, echo);
+        default:
+          return json(200, { id: Number(id), name: "small" });
+      }
+    };
+    limited = await startTestGateway({
+      general: { openapi_max_response_bytes: 1024 },
+      servers: { limited: { spec_path: example("3.0/yaml/petstore.yaml"), url: `${limitedApi.url}/v2`, timeout: 0.5, auth_type: "bearer_token", auth_value: SECRET } },
+    });
+    client = await limited.connect("/limited/mcp");
+  });
+
+  afterAll(async () => {
+    releaseHeld();
+    await limited?.close();
+    await limitedApi?.close();
+  });
+
+  it("an answer within openapi_max_response_bytes is returned whole", async () => {
+    const result = (await client.callTool({ name: "getpetbyid", arguments: { petId: 9 } })) as CallToolResult;
+    expect(result.structuredContent).toEqual({ id: 9, name: "small" });
+  });
+
+  it("an answer bigger than openapi_max_response_bytes is an isError result naming the limit, never cut JSON", async () => {
+    const result = (await client.callTool({ name: "getpetbyid", arguments: { petId: 1 } })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toBe("The API's answer (HTTP 200) is larger than 1024 bytes (general_settings.openapi_max_response_bytes): not returned");
+    expect(result.structuredContent).toBeUndefined();
+  });
+
+  it("an API that does not answer within the server's timeout: the call fails with upstream_timeout", async () => {
+    const failure = await client.callTool({ name: "getpetbyid", arguments: { petId: 2 } }, undefined, { timeout: 10_000 }).then(
+      (result) => ({ result }),
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ message: expect.stringContaining("did not answer within 0.5 s") });
+  });
+
+  it("an answer whose body stops after the headers fails with upstream_timeout within the server's timeout (it waited until the client gave up)", async () => {
+    const failure = await client.callTool({ name: "getpetbyid", arguments: { petId: 3 } }, undefined, { timeout: 10_000 }).then(
+      (result) => ({ result }),
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ message: expect.stringContaining("did not answer within 0.5 s") });
+  });
+
+  it("the credential the API received, echoed in an error body, is masked in the result", async () => {
+    const result = (await client.callTool({ name: "getpetbyid", arguments: { petId: 4 } })) as CallToolResult;
+    expect(limitedApi.last().headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toBe('HTTP 403 Forbidden: {"error":"forbidden","received":"Bearer ****9e"}'.replace("****9e", `****${SECRET.slice(-4)}`));
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+  });
+
+  it("echoed in a 2xx JSON answer, it is masked in the text and in structuredContent", async () => {
+    const result = (await client.callTool({ name: "getpetbyid", arguments: { petId: 5 } })) as CallToolResult;
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+    expect(result.structuredContent).toEqual({ received: `Bearer ****${SECRET.slice(-4)}` });
   });
 });
