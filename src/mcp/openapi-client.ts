@@ -71,6 +71,8 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
         timeoutMs: callOptions.timeout,
       });
       if (response.statusCode === 401) {
+        // Not read on: destroying an unread undici body emits RequestAbortedError, which without a listener crashed the process.
+        response.body.on("error", () => undefined);
         response.body.destroy();
         throw new ApiUnauthorized(`${request.method} ${request.url.pathname}: 401`);
       }
