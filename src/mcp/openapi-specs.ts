@@ -4,7 +4,7 @@
  * and forgotten when its server goes or changes. The config file's specs are loaded before
  * the gateway serves (a spec that fails stops startup, with its problem); a database
  * server's spec is loaded when the snapshot brings it, and again when any of its settings
- * changes (saving it is how an operator has a URL spec read again), and a failure makes that
+ * changes (editing it is how an operator has a URL spec read again), and a failure makes that
  * server unavailable with its reason, retried after a while, never stopping a running gateway.
  */
 import type { Logger } from "../log.js";
