@@ -4,7 +4,9 @@
  * the gateway's pooled client with the server's headers and credentials (static, M2M,
  * per-user OAuth, token exchange, per-request, exactly as for MCP upstreams) and its
  * `timeout`. An answer is read up to `maxResponseBytes`; its text is scrubbed of the
- * credentials sent. A 401 is thrown as the upstream's refusal (the caller retries once with
+ * credentials sent. `timeout` bounds the whole answer, its body included (an MCP upstream's
+ * streamed answer may take longer; a REST answer that stops mid-body would hold the call and
+ * its connection until the client gave up). A 401 is thrown as the upstream's refusal (the caller retries once with
  * a new token, or tells the client to authorize); any other status is the tool's result.
  */
 import { ErrorCode, McpError, type CallToolResult, type ListToolsResult } from "@modelcontextprotocol/sdk/types.js";
@@ -17,7 +19,7 @@ import { buildHttpCall } from "../openapi/request.js";
 import { toolResult } from "../openapi/result.js";
 import { ArgumentError, type LoadedSpec } from "../openapi/types.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
-import type { UpstreamHttp } from "./upstream-http.js";
+import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
 import type { CallOptions, ToolsClient } from "./upstream-session.js";
 
 /** The API's 401: thrown so the caller's retry and authorization paths take it, as an MCP upstream's. */
@@ -55,6 +57,7 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
     const headers: Record<string, string> = { ...request.headers, ...options.headers };
     addTraceHeaders(headers);
     const signal = new Cancellation();
+    const started = Date.now();
     const onCancel = () => signal.abort(callOptions.cancel?.reason);
     callOptions.cancel?.once("abort", onCancel);
     try {
@@ -68,10 +71,15 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
         timeoutMs: callOptions.timeout,
       });
       if (response.statusCode === 401) {
+        // Not read on: destroying an unread undici body emits RequestAbortedError, which without a listener crashed the process.
+        response.body.on("error", () => undefined);
         response.body.destroy();
         throw new ApiUnauthorized(`${request.method} ${request.url.pathname}: 401`);
       }
-      const body = await readAtMost(response.body, options.maxResponseBytes);
+      const timeout = { serverName: server.name, timeoutMs: callOptions.timeout };
+      const body = await readAtMost(response.body, options.maxResponseBytes, callOptions.timeout - (Date.now() - started), () =>
+        upstreamTimeout(timeout, `the body of ${request.method} ${request.url.pathname} (HTTP ${response.statusCode}) did not end within ${callOptions.timeout} ms`),
+      );
       if (body === undefined) {
         return { content: [{ type: "text", text: `The API's answer (HTTP ${response.statusCode}) is larger than ${options.maxResponseBytes} bytes (general_settings.openapi_max_response_bytes): not returned` }], isError: true };
       }
@@ -101,22 +109,30 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
   };
 }
 
-/** The body, whole, or undefined once it passes `limit` bytes (the rest is not read). */
-function readAtMost(body: Readable, limit: number): Promise<Buffer | undefined> {
+/** The body, whole, or undefined once it passes `limit` bytes (the rest is not read); `timedOut()` once `remainingMs` pass first. */
+function readAtMost(body: Readable, limit: number, remainingMs: number, timedOut: () => Error): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const settle = (outcome: () => void) => {
+      clearTimeout(timer);
+      outcome();
+    };
+    const timer = setTimeout(() => {
+      body.destroy();
+      reject(timedOut());
+    }, Math.max(remainingMs, 0));
     body.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
         body.destroy();
-        resolve(undefined);
+        settle(() => resolve(undefined));
         return;
       }
       chunks.push(chunk);
     });
-    body.once("end", () => resolve(Buffer.concat(chunks)));
-    body.once("error", reject);
+    body.once("end", () => settle(() => resolve(Buffer.concat(chunks))));
+    body.once("error", (error) => settle(() => reject(error)));
   });
 }
 

@@ -3,8 +3,9 @@
  * server and source: loaded once (a URL spec is fetched once, not per call), single-flight,
  * and forgotten when its server goes or changes. The config file's specs are loaded before
  * the gateway serves (a spec that fails stops startup, with its problem); a database
- * server's spec is loaded when the snapshot brings it, and a failure makes that server
- * unavailable with its reason, retried after a while, never stopping a running gateway.
+ * server's spec is loaded when the snapshot brings it, and again when any of its settings
+ * changes (editing it is how an operator has a URL spec read again), and a failure makes that
+ * server unavailable with its reason, retried after a while, never stopping a running gateway.
  */
 import type { Logger } from "../log.js";
 import { loadSpec } from "../openapi/load.js";
@@ -30,7 +31,7 @@ const MAX_TOOL_NAME = 128;
 const RETRY_MS = 30_000;
 
 interface Held {
-  /** The source it was loaded from: a changed server loads again. */
+  /** The server's settings it was loaded with: a changed server loads again. */
   signature: string;
   spec: Promise<LoadedSpec>;
   failedAt?: number;
@@ -42,7 +43,7 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
 
   function load(server: McpServerEntry, source: SpecSource): Held {
     // Tool names are at most 128 characters with the server's prefix (MCP's limit), as on /mcp.
-    const entry: Held = { signature: JSON.stringify(source), spec: loadSpec(source, { ...deps.options, maxToolName: MAX_TOOL_NAME - server.toolPrefix.length }) };
+    const entry: Held = { signature: signatureOf(server), spec: loadSpec(source, { ...deps.options, maxToolName: MAX_TOOL_NAME - server.toolPrefix.length }) };
     entry.spec.then(
       (spec) => {
         for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: source.specPath }, warning);
@@ -60,7 +61,7 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
   function current(server: McpServerEntry): Held {
     const source = server.openapi!;
     const entry = held.get(server.id);
-    const fresh = entry !== undefined && entry.signature === JSON.stringify(source) && (entry.failedAt === undefined || now() - entry.failedAt < RETRY_MS);
+    const fresh = entry !== undefined && entry.signature === signatureOf(server) && (entry.failedAt === undefined || now() - entry.failedAt < RETRY_MS);
     return fresh ? entry : load(server, source);
   }
 
@@ -76,7 +77,7 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
     sync(snapshot) {
       for (const [id, entry] of held) {
         const server = snapshot.byIdOrName(id);
-        if (server?.openapi === undefined || JSON.stringify(server.openapi) !== entry.signature) held.delete(id);
+        if (server?.openapi === undefined || signatureOf(server) !== entry.signature) held.delete(id);
       }
       for (const server of snapshot.servers.values()) {
         if (server.openapi !== undefined && !held.has(server.id)) current(server).spec.catch(() => undefined);
@@ -86,4 +87,9 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
       return loadSpec(source, deps.options);
     },
   };
+}
+
+/** Its spec's source and every setting: kept in memory only (it holds the server's secrets as configured). */
+function signatureOf(server: McpServerEntry): string {
+  return JSON.stringify([server.openapi, server.config]);
 }

@@ -18,7 +18,8 @@ import type { McpServerEntry } from "../registry/server-entry.js";
 import type { CredentialScrubber } from "../credential-scrubber.js";
 import { upstreamCall, withTraceMeta } from "../observability/tracing.js";
 import { outboundRequest, retryAfterUnauthorized, type InboundRequestInfo, type OutboundRequest } from "./outbound-headers.js";
-import { clientAnswersChallenge, upstreamAuthFailed } from "./upstream-refusal.js";
+import { clientAnswersChallenge, upstreamAuthFailed, USER_TOKEN_MODES } from "./upstream-refusal.js";
+import { upstreamRefusedUserToken } from "../auth/upstream/oauth2-interactive.js";
 import { upstreamTimeout, type UpstreamHttp } from "./upstream-http.js";
 import { stdioDebugCall, type StdioServers } from "./stdio-servers.js";
 import { GATEWAY_CLIENT_INFO, StreamableHttpSession, UpstreamProtocolError, type ListenOptions, type ServerMessage, type SubscriptionFilter, type ToolsClient } from "./upstream-session.js";
@@ -224,6 +225,11 @@ export function createUpstreamClients(options: UpstreamClientsOptions): Upstream
         return await use(openApiClient({ http: options.http, server, spec, headers: outbound.headers, scrubber: outbound.scrubber, maxResponseBytes: options.openapi.maxResponseBytes }));
       } catch (error) {
         if (inbound.cancel?.aborted || (isGatewayError(error) && error.status < 500)) throw error;
+        if (isUnauthorized(error) && USER_TOKEN_MODES.has(outbound.credentials.resolution)) {
+          // As the pass-through does: the user's token is dropped, and the user told to authorize again.
+          await outbound.credentials.onRejected?.();
+          throw upstreamRefusedUserToken(server.name);
+        }
         if (attempt === 0 && isUnauthorized(error) && retryAfterUnauthorized(server, outbound.credentials)) continue;
         if (isUnauthorized(error) && !clientAnswersChallenge(outbound.credentials.resolution)) throw upstreamAuthFailed(server, outbound.credentials.resolution);
         throw outbound.scrubber.error(upstreamCallError(server, error));

@@ -6,7 +6,7 @@ export const ACCEPT = "application/json, */*;q=0.5";
 
 export function buildHttpCall(operation: CompiledOperation, args: Record<string, unknown>): HttpCall {
   refuseUnknown(operation, args);
-  let path = operation.path;
+  let path = requestPath(operation.path);
   const query: string[] = [];
   const cookies: string[] = [];
   const headers: Record<string, string> = { accept: ACCEPT };
@@ -33,6 +33,16 @@ export function buildHttpCall(operation: CompiledOperation, args: Record<string,
   const body = requestBody(operation, args);
   if (body) headers["content-type"] = body.contentType;
   return { method: operation.method, url: target(operation.baseUrl, path, query), headers, body: body?.text };
+}
+
+/**
+ * The path template up to a `#`: the path is appended to the server URL (OpenAPI 3.x Paths
+ * Object), where `#` starts a fragment, which is never sent (RFC 9110 §7.1). Documents use
+ * it to give one path several operations of one method (`/cookies#formExploded`).
+ */
+function requestPath(template: string): string {
+  const hash = template.indexOf("#");
+  return hash === -1 ? template : template.slice(0, hash);
 }
 
 function refuseUnknown(operation: CompiledOperation, args: Record<string, unknown>): void {

@@ -24,7 +24,7 @@ import { assertTargetsReachable, delegatedTargets, isAccessGroup, parseServersHe
 import type { Aggregate } from "../../mcp/aggregate.js";
 import { checkMirroredHeaders, isListenRequest } from "../../mcp/modern-protocol.js";
 import { parseJsonRpcBody, responseId, toolCallCount, type JsonRpcId, type ParsedBody } from "../../mcp/jsonrpc.js";
-import type { InboundRequestInfo } from "../../mcp/outbound-headers.js";
+import { outboundRequest, type InboundRequestInfo } from "../../mcp/outbound-headers.js";
 import type { ProxyHandler } from "../../mcp/passthrough.js";
 import { parseCallToolBody, type RestContext, type RestTools } from "../../mcp/rest-tools.js";
 import { aggregateResourceMetadataUrl, protectedResourceMetadataUrl, type McpPathForm } from "../../oauth/metadata.js";
@@ -187,7 +187,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     // An OpenAPI server has no MCP endpoint to pass through to: the gateway serves MCP for it, through the aggregate narrowed to it.
     if (named?.openapi !== undefined) {
       exchange.route = "aggregate";
-      return aggregate(exchange, serverName, true);
+      return aggregate(exchange, serverName, { server: named, form });
     }
     const errorId: ErrorId = { id: null };
     try {
@@ -228,7 +228,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
    * `/mcp`, or a set of servers named by the path (`segment`: server names, ids, aliases or
    * access groups, comma-separated; the path wins over `x-mcp-servers`, as in LiteLLM).
    */
-  async function aggregate(exchange: NodeExchange, segment?: string, ownNames = false): Promise<void> {
+  async function aggregate(exchange: NodeExchange, segment?: string, own?: OwnEndpoint): Promise<void> {
     const errorId: ErrorId = { id: null };
     try {
       const targets = segment === undefined ? undefined : pathTargets(segment);
@@ -250,6 +250,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
       }
       if (exchange.method !== "POST") throw aggregateIsStateless();
       if (targets !== undefined && segment !== undefined) assertTargetsReachable(snapshot, authenticated.caller, targets, segment);
+      if (own?.server.kind === "interactive") await challengeUnlessAuthorized(exchange, own, snapshot, inbound(exchange, authenticated));
       const { caller } = authenticated;
       const slot = caller.limits !== undefined ? await admit(exchange, caller) : NOTHING_HELD;
       const { parsed } = await readJsonRpc(exchange, errorId);
@@ -264,7 +265,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
           parsed,
           requestId: exchange.requestId,
           recheck,
-          ...(ownNames ? { ownNames } : {}),
+          ...(own === undefined ? {} : { ownNames: true }),
         }),
       );
       streamStarts(parsed, slot);
@@ -272,6 +273,18 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
     } catch (error) {
       await exchange.fail(error, "jsonrpc", errorId.id);
     }
+  }
+
+  /**
+   * Step (the own endpoint of an interactive OpenAPI server): a user without a token for it
+   * gets the 401 challenge an MCP server's pass-through answers, from which MCP clients start
+   * OAuth; a JSON-RPC error inside a 200 would leave them nothing to start it from.
+   */
+  async function challengeUnlessAuthorized(exchange: NodeExchange, own: OwnEndpoint, snapshot: RegistrySnapshot, request: InboundRequestInfo): Promise<void> {
+    const metadataUrl = () => protectedResourceMetadataUrl(origin(exchange), own.server, own.form);
+    await challengeOnMissingToken(metadataUrl, own.server, async () => {
+      await outboundRequest(own.server, snapshot, request, { forwardMcpHeaders: false });
+    });
   }
 
   async function rest(exchange: NodeExchange, endpoint: string): Promise<void> {
@@ -304,7 +317,7 @@ export function mcpRoutes(deps: McpRouteDeps): McpRoutes {
  * Step (interactive servers): without an upstream token for this caller, 401 with the
  * RFC 9728 challenge that makes MCP clients start OAuth (LiteLLM #29261 answered 500).
  */
-async function challengeOnMissingToken(metadataUrl: () => string, server: McpServerEntry, run: () => Promise<HttpAnswer>): Promise<HttpAnswer> {
+async function challengeOnMissingToken<T>(metadataUrl: () => string, server: McpServerEntry, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
@@ -318,6 +331,12 @@ async function challengeOnMissingToken(metadataUrl: () => string, server: McpSer
       headers: { ...error.headers, "www-authenticate": `Bearer resource_metadata="${metadataUrl()}"${scope}` },
     });
   }
+}
+
+/** `/{server}/mcp` of a server the gateway serves itself (an OpenAPI server): its tools keep their own names. */
+interface OwnEndpoint {
+  server: McpServerEntry;
+  form: McpPathForm;
 }
 
 const NOTHING_HELD = () => undefined;

@@ -96,6 +96,13 @@ describe("parameter styles: every style × explode of parameters-style.yaml agai
     });
   }
 
+  it("a path's #fragment is not sent: cookies_form_exploded (/cookies#formExploded) goes to /cookies, not /cookies%23formExploded", () => {
+    const op = operation(styles, "cookies_form_exploded");
+    expect(op.path).toBe("/cookies#formExploded");
+    const call = buildHttpCall(op, { primitive: "blue" });
+    expect(call.url.href).toBe("https://api.example/base/cookies");
+  });
+
   it("the table's empty column: an empty string is sent as ;name and name=; label's lone . is refused (URL parsing drops it)", () => {
     const matrix = operation(styles, "paths_matrix_nonexploded");
     const label_ = operation(styles, "paths_label_exploded");
