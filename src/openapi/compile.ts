@@ -57,7 +57,11 @@ export function compileOperations(raw: readonly RawOperation[], context: Compile
 
 /** LiteLLM's name: operationId, else `{method}_{path}` with `/` → `_`; then its sanitiser. */
 export function toolName(op: Pick<RawOperation, "operationId" | "method" | "path">): string {
-  const raw = op.operationId ?? `${op.method.toLowerCase()}_${op.path.replace(/\//g, "_")}`;
+  return sanitizedToolName(op.operationId ?? `${op.method.toLowerCase()}_${op.path.replace(/\//g, "_")}`);
+}
+
+/** An operationId as its tool is named (LiteLLM's rule): anything but letters, digits, `_` and `-` made `_`, lowercased. */
+export function sanitizedToolName(raw: string): string {
   return raw.replace(/[^A-Za-z0-9_-]/g, "_").toLowerCase();
 }
 

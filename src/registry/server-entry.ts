@@ -8,6 +8,7 @@ import type { ServerConfig } from "../config/schema.js";
 import { serverKind, type ServerKind } from "../config/server-kind.js";
 import type { Logger } from "../log.js";
 import type { UpstreamAuth } from "../auth/upstream/strategy.js";
+import { sanitizedToolName } from "../openapi/compile.js";
 import type { SpecSource } from "../openapi/types.js";
 import { serverWarnings } from "./server-warnings.js";
 import { toolFilter, type ToolFilter } from "./tool-filter.js";
@@ -129,7 +130,7 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
     openapi,
     target: Object.freeze({ url, origin: url.origin, path: url.pathname + url.search }),
     auth: options.authFor({ id, name, kind, config }),
-    allowsTool: toolFilter(config.allowed_tools, config.disallowed_tools, prefixes),
+    allowsTool: openapi === undefined ? toolFilter(config.allowed_tools, config.disallowed_tools, prefixes) : toolFilter(asToolNames(config.allowed_tools, prefixes), asToolNames(config.disallowed_tools, prefixes), prefixes),
     allowedParams: allowedParams(config.allowed_params, prefixes),
     accessGroups: Object.freeze([...(config.access_groups ?? [])]),
     allowAllKeys: config.allow_all_keys,
@@ -176,6 +177,20 @@ function allowedParams(config: Readonly<Record<string, readonly string[]>> | und
     }
   }
   return byTool;
+}
+
+/**
+ * An OpenAPI server's tool lists may name operations by their operationId as the spec
+ * spells it (`getPetById`, LiteLLM's docs do): each entry also counts as the tool it
+ * becomes (`getpetbyid`), its prefix kept.
+ */
+function asToolNames(list: readonly string[] | undefined, prefixes: readonly string[]): string[] | undefined {
+  if (list === undefined) return undefined;
+  const named = list.map((entry) => {
+    const prefix = prefixes.find((candidate) => entry.startsWith(candidate) && entry.length > candidate.length) ?? "";
+    return `${prefix}${sanitizedToolName(entry.slice(prefix.length))}`;
+  });
+  return [...new Set([...list, ...named])];
 }
 
 /** An OpenAPI server's spec, as its config names it. */

@@ -60,4 +60,15 @@ describe("server entry: LiteLLM fields", () => {
     expect(bare!.url.href).toBe("openapi://bare");
     expect(b!.openapi).toBeUndefined();
   });
+
+  it("lets an OpenAPI server's allowed_tools and disallowed_tools name operations by their operationId as the spec spells it", () => {
+    const [api, other] = entries([
+      "mcp_servers:",
+      "  api: {url: 'http://0.0.0.0:8000', spec_path: /tmp/openapi.json, allowed_tools: [getPetById, 'api-find pets', listPets], disallowed_tools: [ListPets]}",
+      "  other: {url: https://b.example.com/mcp, allowed_tools: [getPetById]}",
+    ]);
+    expect(["getpetbyid", "find_pets", "listpets", "addpet"].map((tool) => api!.allowsTool(tool))).toEqual([true, true, false, false]);
+    // An MCP server's names are its own: no rewriting.
+    expect([other!.allowsTool("getPetById"), other!.allowsTool("getpetbyid")]).toEqual([true, false]);
+  });
 });
