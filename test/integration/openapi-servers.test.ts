@@ -11,7 +11,8 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startRestApi, type RestAnswer, type RestApi, type RestRequest } from "../fixtures/rest-api.js";
-import { example } from "../unit/openapi/specs.js";
+import { example, figmaSpec } from "../unit/openapi/specs.js";
+import { signInToUi } from "../fixtures/ui-session.js";
 
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
 const json = (status: number, value: unknown): RestAnswer => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(value) });
@@ -44,6 +45,9 @@ beforeAll(async () => {
       petstore30: { spec_path: example("3.0/yaml/petstore.yaml"), url: `${api.url}/v2` },
       petstore31: { spec_path: example("3.1/yaml/petstore.yaml"), url: `${api.url}/v2` },
       styles: { spec_path: example("3.0/yaml/parameters-style.yaml"), url: api.url },
+      petstore20: { spec_path: example("2.0/yaml/petstore.yaml"), url: `${api.url}/v2` },
+      // Figma's published REST API (OpenAPI 3.1, 54 operations, recursive schemas); its token goes in a header the spec names.
+      figma: { spec_path: figmaSpec, url: api.url, static_headers: { "X-Figma-Token": "figd_test_token" } },
     },
   });
 });
@@ -336,5 +340,38 @@ describe("limits: answer size, timeout, credentials echoed", () => {
     const result = (await client.callTool({ name: "getpetbyid", arguments: { petId: 5 } })) as CallToolResult;
     expect(JSON.stringify(result)).not.toContain(SECRET);
     expect(result.structuredContent).toEqual({ received: `Bearer ****${SECRET.slice(-4)}` });
+  });
+});
+
+describe("other published documents, and the gateway's other views of an OpenAPI server", () => {
+  it("Swagger 2.0 (the Petstore's 2.0 document, converted when read): its operations served and called", async () => {
+    const client = await gateway.connect("/petstore20/mcp");
+    const { tools } = await client.listTools();
+    expect(tools).toHaveLength(20);
+    const { result, request } = await arrived(() => client.callTool({ name: "getpetbyid", arguments: { petId: 1 } }) as Promise<CallToolResult>);
+    expect(request).toMatchObject({ method: "GET", rawPath: "/v2/pet/1" });
+    expect(result.structuredContent).toMatchObject({ id: 1, name: "Rex" });
+  });
+
+  it("Figma's REST API (OpenAPI 3.1, recursive schemas): 54 tools, a call with the token header the operator configured", async () => {
+    const client = await gateway.connect("/figma/mcp");
+    const { tools } = await client.listTools();
+    expect(tools).toHaveLength(54);
+    expect(tools.find((tool) => tool.name === "getfile")?.inputSchema.required).toEqual(["file_key"]);
+    const { result, request } = await arrived(() => client.callTool({ name: "getme", arguments: {} }) as Promise<CallToolResult>);
+    expect(request).toMatchObject({ method: "GET", rawPath: "/v1/me" });
+    expect(request.headers["x-figma-token"]).toBe("figd_test_token");
+    expect(result.isError).not.toBe(true);
+  });
+
+  it("/v1/mcp/tools lists its tools prefixed, the health check calls it healthy, and the UI's tools page lists them", async () => {
+    const listed = (await (await gateway.fetch("/v1/mcp/tools")).json()) as { tools: Array<{ name: string }> };
+    expect(listed.tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(["petstore30-getpetbyid", "figma-getme"]));
+    const health = JSON.stringify(await (await gateway.fetch("/v1/mcp/server/health?server_ids=petstore30")).json());
+    expect(health).toContain('"server_name":"petstore30","status":"healthy","loaded":true,"tools":20');
+    const cookie = await signInToUi(gateway.url, gateway.masterKey);
+    const page = await fetch(new URL("/ui/mcp/servers/petstore30/tools", gateway.url), { headers: { cookie } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Find pet by ID");
   });
 });
