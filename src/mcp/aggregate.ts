@@ -556,7 +556,9 @@ export function createAggregate(deps: AggregateDeps) {
       try {
         routePrefixedTool(request.snapshot, servers, request.caller, name, sole);
       } catch (error) {
-        if (error instanceof GatewayError && error.status === 403) throw error;
+        if (!(error instanceof GatewayError && error.status === 403)) continue;
+        deps.audit?.record({ requestId: request.requestId, caller: request.caller, route: "aggregate", server: "", tool: name, outcome: "error", status: error.status, errorCode: error.code, durationMs: 0 });
+        throw error;
       }
     }
 
@@ -726,6 +728,8 @@ export function createAggregate(deps: AggregateDeps) {
         } catch (error) {
           const failure = toGatewayError(error);
           if (called !== undefined) noteRefusal(called, failure);
+          // Refused before it reached a server (an unknown tool, one the key may not use): in the trail too, as the pass-through's refusals are.
+          else deps.audit?.record({ requestId: request.requestId, caller: request.caller, route: "aggregate", server: "", tool: name, outcome: "error", status: failure.status, errorCode: failure.code, durationMs: 0 });
           if (failure.status >= 500) deps.log.warn({ code: failure.code, detail: failure.detail ?? failure.message, tool: name }, "aggregated tools/call failed");
           throw failure;
         } finally {

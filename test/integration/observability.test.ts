@@ -209,6 +209,20 @@ describe("the audit trail", () => {
     expect(events.find((event) => event.request_id === toolErrorId)).toMatchObject({ server: "alpha", tool: "add", outcome: "tool_error" });
   });
 
+  it("records /mcp's refusals of a tool before any server: a tool the key may not use, a tool nobody offers (they went unrecorded)", async () => {
+    const echoOnly = await gateway.generateKey({ key_alias: "aggregate-echo-only", object_permission: { mcp_servers: ["alpha"], mcp_tool_permissions: { alpha: ["echo"] } } });
+    const refused = await post("/mcp", rpc("tools/call", { name: "alpha-add", arguments: { a: 1, b: 2 } }, 6), { "x-litellm-api-key": `Bearer ${echoOnly}` });
+    const refusedId = refused.headers.get("x-request-id");
+    expect(refused.status).toBe(403);
+    await refused.arrayBuffer();
+    const unknown = await post("/mcp", rpc("tools/call", { name: "nobody-offers-this", arguments: {} }, 7));
+    const unknownId = unknown.headers.get("x-request-id");
+    await unknown.arrayBuffer();
+    const events = (await audit("?limit=1000")).events;
+    expect(events.find((event) => event.request_id === refusedId)).toMatchObject({ route: "aggregate", server: "", tool: "alpha-add", outcome: "error", error_code: "tool_not_allowed", caller: "aggregate-echo-only" });
+    expect(events.find((event) => event.request_id === unknownId)).toMatchObject({ route: "aggregate", server: "", tool: "nobody-offers-this", outcome: "error", error_code: "unknown_tool" });
+  });
+
   it("filters by caller and outcome, and pages newest first with a cursor", async () => {
     for (let index = 0; index < 5; index++) await (await callEcho("/alpha/mcp", `page-${index}`)).arrayBuffer();
     const first = await audit("?caller=master&outcome=ok&limit=2");
