@@ -7,6 +7,8 @@
  * changes (editing it is how an operator has a URL spec read again), and a failure makes that
  * server unavailable with its reason, retried after a while, never stopping a running gateway.
  */
+import { isSpecUrl } from "../config/server-input.js";
+import { maskUrl } from "../debug.js";
 import type { Logger } from "../log.js";
 import { loadSpec } from "../openapi/load.js";
 import type { LoadedSpec, SpecLoadOptions, SpecSource } from "../openapi/types.js";
@@ -46,12 +48,12 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
     const entry: Held = { signature: signatureOf(server), spec: loadSpec(source, { ...deps.options, maxToolName: MAX_TOOL_NAME - server.toolPrefix.length }) };
     entry.spec.then(
       (spec) => {
-        for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: source.specPath }, warning);
-        deps.log.info({ server: server.name, spec_path: source.specPath, tools: spec.operations.length, base_url: spec.baseUrl.href }, "loaded the OpenAPI spec of a server");
+        for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: shownSpecPath(source.specPath) }, warning);
+        deps.log.info({ server: server.name, spec_path: shownSpecPath(source.specPath), tools: spec.operations.length, base_url: spec.baseUrl.href }, "loaded the OpenAPI spec of a server");
       },
       (error: unknown) => {
         entry.failedAt = now();
-        deps.log.error({ server: server.name, spec_path: source.specPath, err: error instanceof Error ? error.message : String(error) }, "cannot load the OpenAPI spec of a server: its tools are unavailable");
+        deps.log.error({ server: server.name, spec_path: shownSpecPath(source.specPath), err: error instanceof Error ? error.message : String(error) }, "cannot load the OpenAPI spec of a server: its tools are unavailable");
       },
     );
     held.set(server.id, entry);
@@ -92,4 +94,9 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
 /** Its spec's source and every setting: kept in memory only (it holds the server's secrets as configured). */
 function signatureOf(server: McpServerEntry): string {
   return JSON.stringify([server.openapi, server.config]);
+}
+
+/** A spec URL's credentials (userinfo, query values) masked for the log; a file path as it is. */
+function shownSpecPath(specPath: string): string {
+  return isSpecUrl(specPath) ? maskUrl(specPath) : specPath;
 }
