@@ -55,6 +55,7 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
     const headers: Record<string, string> = { ...request.headers, ...options.headers };
     addTraceHeaders(headers);
     const signal = new Cancellation();
+    const deadline = Date.now() + callOptions.timeout;
     const onCancel = () => signal.abort(callOptions.cancel?.reason);
     callOptions.cancel?.once("abort", onCancel);
     try {
@@ -71,9 +72,12 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
         response.body.destroy();
         throw new ApiUnauthorized(`${request.method} ${request.url.pathname}: 401`);
       }
-      const body = await readAtMost(response.body, options.maxResponseBytes);
-      if (body === undefined) {
+      const body = await readAtMost(response.body, options.maxResponseBytes, deadline - Date.now());
+      if (body === TOO_LARGE) {
         return { content: [{ type: "text", text: `The API's answer (HTTP ${response.statusCode}) is larger than ${options.maxResponseBytes} bytes (general_settings.openapi_max_response_bytes): not returned` }], isError: true };
+      }
+      if (body === TOO_SLOW) {
+        return { content: [{ type: "text", text: `The API did not finish its answer (HTTP ${response.statusCode}) within ${callOptions.timeout} ms (the server's timeout): not returned` }], isError: true };
       }
       const contentType = response.headers["content-type"];
       const result = toolResult({
@@ -101,22 +105,40 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
   };
 }
 
-/** The body, whole, or undefined once it passes `limit` bytes (the rest is not read). */
-function readAtMost(body: Readable, limit: number): Promise<Buffer | undefined> {
+const TOO_LARGE = Symbol("too large");
+const TOO_SLOW = Symbol("too slow");
+
+/**
+ * The body, whole; or TOO_LARGE once it passes `limit` bytes, TOO_SLOW once `timeoutMs` pass
+ * (the rest is not read). The pooled client bounds only the wait for the headers (a started
+ * MCP stream is never cut), so an API that sent them and then trickled or stalled held the call.
+ */
+function readAtMost(body: Readable, limit: number, timeoutMs: number): Promise<Buffer | typeof TOO_LARGE | typeof TOO_SLOW> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (outcome: typeof TOO_LARGE | typeof TOO_SLOW) => {
+      clearTimeout(timer);
+      body.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => stop(TOO_SLOW), Math.max(timeoutMs, 0));
     body.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        body.destroy();
-        resolve(undefined);
+        stop(TOO_LARGE);
         return;
       }
       chunks.push(chunk);
     });
-    body.once("end", () => resolve(Buffer.concat(chunks)));
-    body.once("error", reject);
+    body.once("end", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    body.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }
 
