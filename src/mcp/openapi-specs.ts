@@ -6,8 +6,10 @@
  * server's spec is loaded when the snapshot brings it, and a failure makes that server
  * unavailable with its reason, retried after a while, never stopping a running gateway.
  */
+import { maskUrl } from "../debug.js";
 import type { Logger } from "../log.js";
 import { loadSpec } from "../openapi/load.js";
+import { displayLocation } from "../openapi/source.js";
 import type { LoadedSpec, SpecLoadOptions, SpecSource } from "../openapi/types.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -39,14 +41,16 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
 
   function load(server: McpServerEntry, source: SpecSource): Held {
     const entry: Held = { signature: JSON.stringify(source), spec: loadSpec(source, deps.options) };
+    // A URL's query and userinfo may be credentials (the spec host's, the API's in `url`): never logged.
+    const specPath = displayLocation(source.specPath);
     entry.spec.then(
       (spec) => {
-        for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: source.specPath }, warning);
-        deps.log.info({ server: server.name, spec_path: source.specPath, tools: spec.operations.length, base_url: spec.baseUrl.href }, "loaded the OpenAPI spec of a server");
+        for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: specPath }, warning);
+        deps.log.info({ server: server.name, spec_path: specPath, tools: spec.operations.length, base_url: maskUrl(spec.baseUrl.href) }, "loaded the OpenAPI spec of a server");
       },
       (error: unknown) => {
         entry.failedAt = now();
-        deps.log.error({ server: server.name, spec_path: source.specPath, err: error instanceof Error ? error.message : String(error) }, "cannot load the OpenAPI spec of a server: its tools are unavailable");
+        deps.log.error({ server: server.name, spec_path: specPath, err: error instanceof Error ? error.message : String(error) }, "cannot load the OpenAPI spec of a server: its tools are unavailable");
       },
     );
     held.set(server.id, entry);
