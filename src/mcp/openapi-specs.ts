@@ -7,10 +7,10 @@
  * changes (editing it is how an operator has a URL spec read again), and a failure makes that
  * server unavailable with its reason, retried after a while, never stopping a running gateway.
  */
-import { isSpecUrl } from "../config/server-input.js";
 import { maskUrl } from "../debug.js";
 import type { Logger } from "../log.js";
 import { loadSpec } from "../openapi/load.js";
+import { displayLocation } from "../openapi/source.js";
 import type { LoadedSpec, SpecLoadOptions, SpecSource } from "../openapi/types.js";
 import type { RegistrySnapshot } from "../registry/registry.js";
 import type { McpServerEntry } from "../registry/server-entry.js";
@@ -46,14 +46,16 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
   function load(server: McpServerEntry, source: SpecSource): Held {
     // Tool names are at most 128 characters with the server's prefix (MCP's limit), as on /mcp.
     const entry: Held = { signature: signatureOf(server), spec: loadSpec(source, { ...deps.options, maxToolName: MAX_TOOL_NAME - server.toolPrefix.length }) };
+    // A URL's query and userinfo may be credentials (the spec host's, the API's in `url`): never logged.
+    const specPath = displayLocation(source.specPath);
     entry.spec.then(
       (spec) => {
-        for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: shownSpecPath(source.specPath) }, warning);
-        deps.log.info({ server: server.name, spec_path: shownSpecPath(source.specPath), tools: spec.operations.length, base_url: spec.baseUrl.href }, "loaded the OpenAPI spec of a server");
+        for (const warning of spec.warnings) deps.log.warn({ server: server.name, spec_path: specPath }, warning);
+        deps.log.info({ server: server.name, spec_path: specPath, tools: spec.operations.length, base_url: maskUrl(spec.baseUrl.href) }, "loaded the OpenAPI spec of a server");
       },
       (error: unknown) => {
         entry.failedAt = now();
-        deps.log.error({ server: server.name, spec_path: shownSpecPath(source.specPath), err: error instanceof Error ? error.message : String(error) }, "cannot load the OpenAPI spec of a server: its tools are unavailable");
+        deps.log.error({ server: server.name, spec_path: specPath, err: error instanceof Error ? error.message : String(error) }, "cannot load the OpenAPI spec of a server: its tools are unavailable");
       },
     );
     held.set(server.id, entry);
@@ -96,7 +98,3 @@ function signatureOf(server: McpServerEntry): string {
   return JSON.stringify([server.openapi, server.config]);
 }
 
-/** A spec URL's credentials (userinfo, query values) masked for the log; a file path as it is. */
-function shownSpecPath(specPath: string): string {
-  return isSpecUrl(specPath) ? maskUrl(specPath) : specPath;
-}

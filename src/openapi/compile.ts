@@ -4,6 +4,7 @@
  * `_2`, `_3` in document order; arguments are the parameters by name plus `body`.
  */
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import { GATEWAY_OWNED } from "../headers.js";
 import { escapePointer, type OpenApiDocument } from "./document.js";
 import { isObject, toJsonSchema, type JsonSchema } from "./schema.js";
 import { operationBaseUrl, type ServerContext } from "./servers.js";
@@ -73,7 +74,7 @@ function uniqueName(name: string, taken: Set<string>, max: number): string {
 }
 
 function compileOperation(op: RawOperation, name: string, context: CompileContext): CompiledOperation {
-  const parameters = mergedParameters(op);
+  const parameters = mergedParameters(op, context.warnings);
   const body = requestBody(op, context.warnings);
   const arguments_ = argumentNames(parameters, body !== undefined);
   const properties: Record<string, JsonSchema> = {};
@@ -108,8 +109,12 @@ function compileOperation(op: RawOperation, name: string, context: CompileContex
 
 type Parameter = Record<string, unknown> & { name: string; in: CompiledParameter["in"] };
 
-/** Path-item parameters, overridden by the operation's on name + location (OpenAPI 3.x Operation Object). */
-function mergedParameters(op: RawOperation): Parameter[] {
+/**
+ * Path-item parameters, overridden by the operation's on name + location (OpenAPI 3.x Operation Object).
+ * Header parameters the connection owns (Host, Content-Length, hop-by-hop ones: RFC 9110 §7.6.1)
+ * are not sent: a call would choose the virtual host its credentials go to, or the framing.
+ */
+function mergedParameters(op: RawOperation, warnings: string[]): Parameter[] {
   const byKey = new Map<string, Parameter>();
   for (const list of [op.pathItem.parameters, op.operation.parameters]) {
     if (!Array.isArray(list)) continue;
@@ -118,6 +123,10 @@ function mergedParameters(op: RawOperation): Parameter[] {
       const location = parameter.in;
       if (location !== "path" && location !== "query" && location !== "header" && location !== "cookie") continue;
       if (location === "header" && IGNORED_HEADERS.has(parameter.name.toLowerCase())) continue;
+      if (location === "header" && GATEWAY_OWNED.has(parameter.name.toLowerCase())) {
+        warnings.push(`${op.method} ${op.path}: header parameter ${parameter.name} is not sent (the gateway sets it); the tool has no argument for it`);
+        continue;
+      }
       byKey.set(`${location}:${parameter.name}`, parameter as Parameter);
     }
   }
@@ -152,7 +161,19 @@ function compileParameter(parameter: Parameter, argument: string): CompiledParam
     explode: typeof parameter.explode === "boolean" ? parameter.explode : style === "form",
     allowReserved: parameter.allowReserved === true,
     json: parameter.schema === undefined && isObject(parameter.content),
+    objectKeys: objectKeys(parameter.schema),
   };
+}
+
+/** The properties a parameter's object value may have (its own and its `allOf` members'); undefined: any. */
+function objectKeys(schema: unknown): ReadonlySet<string> | undefined {
+  const keys = new Set<string>();
+  for (const part of [schema, ...(isObject(schema) && Array.isArray(schema.allOf) ? schema.allOf : [])]) {
+    if (!isObject(part)) continue;
+    if (part.additionalProperties === true || isObject(part.additionalProperties)) return undefined;
+    if (isObject(part.properties)) for (const key of Object.keys(part.properties)) keys.add(key);
+  }
+  return keys;
 }
 
 function parameterSchema(parameter: Parameter): JsonSchema {

@@ -6,6 +6,7 @@
  */
 import { dereference, validate, type ParserOptions } from "@readme/openapi-parser";
 import { parse as parseYaml } from "yaml";
+import { inlinedSize, MAX_INLINED_NODES } from "./inlined-size.js";
 import { isObject } from "./schema.js";
 import { SpecError } from "./types.js";
 
@@ -26,7 +27,15 @@ export async function openApiDocument(text: string, where: string): Promise<Open
     const version = typeof doc.openapi === "string" ? `openapi ${doc.openapi}` : "no openapi or swagger field";
     throw new SpecError(`${where}: not an OpenAPI 3.0/3.1 or Swagger 2.0 document (${version})`);
   }
-  refuseExternalRefs(doc, "#", where);
+  try {
+    refuseExternalRefs(doc, "#", where);
+    if (inlinedSize(doc) === undefined) {
+      throw new SpecError(`${where}: its $refs inline to more than ${MAX_INLINED_NODES} objects and arrays (a reference bomb?); the gateway does not serve it`);
+    }
+  } catch (error) {
+    if (error instanceof RangeError) throw new SpecError(`${where}: the document is nested too deeply to read`);
+    throw error;
+  }
   const dereferenced = await dereferenced_(structuredClone(doc), where);
   const result = await validate(doc as unknown as ParserDocument, PARSER_OPTIONS);
   if (!result.valid) throw new SpecError(`${where}: ${validationProblem(result.errors)}`);

@@ -61,21 +61,24 @@ export function serializeQuery(parameter: CompiledParameter, value: unknown): st
   switch (parameter.style) {
     case "deepObject":
       if (v.kind === "object") return v.entries.map(([key, item]) => `${name}[${enc(key)}]=${enc(item)}`);
-      return form(name, v, parameter.explode, enc);
+      return form(name, v, parameter.explode, enc, parameter);
     case "spaceDelimited":
     case "pipeDelimited":
-      if (v.kind === "primitive" || parameter.explode) return form(name, v, parameter.explode, enc);
+      if (v.kind === "primitive" || parameter.explode) return form(name, v, parameter.explode, enc, parameter);
       return [`${name}=${delimited(v, parameter.style === "spaceDelimited" ? "%20" : "|", false, enc)}`];
     case "form":
-      return form(name, v, parameter.explode, enc);
+      return form(name, v, parameter.explode, enc, parameter);
     default:
       throw new ArgumentError(`${parameter.argument}: style "${parameter.style}" is not defined for query parameters`);
   }
 }
 
-function form(name: string, v: Shape, explode: boolean, enc: (text: string) => string): string[] {
+function form(name: string, v: Shape, explode: boolean, enc: (text: string) => string, parameter: CompiledParameter): string[] {
   if (explode && v.kind === "array") return v.items.map((item) => `${name}=${enc(item)}`);
-  if (explode && v.kind === "object") return v.entries.map(([key, item]) => `${enc(key)}=${enc(item)}`);
+  if (explode && v.kind === "object") {
+    refuseUndeclaredKeys(parameter, v.entries);
+    return v.entries.map(([key, item]) => `${enc(key)}=${enc(item)}`);
+  }
   return [`${name}=${delimited(v, ",", false, enc)}`];
 }
 
@@ -91,7 +94,21 @@ export function serializeCookie(parameter: CompiledParameter, value: unknown): s
   const name = encode(parameter.name);
   if (parameter.json) return [`${name}=${encode(JSON.stringify(value))}`];
   if (parameter.style !== "form") throw new ArgumentError(`${parameter.argument}: style "${parameter.style}" is not defined for cookie parameters`);
-  return form(name, shape(value), parameter.explode, encode);
+  return form(name, shape(value), parameter.explode, encode, parameter);
+}
+
+/**
+ * An exploded form object's keys are sent as parameters of their own, beside the declared
+ * ones: only its schema's properties may be, or any call could set any query parameter or
+ * cookie (whatever `allowed_params` allows).
+ */
+function refuseUndeclaredKeys(parameter: CompiledParameter, entries: readonly [string, string][]): void {
+  const allowed = parameter.objectKeys;
+  if (allowed === undefined) return;
+  const undeclared = entries.map(([key]) => key).filter((key) => !allowed.has(key));
+  if (undeclared.length === 0) return;
+  const declared = allowed.size === 0 ? "its schema declares no properties" : `its schema declares ${[...allowed].join(", ")}`;
+  throw new ArgumentError(`${parameter.argument}: ${undeclared.join(", ")} would be sent as ${parameter.in} parameters of their own; ${declared}`);
 }
 
 /** Items joined by `separator`; an object's entries as `k=v` when exploded, else `k,v`. */

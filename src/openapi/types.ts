@@ -45,6 +45,12 @@ export interface CompiledParameter {
   allowReserved: boolean;
   /** A `content`-typed parameter: its value is serialised as JSON. */
   json: boolean;
+  /**
+   * The keys an object value may have where they become names of their own (form style,
+   * exploded: `R=100&G=200`): its schema's `properties`; undefined when its schema admits any
+   * (`additionalProperties`).
+   */
+  objectKeys: ReadonlySet<string> | undefined;
 }
 
 export interface CompiledBody {

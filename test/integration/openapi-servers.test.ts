@@ -192,6 +192,8 @@ describe.each(["petstore30", "petstore31"])("%s (Swagger Petstore, published doc
  */
 describe("parameter styles (parameters-style.yaml): what reaches the API", () => {
   const color = { primitive: "blue", array: ["blue", "black", "brown"], object: { R: 100, G: 200, B: 150 } };
+  /** An object with the keys parameters-style.yaml's object schema declares. */
+  const DECLARED = { name: "Rex", description: "good" };
   let styles: Client;
 
   beforeAll(async () => {
@@ -217,15 +219,18 @@ describe("parameter styles (parameters-style.yaml): what reaches the API", () =>
   });
 
   it.each([
-    ["query_standard", "/anything/query", "primitive=blue&array=blue&array=black&array=brown&R=100&G=200&B=150"],
+    // An exploded form object sends its keys as parameters of their own: only the ones its schema declares (name, description).
+    ["query_standard", "/anything/query", "primitive=blue&array=blue&array=black&array=brown&name=Rex&description=good"],
     ["query_form_nonExploded", "/anything/query/form", "primitive=blue&array=blue,black,brown&object=R,100,G,200,B,150"],
-    ["query_form_exploded", "/anything/query/form", "primitive=blue&array=blue&array=black&array=brown&R=100&G=200&B=150"],
+    ["query_form_exploded", "/anything/query/form", "primitive=blue&array=blue&array=black&array=brown&name=Rex&description=good"],
     ["query_spaceDelimited_nonExploded", "/anything/query/spaceDelimited", "array=blue%20black%20brown&object=R%20100%20G%20200%20B%20150"],
     ["query_pipeDelimited_nonExploded", "/anything/query/pipeDelimited", "array=blue|black|brown&object=R|100|G|200|B|150"],
     ["query_deepObject_nonExploded", "/anything/query/deepObject", "object[R]=100&object[G]=200&object[B]=150"],
   ])("query %s arrives as %s?%s", async (tool, path, query) => {
     const { primitive, ...rest } = color;
-    const args = tool.includes("Delimited") || tool.includes("deepObject") ? (tool.includes("deepObject") ? { object: color.object } : { array: rest.array, object: rest.object }) : { primitive, ...rest };
+    const exploded = tool.endsWith("_standard") || tool.endsWith("_exploded");
+    const args: Record<string, unknown> =
+      tool.includes("Delimited") || tool.includes("deepObject") ? (tool.includes("deepObject") ? { object: color.object } : { array: rest.array, object: rest.object }) : { primitive, ...rest, ...(exploded ? { object: DECLARED } : {}) };
     expect(await send(tool, args)).toMatchObject({ rawPath: path, rawQuery: query });
   });
 
@@ -240,11 +245,11 @@ describe("parameter styles (parameters-style.yaml): what reaches the API", () =>
   });
 
   it.each([
-    ["cookies_standard", "primitive=blue; array=blue; array=black; array=brown; R=100; G=200; B=150"],
+    ["cookies_standard", "primitive=blue; array=blue; array=black; array=brown; name=Rex; description=good"],
     ["cookies_form_nonExploded", "primitive=blue; array=blue,black,brown; object=R,100,G,200,B,150"],
-    ["cookies_form_exploded", "primitive=blue; array=blue; array=black; array=brown; R=100; G=200; B=150"],
+    ["cookies_form_exploded", "primitive=blue; array=blue; array=black; array=brown; name=Rex; description=good"],
   ])("cookie %s arrives at /cookies as one Cookie header %s (the path's #fragment is not sent)", async (tool, cookie) => {
-    const request = await send(tool);
+    const request = await send(tool, tool.endsWith("_nonExploded") ? color : { ...color, object: DECLARED });
     expect(request.headers.cookie).toBe(cookie);
     expect(request.rawPath).toBe("/cookies");
   });

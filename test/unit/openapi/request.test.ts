@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadSpec } from "../../../src/openapi/load.js";
 import { buildHttpCall } from "../../../src/openapi/request.js";
-import { ArgumentError, type CompiledOperation, type LoadedSpec } from "../../../src/openapi/types.js";
+import { ArgumentError, type CompiledOperation, type CompiledParameter, type LoadedSpec } from "../../../src/openapi/types.js";
 import { example, fixture, label } from "./specs.js";
 
 /** The Style Examples of the OpenAPI Parameter Object: `color` as a string, an array and an object. */
@@ -33,8 +33,15 @@ function argumentError(run: () => unknown): string {
   return (error as ArgumentError).message;
 }
 
+/**
+ * An exploded form object's keys become parameters of their own, so only its schema's
+ * properties are sent: parameters-style.yaml declares `name` and `description` there, not R, G, B.
+ */
+const declared = { name: "sky", description: "blue" };
+
 function argsFor(op: CompiledOperation): Record<string, unknown> {
-  return Object.fromEntries(op.parameters.map((parameter) => [parameter.argument, color[parameter.name as keyof typeof color]]));
+  const exploded = (parameter: CompiledParameter) => (parameter.in === "query" || parameter.in === "cookie") && parameter.style === "form" && parameter.explode;
+  return Object.fromEntries(op.parameters.map((parameter) => [parameter.argument, parameter.name === "object" && exploded(parameter) ? declared : color[parameter.name as keyof typeof color]]));
 }
 
 describe("parameter styles: every style × explode of parameters-style.yaml against the Style Examples table (OpenAPI 3.1.1, RFC 6570)", () => {
@@ -58,8 +65,8 @@ describe("parameter styles: every style × explode of parameters-style.yaml agai
   }
 
   const queries: Record<string, string> = {
-    query_standard: "primitive=blue&array=blue&array=black&array=brown&R=100&G=200&B=150",
-    query_form_exploded: "primitive=blue&array=blue&array=black&array=brown&R=100&G=200&B=150",
+    query_standard: "primitive=blue&array=blue&array=black&array=brown&name=sky&description=blue",
+    query_form_exploded: "primitive=blue&array=blue&array=black&array=brown&name=sky&description=blue",
     query_form_nonExploded: "primitive=blue&array=blue,black,brown&object=R,100,G,200,B,150",
     query_spaceDelimited_nonExploded: "array=blue%20black%20brown&object=R%20100%20G%20200%20B%20150",
     query_pipeDelimited_nonExploded: "array=blue|black|brown&object=R|100|G|200|B|150",
@@ -85,8 +92,8 @@ describe("parameter styles: every style × explode of parameters-style.yaml agai
   }
 
   const cookies: Record<string, string> = {
-    cookies_standard: "primitive=blue; array=blue; array=black; array=brown; R=100; G=200; B=150",
-    cookies_form_exploded: "primitive=blue; array=blue; array=black; array=brown; R=100; G=200; B=150",
+    cookies_standard: "primitive=blue; array=blue; array=black; array=brown; name=sky; description=blue",
+    cookies_form_exploded: "primitive=blue; array=blue; array=black; array=brown; name=sky; description=blue",
     cookies_form_nonExploded: "primitive=blue; array=blue,black,brown; object=R,100,G,200,B,150",
   };
   for (const [name, expected] of Object.entries(cookies)) {
@@ -101,6 +108,11 @@ describe("parameter styles: every style × explode of parameters-style.yaml agai
     expect(op.path).toBe("/cookies#formExploded");
     const call = buildHttpCall(op, { primitive: "blue" });
     expect(call.url.href).toBe("https://api.example/base/cookies");
+  });
+
+  it("an exploded form object's undeclared keys (the table's R, G, B) are refused: they would be parameters of their own", () => {
+    const op = operation(styles, "query_form_exploded");
+    expect(argumentError(() => buildHttpCall(op, { object: color.object }))).toBe("object: R, G, B would be sent as query parameters of their own; its schema declares name, description");
   });
 
   it("the table's empty column: an empty string is sent as ;name and name=; label's lone . is refused (URL parsing drops it)", () => {
