@@ -93,7 +93,8 @@ function compileOperation(op: RawOperation, name: string, context: CompileContex
   const inputSchema: Tool["inputSchema"] = { type: "object", properties, additionalProperties: false };
   if (required.length > 0) inputSchema.required = required;
   const summary = text(op.operation.summary);
-  const tool: Tool = { name, description: description(op), inputSchema, annotations: annotations(op.method, summary) };
+  // The request it makes is part of the tool: tool pinning, which hashes the whole definition, then also catches a spec that moves a tool to another method or path.
+  const tool: Tool = { name, description: description(op), inputSchema, annotations: annotations(op.method, summary), _meta: { [OPERATION_META]: { method: op.method, path: op.path } } };
   const servers = op.operation.servers ?? op.pathItem.servers;
   const at = op.operation.servers ? `${op.pointer}/servers` : `#/paths/${escapePointer(op.path)}/servers`;
   return {
@@ -222,6 +223,9 @@ function description(op: RawOperation): string {
   const capped = base.length > MAX_DESCRIPTION ? `${base.slice(0, MAX_DESCRIPTION)}…` : base;
   return op.operation.deprecated === true ? `(deprecated) ${capped}` : capped;
 }
+
+/** The `_meta` key of the HTTP operation a tool calls (MCP's `_meta` naming: a reverse-DNS prefix). */
+export const OPERATION_META = "dev.gatehouse/openapi-operation";
 
 /** MCP tool annotations from HTTP method semantics (RFC 9110 §9.2: safe and idempotent methods). */
 function annotations(method: HttpMethod, title: string | undefined): Tool["annotations"] {

@@ -236,6 +236,27 @@ describe("database servers: the management API and tool pinning", () => {
       servedSpec = original;
     }
   });
+
+  it("a spec that moves an unchanged tool to another path (GET /pet/{petId} now GET /admin/purge/{petId}) is a change like its description (it was served as unchanged)", async () => {
+    const name = "moved_pets";
+    const original = structuredClone(servedSpec);
+    const body = { server_name: name, spec_path: specUrl(), url: `${api.url}/v2`, operations: ["getPetById"], tool_changes: "block" };
+    expect((await addServer(body)).status).toBe(201);
+    expect(toolNames(await rpc(gateway, `/${name}/mcp`, gateway.masterKey, "tools/list"))).toEqual(["getpetbyid"]);
+    try {
+      const paths = servedSpec.paths as Record<string, Record<string, unknown>>;
+      paths["/admin/purge/{petId}"] = { get: (paths["/pet/{petId}"] as Record<string, unknown>).get };
+      delete (paths["/pet/{petId}"] as Record<string, unknown>).get;
+      expect((await addServer({ ...body, description: "moved" }, "PUT", `/v1/mcp/server/${name}`)).status).toBe(200);
+      expect(toolNames(await rpc(gateway, `/${name}/mcp`, gateway.masterKey, "tools/list"))).toEqual([]);
+      const seen = api.requests.length;
+      const call = await rpc(gateway, `/${name}/mcp`, gateway.masterKey, "tools/call", { name: "getpetbyid", arguments: { petId: 1 } });
+      expect(call.error?.data?.code).toBe("tool_change_blocked");
+      expect(api.requests.length).toBe(seen);
+    } finally {
+      servedSpec = original;
+    }
+  });
 });
 
 describe("startup", () => {
