@@ -131,7 +131,7 @@ export function buildServerEntry(id: string, name: string, source: ServerSource,
     target: Object.freeze({ url, origin: url.origin, path: url.pathname + url.search }),
     auth: options.authFor({ id, name, kind, config }),
     allowsTool: openapi === undefined ? toolFilter(config.allowed_tools, config.disallowed_tools, prefixes) : toolFilter(asToolNames(config.allowed_tools, prefixes), asToolNames(config.disallowed_tools, prefixes), prefixes),
-    allowedParams: allowedParams(config.allowed_params, prefixes),
+    allowedParams: allowedParams(openapi === undefined ? config.allowed_params : asToolNameKeys(config.allowed_params, prefixes), prefixes),
     accessGroups: Object.freeze([...(config.access_groups ?? [])]),
     allowAllKeys: config.allow_all_keys,
     mcpInfo: Object.freeze(
@@ -191,6 +191,16 @@ function asToolNames(list: readonly string[] | undefined, prefixes: readonly str
     return `${prefix}${sanitizedToolName(entry.slice(prefix.length))}`;
   });
   return [...new Set([...list, ...named])];
+}
+
+/** allowed_params of an OpenAPI server: a key naming an operation by its operationId counts for its tool too (as in asToolNames). */
+function asToolNameKeys(params: Readonly<Record<string, readonly string[]>> | undefined, prefixes: readonly string[]): Record<string, readonly string[]> | undefined {
+  if (params === undefined) return undefined;
+  const keyed: Record<string, string[]> = {};
+  for (const [key, names] of Object.entries(params)) {
+    for (const tool of asToolNames([key], prefixes)!) keyed[tool] = [...(keyed[tool] ?? []), ...names];
+  }
+  return keyed;
 }
 
 /** An OpenAPI server's spec, as its config names it. */

@@ -68,6 +68,9 @@ describe("server entry: LiteLLM fields", () => {
       "  other: {url: https://b.example.com/mcp, allowed_tools: [getPetById]}",
     ]);
     expect(["getpetbyid", "find_pets", "listpets", "addpet"].map((tool) => api!.allowsTool(tool))).toEqual([true, true, false, false]);
+    const [withParams] = entries(["mcp_servers:", "  api: {url: 'http://0.0.0.0:8000', spec_path: /tmp/openapi.json, allowed_params: {getPetById: [petId]}}"]);
+    expect(() => assertArgumentsAllowed(withParams!, "getpetbyid", { petId: 1 })).not.toThrow();
+    expect(() => assertArgumentsAllowed(withParams!, "getpetbyid", { petId: 1, debug: true })).toThrow(/debug/);
     // An MCP server's names are its own: no rewriting.
     expect([other!.allowsTool("getPetById"), other!.allowsTool("getpetbyid")]).toEqual([true, false]);
   });
