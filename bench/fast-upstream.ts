@@ -2,7 +2,9 @@
  * The benchmark's fast upstream: a minimal streamable-HTTP MCP server that answers
  * canned JSON (initialize, tools/list, tools/call echo; 202 to notifications), so that
  * the proxy under test, not the upstream, is the bottleneck. Not a real MCP server: no
- * sessions, no SSE, no validation. Run as its own process: `node fast-upstream.js PORT`.
+ * sessions, no SSE, no validation. It is also the REST API of the OpenAPI server path:
+ * `GET /rest/echo?message=...` answers `{"message": ...}` (bench/harness.ts writes its spec).
+ * Run as its own process: `node fast-upstream.js PORT`.
  */
 import { createServer } from "node:http";
 
@@ -29,6 +31,11 @@ function result(body: string): { status: number; payload?: string } {
 }
 
 const server = createServer((request, response) => {
+  if (request.method === "GET" && request.url?.startsWith("/rest/echo?") === true) {
+    const payload = JSON.stringify({ message: new URLSearchParams(request.url.slice("/rest/echo?".length)).get("message") });
+    response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }).end(payload);
+    return;
+  }
   if (request.method !== "POST") {
     response.writeHead(405, { allow: "POST" }).end();
     return;

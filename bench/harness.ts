@@ -23,6 +23,16 @@ export async function startListening(command: string, args: string[], name: stri
 /** The gateway (built `dist/cli.js`, SQLite in `work`) in front of the fast, SDK and M2M upstreams. */
 export async function startGateway(work: string, ports: { fast: number; sdk: number; token: number }, started: Started[]) {
   const config = join(work, "config.yaml");
+  // The OpenAPI server path's spec: one operation of the fast upstream's REST side.
+  const spec = join(work, "openapi.json");
+  await writeFile(
+    spec,
+    JSON.stringify({
+      openapi: "3.0.3",
+      info: { title: "bench", version: "1" },
+      paths: { "/rest/echo": { get: { operationId: "echo", parameters: [{ name: "message", in: "query", required: true, schema: { type: "string" } }], responses: { "200": { description: "the message" } } } } },
+    }),
+  );
   await writeFile(
     config,
     `mcp_servers:
@@ -39,6 +49,11 @@ export async function startGateway(work: string, ports: { fast: number; sdk: num
     token_endpoint_auth_method: client_secret_post
   sdk:
     url: http://127.0.0.1:${ports.sdk}/mcp
+  fast_openapi:
+    spec_path: ${spec}
+    url: http://127.0.0.1:${ports.fast}
+    auth_type: bearer_token
+    auth_value: ${STATIC_TOKEN}
 general_settings:
   # BENCH_AUDIT=false measures the gateway without its audit trail of tool calls (on by default).
   audit_log: ${process.env.BENCH_AUDIT === "false" ? "false" : "true"}
