@@ -41,7 +41,6 @@ export interface OpenApiClientOptions {
 
 export function openApiClient(options: OpenApiClientOptions): ToolsClient {
   const { server, spec } = options;
-  const tools = spec.operations.map((operation) => operation.tool);
 
   async function call(params: { name: string; arguments?: Record<string, unknown> }, callOptions: CallOptions): Promise<CallToolResult> {
     const operation = spec.byName.get(params.name);
@@ -84,13 +83,11 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
         return { content: [{ type: "text", text: `The API's answer (HTTP ${response.statusCode}) is larger than ${options.maxResponseBytes} bytes (general_settings.openapi_max_response_bytes): not returned` }], isError: true };
       }
       const contentType = response.headers["content-type"];
-      const result = toolResult({
+      return toolResult({
         status: response.statusCode,
-        statusText: statusText(response.statusCode),
         contentType: Array.isArray(contentType) ? contentType[0] : contentType,
         body: options.scrubber.bytes(body),
       });
-      return options.scrubber.value(result);
     } finally {
       callOptions.cancel?.removeListener("abort", onCancel);
     }
@@ -99,7 +96,7 @@ export function openApiClient(options: OpenApiClientOptions): ToolsClient {
   return {
     capabilities: { tools: {} },
     async listTools(): Promise<ListToolsResult> {
-      return { tools };
+      return { tools: spec.operations.map((operation) => operation.tool) };
     },
     callTool: call,
     async request(method) {
@@ -134,32 +131,4 @@ function readAtMost(body: Readable, limit: number, remainingMs: number, timedOut
     body.once("end", () => settle(() => resolve(Buffer.concat(chunks))));
     body.once("error", (error) => settle(() => reject(error)));
   });
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  200: "OK",
-  201: "Created",
-  202: "Accepted",
-  204: "No Content",
-  301: "Moved Permanently",
-  302: "Found",
-  304: "Not Modified",
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  409: "Conflict",
-  415: "Unsupported Media Type",
-  422: "Unprocessable Content",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-};
-
-/** HTTP/1.1's reason phrases are optional and HTTP/2 has none: the standard phrase of the status (RFC 9110 §15). */
-function statusText(status: number): string {
-  return STATUS_TEXT[status] ?? "";
 }

@@ -93,8 +93,13 @@ export function createOpenApiSpecs(deps: { log: Logger; options?: SpecLoadOption
   };
 }
 
+/** Entries are immutable: each one's signature is computed once, not on every call. */
+const signatures = new WeakMap<McpServerEntry, string>();
+
 /** Its spec's source and every setting: kept in memory only (it holds the server's secrets as configured). */
 function signatureOf(server: McpServerEntry): string {
-  return JSON.stringify([server.openapi, server.config]);
+  let signature = signatures.get(server);
+  if (signature === undefined) signatures.set(server, (signature = JSON.stringify([server.openapi, server.config])));
+  return signature;
 }
 

@@ -7,7 +7,8 @@ import type { HttpAnswer } from "./types.js";
 export const MAX_ERROR_TEXT = 4096;
 
 export function toolResult(answer: HttpAnswer): CallToolResult {
-  const status = `${answer.status} ${answer.statusText || STATUS_CODES[answer.status] || ""}`.trimEnd();
+  // HTTP/1.1's reason phrase is optional and HTTP/2 has none: the status's standard one.
+  const status = `${answer.status} ${STATUS_CODES[answer.status] ?? ""}`.trimEnd();
   const type = mediaType(answer.contentType);
   if (answer.status < 200 || answer.status > 299) {
     const detail = answer.body.length === 0 ? "" : `: ${capped(asText(answer.body, type) ?? binary(answer.body, type))}`;

@@ -108,7 +108,6 @@ export interface HttpCall {
 /** The API's answer, read (bounded) by the caller. */
 export interface HttpAnswer {
   status: number;
-  statusText: string;
   contentType: string | undefined;
   body: Buffer;
 }

@@ -1,16 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { toolResult } from "../../../src/openapi/result.js";
 
-const answer = (status: number, contentType: string | undefined, body: string | Buffer, statusText = "") => ({
+const answer = (status: number, contentType: string | undefined, body: string | Buffer) => ({
   status,
-  statusText,
   contentType,
   body: typeof body === "string" ? Buffer.from(body) : body,
 });
 
 describe("toolResult", () => {
   it("2xx JSON object: the body as received, and structuredContent", () => {
-    expect(toolResult(answer(200, "application/json; charset=utf-8", '{"id": 1,\n "name":"Rex"}', "OK"))).toEqual({
+    expect(toolResult(answer(200, "application/json; charset=utf-8", '{"id": 1,\n "name":"Rex"}'))).toEqual({
       content: [{ type: "text", text: '{"id": 1,\n "name":"Rex"}' }],
       structuredContent: { id: 1, name: "Rex" },
     });
@@ -35,13 +34,13 @@ describe("toolResult", () => {
     expect(toolResult(answer(200, undefined, png))).toEqual({ content: [{ type: "text", text: "6 bytes of unlabelled data" }] });
   });
 
-  it("204 and empty 2xx bodies: the status line (its reason phrase filled in when the answer had none)", () => {
+  it("204 and empty 2xx bodies: the status line (the standard reason phrase)", () => {
     expect(toolResult(answer(204, undefined, ""))).toEqual({ content: [{ type: "text", text: "204 No Content" }] });
-    expect(toolResult(answer(201, "application/json", "", "Created"))).toEqual({ content: [{ type: "text", text: "201 Created" }] });
+    expect(toolResult(answer(201, "application/json", ""))).toEqual({ content: [{ type: "text", text: "201 Created" }] });
   });
 
   it("non-2xx: isError with HTTP status and the body", () => {
-    expect(toolResult(answer(404, "application/json", '{"message":"no pet"}', "Not Found"))).toEqual({
+    expect(toolResult(answer(404, "application/json", '{"message":"no pet"}'))).toEqual({
       content: [{ type: "text", text: 'HTTP 404 Not Found: {"message":"no pet"}' }],
       isError: true,
     });
@@ -54,7 +53,7 @@ describe("toolResult", () => {
   });
 
   it("an error body is capped at 4 KB", () => {
-    const text = (toolResult(answer(400, "text/plain", "e".repeat(5000), "Bad Request")).content[0] as { text: string }).text;
+    const text = (toolResult(answer(400, "text/plain", "e".repeat(5000))).content[0] as { text: string }).text;
     expect(text).toBe(`HTTP 400 Bad Request: ${"e".repeat(4096)}… (904 more characters)`);
   });
 });
