@@ -19,7 +19,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMockServer, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, type MockServer } from "../../src/mock-server/mock-server.js";
 import type { ActivitySummary } from "../../src/observability/activity.js";
-import { launchBrowser, screenshot } from "../fixtures/browser.js";
+import { launchBrowser, screenshot, signInInBrowser } from "../fixtures/browser.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { openDatabase } from "../../src/store/database.js";
 import type { AuditEventsTable } from "../../src/store/schema.js";
@@ -86,10 +86,7 @@ describe("activity page in Chromium", { timeout: 60_000 }, () => {
       if (message.type() === "error") violations.push(message.text());
     });
     page.on("pageerror", (error) => violations.push(error.message));
-    await page.goto(`${gateway.url}/ui/login`);
-    await page.getByLabel("Gateway key", { exact: true }).fill(gateway.masterKey);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "MCP Servers", level: 1 }).waitFor();
+    await signInInBrowser(page, gateway.url, gateway.masterKey);
     return { page, violations };
   }
 

@@ -9,9 +9,9 @@
  */
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchBrowser, screenshot } from "../fixtures/browser.js";
+import { launchBrowser, screenshot, signInInBrowser, visibleTextOf as textOf } from "../fixtures/browser.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
@@ -63,17 +63,7 @@ describe("My connections in Chromium", { timeout: 45_000 }, () => {
     return context.newPage();
   }
 
-  async function signIn(page: Page, key: string): Promise<void> {
-    await page.goto(`${gateway.url}/ui/login`);
-    await page.getByLabel("Gateway key", { exact: true }).fill(key);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "MCP Servers", level: 1 }).waitFor();
-  }
-
-  async function textOf(locator: Locator): Promise<string> {
-    await locator.waitFor();
-    return (await locator.innerText()).replace(/\s+/g, " ").trim();
-  }
+  const signIn = (page: Page, key: string) => signInInBrowser(page, gateway.url, key);
 
   const row = (page: Page, server: string) => page.getByRole("row").filter({ has: page.getByRole("rowheader", { name: server, exact: true }) });
 

@@ -8,7 +8,7 @@ import { mkdir } from "node:fs/promises";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { launchBrowser } from "../fixtures/browser.js";
+import { launchBrowser, signInInBrowser } from "../fixtures/browser.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startUpstream, type Upstream } from "../fixtures/upstream-mcp.js";
 
@@ -46,10 +46,7 @@ describe("Tool changes page in Chromium", { timeout: 30_000 }, () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(ACTION_TIMEOUT);
     const page = await context.newPage();
-    await page.goto(`${gateway.url}/ui/login`);
-    await page.getByLabel("Gateway key", { exact: true }).fill(gateway.masterKey);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "MCP Servers", level: 1 }).waitFor();
+    await signInInBrowser(page, gateway.url, gateway.masterKey);
     return page;
   }
 

@@ -11,10 +11,10 @@
  * Waiting is Playwright's: locator actions auto-wait, and assertions wait for the element
  * they read (`waitFor`) or for the URL (`waitForURL`); nothing sleeps.
  */
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMockServer, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, type MockServer } from "../../src/mock-server/mock-server.js";
-import { launchBrowser, requireChromium, screenshot } from "../fixtures/browser.js";
+import { launchBrowser, requireChromium, screenshot, signInInBrowser, visibleTextOf as textOf } from "../fixtures/browser.js";
 import { startTestGateway, type TestGateway } from "../fixtures/gateway.js";
 import { startInteractiveAuthorizationServer, type InteractiveAuthorizationServer } from "../fixtures/interactive-as.js";
 import { startProtectedResourceUpstream, type ProtectedResourceUpstream } from "../fixtures/protected-resource-upstream.js";
@@ -109,19 +109,7 @@ describe("admin web UI in Chromium", { timeout: 30_000 }, () => {
 
   const path = (page: Page) => new URL(page.url()).pathname;
 
-  /** Signs in on the login page and waits for the MCP Servers page. */
-  async function signIn(page: Page, key: string): Promise<void> {
-    await page.goto(`${gateway.url}/ui/login`);
-    await page.getByLabel("Gateway key", { exact: true }).fill(key);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "MCP Servers", level: 1 }).waitFor();
-  }
-
-  /** The element's visible text, whitespace collapsed, once it is visible. */
-  async function textOf(locator: Locator): Promise<string> {
-    await locator.waitFor();
-    return (await locator.innerText()).replace(/\s+/g, " ").trim();
-  }
+  const signIn = (page: Page, key: string) => signInInBrowser(page, gateway.url, key);
 
   /** The row of the servers table whose name link is `name`. */
   const serverRow = (page: Page, name: string) => page.getByRole("row").filter({ has: page.getByRole("link", { name, exact: true }) });
